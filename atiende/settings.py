@@ -1,0 +1,55 @@
+"""Runtime configuration, read once by the composition root (atiende.wiring).
+
+Every field can be set with an environment variable prefixed `ATIENDE_`;
+nested groups use a double underscore: `ATIENDE_AMI__HOST=10.0.0.5`.
+Nothing but the composition root reads these: components receive plain values.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AmiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "atiende"
+    secret: SecretStr = SecretStr("atiende")
+    # Part of every call's key: Asterisk restarts its uniqueid counters.
+    system_name: str = Field(default="asterisk", min_length=1, max_length=64)
+    ping_interval: float = Field(default=5.0, gt=0)
+    ping_timeout: float = Field(default=3.0, gt=0)
+    reconnect_min: float = Field(default=0.5, gt=0)
+    reconnect_max: float = Field(default=30.0, gt=0)
+    # Bounded queue between the socket and the tracker.
+    queue_size: int = Field(default=50_000, ge=100)
+    connect_timeout: float = Field(default=5.0, gt=0)
+
+
+class StoreSettings(BaseModel):
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval: float = Field(default=0.2, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ATIENDE_",
+        env_nested_delimiter="__",
+        env_file=None,
+        extra="ignore",
+    )
+
+    # SQLite file as the embedded default; postgresql+psycopg://... in production.
+    database_url: str = "sqlite:///atiende.db"
+    redis_url: str | None = None
+    phone_region: str = Field(default="UY", min_length=2, max_length=2)
+    # Service-level threshold in seconds, default and per queue.
+    service_level_seconds: int = Field(default=20, ge=1)
+    service_levels: dict[str, int] = Field(default_factory=dict)
+    log_level: str = "INFO"
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+
+    def service_level_for(self, queue: str) -> int:
+        return self.service_levels.get(queue, self.service_level_seconds)

@@ -1,0 +1,271 @@
+"""What the telephony core tells the rest of the product.
+
+The tracker turns AMI events into these values; the attention store, the
+screen-pop hub and the metrics consume them. They are plain frozen values with
+no behaviour, so every consumer can be tested without Asterisk.
+
+Times are POSIX seconds (float, UTC) as Asterisk stamps them; conversion to
+datetimes happens at the edges (store, JSON output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """How a call ended, from the centre's point of view."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    EXIT_TIMEOUT = "exit_timeout"
+    EXIT_KEY = "exit_key"
+    EXIT_EMPTY = "exit_empty"
+    JOIN_EMPTY = "join_empty"
+    TRANSFERRED = "transferred"
+    IVR_HANGUP = "ivr_hangup"
+    IVR_COMPLETED = "ivr_completed"
+    LOST_DURING_OUTAGE = "lost_during_outage"
+    IN_PROGRESS = "in_progress"
+
+
+class HangupSide(StrEnum):
+    CALLER = "caller"
+    AGENT = "agent"
+    SYSTEM = "system"
+    UNKNOWN = "unknown"
+
+
+class AgentState(StrEnum):
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    PAUSED = "paused"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class CallKey:
+    """Identity of a call: Asterisk restarts its uniqueid counters, so the
+    system name is part of the key."""
+
+    system: str
+    linkedid: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLeg:
+    """One stay of the call in one queue (a call transferred into another
+    queue has several)."""
+
+    queue: str
+    joined_at: float
+    position: int
+    left_at: float | None = None
+    # Outcome of this leg: answered, abandoned, exit_timeout, exit_key,
+    # exit_empty, join_empty, transferred, lost_during_outage, in_progress.
+    outcome: Outcome = Outcome.IN_PROGRESS
+    agent: str | None = None  # member name of the agent who answered this leg
+    agent_interface: str | None = None
+    answered_at: float | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
+    abandon_position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """Everything known about one call; what becomes an attention."""
+
+    key: CallKey
+    caller_number: str  # as Asterisk gave it; normalisation happens in the store
+    caller_name: str
+    arrived_at: float
+    outcome: Outcome
+    hangup_side: HangupSide = HangupSide.UNKNOWN
+    queue_joined_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    ivr_path: tuple[str, ...] = ()
+    legs: tuple[QueueLeg, ...] = ()
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
+    # ATIENDE_* channel variables the IVR set (topic, person, notice version...).
+    variables: Mapping[str, str] = field(default_factory=dict)
+    channel: str = "phone"
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return tuple(leg.queue for leg in self.legs)
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        return tuple(leg.agent for leg in self.legs if leg.agent is not None)
+
+    @property
+    def queue(self) -> str | None:
+        return self.legs[-1].queue if self.legs else None
+
+    @property
+    def agent(self) -> str | None:
+        answered = self.agents
+        return answered[-1] if answered else None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInterval:
+    """A closed span of one agent in one state (what AHT and occupancy need)."""
+
+    system: str
+    interface: str
+    member_name: str
+    state: AgentState
+    started_at: float
+    ended_at: float
+    reason: str | None = None  # pause reason
+    queue: str | None = None  # None: the state held for every queue of the agent
+
+
+# ---------------------------------------------------------------- domain events
+
+
+@dataclass(frozen=True, slots=True)
+class CallArrived:
+    at: float
+    key: CallKey
+    caller_number: str
+    caller_name: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class IvrEntered:
+    at: float
+    key: CallKey
+
+
+@dataclass(frozen=True, slots=True)
+class IvrLeft:
+    at: float
+    key: CallKey
+    choices: tuple[str, ...]
+    variables: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CallQueued:
+    at: float
+    key: CallKey
+    queue: str
+    position: int
+    caller_number: str
+    caller_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRinging:
+    at: float
+    key: CallKey
+    queue: str
+    interface: str
+    member_name: str
+    caller_number: str
+    caller_name: str
+    variables: Mapping[str, str]
+    wait_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RingNoAnswer:
+    at: float
+    key: CallKey
+    queue: str
+    interface: str
+    member_name: str
+    ring_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    at: float
+    key: CallKey
+    queue: str
+    interface: str
+    member_name: str
+    wait_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    at: float
+    key: CallKey
+    queue: str
+    member_name: str | None
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallAbandoned:
+    at: float
+    key: CallKey
+    queue: str
+    wait_seconds: float
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueExited:
+    """A queue exit other than answer or abandon (timeout, key, empty,
+    join-empty)."""
+
+    at: float
+    key: CallKey
+    queue: str
+    outcome: Outcome
+    wait_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    at: float
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    at: float
+    system: str
+    interface: str
+    member_name: str
+    state: AgentState
+    reason: str | None
+    queue: str | None
+    # The span that this change closed, if the previous state was known.
+    closed: AgentInterval | None
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskRestarted:
+    at: float
+    system: str
+
+
+DomainEvent = (
+    CallArrived
+    | IvrEntered
+    | IvrLeft
+    | CallQueued
+    | AgentRinging
+    | RingNoAnswer
+    | CallAnswered
+    | CallTransferred
+    | CallAbandoned
+    | QueueExited
+    | CallEnded
+    | AgentStateChanged
+    | AsteriskRestarted
+)
