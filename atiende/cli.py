@@ -1,0 +1,94 @@
+"""The `atiende` command.
+
+    atiende serve                 run the AMI bridge (and, as they land, the IVR and the API)
+    atiende replay CAPTURE.ami    run a raw AMI capture through the parser and tracker
+    atiende migrate               bring the database schema up to date
+    atiende demo                  the quick-start demo on embedded defaults
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from atiende.settings import Settings
+
+
+def _queue_level(text: str) -> tuple[str, int]:
+    queue, sep, seconds = text.partition("=")
+    if not sep or not queue or not seconds.isdigit() or int(seconds) < 1:
+        raise argparse.ArgumentTypeError(f"expected QUEUE=SECONDS, got {text!r}")
+    return queue, int(seconds)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atiende", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("serve", help="run the AMI bridge against the configured Asterisk")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+
+    demo = sub.add_parser("demo", help="replay recorded Asterisk traffic into a local database")
+    demo.add_argument("--recordings", type=Path, default=None, help="folder of .ami captures")
+    demo.add_argument("--speed", type=float, default=20.0, help="replay speed-up factor")
+
+    replay = sub.add_parser("replay", help="run a raw AMI capture through the tracker")
+    replay.add_argument("capture", type=Path)
+    fmt = replay.add_mutually_exclusive_group()
+    fmt.add_argument("--jsonl", action="store_const", dest="fmt", const="jsonl",
+                     help="one JSON object per call (default)")
+    fmt.add_argument("--summary", action="store_const", dest="fmt", const="summary",
+                     help="one JSON object keyed by queue")
+    replay.add_argument("--system", default="asterisk", help="Asterisk system name for the keys")
+    replay.add_argument("--service-level", type=int, default=None, metavar="SECONDS",
+                        help="default service-level threshold (default: settings, 20 s)")
+    replay.add_argument("--queue-service-level", type=_queue_level, action="append", default=[],
+                        metavar="QUEUE=SECONDS", help="threshold for one queue (repeatable)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "replay":
+        from telephony.replay import run
+
+        levels = dict(settings.service_levels)
+        levels.update(dict(args.queue_service_level))
+        return run(
+            args.capture,
+            fmt=args.fmt or "jsonl",
+            system=args.system,
+            default_sl=args.service_level or settings.service_level_seconds,
+            service_levels=levels,
+            out=sys.stdout,
+        )
+
+    from atiende import wiring
+
+    if args.command == "migrate":
+        wiring.migrate(settings)
+        return 0
+    try:
+        if args.command == "serve":
+            asyncio.run(wiring.serve(settings))
+        elif args.command == "demo":
+            from atiende.demo import run_demo
+
+            asyncio.run(run_demo(settings, recordings=args.recordings, speed=args.speed))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

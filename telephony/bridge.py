@@ -1,0 +1,90 @@
+"""The pump between the AMI stream and the rest of the product.
+
+It takes items off the connection's bounded queue, runs them through the pure
+tracker and hands the domain events to the sinks (attention store, screen-pop
+hub, metrics). Sinks must not block: each one queues its own I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from telephony.ami.stream import StreamItem
+from telephony.domain import CallRecord, DomainEvent
+
+log = logging.getLogger(__name__)
+
+
+class EventSource(Protocol):
+    def stream(self) -> AsyncIterator[StreamItem]: ...
+
+
+class Tracker(Protocol):
+    def feed(self, item: StreamItem) -> list[DomainEvent]: ...
+
+    def calls_in_progress(self) -> list[CallRecord]: ...
+
+
+class DomainEventSink(Protocol):
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Take the events of one AMI item; must return without waiting on I/O."""
+
+    def calls_in_progress(self, records: Sequence[CallRecord]) -> None:
+        """The calls still up when the bridge stops."""
+
+
+class Bridge:
+    """Runs until the source's stream ends or the task is cancelled."""
+
+    # Yield to the loop after this many items in a row so a burst of events
+    # cannot starve the sockets (Asterisk drops a session that does not read
+    # for `writetimeout`, 100 ms by default).
+    YIELD_EVERY = 256
+
+    def __init__(
+        self, source: EventSource, tracker: Tracker, sinks: Sequence[DomainEventSink]
+    ) -> None:
+        self._source = source
+        self._tracker = tracker
+        self._sinks = tuple(sinks)
+        self.items = 0
+        self.domain_events = 0
+        self.sink_errors = 0
+
+    async def run(self) -> None:
+        in_a_row = 0
+        try:
+            async for item in self._source.stream():
+                self.items += 1
+                events = self._tracker.feed(item)
+                if events:
+                    self.domain_events += len(events)
+                    self._publish(events)
+                in_a_row += 1
+                if in_a_row >= self.YIELD_EVERY:
+                    in_a_row = 0
+                    await asyncio.sleep(0)
+        finally:
+            self.flush_in_progress()
+
+    def flush_in_progress(self) -> None:
+        """Hand the calls still up to the sinks, so a stop never loses them."""
+        records = self._tracker.calls_in_progress()
+        for sink in self._sinks:
+            try:
+                sink.calls_in_progress(records)
+            except Exception:
+                self.sink_errors += 1
+                log.exception("sink %s failed to take the calls in progress", type(sink).__name__)
+
+    def _publish(self, events: list[DomainEvent]) -> None:
+        for sink in self._sinks:
+            try:
+                sink.publish(events)
+            except Exception:
+                # One broken consumer must not stop call tracking for the others.
+                self.sink_errors += 1
+                log.exception("sink %s failed", type(sink).__name__)
