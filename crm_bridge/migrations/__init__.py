@@ -1,0 +1,1 @@
+"""Alembic migrations of the attention store (run through crm_bridge.db.upgrade)."""
