@@ -1,0 +1,705 @@
+"""Typed AMI events: the subset of Asterisk's event stream the product uses.
+
+`parse_event` turns one header mapping into a frozen value, or None when the
+product has no use for the event. It is on the hot path (every raw event of a
+busy Asterisk goes through it), so it dispatches on the Event name with one
+dict lookup and builds nothing for events it does not use.
+
+Bad values never raise: an event whose Timestamp is not a number is dropped,
+other malformed numbers are defaulted; both are counted in `parse_errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telephony.ami.stream import Headers
+
+log = logging.getLogger(__name__)
+
+# Asterisk's placeholder for an unknown caller ID.
+_UNKNOWN = "<unknown>"
+
+# Channel variables the product reads from VarSet: the IVR's own variables and
+# the status app_queue leaves behind when Queue() returns without an answer.
+USED_VARIABLE_PREFIXES: tuple[str, ...] = ("ATIENDE_",)
+QUEUE_STATUS_VARIABLE = "QUEUESTATUS"
+
+# Malformed events/fields seen, by event name (for a metric or a log line).
+parse_errors: Counter[str] = Counter()
+
+
+# ------------------------------------------------------------------ call events
+
+
+@dataclass(frozen=True, slots=True)
+class NewChannel:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    caller_number: str
+    caller_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewCallerId:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    caller_number: str
+    caller_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    cause: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgiExecStart:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgiExecEnd:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    command: str
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfEnd:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    digit: str
+    received: bool  # Direction: Received (from the caller's side)
+
+
+@dataclass(frozen=True, slots=True)
+class VarSet:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    variable: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlindTransfer:
+    ts: float
+    transferee_channel: str
+    transferee_uniqueid: str
+    transferee_linkedid: str
+    extension: str
+    context: str
+    result: str
+
+
+# ----------------------------------------------------------------- queue events
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCallerJoin:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    position: int
+    caller_number: str
+    caller_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCallerLeave:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCallerAbandon:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    position: int
+    original_position: int
+    hold_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCalled:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    interface: str
+    member_name: str
+    dest_channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRingNoAnswer:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    interface: str
+    member_name: str
+    ring_seconds: float | None  # Asterisk sends RingTime in milliseconds here
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConnect:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    interface: str
+    member_name: str
+    hold_time: float | None
+    ring_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentComplete:
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    interface: str
+    member_name: str
+    hold_time: float | None
+    talk_time: float | None
+    reason: str  # caller, agent, transfer
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMemberChange:
+    """QueueMemberStatus / Pause / Added / Removed: `kind` is the event name."""
+
+    ts: float
+    kind: str
+    queue: str
+    interface: str
+    member_name: str
+    paused: bool
+    paused_reason: str
+    in_call: bool
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class FullyBooted:
+    uptime: float | None  # seconds since Asterisk started (no Timestamp header)
+
+
+# ---------------------------------------------------------- resync list entries
+
+
+@dataclass(frozen=True, slots=True)
+class CoreShowChannel:
+    channel: str
+    uniqueid: str
+    linkedid: str
+    caller_number: str
+    caller_name: str
+    application: str
+    application_data: str
+    duration_seconds: float | None
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoreShowChannelsComplete:
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueParams:
+    queue: str
+    service_level: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMember:
+    queue: str
+    member_name: str
+    interface: str
+    paused: bool
+    paused_reason: str
+    in_call: bool
+    status: int
+    login_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    queue: str
+    position: int
+    channel: str
+    uniqueid: str
+    caller_number: str
+    caller_name: str
+    wait_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatusComplete:
+    items: int
+
+
+AmiEvent = (
+    NewChannel
+    | NewCallerId
+    | Hangup
+    | AgiExecStart
+    | AgiExecEnd
+    | DtmfEnd
+    | VarSet
+    | BlindTransfer
+    | QueueCallerJoin
+    | QueueCallerLeave
+    | QueueCallerAbandon
+    | AgentCalled
+    | AgentRingNoAnswer
+    | AgentConnect
+    | AgentComplete
+    | QueueMemberChange
+    | FullyBooted
+    | CoreShowChannel
+    | CoreShowChannelsComplete
+    | QueueParams
+    | QueueMember
+    | QueueEntry
+    | QueueStatusComplete
+)
+
+
+class _BadValue(Exception):
+    """A header that must be numeric is not; the event is dropped."""
+
+
+# ----------------------------------------------------------------- value helpers
+
+
+def _ts(h: Headers) -> float:
+    try:
+        return float(h["Timestamp"])
+    except (KeyError, ValueError):
+        raise _BadValue("Timestamp") from None
+
+
+def _int(h: Headers, name: str, event: str, default: int = 0) -> int:
+    raw = h.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        parse_errors[event] += 1
+        return default
+
+
+def _num(h: Headers, name: str, event: str) -> float | None:
+    raw = h.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        parse_errors[event] += 1
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        parse_errors[event] += 1
+        return None
+    return value
+
+
+def _cid(value: str | None) -> str:
+    return "" if value is None or value == _UNKNOWN else value
+
+
+_C_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    '"': '"',
+    "'": "'",
+    "?": "?",
+}
+
+
+def _snapshot_name(value: str | None) -> str:
+    """Caller ID name from a channel snapshot: Asterisk C-escapes it there
+    (ast_escape_c: a quote arrives as \\"), so undo exactly that."""
+    if value is None or value == _UNKNOWN:
+        return ""
+    if "\\" not in value:
+        return value
+    chars: list[str] = []
+    i, n = 0, len(value)
+    while i < n:
+        ch = value[i]
+        if ch == "\\" and i + 1 < n and value[i + 1] in _C_ESCAPES:
+            chars.append(_C_ESCAPES[value[i + 1]])
+            i += 2
+        else:
+            chars.append(ch)
+            i += 1
+    return "".join(chars)
+
+
+def _duration(raw: str | None) -> float | None:
+    """CoreShowChannel's Duration is HH:MM:SS."""
+    if not raw:
+        return None
+    parts = raw.split(":")
+    try:
+        total = 0
+        for part in parts:
+            total = total * 60 + int(part)
+    except ValueError:
+        parse_errors["CoreShowChannel"] += 1
+        return None
+    return float(total)
+
+
+# ----------------------------------------------------------------------- parsers
+
+
+def _new_channel(h: Headers) -> NewChannel:
+    return NewChannel(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        _cid(h.get("CallerIDNum")),
+        _snapshot_name(h.get("CallerIDName")),
+    )
+
+
+def _new_callerid(h: Headers) -> NewCallerId:
+    return NewCallerId(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        _cid(h.get("CallerIDNum")),
+        _snapshot_name(h.get("CallerIDName")),
+    )
+
+
+def _hangup(h: Headers) -> Hangup:
+    return Hangup(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        _int(h, "Cause", "Hangup"),
+    )
+
+
+def _agi_start(h: Headers) -> AgiExecStart:
+    return AgiExecStart(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Command", ""),
+    )
+
+
+def _agi_end(h: Headers) -> AgiExecEnd:
+    return AgiExecEnd(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Command", ""),
+        h.get("Result", ""),
+    )
+
+
+def _dtmf_end(h: Headers) -> DtmfEnd:
+    return DtmfEnd(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Digit", ""),
+        h.get("Direction") == "Received",
+    )
+
+
+def _varset(h: Headers) -> VarSet | None:
+    variable = h.get("Variable", "")
+    if variable != QUEUE_STATUS_VARIABLE and not variable.startswith(USED_VARIABLE_PREFIXES):
+        return None
+    return VarSet(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        variable,
+        h.get("Value", ""),
+    )
+
+
+def _blind_transfer(h: Headers) -> BlindTransfer:
+    return BlindTransfer(
+        _ts(h),
+        h.get("TransfereeChannel", ""),
+        h.get("TransfereeUniqueid", ""),
+        h.get("TransfereeLinkedid", ""),
+        h.get("Extension", ""),
+        h.get("Context", ""),
+        h.get("Result", ""),
+    )
+
+
+def _caller_join(h: Headers) -> QueueCallerJoin:
+    return QueueCallerJoin(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        _int(h, "Position", "QueueCallerJoin"),
+        _cid(h.get("CallerIDNum")),
+        _snapshot_name(h.get("CallerIDName")),
+    )
+
+
+def _caller_leave(h: Headers) -> QueueCallerLeave:
+    return QueueCallerLeave(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        _int(h, "Position", "QueueCallerLeave"),
+    )
+
+
+def _caller_abandon(h: Headers) -> QueueCallerAbandon:
+    return QueueCallerAbandon(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        _int(h, "Position", "QueueCallerAbandon"),
+        _int(h, "OriginalPosition", "QueueCallerAbandon"),
+        _num(h, "HoldTime", "QueueCallerAbandon"),
+    )
+
+
+def _agent_called(h: Headers) -> AgentCalled:
+    return AgentCalled(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        h.get("Interface", ""),
+        h.get("MemberName", ""),
+        h.get("DestChannel", ""),
+    )
+
+
+def _agent_rna(h: Headers) -> AgentRingNoAnswer:
+    ring_ms = _num(h, "RingTime", "AgentRingNoAnswer")
+    return AgentRingNoAnswer(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        h.get("Interface", ""),
+        h.get("MemberName", ""),
+        None if ring_ms is None else ring_ms / 1000.0,
+    )
+
+
+def _agent_connect(h: Headers) -> AgentConnect:
+    return AgentConnect(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        h.get("Interface", ""),
+        h.get("MemberName", ""),
+        _num(h, "HoldTime", "AgentConnect"),
+        _num(h, "RingTime", "AgentConnect"),
+    )
+
+
+def _agent_complete(h: Headers) -> AgentComplete:
+    return AgentComplete(
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        h.get("Interface", ""),
+        h.get("MemberName", ""),
+        _num(h, "HoldTime", "AgentComplete"),
+        _num(h, "TalkTime", "AgentComplete"),
+        h.get("Reason", ""),
+    )
+
+
+def _member_change(h: Headers) -> QueueMemberChange:
+    kind = h["Event"]
+    return QueueMemberChange(
+        _ts(h),
+        kind,
+        h.get("Queue", ""),
+        h.get("Interface") or h.get("StateInterface", ""),
+        h.get("MemberName", ""),
+        h.get("Paused") == "1",
+        h.get("PausedReason", ""),
+        h.get("InCall") == "1",
+        _int(h, "Status", kind),
+    )
+
+
+def _fully_booted(h: Headers) -> FullyBooted:
+    return FullyBooted(_num(h, "Uptime", "FullyBooted"))
+
+
+def _core_show_channel(h: Headers) -> CoreShowChannel:
+    return CoreShowChannel(
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        _cid(h.get("CallerIDNum")),
+        _snapshot_name(h.get("CallerIDName")),
+        h.get("Application", ""),
+        h.get("ApplicationData", ""),
+        _duration(h.get("Duration")),
+        h.get("BridgeId", ""),
+    )
+
+
+def _core_show_complete(h: Headers) -> CoreShowChannelsComplete:
+    return CoreShowChannelsComplete(_int(h, "ListItems", "CoreShowChannelsComplete"))
+
+
+def _queue_params(h: Headers) -> QueueParams:
+    raw = h.get("ServiceLevel")
+    level = _int(h, "ServiceLevel", "QueueParams", -1) if raw else -1
+    return QueueParams(h.get("Queue", ""), None if level < 0 else level)
+
+
+def _queue_member(h: Headers) -> QueueMember:
+    return QueueMember(
+        h.get("Queue", ""),
+        h.get("Name") or h.get("MemberName", ""),
+        h.get("StateInterface") or h.get("Location") or h.get("Interface", ""),
+        h.get("Paused") == "1",
+        h.get("PausedReason", ""),
+        h.get("InCall") == "1",
+        _int(h, "Status", "QueueMember"),
+        _num(h, "LoginTime", "QueueMember"),
+    )
+
+
+def _queue_entry(h: Headers) -> QueueEntry:
+    return QueueEntry(
+        h.get("Queue", ""),
+        _int(h, "Position", "QueueEntry"),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        _cid(h.get("CallerIDNum")),
+        _cid(h.get("CallerIDName")),
+        _num(h, "Wait", "QueueEntry"),
+    )
+
+
+def _queue_status_complete(h: Headers) -> QueueStatusComplete:
+    return QueueStatusComplete(_int(h, "ListItems", "QueueStatusComplete"))
+
+
+PARSERS: dict[str, Callable[[Headers], AmiEvent | None]] = {
+    "Newchannel": _new_channel,
+    "NewCallerid": _new_callerid,
+    "Hangup": _hangup,
+    "AGIExecStart": _agi_start,
+    "AGIExecEnd": _agi_end,
+    "DTMFEnd": _dtmf_end,
+    "VarSet": _varset,
+    "BlindTransfer": _blind_transfer,
+    "QueueCallerJoin": _caller_join,
+    "QueueCallerLeave": _caller_leave,
+    "QueueCallerAbandon": _caller_abandon,
+    "AgentCalled": _agent_called,
+    "AgentRingNoAnswer": _agent_rna,
+    "AgentConnect": _agent_connect,
+    "AgentComplete": _agent_complete,
+    "QueueMemberStatus": _member_change,
+    "QueueMemberPause": _member_change,
+    "QueueMemberAdded": _member_change,
+    "QueueMemberRemoved": _member_change,
+    "FullyBooted": _fully_booted,
+    "CoreShowChannel": _core_show_channel,
+    "CoreShowChannelsComplete": _core_show_complete,
+    "QueueParams": _queue_params,
+    "QueueMember": _queue_member,
+    "QueueEntry": _queue_entry,
+    "QueueStatusComplete": _queue_status_complete,
+}
+
+# What the AMI connection should ask Asterisk to send (event filter at the source).
+USED_EVENTS: frozenset[str] = frozenset(PARSERS)
+
+
+def parse_event(headers: Headers) -> AmiEvent | None:
+    """The typed event for `headers`, or None if unused or unusable."""
+    name = headers.get("Event")
+    if name is None:
+        return None
+    parser = PARSERS.get(name)
+    if parser is None:
+        return None
+    try:
+        return parser(headers)
+    except _BadValue:
+        parse_errors[name] += 1
+        log.debug("dropped %s event with a bad Timestamp", name)
+        return None

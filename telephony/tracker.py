@@ -1,0 +1,832 @@
+"""The call tracker: typed AMI events in, domain events and call records out.
+
+Pure: no sockets, no database, no asyncio, no wall clock. Time is what the
+events say (their `Timestamp`), or the `at` of the stream markers for the
+resync list events and FullyBooted, which carry no Timestamp.
+
+Correlation: every channel of one Linkedid belongs to one call. The caller's
+identity comes from the call's origin channel (Uniqueid == Linkedid) or from
+the queue events; agents are identified by queue member Interface and
+MemberName, never by channel technology.
+
+A call ends once, when its last channel hangs up; anything that arrives later
+for that Linkedid only updates agents, never the call.
+
+Figures follow Asterisk's own (AgentConnect HoldTime, AgentComplete TalkTime,
+QueueCallerAbandon HoldTime and Position) so they agree with queue_log;
+timestamps are the fallback.
+
+Queue exits other than answer/abandon: Asterisk 22 sends QueueCallerLeave and
+nothing else, but before it app_queue sets the QUEUESTATUS channel variable
+(TIMEOUT, LEAVEEMPTY, LEAVEUNAVAIL) and for failed joins (JOINEMPTY, FULL,
+JOINUNAVAIL) it sets only QUEUESTATUS. A leave without answer, abandon or a
+prior status is settled by what happens next: an AgentConnect (Asterisk sends
+the leave just before it) makes it answered; otherwise it is an exit with a
+key (the only exit for which app_queue sets no status).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from telephony.agents import AgentBook, AgentSnapshot
+from telephony.ami.stream import (
+    Connected,
+    Disconnected,
+    ResyncFinished,
+    ResyncStarted,
+    StreamItem,
+)
+from telephony.calls import Call, Leg, call_from_record
+from telephony.domain import (
+    AgentRinging,
+    AsteriskRestarted,
+    CallAbandoned,
+    CallAnswered,
+    CallArrived,
+    CallEnded,
+    CallKey,
+    CallQueued,
+    CallRecord,
+    CallTransferred,
+    DomainEvent,
+    HangupSide,
+    IvrEntered,
+    IvrLeft,
+    Outcome,
+    QueueExited,
+    RingNoAnswer,
+)
+from telephony.events import (
+    PARSERS,
+    QUEUE_STATUS_VARIABLE,
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentRingNoAnswer,
+    AgiExecEnd,
+    AgiExecStart,
+    AmiEvent,
+    BlindTransfer,
+    CoreShowChannel,
+    CoreShowChannelsComplete,
+    DtmfEnd,
+    FullyBooted,
+    Hangup,
+    NewCallerId,
+    NewChannel,
+    QueueCallerAbandon,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueEntry,
+    QueueMember,
+    QueueMemberChange,
+    QueueParams,
+    QueueStatusComplete,
+    VarSet,
+    _BadValue,
+    parse_errors,
+)
+
+log = logging.getLogger(__name__)
+
+# QUEUESTATUS values, by what they mean for the call.
+_LEAVE_STATUS = {
+    "TIMEOUT": Outcome.EXIT_TIMEOUT,
+    "LEAVEEMPTY": Outcome.EXIT_EMPTY,
+    "LEAVEUNAVAIL": Outcome.EXIT_EMPTY,
+}
+_JOIN_FAILED = frozenset({"JOINEMPTY", "FULL", "JOINUNAVAIL"})
+
+# How many ended Linkedids to remember so late events never reopen a call.
+_ENDED_MEMORY = 100_000
+
+# Uptime is whole seconds and the marker's clock is the bridge's: a boot time
+# that moved by less than this is the same Asterisk run.
+_RESTART_TOLERANCE = 5.0
+
+
+class CallTracker:
+    """State of one Asterisk system's calls, queues and agents."""
+
+    def __init__(self, system: str, *, wrapup_seconds: Mapping[str, float] | None = None) -> None:
+        self._system = system
+        self._calls: dict[str, Call] = {}
+        self._channels: dict[str, str] = {}  # live Uniqueid -> Linkedid
+        self._ended: set[str] = set()
+        self._ended_order: deque[str] = deque()
+        self._book = AgentBook(system, dict(wrapup_seconds or {}))
+        self._last_ts: float | None = None
+        self._connected_at: float | None = None
+        self._disconnected_at: float | None = None
+        self._boot_time: float | None = None
+        self._resyncing = False
+        self._resync_at: float | None = None
+        self._seen_channels: set[str] = set()
+        self.service_levels: dict[str, int] = {}
+        self._handlers: dict[type[Any], Callable[[Any], list[DomainEvent]]] = {
+            NewChannel: self._on_new_channel,
+            NewCallerId: self._on_new_callerid,
+            Hangup: self._on_hangup,
+            AgiExecStart: self._on_agi_start,
+            AgiExecEnd: self._on_agi_end,
+            DtmfEnd: self._on_dtmf,
+            VarSet: self._on_varset,
+            BlindTransfer: self._on_blind_transfer,
+            QueueCallerJoin: self._on_join,
+            QueueCallerLeave: self._on_leave,
+            QueueCallerAbandon: self._on_abandon,
+            AgentCalled: self._on_agent_called,
+            AgentRingNoAnswer: self._on_ring_no_answer,
+            AgentConnect: self._on_connect,
+            AgentComplete: self._on_complete,
+            QueueMemberChange: self._on_member_change,
+            FullyBooted: self._on_fully_booted,
+            CoreShowChannel: self._on_core_show_channel,
+            QueueEntry: self._on_queue_entry,
+            QueueMember: self._on_queue_member,
+            QueueParams: self._on_queue_params,
+            CoreShowChannelsComplete: _nothing,
+            QueueStatusComplete: _nothing,
+        }
+
+    # ------------------------------------------------------------ public API
+
+    def feed(self, item: StreamItem) -> list[DomainEvent]:
+        """One item of the AMI stream: a header mapping or a stream marker."""
+        if isinstance(item, dict):
+            name = item.get("Event")
+            parser = PARSERS.get(name) if name is not None else None
+            if parser is None:
+                return []
+            try:
+                event = parser(item)
+            except _BadValue:
+                parse_errors[name or ""] += 1
+                return []
+            if event is None:
+                return []
+            return self._handlers[type(event)](event)
+        return self._on_marker(item)
+
+    def handle(self, event: AmiEvent) -> list[DomainEvent]:
+        return self._handlers[type(event)](event)
+
+    def restore(self, records: Iterable[CallRecord]) -> None:
+        """Calls the store still had in progress when the bridge stopped.
+
+        They stay until a resync says whether their channels still exist.
+        """
+        for record in records:
+            linkedid = record.key.linkedid
+            if linkedid in self._calls or linkedid in self._ended:
+                continue
+            self._calls[linkedid] = call_from_record(record)
+
+    def calls_in_progress(self) -> list[CallRecord]:
+        return [call.record() for call in self._calls.values()]
+
+    def finish(self) -> list[CallRecord]:
+        """End of a capture: the records of calls still up (outcome in_progress)."""
+        return self.calls_in_progress()
+
+    def agents(self) -> list[AgentSnapshot]:
+        return self._book.snapshot()
+
+    # ------------------------------------------------------------ internals
+
+    def _tick(self, ts: float, out: list[DomainEvent]) -> None:
+        self._last_ts = ts
+        if ts >= self._book.next_deadline:
+            out.extend(self._book.expire(ts))
+
+    def _now(self, marker_at: float | None = None) -> float:
+        if marker_at is not None:
+            return marker_at
+        if self._last_ts is not None:
+            return self._last_ts
+        return self._connected_at or 0.0
+
+    def _call(self, linkedid: str, uniqueid: str, ts: float, out: list[DomainEvent]) -> Call | None:
+        """The live call of `linkedid`, created if an event shows it mid-way."""
+        call = self._calls.get(linkedid)
+        if call is None:
+            if linkedid in self._ended or not linkedid:
+                return None
+            call = Call(CallKey(self._system, linkedid), ts, last_at=ts)
+            self._calls[linkedid] = call
+        if uniqueid and uniqueid not in call.channels:
+            call.channels.add(uniqueid)
+            self._channels[uniqueid] = linkedid
+        call.last_at = ts
+        return call
+
+    def _announce(self, call: Call, at: float, out: list[DomainEvent]) -> None:
+        if not call.announced:
+            call.announced = True
+            out.append(
+                CallArrived(at, call.key, call.caller_number, call.caller_name, call.channel_kind)
+            )
+
+    def _leave_ivr(self, call: Call, at: float, out: list[DomainEvent]) -> None:
+        if call.ivr_entered and not call.ivr_left:
+            call.ivr_left = True
+            out.append(IvrLeft(at, call.key, call.ivr_choices(), dict(call.variables)))
+
+    def _settle_exit(self, call: Call, out: list[DomainEvent], status: str | None = None) -> None:
+        """Decide the exit reason of a leg Asterisk left without answer or abandon."""
+        if not call.legs:
+            return
+        leg = call.legs[-1]
+        if not leg.exit_pending:
+            return
+        leg.exit_pending = False
+        outcome = _LEAVE_STATUS.get(status or "", Outcome.EXIT_KEY)
+        left = leg.left_at if leg.left_at is not None else call.last_at
+        leg.outcome = outcome
+        leg.wait_seconds = max(0.0, left - leg.joined_at)
+        call.hangup_side = HangupSide.SYSTEM
+        out.append(QueueExited(left, call.key, leg.queue, outcome, leg.wait_seconds))
+
+    def _stop_ringing(
+        self, call: Call, at: float, out: list[DomainEvent], keep: str | None = None
+    ) -> None:
+        for interface in call.ringing:
+            if interface != keep:
+                out.extend(self._book.stop_ringing(at, interface))
+        call.ringing.clear()
+
+    def _leg_for(self, call: Call, queue: str) -> Leg | None:
+        for leg in reversed(call.legs):
+            if leg.queue == queue:
+                return leg
+        return None
+
+    def _forget_ended(self, linkedid: str) -> None:
+        self._ended.add(linkedid)
+        self._ended_order.append(linkedid)
+        if len(self._ended_order) > _ENDED_MEMORY:
+            self._ended.discard(self._ended_order.popleft())
+
+    def _end(
+        self,
+        call: Call,
+        at: float,
+        out: list[DomainEvent],
+        forced: Outcome | None = None,
+    ) -> None:
+        self._announce(call, call.arrived_at, out)
+        self._stop_ringing(call, at, out)
+        if forced is None:
+            self._settle_exit(call, out)
+        if call.legs:
+            leg = call.legs[-1]
+            if leg.answered_at is not None and not leg.completed:
+                # No AgentComplete seen: the talk lasted at least until now.
+                leg.talk_seconds = max(0.0, at - leg.answered_at)
+                leg.completed = True
+            if leg.outcome is Outcome.IN_PROGRESS:
+                if forced is not None:
+                    leg.outcome = forced
+                elif leg.answered_at is not None:
+                    leg.outcome = Outcome.ANSWERED
+                else:
+                    # Gone from the queue with no abandon event: the caller left.
+                    leg.outcome = Outcome.ABANDONED
+                    leg.wait_seconds = max(0.0, at - leg.joined_at)
+                    call.hangup_side = HangupSide.CALLER
+                if leg.left_at is None:
+                    leg.left_at = at
+            outcome = leg.outcome
+            if outcome is Outcome.ANSWERED and call.transferred_out is not None:
+                outcome = Outcome.TRANSFERRED
+            if forced is not None and leg.answered_at is None:
+                outcome = forced
+        elif forced is not None:
+            outcome = forced
+        else:
+            self._leave_ivr(call, at, out)
+            if call.hung_up_in_ivr is False:
+                outcome = Outcome.IVR_COMPLETED
+                if call.hangup_side is HangupSide.UNKNOWN:
+                    call.hangup_side = HangupSide.SYSTEM
+            else:
+                outcome = Outcome.IVR_HANGUP
+                call.hangup_side = HangupSide.CALLER
+        call.outcome = outcome
+        call.ended_at = at
+        for uniqueid in call.channels:
+            self._channels.pop(uniqueid, None)
+        call.channels.clear()
+        linkedid = call.key.linkedid
+        del self._calls[linkedid]
+        self._forget_ended(linkedid)
+        out.append(CallEnded(at, call.record()))
+
+    # ----------------------------------------------------------- call events
+
+    def _on_new_channel(self, ev: NewChannel) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        call = self._call(ev.linkedid, ev.uniqueid, ev.ts, out)
+        if call is None:
+            return out
+        if ev.uniqueid == ev.linkedid:
+            if ev.caller_number:
+                call.caller_number = ev.caller_number
+            if ev.caller_name:
+                call.caller_name = ev.caller_name
+            if call.caller_number:
+                self._announce(call, ev.ts, out)
+        return out
+
+    def _on_new_callerid(self, ev: NewCallerId) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        call = self._call(ev.linkedid, ev.uniqueid, ev.ts, out)
+        if call is None or ev.uniqueid != ev.linkedid:
+            return out
+        call.caller_number = ev.caller_number or call.caller_number
+        call.caller_name = ev.caller_name or call.caller_name
+        if call.caller_number:
+            self._announce(call, ev.ts, out)
+        return out
+
+    def _on_hangup(self, ev: Hangup) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        self._channels.pop(ev.uniqueid, None)
+        call = self._calls.get(ev.linkedid)
+        if call is None:
+            return out
+        call.last_at = ev.ts
+        self._announce(call, call.arrived_at, out)
+        self._settle_exit(call, out)
+        if not call.legs and call.hung_up_in_ivr is None:
+            # The first hangup before any queue tells how the IVR ended: during
+            # an AGI command it is the caller leaving; between commands or after
+            # the IVR finished it is the dialplan ending the call.
+            if call.ivr_entered and not call.ivr_left and call.agi_running is None:
+                call.hung_up_in_ivr = False
+                self._leave_ivr(call, ev.ts, out)
+            else:
+                call.hung_up_in_ivr = not call.ivr_left or not call.ivr_entered
+        call.channels.discard(ev.uniqueid)
+        if not call.channels and not call.restored:
+            self._end(call, ev.ts, out)
+        return out
+
+    def _on_agi_start(self, ev: AgiExecStart) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        call = self._call(ev.linkedid, ev.uniqueid, ev.ts, out)
+        if call is None:
+            return out
+        self._announce(call, ev.ts, out)
+        self._settle_exit(call, out)
+        if not call.ivr_entered and not call.legs:
+            call.ivr_entered = True
+            out.append(IvrEntered(ev.ts, call.key))
+        call.agi_running = ev.uniqueid
+        return out
+
+    def _on_agi_end(self, ev: AgiExecEnd) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        call = self._calls.get(ev.linkedid)
+        if call is not None and call.agi_running == ev.uniqueid:
+            call.agi_running = None
+        return out
+
+    def _on_dtmf(self, ev: DtmfEnd) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        if not ev.received:
+            return out
+        call = self._calls.get(ev.linkedid)
+        if call is None:
+            return out
+        if call.agi_running == ev.uniqueid and not call.ivr_left:
+            call.digits.append(ev.digit)
+        leg = call.open_leg
+        if leg is not None and call.queue_uid == ev.uniqueid:
+            leg.digits_in_queue = True
+        return out
+
+    def _on_varset(self, ev: VarSet) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        call = self._calls.get(ev.linkedid)
+        if call is None:
+            return out
+        if ev.variable != QUEUE_STATUS_VARIABLE:
+            call.variables[ev.variable] = ev.value
+            return out
+        status = ev.value
+        if call.legs and call.legs[-1].exit_pending:
+            self._settle_exit(call, out, status)
+        elif status in _JOIN_FAILED and call.open_leg is None:
+            self._announce(call, ev.ts, out)
+            self._leave_ivr(call, ev.ts, out)
+            # Queue() never joined, so no event names the queue: the IVR's
+            # choice is the best name there is.
+            queue = call.variables.get("ATIENDE_QUEUE", "")
+            call.legs.append(
+                Leg(
+                    queue,
+                    ev.ts,
+                    0,
+                    left_at=ev.ts,
+                    outcome=Outcome.JOIN_EMPTY,
+                    wait_seconds=0.0,
+                )
+            )
+            call.hangup_side = HangupSide.SYSTEM
+            out.append(QueueExited(ev.ts, call.key, queue, Outcome.JOIN_EMPTY, 0.0))
+        elif status in _LEAVE_STATUS:
+            call.queue_status = status
+        return out
+
+    def _on_blind_transfer(self, ev: BlindTransfer) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        if ev.result not in ("", "Success"):
+            return out
+        call = self._calls.get(ev.transferee_linkedid)
+        if call is None:
+            return out
+        target = f"{ev.extension}@{ev.context}" if ev.context else ev.extension
+        call.transferred_out = target
+        leg = call.answered_leg()
+        if leg is not None and not leg.transfer_reported:
+            leg.transfer_reported = True
+            leg.outcome = Outcome.TRANSFERRED
+            out.append(CallTransferred(ev.ts, call.key, leg.queue, leg.agent, target))
+        return out
+
+    # ---------------------------------------------------------- queue events
+
+    def _on_join(self, ev: QueueCallerJoin) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        call = self._call(ev.linkedid, ev.uniqueid, ev.ts, out)
+        if call is None:
+            return out
+        if not call.caller_number and ev.caller_number:
+            call.caller_number = ev.caller_number
+        if not call.caller_name and ev.caller_name:
+            call.caller_name = ev.caller_name
+        self._announce(call, ev.ts, out)
+        self._settle_exit(call, out)
+        self._leave_ivr(call, ev.ts, out)
+        if call.legs:
+            prev = call.legs[-1]
+            if prev.left_at is None or (
+                prev.answered_at is not None and not prev.transfer_reported
+            ):
+                # Moved into another queue (Redirect, transfer): one call, a new leg.
+                if prev.left_at is None:
+                    prev.left_at = ev.ts
+                    prev.wait_seconds = max(0.0, ev.ts - prev.joined_at)
+                if prev.answered_at is not None and not prev.completed:
+                    prev.talk_seconds = max(0.0, ev.ts - prev.answered_at)
+                    prev.completed = True
+                prev.outcome = Outcome.TRANSFERRED
+                prev.transfer_reported = True
+                out.append(CallTransferred(ev.ts, call.key, prev.queue, prev.agent, ev.queue))
+        call.legs.append(Leg(ev.queue, ev.ts, ev.position))
+        call.queue_uid = ev.uniqueid
+        call.queue_status = None
+        call.transferred_out = None
+        out.append(
+            CallQueued(ev.ts, call.key, ev.queue, ev.position, call.caller_number, call.caller_name)
+        )
+        return out
+
+    def _on_leave(self, ev: QueueCallerLeave) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        call = self._calls.get(ev.linkedid)
+        if call is None:
+            return out
+        leg = call.open_leg
+        if leg is None or leg.queue != ev.queue:
+            return out
+        leg.left_at = ev.ts
+        if leg.answered_at is not None:
+            return out
+        leg.exit_pending = True
+        self._stop_ringing(call, ev.ts, out)
+        status = call.queue_status
+        call.queue_status = None
+        if status is not None:
+            self._settle_exit(call, out, status)
+        return out
+
+    def _on_abandon(self, ev: QueueCallerAbandon) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        call = self._call(ev.linkedid, ev.uniqueid, ev.ts, out)
+        if call is None:
+            return out
+        self._announce(call, ev.ts, out)
+        leg = call.open_leg
+        if leg is None or leg.queue != ev.queue:
+            joined = ev.ts - (ev.hold_time or 0.0)
+            leg = Leg(ev.queue, joined, ev.original_position or ev.position)
+            call.legs.append(leg)
+        wait = ev.hold_time if ev.hold_time is not None else max(0.0, ev.ts - leg.joined_at)
+        leg.left_at = ev.ts
+        leg.outcome = Outcome.ABANDONED
+        leg.wait_seconds = wait
+        leg.abandon_position = ev.position
+        call.hangup_side = HangupSide.CALLER
+        self._stop_ringing(call, ev.ts, out)
+        out.append(CallAbandoned(ev.ts, call.key, ev.queue, wait, ev.position))
+        return out
+
+    def _on_agent_called(self, ev: AgentCalled) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        out.extend(self._book.called(ev.ts, ev.queue, ev.interface, ev.member_name))
+        call = self._call(ev.linkedid, ev.uniqueid, ev.ts, out)
+        if call is None:
+            return out
+        self._announce(call, ev.ts, out)
+        call.ringing.add(ev.interface)
+        leg = call.open_leg
+        wait = max(0.0, ev.ts - leg.joined_at) if leg is not None else 0.0
+        out.append(
+            AgentRinging(
+                ev.ts,
+                call.key,
+                ev.queue,
+                ev.interface,
+                ev.member_name,
+                call.caller_number,
+                call.caller_name,
+                dict(call.variables),
+                wait,
+            )
+        )
+        return out
+
+    def _on_ring_no_answer(self, ev: AgentRingNoAnswer) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        out.extend(self._book.ring_no_answer(ev.ts, ev.queue, ev.interface, ev.member_name))
+        call = self._calls.get(ev.linkedid)
+        if call is None:
+            return out
+        call.ringing.discard(ev.interface)
+        out.append(
+            RingNoAnswer(
+                ev.ts,
+                call.key,
+                ev.queue,
+                ev.interface,
+                ev.member_name,
+                ev.ring_seconds if ev.ring_seconds is not None else 0.0,
+            )
+        )
+        return out
+
+    def _on_connect(self, ev: AgentConnect) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        out.extend(self._book.connected(ev.ts, ev.queue, ev.interface, ev.member_name))
+        call = self._call(ev.linkedid, ev.uniqueid, ev.ts, out)
+        if call is None:
+            return out
+        self._announce(call, ev.ts, out)
+        self._stop_ringing(call, ev.ts, out, keep=ev.interface)
+        leg = self._leg_for(call, ev.queue)
+        if (
+            leg is None
+            or leg.answered_at is not None
+            or (leg.left_at is not None and not leg.exit_pending)
+        ):
+            joined = ev.ts - (ev.hold_time or 0.0)
+            leg = Leg(ev.queue, joined, 0)
+            call.legs.append(leg)
+        leg.exit_pending = False
+        if leg.left_at is None:
+            leg.left_at = ev.ts
+        leg.outcome = Outcome.ANSWERED
+        leg.agent = ev.member_name or ev.interface
+        leg.agent_interface = ev.interface
+        leg.answered_at = ev.ts
+        wait = ev.hold_time if ev.hold_time is not None else max(0.0, ev.ts - leg.joined_at)
+        leg.wait_seconds = wait
+        out.append(CallAnswered(ev.ts, call.key, ev.queue, ev.interface, leg.agent, wait))
+        return out
+
+    def _on_complete(self, ev: AgentComplete) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        out.extend(self._book.completed(ev.ts, ev.queue, ev.interface, ev.member_name))
+        call = self._calls.get(ev.linkedid)
+        if call is None:
+            return out
+        leg = call.answered_leg()
+        if leg is None or leg.completed:
+            return out
+        leg.completed = True
+        if ev.talk_time is not None:
+            leg.talk_seconds = ev.talk_time
+        elif leg.answered_at is not None:
+            leg.talk_seconds = max(0.0, ev.ts - leg.answered_at)
+        if ev.reason == "agent":
+            call.hangup_side = HangupSide.AGENT
+        elif ev.reason == "caller":
+            call.hangup_side = HangupSide.CALLER
+        elif ev.reason == "transfer":
+            leg.outcome = Outcome.TRANSFERRED
+            if not leg.transfer_reported:
+                leg.transfer_reported = True
+                out.append(CallTransferred(ev.ts, call.key, leg.queue, leg.agent, ""))
+        return out
+
+    def _on_member_change(self, ev: QueueMemberChange) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        out.extend(
+            self._book.member_change(
+                ev.ts,
+                ev.kind,
+                ev.queue,
+                ev.interface,
+                ev.member_name,
+                paused=ev.paused,
+                paused_reason=ev.paused_reason,
+                status=ev.status,
+            )
+        )
+        return out
+
+    # ------------------------------------------------- restarts and resyncs
+
+    def _on_marker(
+        self, marker: Connected | Disconnected | ResyncStarted | ResyncFinished
+    ) -> list[DomainEvent]:
+        if isinstance(marker, Connected):
+            self._connected_at = marker.at
+            return []
+        if isinstance(marker, Disconnected):
+            self._disconnected_at = marker.at
+            for call in self._calls.values():
+                call.unconfirmed = True
+            return []
+        if isinstance(marker, ResyncStarted):
+            self._resyncing = True
+            self._resync_at = marker.at
+            self._seen_channels = set()
+            for call in self._calls.values():
+                call.unconfirmed = True
+            self._book.resync_started()
+            return []
+        return self._resync_finished(marker.at)
+
+    def _lost_end_time(self, call: Call, at: float) -> float:
+        if self._disconnected_at is not None:
+            return max(self._disconnected_at, call.arrived_at)
+        return max(call.last_at, call.arrived_at)
+
+    def _resync_finished(self, at: float) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        for uniqueid in [u for u in self._channels if u not in self._seen_channels]:
+            linkedid = self._channels.pop(uniqueid)
+            call = self._calls.get(linkedid)
+            if call is not None:
+                call.channels.discard(uniqueid)
+        for call in list(self._calls.values()):
+            if call.channels:
+                call.unconfirmed = False
+                call.restored = False
+                continue
+            ended_at = self._lost_end_time(call, at)
+            leg = call.answered_leg()
+            if leg is not None and call.legs[-1] is leg and leg.outcome is Outcome.ANSWERED:
+                # Answered and now over: the talk happened, only its end was
+                # missed. Keep it answered, with the talk time bounded below by
+                # the last moment the bridge saw the call up (the disconnect),
+                # rather than discard a real attention as lost.
+                self._end(call, ended_at, out)
+            else:
+                self._end(call, ended_at, out, forced=Outcome.LOST_DURING_OUTAGE)
+        out.extend(self._book.resync_finished(at))
+        self._resyncing = False
+        self._resync_at = None
+        self._disconnected_at = None
+        return out
+
+    def _on_fully_booted(self, ev: FullyBooted) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        if ev.uptime is None:
+            return out
+        at = self._connected_at if self._connected_at is not None else self._last_ts
+        if at is None:
+            return out
+        boot = at - ev.uptime
+        previous = self._boot_time
+        self._boot_time = boot
+        if previous is None or boot <= previous + _RESTART_TOLERANCE:
+            return out
+        # Asterisk restarted: every call it had died with it.
+        out.append(AsteriskRestarted(at, self._system))
+        for call in list(self._calls.values()):
+            self._end(call, self._lost_end_time(call, at), out, forced=Outcome.LOST_DURING_OUTAGE)
+        self._channels.clear()
+        out.extend(self._book.log_out_all(at))
+        return out
+
+    def _on_core_show_channel(self, ev: CoreShowChannel) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        at = self._now(self._resync_at)
+        linkedid = ev.linkedid or self._channels.get(ev.uniqueid, ev.uniqueid)
+        if linkedid in self._ended:
+            return out
+        self._seen_channels.add(ev.uniqueid)
+        call = self._calls.get(linkedid)
+        if call is None:
+            # Started while the bridge was not looking.
+            arrived = at - ev.duration_seconds if ev.duration_seconds is not None else at
+            call = Call(CallKey(self._system, linkedid), arrived, last_at=at)
+            self._calls[linkedid] = call
+        elif ev.uniqueid == linkedid and ev.duration_seconds is not None and call.restored:
+            call.arrived_at = min(call.arrived_at, at - ev.duration_seconds)
+        call.channels.add(ev.uniqueid)
+        self._channels[ev.uniqueid] = linkedid
+        if ev.uniqueid == linkedid:
+            call.caller_number = call.caller_number or ev.caller_number
+            call.caller_name = call.caller_name or ev.caller_name
+        self._announce(call, call.arrived_at, out)
+        if ev.application == "AGI" and not call.legs and not call.ivr_entered:
+            call.ivr_entered = True
+            out.append(IvrEntered(at, call.key))
+        if ev.application == "Queue":
+            queue = ev.application_data.split(",", 1)[0]
+            leg = call.legs[-1] if call.legs else None
+            if leg is None or leg.queue != queue or (leg.left_at is not None and not ev.bridge_id):
+                self._leave_ivr(call, at, out)
+                leg = Leg(queue, at, 0)
+                call.legs.append(leg)
+                call.queue_uid = ev.uniqueid
+                out.append(CallQueued(at, call.key, queue, 0, call.caller_number, call.caller_name))
+            if ev.bridge_id and leg.answered_at is None:
+                # Answered during the outage: who answered is not in this list.
+                leg.left_at = leg.left_at or at
+                leg.answered_at = at
+                leg.outcome = Outcome.ANSWERED
+        return out
+
+    def _on_queue_entry(self, ev: QueueEntry) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        at = self._now(self._resync_at)
+        linkedid = self._channels.get(ev.uniqueid, ev.uniqueid)
+        call = self._calls.get(linkedid)
+        if call is None:
+            return out
+        leg = call.open_leg
+        joined = at - ev.wait_seconds if ev.wait_seconds is not None else at
+        if leg is None or leg.queue != ev.queue:
+            self._leave_ivr(call, at, out)
+            leg = Leg(ev.queue, joined, ev.position)
+            call.legs.append(leg)
+            call.queue_uid = ev.uniqueid
+            out.append(
+                CallQueued(
+                    joined, call.key, ev.queue, ev.position, call.caller_number, call.caller_name
+                )
+            )
+        elif leg.position == 0:
+            leg.joined_at = min(leg.joined_at, joined)
+            leg.position = ev.position
+        return out
+
+    def _on_queue_member(self, ev: QueueMember) -> list[DomainEvent]:
+        at = self._now(self._resync_at)
+        return list(
+            self._book.resync_member(
+                at,
+                ev.queue,
+                ev.interface,
+                ev.member_name,
+                paused=ev.paused,
+                paused_reason=ev.paused_reason,
+                in_call=ev.in_call,
+                status=ev.status,
+            )
+        )
+
+    def _on_queue_params(self, ev: QueueParams) -> list[DomainEvent]:
+        if ev.service_level is not None:
+            self.service_levels[ev.queue] = ev.service_level
+        return []
+
+
+def _nothing(_event: object) -> list[DomainEvent]:
+    return []
