@@ -280,6 +280,22 @@ class AgentBook:
         self.next_deadline = math.inf
         return out
 
+    def member_for_channel(self, channel: str) -> tuple[str, str] | None:
+        """(interface, member name) of the member whose device `channel` is on.
+
+        A channel is named after its device plus a suffix: PJSIP/4001-00000009
+        is on PJSIP/4001; Local/4001@agents-00000001;1 on Local/4001@agents
+        (members add /n or similar options after it).
+        """
+        base = channel.split(";", 1)[0].rsplit("-", 1)[0]
+        if not base:
+            return None
+        for agent in self._agents.values():
+            interface = agent.interface
+            if interface == base or interface.startswith(base + "/"):
+                return agent.interface, agent.member_name
+        return None
+
     def snapshot(self) -> list[AgentSnapshot]:
         return [
             AgentSnapshot(

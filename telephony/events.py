@@ -12,6 +12,7 @@ other malformed numbers are defaulted; both are counted in `parse_errors`.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -313,9 +314,12 @@ class _BadValue(Exception):
 
 def _ts(h: Headers) -> float:
     try:
-        return float(h["Timestamp"])
+        value = float(h["Timestamp"])
     except (KeyError, ValueError):
         raise _BadValue("Timestamp") from None
+    if not math.isfinite(value):
+        raise _BadValue("Timestamp")
+    return value
 
 
 def _int(h: Headers, name: str, event: str, default: int = 0) -> int:
@@ -338,7 +342,7 @@ def _num(h: Headers, name: str, event: str) -> float | None:
     except ValueError:
         parse_errors[event] += 1
         return None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         parse_errors[event] += 1
         return None
     return value

@@ -126,6 +126,10 @@ class CallTracker:
         self._resyncing = False
         self._resync_at: float | None = None
         self._seen_channels: set[str] = set()
+        # During a resync: channel names per bridge, and queue legs found
+        # answered in a bridge whose agent the list does not name.
+        self._bridges: dict[str, list[str]] = {}
+        self._bridged_legs: list[tuple[Leg, str, str]] = []
         self.service_levels: dict[str, int] = {}
         self._handlers: dict[type[Any], Callable[[Any], list[DomainEvent]]] = {
             NewChannel: self._on_new_channel,
@@ -246,6 +250,7 @@ class CallTracker:
         leg.exit_pending = False
         outcome = _LEAVE_STATUS.get(status or "", Outcome.EXIT_KEY)
         left = leg.left_at if leg.left_at is not None else call.last_at
+        self._stop_ringing(call, left, out)
         leg.outcome = outcome
         leg.wait_seconds = max(0.0, left - leg.joined_at)
         call.hangup_side = HangupSide.SYSTEM
@@ -284,27 +289,28 @@ class CallTracker:
             self._settle_exit(call, out)
         if call.legs:
             leg = call.legs[-1]
-            if leg.answered_at is not None and not leg.completed:
-                # No AgentComplete seen: the talk lasted at least until now.
-                leg.talk_seconds = max(0.0, at - leg.answered_at)
-                leg.completed = True
-            if leg.outcome is Outcome.IN_PROGRESS:
-                if forced is not None:
+            if forced is not None:
+                if leg.outcome is Outcome.IN_PROGRESS or (
+                    leg.answered_at is not None and not leg.completed
+                ):
                     leg.outcome = forced
-                elif leg.answered_at is not None:
+            elif leg.outcome is Outcome.IN_PROGRESS:
+                if leg.answered_at is not None:
                     leg.outcome = Outcome.ANSWERED
                 else:
                     # Gone from the queue with no abandon event: the caller left.
                     leg.outcome = Outcome.ABANDONED
                     leg.wait_seconds = max(0.0, at - leg.joined_at)
                     call.hangup_side = HangupSide.CALLER
-                if leg.left_at is None:
-                    leg.left_at = at
-            outcome = leg.outcome
+            if leg.answered_at is not None and not leg.completed and forced is None:
+                # No AgentComplete seen: the talk lasted at least until now.
+                leg.talk_seconds = max(0.0, at - leg.answered_at)
+                leg.completed = True
+            if leg.left_at is None:
+                leg.left_at = at
+            outcome = forced or leg.outcome
             if outcome is Outcome.ANSWERED and call.transferred_out is not None:
                 outcome = Outcome.TRANSFERRED
-            if forced is not None and leg.answered_at is None:
-                outcome = forced
         elif forced is not None:
             outcome = forced
         else:
@@ -519,7 +525,6 @@ class CallTracker:
         if leg.answered_at is not None:
             return out
         leg.exit_pending = True
-        self._stop_ringing(call, ev.ts, out)
         status = call.queue_status
         call.queue_status = None
         if status is not None:
@@ -684,6 +689,8 @@ class CallTracker:
             self._resyncing = True
             self._resync_at = marker.at
             self._seen_channels = set()
+            self._bridges = {}
+            self._bridged_legs = []
             for call in self._calls.values():
                 call.unconfirmed = True
             self._book.resync_started()
@@ -695,8 +702,23 @@ class CallTracker:
             return max(self._disconnected_at, call.arrived_at)
         return max(call.last_at, call.arrived_at)
 
+    def _name_bridged_agents(self) -> None:
+        """Legs answered during the outage: the agent is the queue member whose
+        interface is the device of another channel in the caller's bridge."""
+        for leg, bridge_id, caller_channel in self._bridged_legs:
+            for channel in self._bridges.get(bridge_id, ()):
+                if channel == caller_channel:
+                    continue
+                member = self._book.member_for_channel(channel)
+                if member is not None:
+                    leg.agent_interface, leg.agent = member
+                    break
+        self._bridged_legs = []
+        self._bridges = {}
+
     def _resync_finished(self, at: float) -> list[DomainEvent]:
         out: list[DomainEvent] = []
+        self._name_bridged_agents()
         for uniqueid in [u for u in self._channels if u not in self._seen_channels]:
             linkedid = self._channels.pop(uniqueid)
             call = self._calls.get(linkedid)
@@ -709,11 +731,17 @@ class CallTracker:
                 continue
             ended_at = self._lost_end_time(call, at)
             leg = call.answered_leg()
-            if leg is not None and call.legs[-1] is leg and leg.outcome is Outcome.ANSWERED:
+            if (
+                leg is not None
+                and call.legs[-1] is leg
+                and leg.outcome is Outcome.ANSWERED
+                and not call.restored
+            ):
                 # Answered and now over: the talk happened, only its end was
                 # missed. Keep it answered, with the talk time bounded below by
                 # the last moment the bridge saw the call up (the disconnect),
-                # rather than discard a real attention as lost.
+                # rather than discard a real attention as lost. A restored call
+                # has no such moment (the bridge was down), so it is lost.
                 self._end(call, ended_at, out)
             else:
                 self._end(call, ended_at, out, forced=Outcome.LOST_DURING_OUTAGE)
@@ -750,6 +778,8 @@ class CallTracker:
         if linkedid in self._ended:
             return out
         self._seen_channels.add(ev.uniqueid)
+        if ev.bridge_id:
+            self._bridges.setdefault(ev.bridge_id, []).append(ev.channel)
         call = self._calls.get(linkedid)
         if call is None:
             # Started while the bridge was not looking.
@@ -781,6 +811,7 @@ class CallTracker:
                 leg.left_at = leg.left_at or at
                 leg.answered_at = at
                 leg.outcome = Outcome.ANSWERED
+                self._bridged_legs.append((leg, ev.bridge_id, ev.channel))
         return out
 
     def _on_queue_entry(self, ev: QueueEntry) -> list[DomainEvent]:

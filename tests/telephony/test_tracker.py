@@ -1,0 +1,578 @@
+"""The call tracker against Asterisk's own queue_log, and its resync rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+
+from telephony.ami.parser import iter_capture
+from telephony.ami.stream import (
+    Connected,
+    Disconnected,
+    Headers,
+    ResyncFinished,
+    ResyncStarted,
+    StreamItem,
+)
+from telephony.domain import (
+    AgentRinging,
+    AgentState,
+    AgentStateChanged,
+    AsteriskRestarted,
+    CallAnswered,
+    CallArrived,
+    CallEnded,
+    CallQueued,
+    CallRecord,
+    DomainEvent,
+    HangupSide,
+    IvrEntered,
+    IvrLeft,
+    Outcome,
+    QueueExited,
+    RingNoAnswer,
+)
+from telephony.tracker import CallTracker
+from tests.support.queue_log import QueueLog, parse_queue_log
+
+SCENARIOS = [
+    "answered",
+    "abandoned",
+    "ivr_hangup",
+    "ring_no_answer",
+    "burst",
+    "status_snapshot",
+    "sip_mixed",
+    "agi_tour",
+    "tricky_caller_id",
+]
+WRAPUP = {"consultas": 3.0, "reclamos": 3.0}  # lab-config/queues.conf wrapuptime
+
+
+def _headers(recordings: Path, name: str) -> list[Headers]:
+    return list(iter_capture((recordings / name).read_bytes()))
+
+
+def _queue_log(recordings: Path, scenario: str) -> QueueLog:
+    path = recordings / f"{scenario}.queue_log"
+    return parse_queue_log(path) if path.exists() else QueueLog({}, [])
+
+
+def _run(
+    items: Iterable[StreamItem], tracker: CallTracker | None = None
+) -> tuple[CallTracker, list[DomainEvent]]:
+    tracker = tracker or CallTracker("lab", wrapup_seconds=WRAPUP)
+    events: list[DomainEvent] = []
+    for item in items:
+        events.extend(tracker.feed(item))
+    return tracker, events
+
+
+def _ended(events: Sequence[DomainEvent]) -> list[CallRecord]:
+    return [e.record for e in events if isinstance(e, CallEnded)]
+
+
+def _expected_outcome(call_outcome: str, talk: float | None) -> str:
+    # queue_log writes COMPLETE* when an answered call ends; without it the
+    # call was still up when the capture stopped.
+    if call_outcome == "answered" and talk is None:
+        return "in_progress"
+    return call_outcome
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_calls_match_queue_log(recordings: Path, scenario: str) -> None:
+    tracker, events = _run(_headers(recordings, f"{scenario}.ami"))
+    records = _ended(events) + tracker.finish()
+    log = _queue_log(recordings, scenario)
+    by_id = {r.key.linkedid: r for r in records}
+    assert len(by_id) == len(records), "a call was recorded twice"
+    for uniqueid, expected in log.calls.items():
+        record = by_id[uniqueid]
+        assert record.outcome.value == _expected_outcome(expected.outcome, expected.talk)
+        assert list(record.queues) == expected.queues
+        assert record.agent == expected.agent
+        assert record.wait_seconds == expected.wait
+        assert record.talk_seconds == expected.talk
+        assert record.caller_number == expected.caller_number
+        assert record.key.system == "lab"
+    for record in records:
+        if record.key.linkedid not in log.calls:
+            assert not record.legs
+            assert record.outcome in (Outcome.IVR_HANGUP, Outcome.IVR_COMPLETED)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "answered", "abandoned"), [("burst", 15, 9), ("sip_mixed", 13, 5)]
+)
+def test_counts(recordings: Path, scenario: str, answered: int, abandoned: int) -> None:
+    _, events = _run(_headers(recordings, f"{scenario}.ami"))
+    outcomes = [r.outcome for r in _ended(events)]
+    assert outcomes.count(Outcome.ANSWERED) == answered
+    assert outcomes.count(Outcome.ABANDONED) == abandoned
+    assert len(outcomes) == answered + abandoned
+
+
+def test_answered_call_story(recordings: Path) -> None:
+    _, events = _run(_headers(recordings, "answered.ami"))
+    kinds = [type(e) for e in events if not isinstance(e, AgentStateChanged)]
+    assert kinds == [
+        CallArrived,
+        IvrEntered,
+        IvrLeft,
+        CallQueued,
+        AgentRinging,
+        CallAnswered,
+        CallEnded,
+    ]
+    arrived = next(e for e in events if isinstance(e, CallArrived))
+    assert (arrived.caller_number, arrived.caller_name) == ("099100001", "Ciudadana Pérez 1")
+    ivr = next(e for e in events if isinstance(e, IvrLeft))
+    assert ivr.choices == ("1",)  # answered.agi: GET DATA returned 1
+    ringing = next(e for e in events if isinstance(e, AgentRinging))
+    assert ringing.member_name == "Ana Gómez"
+    assert ringing.variables == {"ATIENDE_QUEUE": "consultas"}
+    (record,) = _ended(events)
+    assert record.hangup_side is HangupSide.AGENT  # COMPLETEAGENT
+    assert record.variables == {"ATIENDE_QUEUE": "consultas"}
+    assert record.ivr_path == ("1",)
+    assert record.ended_at is not None and record.answered_at is not None
+    assert record.arrived_at <= record.answered_at <= record.ended_at
+
+
+def test_ivr_path_variable_wins_over_digits(recordings: Path) -> None:
+    items: list[StreamItem] = []
+    for headers in _headers(recordings, "answered.ami"):
+        items.append(headers)
+        if headers.get("Event") == "VarSet" and headers.get("Variable") == "ATIENDE_QUEUE":
+            items.append({**headers, "Variable": "ATIENDE_IVR_PATH", "Value": "1,3, 2"})
+    _, events = _run(items)
+    (record,) = _ended(events)
+    assert record.ivr_path == ("1", "3", "2")
+    assert record.variables["ATIENDE_IVR_PATH"] == "1,3, 2"
+
+
+def test_ivr_hangup_and_agi_tour_are_ivr_hangups(recordings: Path) -> None:
+    for scenario in ("ivr_hangup", "agi_tour"):
+        _, events = _run(_headers(recordings, f"{scenario}.ami"))
+        (record,) = _ended(events)
+        assert record.outcome is Outcome.IVR_HANGUP
+        assert record.hangup_side is HangupSide.CALLER
+        assert not record.legs
+    _, events = _run(_headers(recordings, "agi_tour.ami"))
+    (record,) = _ended(events)
+    assert record.ivr_path == ("1", "2", "3", "4")  # the caller sent DTMF 1234
+
+
+def test_tricky_caller_id(recordings: Path) -> None:
+    _, events = _run(_headers(recordings, "tricky_caller_id.ami"))
+    names = {r.caller_number: r.caller_name for r in _ended(events)}
+    assert names == {
+        "099400001": 'Zoë "Niña" Ñandú; EXEC System(touch /tmp/pwned)',
+        "099400002": "",
+    }
+
+
+# ----------------------------------------------------------------- agent states
+
+
+def _agent_changes(events: Sequence[DomainEvent], member: str) -> list[AgentStateChanged]:
+    return [e for e in events if isinstance(e, AgentStateChanged) and e.member_name == member]
+
+
+def test_pause_with_reason_closes_interval(recordings: Path) -> None:
+    _, events = _run(_headers(recordings, "abandoned.ami"))
+    changes = _agent_changes(events, "Carla Pérez")
+    assert [(c.state, c.reason) for c in changes] == [
+        (AgentState.PAUSED, "Almuerzo"),
+        (AgentState.AVAILABLE, None),
+    ]
+    closed = changes[-1].closed
+    assert closed is not None
+    assert (closed.state, closed.reason) == (AgentState.PAUSED, "Almuerzo")
+    # abandoned.queue_log: PAUSE at ...638, UNPAUSE at ...652 (whole seconds)
+    assert 13 <= closed.ended_at - closed.started_at <= 15
+
+
+def test_ring_no_answer_agents(recordings: Path) -> None:
+    tracker, events = _run(_headers(recordings, "ring_no_answer.ami"))
+    ana = _agent_changes(events, "Ana Gómez")
+    assert [(c.state, c.reason) for c in ana] == [
+        (AgentState.PAUSED, "Capacitacion"),
+        (AgentState.AVAILABLE, None),
+    ]
+    diego = [c.state for c in _agent_changes(events, "Diego Sin Respuesta")]
+    assert diego == [
+        AgentState.AVAILABLE,  # ADDMEMBER
+        AgentState.RINGING,
+        AgentState.AVAILABLE,  # RINGNOANSWER
+        AgentState.RINGING,  # retried
+        AgentState.LOGGED_OUT,  # REMOVEMEMBER
+    ]
+    rna = [e for e in events if isinstance(e, RingNoAnswer)]
+    assert [(e.member_name, e.ring_seconds) for e in rna] == [("Diego Sin Respuesta", 15.0)]
+    states = {a.member_name: a.state for a in tracker.agents()}
+    assert states["Diego Sin Respuesta"] is AgentState.LOGGED_OUT
+    assert states["Bruno Núñez"] is AgentState.PAUSED
+    (record,) = tracker.finish()
+    assert record.outcome is Outcome.IN_PROGRESS and record.queues == ("consultas",)
+
+
+def test_answered_agent_cycle_with_wrapup(recordings: Path) -> None:
+    headers = _headers(recordings, "answered.ami")
+    tracker, events = _run(headers)
+    late = {"Event": "QueueMemberStatus", "Timestamp": "1795342640.0", "Queue": "consultas"}
+    late |= {"Interface": "Local/4002@agents/n", "MemberName": "Bruno Núñez", "Status": "1"}
+    events += tracker.feed(late)
+    ana = _agent_changes(events, "Ana Gómez")
+    assert [c.state for c in ana] == [
+        AgentState.RINGING,
+        AgentState.ON_CALL,
+        AgentState.WRAP_UP,
+        AgentState.AVAILABLE,
+    ]
+    wrap = ana[-1].closed
+    assert wrap is not None and wrap.state is AgentState.WRAP_UP
+    assert wrap.ended_at - wrap.started_at == pytest.approx(3.0)  # wrapuptime = 3
+    on_call = ana[2].closed
+    assert on_call is not None and on_call.state is AgentState.ON_CALL
+    assert on_call.ended_at - on_call.started_at == pytest.approx(4.5, abs=0.6)
+
+
+# -------------------------------------------------------------- idempotence
+
+
+def test_duplicate_and_late_events_never_end_twice(recordings: Path) -> None:
+    headers = _headers(recordings, "answered.ami")
+    hangups = [h for h in headers if h.get("Event") in ("Hangup", "AgentComplete")]
+    replayed = headers + hangups + [{**h, "Event": "QueueCallerJoin"} for h in hangups]
+    tracker, events = _run(replayed + headers)
+    assert len(_ended(events)) == 1
+    assert tracker.finish() == []
+
+
+def test_two_hangups_of_a_local_pair_end_once(recordings: Path) -> None:
+    _, events = _run(_headers(recordings, "abandoned.ami"))
+    (record,) = _ended(events)
+    assert record.outcome is Outcome.ABANDONED
+    assert record.hangup_side is HangupSide.CALLER
+    assert record.legs[0].abandon_position == 1
+
+
+# ------------------------------------------------------------- queue exits
+
+
+def _queued_call(recordings: Path) -> list[Headers]:
+    """abandoned.ami up to (not including) the abandon."""
+    out = []
+    for headers in _headers(recordings, "abandoned.ami"):
+        if headers.get("Event") in ("QueueCallerAbandon", "Hangup"):
+            break
+        out.append(headers)
+    return out
+
+
+def _call_event(event: str, ts: float, **fields: str) -> Headers:
+    return {
+        "Event": event,
+        "Timestamp": str(ts),
+        "Channel": "Local/99100002@callers-00000000;1",
+        "Uniqueid": "1795342638.0",
+        "Linkedid": "1795342638.0",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        ("TIMEOUT", Outcome.EXIT_TIMEOUT),
+        ("LEAVEEMPTY", Outcome.EXIT_EMPTY),
+        (None, Outcome.EXIT_KEY),
+    ],
+)
+def test_queue_exit_reasons(recordings: Path, status: str | None, outcome: Outcome) -> None:
+    items: list[StreamItem] = list(_queued_call(recordings))
+    if status is not None:
+        items.append(_call_event("VarSet", 1795342650.0, Variable="QUEUESTATUS", Value=status))
+    items.append(_call_event("QueueCallerLeave", 1795342650.1, Queue="reclamos", Position="1"))
+    items.append(_call_event("Hangup", 1795342651.0, Cause="16"))
+    items.append(_call_event("Hangup", 1795342651.0, Uniqueid="1795342638.1"))
+    _, events = _run(items)
+    exits = [e for e in events if isinstance(e, QueueExited)]
+    assert [(e.queue, e.outcome) for e in exits] == [("reclamos", outcome)]
+    (record,) = _ended(events)
+    assert record.outcome is outcome
+    assert record.hangup_side is HangupSide.SYSTEM
+    assert record.wait_seconds == pytest.approx(1795342650.1 - 1795342640.459152)
+
+
+def test_join_empty(recordings: Path) -> None:
+    items: list[StreamItem] = []
+    for headers in _queued_call(recordings):
+        if headers.get("Event") == "QueueCallerJoin":
+            break
+        items.append(headers)
+    items.append(_call_event("VarSet", 1795342641.0, Variable="QUEUESTATUS", Value="JOINEMPTY"))
+    items.append(_call_event("Hangup", 1795342641.5, Uniqueid="1795342638.1"))
+    items.append(_call_event("Hangup", 1795342641.5))
+    _, events = _run(items)
+    (record,) = _ended(events)
+    assert record.outcome is Outcome.JOIN_EMPTY
+    assert record.queues == ("reclamos",)  # from ATIENDE_QUEUE
+
+
+def test_redirect_into_another_queue_is_one_call(recordings: Path) -> None:
+    headers = _headers(recordings, "answered.ami")
+    cut = next(i for i, h in enumerate(headers) if h.get("Event") == "AgentComplete")
+    items: list[StreamItem] = list(headers[:cut])
+    complete = dict(headers[cut])
+    complete["Reason"] = "transfer"
+    items.append(complete)
+    items.append(_answered_event("QueueCallerJoin", 1795342630.0, Queue="reclamos", Position="1"))
+    items.append(
+        _answered_event("QueueCallerAbandon", 1795342634.0, Queue="reclamos", Position="1")
+    )
+    items.extend(h for h in headers[cut + 1 :] if h.get("Event") == "Hangup")
+    _, events = _run(items)
+    (record,) = _ended(events)
+    assert record.queues == ("consultas", "reclamos")
+    assert [leg.outcome for leg in record.legs] == [Outcome.TRANSFERRED, Outcome.ABANDONED]
+    assert record.agents == ("Ana Gómez",)
+    assert record.outcome is Outcome.ABANDONED
+
+
+def _answered_event(event: str, ts: float, **fields: str) -> Headers:
+    return {
+        "Event": event,
+        "Timestamp": str(ts),
+        "Channel": "Local/99100001@callers-00000000;1",
+        "Uniqueid": "1795342622.0",
+        "Linkedid": "1795342622.0",
+        **fields,
+    }
+
+
+# ------------------------------------------------------------------- resync
+
+
+def _alive_channels(headers: Sequence[Headers]) -> list[Headers]:
+    """CoreShowChannel entries for the channels up at the end of `headers`."""
+    alive: dict[str, Headers] = {}
+    for h in headers:
+        if h.get("Event") == "Newchannel":
+            alive[h["Uniqueid"]] = h
+        elif h.get("Event") == "Hangup":
+            alive.pop(h.get("Uniqueid", ""), None)
+    return [
+        {
+            "Event": "CoreShowChannel",
+            "Channel": h["Channel"],
+            "Uniqueid": h["Uniqueid"],
+            "Linkedid": h["Linkedid"],
+            "CallerIDNum": h.get("CallerIDNum", ""),
+            "CallerIDName": h.get("CallerIDName", ""),
+            "Application": "Wait",
+            "Duration": "00:00:01",
+            "BridgeId": "",
+        }
+        for h in alive.values()
+    ]
+
+
+def _last_ts(headers: Sequence[Headers]) -> float:
+    return max(float(h["Timestamp"]) for h in headers if "Timestamp" in h)
+
+
+def _resync(tracker: CallTracker, at: float, lists: Iterable[Headers]) -> list[DomainEvent]:
+    items: list[StreamItem] = [Disconnected(at, "test"), Connected(at + 1), ResyncStarted(at + 1)]
+    items += list(lists)
+    items.append(ResyncFinished(at + 1.5))
+    return _run(items, tracker)[1]
+
+
+def test_status_snapshot_resync_keeps_calls(recordings: Path) -> None:
+    capture = _headers(recordings, "status_snapshot.ami")
+    tracker, events = _run(capture)
+    assert _ended(events) == []
+    actions = _headers(recordings, "status_snapshot.actions.ami")
+    after = _resync(tracker, _last_ts(capture), actions)
+    assert _ended(after) == []
+    log = _queue_log(recordings, "status_snapshot")
+    calls = {r.key.linkedid: r for r in tracker.calls_in_progress()}
+    assert set(calls) == set(log.calls)
+    for uniqueid, expected in log.calls.items():
+        assert calls[uniqueid].agent == expected.agent
+        assert calls[uniqueid].outcome is Outcome.IN_PROGRESS
+    states = {a.member_name: a.state for a in tracker.agents()}
+    assert states == {
+        "Ana Gómez": AgentState.ON_CALL,
+        "Bruno Núñez": AgentState.ON_CALL,
+        "Carla Pérez": AgentState.ON_CALL,
+    }
+
+
+def _before_first(headers: Sequence[Headers], event: str) -> list[Headers]:
+    cut = next(i for i, h in enumerate(headers) if h.get("Event") == event)
+    return list(headers[:cut])
+
+
+def test_resync_calls_answered_during_outage(recordings: Path) -> None:
+    """Cut before any queue join: the resync alone shows who answered."""
+    capture = _before_first(_headers(recordings, "status_snapshot.ami"), "QueueCallerJoin")
+    tracker, _ = _run(capture)
+    after = _resync(tracker, _last_ts(capture), _headers(recordings, "status_snapshot.actions.ami"))
+    assert _ended(after) == []
+    log = _queue_log(recordings, "status_snapshot")
+    calls = {r.key.linkedid: r for r in tracker.calls_in_progress()}
+    for uniqueid, expected in log.calls.items():
+        assert list(calls[uniqueid].queues) == expected.queues
+        assert calls[uniqueid].agent == expected.agent
+
+
+def test_resync_missing_channels_end_lost(recordings: Path) -> None:
+    capture = _before_first(_headers(recordings, "status_snapshot.ami"), "QueueCallerJoin")
+    tracker, _ = _run(capture)
+    gone = "1795342757.0"
+    lists = [
+        h for h in _headers(recordings, "status_snapshot.actions.ami") if h.get("Linkedid") != gone
+    ]
+    disconnected_at = _last_ts(capture)
+    after = _resync(tracker, disconnected_at, lists)
+    (record,) = _ended(after)
+    assert record.key.linkedid == gone
+    assert record.outcome is Outcome.LOST_DURING_OUTAGE
+    assert record.ended_at == disconnected_at
+    assert {r.key.linkedid for r in tracker.calls_in_progress()} == {
+        "1795342757.1",
+        "1795342757.4",
+    }
+
+
+def test_resync_answered_call_gone_keeps_answered(recordings: Path) -> None:
+    capture = _headers(recordings, "status_snapshot.ami")
+    tracker, _ = _run(capture)
+    gone = "1795342757.4"
+    lists = [
+        h for h in _headers(recordings, "status_snapshot.actions.ami") if h.get("Linkedid") != gone
+    ]
+    at = _last_ts(capture)
+    (record,) = _ended(_resync(tracker, at, lists))
+    assert record.outcome is Outcome.ANSWERED
+    assert record.agent == "Carla Pérez"
+    assert record.answered_at is not None and record.talk_seconds is not None
+    assert record.talk_seconds == pytest.approx(at - record.answered_at)
+
+
+def test_mid_burst_resync_changes_nothing(recordings: Path) -> None:
+    headers = _headers(recordings, "burst.ami")
+    cut = len(headers) // 2
+    first, rest = headers[:cut], headers[cut:]
+    tracker, events = _run(first)
+    events += _resync(tracker, _last_ts(first), _alive_channels(first))
+    events += _run(rest, tracker)[1]
+    records = _ended(events) + tracker.finish()
+    log = _queue_log(recordings, "burst")
+    assert sorted(r.key.linkedid for r in records) == sorted(log.calls)
+    for record in records:
+        expected = log.calls[record.key.linkedid]
+        assert record.outcome.value == expected.outcome
+        assert record.agent == expected.agent
+        assert record.talk_seconds == expected.talk
+
+
+def test_mid_burst_resync_with_lost_calls(recordings: Path) -> None:
+    headers = _headers(recordings, "burst.ami")
+    cut = len(headers) // 2
+    first, rest = headers[:cut], headers[cut:]
+    tracker, events = _run(first)
+    alive = _alive_channels(first)
+    up = {h["Linkedid"] for h in alive}
+    # Calls still waiting in the queue at the cut (never connected before it).
+    connected = {h["Linkedid"] for h in first if h.get("Event") == "AgentConnect"}
+    lost = sorted(up - connected)[:3]
+    assert lost
+    events += _resync(tracker, _last_ts(first), [h for h in alive if h["Linkedid"] not in lost])
+    events += _run(rest, tracker)[1]
+    records = _ended(events)
+    by_id = {r.key.linkedid: r for r in records}
+    assert len(by_id) == len(records)
+    for linkedid in lost:
+        assert by_id[linkedid].outcome is Outcome.LOST_DURING_OUTAGE
+
+
+def test_restart_ends_everything_lost(recordings: Path) -> None:
+    capture = _headers(recordings, "status_snapshot.ami")
+    start = float(next(h["Timestamp"] for h in capture if "Timestamp" in h))
+    tracker, _ = _run([Connected(start), *capture])
+    at = _last_ts(capture)
+    items: list[StreamItem] = [
+        Disconnected(at, "eof"),
+        Connected(at + 60),
+        {"Event": "FullyBooted", "Uptime": "20", "LastReload": "20", "Status": "Fully Booted"},
+    ]
+    _, events = _run(items, tracker)
+    assert any(isinstance(e, AsteriskRestarted) for e in events)
+    records = _ended(events)
+    assert len(records) == 3
+    assert all(r.outcome is Outcome.LOST_DURING_OUTAGE for r in records)
+    assert all(r.ended_at == at for r in records)
+    assert tracker.calls_in_progress() == []
+
+
+def test_reconnect_without_restart_keeps_calls(recordings: Path) -> None:
+    capture = _headers(recordings, "status_snapshot.ami")
+    start = float(next(h["Timestamp"] for h in capture if "Timestamp" in h))
+    tracker, _ = _run([Connected(start), *capture])
+    at = _last_ts(capture)
+    uptime = str(int(at + 60 - start))  # same boot as the first session (Uptime 0)
+    items: list[StreamItem] = [
+        Disconnected(at, "eof"),
+        Connected(at + 60),
+        {"Event": "FullyBooted", "Uptime": uptime, "LastReload": uptime},
+    ]
+    _, events = _run(items, tracker)
+    assert events == []
+    assert len(tracker.calls_in_progress()) == 3
+
+
+def _cut_answered(recordings: Path) -> tuple[list[Headers], list[Headers]]:
+    headers = _headers(recordings, "answered.ami")
+    cut = next(i for i, h in enumerate(headers) if h.get("Event") == "BridgeEnter") + 2
+    return headers[:cut], headers[cut:]
+
+
+def test_restored_call_not_in_resync_is_lost(recordings: Path) -> None:
+    first, _ = _cut_answered(recordings)
+    old, _ = _run(first)
+    (saved,) = old.calls_in_progress()
+    tracker = CallTracker("lab", wrapup_seconds=WRAPUP)
+    tracker.restore([saved])
+    assert [r.key for r in tracker.calls_in_progress()] == [saved.key]
+    after = _resync(tracker, _last_ts(first) + 100, [])
+    (record,) = _ended(after)
+    assert record.key == saved.key
+    assert record.outcome is Outcome.LOST_DURING_OUTAGE
+    assert record.agent == "Ana Gómez"
+
+
+def test_restored_call_in_resync_continues(recordings: Path) -> None:
+    first, rest = _cut_answered(recordings)
+    old, _ = _run(first)
+    (saved,) = old.calls_in_progress()
+    tracker = CallTracker("lab", wrapup_seconds=WRAPUP)
+    tracker.restore([saved])
+    after = _resync(tracker, _last_ts(first), _alive_channels(first))
+    assert _ended(after) == []
+    _, events = _run(rest, tracker)
+    (record,) = _ended(events)
+    expected = _queue_log(recordings, "answered").calls[saved.key.linkedid]
+    assert record.outcome is Outcome.ANSWERED
+    assert (record.agent, record.wait_seconds, record.talk_seconds) == (
+        expected.agent,
+        expected.wait,
+        expected.talk,
+    )
+    assert not any(isinstance(e, CallArrived) for e in events)
