@@ -26,6 +26,7 @@ from telephony.domain import (
     CallEnded,
     CallQueued,
     CallRecord,
+    CallTransferred,
     DomainEvent,
     HangupSide,
     IvrEntered,
@@ -576,3 +577,58 @@ def test_restored_call_in_resync_continues(recordings: Path) -> None:
         expected.talk,
     )
     assert not any(isinstance(e, CallArrived) for e in events)
+
+
+def test_blind_transfer_out_of_the_call(recordings: Path) -> None:
+    headers = _headers(recordings, "answered.ami")
+    cut = next(i for i, h in enumerate(headers) if h.get("Event") == "AgentComplete")
+    transfer: Headers = {
+        "Event": "BlindTransfer",
+        "Timestamp": "1795342628.0",
+        "Result": "Success",
+        "TransfererChannel": "Local/4001@agents-00000001;1",
+        "TransfererLinkedid": "1795342622.0",
+        "TransfereeChannel": "Local/99100001@callers-00000000;1",
+        "TransfereeUniqueid": "1795342622.0",
+        "TransfereeLinkedid": "1795342622.0",
+        "IsExternal": "No",
+        "Context": "oficinas",
+        "Extension": "5000",
+    }
+    complete = {**headers[cut], "Reason": "transfer"}
+    items = [*headers[:cut], transfer, complete, *headers[cut + 1 :]]
+    _, events = _run(items)
+    transfers = [e for e in events if isinstance(e, CallTransferred)]
+    assert [(t.target, t.member_name) for t in transfers] == [("5000@oficinas", "Ana Gómez")]
+    (record,) = _ended(events)
+    assert record.outcome is Outcome.TRANSFERRED
+    assert record.agent == "Ana Gómez" and record.talk_seconds == 5
+
+
+def test_ivr_completed_without_queue(recordings: Path) -> None:
+    """The IVR ends (no AGI command running) and the dialplan hangs up."""
+    items: list[StreamItem] = []
+    for headers in _headers(recordings, "answered.ami"):
+        if headers.get("Event") == "QueueCallerJoin":
+            break
+        items.append(headers)
+    items.append(_answered_event("Hangup", 1795342625.0, Cause="16"))
+    items.append(_answered_event("Hangup", 1795342625.0, Uniqueid="1795342622.1"))
+    _, events = _run(items)
+    (record,) = _ended(events)
+    assert record.outcome is Outcome.IVR_COMPLETED
+    assert record.hangup_side is HangupSide.SYSTEM
+    assert record.ivr_path == ("1",)
+    left = [e for e in events if isinstance(e, IvrLeft)]
+    assert len(left) == 1 and left[0].variables == {"ATIENDE_QUEUE": "consultas"}
+
+
+def test_events_for_unknown_or_ended_calls_are_quiet(recordings: Path) -> None:
+    tracker, _ = _run(_headers(recordings, "answered.ami"))
+    stray = _answered_event("Hangup", 1795342700.0)
+    # Time passing still ends Ana's wrap-up; nothing about the call.
+    assert [e.state for e in tracker.feed(stray) if isinstance(e, AgentStateChanged)] == [
+        AgentState.AVAILABLE
+    ]
+    assert tracker.feed({**stray, "Event": "VarSet", "Variable": "ATIENDE_X"}) == []
+    assert tracker.finish() == []
