@@ -1,0 +1,386 @@
+"""The IVR engine: flow + call state + event in, next state + one action out. Pure.
+
+No sockets, no clock, no services: the current time arrives in the Started
+event, service answers arrive as events. The server adapter carries each
+action out over AGI and feeds back what happened.
+
+A node may need several actions in a row (prompts, then variables); they are
+queued in `CallState.pending` and handed out one per step, each on the Done
+of the previous one. The event after the last queued action goes to the node.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from ivr import cedula
+from ivr.actions import (
+    Action,
+    CallInfo,
+    CallService,
+    DigitsRead,
+    Done,
+    EndSession,
+    Event,
+    FindPersonByCedula,
+    FindPersonByPhone,
+    GetExpectedWait,
+    GetRequestStatus,
+    HangUp,
+    PlayPrompt,
+    ReadDigits,
+    ReadVariable,
+    RequestCallback,
+    SayDigits,
+    ServiceFailed,
+    ServiceReplied,
+    SetVariable,
+    Started,
+    StoreSurvey,
+    VariableRead,
+)
+from ivr.exceptions import FlowRuntimeError
+from ivr.flows import Flow
+from ivr.nodes import (
+    Branch,
+    Collect,
+    Hangup,
+    Hours,
+    Identify,
+    Menu,
+    Node,
+    Notice,
+    Play,
+    Queue,
+    RecordSurvey,
+    RequestStatusLookup,
+    Retry,
+    SetValues,
+    Transfer,
+)
+from ivr.services import Person, RequestStatus
+
+LINKEDID_VARIABLE = "CHANNEL(linkedid)"
+MAX_HOPS = 64
+_LINKEDID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
+_PHONE = re.compile(r"^\+?[0-9]{3,20}$")
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    call: CallInfo
+    now: dt.datetime
+    node: str = ""
+    phase: str = ""
+    attempts: int = 0
+    pending: tuple[Action, ...] = ()
+    values: Mapping[str, str] = field(default_factory=dict)
+    path: tuple[str, ...] = ()
+    topic: str = ""
+    person_id: str = ""
+    linkedid: str = ""
+    notice_version: str = ""
+    finished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    state: CallState
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class _Entered:
+    """Internal: the node was just entered."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Goto:
+    target: str
+    state: CallState
+
+
+def start(event: Started) -> Decision:
+    """First step of every call: learn the call's linkedid (it names the attention)."""
+    state = CallState(call=event.call, now=event.now)
+    return Decision(state, ReadVariable(LINKEDID_VARIABLE))
+
+
+def step(flow: Flow, state: CallState, event: Event) -> Decision:
+    """Next action for `state` after `event`."""
+    if state.finished:
+        raise FlowRuntimeError("the call already finished")
+    if state.pending:
+        if not isinstance(event, Done):
+            raise FlowRuntimeError(f"expected Done for a queued action, got {event!r}")
+        return _emit(state, state.pending)
+    if state.node == "":
+        if not isinstance(event, VariableRead):
+            raise FlowRuntimeError("the first event must be the linkedid")
+        value = event.value or ""
+        linkedid = value if _LINKEDID.fullmatch(value) else state.call.uniqueid
+        return _run(flow, _Goto(flow.start, replace(state, linkedid=linkedid)))
+    outcome = _handle(flow, flow.node(state.node), state, event)
+    return _run(flow, outcome)
+
+
+def _run(flow: Flow, outcome: Decision | _Goto) -> Decision:
+    hops = 0
+    while isinstance(outcome, _Goto):
+        hops += 1
+        if hops > MAX_HOPS:
+            raise FlowRuntimeError(f"flow {flow.name} loops without doing anything")
+        entered = replace(outcome.state, node=outcome.target, phase="", attempts=0)
+        outcome = _handle(flow, flow.node(outcome.target), entered, _Entered())
+    if isinstance(outcome.action, HangUp | EndSession):
+        return Decision(replace(outcome.state, finished=True), outcome.action)
+    return outcome
+
+
+def _emit(state: CallState, actions: tuple[Action, ...] | list[Action]) -> Decision:
+    first, *rest = actions
+    finished = isinstance(first, HangUp | EndSession)
+    return Decision(replace(state, pending=tuple(rest), finished=finished), first)
+
+
+def _goto(target: str, state: CallState) -> _Goto:
+    return _Goto(target, state)
+
+
+def _on_error(flow: Flow, node_target: str | None, state: CallState) -> _Goto:
+    return _goto(node_target or flow.on_service_error, state)
+
+
+def _retry(
+    state: CallState, retry: Retry, fallback: str, silent: bool, again: ReadDigits
+) -> Decision | _Goto:
+    attempts = state.attempts + 1
+    if attempts >= retry.attempts:
+        return _goto(fallback, state)
+    prompt = retry.no_input_prompt if silent else retry.invalid_prompt
+    return _emit(replace(state, attempts=attempts), [PlayPrompt(prompt), again])
+
+
+def _handle(flow: Flow, node: Node, state: CallState, event: object) -> Decision | _Goto:
+    entered = isinstance(event, _Entered)
+    match node:
+        case Play():
+            if entered:
+                return _emit(replace(state, phase="playing"), [PlayPrompt(p) for p in node.prompts])
+            return _expect_done(node, state, event, node.next)
+        case Notice():
+            if entered:
+                actions: list[Action] = [PlayPrompt(p) for p in node.prompts]
+                actions.append(SetVariable("ATIENDE_NOTICE_VERSION", node.version))
+                noticed = replace(state, phase="playing", notice_version=node.version)
+                return _emit(noticed, actions)
+            return _expect_done(node, state, event, node.next)
+        case Menu():
+            read = ReadDigits(node.prompt, node.timeout_ms, 1)
+            if entered:
+                return _emit(state, [read])
+            digits = _digits(node, event)
+            option = node.options.get(digits.digits)
+            if option is not None:
+                return _goto(option.next, replace(state, path=(*state.path, option.label)))
+            return _retry(state, node.retry, node.fallback, digits.digits == "", read)
+        case Collect():
+            read = ReadDigits(node.prompt, node.timeout_ms, node.max_digits)
+            if entered:
+                return _emit(state, [read])
+            digits = _digits(node, event)
+            value = validate(node, digits.digits)
+            if value is not None:
+                return _goto(node.next, replace(state, values={**state.values, node.store: value}))
+            return _retry(state, node.retry, node.fallback, digits.digits == "", read)
+        case Identify():
+            return _identify(flow, node, state, event)
+        case RequestStatusLookup():
+            return _request_status(flow, node, state, event)
+        case Hours():
+            return _goto(node.open if node.hours.is_open(state.now) else node.closed, state)
+        case Queue():
+            return _queue(node, state, event)
+        case Transfer():
+            actions = [
+                *_handoff_variables(state, None),
+                SetVariable("ATIENDE_TRANSFER", node.extension),
+            ]
+            return _emit(state, [*actions, EndSession()])
+        case SetValues():
+            if entered:
+                updated = replace(state, topic=node.topic or state.topic, phase="setting")
+                if not node.variables:
+                    return _goto(node.next, updated)
+                return _emit(updated, [SetVariable(k, v) for k, v in node.variables.items()])
+            return _expect_done(node, state, event, node.next)
+        case Branch():
+            key = state.topic if node.on == "topic" else state.values.get(node.on, "")
+            return _goto(node.cases.get(key, node.default), state)
+        case RecordSurvey():
+            if entered:
+                score = state.values.get(node.score_from)
+                if score is None or not score.isdigit():
+                    return _goto(node.next, state)
+                return _emit(state, [CallService(StoreSurvey(state.linkedid, int(score)))])
+            if isinstance(event, ServiceReplied):
+                return _goto(node.next, state)
+            if isinstance(event, ServiceFailed):
+                return _on_error(flow, node.on_error, state)
+            raise _unexpected(node, event)
+        case Hangup():
+            return _emit(state, [HangUp()])
+    raise FlowRuntimeError(f"unknown node {node!r}")  # pragma: no cover
+
+
+def _unexpected(node: Node, event: object) -> FlowRuntimeError:
+    return FlowRuntimeError(f"node {node.id}: unexpected event {event!r}")
+
+
+def _expect_done(node: Node, state: CallState, event: object, target: str) -> _Goto:
+    if not isinstance(event, Done):
+        raise _unexpected(node, event)
+    return _goto(target, state)
+
+
+def _digits(node: Node, event: object) -> DigitsRead:
+    if not isinstance(event, DigitsRead):
+        raise _unexpected(node, event)
+    return event
+
+
+def validate(node: Collect, digits: str) -> str | None:
+    """The value to keep for `digits` keyed at a Collect node, or None if refused."""
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    if not node.min_digits <= len(digits) <= node.max_digits:
+        return None
+    number = int(digits)
+    if node.min_value is not None and number < node.min_value:
+        return None
+    if node.max_value is not None and number > node.max_value:
+        return None
+    if node.validator == "cedula":
+        return cedula.normalise(digits) if cedula.is_valid(digits) else None
+    if node.validator == "year" and not (len(digits) == 4 and 2000 <= number <= 2099):
+        return None
+    return digits
+
+
+def caller_phone(call: CallInfo) -> str | None:
+    """The caller's number if it looks like one (agi_callerid is untrusted)."""
+    return call.caller_number if _PHONE.fullmatch(call.caller_number) else None
+
+
+def _identify(flow: Flow, node: Identify, state: CallState, event: object) -> Decision | _Goto:
+    if isinstance(event, _Entered):
+        if node.by == "cedula":
+            value = state.values.get(node.cedula_from)
+            if value is None:
+                return _goto(node.not_found, state)
+            return _emit(state, [CallService(FindPersonByCedula(value))])
+        phone = caller_phone(state.call)
+        if phone is None:
+            return _goto(node.not_found, state)
+        return _emit(state, [CallService(FindPersonByPhone(phone))])
+    if isinstance(event, ServiceReplied):
+        if isinstance(event.value, Person):
+            return _goto(node.found, replace(state, person_id=event.value.id))
+        return _goto(node.not_found, state)
+    if isinstance(event, ServiceFailed):
+        return _on_error(flow, node.on_error, state)
+    raise _unexpected(node, event)
+
+
+def request_number(year: str, number: str) -> str:
+    """The request number as stored: YYYY-NNNNNN (2026-000123)."""
+    return f"{year}-{int(number):06d}"
+
+
+def _request_status(
+    flow: Flow, node: RequestStatusLookup, state: CallState, event: object
+) -> Decision | _Goto:
+    if isinstance(event, _Entered):
+        year = state.values.get(node.year_from)
+        seq = state.values.get(node.number_from)
+        if year is None or seq is None:
+            return _goto(node.not_found, state)
+        number = request_number(year, seq)
+        asked = replace(state, values={**state.values, "request_number": number})
+        return _emit(asked, [CallService(GetRequestStatus(number))])
+    if isinstance(event, ServiceReplied):
+        if not isinstance(event.value, RequestStatus):
+            return _goto(node.not_found, state)
+        year, _, seq = state.values["request_number"].partition("-")
+        prompt = node.statuses.get(event.value.status, node.unknown_status_prompt)
+        reading: list[Action] = [PlayPrompt(node.intro_prompt), SayDigits(year), SayDigits(seq)]
+        return _emit(replace(state, phase="reading"), [*reading, PlayPrompt(prompt)])
+    if isinstance(event, ServiceFailed):
+        return _on_error(flow, node.on_error, state)
+    if isinstance(event, Done) and state.phase == "reading":
+        return _goto(node.next, state)
+    raise _unexpected(node, event)
+
+
+def _handoff_variables(state: CallState, queue: Queue | None) -> list[Action]:
+    """ATIENDE_* variables the telephony core stores on the attention."""
+    topic = state.topic or (queue.topic if queue is not None and queue.topic else "")
+    out: list[Action] = [SetVariable("ATIENDE_IVR_PATH", ",".join(state.path))]
+    if topic:
+        out.append(SetVariable("ATIENDE_TOPIC", topic))
+    if state.person_id:
+        out.append(SetVariable("ATIENDE_PERSON_ID", state.person_id))
+    return out
+
+
+def _queue_actions(node: Queue, state: CallState) -> Decision:
+    actions = [
+        *_handoff_variables(state, node),
+        SetVariable("ATIENDE_PRIORITY", str(node.priority)),
+        # QUEUE_PRIO is what app_queue itself reads for the caller's priority.
+        SetVariable("QUEUE_PRIO", str(node.priority)),
+        SetVariable("ATIENDE_MAX_WAIT", str(node.max_wait)),
+        SetVariable("ATIENDE_QUEUE_TIMEOUT", str(node.max_wait)),
+        # Last: the dialplan queues the call only when ATIENDE_QUEUE is set.
+        SetVariable("ATIENDE_QUEUE", node.queue),
+        EndSession(),
+    ]
+    return _emit(state, actions)
+
+
+def _queue(node: Queue, state: CallState, event: object) -> Decision:
+    offer = node.callback
+    if isinstance(event, _Entered):
+        if offer is None or caller_phone(state.call) is None:
+            return _queue_actions(node, state)
+        return _emit(replace(state, phase="wait"), [CallService(GetExpectedWait(node.queue))])
+    if offer is None:
+        raise _unexpected(node, event)
+    if state.phase == "wait":
+        wait = event.value if isinstance(event, ServiceReplied) else None
+        if isinstance(wait, float | int) and wait > offer.threshold_seconds:
+            read = ReadDigits(offer.offer_prompt, offer.timeout_ms, 1)
+            return _emit(replace(state, phase="offer"), [read])
+        return _queue_actions(node, state)
+    if state.phase == "offer":
+        digits = _digits(node, event)
+        phone = caller_phone(state.call)
+        if digits.digits != offer.accept_digit or phone is None:
+            return _queue_actions(node, state)
+        request = RequestCallback(state.linkedid, phone, node.queue)
+        return _emit(replace(state, phase="callback"), [CallService(request)])
+    if state.phase == "callback":
+        if isinstance(event, ServiceFailed):
+            return _queue_actions(node, state)
+        called_back = replace(state, path=(*state.path, "callback"))
+        actions = [
+            *_handoff_variables(called_back, node),
+            SetVariable("ATIENDE_CALLBACK", node.queue),
+            PlayPrompt(offer.confirm_prompt),
+            HangUp(),
+        ]
+        return _emit(called_back, actions)
+    raise _unexpected(node, event)
