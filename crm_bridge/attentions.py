@@ -237,11 +237,20 @@ def interval_key(interval: AgentInterval) -> tuple[str, str, str, str, float]:
 
 
 def _translate(err: SQLAlchemyError, what: str) -> StoreError:
+    # Messages name the failure, never the values: SQLAlchemy's own text
+    # carries the statement's parameters (caller numbers and names).
+    orig = getattr(err, "orig", None)
+    kind = type(orig if orig is not None else err).__name__
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate:
+        kind = f"{kind} [{sqlstate}]"
     if isinstance(err, IntegrityError | DataError):
-        return RecordRejectedError(f"{what}: the database refused the values ({err.orig!r})")
+        return RecordRejectedError(f"{what}: the database refused the values ({kind})")
+    detail = str(orig if orig is not None else err).strip().splitlines()
+    reason = f"{kind}: {detail[0]}" if detail else kind
     if isinstance(err, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
-        return StoreUnavailableError(f"{what}: database unavailable ({err})")
-    return StoreError(f"{what}: {err}")
+        return StoreUnavailableError(f"{what}: database unavailable ({reason})")
+    return StoreError(f"{what}: {reason}")
 
 
 class AttentionRepository:

@@ -32,6 +32,9 @@ def make_engine(url: str, **options: Any) -> Engine:
     not fail the first batch written after it came back.
     """
     parsed = make_url(url)
+    # Statement parameters are caller numbers and names: keep them out of
+    # error messages and logs.
+    options.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         connect_args = dict(options.pop("connect_args", {}))
         # The attention writer owns a thread of its own; SQLite's check would

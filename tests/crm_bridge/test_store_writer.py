@@ -1,0 +1,296 @@
+"""AttentionWriter against real databases, including a PostgreSQL that goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from crm_bridge.attention_writer import AttentionWriter
+from crm_bridge.attentions import AttentionRepository
+from crm_bridge.db import make_engine
+from crm_bridge.exceptions import WriterClosedError
+from telephony.domain import AgentInterval, AgentState, CallRecord, Outcome
+
+RecordFactory = Callable[..., CallRecord]
+# Generous ceiling for waits that should end far sooner; a hang fails instead of blocking CI.
+PATIENCE = 60.0
+
+
+def _interval(n: int, queue: str | None = None) -> AgentInterval:
+    start = 1_763_971_200.0 + 600 * n
+    return AgentInterval(
+        system="pbx-montevideo",
+        interface=f"PJSIP/{1000 + n % 7}",
+        member_name=f"Agente {n % 7}",
+        state=AgentState.ON_CALL if n % 2 else AgentState.PAUSED,
+        started_at=start,
+        ended_at=start + 42.5,
+        reason=None if n % 2 else "capacitación",
+        queue=queue,
+    )
+
+
+async def _eventually(condition: Callable[[], bool]) -> None:
+    # The condition is set by the writer thread; there is no event to await.
+    async with asyncio.timeout(PATIENCE):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def test_a_burst_of_ten_thousand_records_lands_exactly_once(
+    engine: Engine, new_record: RecordFactory
+) -> None:
+    repo = AttentionRepository(engine)
+    writer = AttentionWriter(repo, batch_size=500, flush_interval=0.2)
+    for n in range(10_000):
+        writer.submit_record(new_record(f"1763971200.{n}", caller_number=f"0991{n:05d}"))
+    async with asyncio.timeout(PATIENCE):
+        await writer.flush()
+    assert repo.count() == 10_000
+    stats = writer.stats()
+    assert (stats.written, stats.pending, stats.failures) == (10_000, 0, 0)
+    assert stats.batches >= 10_000 // 500
+    await writer.close()
+
+
+async def test_snapshots_of_one_call_collapse_to_its_final_record(
+    engine: Engine, new_record: RecordFactory
+) -> None:
+    repo = AttentionRepository(engine)
+    # Only flush() triggers a write here, so every submission shares one buffer.
+    writer = AttentionWriter(repo, batch_size=10_000, flush_interval=3600)
+    finals = {}
+    for n in range(100):
+        linkedid = f"1763971300.{n}"
+        writer.submit_record(new_record(linkedid, Outcome.IN_PROGRESS))
+        writer.submit_record(new_record(linkedid, Outcome.IN_PROGRESS, caller_name="otra"))
+        finals[linkedid] = new_record(linkedid, Outcome.ABANDONED)
+        writer.submit_record(finals[linkedid])
+        writer.submit_record(new_record(linkedid, Outcome.IN_PROGRESS))  # late snapshot
+    await writer.flush()
+    stats = writer.stats()
+    assert (stats.written, stats.collapsed, stats.pending) == (100, 300, 0)
+    assert repo.count() == 100
+    for record in finals.values():
+        assert repo.get_record(record.key) == record
+    await writer.close()
+
+
+async def test_agent_intervals_are_written_once(engine: Engine) -> None:
+    repo = AttentionRepository(engine)
+    writer = AttentionWriter(repo, batch_size=7, flush_interval=0.05)
+    intervals = [_interval(n) for n in range(20)] + [_interval(n, "consultas") for n in range(5)]
+    for interval in intervals:
+        writer.submit_interval(interval)
+    await writer.flush()
+    for interval in [*intervals, *intervals[:10]]:  # replayed after a restart
+        writer.submit_interval(interval)
+    await writer.flush()
+    await writer.close()
+    assert repo.count_intervals() == 25
+    assert writer.pending == 0
+
+
+async def test_calls_in_progress_round_trip_through_the_writer(
+    engine: Engine, new_record: RecordFactory
+) -> None:
+    repo = AttentionRepository(engine)
+    writer = AttentionWriter(repo)
+    up = [
+        new_record(f"1763971400.{n}", Outcome.IN_PROGRESS, arrived_at=1_763_971_400.0 + n)
+        for n in range(3)
+    ]
+    for record in up:
+        writer.submit_record(record)
+    writer.submit_record(new_record("1763971400.9", Outcome.ANSWERED))
+    await writer.close()
+    assert repo.in_progress("pbx-montevideo") == up
+
+
+async def test_a_refused_record_is_dropped_alone(
+    engine: Engine, new_record: RecordFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = AttentionRepository(engine)
+    writer = AttentionWriter(repo, batch_size=50, flush_interval=3600)
+    for n in range(10):
+        writer.submit_record(new_record(f"1763971500.{n}"))
+    writer.submit_record(
+        new_record("1763971500.99", arrived_at=float("inf"), caller_number="099765432")
+    )
+    await writer.flush()
+    await writer.close()
+    assert repo.count() == 10
+    assert writer.stats().rejected == 1
+    assert "1763971500.99" in caplog.text
+    assert "765432" not in caplog.text
+
+
+async def test_submitting_after_close_is_an_error(
+    engine: Engine, new_record: RecordFactory
+) -> None:
+    writer = AttentionWriter(AttentionRepository(engine))
+    await writer.close()
+    with pytest.raises(WriterClosedError):
+        writer.submit_record(new_record("1"))
+
+
+# ---------------------------------------------------------------- database outages
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class TcpRelay:
+    """Forwards a local port to the PostgreSQL server; stopping it is the
+    database going away (listener closed, open connections cut)."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.port = port
+        self._target = target
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            # shutdown() wakes the accept() blocked in the relay thread; close() alone does not.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def relay(migrated_postgres_url: str) -> Iterator[TcpRelay]:
+    target = make_url(migrated_postgres_url)
+    relay = TcpRelay(_free_port(), (target.host or "127.0.0.1", target.port or 5432))
+    yield relay
+    relay.stop()
+
+
+@pytest.fixture
+def relayed_engine(relay: TcpRelay, migrated_postgres_url: str) -> Iterator[Engine]:
+    """An engine that reaches PostgreSQL only while the relay runs."""
+    url = make_url(migrated_postgres_url).set(host="127.0.0.1", port=relay.port)
+    engine = make_engine(url.render_as_string(hide_password=False), pool_timeout=2)
+    yield engine
+    engine.dispose()
+
+
+async def test_records_wait_for_the_database_and_land_once(
+    pg_engine: Engine,
+    relay: TcpRelay,
+    relayed_engine: Engine,
+    new_record: RecordFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="crm_bridge")
+    direct = AttentionRepository(pg_engine)  # sees the truth, relay or not
+    writer = AttentionWriter(
+        AttentionRepository(relayed_engine),
+        batch_size=20,
+        flush_interval=0.05,
+        retry_initial=0.05,
+        retry_max=0.2,
+    )
+    # Nothing listens on the relay's port yet: the database is down.
+    for n in range(50):
+        writer.submit_record(new_record(f"1763971600.{n}", Outcome.IN_PROGRESS))
+        writer.submit_record(new_record(f"1763971600.{n}", caller_name="Sofía Núñez"))
+    for n in range(5):
+        writer.submit_interval(_interval(n))
+    await _eventually(lambda: writer.failures >= 3)
+    assert direct.count() == 0
+    assert writer.pending == 55  # 50 calls (snapshots collapsed) + 5 intervals
+    assert "attention store write failed" in caplog.text
+    assert "retrying in" in caplog.text
+
+    relay.start()
+    async with asyncio.timeout(PATIENCE):
+        await writer.flush()
+    assert direct.count() == 50
+    assert direct.count_intervals() == 5
+    assert direct.in_progress("pbx-montevideo") == []
+    assert "writes resumed" in caplog.text
+
+    # The server goes away under open pooled connections, then comes back.
+    failures_before = writer.failures
+    relay.stop()
+    for n in range(50, 80):
+        writer.submit_record(new_record(f"1763971600.{n}"))
+    await _eventually(lambda: writer.failures > failures_before)
+    relay.start()
+    async with asyncio.timeout(PATIENCE):
+        await writer.close()
+    assert direct.count() == 80
+    stats = writer.stats()
+    assert (stats.pending, stats.rejected, stats.written) == (0, 0, 85)
+    for secret in ("99123456", "Sofía", "María"):
+        assert secret not in caplog.text
+
+
+async def test_a_growing_backlog_raises_the_alarm_but_keeps_everything(
+    relayed_engine: Engine, new_record: RecordFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = AttentionWriter(
+        AttentionRepository(relayed_engine), max_pending=10, retry_initial=0.05, retry_max=0.1
+    )
+    for n in range(11):
+        writer.submit_record(new_record(f"1763971700.{n}"))
+    assert writer.backlogged
+    assert writer.pending == 11
+    assert "falling behind" in caplog.text
+    await writer.close(give_up_after=0.3)
+    assert "11 submissions unwritten" in caplog.text
+    with pytest.raises(WriterClosedError):
+        await writer.flush()
