@@ -252,11 +252,14 @@ class AgentBook:
         self._apply(agent, at, out, new=new)
         return out
 
-    def resync_finished(self, at: float) -> list[AgentStateChanged]:
-        """Members the resync did not list are no longer members."""
+    def resync_finished(self, at: float, *, members_listed: bool) -> list[AgentStateChanged]:
+        """Members a complete member list did not show are no longer members."""
         out: list[AgentStateChanged] = []
         for agent in self._agents.values():
             if agent.confirmed_queues is None:
+                continue
+            if not members_listed:
+                agent.confirmed_queues = None
                 continue
             agent.queues = agent.confirmed_queues
             agent.confirmed_queues = None

@@ -130,6 +130,10 @@ class CallTracker:
         # answered in a bridge whose agent the list does not name.
         self._bridges: dict[str, list[str]] = {}
         self._bridged_legs: list[tuple[Leg, str, str]] = []
+        # Whether this resync included a complete QueueStatus list, and the
+        # calls it showed waiting: only then can its silence mean "gone".
+        self._queue_status_listed = False
+        self._waiting_seen: set[str] = set()
         self.service_levels: dict[str, int] = {}
         self._handlers: dict[type[Any], Callable[[Any], list[DomainEvent]]] = {
             NewChannel: self._on_new_channel,
@@ -154,7 +158,7 @@ class CallTracker:
             QueueMember: self._on_queue_member,
             QueueParams: self._on_queue_params,
             CoreShowChannelsComplete: _nothing,
-            QueueStatusComplete: _nothing,
+            QueueStatusComplete: self._on_queue_status_complete,
         }
 
     # ------------------------------------------------------------ public API
@@ -691,6 +695,8 @@ class CallTracker:
             self._seen_channels = set()
             self._bridges = {}
             self._bridged_legs = []
+            self._queue_status_listed = False
+            self._waiting_seen = set()
             for call in self._calls.values():
                 call.unconfirmed = True
             self._book.resync_started()
@@ -716,6 +722,25 @@ class CallTracker:
         self._bridged_legs = []
         self._bridges = {}
 
+    def _close_unlisted_leg(self, call: Call, at: float, out: list[DomainEvent]) -> None:
+        """A caller still up, waiting in a queue before the outage, that the
+        QueueStatus list no longer shows waiting (and nobody answered): it
+        left the queue while the bridge was not looking, for a reason no list
+        tells."""
+        leg = call.open_leg
+        if (
+            not self._queue_status_listed
+            or leg is None
+            or leg.answered_at is not None
+            or call.key.linkedid in self._waiting_seen
+        ):
+            return
+        left = self._lost_end_time(call, at)
+        leg.left_at = left
+        leg.outcome = Outcome.LOST_DURING_OUTAGE
+        leg.wait_seconds = max(0.0, left - leg.joined_at)
+        self._stop_ringing(call, left, out)
+
     def _resync_finished(self, at: float) -> list[DomainEvent]:
         out: list[DomainEvent] = []
         self._name_bridged_agents()
@@ -728,6 +753,7 @@ class CallTracker:
             if call.channels:
                 call.unconfirmed = False
                 call.restored = False
+                self._close_unlisted_leg(call, at, out)
                 continue
             ended_at = self._lost_end_time(call, at)
             leg = call.answered_leg()
@@ -745,7 +771,8 @@ class CallTracker:
                 self._end(call, ended_at, out)
             else:
                 self._end(call, ended_at, out, forced=Outcome.LOST_DURING_OUTAGE)
-        out.extend(self._book.resync_finished(at))
+        out.extend(self._book.resync_finished(at, members_listed=self._queue_status_listed))
+        self._queue_status_listed = False
         self._resyncing = False
         self._resync_at = None
         self._disconnected_at = None
@@ -818,6 +845,7 @@ class CallTracker:
         out: list[DomainEvent] = []
         at = self._now(self._resync_at)
         linkedid = self._channels.get(ev.uniqueid, ev.uniqueid)
+        self._waiting_seen.add(linkedid)
         call = self._calls.get(linkedid)
         if call is None:
             return out
@@ -837,6 +865,10 @@ class CallTracker:
             leg.joined_at = min(leg.joined_at, joined)
             leg.position = ev.position
         return out
+
+    def _on_queue_status_complete(self, _ev: QueueStatusComplete) -> list[DomainEvent]:
+        self._queue_status_listed = True
+        return []
 
     def _on_queue_member(self, ev: QueueMember) -> list[DomainEvent]:
         at = self._now(self._resync_at)

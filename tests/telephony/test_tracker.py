@@ -286,19 +286,26 @@ def _call_event(event: str, ts: float, **fields: str) -> Headers:
     }
 
 
+@pytest.mark.parametrize("status_first", [True, False])
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [
         ("TIMEOUT", Outcome.EXIT_TIMEOUT),
         ("LEAVEEMPTY", Outcome.EXIT_EMPTY),
+        ("LEAVEUNAVAIL", Outcome.EXIT_EMPTY),
         (None, Outcome.EXIT_KEY),
     ],
 )
-def test_queue_exit_reasons(recordings: Path, status: str | None, outcome: Outcome) -> None:
+def test_queue_exit_reasons(
+    recordings: Path, status: str | None, outcome: Outcome, status_first: bool
+) -> None:
+    """app_queue sets QUEUESTATUS around leave_queue(); either order must work."""
     items: list[StreamItem] = list(_queued_call(recordings))
-    if status is not None:
-        items.append(_call_event("VarSet", 1795342650.0, Variable="QUEUESTATUS", Value=status))
-    items.append(_call_event("QueueCallerLeave", 1795342650.1, Queue="reclamos", Position="1"))
+    leave = _call_event("QueueCallerLeave", 1795342650.1, Queue="reclamos", Position="1")
+    varset = [_call_event("VarSet", 1795342650.1, Variable="QUEUESTATUS", Value=status or "")]
+    if status is None:
+        varset = []
+    items += [*varset, leave] if status_first else [leave, *varset]
     items.append(_call_event("Hangup", 1795342651.0, Cause="16"))
     items.append(_call_event("Hangup", 1795342651.0, Uniqueid="1795342638.1"))
     _, events = _run(items)
@@ -632,3 +639,76 @@ def test_events_for_unknown_or_ended_calls_are_quiet(recordings: Path) -> None:
     ]
     assert tracker.feed({**stray, "Event": "VarSet", "Variable": "ATIENDE_X"}) == []
     assert tracker.finish() == []
+
+
+def _abandoned_cut(recordings: Path) -> tuple[list[Headers], list[Headers]]:
+    headers = _headers(recordings, "abandoned.ami")
+    cut = next(i for i, h in enumerate(headers) if h.get("Event") == "QueueCallerJoin") + 1
+    return headers[:cut], headers[cut:]
+
+
+def _queue_lists(entries: bool) -> list[Headers]:
+    """What QueueStatus would answer while the abandoned.ami caller waits."""
+    lists: list[Headers] = [
+        {"Event": "QueueParams", "Queue": "reclamos", "ServiceLevel": "30"},
+        {
+            "Event": "QueueMember",
+            "Queue": "reclamos",
+            "Name": "Carla Pérez",
+            "StateInterface": "Local/4003@agents/n",
+            "InCall": "0",
+            "Status": "1",
+            "Paused": "1",
+            "PausedReason": "Almuerzo",
+        },
+    ]
+    if entries:
+        lists.append(
+            {
+                "Event": "QueueEntry",
+                "Queue": "reclamos",
+                "Position": "1",
+                "Channel": "Local/99100002@callers-00000000;1",
+                "Uniqueid": "1795342638.0",
+                "Wait": "3",
+            }
+        )
+    lists.append({"Event": "QueueStatusComplete", "ListItems": str(len(lists))})
+    return lists
+
+
+def test_resync_confirms_waiting_caller(recordings: Path) -> None:
+    first, rest = _abandoned_cut(recordings)
+    tracker, _ = _run(first)
+    after = _resync(tracker, _last_ts(first), _alive_channels(first) + _queue_lists(True))
+    assert _ended(after) == []
+    assert tracker.service_levels == {"reclamos": 30}
+    _, events = _run(rest, tracker)
+    (record,) = _ended(events)
+    expected = _queue_log(recordings, "abandoned").calls["1795342638.0"]
+    assert (record.outcome.value, record.wait_seconds) == (expected.outcome, expected.wait)
+
+
+def test_resync_without_queue_entry_closes_the_leg(recordings: Path) -> None:
+    first, _ = _abandoned_cut(recordings)
+    tracker, _ = _run(first)
+    at = _last_ts(first)
+    _resync(tracker, at, _alive_channels(first) + _queue_lists(False))
+    (record,) = tracker.calls_in_progress()
+    assert record.outcome is Outcome.IN_PROGRESS  # the caller is still up
+    assert record.legs[0].outcome is Outcome.LOST_DURING_OUTAGE
+    assert record.legs[0].left_at == at
+
+
+def test_resync_member_lists_log_out_unlisted_agents(recordings: Path) -> None:
+    first, _ = _abandoned_cut(recordings)
+    tracker, _ = _run(first)
+    assert {a.member_name for a in tracker.agents()} == {"Carla Pérez"}
+    # Without a QueueStatus list the members are left as they were.
+    _resync(tracker, _last_ts(first), _alive_channels(first))
+    assert [a.state for a in tracker.agents()] == [AgentState.PAUSED]
+    lists = [h for h in _queue_lists(True) if h["Event"] != "QueueMember"]
+    events = _resync(tracker, _last_ts(first) + 5, _alive_channels(first) + lists)
+    (change,) = [e for e in events if isinstance(e, AgentStateChanged)]
+    assert change.state is AgentState.LOGGED_OUT
+    assert change.closed is not None and change.closed.reason == "Almuerzo"
