@@ -15,10 +15,13 @@ collapsing) new submissions while the database is down.
 
 Nothing submitted is dropped because the database is down: records stay in
 memory, collapsed to one per call, and are written once it is back. Memory is
-therefore bounded by the number of distinct calls and spans awaiting a write;
-`max_pending` (default 50,000, roughly 100 MB at about 2 KB per call with its
-legs) is an alarm, not a cap: crossing it logs an error and sets `backlogged`
-so that the operator (and the metrics) see the store falling behind.
+therefore bounded by the number of distinct calls and spans awaiting a write.
+`max_pending` (default 50,000) is an alarm, not a cap: a call with one leg
+takes about 0.8 KB in memory, so the default stands for roughly 40-100 MB
+depending on legs and variables; crossing it logs an error and sets
+`backlogged` so that the operator (and the metrics) see the store falling
+behind.
+
 Values the database refuses outright (RecordRejectedError) are isolated,
 logged without caller data and counted as `rejected`; retrying them could
 never succeed and would block every other call.

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from crm_bridge.exceptions import MigrationError
 
@@ -40,6 +41,9 @@ def make_engine(url: str, **options: Any) -> Engine:
         # The attention writer owns a thread of its own; SQLite's check would
         # refuse connections handed across threads by the pool.
         connect_args.setdefault("check_same_thread", False)
+        if parsed.database in (None, "", ":memory:"):
+            # Every pooled connection would open a database of its own.
+            options.setdefault("poolclass", StaticPool)
         engine = create_engine(parsed, connect_args=connect_args, **options)
         event.listen(engine, "connect", _configure_sqlite)
         return engine

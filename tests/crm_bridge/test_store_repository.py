@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from crm_bridge.attentions import AttentionRepository
@@ -285,3 +287,61 @@ def test_unknown_call_reads_as_none(engine: Engine) -> None:
     repo = AttentionRepository(engine)
     assert repo.get("pbx-montevideo", "nope") is None
     assert repo.get_record(CallKey("pbx-montevideo", "nope")) is None
+
+
+# ---------------------------------------------------------------- any record
+
+
+_moments = st.integers(min_value=946_684_800_000_000, max_value=4_102_444_800_000_000).map(
+    lambda micros: micros / 1_000_000  # microsecond precision, as Asterisk stamps
+)
+_words = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=40)
+_seconds = st.none() | st.floats(min_value=0, max_value=86_400, allow_nan=False)
+_legs = st.builds(
+    QueueLeg,
+    queue=_words,
+    joined_at=_moments,
+    position=st.integers(min_value=0, max_value=500),
+    left_at=st.none() | _moments,
+    outcome=st.sampled_from(Outcome),
+    agent=st.none() | _words,
+    agent_interface=st.none() | _words,
+    answered_at=st.none() | _moments,
+    wait_seconds=_seconds,
+    talk_seconds=_seconds,
+    abandon_position=st.none() | st.integers(min_value=0, max_value=500),
+)
+_linkedids = iter(range(10**9))
+
+
+@st.composite
+def _records(draw: st.DrawFn) -> CallRecord:
+    return CallRecord(
+        key=CallKey(
+            system=draw(st.sampled_from(["pbx-a", "pbx-b"])), linkedid=f"h.{next(_linkedids)}"
+        ),
+        caller_number=draw(_words | st.from_regex(r"\+?[0-9]{6,15}", fullmatch=True)),
+        caller_name=draw(_words),
+        arrived_at=draw(_moments),
+        outcome=draw(st.sampled_from(Outcome)),
+        hangup_side=draw(st.sampled_from(HangupSide)),
+        queue_joined_at=draw(st.none() | _moments),
+        answered_at=draw(st.none() | _moments),
+        ended_at=draw(st.none() | _moments),
+        ivr_path=tuple(draw(st.lists(_words, max_size=4))),
+        legs=tuple(draw(st.lists(_legs, max_size=3))),
+        wait_seconds=draw(_seconds),
+        talk_seconds=draw(_seconds),
+        variables=draw(st.dictionaries(_words, _words, max_size=4)),
+        channel=draw(st.sampled_from(["phone", "web"])),
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(record=_records())
+def test_any_record_reads_back_unchanged(engine: Engine, record: CallRecord) -> None:
+    repo = AttentionRepository(engine)
+    repo.upsert_records([record])
+    assert repo.get_record(record.key) == record

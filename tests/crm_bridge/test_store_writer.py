@@ -17,6 +17,7 @@ from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine
 from crm_bridge.exceptions import WriterClosedError
+from crm_bridge.models import Base
 from telephony.domain import AgentInterval, AgentState, CallRecord, Outcome
 
 RecordFactory = Callable[..., CallRecord]
@@ -140,6 +141,19 @@ async def test_submitting_after_close_is_an_error(
     await writer.close()
     with pytest.raises(WriterClosedError):
         writer.submit_record(new_record("1"))
+
+
+async def test_an_in_memory_sqlite_database_is_shared_with_the_writer_thread(
+    new_record: RecordFactory,
+) -> None:
+    engine = make_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    repo = AttentionRepository(engine)
+    writer = AttentionWriter(repo)
+    writer.submit_record(new_record("1763971800.1"))
+    await writer.close()
+    assert repo.count() == 1
+    engine.dispose()
 
 
 # ---------------------------------------------------------------- database outages
