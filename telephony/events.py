@@ -305,7 +305,7 @@ AmiEvent = (
 )
 
 
-class _BadValue(Exception):
+class BadEventValue(Exception):
     """A header that must be numeric is not; the event is dropped."""
 
 
@@ -316,9 +316,9 @@ def _ts(h: Headers) -> float:
     try:
         value = float(h["Timestamp"])
     except (KeyError, ValueError):
-        raise _BadValue("Timestamp") from None
+        raise BadEventValue("Timestamp") from None
     if not math.isfinite(value):
-        raise _BadValue("Timestamp")
+        raise BadEventValue("Timestamp")
     return value
 
 
@@ -703,7 +703,7 @@ def parse_event(headers: Headers) -> AmiEvent | None:
         return None
     try:
         return parser(headers)
-    except _BadValue:
+    except BadEventValue:
         parse_errors[name] += 1
         log.debug("dropped %s event with a bad Timestamp", name)
         return None

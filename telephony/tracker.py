@@ -70,6 +70,7 @@ from telephony.events import (
     AgiExecEnd,
     AgiExecStart,
     AmiEvent,
+    BadEventValue,
     BlindTransfer,
     CoreShowChannel,
     CoreShowChannelsComplete,
@@ -87,7 +88,6 @@ from telephony.events import (
     QueueParams,
     QueueStatusComplete,
     VarSet,
-    _BadValue,
     parse_errors,
 )
 
@@ -172,7 +172,7 @@ class CallTracker:
                 return []
             try:
                 event = parser(item)
-            except _BadValue:
+            except BadEventValue:
                 parse_errors[name or ""] += 1
                 return []
             if event is None:
@@ -181,6 +181,7 @@ class CallTracker:
         return self._on_marker(item)
 
     def handle(self, event: AmiEvent) -> list[DomainEvent]:
+        """One already-typed event (what `feed` does after parsing)."""
         return self._handlers[type(event)](event)
 
     def restore(self, records: Iterable[CallRecord]) -> None:
@@ -195,6 +196,7 @@ class CallTracker:
             self._calls[linkedid] = call_from_record(record)
 
     def calls_in_progress(self) -> list[CallRecord]:
+        """Snapshot records (outcome in_progress) of every call not ended yet."""
         return [call.record() for call in self._calls.values()]
 
     def finish(self) -> list[CallRecord]:
@@ -202,6 +204,7 @@ class CallTracker:
         return self.calls_in_progress()
 
     def agents(self) -> list[AgentSnapshot]:
+        """Every queue member seen, with its current state and since when."""
         return self._book.snapshot()
 
     # ------------------------------------------------------------ internals
@@ -743,6 +746,10 @@ class CallTracker:
 
     def _resync_finished(self, at: float) -> list[DomainEvent]:
         out: list[DomainEvent] = []
+        if not self._resyncing:
+            # Without its start, an empty "seen" set would end every call.
+            log.warning("ResyncFinished without ResyncStarted: ignored")
+            return out
         self._name_bridged_agents()
         for uniqueid in [u for u in self._channels if u not in self._seen_channels]:
             linkedid = self._channels.pop(uniqueid)

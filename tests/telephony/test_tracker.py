@@ -712,3 +712,9 @@ def test_resync_member_lists_log_out_unlisted_agents(recordings: Path) -> None:
     (change,) = [e for e in events if isinstance(e, AgentStateChanged)]
     assert change.state is AgentState.LOGGED_OUT
     assert change.closed is not None and change.closed.reason == "Almuerzo"
+
+
+def test_resync_finished_alone_ends_nothing(recordings: Path) -> None:
+    tracker, _ = _run(_headers(recordings, "status_snapshot.ami"))
+    assert tracker.feed(ResyncFinished(1795342800.0)) == []
+    assert len(tracker.calls_in_progress()) == 3
