@@ -102,10 +102,12 @@ class Call:
         return None
 
     def record(self) -> CallRecord:
+        """Freeze into a CallRecord. Call-level figures: wait is the last leg's
+        (the wait that ended the call's queueing), talk is the sum over the
+        legs whose talk is known, answered_at is the last answer's."""
         legs = tuple(leg.freeze() for leg in self.legs)
         answered = self.answered_leg()
-        last = self.legs[-1] if self.legs else None
-        figures = answered or last
+        talks = [leg.talk_seconds for leg in self.legs if leg.talk_seconds is not None]
         return CallRecord(
             key=self.key,
             caller_number=self.caller_number,
@@ -118,8 +120,8 @@ class Call:
             ended_at=self.ended_at,
             ivr_path=self.ivr_choices(),
             legs=legs,
-            wait_seconds=figures.wait_seconds if figures else None,
-            talk_seconds=answered.talk_seconds if answered else None,
+            wait_seconds=self.legs[-1].wait_seconds if self.legs else None,
+            talk_seconds=sum(talks) if talks else None,
             variables=dict(self.variables),
             channel=self.channel_kind,
         )

@@ -66,10 +66,10 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
     (answered, abandoned, exit_timeout, exit_key, exit_empty, join_empty,
     transferred, ivr_hangup, ivr_completed, lost_during_outage, in_progress),
     hangup_side (caller, agent, system, unknown), wait_seconds (queue wait of
-    the answered leg, else of the last leg; Asterisk's own HoldTime when it
-    gave one), talk_seconds (talk of the last answered leg: Asterisk's
-    TalkTime), arrived_at / queue_joined_at / answered_at / ended_at (ISO 8601
-    UTC strings, null when unknown), ivr_path (the IVR choices: the
+    the last leg; Asterisk's own HoldTime when it gave one), talk_seconds
+    (talk time summed over the answered legs: Asterisk's TalkTime),
+    arrived_at / queue_joined_at / answered_at / ended_at (ISO 8601 UTC
+    strings, null when unknown), ivr_path (the IVR choices: the
     ATIENDE_IVR_PATH variable if the IVR set it, else the digits the caller
     pressed while the IVR ran) and variables (every ATIENDE_* channel variable).
     """

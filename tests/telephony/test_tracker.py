@@ -350,6 +350,9 @@ def test_redirect_into_another_queue_is_one_call(recordings: Path) -> None:
     assert [leg.outcome for leg in record.legs] == [Outcome.TRANSFERRED, Outcome.ABANDONED]
     assert record.agents == ("Ana Gómez",)
     assert record.outcome is Outcome.ABANDONED
+    # No HoldTime on the abandon: the wait falls back to the timestamps.
+    assert record.wait_seconds == pytest.approx(4.0)
+    assert record.talk_seconds == 5  # COMPLETEAGENT talk of the first leg
 
 
 def _answered_event(event: str, ts: float, **fields: str) -> Headers:
