@@ -69,7 +69,12 @@ class AmiParser:
             # A peer keeps one convention: the first line ending decides.
             self._eol = "\r\n" if buf[first - 1 : first] == b"\r" else "\n"
         eol = self._eol
-        sep = b"\r\n\r\n" if eol == "\r\n" else b"\n\n"
+        if eol == "\r\n":
+            sep = b"\r\n\r\n"
+        else:
+            # Peers using bare LF are rare: accept stray CRLF from them too.
+            buf = buf.replace(b"\r\n", b"\n")
+            sep = b"\n\n"
         if _FOLLOWS in buf:
             return self._feed_with_follows(buf, eol, sep)
         end = buf.rfind(sep)
@@ -144,14 +149,16 @@ class AmiParser:
             if buf.startswith(half, start):
                 start += len(half)  # stray blank line between messages
                 continue
-            if buf.startswith(_FOLLOWS, start):
-                marker = buf.find(_END_COMMAND_BYTES, start)
-                end = -1 if marker < 0 else buf.find(sep, marker)
-            else:
-                end = buf.find(sep, start)
+            follows = buf.startswith(_FOLLOWS, start)
+            end = _follows_end(buf, start, sep) if follows else buf.find(sep, start)
             if end < 0:
                 break
-            out.extend(self._parse_region(buf[start:end], eol, sep))
+            if follows and end - start <= self.max_message_bytes:
+                # Never the fast path: body lines may look like headers.
+                parsed = self._parse_slow(buf[start:end].decode("utf-8", "replace"), eol)
+                out.extend(() if parsed is None else (parsed,))
+            else:
+                out.extend(self._parse_region(buf[start:end], eol, sep))
             start = end + len(sep)
         self._pending = buf[start:]
         if self._pending:
@@ -279,6 +286,32 @@ class AmiParser:
         count = self.malformed
         if count & (count - 1) == 0 or count % 1000 == 0:
             logger.warning("AMI: skipped %s (%d skipped so far): %.80r", what, count, sample)
+
+
+def _follows_end(buf: bytes, start: int, sep: bytes) -> int:
+    """End of an old-style command reply starting at `start`, -1 if incomplete.
+
+    Its output may hold blank lines, so it ends at the first blank line after
+    the --END COMMAND-- marker; a blank line followed by what is clearly the
+    next message also ends it (a peer that never sends the marker cannot make
+    the parser swallow the rest of the stream).
+    """
+    end = buf.find(sep, start)
+    while end >= 0:
+        if buf.find(_END_COMMAND_BYTES, start, end) >= 0:
+            return end
+        after = end + len(sep)
+        probe = buf[after : after + len(_NEXT_MESSAGE)]
+        if len(probe) < len(_NEXT_MESSAGE):
+            return -1
+        if probe.startswith(_NEXT_MESSAGE_STARTS):
+            return end
+        end = buf.find(sep, after)
+    return -1
+
+
+_NEXT_MESSAGE = b"Response: "
+_NEXT_MESSAGE_STARTS = (b"Event: ", b"Response: ")
 
 
 def iter_capture(data: bytes) -> Iterator[Headers]:
