@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from telephony.ami.parser import iter_capture
 from telephony.ami.stream import (
@@ -721,3 +723,28 @@ def test_resync_finished_alone_ends_nothing(recordings: Path) -> None:
     tracker, _ = _run(_headers(recordings, "status_snapshot.ami"))
     assert tracker.feed(ResyncFinished(1795342800.0)) == []
     assert len(tracker.calls_in_progress()) == 3
+
+
+_BURST: list[Headers] = []
+
+
+def _burst(recordings: Path) -> list[Headers]:
+    if not _BURST:
+        _BURST.extend(_headers(recordings, "burst.ami"))
+    return _BURST
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_mangled_stream_never_ends_a_call_twice(recordings: Path, data: st.DataObject) -> None:
+    """Drop, duplicate and delay real events: a call still ends at most once."""
+    headers = _burst(recordings)
+    keep = data.draw(st.lists(st.integers(0, len(headers) - 1), max_size=400))
+    moved = data.draw(st.lists(st.integers(0, len(headers) - 1), max_size=40))
+    items: list[StreamItem] = [headers[i] for i in sorted(keep)] + [headers[i] for i in moved]
+    tracker, events = _run(items)
+    ended = [r.key.linkedid for r in _ended(events)]
+    assert len(ended) == len(set(ended))
+    assert not set(ended) & {r.key.linkedid for r in tracker.finish()}
