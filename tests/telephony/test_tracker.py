@@ -743,7 +743,7 @@ def test_mangled_stream_never_ends_a_call_twice(recordings: Path, data: st.DataO
     headers = _burst(recordings)
     keep = data.draw(st.lists(st.integers(0, len(headers) - 1), max_size=400))
     moved = data.draw(st.lists(st.integers(0, len(headers) - 1), max_size=40))
-    items: list[StreamItem] = [headers[i] for i in sorted(keep)] + [headers[i] for i in moved]
+    items: list[StreamItem] = [headers[i] for i in [*sorted(keep), *moved]]
     tracker, events = _run(items)
     ended = [r.key.linkedid for r in _ended(events)]
     assert len(ended) == len(set(ended))
