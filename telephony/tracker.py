@@ -308,7 +308,11 @@ class CallTracker:
                     # Gone from the queue with no abandon event: the caller left.
                     leg.outcome = Outcome.ABANDONED
                     leg.wait_seconds = max(0.0, at - leg.joined_at)
+                    leg.abandon_position = leg.position
                     call.hangup_side = HangupSide.CALLER
+                    out.append(
+                        CallAbandoned(at, call.key, leg.queue, leg.wait_seconds, leg.position)
+                    )
             if leg.answered_at is not None and not leg.completed and forced is None:
                 # No AgentComplete seen: the talk lasted at least until now.
                 leg.talk_seconds = max(0.0, at - leg.answered_at)

@@ -23,6 +23,7 @@ from telephony.domain import (
     AgentState,
     AgentStateChanged,
     AsteriskRestarted,
+    CallAbandoned,
     CallAnswered,
     CallArrived,
     CallEnded,
@@ -748,3 +749,14 @@ def test_mangled_stream_never_ends_a_call_twice(recordings: Path, data: st.DataO
     ended = [r.key.linkedid for r in _ended(events)]
     assert len(ended) == len(set(ended))
     assert not set(ended) & {r.key.linkedid for r in tracker.finish()}
+
+
+def test_hangup_in_queue_without_abandon_event(recordings: Path) -> None:
+    items: list[StreamItem] = list(_queued_call(recordings))
+    items.append(_call_event("Hangup", 1795342648.7, Uniqueid="1795342638.1"))
+    items.append(_call_event("Hangup", 1795342648.7))
+    _, events = _run(items)
+    (abandon,) = [e for e in events if isinstance(e, CallAbandoned)]
+    assert abandon.wait_seconds == pytest.approx(1795342648.7 - 1795342640.459152)
+    (record,) = _ended(events)
+    assert record.outcome is Outcome.ABANDONED and record.hangup_side is HangupSide.CALLER
