@@ -20,7 +20,8 @@ parts of panoramisk's policy that do not fit a contact-centre bridge):
   ringing someone, so non-idempotent actions are never resent: their callers
   get ActionOutcomeUnknown and must check the state instead of redialling.
 
-Subscription is limited at the source: after login (with events off) the
+Subscription is limited at the source: after login (with only the system
+event class, which Asterisk requires to send FullyBooted) the
 session adds AMI `Filter` actions whitelisting the events the tracker uses
 (telephony.events.USED_EVENTS) and the VarSet events of the variables it reads,
 then turns events on. Asterisk applies such filters per session; operators
@@ -255,7 +256,9 @@ class AmiConnection:
             port=port,
             username=username,
             secret=secret,
-            events="off",
+            # Only the system class until the filters are in: Asterisk sends
+            # FullyBooted after login only to sessions that get system events.
+            events="system",
             ping_delay=max(1, int(ping_interval)),
             ping_interval=max(1, int(ping_interval)),
         )
@@ -445,7 +448,7 @@ class AmiConnection:
                 transport.pause_reading()
             connected: asyncio.Future[tuple[Any, Any]] = loop.create_future()
             connected.set_result((transport, protocol))
-            # panoramisk configures the protocol and sends Login (events off).
+            # panoramisk configures the protocol and sends Login.
             self._manager.connection_made(connected)
             self._login_future = self._manager.authenticated_future
             assert self._login_future is not None

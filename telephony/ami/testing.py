@@ -12,7 +12,7 @@ What it does, per connection:
 - sends the banner, answers Login (wrong secret: `Authentication failed` and
   close), then FullyBooted (the capture's own on the first connection, a fresh
   one with a larger Uptime on later ones, `Uptime: 0` after a restart);
-- once events are on (Login `Events: on`, or an `Events` action), replays the
+- once call events are on (Login `Events: on`, or an `Events` action), replays the
   capture's events from where the previous connection stopped, through the
   session's Filter regexes like Asterisk does, in chunks of `chunk_size`
   bytes that freely split messages and UTF-8 characters;
@@ -90,6 +90,13 @@ def _reply(action_id: str | None, *lines: str) -> bytes:
     if action_id is not None:
         head.append(f"ActionID: {action_id}")
     return ("\r\n".join([*head, *lines[1:]]) + "\r\n\r\n").encode("utf-8")
+
+
+def _replays(mask: str) -> bool:
+    """Whether an event mask gets the call events of a capture (on, all, or a
+    class list with `call`)."""
+    classes = mask.lower().replace(" ", "").split(",")
+    return bool({"on", "all", "yes", "true", "call"} & set(classes))
 
 
 def list_replies(actions_capture: bytes) -> dict[str, list[bytes]]:
@@ -354,7 +361,7 @@ class AmiTestServer:
             self._add_filter(session, action.get("Filter", ""))
             session.queue(_reply(action_id, "Response: Success", "Message: Success"))
         elif key == "events":
-            session.events_on = action.get("EventMask", "").lower() not in ("off", "")
+            session.events_on = _replays(action.get("EventMask", "off"))
             state = "On" if session.events_on else "Off"
             session.queue(_reply(action_id, "Response: Success", f"Events: {state}"))
         elif key == "logoff":
@@ -379,9 +386,12 @@ class AmiTestServer:
             session.closed = True
             return
         session.logged_in = True
-        session.events_on = action.get("Events", "on").lower() != "off"
+        mask = action.get("Events", "on")
+        session.events_on = _replays(mask)
         session.queue(_reply(action_id, "Response: Success", "Message: Authentication accepted"))
-        session.queue(self._fully_booted())
+        # Asterisk sends FullyBooted only to sessions that get system events.
+        if session.events_on or "system" in mask.lower().split(","):
+            session.queue(self._fully_booted())
 
     def _fully_booted(self) -> bytes:
         if not self._booted_sent and self._booted is not None and not self._restarted:

@@ -106,7 +106,7 @@ def markers(items: list[StreamItem]) -> list[str]:
     return [type(i).__name__ for i in items if not isinstance(i, dict)]
 
 
-SESSION = re.compile(r"(C S (F )?D )*(C S (F )?(D )?)?")
+SESSION = re.compile(r"(C (S (F )?)?D )*(C (S (F )?)?(D )?)?")
 
 
 def assert_well_formed(items: list[StreamItem]) -> None:
@@ -187,13 +187,18 @@ async def test_login_filters_and_resync_actions_are_sent(
         assert names[0] == "Login"
         login = server.received[0]
         assert login["Username"] == "atiende"
-        assert login["Events"] == "off"  # turned on only once the filters are in
+        # Only system events (FullyBooted) until the filters are in.
+        assert login["Events"] == "system"
         filters = server.actions("Filter")
         assert filters and all(f["Operation"] == "Add" for f in filters)
         assert names.index("Events") > max(i for i, n in enumerate(names) if n == "Filter")
         assert server.actions("Events")[0]["EventMask"] == "on"
         assert {"CoreShowChannels", "QueueStatus"} <= set(names)
         assert markers(recorder.items)[:3] == ["Connected", "ResyncStarted", "ResyncFinished"]
+        # Connected comes before the FullyBooted that followed the login reply.
+        assert isinstance(recorder.items[0], Connected)
+        first_event = recorder.items[1]
+        assert isinstance(first_event, dict) and first_event["Event"] == "FullyBooted"
         await connection.stop()
         assert server.actions("Logoff")
     assert "lab-secret" not in caplog.text
