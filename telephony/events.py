@@ -115,6 +115,14 @@ class BlindTransfer:
     result: str
 
 
+@dataclass(frozen=True, slots=True)
+class AttendedTransfer:
+    ts: float
+    transferee_linkedid: str
+    target: str  # the party the caller was handed to (number, channel or app)
+    result: str
+
+
 # ----------------------------------------------------------------- queue events
 
 
@@ -287,6 +295,7 @@ AmiEvent = (
     | DtmfEnd
     | VarSet
     | BlindTransfer
+    | AttendedTransfer
     | QueueCallerJoin
     | QueueCallerLeave
     | QueueCallerAbandon
@@ -495,6 +504,16 @@ def _blind_transfer(h: Headers) -> BlindTransfer:
     )
 
 
+def _attended_transfer(h: Headers) -> AttendedTransfer:
+    target = (
+        _cid(h.get("TransferTargetCallerIDNum"))
+        or h.get("TransferTargetChannel")
+        or h.get("DestApp")
+        or h.get("DestType", "")
+    )
+    return AttendedTransfer(_ts(h), h.get("TransfereeLinkedid", ""), target, h.get("Result", ""))
+
+
 def _caller_join(h: Headers) -> QueueCallerJoin:
     return QueueCallerJoin(
         _ts(h),
@@ -669,6 +688,7 @@ PARSERS: dict[str, Callable[[Headers], AmiEvent | None]] = {
     "DTMFEnd": _dtmf_end,
     "VarSet": _varset,
     "BlindTransfer": _blind_transfer,
+    "AttendedTransfer": _attended_transfer,
     "QueueCallerJoin": _caller_join,
     "QueueCallerLeave": _caller_leave,
     "QueueCallerAbandon": _caller_abandon,

@@ -70,6 +70,7 @@ from telephony.events import (
     AgiExecEnd,
     AgiExecStart,
     AmiEvent,
+    AttendedTransfer,
     BadEventValue,
     BlindTransfer,
     CoreShowChannel,
@@ -144,6 +145,7 @@ class CallTracker:
             DtmfEnd: self._on_dtmf,
             VarSet: self._on_varset,
             BlindTransfer: self._on_blind_transfer,
+            AttendedTransfer: self._on_attended_transfer,
             QueueCallerJoin: self._on_join,
             QueueCallerLeave: self._on_leave,
             QueueCallerAbandon: self._on_abandon,
@@ -468,20 +470,27 @@ class CallTracker:
         return out
 
     def _on_blind_transfer(self, ev: BlindTransfer) -> list[DomainEvent]:
+        target = f"{ev.extension}@{ev.context}" if ev.context else ev.extension
+        return self._transferred(ev.ts, ev.transferee_linkedid, target, ev.result)
+
+    def _on_attended_transfer(self, ev: AttendedTransfer) -> list[DomainEvent]:
+        return self._transferred(ev.ts, ev.transferee_linkedid, ev.target, ev.result)
+
+    def _transferred(self, ts: float, linkedid: str, target: str, result: str) -> list[DomainEvent]:
+        """The caller was handed to someone else after an agent answered."""
         out: list[DomainEvent] = []
-        self._tick(ev.ts, out)
-        if ev.result not in ("", "Success"):
+        self._tick(ts, out)
+        if result not in ("", "Success"):
             return out
-        call = self._calls.get(ev.transferee_linkedid)
+        call = self._calls.get(linkedid)
         if call is None:
             return out
-        target = f"{ev.extension}@{ev.context}" if ev.context else ev.extension
         call.transferred_out = target
         leg = call.answered_leg()
         if leg is not None and not leg.transfer_reported:
             leg.transfer_reported = True
             leg.outcome = Outcome.TRANSFERRED
-            out.append(CallTransferred(ev.ts, call.key, leg.queue, leg.agent, target))
+            out.append(CallTransferred(ts, call.key, leg.queue, leg.agent, target))
         return out
 
     # ---------------------------------------------------------- queue events

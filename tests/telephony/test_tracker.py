@@ -592,27 +592,42 @@ def test_restored_call_in_resync_continues(recordings: Path) -> None:
     assert not any(isinstance(e, CallArrived) for e in events)
 
 
-def test_blind_transfer_out_of_the_call(recordings: Path) -> None:
+_BLIND: Headers = {
+    "Event": "BlindTransfer",
+    "Timestamp": "1795342628.0",
+    "Result": "Success",
+    "TransfererChannel": "Local/4001@agents-00000001;1",
+    "TransfererLinkedid": "1795342622.0",
+    "TransfereeChannel": "Local/99100001@callers-00000000;1",
+    "TransfereeUniqueid": "1795342622.0",
+    "TransfereeLinkedid": "1795342622.0",
+    "IsExternal": "No",
+    "Context": "oficinas",
+    "Extension": "5000",
+}
+_ATTENDED: Headers = {
+    "Event": "AttendedTransfer",
+    "Timestamp": "1795342628.0",
+    "Result": "Success",
+    "OrigTransfererChannel": "Local/4001@agents-00000001;1",
+    "TransfereeChannel": "Local/99100001@callers-00000000;1",
+    "TransfereeLinkedid": "1795342622.0",
+    "TransferTargetChannel": "PJSIP/5000-00000007",
+    "TransferTargetCallerIDNum": "5000",
+    "DestType": "Bridge",
+}
+
+
+@pytest.mark.parametrize(("transfer", "target"), [(_BLIND, "5000@oficinas"), (_ATTENDED, "5000")])
+def test_transfer_out_of_the_call(recordings: Path, transfer: Headers, target: str) -> None:
     headers = _headers(recordings, "answered.ami")
     cut = next(i for i, h in enumerate(headers) if h.get("Event") == "AgentComplete")
-    transfer: Headers = {
-        "Event": "BlindTransfer",
-        "Timestamp": "1795342628.0",
-        "Result": "Success",
-        "TransfererChannel": "Local/4001@agents-00000001;1",
-        "TransfererLinkedid": "1795342622.0",
-        "TransfereeChannel": "Local/99100001@callers-00000000;1",
-        "TransfereeUniqueid": "1795342622.0",
-        "TransfereeLinkedid": "1795342622.0",
-        "IsExternal": "No",
-        "Context": "oficinas",
-        "Extension": "5000",
-    }
     complete = {**headers[cut], "Reason": "transfer"}
-    items = [*headers[:cut], transfer, complete, *headers[cut + 1 :]]
+    failed = {**transfer, "Result": "Fail"}
+    items = [*headers[:cut], failed, transfer, complete, *headers[cut + 1 :]]
     _, events = _run(items)
     transfers = [e for e in events if isinstance(e, CallTransferred)]
-    assert [(t.target, t.member_name) for t in transfers] == [("5000@oficinas", "Ana Gómez")]
+    assert [(t.target, t.member_name) for t in transfers] == [(target, "Ana Gómez")]
     (record,) = _ended(events)
     assert record.outcome is Outcome.TRANSFERRED
     assert record.agent == "Ana Gómez" and record.talk_seconds == 5
