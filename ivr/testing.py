@@ -285,8 +285,8 @@ class FakeAsterisk:
     def _reply(self, words: list[str], hangs_now: bool) -> list[str]:
         upper = [w.upper() for w in words]
         verb = " ".join(upper[:2])
-        if self._dead and not hangs_now and verb not in DEAD_CHANNEL_COMMANDS:
-            if not (upper and upper[0] == "HANGUP"):
+        if self._dead and not hangs_now and verb not in DEAD_CHANNEL_COMMANDS:  # noqa: SIM102
+            if upper[:1] != ["HANGUP"]:
                 return ["511 Command Not Permitted on a dead channel or intercept routine"]
         if upper[:1] == ["ANSWER"]:
             return ["200 result=0"]

@@ -55,25 +55,34 @@ def test_errors_name_the_file_and_the_node(
 
 
 def test_menu_and_queue_values_are_checked(tmp_path: Path) -> None:
-    menu = GOOD + """  menu:
+    menu = (
+        GOOD
+        + """  menu:
     type: menu
     prompt: atiende/menu-principal
     options: {"12": fin}
     fallback: fin
 """
-    with pytest.raises(FlowError, match="node 'menu'.*single digits"):
+    )
+    with pytest.raises(FlowError, match=r"node 'menu'.*single digits"):
         load_flow(write(tmp_path, "m", menu))
-    queue = GOOD + """  cola:
+    queue = (
+        GOOD
+        + """  cola:
     type: queue
     queue: "consultas,t,,,1"
 """
-    with pytest.raises(FlowError, match="node 'cola'.*queue"):
+    )
+    with pytest.raises(FlowError, match=r"node 'cola'.*queue"):
         load_flow(write(tmp_path, "q", queue))
-    unsafe = GOOD + """  poner:
+    unsafe = (
+        GOOD
+        + """  poner:
     type: set
     variables: {ATIENDE_X: 'a"b'}
     next: fin
 """
+    )
     with pytest.raises(FlowError, match="node 'poner'"):
         load_flow(write(tmp_path, "s", unsafe))
 

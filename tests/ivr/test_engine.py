@@ -1,0 +1,250 @@
+"""The pure engine: flow + state + event -> next action, no sockets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ivr import engine
+from ivr.actions import (
+    Action,
+    CallInfo,
+    CallService,
+    DigitsRead,
+    Done,
+    EndSession,
+    Event,
+    FindPersonByCedula,
+    FindPersonByPhone,
+    GetExpectedWait,
+    GetRequestStatus,
+    HangUp,
+    PlayPrompt,
+    ReadDigits,
+    ReadVariable,
+    RequestCallback,
+    SayDigits,
+    ServiceFailed,
+    ServiceReplied,
+    SetVariable,
+    Started,
+    VariableRead,
+)
+from ivr.exceptions import FlowRuntimeError
+from ivr.flows import DEFAULT_FLOWS_DIR, Flow, load_flow, parse_flow
+from ivr.services import Person, RequestStatus
+
+OPEN = dt.datetime(2026, 11, 24, 13, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in Montevideo
+CLOSED = dt.datetime(2026, 11, 24, 23, 0, tzinfo=dt.UTC)  # Tuesday 20:00
+CALL = CallInfo("1795344853.0", "099123456", "María Pérez", "PJSIP/pstn-00000000")
+
+
+def default_flow() -> Flow:
+    return load_flow(DEFAULT_FLOWS_DIR / "default.yaml")
+
+
+Responder = Callable[[Action], Event]
+
+
+def drive(
+    flow: Flow,
+    digits: list[str],
+    service: Callable[[object], Event] | None = None,
+    now: dt.datetime = OPEN,
+    call: CallInfo = CALL,
+) -> tuple[list[Action], engine.CallState]:
+    """Run the engine like the adapter would, answering actions from a script."""
+    keyed = list(digits)
+    actions: list[Action] = []
+    decision = engine.start(Started(call, now))
+    for _ in range(500):
+        action = decision.action
+        actions.append(action)
+        if isinstance(action, HangUp | EndSession):
+            return actions, decision.state
+        event: Event
+        if isinstance(action, ReadVariable):
+            event = VariableRead("1795344853.0")
+        elif isinstance(action, ReadDigits):
+            event = DigitsRead(keyed.pop(0) if keyed else "", timed_out=not keyed)
+        elif isinstance(action, CallService):
+            event = service(action.request) if service else ServiceReplied(None)
+        else:
+            event = Done()
+        decision = engine.step(flow, decision.state, event)
+    raise AssertionError("flow did not end")
+
+
+def variables(actions: list[Action]) -> dict[str, str]:
+    return {a.name: a.value for a in actions if isinstance(a, SetVariable)}
+
+
+def prompts(actions: list[Action]) -> list[str]:
+    return [a.prompt for a in actions if isinstance(a, PlayPrompt | ReadDigits)]
+
+
+def test_first_action_reads_the_linkedid() -> None:
+    decision = engine.start(Started(CALL, OPEN))
+    assert decision.action == ReadVariable("CHANNEL(linkedid)")
+
+
+def test_out_of_hours_plays_message_and_hangs_up() -> None:
+    actions, _ = drive(default_flow(), [], now=CLOSED)
+    assert prompts(actions) == ["atiende/bienvenida", "atiende/fuera-de-horario"]
+    assert isinstance(actions[-1], HangUp)
+    assert "ATIENDE_QUEUE" not in variables(actions)
+
+
+def test_holiday_is_closed() -> None:
+    turismo = dt.datetime(2026, 4, 2, 13, 0, tzinfo=dt.UTC)
+    actions, _ = drive(default_flow(), [], now=turismo)
+    assert "atiende/fuera-de-horario" in prompts(actions)
+
+
+def test_notice_comes_before_any_data_is_asked() -> None:
+    actions, _ = drive(default_flow(), ["1", "12345672"])
+    notice_at = next(
+        i for i, a in enumerate(actions) if a == PlayPrompt("atiende/aviso-privacidad")
+    )
+    first_read = next(i for i, a in enumerate(actions) if isinstance(a, ReadDigits))
+    first_service = next(i for i, a in enumerate(actions) if isinstance(a, CallService))
+    assert notice_at < first_read and notice_at < first_service
+    version_at = next(
+        i
+        for i, a in enumerate(actions)
+        if isinstance(a, SetVariable) and a.name == "ATIENDE_NOTICE_VERSION"
+    )
+    assert version_at < first_read
+
+
+def test_consultas_with_valid_cedula_goes_to_queue_with_person() -> None:
+    def service(request: object) -> Event:
+        if isinstance(request, FindPersonByCedula):
+            assert request.cedula == "12345672"
+            return ServiceReplied(Person("p-17", "María Pérez"))
+        return ServiceReplied(None)
+
+    actions, state = drive(default_flow(), ["1", "12345672"], service)
+    got = variables(actions)
+    assert got["ATIENDE_QUEUE"] == "consultas"
+    assert got["ATIENDE_PERSON_ID"] == "p-17"
+    assert got["ATIENDE_TOPIC"] == "consultas"
+    assert got["ATIENDE_IVR_PATH"] == "consultas"
+    assert got["ATIENDE_NOTICE_VERSION"] == "2026-01"
+    assert got["ATIENDE_PRIORITY"] == "0" and got["ATIENDE_MAX_WAIT"] == "900"
+    last_set = [a for a in actions if isinstance(a, SetVariable)][-1]
+    assert last_set.name == "ATIENDE_QUEUE"  # the dialplan keys on it: set it last
+    assert isinstance(actions[-1], EndSession) and state.finished
+
+
+def test_invalid_cedula_is_refused_then_retried() -> None:
+    wrong = "12345671"
+    actions, _ = drive(default_flow(), ["2", wrong, "12345672"])
+    assert prompts(actions).count("atiende/cedula-invalida") == 1
+    services = [a.request for a in actions if isinstance(a, CallService)]
+    assert FindPersonByCedula("12345672") in services
+    assert FindPersonByCedula(wrong) not in services
+    assert variables(actions)["ATIENDE_QUEUE"] == "reclamos"
+
+
+def test_menu_no_input_then_invalid_then_fallback_to_agent() -> None:
+    actions, _ = drive(default_flow(), ["", "7", ""])
+    p = prompts(actions)
+    assert p.count("atiende/menu-principal") == 3
+    assert "atiende/no-se-recibio-opcion" in p and "atiende/opcion-invalida" in p
+    got = variables(actions)
+    assert got["ATIENDE_QUEUE"] == "consultas" and got["ATIENDE_TOPIC"] == "ejecutivo"
+    assert got["ATIENDE_PRIORITY"] == "1"
+
+
+def test_request_status_is_read_back() -> None:
+    def service(request: object) -> Event:
+        if isinstance(request, GetRequestStatus):
+            return ServiceReplied(RequestStatus(request.number, "en_proceso"))
+        return ServiceReplied(None)
+
+    actions, _ = drive(default_flow(), ["3", "2026", "123", ""], service)
+    asked = [a.request for a in actions if isinstance(a, CallService)]
+    assert GetRequestStatus("2026-000123") in asked
+    says = [a.digits for a in actions if isinstance(a, SayDigits)]
+    assert says == ["2026", "000123"]
+    assert "atiende/estado-en-proceso" in prompts(actions)
+    assert isinstance(actions[-1], HangUp)
+
+
+def test_unknown_request_then_agent() -> None:
+    actions, _ = drive(default_flow(), ["3", "2026", "999", "0"])
+    assert "atiende/solicitud-no-encontrada" in prompts(actions)
+    got = variables(actions)
+    assert got["ATIENDE_QUEUE"] == "consultas" and got["ATIENDE_IVR_PATH"] == "estado,ejecutivo"
+
+
+def test_services_down_apologise_and_route_to_agent() -> None:
+    actions, _ = drive(default_flow(), ["1", "12345672"], lambda r: ServiceFailed("down"))
+    p = prompts(actions)
+    assert "atiende/servicio-no-disponible" in p
+    assert variables(actions)["ATIENDE_QUEUE"] == "consultas"
+    assert isinstance(actions[-1], EndSession)
+
+
+def test_long_wait_offers_a_callback() -> None:
+    def service(request: object) -> Event:
+        if isinstance(request, GetExpectedWait):
+            return ServiceReplied(1200.0)
+        return ServiceReplied(None)
+
+    actions, _ = drive(default_flow(), ["0", "1"], service)
+    asked = [a.request for a in actions if isinstance(a, CallService)]
+    assert RequestCallback("1795344853.0", "099123456", "consultas") in asked
+    assert "atiende/llamada-agendada" in prompts(actions)
+    assert "ATIENDE_QUEUE" not in variables(actions)
+    assert variables(actions)["ATIENDE_CALLBACK"] == "consultas"
+    assert isinstance(actions[-1], HangUp)
+
+
+def test_callback_declined_queues_normally() -> None:
+    def service(request: object) -> Event:
+        return ServiceReplied(1200.0 if isinstance(request, GetExpectedWait) else None)
+
+    actions, _ = drive(default_flow(), ["0", "2"], service)
+    assert variables(actions)["ATIENDE_QUEUE"] == "consultas"
+
+
+def test_unusable_caller_number_is_never_looked_up() -> None:
+    call = CallInfo("1.1", 'x"; EXEC', "", "")
+    actions, _ = drive(default_flow(), ["0"], call=call)
+    asked = [a.request for a in actions if isinstance(a, CallService)]
+    assert not any(isinstance(r, FindPersonByPhone) for r in asked)
+
+
+def test_survey_flow_records_score() -> None:
+    flow = load_flow(DEFAULT_FLOWS_DIR / "survey.yaml")
+    actions, _ = drive(flow, ["9", "4"])
+    asked = [a.request for a in actions if isinstance(a, CallService)]
+    assert [(r.linkedid, r.score) for r in asked] == [("1795344853.0", 4)]  # type: ignore[union-attr]
+    assert "atiende/encuesta-opcion-invalida" in prompts(actions)
+
+
+def test_a_loop_without_actions_is_stopped(tmp_path: Path) -> None:
+    text = """
+start: a
+on_service_error: a
+nodes:
+  a: {type: branch, "on": topic, cases: {}, default: b}
+  b: {type: branch, "on": topic, cases: {}, default: a}
+"""
+    flow = parse_flow(text, "loop.yaml", "loop", tmp_path)
+    decision = engine.start(Started(CALL, OPEN))
+    with pytest.raises(FlowRuntimeError, match="loops"):
+        engine.step(flow, decision.state, VariableRead("1.2"))
+
+
+def test_wrong_event_is_refused() -> None:
+    flow = default_flow()
+    decision = engine.start(Started(CALL, OPEN))
+    decision = engine.step(flow, decision.state, VariableRead("1.2"))
+    with pytest.raises(FlowRuntimeError):
+        engine.step(flow, decision.state, DigitsRead("1"))

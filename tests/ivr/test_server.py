@@ -1,0 +1,372 @@
+"""The FastAGI server over real TCP sockets, with a fake Asterisk on the other side."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from ivr import agi
+from ivr.agi import AgiReply
+from ivr.exceptions import AgiHangup
+from ivr.flows import DEFAULT_FLOWS_DIR, load_flows
+from ivr.server import FastAgiServer, Handler
+from ivr.services import IvrServices, Person, RequestStatus
+from ivr.session import AgiSession
+from ivr.testing import (
+    FailingIvrServices,
+    FakeAsterisk,
+    FakeCall,
+    InMemoryIvrServices,
+    environment_block,
+)
+
+OPEN = dt.datetime(2026, 11, 24, 13, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in Montevideo
+TRICKY_NAME = 'Zoë "Niña" Ñandú; EXEC System(touch /tmp/pwned)'
+
+ServerFactory = Callable[..., Coroutine[Any, Any, FastAgiServer]]
+
+
+@pytest.fixture
+def services() -> InMemoryIvrServices:
+    return InMemoryIvrServices(
+        persons_by_cedula={"12345672": Person("p-1", "María Pérez")},
+        requests={"2026-000123": RequestStatus("2026-000123", "resuelta")},
+    )
+
+
+@pytest.fixture
+async def make_server() -> AsyncIterator[ServerFactory]:
+    started: list[FastAgiServer] = []
+
+    async def factory(services: IvrServices | None = None, **kwargs: Any) -> FastAgiServer:
+        kwargs.setdefault("clock", lambda: OPEN)
+        kwargs.setdefault("reply_timeout", 2.0)
+        server = FastAgiServer(
+            load_flows(DEFAULT_FLOWS_DIR),
+            services if services is not None else InMemoryIvrServices(),
+            port=0,
+            **kwargs,
+        )
+        await server.start()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        await server.stop(grace=0.5)
+
+
+async def until_idle(server: FastAgiServer, finished: int) -> None:
+    """Wait (bounded) until `finished` sessions have ended and none is running."""
+    async with asyncio.timeout(5):
+        # Polling counters the server keeps; there is no event to wait on for them.
+        while server.sessions_finished < finished or server.active_sessions:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def call(server: FastAgiServer, fake: FakeCall) -> FakeAsterisk:
+    asterisk = FakeAsterisk(fake)
+    await asterisk.run("127.0.0.1", server.port)
+    return asterisk
+
+
+# --------------------------------------------------------------------- flows end to end
+
+
+async def test_default_flow_end_to_end(
+    make_server: ServerFactory, services: InMemoryIvrServices
+) -> None:
+    server = await make_server(services)
+    asterisk = await call(server, FakeCall(dtmf=["1", "12345672#"]))
+    rec = asterisk.record
+    assert rec.closed_by_server
+    assert rec.variables["ATIENDE_QUEUE"] == "consultas"
+    assert rec.variables["ATIENDE_PERSON_ID"] == "p-1"
+    assert rec.variables["ATIENDE_TOPIC"] == "consultas"
+    assert rec.variables["ATIENDE_IVR_PATH"] == "consultas"
+    assert rec.variables["ATIENDE_NOTICE_VERSION"] == "2026-01"
+    assert rec.variables["ATIENDE_PRIORITY"] == "0"
+    assert rec.variables["ATIENDE_MAX_WAIT"] == "900"
+    assert rec.variable_log[-1][0] == "ATIENDE_QUEUE"
+    assert rec.parsed[0] == ["GET", "VARIABLE", "CHANNEL(linkedid)"]
+    assert services.calls == [
+        ("find_person_by_phone", ("099123456",)),
+        ("find_person_by_cedula", ("12345672",)),
+        ("expected_wait", ("consultas",)),
+    ]
+    assert rec.prompts.index("atiende/aviso-privacidad") < rec.prompts.index("atiende/pedir-cedula")
+
+
+async def test_request_status_end_to_end(
+    make_server: ServerFactory, services: InMemoryIvrServices
+) -> None:
+    server = await make_server(services)
+    asterisk = await call(server, FakeCall(dtmf=["3", "2026", "123#", None]))
+    rec = asterisk.record
+    assert ("request_status", ("2026-000123",)) in services.calls
+    assert rec.said_digits == ["2026", "000123"]
+    assert "atiende/estado-resuelta" in rec.prompts
+    assert rec.hung_up_by_ivr
+    assert "ATIENDE_QUEUE" not in rec.variables
+
+
+async def test_services_unavailable_apology_then_agent(make_server: ServerFactory) -> None:
+    failing = FailingIvrServices()
+    server = await make_server(failing)
+    asterisk = await call(server, FakeCall(dtmf=["2", "12345672#"]))
+    rec = asterisk.record
+    assert "atiende/servicio-no-disponible" in rec.prompts
+    assert rec.variables["ATIENDE_QUEUE"] == "consultas"
+    assert "find_person_by_cedula" in failing.calls
+
+
+async def test_invalid_cedula_then_valid(
+    make_server: ServerFactory, services: InMemoryIvrServices
+) -> None:
+    server = await make_server(services)
+    asterisk = await call(server, FakeCall(dtmf=["1", "12345671#", "12345672#"]))
+    assert asterisk.record.prompts.count("atiende/cedula-invalida") == 1
+    assert asterisk.record.variables["ATIENDE_PERSON_ID"] == "p-1"
+    cedula_lookups = [c for c in services.calls if c[0] == "find_person_by_cedula"]
+    assert cedula_lookups == [("find_person_by_cedula", ("12345672",))]
+
+
+async def test_menu_timeouts_and_invalid_digits_fall_back_to_agent(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server()
+    asterisk = await call(server, FakeCall(dtmf=[None, "9", None]))
+    rec = asterisk.record
+    assert rec.prompts.count("atiende/menu-principal") == 3
+    assert rec.variables["ATIENDE_TOPIC"] == "ejecutivo"
+    assert rec.variables["ATIENDE_QUEUE"] == "consultas"
+
+
+async def test_callback_when_wait_is_long(make_server: ServerFactory) -> None:
+    services = InMemoryIvrServices(waits={"reclamos": 1800.0})
+    server = await make_server(services)
+    fake = FakeCall(dtmf=["2", None, None, None, "1"], linkedid="1795344850.7")
+    asterisk = await call(server, fake)
+    assert services.callbacks == [("1795344850.7", "099123456", "reclamos")]
+    assert asterisk.record.hung_up_by_ivr
+    assert "ATIENDE_QUEUE" not in asterisk.record.variables
+
+
+async def test_survey_stores_score_on_the_linkedid(make_server: ServerFactory) -> None:
+    services = InMemoryIvrServices()
+    server = await make_server(services)
+    fake = FakeCall(
+        script="survey", dtmf=["7", "5"], uniqueid="1795344853.4", linkedid="1795344853.0"
+    )
+    asterisk = await call(server, fake)
+    assert services.surveys == [("1795344853.0", 5)]
+    assert "atiende/encuesta-gracias" in asterisk.record.prompts
+
+
+async def test_tricky_caller_name_cannot_inject(make_server: ServerFactory) -> None:
+    seen: list[AgiReply] = []
+
+    async def echo_name(session: AgiSession) -> None:
+        for name in (session.env.caller_name, "multi\nline", 'q"uo\\te'):
+            seen.append(await session.send(agi.set_variable("CALLER_NAME", name)))
+
+    server = await make_server(handlers={"echo": echo_name})
+    asterisk = await call(server, FakeCall(script="echo", caller_name=TRICKY_NAME))
+    rec = asterisk.record
+    assert [p[:3] for p in rec.parsed] == [["SET", "VARIABLE", "CALLER_NAME"]] * 3
+    assert [v for _, v in rec.variable_log] == [TRICKY_NAME, "multi line", 'q"uo\\te']
+    assert all(r.ok for r in seen)
+    # The same caller through the default flow: its name never reaches a command.
+    server2 = await make_server()
+    rec2 = (await call(server2, FakeCall(caller_name=TRICKY_NAME, dtmf=["0"]))).record
+    assert not any("EXEC" in line for line in rec2.commands)
+
+
+# ------------------------------------------------------------------------- bad peers
+
+
+async def test_client_closing_before_environment_does_not_spin(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server()
+    for payload in (b"", b"agi_network: yes\n", b"agi_network: ye"):
+        _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    # Each session task ends (a spinning one would never finish), and the loop
+    # still serves a normal call.
+    await until_idle(server, 3)
+    asterisk = await call(server, FakeCall(dtmf=["0"]))
+    assert asterisk.record.variables["ATIENDE_QUEUE"] == "consultas"
+
+
+async def read_all(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes (a reset counts as closed)."""
+    try:
+        async with asyncio.timeout(5):
+            return await reader.read()
+    except ConnectionResetError:
+        return b""
+
+
+async def test_oversize_environment_is_cut(make_server: ServerFactory) -> None:
+    server = await make_server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"agi_network: yes\n" + b"agi_x: " + b"a" * 5000 + b"\n" + b"agi_y: " + b"b" * 5000
+    )
+    writer.write(b"\n\n")
+    await writer.drain()
+    assert await read_all(reader) == b""  # closed, no command sent
+    writer.close()
+    await until_idle(server, 1)
+
+
+async def test_slow_environment_is_cut(make_server: ServerFactory) -> None:
+    server = await make_server(env_timeout=0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"agi_network: yes\n")
+    await writer.drain()
+    assert await read_all(reader) == b""
+    writer.close()
+
+
+async def test_disallowed_peer_is_closed_at_once(make_server: ServerFactory) -> None:
+    server = await make_server(allowed_networks=["10.0.0.0/8"])
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(environment_block(FakeCall()))
+    await writer.drain()
+    assert await read_all(reader) == b""
+    writer.close()
+    assert server.sessions_started == 0
+    assert server.peer_allowed("10.1.2.3") and not server.peer_allowed("127.0.0.1")
+    assert server.peer_allowed("::ffff:10.0.0.1")
+
+
+async def test_garbage_ends_the_session(make_server: ServerFactory) -> None:
+    server = await make_server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /ivr HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    assert await read_all(reader) == b""
+    writer.close()
+
+
+async def test_garbage_reply_mid_session_ends_it(make_server: ServerFactory) -> None:
+    server = await make_server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(environment_block(FakeCall()))
+    await writer.drain()
+    first = await reader.readline()
+    assert first == b"GET VARIABLE CHANNEL(linkedid)\n"
+    writer.write(b"<html>hello</html>\n")
+    await writer.drain()
+    assert await read_all(reader) == b""
+    writer.close()
+
+
+async def test_unknown_route_closes(make_server: ServerFactory) -> None:
+    server = await make_server()
+    asterisk = await call(server, FakeCall(script="nope"))
+    assert asterisk.record.commands == [] and asterisk.record.closed_by_server
+
+
+async def test_non_coroutine_handlers(make_server: ServerFactory) -> None:
+    touched: list[str] = []
+
+    def plain(session: AgiSession) -> None:
+        touched.append(session.env.script)
+
+    async def answer_it(session: AgiSession) -> None:
+        await session.send(agi.answer())
+
+    def returns_awaitable(session: AgiSession) -> Coroutine[Any, Any, None]:
+        return answer_it(session)
+
+    handlers: dict[str, Handler] = {"plain": plain, "legacy": returns_awaitable}
+    server = await make_server(handlers=handlers)
+    rec_plain = (await call(server, FakeCall(script="plain"))).record
+    rec_legacy = (await call(server, FakeCall(script="legacy"))).record
+    assert touched == ["plain"] and rec_plain.commands == [] and rec_plain.closed_by_server
+    assert rec_legacy.commands == ["ANSWER"] and rec_legacy.closed_by_server
+    await until_idle(server, 2)
+
+
+async def test_510_511_520_replies(make_server: ServerFactory) -> None:
+    replies: list[AgiReply] = []
+    errors: list[str] = []
+
+    async def tour(session: AgiSession) -> None:
+        replies.append(await session.send(agi.AgiCommand("FOO BAR")))
+        replies.append(await session.send(agi.AgiCommand("GET DATA")))
+        replies.append(await session.send(agi.stream_file("beep")))  # caller hangs up here
+        replies.append(await session.send(agi.get_variable("CHANNEL(linkedid)")))
+        try:
+            await session.send(agi.stream_file("beep"))
+        except AgiHangup as err:
+            errors.append(str(err))
+
+    server = await make_server(handlers={"tour": tour})
+    await call(server, FakeCall(script="tour", hangup_at=3))
+    assert [r.code for r in replies] == [510, 520, 200, 200]
+    assert replies[1].usage[-1] == "End of proper usage."
+    assert replies[2].result == "-1"
+    assert replies[3].hangup_notified and replies[3].data == "1795344853.0"
+    # After the HANGUP line the session knows; a further command is refused locally.
+    assert errors
+
+
+async def test_hangup_mid_menu_stops_the_flow(make_server: ServerFactory) -> None:
+    server = await make_server()
+    # commands: 1 linkedid, 2 bienvenida, 3 aviso, 4 SET NOTICE, 5 GET DATA menu
+    asterisk = await call(server, FakeCall(hangup_at=5))
+    rec = asterisk.record
+    assert rec.verbs()[-1] == "GET DATA"
+    assert "ATIENDE_QUEUE" not in rec.variables
+    await until_idle(server, 1)
+
+
+async def test_hangup_during_prompt_then_hangup_line_and_511(make_server: ServerFactory) -> None:
+    server = await make_server()
+    asterisk = await call(server, FakeCall(hangup_at=2))  # during bienvenida
+    rec = asterisk.record
+    # The next command meets the HANGUP line + 511; nothing after it.
+    assert len(rec.commands) == 3
+    await until_idle(server, 1)
+
+
+async def test_asterisk_closing_mid_flow(make_server: ServerFactory) -> None:
+    server = await make_server()
+    await call(server, FakeCall(close_at=3))
+    await until_idle(server, 1)
+
+
+async def test_silent_asterisk_times_out_without_blocking_others(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(reply_timeout=0.5)
+    silent = asyncio.create_task(call(server, FakeCall(silent_at=2)))
+    normal = await call(server, FakeCall(dtmf=["0"]))
+    assert normal.record.variables["ATIENDE_QUEUE"] == "consultas"
+    rec = (await silent).record
+    assert rec.closed_by_server and len(rec.commands) == 2
+    await until_idle(server, 2)
+
+
+async def test_many_sessions_at_once(make_server: ServerFactory) -> None:
+    services = InMemoryIvrServices(persons_by_cedula={"12345672": Person("p-1")})
+    server = await make_server(services)
+    fakes = [
+        FakeCall(dtmf=[d, "12345672#"], uniqueid=f"1795344853.{i}")
+        for i, d in enumerate(["1", "2"] * 25)
+    ]
+    results = await asyncio.gather(*(call(server, f) for f in fakes))
+    queues = [r.record.variables["ATIENDE_QUEUE"] for r in results]
+    assert queues == ["consultas", "reclamos"] * 25
+    await until_idle(server, 50)
