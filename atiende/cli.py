@@ -1,9 +1,9 @@
 """The `atiende` command.
 
-    atiende serve                 run the AMI bridge (and, as they land, the IVR and the API)
-    atiende replay CAPTURE.ami    run a raw AMI capture through the parser and tracker
-    atiende migrate               bring the database schema up to date
-    atiende demo                  the quick-start demo on embedded defaults
+atiende serve                 run the AMI bridge (and, as they land, the IVR and the API)
+atiende replay CAPTURE.ami    run a raw AMI capture through the parser and tracker
+atiende migrate               bring the database schema up to date
+atiende demo                  the quick-start demo on embedded defaults
 """
 
 from __future__ import annotations
@@ -39,15 +39,36 @@ def _parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="run a raw AMI capture through the tracker")
     replay.add_argument("capture", type=Path)
     fmt = replay.add_mutually_exclusive_group()
-    fmt.add_argument("--jsonl", action="store_const", dest="fmt", const="jsonl",
-                     help="one JSON object per call (default)")
-    fmt.add_argument("--summary", action="store_const", dest="fmt", const="summary",
-                     help="one JSON object keyed by queue")
+    fmt.add_argument(
+        "--jsonl",
+        action="store_const",
+        dest="fmt",
+        const="jsonl",
+        help="one JSON object per call (default)",
+    )
+    fmt.add_argument(
+        "--summary",
+        action="store_const",
+        dest="fmt",
+        const="summary",
+        help="one JSON object keyed by queue",
+    )
     replay.add_argument("--system", default="asterisk", help="Asterisk system name for the keys")
-    replay.add_argument("--service-level", type=int, default=None, metavar="SECONDS",
-                        help="default service-level threshold (default: settings, 20 s)")
-    replay.add_argument("--queue-service-level", type=_queue_level, action="append", default=[],
-                        metavar="QUEUE=SECONDS", help="threshold for one queue (repeatable)")
+    replay.add_argument(
+        "--service-level",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="default service-level threshold (default: settings, 20 s)",
+    )
+    replay.add_argument(
+        "--queue-service-level",
+        type=_queue_level,
+        action="append",
+        default=[],
+        metavar="QUEUE=SECONDS",
+        help="threshold for one queue (repeatable)",
+    )
     return parser
 
 
@@ -59,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic narrates every plugin it loads at INFO.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "replay":
         from telephony.replay import run
 

@@ -1,0 +1,159 @@
+"""The composition root: the one place where settings become components.
+
+Everything else receives plain values and ready-made clients from here; no
+other module reads the environment or builds a client of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from atiende.settings import Settings
+from crm_bridge.attention_writer import AttentionWriter
+from crm_bridge.attentions import AttentionRepository
+from crm_bridge.db import make_engine, upgrade
+from crm_bridge.recorder import AttentionRecorder
+from telephony.ami.actions import Ping
+from telephony.ami.connection import AmiConnection
+from telephony.bridge import Bridge, DomainEventSink
+from telephony.domain import CallKey, CallRecord
+from telephony.tracker import CallTracker
+
+log = logging.getLogger(__name__)
+
+
+def migrate(settings: Settings) -> None:
+    upgrade(settings.database_url)
+
+
+@dataclass
+class BridgeService:
+    """The AMI bridge with its store, built by `build_bridge`."""
+
+    repository: AttentionRepository
+    writer: AttentionWriter
+    connection: AmiConnection
+    tracker: CallTracker
+    bridge: Bridge
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # Calls that were up when the bridge last stopped: the first resync
+        # either finds them still up or closes them as lost during the outage.
+        restored = await asyncio.to_thread(self.repository.in_progress, self.connection.system_name)
+        if restored:
+            log.info("restoring %d call(s) in progress from the store", len(restored))
+        self.tracker.restore(restored)
+        await self.connection.start()
+        self._task = asyncio.create_task(self.bridge.run(), name="bridge")
+
+    async def stop(self) -> None:
+        await self.connection.stop()
+        if self._task is not None:
+            # The stream ends once the connection is stopped and drained.
+            try:
+                await asyncio.wait_for(self._task, timeout=10)
+            except TimeoutError:
+                log.warning("bridge did not drain in time; cancelling")
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await self.writer.close()
+        self.repository.engine.dispose()
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            await self._task
+
+    async def caught_up(self, poll: float = 0.01) -> None:
+        """Wait until every event Asterisk sent before now has been tracked.
+
+        A Ping's reply travels behind every byte Asterisk wrote before it, so
+        once it is answered every earlier event is in the queue; the bridge
+        tracks an item as soon as it takes it off, so an empty queue is enough.
+        Polling is fine here: this serves the demo and the tests, not the hot path.
+        """
+        while not self.connection.connected:  # noqa: ASYNC110
+            await asyncio.sleep(poll)
+        await self.connection.send(Ping())
+        while self.connection.queue_depth:  # noqa: ASYNC110
+            await asyncio.sleep(poll)
+        await asyncio.sleep(0)
+
+
+class _Snapshot:
+    def __init__(self, tracker: CallTracker) -> None:
+        self._tracker = tracker
+
+    def __call__(self, key: CallKey) -> CallRecord | None:
+        for record in self._tracker.calls_in_progress():
+            if record.key == key:
+                return record
+        return None
+
+
+def build_bridge(settings: Settings, extra_sinks: Sequence[DomainEventSink] = ()) -> BridgeService:
+    ami = settings.ami
+    engine = make_engine(settings.database_url)
+    repository = AttentionRepository(engine, phone_region=settings.phone_region)
+    writer = AttentionWriter(
+        repository,
+        batch_size=settings.store.batch_size,
+        flush_interval=settings.store.flush_interval,
+    )
+    connection = AmiConnection(
+        host=ami.host,
+        port=ami.port,
+        username=ami.username,
+        secret=ami.secret.get_secret_value(),
+        system_name=ami.system_name,
+        ping_interval=ami.ping_interval,
+        ping_timeout=ami.ping_timeout,
+        reconnect_min=ami.reconnect_min,
+        reconnect_max=ami.reconnect_max,
+        queue_size=ami.queue_size,
+        connect_timeout=ami.connect_timeout,
+    )
+    tracker = CallTracker(ami.system_name)
+    recorder = AttentionRecorder(writer, _Snapshot(tracker))
+    bridge = Bridge(connection, tracker, [recorder, *extra_sinks])
+    return BridgeService(repository, writer, connection, tracker, bridge)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or `stop` is set)."""
+    stop = stop or asyncio.Event()
+    await asyncio.to_thread(migrate, settings)
+    service = build_bridge(settings)
+    await service.start()
+    log.info(
+        "bridge running: AMI %s:%d as %r (system %r)",
+        settings.ami.host,
+        settings.ami.port,
+        settings.ami.username,
+        settings.ami.system_name,
+    )
+    with _stop_on_signals(stop):
+        await stop.wait()
+    log.info("stopping")
+    await service.stop()
