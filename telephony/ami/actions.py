@@ -139,8 +139,9 @@ class AmiAction:
     """Base of every action. Subclasses set `name` and list their headers."""
 
     name: ClassVar[str] = ""
-    # Whether running it twice is harmless; a non-idempotent action is never
-    # resent after a reconnect (its caller gets ActionOutcomeUnknown instead).
+    # Whether it may be sent again, unchanged, when the session dropped before
+    # its reply: running it twice must be harmless AND give the same reply.
+    # The others are never resent; their callers get ActionOutcomeUnknown.
     idempotent: ClassVar[bool] = True
     # Whether Asterisk answers with a list of events ended by ...Complete.
     is_list: ClassVar[bool] = False
@@ -287,6 +288,7 @@ class QueuePause(AmiAction):
 @dataclass(frozen=True, kw_only=True)
 class QueueAdd(AmiAction):
     name: ClassVar[str] = "QueueAdd"
+    idempotent: ClassVar[bool] = False  # a second one answers "Already there"
     queue: str
     interface: str
     member_name: str = ""
@@ -321,6 +323,7 @@ class QueueAdd(AmiAction):
 @dataclass(frozen=True, kw_only=True)
 class QueueRemove(AmiAction):
     name: ClassVar[str] = "QueueRemove"
+    idempotent: ClassVar[bool] = False  # a second one answers "Not there"
     queue: str
     interface: str
 
@@ -407,6 +410,7 @@ class Redirect(AmiAction):
     """Send a live channel somewhere else in the dialplan (blind transfer)."""
 
     name: ClassVar[str] = "Redirect"
+    idempotent: ClassVar[bool] = False  # would move the channel again from wherever it is
     channel: str
     context: str
     exten: str
@@ -432,6 +436,7 @@ class Redirect(AmiAction):
 @dataclass(frozen=True, kw_only=True)
 class Hangup(AmiAction):
     name: ClassVar[str] = "Hangup"
+    idempotent: ClassVar[bool] = False  # a second one answers "No such channel"
     channel: str
     cause: int | None = None
     channel_exists: Callable[[str], bool] = field(repr=False, compare=False)

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import random
 import re
@@ -74,6 +73,7 @@ from telephony.ami.exceptions import (
     AmiNotConnected,
     AmiTimeout,
 )
+from telephony.ami.protocol import AmiProtocol
 from telephony.ami.stream import (
     Connected,
     Disconnected,
@@ -139,14 +139,6 @@ def backoff_delay(attempt: int, minimum: float, maximum: float, jitter: float) -
     """
     ceiling = min(maximum, minimum * 2.0 ** min(attempt, 32))
     return max(minimum, ceiling / 2 + ceiling / 2 * jitter)
-
-
-def _default_protocol_factory() -> Callable[[], asyncio.Protocol]:
-    # Imported late: telephony.ami.protocol depends on nothing here, but the
-    # connection must stay importable (and testable) on its own.
-    module = importlib.import_module("telephony.ami.protocol")
-    factory: Callable[[], asyncio.Protocol] = module.AmiProtocol
-    return factory
 
 
 def _as_headers(message: Any) -> Headers:
@@ -249,7 +241,7 @@ class AmiConnection:
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
-        self._protocol_factory = protocol_factory
+        self._protocol_factory: Callable[[], asyncio.Protocol] = protocol_factory or AmiProtocol
         self._manager = BridgeManager(
             self,
             host=host,
@@ -299,8 +291,6 @@ class AmiConnection:
             return
         self._stopping = False
         self._manager.loop = asyncio.get_running_loop()
-        if self._protocol_factory is None:
-            self._protocol_factory = _default_protocol_factory()
         self._task = asyncio.create_task(self._supervise(), name=f"ami-{self.system_name}")
 
     async def stop(self) -> None:
@@ -315,6 +305,7 @@ class AmiConnection:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._fail_unresendable(keep_resendable=False)
         self._buffer_changed.set()
 
     async def stream(self) -> AsyncIterator[StreamItem]:
@@ -392,7 +383,9 @@ class AmiConnection:
                 self._finish_resync()
 
     def _on_connection_lost(self, exc: Any) -> None:
-        if exc is None:
+        if self._stopping:
+            reason = "stopped"  # Asterisk closes the socket after our Logoff
+        elif exc is None:
             reason = "connection closed by Asterisk"
         elif isinstance(exc, BaseException):
             reason = f"connection lost: {exc}"
@@ -438,7 +431,6 @@ class AmiConnection:
         watchdog: asyncio.Task[None] | None = None
         reason = "session ended"
         try:
-            assert self._protocol_factory is not None
             transport, protocol = await asyncio.wait_for(
                 loop.create_connection(self._protocol_factory, self.host, self.port),
                 self.connect_timeout,
@@ -562,6 +554,7 @@ class AmiConnection:
         self._put(ResyncFinished(self._clock()), time.monotonic())
 
     def _end_session(self, reason: str) -> None:
+        self._ready = False  # nothing more is sent on this session
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(reason)
 

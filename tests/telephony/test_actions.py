@@ -185,6 +185,15 @@ def test_originate_is_async_with_a_unique_action_id() -> None:
     assert QueuePause.idempotent
 
 
+def test_only_actions_safe_to_repeat_are_marked_idempotent() -> None:
+    # Sent twice, these either act twice (Originate rings again, Redirect moves
+    # the channel again) or answer differently (QueueAdd: "Already there").
+    for action in (Originate, Redirect, Hangup, QueueAdd, QueueRemove):
+        assert not action.idempotent, action.name
+    for action in (QueuePause, CoreShowChannels, QueueStatus, Filter):
+        assert action.idempotent, action.name
+
+
 def test_originate_needs_a_destination_and_an_allowed_application() -> None:
     with pytest.raises(InvalidActionValue):
         Originate(channel="PJSIP/4001")
