@@ -120,8 +120,10 @@ def step(flow: Flow, state: CallState, event: Event) -> Decision:
     if state.node == "":
         if not isinstance(event, VariableRead):
             raise FlowRuntimeError("the first event must be the linkedid")
-        value = event.value or ""
-        linkedid = value if _LINKEDID.fullmatch(value) else state.call.uniqueid
+        # Both come from Asterisk but pass through the network: only ids that look
+        # like Asterisk ids reach the services.
+        candidates = (event.value or "", state.call.uniqueid)
+        linkedid = next((c for c in candidates if _LINKEDID.fullmatch(c)), "")
         return _run(flow, _Goto(flow.start, replace(state, linkedid=linkedid)))
     outcome = _handle(flow, flow.node(state.node), state, event)
     return _run(flow, outcome)
@@ -225,6 +227,8 @@ def _handle(flow: Flow, node: Node, state: CallState, event: object) -> Decision
                 score = state.values.get(node.score_from)
                 if score is None or not score.isdigit():
                     return _goto(node.next, state)
+                if not state.linkedid:
+                    return _on_error(flow, node.on_error, state)
                 return _emit(state, [CallService(StoreSurvey(state.linkedid, int(score)))])
             if isinstance(event, ServiceReplied):
                 return _goto(node.next, state)
@@ -368,7 +372,7 @@ def _queue(node: Queue, state: CallState, event: object) -> Decision:
     if state.phase == "offer":
         digits = _digits(node, event)
         phone = caller_phone(state.call)
-        if digits.digits != offer.accept_digit or phone is None:
+        if digits.digits != offer.accept_digit or phone is None or not state.linkedid:
             return _queue_actions(node, state)
         request = RequestCallback(state.linkedid, phone, node.queue)
         return _emit(replace(state, phase="callback"), [CallService(request)])

@@ -58,6 +58,11 @@ _DIGIT_KEY = re.compile(r"^[0-9*#]$")
 VALIDATORS = ("digits", "cedula", "year")
 
 
+def is_plain_value(value: str) -> bool:
+    """True for values safe to hand to the dialplan (queue names, topics)."""
+    return bool(_QUEUE.fullmatch(value))
+
+
 @dataclass(frozen=True, slots=True)
 class Flow:
     name: str

@@ -143,7 +143,11 @@ async def run_flow(
     """
     decision = engine.start(Started(call_info(session), now))
     while True:
+        # After a hangup, service calls still run (a survey score keyed just
+        # before hanging up is kept); the first AGI action stops the flow.
+        if session.hung_up and not isinstance(decision.action, CallService):
+            return decision.state
         event = await perform(session, decision.action, services, service_timeout)
-        if decision.state.finished or session.hung_up:
+        if decision.state.finished:
             return decision.state
         decision = engine.step(flow, decision.state, event)

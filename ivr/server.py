@@ -10,15 +10,22 @@ goes silent ends on the per-command reply timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import inspect
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from ivr.agi import AgiEnvironment, EnvironmentParser, decode_line
-from ivr.exceptions import AgiHangup, AgiProtocolError, AgiTimeout, FlowRuntimeError
-from ivr.flows import FlowRegistry
+from ivr.agi import AgiEnvironment, EnvironmentParser, decode_line, set_variable
+from ivr.exceptions import (
+    AgiCommandError,
+    AgiHangup,
+    AgiProtocolError,
+    AgiTimeout,
+    FlowRuntimeError,
+)
+from ivr.flows import FlowRegistry, is_plain_value
 from ivr.runner import run_flow
 from ivr.services import IvrServices
 from ivr.session import AgiSession, CommandLatency
@@ -60,6 +67,8 @@ class FastAgiServer:
         service_timeout: float = 3.0,
         clock: Callable[[], dt.datetime] = _utc_now,
         latency: CommandLatency | None = None,
+        max_sessions: int = 5000,
+        fallback_queue: str | None = None,
     ) -> None:
         self.flows = flows
         self.services = services
@@ -77,6 +86,10 @@ class FastAgiServer:
         self.service_timeout = service_timeout
         self.clock = clock
         self.latency = latency
+        self.max_sessions = max_sessions
+        if fallback_queue is not None and not is_plain_value(fallback_queue):
+            raise ValueError("fallback_queue must be a plain queue name")
+        self.fallback_queue = fallback_queue
         self.sessions_started = 0
         self.sessions_finished = 0
         self._server: asyncio.Server | None = None
@@ -139,7 +152,14 @@ class FastAgiServer:
             log.warning("FastAGI connection from %s refused: not in the allow-list", host)
             writer.close()
             return
+        if len(self._tasks) > self.max_sessions:
+            log.error(
+                "FastAGI connection from %s refused: %d sessions running", host, self.max_sessions
+            )
+            writer.close()
+            return
         self.sessions_started += 1
+        session: AgiSession | None = None
         try:
             env = await self._read_environment(reader)
             if env is None:
@@ -147,14 +167,18 @@ class FastAgiServer:
             session = AgiSession(
                 reader, writer, env, reply_timeout=self.reply_timeout, latency=self.latency
             )
-            await self._route(session)
+            try:
+                await self._route(session)
+            except (FlowRuntimeError, AgiCommandError):
+                await self._fall_back(session)
+                raise
         except AgiHangup as err:
             log.info("FastAGI session ended by hangup: %s", err)
         except AgiTimeout as err:
             log.warning("FastAGI session from %s timed out: %s", host, err)
         except AgiProtocolError as err:
             log.warning("FastAGI session from %s is not AGI: %s", host, err)
-        except FlowRuntimeError as err:
+        except (FlowRuntimeError, AgiCommandError) as err:
             log.error("IVR flow failed: %s", err)
         except asyncio.CancelledError:
             raise
@@ -163,6 +187,14 @@ class FastAgiServer:
         finally:
             self.sessions_finished += 1
             writer.close()
+
+    async def _fall_back(self, session: AgiSession) -> None:
+        """A broken flow must not drop the caller: hand the call to the fallback queue."""
+        if self.fallback_queue is None or session.hung_up:
+            return
+        with contextlib.suppress(AgiHangup, AgiTimeout, AgiProtocolError, OSError):
+            await session.send(set_variable("ATIENDE_QUEUE", self.fallback_queue))
+            log.warning("call handed to fallback queue %s", self.fallback_queue)
 
     async def _read_environment(self, reader: asyncio.StreamReader) -> AgiEnvironment | None:
         """The agi_* block, or None when the peer left, went slow or sent too much."""

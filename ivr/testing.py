@@ -178,6 +178,8 @@ class FakeCall:
     means the caller pressed # to finish), "" or None for silence. Once
     exhausted, every GET DATA times out.
     hangup_at: 1-based index of the command during which the caller hangs up.
+    hangup_before_reply_at: the caller hangs up just after this command did its
+    work: its normal reply arrives preceded by the HANGUP line.
     close_at: index of the command after which Asterisk closes the socket unanswered.
     silent_at: index of the command Asterisk never answers (socket left open).
     """
@@ -190,6 +192,7 @@ class FakeCall:
     channel: str = "PJSIP/pstn-00000000"
     dtmf: list[str | None] = field(default_factory=list)
     hangup_at: int | None = None
+    hangup_before_reply_at: int | None = None
     close_at: int | None = None
     silent_at: int | None = None
     missing_prompts: frozenset[str] = frozenset()
@@ -279,6 +282,9 @@ class FakeAsterisk:
             elif self._announce_hangup:
                 reply = ["HANGUP", *reply]
                 self._announce_hangup = False
+            if self.call.hangup_before_reply_at == index:
+                reply = ["HANGUP", *reply]
+                self._dead = True
             writer.write("".join(r + "\n" for r in reply).encode("utf-8"))
             await writer.drain()
 

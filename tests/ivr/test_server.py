@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import shutil
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +15,7 @@ import pytest
 from ivr import agi
 from ivr.agi import AgiReply
 from ivr.exceptions import AgiHangup
-from ivr.flows import DEFAULT_FLOWS_DIR, load_flows
+from ivr.flows import DEFAULT_FLOWS_DIR, FlowRegistry, load_flows
 from ivr.server import FastAgiServer, Handler
 from ivr.services import IvrServices, Person, RequestStatus
 from ivr.session import AgiSession
@@ -23,6 +26,7 @@ from ivr.testing import (
     InMemoryIvrServices,
     environment_block,
 )
+from tests.ivr.conftest import RecordedSession, read_sessions
 
 OPEN = dt.datetime(2026, 11, 24, 13, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in Montevideo
 TRICKY_NAME = 'Zoë "Niña" Ñandú; EXEC System(touch /tmp/pwned)'
@@ -64,7 +68,7 @@ async def until_idle(server: FastAgiServer, finished: int) -> None:
     """Wait (bounded) until `finished` sessions have ended and none is running."""
     async with asyncio.timeout(5):
         # Polling counters the server keeps; there is no event to wait on for them.
-        while server.sessions_finished < finished or server.active_sessions:  # noqa: ASYNC110
+        while server.sessions_finished < finished or server.active_sessions:
             await asyncio.sleep(0.01)
 
 
@@ -370,3 +374,98 @@ async def test_many_sessions_at_once(make_server: ServerFactory) -> None:
     queues = [r.record.variables["ATIENDE_QUEUE"] for r in results]
     assert queues == ["consultas", "reclamos"] * 25
     await until_idle(server, 50)
+
+
+async def test_score_keyed_right_before_hanging_up_is_kept(make_server: ServerFactory) -> None:
+    services = InMemoryIvrServices()
+    server = await make_server(services)
+    # Command 2 is the survey question (GET DATA); its reply comes after a HANGUP line.
+    fake = FakeCall(script="survey", dtmf=["4"], hangup_before_reply_at=2)
+    rec = (await call(server, fake)).record
+    assert services.surveys == [("1795344853.0", 4)]
+    assert len(rec.commands) == 2  # nothing played to a dead channel
+
+
+async def test_recorded_environments_start_a_flow(
+    make_server: ServerFactory, agi_sessions: dict[str, list[RecordedSession]]
+) -> None:
+    """Every environment block Asterisk sent in the captures, replayed byte for byte."""
+    server = await make_server()
+    blocks = [
+        "".join(line + "\n" for line in session.env_lines).encode("utf-8")
+        for sessions in agi_sessions.values()
+        for session in sessions
+    ]
+    assert len(blocks) > 40
+    for block in blocks:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(block)
+        await writer.drain()
+        async with asyncio.timeout(5):
+            assert await reader.readline() == b"GET VARIABLE CHANNEL(linkedid)\n"
+        writer.close()
+    await until_idle(server, len(blocks))
+
+
+def test_fake_asterisk_environment_matches_the_recordings(recordings: Path) -> None:
+    recorded = read_sessions(recordings / "sip_mixed.agi")[0].env_lines
+    keys = [line.split(":", 1)[0] for line in recorded if line]
+    ours = environment_block(FakeCall()).decode("utf-8").splitlines()
+    assert [line.split(":", 1)[0] for line in ours if line] == keys
+    assert ours[-1] == "" and recorded[-1] == ""
+
+
+async def test_flow_edited_on_disk_is_used_by_the_next_call(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    source = (DEFAULT_FLOWS_DIR / "default.yaml").read_text(encoding="utf-8")
+    flows_dir = tmp_path / "flows"
+    flows_dir.mkdir()
+    shutil.copytree(DEFAULT_FLOWS_DIR.parent / "calendars", tmp_path / "calendars")
+    path = flows_dir / "default.yaml"
+    path.write_text(source, encoding="utf-8")
+    os.utime(path, (1_000, 1_000))
+    registry = FlowRegistry(flows_dir, check_interval=0.0)
+    registry.reload()
+    server = FastAgiServer(registry, InMemoryIvrServices(), port=0, clock=lambda: OPEN)
+    await server.start()
+    try:
+        first = (await call(server, FakeCall(dtmf=["0"]))).record
+        path.write_text(
+            source.replace("queue: consultas\n    priority: 1", "queue: vip\n    priority: 1"),
+            encoding="utf-8",
+        )
+        os.utime(path, (2_000, 2_000))
+        second = (await call(server, FakeCall(dtmf=["0"]))).record
+        path.write_text("nodes: [broken", encoding="utf-8")
+        os.utime(path, (3_000, 3_000))
+        third = (await call(server, FakeCall(dtmf=["0"]))).record
+    finally:
+        await server.stop()
+    assert first.variables["ATIENDE_QUEUE"] == "consultas"
+    assert second.variables["ATIENDE_QUEUE"] == "vip"
+    assert third.variables["ATIENDE_QUEUE"] == "vip"  # broken edit: the running flow stays
+
+
+async def test_broken_flow_hands_the_call_to_the_fallback_queue(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "loop.yaml").write_text(
+        """
+start: a
+on_service_error: a
+nodes:
+  a: {type: branch, "on": topic, cases: {}, default: b}
+  b: {type: branch, "on": topic, cases: {}, default: a}
+""",
+        encoding="utf-8",
+    )
+    server = FastAgiServer(
+        load_flows(tmp_path), InMemoryIvrServices(), port=0, fallback_queue="consultas"
+    )
+    await server.start()
+    try:
+        rec = (await call(server, FakeCall(script="loop"))).record
+    finally:
+        await server.stop()
+    assert rec.variables == {"ATIENDE_QUEUE": "consultas"}
