@@ -14,6 +14,7 @@ falls back to an exact line-by-line parse.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 
 from telephony.ami.stream import Headers
@@ -184,11 +185,11 @@ class AmiParser:
 
         Fast path, for a whole block at once. Every line ending becomes
         ": " + eol, so splitting a message on ": " leaves each key with the
-        line ending in front of it and each value clean; a blank line becomes
-        ": " + eol + ": ", which separates messages. Joining a message's keys
-        and splitting on the line ending gives the clean keys. The block is
+        line ending in front of it (a "marked key") and each value clean; a
+        blank line becomes ": " + eol + ": ", which separates messages. Marked
+        keys map to clean keys through a small table (`_KEYS`). The block is
         accepted only if that is provably what the line-by-line parse gives:
-        every key held exactly one line ending (so it started a line and the
+        every even part is a known marked key (so it started a line, and its
         line held one ": "), no message repeats a key, and all the block's
         line endings are accounted for (so no value spans a line). Otherwise
         it is parsed message by message (`_parse_exact`).
@@ -197,17 +198,23 @@ class AmiParser:
         marked = (eol + text).replace(eol, marker)
         line_endings = (len(marked) - len(text) - len(eol)) >> 1
         messages = marked[2:].split(marker + ": ")
+        keys = _KEYS[eol]
+        clean = keys.__getitem__
         out: list[Headers] = []
         append = out.append
-        seen = len(messages) - 1  # one line ending per separator
+        seen = len(messages) - 1  # one line ending in each separator
         untyped: list[str] = []
         for message in messages:
             parts = message.split(": ")
-            keys = "".join(parts[0::2]).split(eol)
-            count = len(keys) - 1
-            if count * 2 != len(parts):
+            count = len(parts) >> 1
+            if len(parts) & 1:
                 return self._parse_exact(text, eol)
-            headers = dict(zip(keys[1:], parts[1::2], strict=True))
+            try:
+                headers = dict(zip(map(clean, parts[0::2]), parts[1::2], strict=False))
+            except KeyError:
+                if not _learn_keys(keys, parts[0::2], eol):
+                    return self._parse_exact(text, eol)
+                headers = dict(zip(map(clean, parts[0::2]), parts[1::2], strict=False))
             if len(headers) != count:
                 return self._parse_exact(text, eol)
             seen += count
@@ -286,6 +293,26 @@ class AmiParser:
         count = self.malformed
         if count & (count - 1) == 0 or count % 1000 == 0:
             logger.warning("AMI: skipped %s (%d skipped so far): %.80r", what, count, sample)
+
+
+# Marked key (line ending + key) -> key, per line ending. Shared by all
+# parsers (a pure function of the text); the clean keys are interned, so
+# their hashes are computed once, which makes each message's dict cheaper.
+# Bounded: a peer inventing endless keys only loses the fast path.
+_KEYS: dict[str, dict[str, str]] = {"\r\n": {}, "\n": {}}
+_MAX_KEYS = 10_000
+
+
+def _learn_keys(keys: dict[str, str], marked: list[str], eol: str) -> bool:
+    """Learn the marked keys; False if one is not a line-starting key."""
+    for item in marked:
+        if item in keys:
+            continue
+        key = item[len(eol) :]
+        if not item.startswith(eol) or not key or eol in key or len(keys) >= _MAX_KEYS:
+            return False
+        keys[item] = sys.intern(key)
+    return True
 
 
 def _follows_end(buf: bytes, start: int, sep: bytes) -> int:
