@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from ivr.actions import (
     VariableRead,
 )
 from ivr.exceptions import FlowRuntimeError
-from ivr.flows import DEFAULT_FLOWS_DIR, Flow, load_flow, parse_flow
+from ivr.flows import DEFAULT_FLOWS_DIR, Flow, FlowRegistry, load_flow, parse_flow
 from ivr.services import Person, RequestStatus
 
 OPEN = dt.datetime(2026, 11, 24, 13, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in Montevideo
@@ -248,3 +249,97 @@ def test_wrong_event_is_refused() -> None:
     decision = engine.step(flow, decision.state, VariableRead("1.2"))
     with pytest.raises(FlowRuntimeError):
         engine.step(flow, decision.state, DigitsRead("1"))
+
+
+SMALL = """
+start: saludo
+on_service_error: fin
+nodes:
+  saludo:
+    type: play
+    prompts: [atiende/bienvenida, beep]
+    next: marcar
+  marcar:
+    type: set
+    variables: {ATIENDE_CAMPANA: invierno-2026}
+    topic: campana
+    next: quien
+  quien:
+    type: identify
+    by: phone
+    found: pasar
+    not_found: fin
+  pasar:
+    type: transfer
+    extension: "4001"
+  fin:
+    type: hangup
+"""
+
+
+def test_set_identify_by_phone_and_transfer(tmp_path: Path) -> None:
+    flow = parse_flow(SMALL, "small.yaml", "small", tmp_path)
+
+    def service(request: object) -> Event:
+        assert request == FindPersonByPhone("099123456")
+        return ServiceReplied(Person("p-9"))
+
+    actions, state = drive(flow, [], service)
+    assert prompts(actions) == ["atiende/bienvenida", "beep"]
+    got = variables(actions)
+    assert got["ATIENDE_CAMPANA"] == "invierno-2026"
+    assert got["ATIENDE_TRANSFER"] == "4001"
+    assert got["ATIENDE_TOPIC"] == "campana" and got["ATIENDE_PERSON_ID"] == "p-9"
+    assert "ATIENDE_QUEUE" not in got
+    assert isinstance(actions[-1], EndSession) and state.finished
+
+
+def test_unknown_phone_hangs_up(tmp_path: Path) -> None:
+    flow = parse_flow(SMALL, "small.yaml", "small", tmp_path)
+    actions, _ = drive(flow, [], lambda r: ServiceReplied(None))
+    assert isinstance(actions[-1], HangUp)
+    assert "ATIENDE_TRANSFER" not in variables(actions)
+
+
+def test_untrusted_ids_never_reach_the_services() -> None:
+    flow = load_flow(DEFAULT_FLOWS_DIR / "survey.yaml")
+    bad = CallInfo("1; DROP TABLE", "099123456", "", "")
+    decision = engine.start(Started(bad, OPEN))
+    decision = engine.step(flow, decision.state, VariableRead("not-an-id"))
+    assert decision.state.linkedid == ""
+    decision = engine.step(flow, decision.state, DigitsRead("5"))
+    # No usable linkedid: the score is not stored under a made-up id.
+    assert not isinstance(decision.action, CallService)
+
+
+def test_calendar_file_edit_reloads_the_flow(tmp_path: Path) -> None:
+    (tmp_path / "feriados.yaml").write_text("holidays: []\n", encoding="utf-8")
+    text = """
+start: horario
+on_service_error: cerrado
+nodes:
+  horario:
+    type: hours
+    schedule: {tue: ["09:00-18:00"]}
+    calendar: feriados.yaml
+    open: abierto
+    closed: cerrado
+  abierto: {type: play, prompts: [atiende/menu-principal], next: cerrado}
+  cerrado: {type: hangup}
+"""
+    (tmp_path / "h.yaml").write_text(text, encoding="utf-8")
+    os.utime(tmp_path / "feriados.yaml", (1_000, 1_000))
+    now = [0.0]
+    registry = FlowRegistry(tmp_path, check_interval=1.0, clock=lambda: now[0])
+    registry.reload()
+    flow = registry.get("h")
+    assert flow is not None
+    assert "atiende/menu-principal" in prompts(drive(flow, [])[0])
+    (tmp_path / "feriados.yaml").write_text(
+        "holidays:\n  - date: 2026-11-24\n    name: cierre\n", encoding="utf-8"
+    )
+    os.utime(tmp_path / "feriados.yaml", (2_000, 2_000))
+    now[0] = 2.0
+    flow = registry.get("h")
+    assert flow is not None
+    assert "atiende/menu-principal" not in prompts(drive(flow, [])[0])
