@@ -469,3 +469,36 @@ nodes:
     finally:
         await server.stop()
     assert rec.variables == {"ATIENDE_QUEUE": "consultas"}
+
+
+class SlowServices(InMemoryIvrServices):
+    """A database that answers, but too late."""
+
+    async def find_person_by_phone(self, phone: str) -> Person | None:
+        await asyncio.sleep(30)
+        return None
+
+
+async def test_slow_services_count_as_unavailable_and_block_no_one(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(SlowServices(), service_timeout=0.3)
+    normal_server = await make_server()
+    slow = asyncio.create_task(call(server, FakeCall(dtmf=["0"])))
+    # Another call on another server in the same loop goes through meanwhile.
+    other = await call(normal_server, FakeCall(dtmf=["0"]))
+    assert other.record.variables["ATIENDE_QUEUE"] == "consultas"
+    rec = (await slow).record
+    assert "atiende/servicio-no-disponible" not in rec.prompts  # phone look-up failure is silent
+    assert rec.variables["ATIENDE_QUEUE"] == "consultas"
+
+
+async def test_stop_ends_sessions_that_hang(make_server: ServerFactory) -> None:
+    server = await make_server(reply_timeout=60.0)
+    hanging = asyncio.create_task(call(server, FakeCall(silent_at=1)))
+    async with asyncio.timeout(5):
+        while server.active_sessions == 0:
+            await asyncio.sleep(0.01)
+    await server.stop(grace=0.1)
+    rec = (await hanging).record
+    assert rec.closed_by_server and server.active_sessions == 0
