@@ -502,3 +502,31 @@ async def test_stop_ends_sessions_that_hang(make_server: ServerFactory) -> None:
     await server.stop(grace=0.1)
     rec = (await hanging).record
     assert rec.closed_by_server and server.active_sessions == 0
+
+
+async def test_set_and_transfer_nodes_over_agi(tmp_path: Path) -> None:
+    (tmp_path / "derivar.yaml").write_text(
+        """
+start: marcar
+on_service_error: fin
+nodes:
+  marcar:
+    type: set
+    variables: {ATIENDE_CAMPANA: invierno-2026}
+    topic: campana
+    next: pasar
+  pasar: {type: transfer, extension: "4001"}
+  fin: {type: hangup}
+""",
+        encoding="utf-8",
+    )
+    server = FastAgiServer(load_flows(tmp_path), InMemoryIvrServices(), port=0)
+    await server.start()
+    try:
+        rec = (await call(server, FakeCall(script="derivar"))).record
+    finally:
+        await server.stop()
+    assert rec.variables["ATIENDE_CAMPANA"] == "invierno-2026"
+    assert rec.variables["ATIENDE_TOPIC"] == "campana"
+    assert rec.variable_log[-1] == ("ATIENDE_TRANSFER", "4001")
+    assert rec.closed_by_server and not rec.hung_up_by_ivr
