@@ -6,7 +6,7 @@ decodes every read on its own and silently drops such characters).
 
 This is the hot path of the bridge, so the common case avoids per-line Python
 work: one decode per batch of complete messages, and per message a handful of
-C-level string calls (see `_parse_fast`). Anything unusual (garbage lines,
+C-level string calls (see `AmiParser._parse_block`). Anything unusual (garbage lines,
 repeated headers, the login banner, old-style `Response: Follows` bodies)
 falls back to an exact line-by-line parse.
 """
@@ -289,7 +289,8 @@ class AmiParser:
         self._log_malformed("message with neither Event nor Response", message)
 
     def _log_malformed(self, what: str, sample: str) -> None:
-        # One log line per power of ten: a garbage flood cannot flood the log.
+        # Log at counts 1, 2, 4, 8... and every 1000th: a garbage flood cannot
+        # flood the log.
         count = self.malformed
         if count & (count - 1) == 0 or count % 1000 == 0:
             logger.warning("AMI: skipped %s (%d skipped so far): %.80r", what, count, sample)
