@@ -16,11 +16,12 @@ What it does, per connection:
   capture's events from where the previous connection stopped, through the
   session's Filter regexes like Asterisk does, in chunks of `chunk_size`
   bytes that freely split messages and UTF-8 characters;
-- answers Ping, Filter, Events, Logoff and, from `actions_capture` (the shape
-  of status_snapshot.actions.ami), the list actions CoreShowChannels,
-  QueueStatus, QueueSummary and Status, with the client's ActionID; without a
-  capture for a list action it answers an empty list; any other action gets
-  a plain Success;
+- answers Ping, Filter, Events, Logoff and the list actions CoreShowChannels,
+  QueueStatus, QueueSummary and Status with the client's ActionID: from
+  `actions_capture` (the shape of status_snapshot.actions.ami) when given,
+  otherwise from `AsteriskState`, the channels, waiting callers and queue
+  members that the capture replayed so far (missed bytes included) left
+  behind, like a live Asterisk; any other action gets a plain Success;
 - never writes a reply in the middle of a replayed message.
 
 The capture's first message (the Login response of the recording session) and
@@ -118,6 +119,218 @@ def list_replies(actions_capture: bytes) -> dict[str, list[bytes]]:
     return replies
 
 
+_CHANNEL_FIELDS = (
+    "Channel",
+    "ChannelState",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Language",
+    "AccountCode",
+    "Context",
+    "Exten",
+    "Priority",
+    "Uniqueid",
+    "Linkedid",
+)
+_CALLER_FIELDS = (
+    "Channel",
+    "Uniqueid",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+)
+_MEMBER_EVENTS = frozenset(
+    {
+        "QueueMemberStatus",
+        "QueueMemberAdded",
+        "QueueMemberPause",
+        "QueueMemberPenalty",
+        "QueueMemberRinginuse",
+    }
+)
+
+
+def _duration(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+@dataclass
+class AsteriskState:
+    """What Asterisk holds after the events replayed so far: live channels,
+    callers waiting in queues, queue members. The list actions are answered
+    from it when no actions capture is given, so a resync after a drop tells
+    the truth about the calls still up, as a live Asterisk would."""
+
+    channels: dict[str, dict[str, str]] = field(default_factory=dict)
+    waiting: dict[str, dict[str, str]] = field(default_factory=dict)
+    members: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    queues: dict[str, None] = field(default_factory=dict)  # ordered set
+    started: dict[str, float] = field(default_factory=dict)
+    now: float = 0.0
+
+    def apply(self, event: Headers) -> None:
+        name = event.get("Event", "")
+        with contextlib.suppress(ValueError):
+            self.now = float(event.get("Timestamp", self.now))
+        uniqueid = event.get("Uniqueid", "")
+        if name == "Hangup":
+            self.channels.pop(uniqueid, None)
+            self.waiting.pop(uniqueid, None)
+        elif uniqueid and (name == "Newchannel" or uniqueid in self.channels):
+            channel = self.channels.setdefault(
+                uniqueid, {"Application": "", "ApplicationData": "", "BridgeId": ""}
+            )
+            channel.update((f, event[f]) for f in _CHANNEL_FIELDS if f in event)
+            self.started.setdefault(uniqueid, self.now)
+            if name == "Newexten":
+                channel["Application"] = event.get("Application", "")
+                channel["ApplicationData"] = event.get("AppData", "")
+            elif name == "BridgeEnter":
+                channel["BridgeId"] = event.get("BridgeUniqueid", "")
+            elif name == "BridgeLeave":
+                channel["BridgeId"] = ""
+        queue = event.get("Queue", "")
+        if name == "QueueCallerJoin":
+            self.queues[queue] = None
+            caller = {f: event.get(f, "") for f in _CALLER_FIELDS}
+            self.waiting[uniqueid] = {"Queue": queue, **caller, "Joined": str(self.now)}
+        elif name in ("QueueCallerLeave", "QueueCallerAbandon"):
+            self.waiting.pop(uniqueid, None)
+        elif name in _MEMBER_EVENTS:
+            self.queues[queue] = None
+            member = self.members.setdefault((queue, event.get("Interface", "")), {})
+            member.update(
+                (k, v) for k, v in event.items() if k not in ("Event", "Privilege", "Timestamp")
+            )
+        elif name == "QueueMemberRemoved":
+            self.members.pop((queue, event.get("Interface", "")), None)
+
+    def core_show_channels(self) -> list[list[str]]:
+        return [
+            [
+                "Event: CoreShowChannel",
+                *(f"{f}: {ch.get(f, '')}" for f in _CHANNEL_FIELDS),
+                f"Application: {ch['Application']}",
+                f"ApplicationData: {ch['ApplicationData']}",
+                f"Duration: {_duration(self.now - self.started.get(uid, self.now))}",
+                f"BridgeId: {ch['BridgeId']}",
+            ]
+            for uid, ch in self.channels.items()
+        ]
+
+    def status(self) -> list[list[str]]:
+        return [
+            [
+                "Event: Status",
+                "Privilege: Call",
+                *(f"{f}: {ch.get(f, '')}" for f in _CHANNEL_FIELDS),
+                f"BridgeID: {ch['BridgeId']}",
+                f"Application: {ch['Application']}",
+                f"Data: {ch['ApplicationData']}",
+                f"Seconds: {max(0, int(self.now - self.started.get(uid, self.now)))}",
+            ]
+            for uid, ch in self.channels.items()
+        ]
+
+    def queue_status(self) -> list[list[str]]:
+        items: list[list[str]] = []
+        for queue in self.queues:
+            callers = [c for c in self.waiting.values() if c["Queue"] == queue]
+            items.append(
+                [
+                    "Event: QueueParams",
+                    f"Queue: {queue}",
+                    "Max: 0",
+                    "Strategy: ringall",
+                    f"Calls: {len(callers)}",
+                    "Holdtime: 0",
+                    "TalkTime: 0",
+                    "Completed: 0",
+                    "Abandoned: 0",
+                    "ServiceLevel: 0",
+                    "ServicelevelPerf: 0.0",
+                    "ServicelevelPerf2: 0.0",
+                    "Weight: 0",
+                ]
+            )
+            for (member_queue, interface), m in self.members.items():
+                if member_queue != queue:
+                    continue
+                items.append(
+                    [
+                        "Event: QueueMember",
+                        f"Queue: {queue}",
+                        f"Name: {m.get('MemberName', interface)}",
+                        f"Location: {interface}",
+                        *(
+                            f"{f}: {m.get(f, '0')}"
+                            for f in (
+                                "StateInterface",
+                                "Membership",
+                                "Penalty",
+                                "CallsTaken",
+                                "LastCall",
+                                "LastPause",
+                                "LoginTime",
+                                "InCall",
+                                "Status",
+                                "Paused",
+                            )
+                        ),
+                        f"PausedReason: {m.get('PausedReason', '')}",
+                        f"Wrapuptime: {m.get('Wrapuptime', '0')}",
+                    ]
+                )
+            for position, caller in enumerate(callers, start=1):
+                waited = self.now - float(caller["Joined"])
+                items.append(
+                    [
+                        "Event: QueueEntry",
+                        f"Queue: {queue}",
+                        f"Position: {position}",
+                        *(f"{f}: {caller[f]}" for f in _CALLER_FIELDS),
+                        f"Wait: {max(0, int(waited))}",
+                        "Priority: 0",
+                    ]
+                )
+        return items
+
+    def queue_summary(self) -> list[list[str]]:
+        items: list[list[str]] = []
+        for queue in self.queues:
+            members = [m for (q, _), m in self.members.items() if q == queue]
+            callers = [c for c in self.waiting.values() if c["Queue"] == queue]
+            longest = max((self.now - float(c["Joined"]) for c in callers), default=0.0)
+            available = [m for m in members if m.get("Paused") == "0" and m.get("Status") == "1"]
+            items.append(
+                [
+                    "Event: QueueSummary",
+                    f"Queue: {queue}",
+                    f"LoggedIn: {len(members)}",
+                    f"Available: {len(available)}",
+                    f"Callers: {len(callers)}",
+                    "HoldTime: 0",
+                    "TalkTime: 0",
+                    f"LongestHoldTime: {int(longest)}",
+                ]
+            )
+        return items
+
+    def list_items(self, action: str) -> list[list[str]]:
+        build = {
+            "CoreShowChannels": self.core_show_channels,
+            "QueueStatus": self.queue_status,
+            "QueueSummary": self.queue_summary,
+            "Status": self.status,
+        }[action]
+        return build()
+
+
 @dataclass
 class _Session:
     writer: asyncio.StreamWriter
@@ -172,7 +385,9 @@ class AmiTestServer:
         self._booted_sent = False
         if self._messages and self._messages[0][1].startswith(b"Event: FullyBooted\r\n"):
             self._booted = self._messages.pop(0)[1]
+        self._parsed = [parse_message(raw) for _, raw in self._messages]
         self._next = 0  # index in _messages of the next message to replay
+        self.state = AsteriskState()
         self._drop_at: int | None = None
         self._lose = 0
         self._swallowed: set[str] = set()
@@ -416,27 +631,29 @@ class AmiTestServer:
 
     def _answer_list(self, session: _Session, name: str, action_id: str | None) -> None:
         captured = self._lists.get(name)
-        if captured is None:
-            session.queue(
-                _reply(
-                    action_id,
-                    "Response: Success",
-                    "EventList: start",
-                    f"Message: {name} will follow",
-                )
-            )
-            session.queue(
-                _reply(
-                    None,
-                    f"Event: {name}Complete",
-                    f"ActionID: {action_id}",
-                    "EventList: Complete",
-                    "ListItems: 0",
-                )
-            )
+        if captured is not None:
+            for raw in captured:
+                session.queue(_with_action_id(raw, action_id or ""))
             return
-        for raw in captured:
-            session.queue(_with_action_id(raw, action_id or ""))
+        # No capture of this list: answer from what the replay made happen.
+        items = self.state.list_items(name)
+        what = {"CoreShowChannels": "Channels", "QueueStatus": "Queue status"}.get(name, name)
+        session.queue(
+            _reply(
+                action_id, "Response: Success", "EventList: start", f"Message: {what} will follow"
+            )
+        )
+        for lines in items:
+            session.queue(_reply(None, lines[0], f"ActionID: {action_id}", *lines[1:]))
+        session.queue(
+            _reply(
+                None,
+                f"Event: {name}Complete",
+                f"ActionID: {action_id}",
+                "EventList: Complete",
+                f"ListItems: {len(items)}",
+            )
+        )
 
     async def _write_loop(self, session: _Session) -> None:
         pending = b""
@@ -475,7 +692,7 @@ class AmiTestServer:
                     self._skip_to(self._drop_at + self._lose)
                     self._drop_at = None
                     break
-                self._next += 1
+                self._advance()
                 if not passes:
                     continue
                 pending += message
@@ -498,4 +715,9 @@ class AmiTestServer:
 
     def _skip_to(self, offset: int) -> None:
         while self._next < len(self._messages) and self._messages[self._next][0] < offset:
-            self._next += 1
+            self._advance()
+
+    def _advance(self) -> None:
+        """The next capture message happened (sent, filtered out or missed)."""
+        self.state.apply(self._parsed[self._next])
+        self._next += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,58 @@ async def test_replies_never_land_inside_a_replayed_message(
         events = [m["Event"] for m in messages if "Event" in m]
         expected = [parse_message(raw)["Event"] for _, raw in split_messages(capture)[1:]]
         assert events == expected
+
+
+def alive_at(capture: bytes, cut: int) -> set[str]:
+    """Uniqueids created and not hung up before byte `cut` of the capture."""
+    head = capture[:cut]
+    created = re.findall(rb"Event: Newchannel\r\n(?:[^\r\n]+\r\n)*?Uniqueid: ([^\r\n]+)", head)
+    gone = re.findall(rb"Event: Hangup\r\n(?:[^\r\n]+\r\n)*?Uniqueid: ([^\r\n]+)", head)
+    return {u.decode() for u in created} - {u.decode() for u in gone}
+
+
+async def list_events(client: RawClient, action: str, action_id: str) -> list[dict[str, str]]:
+    client.send(Action=action, ActionID=action_id)
+    events = []
+    while True:
+        message = await client.message()
+        if message.get("ActionID") != action_id:
+            continue  # a replayed event
+        if "Event" in message:
+            events.append(message)
+            if message["Event"] == f"{action}Complete":
+                return events
+
+
+async def test_lists_without_a_capture_tell_what_the_replay_left_up(recordings: Path) -> None:
+    capture = (recordings / "answered.ami").read_bytes()
+    # While the caller waits in the queue: joined, an agent rings (Asterisk
+    # sends QueueCallerLeave when the agent answers, before AgentConnect).
+    join = capture.index(b"Event: QueueCallerJoin")
+    cut = capture.index(b"Event: AgentCalled")
+    caller = re.search(rb"Uniqueid: ([^\r\n]+)", capture[join:])
+    assert caller is not None
+    async with AmiTestServer(capture, apply_filters=False) as server:
+        server.drop_after(cut)
+        client = await RawClient.open(server)
+        await client.login()
+        await client.until_closed()
+        again = await RawClient.open(server)
+        await again.login(events="off")
+        channels = await list_events(again, "CoreShowChannels", "c1")
+        listed = {e["Uniqueid"] for e in channels if e["Event"] == "CoreShowChannel"}
+        assert listed == alive_at(capture, cut) and listed
+        assert channels[-1]["ListItems"] == str(len(listed))
+        status = await list_events(again, "QueueStatus", "q1")
+        entries = [e for e in status if e["Event"] == "QueueEntry"]
+        assert [(e["Queue"], e["Uniqueid"], e["Position"]) for e in entries] == [
+            ("consultas", caller.group(1).decode(), "1")
+        ]
+        members = {e["Name"] for e in status if e["Event"] == "QueueMember"}
+        assert members <= {"Ana Gómez", "Bruno Núñez"}
+        # After the whole capture, every call is over: nothing is listed.
+        again.send(Action="Events", ActionID="e1", EventMask="on")
+        await server.replayed()
+        done = await list_events(again, "CoreShowChannels", "c2")
+        assert [e["Event"] for e in done] == ["CoreShowChannelsComplete"]
+        assert alive_at(capture, len(capture)) == set()
