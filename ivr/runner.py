@@ -43,9 +43,6 @@ from ivr.session import AgiSession
 log = logging.getLogger(__name__)
 
 _DTMF = re.compile(r"^[0-9*#]*$")
-# GET DATA waits up to timeout_ms per digit after the prompt; prompts themselves
-# are covered by the session's base reply timeout.
-_DIGIT_WAIT_FACTOR = 1.0
 
 
 def call_info(session: AgiSession) -> CallInfo:
@@ -103,7 +100,9 @@ async def perform(
             return Done()
         case ReadDigits():
             command = agi.get_data(action.prompt, action.timeout_ms, action.max_digits)
-            wait = action.timeout_ms / 1000 * (action.max_digits + 1) * _DIGIT_WAIT_FACTOR
+            # GET DATA may wait timeout_ms for each digit once the prompt ends; the
+            # prompt itself is covered by the session's base reply timeout.
+            wait = action.timeout_ms / 1000 * (action.max_digits + 1)
             reply = _require_ok(await session.send(command, extra_timeout=wait), action)
             if reply.result == "-1":
                 session.hung_up = True

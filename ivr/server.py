@@ -159,7 +159,6 @@ class FastAgiServer:
             writer.close()
             return
         self.sessions_started += 1
-        session: AgiSession | None = None
         try:
             env = await self._read_environment(reader)
             if env is None:
@@ -169,7 +168,9 @@ class FastAgiServer:
             )
             try:
                 await self._route(session)
-            except (FlowRuntimeError, AgiCommandError):
+            except (AgiHangup, AgiTimeout, AgiProtocolError):
+                raise
+            except Exception:
                 await self._fall_back(session)
                 raise
         except AgiHangup as err:
