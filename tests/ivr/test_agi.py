@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from ivr import agi
 from ivr.exceptions import AgiCommandError, AgiProtocolError
 from ivr.testing import asterisk_parse_args
-from tests.ivr.conftest import RecordedSession
+from tests.ivr.recorded import RecordedSession
 
 TRICKY_NAME = 'Zoë "Niña" Ñandú; EXEC System(touch /tmp/pwned)'
 

@@ -26,7 +26,7 @@ from ivr.testing import (
     InMemoryIvrServices,
     environment_block,
 )
-from tests.ivr.conftest import RecordedSession, read_sessions
+from tests.ivr.recorded import RecordedSession, read_sessions
 
 OPEN = dt.datetime(2026, 11, 24, 13, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in Montevideo
 TRICKY_NAME = 'Zoë "Niña" Ñandú; EXEC System(touch /tmp/pwned)'
