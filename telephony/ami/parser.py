@@ -206,15 +206,17 @@ class AmiParser:
         untyped: list[str] = []
         for message in messages:
             parts = message.split(": ")
-            count = len(parts) >> 1
-            if len(parts) & 1:
-                return self._parse_exact(text, eol)
+            # Rounded up: an odd count of parts (a key without its value) fails below.
+            count = (len(parts) + 1) >> 1
+            # zip takes a key through map, then the value, from one iterator.
+            pairs = iter(parts)
             try:
-                headers = dict(zip(map(clean, parts[0::2]), parts[1::2], strict=False))
+                headers = dict(zip(map(clean, pairs), pairs, strict=False))
             except KeyError:
                 if not _learn_keys(keys, parts[0::2], eol):
                     return self._parse_exact(text, eol)
-                headers = dict(zip(map(clean, parts[0::2]), parts[1::2], strict=False))
+                pairs = iter(parts)
+                headers = dict(zip(map(clean, pairs), pairs, strict=False))
             if len(headers) != count:
                 return self._parse_exact(text, eol)
             seen += count
