@@ -283,6 +283,7 @@ class AmiConnection:
         self._last_event_at: float | None = None
         self._last_lag = 0.0
         self._malformed_before = 0
+        self.last_error: str | None = None  # why the last session or attempt ended
 
     # ------------------------------------------------------------ public API
 
@@ -401,10 +402,12 @@ class AmiConnection:
             try:
                 await self._session()
             except AmiLoginFailed as err:
+                self.last_error = f"login refused: {err}"
                 log.error("AMI login to %s refused: %s", self.system_name, err)
-            except _SessionEnded:
-                pass  # logged by _teardown, with the Disconnected marker
+            except _SessionEnded as err:
+                self.last_error = err.reason  # logged by _teardown, with the marker
             except (OSError, TimeoutError, AmiError) as err:
+                self.last_error = f"connection failed: {err or type(err).__name__}"
                 log.warning(
                     "AMI connection to %s (%s:%s) failed: %s",
                     self.system_name,

@@ -472,6 +472,9 @@ class AmiTestServer:
         """Asterisk restarts: Shutdown event, connection closed, and the next
         session's FullyBooted says `Uptime: 0`."""
         self._restarted = True
+        # A restart ends every call; queue members come back from config.
+        self.state.channels.clear()
+        self.state.waiting.clear()
         session = self._session
         if session is not None:
             session.queue(

@@ -373,7 +373,7 @@ async def test_bad_credentials_retry_with_growing_backoff_then_reset(
         await connection.start()
         recorder = Recorder(connection)
         async with asyncio.timeout(GUARD):
-            while len(delays) < 6:  # noqa: ASYNC110 (the fake sleep is what we watch)
+            while len(delays) < 6:
                 await asyncio.sleep(0.01)
         refused = len(delays)
         # Doubling ceilings 0.1, 0.2, 0.4, 0.8, 1.6, 1.6; no jitter: the lower half.
@@ -381,6 +381,7 @@ async def test_bad_credentials_retry_with_growing_backoff_then_reset(
         assert not recorder.items  # never connected: no markers at all
         assert not connection.connected
         assert "AMI login to lab refused: Authentication failed" in caplog.text
+        assert connection.last_error == "login refused: Authentication failed"
         server.secret = "wrong-secret"
         await recorder.until_count(ResyncFinished, 1)
         server.disconnect()
@@ -399,7 +400,7 @@ async def test_backpressure_pauses_reading_and_loses_nothing(
         connection = connect(server, protocol_factory, queue_size=16, ping_interval=0.05)
         await connection.start()
         async with asyncio.timeout(GUARD):
-            while not connection.reading_paused:  # noqa: ASYNC110 (a property, no event)
+            while not connection.reading_paused:
                 await asyncio.sleep(0.005)
         depth_while_paused = connection.queue_depth
         recorder = Recorder(connection, delay_every=200)
@@ -555,13 +556,16 @@ async def test_stop_ends_the_stream_with_a_disconnected_marker(
     protocol_factory: Callable[[], Any],
 ) -> None:
     async with AmiTestServer() as server:
-        connection = connect(server, protocol_factory)
+        connection = connect(server, protocol_factory, clock=lambda: 1_795_342_622.5)
         await connection.start()
         recorder = Recorder(connection)
         await recorder.until_count(ResyncFinished, 1)
         await connection.stop()
         async with asyncio.timeout(GUARD):
             await recorder.task  # the stream ends
+        # Markers are stamped with the clock the connection was given.
+        assert {i.at for i in recorder.items if not isinstance(i, dict)} == {1_795_342_622.5}
+        assert connection.last_error is None or connection.last_error == "stopped"
         last = recorder.items[-1]
         assert isinstance(last, Disconnected) and last.reason == "stopped"
         assert isinstance(recorder.items[0], Connected)
