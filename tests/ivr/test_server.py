@@ -530,3 +530,58 @@ nodes:
     assert rec.variables["ATIENDE_TOPIC"] == "campana"
     assert rec.variable_log[-1] == ("ATIENDE_TRANSFER", "4001")
     assert rec.closed_by_server and not rec.hung_up_by_ivr
+
+
+def queue_log_entries(recordings: Path) -> dict[str, str]:
+    """uniqueid -> queue entered, from Asterisk's own queue_log of every scenario."""
+    entered: dict[str, str] = {}
+    for path in recordings.glob("*.queue_log"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            fields = line.split("|")
+            if len(fields) > 4 and fields[4] == "ENTERQUEUE":
+                entered[fields[1]] = fields[2]
+    return entered
+
+
+async def test_recorded_callers_reach_the_queue_asterisk_logged(
+    make_server: ServerFactory,
+    recordings: Path,
+    agi_sessions: dict[str, list[RecordedSession]],
+) -> None:
+    """Each recorded caller, keying the digit it keyed then, lands where the queue_log says.
+
+    The recordings' callers pressed 1 (consultas) or 2 (reclamos), or hung up in
+    the IVR; here they stay silent at the cédula prompt, which the default flow
+    allows, so the hand-off queue must match the ENTERQUEUE of that uniqueid.
+    """
+    entered = await asyncio.to_thread(queue_log_entries, recordings)
+    server = await make_server()
+    checked = hung_up = 0
+    for name, sessions in agi_sessions.items():
+        for session in sessions:
+            env = dict(line.split(": ", 1) for line in session.env_lines if ": " in line)
+            first = next((e for e in session.exchanges if e.command.startswith("GET DATA")), None)
+            if first is None or not first.reply_lines:
+                continue
+            keyed = first.reply_lines[-1].removeprefix("200 result=")
+            fake = FakeCall(
+                uniqueid=env["agi_uniqueid"],
+                caller_number=env["agi_callerid"],
+                caller_name=env["agi_calleridname"],
+                channel=env["agi_channel"],
+            )
+            if keyed == "-1":  # hung up during the menu
+                fake.hangup_at = 5
+            elif keyed in ("1", "2"):
+                fake.dtmf = [keyed]
+            else:
+                continue
+            rec = (await call(server, fake)).record
+            expected = entered.get(env["agi_uniqueid"])
+            if keyed == "-1":
+                assert expected is None and "ATIENDE_QUEUE" not in rec.variables, name
+                hung_up += 1
+            elif expected is not None:
+                assert rec.variables["ATIENDE_QUEUE"] == expected, (name, env["agi_uniqueid"])
+                checked += 1
+    assert checked >= 40 and hung_up >= 1
