@@ -453,7 +453,7 @@ class AmiConnection:
             self._mark_connected()
             watchdog = asyncio.create_task(self._watchdog(self._lost))
             await self._subscribe()
-            self._ready = True
+            self._ready = not self._lost.done()
             await self._resync()
             await self._manager.send_awaiting_actions()
             reason = await self._lost

@@ -570,3 +570,56 @@ async def test_stop_ends_the_stream_with_a_disconnected_marker(
         assert isinstance(last, Disconnected) and last.reason == "stopped"
         assert isinstance(recorder.items[0], Connected)
         assert not connection.connected
+
+
+async def test_unanswered_resync_ends_the_session_and_retries(
+    protocol_factory: Callable[[], Any],
+) -> None:
+    async with AmiTestServer() as server:
+        server.swallow("CoreShowChannels")
+        connection = connect(server, protocol_factory, resync_timeout=0.1)
+        await connection.start()
+        recorder = Recorder(connection)
+        items = await recorder.until_count(Disconnected, 2)
+        assert_well_formed(items)
+        gone = [i for i in items if isinstance(i, Disconnected)]
+        assert all("CoreShowChannels not answered in time" in g.reason for g in gone)
+        assert "ResyncFinished" not in markers(items)
+        await connection.stop()
+
+
+async def test_refused_connections_are_retried_with_backoff(
+    protocol_factory: Callable[[], Any],
+) -> None:
+    async with AmiTestServer() as server:
+        port = server.port
+    # The server is gone: nothing listens on that port any more.
+    delays: list[float] = []
+    retried = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) >= 4:
+            retried.set()
+        await asyncio.sleep(0.005)
+
+    connection = AmiConnection(
+        host="127.0.0.1",
+        port=port,
+        username="atiende",
+        secret="lab-secret",
+        system_name="lab",
+        reconnect_min=0.1,
+        reconnect_max=10.0,
+        protocol_factory=protocol_factory,
+        sleep=sleep,
+        jitter=lambda: 0.5,
+    )
+    await connection.start()
+    async with asyncio.timeout(GUARD):
+        await retried.wait()
+    await connection.stop()
+    assert delays[:4] == sorted(delays[:4]) and delays[3] > delays[0]
+    assert connection.last_error is not None
+    assert connection.last_error.startswith("connection failed")
+    assert connection.queue_depth == 0  # no session, no markers
