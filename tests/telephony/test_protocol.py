@@ -203,6 +203,34 @@ async def test_list_action_resolves_and_its_events_are_fed_too(recordings: Path)
     assert manager.events[-1]["Event"] == "CoreShowChannelsComplete"
 
 
+async def test_old_style_command_reply_keeps_its_output() -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        login = await _read_action(reader)
+        writer.write(f"Response: Success\r\nActionID: {login['ActionID']}\r\n\r\n".encode())
+        command = await _read_action(reader)
+        assert command["Command"] == "core show uptime"
+        reply = (
+            f"Response: Follows\r\nPrivilege: Command\r\nActionID: {command['ActionID']}\r\n"
+            "System uptime: 5 minutes\n\nLast reload: 1 minute\n--END COMMAND--\r\n\r\n"
+            "Event: Newstate\r\nChannel: x\r\n\r\n"
+        )
+        await _write_slowly(writer, reply.encode())
+
+    async with fake_asterisk(script) as port:
+        manager = _manager(port)
+        await _logged_in(manager)
+        result = await asyncio.wait_for(manager.send_command("core show uptime"), 10)
+        for _ in range(200):
+            if manager.events:
+                break
+            await asyncio.sleep(0.01)
+        manager.close()
+
+    assert result.response == "Follows"
+    assert result.content == "System uptime: 5 minutes\n\nLast reload: 1 minute"
+    assert [h["Event"] for h in manager.events] == ["Newstate"]
+
+
 async def test_shutdown_event_ends_the_connection() -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         login = await _read_action(reader)
