@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -235,3 +236,48 @@ def test_list_actions_and_filter() -> None:
         Filter(filter="Event: X\r\nAction: Originate")
     with pytest.raises(InvalidActionValue):
         QueuePause(action_id="a b", interface="PJSIP/1", paused=True)
+
+
+def known_any(channel: str) -> bool:
+    return True
+
+
+# Every text field the product fills, with a valid value to start from.
+FIELDS = [
+    (lambda v: QueuePause(interface=v, paused=True), "interface", "PJSIP/4001"),
+    (lambda v: QueuePause(interface="PJSIP/1", paused=True, queue=v), "queue", "consultas"),
+    (lambda v: QueueAdd(queue="q", interface="PJSIP/1", member_name=v), "member_name", "Ana"),
+    (lambda v: QueueRemove(queue=v, interface="PJSIP/1"), "queue", "reclamos"),
+    (lambda v: Originate(channel=v, context="c", exten="1"), "channel", "PJSIP/4001"),
+    (lambda v: Originate(channel="PJSIP/1", context=v, exten="1"), "context", "agents"),
+    (lambda v: Originate(channel="PJSIP/1", context="c", exten=v), "exten", "4001"),
+    (
+        lambda v: Originate(channel="PJSIP/1", context="c", exten="1", caller_id=v),
+        "caller_id",
+        "Centro",
+    ),
+    (
+        lambda v: Originate(channel="PJSIP/1", context="c", exten="1", variables={"X": v}),
+        "variables.X",
+        "valor",
+    ),
+    (
+        lambda v: Redirect(channel=v, context="c", exten="1", channel_exists=known_any),
+        "channel",
+        "PJSIP/4001-0000000a",
+    ),
+    (lambda v: Hangup(channel=v, channel_exists=known_any), "channel", "PJSIP/4001-0000000a"),
+    (lambda v: Filter(filter=v), "filter", "^Event: Hangup"),
+]
+
+
+@pytest.mark.parametrize(("build", "name", "valid"), FIELDS)
+@given(position=st.integers(min_value=0, max_value=40), control=st.sampled_from(CONTROL_CHARS))
+def test_every_field_refuses_control_chars(
+    build: Callable[[str], object], name: str, valid: str, position: int, control: str
+) -> None:
+    build(valid)  # the starting value is fine
+    at = min(position, len(valid))
+    with pytest.raises(InvalidActionValue) as caught:
+        build(valid[:at] + control + valid[at:])
+    assert caught.value.field == name
