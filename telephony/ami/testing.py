@@ -356,6 +356,17 @@ class _Session:
 
 
 class AmiTestServer:
+    """One capture, replayed once across however many connections the client
+    makes (each resumes where the previous one stopped).
+
+    `apply_filters` runs the session's Filter actions over the replay with
+    Python's `re` (DOTALL, no MULTILINE: the POSIX regexec semantics Asterisk
+    uses for these simple patterns). Failure injection: `drop_after`,
+    `stop_answering_pings`, `swallow`, `fail`, `simulate_restart`, `inject`,
+    `disconnect`; inspection: `received`, `actions()`, `wait_for_action()`,
+    `replayed()`, `connections`, `state`.
+    """
+
     def __init__(
         self,
         capture: bytes = b"",
@@ -380,7 +391,6 @@ class AmiTestServer:
             for offset, raw in split_messages(capture)
             if not raw.startswith(b"Response:")
         ]
-        self._capture_size = len(capture)
         self._booted: bytes | None = None
         self._booted_sent = False
         if self._messages and self._messages[0][1].startswith(b"Event: FullyBooted\r\n"):
