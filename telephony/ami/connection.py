@@ -15,10 +15,18 @@ parts of panoramisk's policy that do not fit a contact-centre bridge):
 - pinging: panoramisk's pinger sends Ping but never notices a missing reply,
   so a half-open TCP connection looks alive forever; here a watchdog closes
   the session when a Ping is not answered within `ping_timeout`;
-- resending: panoramisk resends every unanswered action when the next
-  session sees FullyBooted. An Originate whose reply was lost may already be
-  ringing someone, so non-idempotent actions are never resent: their callers
-  get ActionOutcomeUnknown and must check the state instead of redialling.
+- resending: panoramisk keeps every unanswered action of a lost session in
+  `awaiting_actions` and resends it when the next session sees FullyBooted
+  (here: once the next session has resynced). An Originate whose reply was
+  lost may already be ringing someone, so only actions marked idempotent
+  (telephony.ami.actions) are resent; the callers of the others get
+  ActionOutcomeUnknown and must check the state instead of redialling.
+
+After every login the session resyncs: ResyncStarted, then the lists of
+CoreShowChannels and QueueStatus (channels up, queue members with their pause
+state, callers waiting), then ResyncFinished right after the last list's
+...Complete event. A session that ends first ends with Disconnected, so the
+tracker never sees a resync left open.
 
 Subscription is limited at the source: after login (with only the system
 event class, which Asterisk requires to send FullyBooted) the
@@ -34,7 +42,9 @@ lines in manager.conf, for example:
 Asterisk refuses the Filter action to users without the `system` write
 privilege; the session then logs a warning and runs unfiltered.
 
-Events go into a buffer read by `stream()`. When the buffer holds
+Events go into a buffer read by `stream()` (a deque, not an asyncio.Queue:
+items are put from the protocol's data_received, which cannot wait, and the
+metrics need the age of the oldest waiting item). When the buffer holds
 `queue_size` items the socket stops being read (TCP backpressure pushes back
 on Asterisk) until the consumer brings it down to half; nothing is dropped.
 The bound is soft: the events of one socket read that were already parsed are
