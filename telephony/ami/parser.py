@@ -47,6 +47,10 @@ class AmiParser:
         # True while skipping the rest of an oversized message.
         self._discarding = False
         self._skip_tail = b""
+        # Reads held aside while a big message is still incomplete.
+        self._backlog: list[bytes] = []
+        self._backlog_size = 0
+        self._backlog_tail = b""
         # Line ending of this peer ("\r\n" for Asterisk), from its first line.
         self._eol: str | None = None
 
@@ -54,6 +58,10 @@ class AmiParser:
         """Complete messages (with an Event or Response header) found so far, in order."""
         if self._discarding:
             data = self._skip_oversized(data)
+            if not data:
+                return []
+        if self._backlog or len(self._pending) >= _BACKLOG_FROM:
+            data = self._backlog_or_complete(data)
             if not data:
                 return []
         buf = self._pending + data if self._pending else data
@@ -87,6 +95,27 @@ class AmiParser:
             self._check_pending_size(sep)
         return self._parse_region(buf[:end], eol, sep)
 
+    def _backlog_or_complete(self, data: bytes) -> bytes:
+        """Keep reads of a big unfinished message aside instead of re-joining and
+        re-scanning the whole message on every read; return everything once a
+        blank line may have arrived (b"" while still waiting)."""
+        if self._at_start or self._eol is None or self._pending.startswith(_FOLLOWS):
+            return data
+        probe = (self._backlog_tail if self._backlog else self._pending[-3:]) + data
+        self._backlog_tail = probe[-3:]
+        if b"\n\n" in probe or b"\n\r\n" in probe:
+            data = b"".join([*self._backlog, data])
+            self._backlog = []
+            self._backlog_size = 0
+            return data
+        self._backlog.append(data)
+        self._backlog_size += len(data)
+        if len(self._pending) + self._backlog_size > self.max_message_bytes:
+            self._backlog = []
+            self._backlog_size = 0
+            self._drop_oversized(probe[-3:])
+        return b""
+
     def _take_banner(self, buf: bytes) -> bytes:
         """Strip the one-line greeting Asterisk sends before any message."""
         probe = buf.lstrip(b"\r\n")
@@ -115,15 +144,16 @@ class AmiParser:
         self._check_pending_size(sep)
 
     def _check_pending_size(self, sep: bytes) -> None:
-        if len(self._pending) <= self.max_message_bytes:
-            return
+        if len(self._pending) > self.max_message_bytes:
+            # Keep only what could be the start of a blank line split across reads.
+            self._drop_oversized(self._pending[-(len(sep) - 1) :])
+
+    def _drop_oversized(self, tail: bytes) -> None:
         self.malformed += 1
         logger.warning(
             "AMI message over %d bytes without a terminator; skipping to the next blank line",
             self.max_message_bytes,
         )
-        # Keep only what could be the start of a blank line split across reads.
-        tail = self._pending[-(len(sep) - 1) :]
         self._pending = b""
         self._discarding = True
         self._skip_tail = b""
@@ -316,6 +346,10 @@ def _learn_keys(keys: dict[str, str], marked: list[str], eol: str) -> bool:
             return False
         keys[item] = sys.intern(key)
     return True
+
+
+# Unfinished messages bigger than this are accumulated without re-scanning.
+_BACKLOG_FROM = 4096
 
 
 def _follows_end(buf: bytes, start: int, sep: bytes) -> int:

@@ -236,18 +236,47 @@ def test_old_style_command_output() -> None:
     assert parser.malformed == 0
 
 
-@pytest.mark.parametrize("chunk", [1, 50, 4000])
-def test_oversized_message_is_dropped_and_memory_stays_bounded(chunk: int) -> None:
+@pytest.mark.parametrize(
+    ("limit", "size", "chunk"),
+    [
+        (500, 3000, 1),
+        (500, 3000, 50),
+        (500, 3000, 4000),
+        (20_000, 50_000, 3),
+        (20_000, 50_000, 7000),
+    ],
+)
+def test_oversized_message_is_dropped_and_memory_stays_bounded(
+    limit: int, size: int, chunk: int
+) -> None:
     good = b"Event: Newstate\r\nChannel: y\r\n\r\n"
-    big = b"Event: Huge\r\n" + b"Data: " + b"x" * 3000 + b"\r\n\r\n"
+    big = b"Event: Huge\r\n" + b"Data: " + b"x" * size + b"\r\n\r\n"
     stream = good + big + good
-    parser = AmiParser(max_message_bytes=500)
+    parser = AmiParser(max_message_bytes=limit)
     out: list[Headers] = []
     for i in range(0, len(stream), chunk):
         out += parser.feed(stream[i : i + chunk])
-        assert len(parser._pending) <= 500 + chunk
+        held = len(parser._pending) + sum(map(len, parser._backlog))
+        assert held <= limit + chunk
     assert out == [{"Event": "Newstate", "Channel": "y"}] * 2
     assert parser.malformed == 1
+    whole = AmiParser(max_message_bytes=limit)
+    assert whole.feed(stream) == out
+    assert whole.malformed == 1
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1000])
+def test_big_message_in_small_reads(chunk: int) -> None:
+    variables = b"".join(b"ChanVariable: V%d=%d\r\n" % (i, i) for i in range(8000))
+    big = b"Event: VarSet\r\n" + variables + b"\r\n"
+    stream = big + b"Event: Newstate\r\nChannel: y\r\n\r\n" + big
+    assert 100_000 < len(big) < 1 << 20
+    whole = AmiParser().feed(stream)
+    assert len(whole) == 3
+    assert whole[0]["ChanVariable"].split("\n") == [f"V{i}={i}" for i in range(8000)]
+    out, malformed = _feed_in_pieces(stream, list(range(chunk, len(stream), chunk)))
+    assert out == whole
+    assert malformed == 0
 
 
 # --- hostile and generated input ----------------------------------------------
