@@ -61,7 +61,9 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
                     self.handle_message(_to_message(headers))
                 elif feed_event is not None:
                     feed_event(headers)
-                    if headers["Event"].lower() == "shutdown":
+                    event = headers["Event"]
+                    if len(event) == 8 and event.lower() == "shutdown":
+                        # As panoramisk does; what follows a shutdown is moot.
                         self.connection_lost(_to_message(headers))
                         return
                 else:
