@@ -103,7 +103,13 @@ async def test_every_call_recorded_as_queue_log_says(
         assert row.queues == expected.queues, uniqueid
         assert row.queue == expected.queues[-1]
         assert row.agent == expected.agent, uniqueid
-        assert row.outcome == expected.outcome, uniqueid
+        # queue_log has no line for the end of a call still waiting, and no
+        # COMPLETE* for one still talking when the capture ends.
+        ended = expected.outcome != "in_progress" and (
+            expected.outcome != "answered" or expected.talk is not None
+        )
+        assert row.outcome == (expected.outcome if ended else "in_progress"), uniqueid
+        assert (row.ended_at is not None) == ended
         if expected.wait is not None:
             assert row.wait_seconds == pytest.approx(expected.wait, abs=1), uniqueid
         if expected.talk is not None:
