@@ -13,7 +13,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +25,8 @@ from crm_bridge.exceptions import MigrationError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # How long a SQLite writer waits for another connection's lock before failing.
 _SQLITE_BUSY_TIMEOUT_MS = 5000
+# Arbitrary constant naming the "schema migration" advisory lock on PostgreSQL.
+_MIGRATION_LOCK_KEY = 0x41_54_49_45  # "ATIE"
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -81,12 +84,17 @@ def upgrade(url: str, revision: str = "head") -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several bridges may start (and migrate) at once: one at a time.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
             config = alembic_config()
             # env.py uses this connection instead of building an engine, so the
             # URL (and any password in it) never goes through ini parsing.
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
-    except SQLAlchemyError as err:
+    except (SQLAlchemyError, CommandError) as err:
         raise MigrationError(f"could not migrate the attention store: {err}") from err
     finally:
         engine.dispose()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, MetaData, String, Table, inspect, text
 
 from crm_bridge.db import current_revision, make_engine, upgrade
+from crm_bridge.exceptions import MigrationError
 from crm_bridge.models import Base
 
 pytestmark = pytest.mark.filterwarnings(
@@ -98,3 +100,33 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
             assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_bridges_starting_together_migrate_one_after_the_other(
+    new_postgres_database: Callable[[], str],
+) -> None:
+    url = new_postgres_database()
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            upgrade(url)
+        except BaseException as err:  # collected for the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    engine = make_engine(url)
+    try:
+        assert _differences(engine, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_revision_is_a_migration_error(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError):
+        upgrade(f"sqlite:///{tmp_path / 'x.db'}", revision="no-such-revision")
