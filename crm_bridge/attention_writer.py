@@ -140,6 +140,8 @@ class AttentionWriter:
         self._waiters: list[_Flush] = []
         self._stopping = False
 
+        # Daemon: a forgotten close() must not hang interpreter exit. The
+        # composition root awaits close() on shutdown, which is what flushes.
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -244,6 +246,11 @@ class AttentionWriter:
     @property
     def backlogged(self) -> bool:
         return self._backlogged
+
+    @property
+    def running(self) -> bool:
+        """Whether the writer thread is alive (for health checks)."""
+        return self._thread.is_alive()
 
     def _settle(self, *, written: int = 0, collapsed: int = 0, rejected: int = 0) -> None:
         with self._lock:

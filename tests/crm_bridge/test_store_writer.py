@@ -42,7 +42,7 @@ def _interval(n: int, queue: str | None = None) -> AgentInterval:
 async def _eventually(condition: Callable[[], bool]) -> None:
     # The condition is set by the writer thread; there is no event to await.
     async with asyncio.timeout(PATIENCE):
-        while not condition():  # noqa: ASYNC110
+        while not condition():
             await asyncio.sleep(0.02)
 
 
@@ -139,6 +139,7 @@ async def test_submitting_after_close_is_an_error(
 ) -> None:
     writer = AttentionWriter(AttentionRepository(engine))
     await writer.close()
+    assert not writer.running
     with pytest.raises(WriterClosedError):
         writer.submit_record(new_record("1"))
 
