@@ -154,7 +154,7 @@ class AttentionWriter:
         self._submit(interval)
 
     def _submit(self, item: CallRecord | AgentInterval) -> None:
-        if self._closed:
+        if self._closed or not self._thread.is_alive():
             raise WriterClosedError("the attention writer is closed")
         with self._lock:
             self._submitted += 1
@@ -267,6 +267,18 @@ class AttentionWriter:
     # ------------------------------------------------------------ writer thread
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException:
+            log.critical(
+                "attention writer thread died with %d submissions unwritten",
+                self.pending,
+                exc_info=True,
+            )
+            self._fail_waiters()
+            raise
+
+    def _serve(self) -> None:
         due_at: float | None = None
         while True:
             timeout = None if due_at is None else max(0.0, due_at - time.monotonic())
