@@ -144,6 +144,38 @@ async def test_submitting_after_close_is_an_error(
         writer.submit_record(new_record("1"))
 
 
+async def test_a_lone_record_is_written_without_a_flush(
+    engine: Engine, new_record: RecordFactory
+) -> None:
+    repo = AttentionRepository(engine)
+    writer = AttentionWriter(repo, batch_size=500, flush_interval=0.05)
+    writer.submit_record(new_record("1763971900.1"))
+    await _eventually(lambda: repo.count() == 1)
+    assert writer.stats().batches == 1
+    await writer.close()
+
+
+async def test_submissions_from_several_threads_all_land(
+    engine: Engine, new_record: RecordFactory
+) -> None:
+    repo = AttentionRepository(engine)
+    writer = AttentionWriter(repo, batch_size=100, flush_interval=0.01)
+
+    def produce(thread: int) -> None:
+        for n in range(500):
+            writer.submit_record(new_record(f"1763972000.{thread}.{n}"))
+            writer.submit_interval(_interval(thread * 1000 + n))
+
+    producers = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
+    for producer in producers:
+        producer.start()
+    for producer in producers:
+        producer.join()
+    await writer.close()
+    assert (repo.count(), repo.count_intervals()) == (2000, 2000)
+    assert writer.stats().written == 4000
+
+
 async def test_an_in_memory_sqlite_database_is_shared_with_the_writer_thread(
     new_record: RecordFactory,
 ) -> None:
