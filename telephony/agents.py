@@ -65,6 +65,13 @@ class _Agent:
         return AgentState.AVAILABLE, None
 
 
+def _join(agent: _Agent, queue: str) -> None:
+    agent.queues.add(queue)
+    if agent.confirmed_queues is not None:
+        # An event during a resync is newer than the member list it confirms.
+        agent.confirmed_queues.add(queue)
+
+
 class AgentBook:
     """Every agent of one Asterisk system, keyed by member interface."""
 
@@ -149,8 +156,10 @@ class AgentBook:
         agent, new = self._get(interface, member_name, at)
         if kind == "QueueMemberRemoved":
             agent.queues.discard(queue)
+            if agent.confirmed_queues is not None:
+                agent.confirmed_queues.discard(queue)
         else:
-            agent.queues.add(queue)
+            _join(agent, queue)
         agent.paused = paused
         agent.paused_reason = paused_reason if paused else ""
         # Status is not used for ringing: a Local member reports INUSE while it rings.
@@ -166,7 +175,7 @@ class AgentBook:
     ) -> list[AgentStateChanged]:
         out: list[AgentStateChanged] = []
         agent, new = self._get(interface, member_name, at)
-        agent.queues.add(queue)
+        _join(agent, queue)
         agent.wrapup_until = None
         agent.ringing = True
         self._apply(agent, at, out, new=new)
@@ -177,7 +186,7 @@ class AgentBook:
     ) -> list[AgentStateChanged]:
         out: list[AgentStateChanged] = []
         agent, new = self._get(interface, member_name, at)
-        agent.queues.add(queue)
+        _join(agent, queue)
         agent.ringing = False
         self._apply(agent, at, out, new=new)
         return out
@@ -196,7 +205,7 @@ class AgentBook:
     ) -> list[AgentStateChanged]:
         out: list[AgentStateChanged] = []
         agent, new = self._get(interface, member_name, at)
-        agent.queues.add(queue)
+        _join(agent, queue)
         agent.ringing = False
         agent.wrapup_until = None
         agent.on_call = True
@@ -208,7 +217,7 @@ class AgentBook:
     ) -> list[AgentStateChanged]:
         out: list[AgentStateChanged] = []
         agent, new = self._get(interface, member_name, at)
-        agent.queues.add(queue)
+        _join(agent, queue)
         agent.on_call = False
         wrapup = self._wrapup.get(queue, 0.0)
         if wrapup > 0:

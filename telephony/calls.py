@@ -80,6 +80,9 @@ class Call:
     # Restored from the store and not yet seen by a resync: its channels are
     # unknown, so a lone Hangup must not end it.
     restored: bool = False
+    # When one of its channels last hung up: for a restored call the end the
+    # resync would otherwise call unobserved.
+    last_hangup_at: float | None = None
     queue_uid: str | None = None  # the channel that sits in the queue
     ringing: set[str] = field(default_factory=set)  # member interfaces ringing for it
 

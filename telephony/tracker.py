@@ -102,6 +102,17 @@ _LEAVE_STATUS = {
 }
 _JOIN_FAILED = frozenset({"JOINEMPTY", "FULL", "JOINUNAVAIL"})
 
+_LIST_EVENTS = frozenset(
+    {
+        "CoreShowChannel",
+        "CoreShowChannelsComplete",
+        "QueueParams",
+        "QueueMember",
+        "QueueEntry",
+        "QueueStatusComplete",
+    }
+)
+
 # How many ended Linkedids to remember so late events never reopen a call.
 _ENDED_MEMORY = 100_000
 
@@ -135,6 +146,11 @@ class CallTracker:
         # calls it showed waiting: only then can its silence mean "gone".
         self._queue_status_listed = False
         self._waiting_seen: set[str] = set()
+        # Calls that live events mentioned during the resync: the lists were
+        # taken at some moment inside it, so for these calls the events are
+        # as new or newer and the lists only confirm their channels.
+        self._touched: set[str] = set()
+        self._gone: set[str] = set()  # Uniqueids hung up during the resync
         self.service_levels: dict[str, int] = {}
         self._handlers: dict[type[Any], Callable[[Any], list[DomainEvent]]] = {
             NewChannel: self._on_new_channel,
@@ -179,6 +195,10 @@ class CallTracker:
                 return []
             if event is None:
                 return []
+            if self._resyncing and name not in _LIST_EVENTS:
+                linkedid = item.get("Linkedid")
+                if linkedid:
+                    self._touched.add(linkedid)
             return self._handlers[type(event)](event)
         return self._on_marker(item)
 
@@ -234,6 +254,10 @@ class CallTracker:
         if uniqueid and uniqueid not in call.channels:
             call.channels.add(uniqueid)
             self._channels[uniqueid] = linkedid
+            if self._resyncing:
+                # Events keep flowing during a resync: a channel they show is
+                # newer than the list, so the list's silence says nothing of it.
+                self._seen_channels.add(uniqueid)
         call.last_at = ts
         return call
 
@@ -378,6 +402,8 @@ class CallTracker:
         out: list[DomainEvent] = []
         self._tick(ev.ts, out)
         self._channels.pop(ev.uniqueid, None)
+        if self._resyncing:
+            self._gone.add(ev.uniqueid)
         call = self._calls.get(ev.linkedid)
         if call is None:
             return out
@@ -394,6 +420,7 @@ class CallTracker:
             else:
                 call.hung_up_in_ivr = not call.ivr_left or not call.ivr_entered
         call.channels.discard(ev.uniqueid)
+        call.last_hangup_at = ev.ts
         if not call.channels and not call.restored:
             self._end(call, ev.ts, out)
         return out
@@ -524,6 +551,8 @@ class CallTracker:
                 prev.transfer_reported = True
                 out.append(CallTransferred(ev.ts, call.key, prev.queue, prev.agent, ev.queue))
         call.legs.append(Leg(ev.queue, ev.ts, ev.position))
+        if self._resyncing:
+            self._waiting_seen.add(call.key.linkedid)
         call.queue_uid = ev.uniqueid
         call.queue_status = None
         call.transferred_out = None
@@ -701,7 +730,10 @@ class CallTracker:
             self._connected_at = marker.at
             return []
         if isinstance(marker, Disconnected):
-            self._disconnected_at = marker.at
+            # The end of what the bridge saw, on Asterisk's clock (event
+            # Timestamps) so talk times never mix it with the bridge's clock;
+            # the marker's own time only when no event was seen at all.
+            self._disconnected_at = self._last_ts if self._last_ts is not None else marker.at
             for call in self._calls.values():
                 call.unconfirmed = True
             return []
@@ -713,6 +745,8 @@ class CallTracker:
             self._bridged_legs = []
             self._queue_status_listed = False
             self._waiting_seen = set()
+            self._touched = set()
+            self._gone = set()
             for call in self._calls.values():
                 call.unconfirmed = True
             self._book.resync_started()
@@ -738,6 +772,25 @@ class CallTracker:
         self._bridged_legs = []
         self._bridges = {}
 
+    def _end_unobserved(self, call: Call, ended_at: float, out: list[DomainEvent]) -> None:
+        """A call that is over although its end was never seen (gone from a
+        resync, or Asterisk restarted)."""
+        leg = call.answered_leg()
+        if (
+            leg is not None
+            and call.legs[-1] is leg
+            and leg.outcome is Outcome.ANSWERED
+            and not call.restored
+        ):
+            # Answered and now over: the talk happened, only its end was
+            # missed. Keep it answered, with the talk time bounded below by
+            # the last moment the bridge saw the call up (the disconnect),
+            # rather than discard a real attention as lost. A restored call
+            # has no such moment (the bridge was down), so it is lost.
+            self._end(call, ended_at, out)
+        else:
+            self._end(call, ended_at, out, forced=Outcome.LOST_DURING_OUTAGE)
+
     def _close_unlisted_leg(self, call: Call, at: float, out: list[DomainEvent]) -> None:
         """A caller still up, waiting in a queue before the outage, that the
         QueueStatus list no longer shows waiting (and nobody answered): it
@@ -749,6 +802,7 @@ class CallTracker:
             or leg is None
             or leg.answered_at is not None
             or call.key.linkedid in self._waiting_seen
+            or call.key.linkedid in self._touched
         ):
             return
         left = self._lost_end_time(call, at)
@@ -775,22 +829,12 @@ class CallTracker:
                 call.restored = False
                 self._close_unlisted_leg(call, at, out)
                 continue
-            ended_at = self._lost_end_time(call, at)
-            leg = call.answered_leg()
-            if (
-                leg is not None
-                and call.legs[-1] is leg
-                and leg.outcome is Outcome.ANSWERED
-                and not call.restored
-            ):
-                # Answered and now over: the talk happened, only its end was
-                # missed. Keep it answered, with the talk time bounded below by
-                # the last moment the bridge saw the call up (the disconnect),
-                # rather than discard a real attention as lost. A restored call
-                # has no such moment (the bridge was down), so it is lost.
-                self._end(call, ended_at, out)
-            else:
-                self._end(call, ended_at, out, forced=Outcome.LOST_DURING_OUTAGE)
+            if call.restored and call.last_hangup_at is not None:
+                # Restored, then its hangups arrived before the resync could
+                # list its channels: the end was observed after all.
+                self._end(call, call.last_hangup_at, out)
+                continue
+            self._end_unobserved(call, self._lost_end_time(call, at), out)
         out.extend(self._book.resync_finished(at, members_listed=self._queue_status_listed))
         self._queue_status_listed = False
         self._resyncing = False
@@ -810,10 +854,11 @@ class CallTracker:
         self._boot_time = boot
         if previous is None or boot <= previous + _RESTART_TOLERANCE:
             return out
-        # Asterisk restarted: every call it had died with it.
+        # Asterisk restarted: every call it had died with it (an answer seen
+        # before stands, as for a call a resync finds gone).
         out.append(AsteriskRestarted(at, self._system))
         for call in list(self._calls.values()):
-            self._end(call, self._lost_end_time(call, at), out, forced=Outcome.LOST_DURING_OUTAGE)
+            self._end_unobserved(call, self._lost_end_time(call, at), out)
         self._channels.clear()
         out.extend(self._book.log_out_all(at))
         return out
@@ -822,12 +867,17 @@ class CallTracker:
         out: list[DomainEvent] = []
         at = self._now(self._resync_at)
         linkedid = ev.linkedid or self._channels.get(ev.uniqueid, ev.uniqueid)
-        if linkedid in self._ended:
+        if linkedid in self._ended or ev.uniqueid in self._gone:
+            # The list was taken before an event the tracker already has.
             return out
         self._seen_channels.add(ev.uniqueid)
         if ev.bridge_id:
             self._bridges.setdefault(ev.bridge_id, []).append(ev.channel)
         call = self._calls.get(linkedid)
+        if call is not None and linkedid in self._touched:
+            call.channels.add(ev.uniqueid)
+            self._channels[ev.uniqueid] = linkedid
+            return out
         if call is None:
             # Started while the bridge was not looking.
             arrived = at - ev.duration_seconds if ev.duration_seconds is not None else at
@@ -867,7 +917,7 @@ class CallTracker:
         linkedid = self._channels.get(ev.uniqueid, ev.uniqueid)
         self._waiting_seen.add(linkedid)
         call = self._calls.get(linkedid)
-        if call is None:
+        if call is None or linkedid in self._touched:
             return out
         leg = call.open_leg
         joined = at - ev.wait_seconds if ev.wait_seconds is not None else at

@@ -38,6 +38,7 @@ from telephony.domain import (
     QueueExited,
     RingNoAnswer,
 )
+from telephony.events import parse_event
 from telephony.tracker import CallTracker
 from tests.support.queue_log import QueueLog, parse_queue_log
 
@@ -397,7 +398,10 @@ def _alive_channels(headers: Sequence[Headers]) -> list[Headers]:
 
 
 def _last_ts(headers: Sequence[Headers]) -> float:
-    return max(float(h["Timestamp"]) for h in headers if "Timestamp" in h)
+    """Time of the last event the tracker uses (it reads no other Timestamp)."""
+    return max(
+        float(h["Timestamp"]) for h in headers if "Timestamp" in h and parse_event(h) is not None
+    )
 
 
 def _resync(tracker: CallTracker, at: float, lists: Iterable[Headers]) -> list[DomainEvent]:
@@ -517,13 +521,16 @@ def test_mid_burst_resync_with_lost_calls(recordings: Path) -> None:
         assert by_id[linkedid].outcome is Outcome.LOST_DURING_OUTAGE
 
 
-def test_restart_ends_everything_lost(recordings: Path) -> None:
+@pytest.mark.parametrize("answered", [False, True])
+def test_restart_ends_everything(recordings: Path, answered: bool) -> None:
     capture = _headers(recordings, "status_snapshot.ami")
+    if not answered:
+        capture = _before_first(capture, "QueueCallerJoin")
     start = float(next(h["Timestamp"] for h in capture if "Timestamp" in h))
     tracker, _ = _run([Connected(start), *capture])
     at = _last_ts(capture)
     items: list[StreamItem] = [
-        Disconnected(at, "eof"),
+        Disconnected(at + 0.5, "eof"),
         Connected(at + 60),
         {"Event": "FullyBooted", "Uptime": "20", "LastReload": "20", "Status": "Fully Booted"},
     ]
@@ -531,9 +538,20 @@ def test_restart_ends_everything_lost(recordings: Path) -> None:
     assert any(isinstance(e, AsteriskRestarted) for e in events)
     records = _ended(events)
     assert len(records) == 3
-    assert all(r.outcome is Outcome.LOST_DURING_OUTAGE for r in records)
-    assert all(r.ended_at == at for r in records)
     assert tracker.calls_in_progress() == []
+    # Ended when the bridge last saw them: the last event before the drop.
+    assert all(r.ended_at == at for r in records)
+    if not answered:
+        assert all(r.outcome is Outcome.LOST_DURING_OUTAGE for r in records)
+        return
+    # An answer seen before the restart stands; the talk lasted at least
+    # until the bridge lost sight of the call.
+    log = _queue_log(recordings, "status_snapshot")
+    for record in records:
+        assert record.outcome is Outcome.ANSWERED
+        assert record.agent == log.calls[record.key.linkedid].agent
+        assert record.answered_at is not None
+        assert record.talk_seconds == pytest.approx(at - record.answered_at)
 
 
 def test_reconnect_without_restart_keeps_calls(recordings: Path) -> None:
@@ -775,3 +793,69 @@ def test_hangup_in_queue_without_abandon_event(recordings: Path) -> None:
     assert abandon.wait_seconds == pytest.approx(1795342648.7 - 1795342640.459152)
     (record,) = _ended(events)
     assert record.outcome is Outcome.ABANDONED and record.hangup_side is HangupSide.CALLER
+
+
+def test_events_during_resync_beat_stale_lists(recordings: Path) -> None:
+    """Events keep flowing while the lists are built: lists taken before the
+    answer (caller still waiting) must not reopen the queue, and a channel
+    that hung up meanwhile must not come back."""
+    headers = _headers(recordings, "answered.ami")
+    join = next(i for i, h in enumerate(headers) if h.get("Event") == "QueueCallerJoin")
+    first_hangup = next(i for i, h in enumerate(headers) if h.get("Event") == "Hangup")
+    stale = [
+        {**h, "Application": "Queue", "ApplicationData": "consultas,t,,,300"}
+        for h in _alive_channels(headers[: join + 1])
+    ]
+    stale.append(
+        {
+            "Event": "QueueEntry",
+            "Queue": "consultas",
+            "Position": "1",
+            "Uniqueid": "1795342622.0",
+            "Channel": "Local/99100001@callers-00000000;1",
+            "Wait": "0",
+        }
+    )
+    stale.append({"Event": "QueueStatusComplete", "ListItems": "1"})
+    items: list[StreamItem] = [
+        *headers[:join],
+        Disconnected(1795342624.0, "eof"),
+        Connected(1795342624.1),
+        ResyncStarted(1795342624.1),
+        *headers[join : first_hangup + 1],  # answered, talked, agent ;2 hung up
+        *stale,
+        ResyncFinished(1795342629.5),
+        *headers[first_hangup + 1 :],
+    ]
+    _, events = _run(items)
+    (record,) = _ended(events)
+    expected = _queue_log(recordings, "answered").calls["1795342622.0"]
+    assert record.queues == ("consultas",)
+    assert record.outcome is Outcome.ANSWERED
+    assert (record.agent, record.wait_seconds, record.talk_seconds) == (
+        expected.agent,
+        expected.wait,
+        expected.talk,
+    )
+    assert len([e for e in events if isinstance(e, CallQueued)]) == 1
+
+
+def test_restored_call_ending_during_resync_is_not_lost(recordings: Path) -> None:
+    first, rest = _cut_answered(recordings)
+    old, _ = _run(first)
+    (saved,) = old.calls_in_progress()
+    tracker = CallTracker("lab", wrapup_seconds=WRAPUP)
+    tracker.restore([saved])
+    items: list[StreamItem] = [
+        Connected(_last_ts(first) + 1),
+        ResyncStarted(_last_ts(first) + 1),
+        *rest,  # the call ends before the lists arrive
+        {"Event": "CoreShowChannelsComplete", "ListItems": "0"},
+        {"Event": "QueueStatusComplete", "ListItems": "0"},
+        ResyncFinished(_last_ts(first) + 10),
+    ]
+    _, events = _run(items, tracker)
+    (record,) = _ended(events)
+    assert record.outcome is Outcome.ANSWERED
+    assert record.talk_seconds == 5  # answered.queue_log COMPLETEAGENT
+    assert record.ended_at == _last_ts(rest)
