@@ -102,6 +102,8 @@ _LEAVE_STATUS = {
 }
 _JOIN_FAILED = frozenset({"JOINEMPTY", "FULL", "JOINUNAVAIL"})
 
+_parser_for = PARSERS.get
+
 _LIST_EVENTS = frozenset(
     {
         "CoreShowChannel",
@@ -183,24 +185,24 @@ class CallTracker:
 
     def feed(self, item: StreamItem) -> list[DomainEvent]:
         """One item of the AMI stream: a header mapping or a stream marker."""
-        if isinstance(item, dict):
-            name = item.get("Event")
-            parser = PARSERS.get(name) if name is not None else None
+        if type(item) is dict:
+            # The hot path: most events are unused and cost this one lookup.
+            parser = _parser_for(item.get("Event", ""))
             if parser is None:
                 return []
             try:
                 event = parser(item)
             except BadEventValue:
-                parse_errors[name or ""] += 1
+                parse_errors[item["Event"]] += 1
                 return []
             if event is None:
                 return []
-            if self._resyncing and name not in _LIST_EVENTS:
+            if self._resyncing and item["Event"] not in _LIST_EVENTS:
                 linkedid = item.get("Linkedid")
                 if linkedid:
                     self._touched.add(linkedid)
             return self._handlers[type(event)](event)
-        return self._on_marker(item)
+        return self._on_marker(item)  # type: ignore[arg-type]
 
     def handle(self, event: AmiEvent) -> list[DomainEvent]:
         """One already-typed event (what `feed` does after parsing)."""
