@@ -223,6 +223,14 @@ class CallTracker:
         """Snapshot records (outcome in_progress) of every call not ended yet."""
         return [call.record() for call in self._calls.values()]
 
+    def record_of(self, key: CallKey) -> CallRecord | None:
+        """Snapshot of one call still in progress (None once ended or unknown);
+        O(1), unlike scanning calls_in_progress()."""
+        call = self._calls.get(key.linkedid)
+        if call is None or call.key != key:
+            return None
+        return call.record()
+
     def finish(self) -> list[CallRecord]:
         """End of a capture: the records of calls still up (outcome in_progress)."""
         return self.calls_in_progress()

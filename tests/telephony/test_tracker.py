@@ -27,6 +27,7 @@ from telephony.domain import (
     CallAnswered,
     CallArrived,
     CallEnded,
+    CallKey,
     CallQueued,
     CallRecord,
     CallTransferred,
@@ -859,3 +860,13 @@ def test_restored_call_ending_during_resync_is_not_lost(recordings: Path) -> Non
     assert record.outcome is Outcome.ANSWERED
     assert record.talk_seconds == 5  # answered.queue_log COMPLETEAGENT
     assert record.ended_at == _last_ts(rest)
+
+
+def test_record_of(recordings: Path) -> None:
+    first, rest = _cut_answered(recordings)
+    tracker, _ = _run(first)
+    (record,) = tracker.calls_in_progress()
+    assert tracker.record_of(record.key) == record
+    assert tracker.record_of(CallKey("other", record.key.linkedid)) is None
+    _run(rest, tracker)
+    assert tracker.record_of(record.key) is None
