@@ -201,10 +201,14 @@ def run(
     if messages == 0:
         print(f"atiende replay: {path}: no AMI messages found", file=sys.stderr)
         return 1
-    if fmt == "jsonl":
-        records_to_jsonl(records, out)
-    else:
-        summary = summarize(records, default_sl=default_sl, service_levels=service_levels)
-        out.write(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True))
-        out.write("\n")
+    try:
+        if fmt == "jsonl":
+            records_to_jsonl(records, out)
+        else:
+            summary = summarize(records, default_sl=default_sl, service_levels=service_levels)
+            out.write(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True))
+            out.write("\n")
+    except BrokenPipeError:
+        # `atiende replay x.ami | head`: the reader has all it wanted.
+        return 0
     return 0

@@ -23,6 +23,19 @@ JOINUNAVAIL) it sets only QUEUESTATUS. A leave without answer, abandon or a
 prior status is settled by what happens next: an AgentConnect (Asterisk sends
 the leave just before it) makes it answered; otherwise it is an exit with a
 key (the only exit for which app_queue sets no status).
+
+Outages. Disconnected ends nothing. Between ResyncStarted and ResyncFinished
+the list entries (CoreShowChannel, QueueEntry, QueueMember) confirm or create
+channels, calls, queue legs and members; live events keep flowing meanwhile
+and win over the lists for the calls they mention (the lists may be older).
+At ResyncFinished a channel nobody listed is gone; a call with no channel
+left is over: answered calls stay answered, their talk time bounded below by
+the last event seen before the drop (Asterisk's clock); any other call ends
+`lost_during_outage`. A FullyBooted whose boot time (marker `at` - Uptime)
+moved since the previous session means Asterisk restarted: the same rule ends
+every call at once. Calls restored from the store are kept until the first
+resync; one it does not list ends `lost_during_outage` (nothing bounds it)
+unless its hangups arrived meanwhile.
 """
 
 from __future__ import annotations
