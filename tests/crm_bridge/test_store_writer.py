@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import threading
@@ -132,6 +133,28 @@ async def test_a_refused_record_is_dropped_alone(
     assert writer.stats().rejected == 1
     assert "1763971500.99" in caplog.text
     assert "765432" not in caplog.text
+
+
+async def test_values_postgresql_refuses_are_dropped_alone_without_leaking_caller_data(
+    pg_engine: Engine, new_record: RecordFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = AttentionRepository(pg_engine)
+    writer = AttentionWriter(repo, batch_size=50, flush_interval=3600)
+    for n in range(5):
+        writer.submit_record(new_record(f"1763972100.{n}"))
+    # An agent name longer than its column (128): PostgreSQL raises a data error.
+    too_long_agent = dataclasses.replace(
+        new_record("1763972100.98", caller_number="099765432", caller_name="Florencia Secreta"),
+        legs=(dataclasses.replace(new_record("z").legs[0], agent="y" * 300),),
+    )
+    writer.submit_record(too_long_agent)
+    await writer.close()
+    assert repo.count() == 5
+    assert writer.stats().rejected == 1
+    assert "1763972100.98" in caplog.text
+    assert "StringDataRightTruncation" in caplog.text
+    for secret in ("765432", "Florencia", "Secreta", "99123456"):
+        assert secret not in caplog.text
 
 
 async def test_submitting_after_close_is_an_error(
