@@ -141,6 +141,11 @@ class FastAgiServer:
             self._tasks.add(task)
         try:
             await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            # Only stop() cancels sessions. asyncio's stream callback calls
+            # task.exception() on this task, which would log a cancelled task as
+            # an error: end it normally instead.
+            log.debug("FastAGI session cancelled by stop()")
         finally:
             if task is not None:
                 self._tasks.discard(task)
@@ -224,7 +229,8 @@ class FastAgiServer:
             return None
 
     async def _route(self, session: AgiSession) -> None:
-        script = session.env.script
+        # agi://host/ivr?x=1 arrives as "ivr?x=1": the route is the path part.
+        script = session.env.script.split("?", 1)[0]
         handler = self.handlers.get(script)
         if handler is not None:
             result = handler(session)

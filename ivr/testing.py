@@ -250,6 +250,8 @@ class FakeAsterisk:
                 writer.write(environment_block(self.call))
                 await writer.drain()
                 await self._serve(reader, writer)
+        except ConnectionError:
+            self.record.closed_by_server = True  # reset: closed with our data unread
         finally:
             writer.close()
             with contextlib.suppress(OSError):

@@ -585,3 +585,21 @@ async def test_recorded_callers_reach_the_queue_asterisk_logged(
                 assert rec.variables["ATIENDE_QUEUE"] == expected, (name, env["agi_uniqueid"])
                 checked += 1
     assert checked >= 40 and hung_up >= 1
+
+
+async def test_session_cap_refuses_extra_connections(make_server: ServerFactory) -> None:
+    server = await make_server(max_sessions=1, reply_timeout=30.0)
+    busy = asyncio.create_task(call(server, FakeCall(silent_at=1)))
+    async with asyncio.timeout(5):
+        while server.active_sessions == 0:
+            await asyncio.sleep(0.01)
+    refused = (await call(server, FakeCall(dtmf=["0"]))).record
+    assert refused.commands == [] and refused.closed_by_server
+    await server.stop(grace=0.1)
+    await busy
+
+
+async def test_route_ignores_a_query_string(make_server: ServerFactory) -> None:
+    server = await make_server()
+    rec = (await call(server, FakeCall(script="survey?origen=cola", dtmf=["5"]))).record
+    assert rec.prompts[0] == "atiende/encuesta-pregunta"
