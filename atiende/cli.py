@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
         help="default service-level threshold (default: settings, 20 s)",
     )
     replay.add_argument(
+        "--queues-conf",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="Asterisk's queues.conf: service levels per queue",
+    )
+    replay.add_argument(
         "--queue-service-level",
         type=_queue_level,
         action="append",
@@ -83,9 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Alembic narrates every plugin it loads at INFO.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "replay":
+        from atiende.wiring import queue_configs, service_levels
         from telephony.replay import run
 
-        levels = dict(settings.service_levels)
+        if args.queues_conf:
+            settings = settings.model_copy(update={"queues_conf": args.queues_conf})
+        levels = service_levels(settings, queue_configs(settings))
         levels.update(dict(args.queue_service_level))
         return run(
             args.capture,

@@ -7,6 +7,8 @@ Nothing but the composition root reads these: components receive plain values.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,9 @@ class AmiSettings(BaseModel):
 class StoreSettings(BaseModel):
     batch_size: int = Field(default=500, ge=1)
     flush_interval: float = Field(default=0.2, gt=0)
+    # How long a stopping bridge waits for an unreachable database before it
+    # gives up on the writes still pending (and logs them as lost).
+    shutdown_grace: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -47,9 +52,8 @@ class Settings(BaseSettings):
     # Service-level threshold in seconds, default and per queue.
     service_level_seconds: int = Field(default=20, ge=1)
     service_levels: dict[str, int] = Field(default_factory=dict)
+    # Asterisk's queues.conf, if readable here: wrap-up times and service levels.
+    queues_conf: Path | None = None
     log_level: str = "INFO"
     ami: AmiSettings = Field(default_factory=AmiSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
-
-    def service_level_for(self, queue: str) -> int:
-        return self.service_levels.get(queue, self.service_level_seconds)

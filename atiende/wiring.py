@@ -21,7 +21,7 @@ from crm_bridge.recorder import AttentionRecorder
 from telephony.ami.actions import Ping
 from telephony.ami.connection import AmiConnection
 from telephony.bridge import Bridge, DomainEventSink
-from telephony.domain import CallKey, CallRecord
+from telephony.queue_config import QueueConfig, load_queues_conf
 from telephony.tracker import CallTracker
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class BridgeService:
     connection: AmiConnection
     tracker: CallTracker
     bridge: Bridge
+    shutdown_grace: float = 60.0
     _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -63,7 +64,7 @@ class BridgeService:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-        await self.writer.close()
+        await self.writer.close(give_up_after=self.shutdown_grace)
         self.repository.engine.dispose()
 
     async def wait(self) -> None:
@@ -86,15 +87,15 @@ class BridgeService:
         await asyncio.sleep(0)
 
 
-class _Snapshot:
-    def __init__(self, tracker: CallTracker) -> None:
-        self._tracker = tracker
+def queue_configs(settings: Settings) -> dict[str, QueueConfig]:
+    return load_queues_conf(settings.queues_conf) if settings.queues_conf else {}
 
-    def __call__(self, key: CallKey) -> CallRecord | None:
-        for record in self._tracker.calls_in_progress():
-            if record.key == key:
-                return record
-        return None
+
+def service_levels(settings: Settings, queues: dict[str, QueueConfig]) -> dict[str, int]:
+    """Per-queue thresholds: queues.conf's servicelevel, overridden by settings."""
+    levels = {name: q.service_level for name, q in queues.items() if q.service_level}
+    levels.update(settings.service_levels)
+    return levels
 
 
 def build_bridge(settings: Settings, extra_sinks: Sequence[DomainEventSink] = ()) -> BridgeService:
@@ -119,10 +120,16 @@ def build_bridge(settings: Settings, extra_sinks: Sequence[DomainEventSink] = ()
         queue_size=ami.queue_size,
         connect_timeout=ami.connect_timeout,
     )
-    tracker = CallTracker(ami.system_name)
-    recorder = AttentionRecorder(writer, _Snapshot(tracker))
+    queues = queue_configs(settings)
+    tracker = CallTracker(
+        ami.system_name,
+        wrapup_seconds={name: q.wrapup_seconds for name, q in queues.items()},
+    )
+    recorder = AttentionRecorder(writer, tracker.record_of)
     bridge = Bridge(connection, tracker, [recorder, *extra_sinks])
-    return BridgeService(repository, writer, connection, tracker, bridge)
+    return BridgeService(
+        repository, writer, connection, tracker, bridge, settings.store.shutdown_grace
+    )
 
 
 @contextlib.contextmanager

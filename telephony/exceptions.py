@@ -24,3 +24,14 @@ class InvalidActionValue(TelephonyError, ValueError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class QueueConfigError(TelephonyError):
+    """Asterisk's queues.conf could not be read; names the file and line."""
+
+    def __init__(self, path: str, line: int | None, problem: str) -> None:
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {problem}")
+        self.path = path
+        self.line = line
+        self.problem = problem
