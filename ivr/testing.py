@@ -182,6 +182,7 @@ class FakeCall:
     work: its normal reply arrives preceded by the HANGUP line.
     close_at: index of the command after which Asterisk closes the socket unanswered.
     silent_at: index of the command Asterisk never answers (socket left open).
+    reply_delay: seconds before each reply (a prompt playing, a caller thinking).
     """
 
     script: str = "ivr"
@@ -196,6 +197,7 @@ class FakeCall:
     close_at: int | None = None
     silent_at: int | None = None
     missing_prompts: frozenset[str] = frozenset()
+    reply_delay: float = 0.0
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -287,6 +289,8 @@ class FakeAsterisk:
             if self.call.hangup_before_reply_at == index:
                 reply = ["HANGUP", *reply]
                 self._dead = True
+            if self.call.reply_delay:
+                await asyncio.sleep(self.call.reply_delay)
             writer.write("".join(r + "\n" for r in reply).encode("utf-8"))
             await writer.drain()
 
