@@ -1,0 +1,118 @@
+"""The `atiende` command as an operator runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from atiende.cli import main
+from crm_bridge.db import make_engine, session_factory
+from crm_bridge.models import Attention
+from telephony.ami.testing import AmiTestServer
+from tests.conftest import SCENARIOS
+from tests.support.queue_log import parse_queue_log
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_replay_jsonl(recordings: Path, scenario: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "--jsonl", str(recordings / f"{scenario}.ami")]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    log_path = recordings / f"{scenario}.queue_log"
+    queued = parse_queue_log(log_path).calls if log_path.exists() else {}
+    by_id = {row["linkedid"]: row for row in rows}
+    assert len(by_id) == len(rows)
+    for uniqueid, expected in queued.items():
+        assert by_id[uniqueid]["queues"] == expected.queues
+        assert by_id[uniqueid]["agent"] == expected.agent
+    required = {
+        "linkedid", "caller_number", "caller_name", "queues", "queue", "agent", "agents",
+        "outcome", "wait_seconds", "talk_seconds", "arrived_at", "answered_at", "ended_at",
+        "ivr_path",
+    }  # fmt: skip
+    assert all(required <= set(row) for row in rows)
+
+
+def test_replay_summary_with_queues_conf(
+    recordings: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = recordings / "lab-config" / "queues.conf"
+    capture = recordings / "burst.ami"
+    assert main(["replay", "--summary", "--queues-conf", str(conf), str(capture)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["consultas"]["service_level_seconds"] == 20
+    assert summary["reclamos"]["service_level_seconds"] == 30
+    assert main(["replay", "--summary", "--queue-service-level", "reclamos=5", str(capture)]) == 0
+    assert json.loads(capsys.readouterr().out)["reclamos"]["service_level_seconds"] == 5
+    offered = sum(queue["offered"] for queue in summary.values())
+    answered = sum(queue["answered"] for queue in summary.values())
+    abandoned = sum(queue["abandoned"] for queue in summary.values())
+    assert (offered, answered, abandoned) == (24, 15, 9)
+
+
+def test_replay_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(tmp_path / "absent.ami")]) == 2
+    assert "absent.ami" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as raised:
+        main(["replay", "--queue-service-level", "consultas=veinte", "x.ami"])
+    assert raised.value.code == 2
+
+
+async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_path: Path) -> None:
+    """`atiende serve` as a process: configured by ATIENDE_* variables only,
+    it records the calls it hears and leaves cleanly on SIGTERM."""
+    database = tmp_path / "atiende.db"
+    capture = (recordings / "answered.ami").read_bytes()
+    async with AmiTestServer(capture, secret="serve-secret") as server:
+        env = {
+            **os.environ,
+            "ATIENDE_DATABASE_URL": f"sqlite:///{database}",
+            "ATIENDE_AMI__PORT": str(server.port),
+            "ATIENDE_AMI__SECRET": "serve-secret",
+            "ATIENDE_AMI__SYSTEM_NAME": "serve-test",
+            "ATIENDE_QUEUES_CONF": str(recordings / "lab-config" / "queues.conf"),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "atiende.cli", "serve",
+            env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(server.replayed(), timeout=30)
+            await asyncio.wait_for(_until_recorded(database), timeout=30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, stderr.decode()
+    assert b"serve-secret" not in stderr
+    rows = _attentions(database)
+    assert [(row.system, row.agent, row.outcome) for row in rows] == [
+        ("serve-test", "Ana Gómez", "answered")
+    ]
+
+
+def _attentions(database: Path) -> list[Attention]:
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with session_factory(engine)() as session:
+            rows = list(session.scalars(select(Attention)).all())
+            session.expunge_all()
+            return rows
+    except OperationalError:  # the schema may not be there yet
+        return []
+    finally:
+        engine.dispose()
+
+
+async def _until_recorded(database: Path) -> None:
+    while not any(row.outcome == "answered" for row in _attentions(database)):
+        await asyncio.sleep(0.1)
