@@ -293,6 +293,10 @@ def _identify(flow: Flow, node: Identify, state: CallState, event: object) -> De
     if isinstance(event, ServiceReplied):
         if isinstance(event.value, Person):
             return _goto(node.found, replace(state, person_id=event.value.id))
+        if node.by == "cedula":
+            # The caller said who they are and that person is unknown: a person
+            # matched earlier by the (possibly shared) phone is not them.
+            return _goto(node.not_found, replace(state, person_id=""))
         return _goto(node.not_found, state)
     if isinstance(event, ServiceFailed):
         return _on_error(flow, node.on_error, state)

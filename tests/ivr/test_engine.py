@@ -343,3 +343,16 @@ nodes:
     flow = registry.get("h")
     assert flow is not None
     assert "atiende/menu-principal" not in prompts(drive(flow, [])[0])
+
+
+def test_unknown_cedula_drops_a_person_matched_by_phone() -> None:
+    def service(request: object) -> Event:
+        if isinstance(request, FindPersonByPhone):
+            return ServiceReplied(Person("p-phone"))
+        return ServiceReplied(None)
+
+    actions, _ = drive(default_flow(), ["1", "12345672"], service)
+    assert "atiende/persona-no-encontrada" in prompts(actions)
+    assert "ATIENDE_PERSON_ID" not in variables(actions)
+    kept, _ = drive(default_flow(), ["0"], service)  # no cédula asked: the phone match stays
+    assert variables(kept)["ATIENDE_PERSON_ID"] == "p-phone"
