@@ -55,5 +55,8 @@ class Settings(BaseSettings):
     # Asterisk's queues.conf, if readable here: wrap-up times and service levels.
     queues_conf: Path | None = None
     log_level: str = "INFO"
+    # Prometheus /metrics of `atiende serve`; port 0 turns it off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
     ami: AmiSettings = Field(default_factory=AmiSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

@@ -12,12 +12,16 @@ import logging
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, start_http_server
 
 from atiende.settings import Settings
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.recorder import AttentionRecorder
+from dashboards.bridge_metrics import BridgeHealthCollector
 from telephony.ami.actions import Ping
 from telephony.ami.connection import AmiConnection
 from telephony.bridge import Bridge, DomainEventSink
@@ -153,6 +157,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await asyncio.to_thread(migrate, settings)
     service = build_bridge(settings)
     await service.start()
+    metrics = start_metrics(settings, service)
     log.info(
         "bridge running: AMI %s:%d as %r (system %r)",
         settings.ami.host,
@@ -163,4 +168,23 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     with _stop_on_signals(stop):
         await stop.wait()
     log.info("stopping")
+    if metrics is not None:
+        metrics.shutdown()
     await service.stop()
+
+
+def metrics_registry(service: BridgeService) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(BridgeHealthCollector(service.connection, service.writer, service.bridge))
+    return registry
+
+
+def start_metrics(settings: Settings, service: BridgeService) -> WSGIServer | None:
+    """Serve /metrics in a thread of its own (scrapes never touch the loop)."""
+    if not settings.metrics_port:
+        return None
+    server, _thread = start_http_server(
+        settings.metrics_port, settings.metrics_host, registry=metrics_registry(service)
+    )
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+    return server

@@ -6,10 +6,13 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -72,6 +75,7 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     it records the calls it hears and leaves cleanly on SIGTERM."""
     database = tmp_path / "atiende.db"
     capture = (recordings / "answered.ami").read_bytes()
+    metrics_port = _free_port()
     async with AmiTestServer(capture, secret="serve-secret") as server:
         env = {
             **os.environ,
@@ -80,6 +84,7 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
             "ATIENDE_AMI__SECRET": "serve-secret",
             "ATIENDE_AMI__SYSTEM_NAME": "serve-test",
             "ATIENDE_QUEUES_CONF": str(recordings / "lab-config" / "queues.conf"),
+            "ATIENDE_METRICS_PORT": str(metrics_port),
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "atiende.cli", "serve",
@@ -89,15 +94,39 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
         try:
             await asyncio.wait_for(server.replayed(), timeout=30)
             await asyncio.wait_for(_until_recorded(database), timeout=30)
+            metrics = await asyncio.to_thread(_scrape, metrics_port)
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0, stderr.decode()
     assert b"serve-secret" not in stderr
+    assert metrics["atiende_ami_connected"] == 1
+    assert metrics["atiende_ami_events_total"] > 0
+    assert metrics["atiende_ami_malformed_messages_total"] == 0
+    assert metrics["atiende_store_rows_written_total"] >= 1
+    assert metrics["atiende_ami_queue_depth"] == 0
     rows = _attentions(database)
     assert [(row.system, row.agent, row.outcome) for row in rows] == [
         ("serve-test", "Ana Gómez", "answered")
     ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("system") == "serve-test"
+    }
 
 
 def _attentions(database: Path) -> list[Attention]:
