@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a command with the real PostgreSQL and Redis that the tests need.
+# Runs a command with the real PostgreSQL, Redis and Prometheus the tests need.
 #
 # If the servers named by ATIENDE_TEST_POSTGRES_URL / ATIENDE_TEST_REDIS_URL
 # (defaults: the local ones on 5432 and 6379) answer, they are used as they are.
@@ -27,9 +27,19 @@ trap cleanup EXIT
 # PostgreSQL refuses to run as root: run its tools as the 'postgres' user when we are root.
 su_run() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    runuser -u postgres -- # The metrics tests run a real Prometheus and promtool (Debian's package).
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  apt_install prometheus || echo "test services: the Prometheus tests will be skipped" >&2
+fi
+
+"$@"
   else
-    "$@"
+    # The metrics tests run a real Prometheus and promtool (Debian's package).
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  apt_install prometheus || echo "test services: the Prometheus tests will be skipped" >&2
+fi
+
+"$@"
   fi
 }
 
@@ -88,6 +98,11 @@ if ! redis_ok; then
   for _ in $(seq 50); do [ -f "$workdir/redis.pid" ] && break; sleep 0.1; done
   export ATIENDE_TEST_REDIS_URL="redis://127.0.0.1:$port/15"
   echo "test services: throwaway Redis on port $port" >&2
+fi
+
+# The metrics tests run a real Prometheus and promtool (Debian's package).
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  apt_install prometheus || echo "test services: the Prometheus tests will be skipped" >&2
 fi
 
 "$@"
