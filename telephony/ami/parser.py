@@ -33,9 +33,17 @@ _END_COMMAND_BYTES = _END_COMMAND.encode()
 class AmiParser:
     """Incremental AMI parser: `feed` bytes as they arrive, get complete messages.
 
-    Both CRLF (what Asterisk sends) and bare LF line endings are accepted.
-    `malformed` counts the lines and messages that were skipped; `banner`
-    holds the version announced by the `Asterisk Call Manager/X.Y.Z` line.
+    Both CRLF (what Asterisk sends) and bare LF line endings are accepted:
+    the peer's first line ending decides. On a CRLF stream a bare LF is part
+    of its line (old-style command output holds them); on a LF stream a CR
+    before a LF is dropped. `malformed` counts the lines and messages that
+    were skipped; `banner` holds the version announced by the optional
+    `Asterisk Call Manager/X.Y.Z` greeting line.
+
+    A header repeated in one message keeps all its values, joined with "\n".
+    A message larger than `max_message_bytes` is dropped (and counted) up to
+    the next blank line; memory held never exceeds about that limit plus
+    one read.
     """
 
     def __init__(self, *, max_message_bytes: int = 1 << 20) -> None:
