@@ -43,12 +43,16 @@ from telephony.domain import (
 
 _IN_PROGRESS = Outcome.IN_PROGRESS.value
 _Excluded = ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]
-# Columns a later record may rewrite; identity and created_at stay.
+# Columns a later record may rewrite; identity and created_at stay, and so do
+# the columns other services own (the person linked, the caller's survey).
 _UPDATABLE = tuple(
     column.name
     for column in Attention.__table__.columns
-    if column.name not in {"id", "system", "linkedid", "created_at"}
+    if column.name not in {"id", "system", "linkedid", "created_at", "person_id", "survey_score"}
 )
+# The channel variable the IVR sets to the privacy notice version the caller heard.
+NOTICE_VERSION_VARIABLE = "ATIENDE_NOTICE_VERSION"
+_NOTICE_VERSION_LENGTH = 32
 
 
 # ---------------------------------------------------------------- conversions
@@ -153,11 +157,19 @@ def attention_values(record: CallRecord, *, phone_region: str, now: datetime) ->
             "outcome": record.outcome.value,
             "hangup_side": record.hangup_side.value,
             "variables": {_clean(k): _clean(v) for k, v in record.variables.items()},
+            "notice_version": _notice_version(record.variables),
             "created_at": now,
             "updated_at": now,
         }
     except (OverflowError, OSError, ValueError) as err:
         raise RecordRejectedError(f"call {record.key.linkedid!r}: {err}") from err
+
+
+def _notice_version(variables: Mapping[str, str]) -> str | None:
+    # A channel variable is caller-reachable text: cut it to the column's size
+    # rather than let one value fail a batch.
+    value = _clean(variables.get(NOTICE_VERSION_VARIABLE, "")).strip()
+    return value[:_NOTICE_VERSION_LENGTH] or None
 
 
 def record_from_row(row: Attention) -> CallRecord:

@@ -18,9 +18,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -122,6 +125,13 @@ class Attention(Base):
     variables: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set by other services, never by the bridge's upserts (see attentions._UPDATABLE).
+    person_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="SET NULL"), index=True
+    )
+    survey_score: Mapped[int | None] = mapped_column(Integer)
+    # Version of the privacy notice the caller heard (ATIENDE_NOTICE_VERSION).
+    notice_version: Mapped[str | None] = mapped_column(String(32))
 
 
 class AgentStateInterval(Base):
@@ -157,3 +167,296 @@ Index(
     AgentStateInterval.started_at,
     unique=True,
 )
+
+
+# ------------------------------------------------------------ users and organisms
+
+USER_ROLES = ("ejecutivo", "supervisor", "gerente", "referente", "admin")
+
+
+class User(Base):
+    """Someone who works with Atiende (agents, supervisors, referents, admins)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("username"),
+        CheckConstraint(f"role IN ({', '.join(repr(r) for r in USER_ROLES)})", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    # Filled by the authentication feature; null means the user cannot log in yet.
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Organism(Base):
+    """A public body (organismo) whose requests the centre handles."""
+
+    __tablename__ = "organisms"
+    __table_args__ = (UniqueConstraint("code"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Unit(Base):
+    """An executing unit (unidad ejecutora) of an organism; units may nest."""
+
+    __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("organism_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    organism_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("organisms.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("units.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class UnitReferent(Base):
+    """A referent (user with the referente role) answering for a unit."""
+
+    __tablename__ = "unit_referents"
+
+    unit_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("units.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ServiceLevel(Base):
+    """Business hours allowed to answer a request type, for an organism or one unit.
+
+    A row with a unit overrides the organism's row (unit_id 0 stands for the
+    whole organism: NULLs would not collide in the unique key).
+    """
+
+    __tablename__ = "service_levels"
+    __table_args__ = (UniqueConstraint("organism_id", "unit_key", "request_type"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    organism_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("organisms.id", ondelete="CASCADE")
+    )
+    unit_key: Mapped[int] = mapped_column(Identifier, default=0)
+    request_type: Mapped[str] = mapped_column(String(16))
+    business_hours: Mapped[float] = mapped_column(Float)
+
+
+# ------------------------------------------------------------------- persons
+
+
+class Person(Base):
+    """A citizen. Only identification data lives here; the rest sits in
+    per-category tables that hold values only while the person consents."""
+
+    __tablename__ = "persons"
+    __table_args__ = (
+        UniqueConstraint("document_type", "document_number"),
+        # Prefix searches (LIKE 'pere%') use these on PostgreSQL whatever the collation.
+        Index(None, "search_name", postgresql_ops={"search_name": "varchar_pattern_ops"}),
+        Index(None, "search_family", postgresql_ops={"search_family": "varchar_pattern_ops"}),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    document_type: Mapped[str | None] = mapped_column(String(16))
+    document_number: Mapped[str | None] = mapped_column(String(32))
+    given_names: Mapped[str] = mapped_column(String(200))
+    family_names: Mapped[str] = mapped_column(String(200))
+    # Lower-case, accents removed: "given family" and "family given".
+    search_name: Mapped[str] = mapped_column(String(401))
+    search_family: Mapped[str] = mapped_column(String(401))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PersonConsent(Base):
+    """The person's decision on one data category (granted or withdrawn)."""
+
+    __tablename__ = "person_consents"
+
+    person_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    granted: Mapped[bool] = mapped_column(Boolean)
+    decided_at: Mapped[datetime]
+    decided_by: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    notice_version: Mapped[str | None] = mapped_column(String(32))
+
+
+class PersonPhone(Base):
+    __tablename__ = "person_phones"
+    __table_args__ = (UniqueConstraint("person_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    person_id: Mapped[int] = mapped_column(Identifier, ForeignKey("persons.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(20), index=True)  # E.164
+    label: Mapped[str | None] = mapped_column(String(32))
+
+
+class PersonEmail(Base):
+    __tablename__ = "person_emails"
+    __table_args__ = (UniqueConstraint("person_id", "address"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    person_id: Mapped[int] = mapped_column(Identifier, ForeignKey("persons.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254))
+    label: Mapped[str | None] = mapped_column(String(32))
+
+
+class PersonAddress(Base):
+    __tablename__ = "person_addresses"
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
+    street: Mapped[str] = mapped_column(Text)
+    locality: Mapped[str | None] = mapped_column(String(120))
+    department: Mapped[str | None] = mapped_column(String(60))
+    postal_code: Mapped[str | None] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(32))
+
+
+class PersonDocument(Base):
+    """Documentation the person chose to keep (passport, vaccination card...)."""
+
+    __tablename__ = "person_documents"
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(120))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+# ------------------------------------------------------------------- tickets
+
+
+class TicketSequence(Base):
+    """Last ticket number handed out per year (the row lock serialises creators)."""
+
+    __tablename__ = "ticket_sequences"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(Integer)
+
+
+class Ticket(Base):
+    """A request (solicitud) that needs follow-up."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("number"),
+        Index(None, "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    number: Mapped[str] = mapped_column(String(16))  # YYYY-NNNNNN
+    channel: Mapped[str] = mapped_column(String(16))
+    request_type: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    person_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="SET NULL"), index=True
+    )
+    organism_id: Mapped[int] = mapped_column(Identifier, ForeignKey("organisms.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(Identifier, ForeignKey("units.id"), index=True)
+    referent_id: Mapped[int | None] = mapped_column(Identifier, ForeignKey("users.id"), index=True)
+    created_by: Mapped[int | None] = mapped_column(Identifier, ForeignKey("users.id"))
+    # The call it came from, by key: attentions are rewritten by the bridge and
+    # a foreign key would tie the two lifecycles together.
+    attention_system: Mapped[str | None] = mapped_column(String(64))
+    attention_linkedid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class TicketEvent(Base):
+    """One action on a ticket's timeline."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index(None, "ticket_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(Identifier, ForeignKey("tickets.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(Identifier, ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    unit_id: Mapped[int | None] = mapped_column(Identifier, ForeignKey("units.id"))
+    referent_id: Mapped[int | None] = mapped_column(Identifier, ForeignKey("users.id"))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class TicketResponse(Base):
+    """An answer sent to the person, through one channel adapter."""
+
+    __tablename__ = "ticket_responses"
+    __table_args__ = (Index(None, "ticket_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(Identifier, ForeignKey("tickets.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    destination: Mapped[str] = mapped_column(String(254))
+    body: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(Identifier, ForeignKey("users.id"))
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+# ------------------------------------------------------- what the IVR stores
+
+
+class CallbackRequest(Base):
+    """A caller who chose to be called back instead of waiting (one per call)."""
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (
+        UniqueConstraint("system", "linkedid"),
+        Index(None, "status", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    system: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    number_raw: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str | None] = mapped_column(String(20))  # E.164 or null
+    queue: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # pending, done, cancelled
+    requested_at: Mapped[datetime]
+
+
+class CallSurvey(Base):
+    """The caller's 1..5 rating of a call, kept even before its attention row exists."""
+
+    __tablename__ = "call_surveys"
+    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score"),)
+
+    system: Mapped[str] = mapped_column(String(64), primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    score: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime]

@@ -63,7 +63,7 @@ def test_the_comparison_would_see_a_drift(fresh_url: str) -> None:
     drifted = MetaData(naming_convention=Base.metadata.naming_convention)
     for table in Base.metadata.tables.values():
         table.to_metadata(drifted)
-    Table("attentions", drifted, Column("person_id", String(36)), extend_existing=True)
+    Table("attentions", drifted, Column("drift_probe", String(36)), extend_existing=True)
     engine = make_engine(fresh_url)
     try:
         differences = _differences(engine, drifted)
