@@ -19,11 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from dashboards.kpi import QueueKpiDefinition, asa, count_legs, mean_talk
 from telephony.ami.parser import iter_capture
-from telephony.domain import CallEnded, CallRecord, Outcome
+from telephony.domain import CallEnded, CallRecord
 from telephony.tracker import CallTracker
-
-_EXITS = frozenset({Outcome.EXIT_TIMEOUT, Outcome.EXIT_KEY, Outcome.EXIT_EMPTY, Outcome.JOIN_EMPTY})
 
 
 def _replay(data: bytes, system: str) -> tuple[list[CallRecord], int]:
@@ -102,8 +101,8 @@ def records_to_jsonl(records: Iterable[CallRecord], out: TextIO) -> None:
         out.write("\n")
 
 
-def _mean(values: list[float]) -> float | None:
-    return round(sum(values) / len(values), 3) if values else None
+def _rounded(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
 
 
 def summarize(
@@ -113,7 +112,8 @@ def summarize(
     service_levels: Mapping[str, int] | None = None,
 ) -> dict[str, dict[str, float | int | None]]:
     """Per-queue figures, counted from queue legs (a call that went through
-    two queues counts once in each).
+    two queues counts once in each). The arithmetic is dashboards.kpi's, the
+    one definition of these figures.
 
     - offered: legs that joined the queue.
     - answered: legs an agent answered (including ones later transferred).
@@ -129,45 +129,24 @@ def summarize(
     - avg_talk_seconds: mean talk time of the answered legs whose talk time is
       known (null if none).
     """
-    levels = service_levels or {}
-    waits: dict[str, list[float]] = {}
-    talks: dict[str, list[float]] = {}
-    counts: dict[str, dict[str, int]] = {}
-    for record in records:
-        for leg in record.legs:
-            queue = counts.setdefault(
-                leg.queue,
-                {
-                    "offered": 0,
-                    "answered": 0,
-                    "abandoned": 0,
-                    "exited": 0,
-                    "in_progress": 0,
-                    "answered_within_sl": 0,
-                },
-            )
-            queue["offered"] += 1
-            if leg.answered_at is not None:
-                queue["answered"] += 1
-                wait = leg.wait_seconds if leg.wait_seconds is not None else 0.0
-                waits.setdefault(leg.queue, []).append(wait)
-                if wait <= levels.get(leg.queue, default_sl):
-                    queue["answered_within_sl"] += 1
-                if leg.talk_seconds is not None:
-                    talks.setdefault(leg.queue, []).append(leg.talk_seconds)
-            elif leg.outcome is Outcome.ABANDONED:
-                queue["abandoned"] += 1
-            elif leg.outcome in _EXITS:
-                queue["exited"] += 1
-            else:
-                queue["in_progress"] += 1
+    levels = dict(service_levels or {})
+    definitions = {
+        name: QueueKpiDefinition(service_level_seconds=sl) for name, sl in levels.items()
+    }
+    counts = count_legs(records, definitions, QueueKpiDefinition(service_level_seconds=default_sl))
     summary: dict[str, dict[str, float | int | None]] = {}
-    for name in sorted(counts):
-        row: dict[str, float | int | None] = dict(counts[name])
-        row["service_level_seconds"] = levels.get(name, default_sl)
-        row["asa_seconds"] = _mean(waits.get(name, []))
-        row["avg_talk_seconds"] = _mean(talks.get(name, []))
-        summary[name] = row
+    for name, queue in counts.items():
+        summary[name] = {
+            "offered": queue.offered,
+            "answered": queue.answered,
+            "abandoned": queue.abandoned,
+            "exited": queue.exited,
+            "in_progress": queue.in_progress,
+            "answered_within_sl": queue.answered_within,
+            "service_level_seconds": levels.get(name, default_sl),
+            "asa_seconds": _rounded(asa(queue)),
+            "avg_talk_seconds": _rounded(mean_talk(queue)),
+        }
     return summary
 
 
