@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from dashboards.kpi import QueueKpiDefinition, asa, count_legs, mean_talk
+from telephony.ami.interest import tracker_event_filter
 from telephony.ami.parser import iter_capture
 from telephony.domain import CallEnded, CallRecord
 from telephony.tracker import CallTracker
@@ -29,7 +30,9 @@ def _replay(data: bytes, system: str) -> tuple[list[CallRecord], int]:
     tracker = CallTracker(system)
     records: list[CallRecord] = []
     messages = 0
-    for headers in iter_capture(data):
+    # The same local filter as the live bridge: events the tracker ignores
+    # cost only their framing.
+    for headers in iter_capture(data, tracker_event_filter()):
         messages += 1
         for event in tracker.feed(headers):
             if isinstance(event, CallEnded):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from telephony.ami.stream import Headers
 
@@ -44,10 +44,22 @@ class AmiParser:
     A message larger than `max_message_bytes` is dropped (and counted) up to
     the next blank line; memory held never exceeds about that limit plus
     one read.
+
+    `accept`, if given, sees each complete message as raw bytes before it is
+    decoded and returns False for one to drop unparsed (see
+    telephony.ami.interest: the events the product does not use). It is never
+    asked about old-style `Response: Follows` replies.
     """
 
-    def __init__(self, *, max_message_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int = 1 << 20,
+        accept: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.max_message_bytes = max_message_bytes
+        self.accept = accept
+        self.dropped = 0  # messages refused by `accept`
         self.banner: str | None = None
         self.malformed = 0
         self._pending = b""
@@ -206,6 +218,17 @@ class AmiParser:
 
     def _parse_region(self, region: bytes, eol: str, sep: bytes) -> list[Headers]:
         """Parse complete messages; only a region bigger than the limit can hold one too big."""
+        accept = self.accept
+        if accept is not None:
+            # Framing is cheap C work; decoding and building headers is not,
+            # so messages nobody wants are dropped before either.
+            framed = region.split(sep)
+            kept = [message for message in framed if accept(message)]
+            if len(kept) != len(framed):
+                self.dropped += len(framed) - len(kept)
+                if not kept:
+                    return []
+                region = sep.join(kept)
         limit = self.max_message_bytes
         if len(region) <= limit:
             return self._parse_block(region.decode("utf-8", "replace"), eol)
@@ -386,8 +409,8 @@ _NEXT_MESSAGE = b"Response: "
 _NEXT_MESSAGE_STARTS = (b"Event: ", b"Response: ")
 
 
-def iter_capture(data: bytes) -> Iterator[Headers]:
+def iter_capture(data: bytes, accept: Callable[[bytes], bool] | None = None) -> Iterator[Headers]:
     """Every message of a whole capture (a complete final message needs no terminator)."""
-    parser = AmiParser()
+    parser = AmiParser(accept=accept)
     yield from parser.feed(data)
     yield from parser.feed(b"\r\n\r\n" if b"\r\n" in data else b"\n\n")

@@ -11,6 +11,7 @@ Sending, closing and connection loss are panoramisk's (inherited).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -32,14 +33,21 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
     parser: AmiParser
     version: str | None
 
-    def __init__(self, *, max_message_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int = 1 << 20,
+        accept: Callable[[bytes], bool] | None = None,
+    ) -> None:
         super().__init__()
-        self.parser = AmiParser(max_message_bytes=max_message_bytes)
+        self.parser = AmiParser(max_message_bytes=max_message_bytes, accept=accept)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         # A protocol object serves one connection, but be safe if reused.
-        self.parser = AmiParser(max_message_bytes=self.parser.max_message_bytes)
+        self.parser = AmiParser(
+            max_message_bytes=self.parser.max_message_bytes, accept=self.parser.accept
+        )
 
     def data_received(self, data: bytes) -> None:
         factory = self.factory

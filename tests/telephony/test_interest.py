@@ -1,0 +1,84 @@
+"""The local event filter drops only what the tracker would ignore anyway."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from telephony.ami.interest import raw_event_filter, tracker_event_filter
+from telephony.ami.parser import AmiParser, iter_capture
+from telephony.domain import CallEnded, CallRecord
+from telephony.tracker import CallTracker
+from tests.conftest import SCENARIOS
+
+
+def records(data: bytes, accept: object) -> tuple[list[CallRecord], list[object]]:
+    tracker = CallTracker("asterisk", wrapup_seconds={"consultas": 3, "reclamos": 3})
+    ended: list[CallRecord] = []
+    events: list[object] = []
+    for headers in iter_capture(data, accept):  # type: ignore[arg-type]
+        for event in tracker.feed(headers):
+            events.append(event)
+            if isinstance(event, CallEnded):
+                ended.append(event.record)
+    return ended + tracker.finish(), events
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_filtered_stream_tracks_the_same(recordings: Path, scenario: str) -> None:
+    data = (recordings / f"{scenario}.ami").read_bytes()
+    accept = tracker_event_filter()
+    unfiltered = records(data, None)
+    filtered = records(data, accept)
+    # Same calls and the same domain events (agent states included).
+    assert filtered == unfiltered
+    kept = sum(1 for _ in iter_capture(data, accept))
+    assert kept < sum(1 for _ in iter_capture(data))
+
+
+def test_predicate() -> None:
+    accept = raw_event_filter({"Hangup", "VarSet"}, ("ATIENDE_",))
+    assert accept(b"Event: Hangup\r\nChannel: PJSIP/1-0001\r\nCause: 16")
+    assert not accept(b"Event: Newexten\r\nChannel: PJSIP/1-0001")
+    assert accept(b"Event: VarSet\r\nChannel: x\r\nVariable: ATIENDE_QUEUE\r\nValue: consultas")
+    assert not accept(b"Event: VarSet\r\nChannel: x\r\nVariable: __AGENT_TALK\r\nValue: 4")
+    # A variable name merely containing the prefix elsewhere does not pass.
+    assert not accept(b"Event: VarSet\r\nVariable: X\r\nValue: Variable: ATIENDE_")
+    assert accept(b"Event: VarSet\nVariable: ATIENDE_TOPIC\nValue: x")  # bare LF peers
+    assert accept(b"Response: Success\r\nActionID: 1")
+    assert accept(b"garbage without a header")  # the parser judges and counts it
+    assert accept(b"Event: Hangup")  # no line ending at all
+
+
+def test_parser_counts_what_it_drops(recordings: Path) -> None:
+    parser = AmiParser(accept=tracker_event_filter())
+    data = (recordings / "answered.ami").read_bytes()
+    kept = parser.feed(data)
+    total = data.count(b"\r\n\r\n")
+    assert parser.dropped + len(kept) == total
+    assert parser.malformed == 0
+    assert {"VarSet"} & {
+        h["Event"] for h in kept if h.get("Variable", "").startswith("__")
+    } == set()
+    assert all(
+        h["Variable"].startswith(("ATIENDE_", "QUEUESTATUS"))
+        for h in kept
+        if h.get("Event") == "VarSet"
+    )
+
+
+def test_follows_replies_never_reach_the_predicate() -> None:
+    seen: list[bytes] = []
+
+    def accept(raw: bytes) -> bool:
+        seen.append(raw)
+        return False
+
+    parser = AmiParser(accept=accept)
+    out = parser.feed(
+        b"Response: Follows\r\nActionID: 7\r\nPrivilege: Command\r\n"
+        b"line one\n\nline three\n--END COMMAND--\r\n\r\n"
+    )
+    assert [h["ActionID"] for h in out] == ["7"]
+    assert seen == []
