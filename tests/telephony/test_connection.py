@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from telephony.ami.actions import Originate, Ping, QueuePause
+from telephony.ami.actions import Originate, Ping, QueuePause, QueueSummary
 from telephony.ami.connection import AmiConnection, backoff_delay, event_filters
 from telephony.ami.exceptions import (
     ActionOutcomeUnknown,
@@ -274,6 +274,8 @@ async def test_resync_after_each_connect(
         listed = [i for i in window if i.get("ActionID") in sent]
         assert sum(i["Event"] == "CoreShowChannel" for i in listed) == channels == 12
         assert sum(i["Event"] == "QueueMember" for i in listed) == members
+        # Asterisk forgets a session's filters with the session: sent again.
+        assert len(server.actions("Filter")) == 2 * len(connection.filters)
         assert listed[-1]["Event"].endswith("Complete")
         assert connection.reconnects == 1
         await connection.stop()
@@ -470,8 +472,6 @@ async def test_send_errors_are_typed(protocol_factory: Callable[[], Any]) -> Non
             await connection.send(QueuePause(interface="PJSIP/4009", paused=True))
         assert failed.value.message == "Interface not found"
         server.swallow("QueueSummary")
-        from telephony.ami.actions import QueueSummary
-
         with pytest.raises(AmiTimeout):
             await connection.send(QueueSummary(), reply_timeout=0.1)
         assert connection.connected  # an unanswered action is not a dead session
@@ -623,3 +623,25 @@ async def test_refused_connections_are_retried_with_backoff(
     assert connection.last_error is not None
     assert connection.last_error.startswith("connection failed")
     assert connection.queue_depth == 0  # no session, no markers
+
+
+async def test_a_list_action_returns_its_first_reply_and_streams_its_events(
+    recordings: Path, protocol_factory: Callable[[], Any]
+) -> None:
+    actions = (recordings / "status_snapshot.actions.ami").read_bytes()
+    async with AmiTestServer(actions_capture=actions) as server:
+        connection = connect(server, protocol_factory)
+        await connection.start()
+        recorder = Recorder(connection)
+        await recorder.until_count(ResyncFinished, 1)
+        summary = QueueSummary()
+        reply = await connection.send(summary)
+        assert reply["EventList"] == "start" and reply["ActionID"] == summary.action_id
+        items = await recorder.until(
+            lambda items: any(
+                isinstance(i, dict) and i.get("Event") == "QueueSummaryComplete" for i in items
+            )
+        )
+        queues = [i["Queue"] for i in items if isinstance(i, dict) and i["Event"] == "QueueSummary"]
+        assert queues == ["consultas", "reclamos"]
+        await connection.stop()
