@@ -57,10 +57,10 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 from panoramisk import Manager
@@ -83,6 +83,7 @@ from telephony.ami.exceptions import (
     AmiNotConnected,
     AmiTimeout,
 )
+from telephony.ami.interest import ALWAYS_WANTED_EVENTS, event_filters, raw_event_filter
 from telephony.ami.protocol import AmiProtocol
 from telephony.ami.stream import (
     Connected,
@@ -95,49 +96,9 @@ from telephony.ami.stream import (
 
 log = logging.getLogger(__name__)
 
-# Events every session needs whatever the tracker uses: the end of a session
-# and the answer to an Originate.
-ALWAYS_WANTED_EVENTS = frozenset({"FullyBooted", "Shutdown", "OriginateResponse"})
-# Asterisk reads action lines into a 1024-byte buffer: keep each filter shorter.
-MAX_FILTER_LENGTH = 900
-_NAME = re.compile(r"[A-Za-z0-9_]+")
-
 ResyncAction = Callable[[], AmiAction]
 DEFAULT_RESYNC: tuple[ResyncAction, ...] = (CoreShowChannels, QueueStatus)
 DEFAULT_NON_IDEMPOTENT = frozenset({"Originate"})
-
-
-def event_filters(
-    events: Iterable[str],
-    variable_prefixes: Iterable[str],
-    max_length: int = MAX_FILTER_LENGTH,
-) -> list[str]:
-    """Legacy AMI filter regexes (POSIX ERE, matched against the event text,
-    which starts with `Event: <name>`) letting through `events` and the VarSet
-    events whose variable starts with one of `variable_prefixes`."""
-    names = sorted(set(events) | ALWAYS_WANTED_EVENTS)
-    prefixes = sorted(set(variable_prefixes))
-    for name in (*names, *prefixes):
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"not a plain AMI name: {name!r}")
-    if prefixes:
-        names = [n for n in names if n != "VarSet"]
-    filters: list[str] = []
-    group: list[str] = []
-
-    def pattern(items: list[str]) -> str:
-        return f"^Event: ({'|'.join(items)})[^A-Za-z0-9]"
-
-    for name in names:
-        if group and len(pattern([*group, name])) > max_length:
-            filters.append(pattern(group))
-            group = []
-        group.append(name)
-    if group:
-        filters.append(pattern(group))
-    if prefixes:
-        filters.append(f"^Event: VarSet[^A-Za-z0-9].*Variable: ({'|'.join(prefixes)})")
-    return filters
 
 
 def backoff_delay(attempt: int, minimum: float, maximum: float, jitter: float) -> float:
@@ -251,7 +212,12 @@ class AmiConnection:
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
-        self._protocol_factory: Callable[[], asyncio.Protocol] = protocol_factory or AmiProtocol
+        # What the Filter actions ask of Asterisk, applied again on arrival:
+        # a session whose filters were refused costs no more to track.
+        accept = raw_event_filter({*used_events, *ALWAYS_WANTED_EVENTS}, variable_prefixes)
+        self._protocol_factory: Callable[[], asyncio.Protocol] = protocol_factory or partial(
+            AmiProtocol, accept=accept
+        )
         self._manager = BridgeManager(
             self,
             host=host,

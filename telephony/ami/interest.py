@@ -1,17 +1,58 @@
-"""Which AMI events the product uses, decided on raw bytes.
+"""Which AMI events the product uses: as AMI `Filter` regexes and on raw bytes.
 
-The bridge asks Asterisk, with AMI `Filter` actions, to send only the events
-the tracker uses. The same rule is applied here to each message before it is
-decoded, so that events the tracker would ignore cost only their framing:
-when Asterisk refuses the filters (an AMI user without the privilege), when
-reading a capture, and in the benchmark of the ingest path.
+The bridge asks Asterisk, with AMI `Filter` actions (`event_filters`), to
+send only the events the tracker uses. The same rule is applied on arrival
+to each message before it is decoded (`raw_event_filter`), so that events
+the tracker would ignore cost only their framing: when Asterisk refuses the
+filters (an AMI user without the privilege), when reading a capture, and in
+the benchmark of the ingest path.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
+# Events every session needs whatever the tracker uses: the end of a session
+# and the answer to an Originate.
+ALWAYS_WANTED_EVENTS = frozenset({"FullyBooted", "Shutdown", "OriginateResponse"})
+# Asterisk reads action lines into a 1024-byte buffer: keep each filter shorter.
+MAX_FILTER_LENGTH = 900
+_NAME = re.compile(r"[A-Za-z0-9_]+")
 _EVENT = b"Event: "
+
+
+def event_filters(
+    events: Iterable[str],
+    variable_prefixes: Iterable[str],
+    max_length: int = MAX_FILTER_LENGTH,
+) -> list[str]:
+    """Legacy AMI filter regexes (POSIX ERE, matched against the event text,
+    which starts with `Event: <name>`) letting through `events` and the VarSet
+    events whose variable starts with one of `variable_prefixes`."""
+    names = sorted(set(events) | ALWAYS_WANTED_EVENTS)
+    prefixes = sorted(set(variable_prefixes))
+    for name in (*names, *prefixes):
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"not a plain AMI name: {name!r}")
+    if prefixes:
+        names = [n for n in names if n != "VarSet"]
+    filters: list[str] = []
+    group: list[str] = []
+
+    def pattern(items: list[str]) -> str:
+        return f"^Event: ({'|'.join(items)})[^A-Za-z0-9]"
+
+    for name in names:
+        if group and len(pattern([*group, name])) > max_length:
+            filters.append(pattern(group))
+            group = []
+        group.append(name)
+    if group:
+        filters.append(pattern(group))
+    if prefixes:
+        filters.append(f"^Event: VarSet[^A-Za-z0-9].*Variable: ({'|'.join(prefixes)})")
+    return filters
 
 
 def raw_event_filter(
@@ -41,5 +82,5 @@ def tracker_event_filter() -> Callable[[bytes], bool]:
     connection itself needs)."""
     from telephony import events
 
-    wanted = set(events.USED_EVENTS) | {"FullyBooted", "Shutdown", "OriginateResponse"}
+    wanted = set(events.USED_EVENTS) | ALWAYS_WANTED_EVENTS
     return raw_event_filter(wanted, (*events.USED_VARIABLE_PREFIXES, events.QUEUE_STATUS_VARIABLE))

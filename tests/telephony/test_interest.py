@@ -82,3 +82,38 @@ def test_follows_replies_never_reach_the_predicate() -> None:
     )
     assert [h["ActionID"] for h in out] == ["7"]
     assert seen == []
+
+
+async def test_refused_filters_still_drop_unused_events_locally(recordings: Path) -> None:
+    """An AMI user without the privilege to set filters gets every event;
+    the bridge's own protocol still lets only the used ones through."""
+    import asyncio
+
+    from telephony.ami.actions import Ping
+    from telephony.ami.connection import AmiConnection
+    from telephony.ami.testing import AmiTestServer
+
+    data = (recordings / "answered.ami").read_bytes()
+    async with AmiTestServer(data, secret="s") as server:
+        server.fail("Filter", "Permission denied")
+        connection = AmiConnection(
+            host="127.0.0.1", port=server.port, username="atiende", secret="s", system_name="t"
+        )
+        await connection.start()
+        seen: list[str] = []
+
+        async def consume() -> None:
+            async for item in connection.stream():
+                if isinstance(item, dict) and "Event" in item:
+                    seen.append(item["Event"])
+
+        task = asyncio.create_task(consume())
+        await server.replayed()
+        while not connection.connected:
+            await asyncio.sleep(0.01)
+        await connection.send(Ping())
+        await connection.stop()
+        await task
+    assert len(server.actions("Filter")) == 1  # refused: the session runs unfiltered
+    assert "Newexten" not in seen and "DeviceStateChange" not in seen
+    assert seen.count("Hangup") == data.count(b"Event: Hangup\r\n")
