@@ -8,6 +8,7 @@ Nothing but the composition root reads these: components receive plain values.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,24 @@ class StoreSettings(BaseModel):
     shutdown_grace: float = Field(default=60.0, gt=0)
 
 
+class KpiSettings(BaseModel):
+    """How queue KPIs are computed (see dashboards.kpi for the definitions)."""
+
+    # Callers who hang up before this many seconds are short abandons, kept
+    # out of the abandonment rate and the service level; 0 turns it off.
+    short_abandon_seconds: float = Field(default=5.0, ge=0)
+    # Service-level target (share of calls, 0-1), default and per queue.
+    sl_target: float = Field(default=0.8, ge=0, le=1)
+    sl_targets: dict[str, float] = Field(default_factory=dict)
+    # asterisk (ServicelevelPerf), asterisk_sl2 (ServicelevelPerf2) or
+    # penalise_late_abandons.
+    sl_treatment: Literal["asterisk", "asterisk_sl2", "penalise_late_abandons"] = "asterisk"
+    # The sliding window of the live SL and abandonment metrics, and the time
+    # zone whose midnight starts the "today" window.
+    window_seconds: int = Field(default=900, ge=60, le=86_400)
+    timezone: str = "America/Montevideo"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ATIENDE_",
@@ -60,3 +79,4 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     ami: AmiSettings = Field(default_factory=AmiSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    kpi: KpiSettings = Field(default_factory=KpiSettings)

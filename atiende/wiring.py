@@ -13,6 +13,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
+from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -22,6 +23,8 @@ from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.recorder import AttentionRecorder
 from dashboards.bridge_metrics import BridgeHealthCollector
+from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
+from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from telephony.ami.actions import Ping
 from telephony.ami.connection import AmiConnection
 from telephony.bridge import Bridge, DomainEventSink
@@ -45,6 +48,7 @@ class BridgeService:
     tracker: CallTracker
     bridge: Bridge
     shutdown_grace: float = 60.0
+    queue_metrics: QueueMetrics | None = None
     _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -130,9 +134,35 @@ def build_bridge(settings: Settings, extra_sinks: Sequence[DomainEventSink] = ()
         wrapup_seconds={name: q.wrapup_seconds for name, q in queues.items()},
     )
     recorder = AttentionRecorder(writer, tracker.record_of)
-    bridge = Bridge(connection, tracker, [recorder, *extra_sinks])
+    queue_metrics = QueueMetrics(
+        kpi_definitions(
+            queues,
+            default_sl_seconds=settings.service_level_seconds,
+            sl_seconds=service_levels(settings, queues),
+            short_abandon_seconds=settings.kpi.short_abandon_seconds,
+            default_sl_target=settings.kpi.sl_target,
+            sl_targets=settings.kpi.sl_targets,
+            treatment=SlTreatment(settings.kpi.sl_treatment),
+            wrapup_seconds={name: q.wrapup_seconds for name, q in queues.items()},
+        ),
+        default=QueueKpiDefinition(
+            service_level_seconds=settings.service_level_seconds,
+            short_abandon_seconds=settings.kpi.short_abandon_seconds,
+            sl_target=settings.kpi.sl_target,
+            treatment=SlTreatment(settings.kpi.sl_treatment),
+        ),
+        window_seconds=settings.kpi.window_seconds,
+        timezone=ZoneInfo(settings.kpi.timezone),
+    )
+    bridge = Bridge(connection, tracker, [recorder, queue_metrics, *extra_sinks])
     return BridgeService(
-        repository, writer, connection, tracker, bridge, settings.store.shutdown_grace
+        repository,
+        writer,
+        connection,
+        tracker,
+        bridge,
+        settings.store.shutdown_grace,
+        queue_metrics=queue_metrics,
     )
 
 
@@ -176,6 +206,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 def metrics_registry(service: BridgeService) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(BridgeHealthCollector(service.connection, service.writer, service.bridge))
+    if service.queue_metrics is not None:
+        registry.register(QueueMetricsCollector(service.queue_metrics, service.tracker.agents))
     return registry
 
 

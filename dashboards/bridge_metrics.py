@@ -1,8 +1,8 @@
 """Health of the AMI bridge, for Prometheus.
 
 Read at scrape time from the components' own counters, so tracking an event
-costs nothing extra. Metric names live here and nowhere else; the only label
-is the Asterisk system name (one per Asterisk server).
+costs nothing extra. Metric names live in dashboards.metric_names; the only label is the
+Asterisk system name (one per Asterisk server).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from dashboards import metric_names as names
 
 
 class ConnectionHealth(Protocol):
@@ -75,52 +77,44 @@ class BridgeHealthCollector(Collector):
             family.add_metric([system], value)
             return family
 
-        yield gauge("atiende_ami_connected", "1 while an AMI session is logged in", conn.connected)
+        yield gauge(names.AMI_CONNECTED, "1 while an AMI session is logged in", conn.connected)
         age = conn.last_event_age
         yield gauge(
-            "atiende_ami_last_event_age_seconds",
+            names.AMI_LAST_EVENT_AGE,
             "Seconds since the last AMI event arrived (NaN before the first)",
             float("nan") if age is None else age,
         )
-        yield counter("atiende_ami_reconnects", "AMI sessions re-established", conn.reconnects)
-        yield counter("atiende_ami_events", "AMI events received", conn.events_received)
+        yield counter(names.AMI_RECONNECTS, "AMI sessions re-established", conn.reconnects)
+        yield counter(names.AMI_EVENTS, "AMI events received", conn.events_received)
+        yield counter(names.AMI_MALFORMED, "AMI messages skipped as malformed", conn.malformed)
         yield counter(
-            "atiende_ami_malformed_messages", "AMI messages skipped as malformed", conn.malformed
+            names.AMI_READ_PAUSES, "Times reading paused for a full queue", conn.read_pauses
         )
-        yield counter(
-            "atiende_ami_read_pauses", "Times reading paused for a full queue", conn.read_pauses
-        )
+        yield gauge(names.AMI_QUEUE_DEPTH, "AMI items waiting for the tracker", conn.queue_depth)
         yield gauge(
-            "atiende_ami_queue_depth", "AMI items waiting for the tracker", conn.queue_depth
-        )
-        yield gauge(
-            "atiende_ami_processing_lag_seconds",
+            names.AMI_LAG,
             "Time the last tracked AMI item waited in the queue",
             conn.lag_seconds,
         )
+        yield counter(names.TRACKER_ITEMS, "AMI items run through the tracker", self._bridge.items)
         yield counter(
-            "atiende_tracker_items", "AMI items run through the tracker", self._bridge.items
-        )
-        yield counter(
-            "atiende_tracker_domain_events",
+            names.TRACKER_DOMAIN_EVENTS,
             "Domain events the tracker produced",
             self._bridge.domain_events,
         )
         yield counter(
-            "atiende_bridge_sink_errors",
+            names.BRIDGE_SINK_ERRORS,
             "Domain event deliveries a consumer failed",
             self._bridge.sink_errors,
         )
         yield counter(
-            "atiende_store_rows_written",
+            names.STORE_ROWS_WRITTEN,
             "Attention and interval rows written",
             self._writer.written,
         )
         yield counter(
-            "atiende_store_write_failures",
+            names.STORE_WRITE_FAILURES,
             "Database batches that failed and were retried",
             self._writer.failures,
         )
-        yield gauge(
-            "atiende_store_pending_writes", "Writes waiting for the database", self._writer.pending
-        )
+        yield gauge(names.STORE_PENDING, "Writes waiting for the database", self._writer.pending)

@@ -1,0 +1,104 @@
+"""Every Prometheus metric name Atiende exports, in one place.
+
+Names follow Prometheus conventions: base units in the name (`_seconds`,
+`_ratio`), counters exposed with `_total` (prometheus-client appends it to the
+names below that are declared as counters). The Grafana dashboards and the
+alert rules are checked against `exposed_names()` by the tests.
+
+Labels are bounded: `system` (one per Asterisk server), `queue` (configured
+queues), `state` (agent states), `outcome`, `reason`, `window`. No caller
+numbers, call ids or agent names: agent-level series would multiply every
+series by the number of agents (1,000 on a large floor), so agent figures are
+per queue and per state only.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- bridge health
+AMI_CONNECTED = "atiende_ami_connected"
+AMI_LAST_EVENT_AGE = "atiende_ami_last_event_age_seconds"
+AMI_RECONNECTS = "atiende_ami_reconnects"
+AMI_EVENTS = "atiende_ami_events"
+AMI_MALFORMED = "atiende_ami_malformed_messages"
+AMI_READ_PAUSES = "atiende_ami_read_pauses"
+AMI_QUEUE_DEPTH = "atiende_ami_queue_depth"
+AMI_LAG = "atiende_ami_processing_lag_seconds"
+TRACKER_ITEMS = "atiende_tracker_items"
+TRACKER_DOMAIN_EVENTS = "atiende_tracker_domain_events"
+BRIDGE_SINK_ERRORS = "atiende_bridge_sink_errors"
+STORE_ROWS_WRITTEN = "atiende_store_rows_written"
+STORE_WRITE_FAILURES = "atiende_store_write_failures"
+STORE_PENDING = "atiende_store_pending_writes"
+
+# ---------------------------------------------------------------- queues (live)
+QUEUE_CALLS_WAITING = "atiende_queue_calls_waiting"
+QUEUE_LONGEST_WAIT = "atiende_queue_longest_wait_seconds"
+QUEUE_OFFERED = "atiende_queue_calls_offered"
+QUEUE_ANSWERED = "atiende_queue_calls_answered"
+QUEUE_ANSWERED_WITHIN_SL = "atiende_queue_calls_answered_within_sl"
+QUEUE_ABANDONED = "atiende_queue_calls_abandoned"
+QUEUE_ABANDONED_SHORT = "atiende_queue_calls_abandoned_short"
+QUEUE_ABANDONED_WITHIN_SL = "atiende_queue_calls_abandoned_within_sl"
+QUEUE_EXITED = "atiende_queue_calls_exited"
+QUEUE_WAIT = "atiende_queue_wait_seconds"
+QUEUE_TALK = "atiende_queue_talk_seconds"
+QUEUE_SERVICE_LEVEL = "atiende_queue_service_level_ratio"
+QUEUE_ABANDON_RATE = "atiende_queue_abandon_ratio"
+QUEUE_ASA = "atiende_queue_asa_seconds"
+QUEUE_SL_THRESHOLD = "atiende_queue_service_level_threshold_seconds"
+QUEUE_SL_TARGET = "atiende_queue_service_level_target_ratio"
+QUEUE_AGENTS_NEEDED = "atiende_queue_erlang_agents_needed"
+QUEUE_AGENTS = "atiende_queue_agents"
+AGENTS = "atiende_agents"
+AGENT_STATE_SECONDS = "atiende_agent_state_seconds"
+
+COUNTERS = frozenset(
+    {
+        AMI_RECONNECTS,
+        AMI_EVENTS,
+        AMI_MALFORMED,
+        AMI_READ_PAUSES,
+        TRACKER_ITEMS,
+        TRACKER_DOMAIN_EVENTS,
+        BRIDGE_SINK_ERRORS,
+        STORE_ROWS_WRITTEN,
+        STORE_WRITE_FAILURES,
+        QUEUE_OFFERED,
+        QUEUE_ANSWERED,
+        QUEUE_ANSWERED_WITHIN_SL,
+        QUEUE_ABANDONED,
+        QUEUE_ABANDONED_SHORT,
+        QUEUE_ABANDONED_WITHIN_SL,
+        QUEUE_EXITED,
+        AGENT_STATE_SECONDS,
+    }
+)
+HISTOGRAMS = frozenset({QUEUE_WAIT, QUEUE_TALK})
+GAUGES = frozenset(
+    {
+        AMI_CONNECTED,
+        AMI_LAST_EVENT_AGE,
+        AMI_QUEUE_DEPTH,
+        AMI_LAG,
+        STORE_PENDING,
+        QUEUE_CALLS_WAITING,
+        QUEUE_LONGEST_WAIT,
+        QUEUE_SERVICE_LEVEL,
+        QUEUE_ABANDON_RATE,
+        QUEUE_ASA,
+        QUEUE_SL_THRESHOLD,
+        QUEUE_SL_TARGET,
+        QUEUE_AGENTS_NEEDED,
+        QUEUE_AGENTS,
+        AGENTS,
+    }
+)
+
+
+def exposed_names() -> frozenset[str]:
+    """Every series name that can appear on /metrics."""
+    names = set(GAUGES)
+    names.update(f"{name}_total" for name in COUNTERS)
+    for name in HISTOGRAMS:
+        names.update((f"{name}_bucket", f"{name}_sum", f"{name}_count"))
+    return frozenset(names)
