@@ -25,3 +25,23 @@ class MigrationError(StoreError):
 
 class WriterClosedError(StoreError):
     """Something was submitted to an attention writer that was already closed."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """The person, ticket, unit or user asked for does not exist."""
+
+
+class InvalidValueError(StoreError, ValueError):
+    """A value was refused before reaching the database (bad cédula, unknown role...)."""
+
+
+class ConsentRequiredError(InvalidValueError):
+    """A value belongs to a data category the person has not consented to keep."""
+
+
+class InvalidTransitionError(InvalidValueError):
+    """A ticket action is not allowed in the ticket's current status."""
+
+
+class DeliveryError(CrmBridgeError):
+    """A response could not be delivered to the person through its channel."""

@@ -1,0 +1,197 @@
+"""The IVR's services (ivr.services.IvrServices) on the attention store.
+
+Every call runs its database work in a worker thread (the executor given, or
+asyncio's default one) so the FastAGI event loop never blocks on the
+database. Any store failure becomes ivr.exceptions.ServicesUnavailable: the
+IVR apologises and routes the caller to an agent.
+
+The IVR knows calls by linkedid only; the Asterisk system name that
+completes the attention key (system, linkedid) is the one this object is
+built with, the same name the bridge of that Asterisk writes attentions with.
+
+Decisions:
+- find_person_by_phone answers only when exactly one person holds the
+  number: a number shared by a household identifies nobody.
+- expected_wait is the median wait of the last `wait_sample` calls answered
+  in that queue within `wait_window` (30 min), or 0 when none was answered
+  in that window (the caller is offered no callback then).
+- request_callback keeps one request per call (the first one).
+- record_survey stores the score in call_surveys (the last score of a call
+  wins) and on the call's attention if the bridge wrote it already; when the
+  bridge writes it later, a trigger (migration 0003) copies the score over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import statistics
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from crm_bridge.db import session_factory
+from crm_bridge.exceptions import InvalidValueError, StoreError
+from crm_bridge.models import Attention, CallbackRequest, CallSurvey, Ticket
+from crm_bridge.persons import PersonRegistry, PersonView
+from crm_bridge.phones import normalise_number
+from crm_bridge.store_access import translated
+from crm_bridge.ticket_rules import IVR_STATUS, TicketStatus, parse_number
+from ivr.exceptions import ServicesUnavailable
+from ivr.services import Person, RequestStatus
+
+_T = TypeVar("_T")
+
+CALLBACK_PENDING = "pending"
+MIN_SCORE, MAX_SCORE = 1, 5
+
+
+class StoreIvrServices:
+    """IvrServices backed by the store (PostgreSQL or SQLite)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        system: str,
+        phone_region: str = "UY",
+        wait_window: timedelta = timedelta(minutes=30),
+        wait_sample: int = 20,
+        executor: Executor | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if engine.dialect.name not in ("postgresql", "sqlite"):
+            raise StoreError(f"unsupported database {engine.dialect.name!r}")
+        if not system:
+            raise ValueError("the Asterisk system name is required (it keys attentions)")
+        self._dialect = engine.dialect.name
+        self._sessions = session_factory(engine)
+        self._persons = PersonRegistry(engine, phone_region=phone_region, clock=clock)
+        self._system = system
+        self._region = phone_region
+        self._window = wait_window
+        self._sample = max(1, wait_sample)
+        self._executor = executor
+        self._clock = clock
+
+    async def _run(self, work: Callable[[], _T]) -> _T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, work)
+        except (StoreError, SQLAlchemyError) as err:
+            # The message names the failure only (no caller data, see store_access).
+            raise ServicesUnavailable(str(err)) from err
+
+    # ----------------------------------------------------------------- persons
+
+    async def find_person_by_cedula(self, cedula: str) -> Person | None:
+        return await self._run(functools.partial(self._by_cedula, cedula))
+
+    def _by_cedula(self, cedula: str) -> Person | None:
+        try:
+            view = self._persons.find_by_cedula(cedula)
+        except InvalidValueError:
+            return None
+        return None if view is None else _person(view)
+
+    async def find_person_by_phone(self, phone: str) -> Person | None:
+        return await self._run(functools.partial(self._by_phone, phone))
+
+    def _by_phone(self, phone: str) -> Person | None:
+        found = self._persons.find_by_phone(phone)
+        return _person(found[0]) if len(found) == 1 else None
+
+    # ----------------------------------------------------------------- tickets
+
+    async def request_status(self, number: str) -> RequestStatus | None:
+        if parse_number(number) is None:
+            return None
+        return await self._run(functools.partial(self._status, number.strip()))
+
+    def _status(self, number: str) -> RequestStatus | None:
+        with translated("reading a ticket status"), self._sessions() as session:
+            status = session.scalars(select(Ticket.status).where(Ticket.number == number)).first()
+        if status is None:
+            return None
+        return RequestStatus(number=number, status=IVR_STATUS[TicketStatus(status)])
+
+    # ------------------------------------------------------------------ queues
+
+    async def expected_wait(self, queue: str) -> float:
+        return await self._run(functools.partial(self._wait, queue))
+
+    def _wait(self, queue: str) -> float:
+        since = self._clock() - self._window
+        query = (
+            select(Attention.wait_seconds)
+            .where(
+                Attention.queue == queue,
+                Attention.answered_at >= since,
+                Attention.wait_seconds.is_not(None),
+            )
+            .order_by(Attention.answered_at.desc())
+            .limit(self._sample)
+        )
+        with translated("reading recent waits"), self._sessions() as session:
+            waits = [float(w) for w in session.scalars(query).all() if w is not None]
+        return float(statistics.median(waits)) if waits else 0.0
+
+    async def request_callback(self, linkedid: str, number: str, queue: str) -> None:
+        await self._run(functools.partial(self._callback, linkedid, number, queue))
+
+    def _callback(self, linkedid: str, number: str, queue: str) -> None:
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(CallbackRequest)
+            .values(
+                system=self._system,
+                linkedid=linkedid[:64],
+                number_raw=number[:64],
+                number=normalise_number(number, self._region),
+                queue=queue[:128],
+                status=CALLBACK_PENDING,
+                requested_at=self._clock(),
+            )
+            .on_conflict_do_nothing(
+                index_elements=[CallbackRequest.system, CallbackRequest.linkedid]
+            )
+        )
+        with translated("storing a callback request"), self._sessions.begin() as session:
+            session.execute(stmt)
+
+    # ------------------------------------------------------------------ survey
+
+    async def record_survey(self, linkedid: str, score: int) -> None:
+        if not MIN_SCORE <= score <= MAX_SCORE:
+            raise ValueError(f"a survey score is {MIN_SCORE} to {MAX_SCORE}, got {score}")
+        await self._run(functools.partial(self._survey, linkedid, score))
+
+    def _survey(self, linkedid: str, score: int) -> None:
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        values = {
+            "system": self._system,
+            "linkedid": linkedid[:64],
+            "score": score,
+            "recorded_at": self._clock(),
+        }
+        base = insert(CallSurvey).values(**values)
+        stmt = base.on_conflict_do_update(
+            index_elements=[CallSurvey.system, CallSurvey.linkedid],
+            set_={"score": base.excluded.score, "recorded_at": base.excluded.recorded_at},
+        )
+        with translated("storing a survey score"), self._sessions.begin() as session:
+            session.execute(stmt)
+            session.execute(
+                update(Attention)
+                .where(Attention.system == self._system, Attention.linkedid == linkedid)
+                .values(survey_score=score)
+            )
+
+
+def _person(view: PersonView) -> Person:
+    return Person(id=str(view.id), display_name=view.display_name)
