@@ -178,7 +178,9 @@ class PersonRegistry:
         """
         granted = {parse_enum(ConsentCategory, str(c), "consent category") for c in consents}
         if ConsentCategory.IDENTIFICATION not in granted:
-            raise ConsentRequiredError("registering a person needs consent to keep identificacion data")
+            raise ConsentRequiredError(
+                "registering a person needs consent to keep identificacion data"
+            )
         kind, number = self._document(document_type, document_number)
         given = _text(given_names, "given names", 200, required=True) or ""
         family = _text(family_names, "family names", 200) or ""
