@@ -1,0 +1,527 @@
+"""Builds the Grafana dashboards (provisioning JSON) in dashboards/grafana/.
+
+`python -m dashboards.grafana_build` rewrites the files; the JSON is committed
+so deploy/ can mount it as is, and a test checks that it is up to date, that
+every query uses metric names from dashboards.metric_names and that every
+panel points at the provisioned Prometheus data source.
+
+Three dashboards (titles in Spanish, the supervisors' language):
+
+- ``atiende-wallboard``: the TV wall screen: one row of big tiles per queue
+  (waiting, longest wait, SL today and last 15 min, abandonment, agents
+  available, Erlang C advice) with threshold colours, legible from afar.
+- ``atiende-supervisor``: queues over time, waits, service level against
+  target, agents by state and the AMI bridge's health.
+- ``atiende-agents``: the floor's performance: agents by state, occupancy,
+  talk and handle times, calls handled per queue (no per-agent series: see
+  dashboards.metric_names).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dashboards import metric_names as m
+
+GRAFANA_DIR = Path(__file__).resolve().parent / "grafana"
+DATASOURCE_UID = "atiende-prometheus"
+DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
+
+Json = dict[str, Any]
+
+_GREEN, _YELLOW, _RED = "green", "yellow", "red"
+
+
+def _steps(*pairs: tuple[float | None, str]) -> Json:
+    return {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in pairs]}
+
+
+def _target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> Json:
+    target: Json = {"datasource": DATASOURCE, "expr": expr, "refId": ref}
+    if legend:
+        target["legendFormat"] = legend
+    if instant:
+        target["instant"] = True
+    return target
+
+
+class _Layout:
+    """Hands out panel ids and grid positions, left to right, top to bottom."""
+
+    def __init__(self) -> None:
+        self.next_id = 1
+        self.x = 0
+        self.y = 0
+        self.row_height = 0
+
+    def place(self, w: int, h: int) -> Json:
+        if self.x + w > 24:
+            self.x = 0
+            self.y += self.row_height
+            self.row_height = 0
+        pos = {"x": self.x, "y": self.y, "w": w, "h": h}
+        self.x += w
+        self.row_height = max(self.row_height, h)
+        return pos
+
+    def new_row(self) -> None:
+        if self.x:
+            self.x = 0
+            self.y += self.row_height
+            self.row_height = 0
+
+    def take_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+
+def _stat(
+    layout: _Layout,
+    title: str,
+    expr: str,
+    *,
+    unit: str,
+    thresholds: Json,
+    w: int = 4,
+    h: int = 6,
+    decimals: int | None = None,
+) -> Json:
+    defaults: Json = {"unit": unit, "thresholds": thresholds, "color": {"mode": "thresholds"}}
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    return {
+        "id": layout.take_id(),
+        "type": "stat",
+        "title": title,
+        "datasource": DATASOURCE,
+        "gridPos": layout.place(w, h),
+        "targets": [_target(expr, instant=True)],
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background",
+            "graphMode": "none",
+            "textMode": "value",
+            "justifyMode": "center",
+            "orientation": "auto",
+        },
+    }
+
+
+def _timeseries(
+    layout: _Layout,
+    title: str,
+    targets: list[Json],
+    *,
+    unit: str = "short",
+    w: int = 12,
+    h: int = 8,
+    stacked: bool = False,
+) -> Json:
+    custom: Json = {"fillOpacity": 20 if stacked else 0, "lineWidth": 2}
+    if stacked:
+        custom["stacking"] = {"mode": "normal", "group": "A"}
+    return {
+        "id": layout.take_id(),
+        "type": "timeseries",
+        "title": title,
+        "datasource": DATASOURCE,
+        "gridPos": layout.place(w, h),
+        "targets": targets,
+        "fieldConfig": {"defaults": {"unit": unit, "custom": custom}, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+    }
+
+
+def _row(layout: _Layout, title: str, repeat: str | None = None) -> Json:
+    layout.new_row()
+    row: Json = {
+        "id": layout.take_id(),
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "gridPos": layout.place(24, 1),
+        "panels": [],
+    }
+    if repeat:
+        row["repeat"] = repeat
+    layout.new_row()
+    return row
+
+
+def _queue_variable() -> Json:
+    return {
+        "name": "queue",
+        "label": "Cola",
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": f"label_values({m.QUEUE_CALLS_WAITING}, queue)", "refId": "queues"},
+        "definition": f"label_values({m.QUEUE_CALLS_WAITING}, queue)",
+        "refresh": 2,
+        "multi": True,
+        "includeAll": True,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "sort": 1,
+    }
+
+
+def _dashboard(uid: str, title: str, panels: list[Json], *, refresh: str, tags: list[str]) -> Json:
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["atiende", *tags],
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": refresh,
+        "time": {"from": "now-3h", "to": "now"},
+        "templating": {"list": [_queue_variable()]},
+        "annotations": {"list": []},
+        "panels": panels,
+    }
+
+
+Q = 'queue=~"$queue"'
+
+
+def wallboard() -> Json:
+    layout = _Layout()
+    panels: list[Json] = [_row(layout, "$queue", repeat="queue")]
+    q = 'queue="$queue"'
+    pct = "percentunit"
+    panels += [
+        _stat(
+            layout,
+            "En espera",
+            f"{m.QUEUE_CALLS_WAITING}{{{q}}}",
+            unit="none",
+            thresholds=_steps((None, _GREEN), (3, _YELLOW), (6, _RED)),
+            w=3,
+        ),
+        _stat(
+            layout,
+            "Espera más larga",
+            f"{m.QUEUE_LONGEST_WAIT}{{{q}}}",
+            unit="s",
+            thresholds=_steps((None, _GREEN), (20, _YELLOW), (60, _RED)),
+            w=4,
+            decimals=0,
+        ),
+        _stat(
+            layout,
+            "Nivel de servicio hoy",
+            f'{m.QUEUE_SERVICE_LEVEL}{{{q}, window="today"}}',
+            unit=pct,
+            thresholds=_steps((None, _RED), (0.7, _YELLOW), (0.8, _GREEN)),
+            decimals=0,
+        ),
+        _stat(
+            layout,
+            "Nivel de servicio 15 min",
+            f'{m.QUEUE_SERVICE_LEVEL}{{{q}, window="15m"}}',
+            unit=pct,
+            thresholds=_steps((None, _RED), (0.7, _YELLOW), (0.8, _GREEN)),
+            decimals=0,
+        ),
+        _stat(
+            layout,
+            "Abandono hoy",
+            f'{m.QUEUE_ABANDON_RATE}{{{q}, window="today"}}',
+            unit=pct,
+            thresholds=_steps((None, _GREEN), (0.05, _YELLOW), (0.1, _RED)),
+            w=3,
+            decimals=0,
+        ),
+        _stat(
+            layout,
+            "Agentes libres",
+            f'sum({m.QUEUE_AGENTS}{{{q}, state="available"}})',
+            unit="none",
+            thresholds=_steps((None, _RED), (1, _YELLOW), (2, _GREEN)),
+            w=3,
+        ),
+        _stat(
+            layout,
+            "Agentes necesarios",
+            f"{m.QUEUE_AGENTS_NEEDED}{{{q}}}",
+            unit="none",
+            thresholds=_steps((None, "blue")),
+            w=3,
+        ),
+    ]
+    return _dashboard(
+        "atiende-wallboard", "Atiende · Pantalla de sala", panels, refresh="5s", tags=["wallboard"]
+    )
+
+
+def supervisor() -> Json:
+    layout = _Layout()
+    by_queue = "{{queue}}"
+    panels: list[Json] = [_row(layout, "Colas")]
+    panels += [
+        _timeseries(
+            layout,
+            "Llamadas en espera",
+            [_target(f"{m.QUEUE_CALLS_WAITING}{{{Q}}}", by_queue)],
+        ),
+        _timeseries(
+            layout,
+            "Espera más larga",
+            [_target(f"{m.QUEUE_LONGEST_WAIT}{{{Q}}}", by_queue)],
+            unit="s",
+        ),
+        _timeseries(
+            layout,
+            "Nivel de servicio (15 min) y objetivo",
+            [
+                _target(f'{m.QUEUE_SERVICE_LEVEL}{{{Q}, window="15m"}}', by_queue),
+                _target(f"{m.QUEUE_SL_TARGET}{{{Q}}}", "objetivo {{queue}}", "B"),
+            ],
+            unit="percentunit",
+        ),
+        _timeseries(
+            layout,
+            "Abandono (15 min)",
+            [_target(f'{m.QUEUE_ABANDON_RATE}{{{Q}, window="15m"}}', by_queue)],
+            unit="percentunit",
+        ),
+        _timeseries(
+            layout,
+            "Ofrecidas, atendidas y abandonadas por hora",
+            [
+                _target(f"sum(increase({m.QUEUE_OFFERED}_total{{{Q}}}[1h]))", "ofrecidas"),
+                _target(f"sum(increase({m.QUEUE_ANSWERED}_total{{{Q}}}[1h]))", "atendidas", "B"),
+                _target(f"sum(increase({m.QUEUE_ABANDONED}_total{{{Q}}}[1h]))", "abandonadas", "C"),
+            ],
+        ),
+        _timeseries(
+            layout,
+            "Espera de las atendidas: ASA y percentil 90",
+            [
+                _target(f'{m.QUEUE_ASA}{{{Q}, window="15m"}}', "ASA {{queue}}"),
+                _target(
+                    "histogram_quantile(0.9, sum by (le, queue) "
+                    f'(rate({m.QUEUE_WAIT}_bucket{{{Q}, outcome="answered"}}[15m])))',
+                    "p90 {{queue}}",
+                    "B",
+                ),
+            ],
+            unit="s",
+        ),
+        _timeseries(
+            layout,
+            "Agentes por estado",
+            [_target(f"sum by (state) ({m.QUEUE_AGENTS}{{{Q}}})", "{{state}}")],
+            stacked=True,
+        ),
+        _timeseries(
+            layout,
+            "Agentes disponibles y necesarios (Erlang C)",
+            [
+                _target(
+                    f'sum by (queue) ({m.QUEUE_AGENTS}{{{Q}, state="available"}})',
+                    "disponibles {{queue}}",
+                ),
+                _target(f"{m.QUEUE_AGENTS_NEEDED}{{{Q}}}", "necesarios {{queue}}", "B"),
+            ],
+        ),
+    ]
+    panels.append(_row(layout, "Puente con Asterisk"))
+    panels += [
+        _stat(
+            layout,
+            "Conectado a Asterisk",
+            f"min({m.AMI_CONNECTED})",
+            unit="none",
+            thresholds=_steps((None, _RED), (1, _GREEN)),
+        ),
+        _stat(
+            layout,
+            "Último evento hace",
+            f"max({m.AMI_LAST_EVENT_AGE})",
+            unit="s",
+            thresholds=_steps((None, _GREEN), (300, _YELLOW), (900, _RED)),
+        ),
+        _stat(
+            layout,
+            "Atraso del procesamiento",
+            f"max({m.AMI_LAG})",
+            unit="s",
+            thresholds=_steps((None, _GREEN), (1, _YELLOW), (5, _RED)),
+        ),
+        _stat(
+            layout,
+            "Reconexiones (24 h)",
+            f"sum(increase({m.AMI_RECONNECTS}_total[24h]))",
+            unit="none",
+            thresholds=_steps((None, _GREEN), (1, _YELLOW), (5, _RED)),
+            decimals=0,
+        ),
+        _stat(
+            layout,
+            "Eventos AMI por segundo",
+            f"sum(rate({m.AMI_EVENTS}_total[1m]))",
+            unit="none",
+            thresholds=_steps((None, "blue")),
+        ),
+        _stat(
+            layout,
+            "Escrituras pendientes",
+            f"sum({m.STORE_PENDING})",
+            unit="none",
+            thresholds=_steps((None, _GREEN), (1000, _YELLOW), (10000, _RED)),
+        ),
+    ]
+    return _dashboard(
+        "atiende-supervisor", "Atiende · Supervisión", panels, refresh="10s", tags=["supervisor"]
+    )
+
+
+def agents() -> Json:
+    layout = _Layout()
+    busy = f'{m.AGENT_STATE_SECONDS}_total{{state=~"on_call|wrap_up"}}'
+    ready = f'{m.AGENT_STATE_SECONDS}_total{{state=~"on_call|wrap_up|available|ringing"}}'
+    panels: list[Json] = [_row(layout, "Sala")]
+    panels += [
+        _stat(
+            layout,
+            "Ocupación (1 h)",
+            f"sum(rate({busy}[1h])) / sum(rate({ready}[1h]))",
+            unit="percentunit",
+            thresholds=_steps((None, "blue"), (0.6, _GREEN), (0.9, _RED)),
+            w=6,
+            decimals=0,
+        ),
+        _stat(
+            layout,
+            "Agentes conectados",
+            f'sum({m.AGENTS}{{state!="logged_out"}})',
+            unit="none",
+            thresholds=_steps((None, "blue")),
+            w=6,
+        ),
+        _stat(
+            layout,
+            "En pausa",
+            f'sum({m.AGENTS}{{state="paused"}})',
+            unit="none",
+            thresholds=_steps((None, _GREEN), (5, _YELLOW)),
+            w=6,
+        ),
+        _stat(
+            layout,
+            "Conversación media (1 h)",
+            f"sum(rate({m.QUEUE_TALK}_sum{{{Q}}}[1h]))"
+            f" / sum(rate({m.QUEUE_TALK}_count{{{Q}}}[1h]))",
+            unit="s",
+            thresholds=_steps((None, "blue")),
+            w=6,
+            decimals=0,
+        ),
+    ]
+    panels += [
+        _timeseries(
+            layout,
+            "Agentes por estado",
+            [_target(f'{m.AGENTS}{{state!="logged_out"}}', "{{state}}")],
+            stacked=True,
+        ),
+        _timeseries(
+            layout,
+            "Ocupación",
+            [_target(f"sum(rate({busy}[15m])) / sum(rate({ready}[15m]))", "ocupación")],
+            unit="percentunit",
+        ),
+        _timeseries(
+            layout,
+            "Tiempo por estado (por hora)",
+            [_target(f"sum by (state) (increase({m.AGENT_STATE_SECONDS}_total[1h]))", "{{state}}")],
+            unit="s",
+            stacked=True,
+        ),
+        _timeseries(
+            layout,
+            "Conversación: mediana y percentil 90 por cola",
+            [
+                _target(
+                    "histogram_quantile(0.5, sum by (le, queue) "
+                    f"(rate({m.QUEUE_TALK}_bucket{{{Q}}}[1h])))",
+                    "mediana {{queue}}",
+                ),
+                _target(
+                    "histogram_quantile(0.9, sum by (le, queue) "
+                    f"(rate({m.QUEUE_TALK}_bucket{{{Q}}}[1h])))",
+                    "p90 {{queue}}",
+                    "B",
+                ),
+            ],
+            unit="s",
+        ),
+        _timeseries(
+            layout,
+            "Llamadas atendidas por hora y cola",
+            [_target(f"increase({m.QUEUE_ANSWERED}_total{{{Q}}}[1h])", "{{queue}}")],
+            w=24,
+        ),
+    ]
+    return _dashboard(
+        "atiende-agents", "Atiende · Desempeño de agentes", panels, refresh="30s", tags=["agentes"]
+    )
+
+
+DATASOURCE_YAML = f"""\
+# Grafana data source provisioning for Atiende (mount at
+# /etc/grafana/provisioning/datasources/). Dashboards refer to it by uid.
+apiVersion: 1
+datasources:
+  - name: Atiende Prometheus
+    uid: {DATASOURCE_UID}
+    type: prometheus
+    access: proxy
+    url: ${{ATIENDE_PROMETHEUS_URL}}
+    isDefault: true
+    jsonData:
+      timeInterval: 5s
+"""
+
+PROVIDER_YAML = """\
+# Grafana dashboard provider for Atiende (mount at
+# /etc/grafana/provisioning/dashboards/, and the JSON files at the path below).
+apiVersion: 1
+providers:
+  - name: atiende
+    folder: Atiende
+    type: file
+    disableDeletion: true
+    allowUiUpdates: false
+    updateIntervalSeconds: 60
+    options:
+      path: /var/lib/grafana/dashboards/atiende
+      foldersFromFilesStructure: false
+"""
+
+
+def files() -> dict[str, str]:
+    """Relative path under dashboards/grafana/ -> file content."""
+    out = {
+        f"{board['uid']}.json": json.dumps(board, ensure_ascii=False, indent=2) + "\n"
+        for board in (wallboard(), supervisor(), agents())
+    }
+    out["provisioning/datasources/atiende.yml"] = DATASOURCE_YAML
+    out["provisioning/dashboards/atiende.yml"] = PROVIDER_YAML
+    return out
+
+
+def main() -> None:
+    for relative, content in files().items():
+        path = GRAFANA_DIR / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
