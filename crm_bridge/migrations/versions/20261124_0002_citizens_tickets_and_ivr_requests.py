@@ -74,8 +74,8 @@ def upgrade() -> None:
         sa.Column("family_names", sa.String(length=200), nullable=False),
         sa.Column("search_name", sa.String(length=401), nullable=False),
         sa.Column("search_family", sa.String(length=401), nullable=False),
-        sa.Column("created_at", _timestamp(), server_default=sa.text("now()"), nullable=False),
-        sa.Column("updated_at", _timestamp(), server_default=sa.text("now()"), nullable=False),
+        sa.Column("created_at", _timestamp(), server_default=sa.func.now(), nullable=False),
+        sa.Column("updated_at", _timestamp(), server_default=sa.func.now(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_persons")),
         sa.UniqueConstraint(
             "document_type",
@@ -111,7 +111,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", _timestamp(), server_default=sa.text("now()"), nullable=False),
+        sa.Column("created_at", _timestamp(), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint(
             "role IN ('ejecutivo', 'supervisor', 'gerente', 'referente', 'admin')",
             name=op.f("ck_users_role"),
