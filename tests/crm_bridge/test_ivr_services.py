@@ -1,0 +1,388 @@
+"""StoreIvrServices on real PostgreSQL: each service, the IVR's own scenarios, a dead database."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from crm_bridge.attentions import AttentionRepository
+from crm_bridge.db import make_engine
+from crm_bridge.ivr_services import StoreIvrServices
+from crm_bridge.models import Attention, CallbackRequest, CallSurvey, TicketSequence
+from crm_bridge.organisms import Directory
+from crm_bridge.persons import ConsentCategory, PersonRegistry
+from crm_bridge.sla import office_hours
+from crm_bridge.tickets import TicketService
+from ivr.cedula import check_digit
+from ivr.exceptions import ServicesUnavailable
+from ivr.flows import DEFAULT_FLOWS_DIR, load_flows
+from ivr.server import FastAgiServer
+from ivr.services import IvrServices, Person, RequestStatus
+from ivr.testing import FakeAsterisk, FakeCall
+from telephony.domain import CallKey, CallRecord, HangupSide, Outcome, QueueLeg
+from tests.crm_bridge.citizen_support import empty_store
+
+SYSTEM = "pbx-montevideo"
+# Tuesday 24 November 2026, 10:00 in Montevideo: the centre is open.
+OPEN = dt.datetime(2026, 11, 24, 13, 0, tzinfo=dt.UTC)
+C = ConsentCategory
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def store(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    fixture = "migrated_postgres_url" if request.param == "postgresql" else "sqlite_url"
+    engine = make_engine(request.getfixturevalue(fixture))
+    empty_store(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def services(store: Engine) -> StoreIvrServices:
+    return StoreIvrServices(store, system=SYSTEM, clock=lambda: OPEN)
+
+
+def answered_call(
+    linkedid: str,
+    *,
+    queue: str = "consultas",
+    answered_at: dt.datetime = OPEN,
+    wait: float = 60.0,
+    system: str = SYSTEM,
+    variables: dict[str, str] | None = None,
+    outcome: Outcome = Outcome.ANSWERED,
+) -> CallRecord:
+    answered = answered_at.timestamp()
+    joined = answered - wait
+    leg = QueueLeg(
+        queue=queue,
+        joined_at=joined,
+        position=1,
+        left_at=answered,
+        outcome=Outcome.ANSWERED,
+        agent="Ana Gómez",
+        agent_interface="PJSIP/1001",
+        answered_at=answered,
+        wait_seconds=wait,
+        talk_seconds=120.0,
+    )
+    return CallRecord(
+        key=CallKey(system, linkedid),
+        caller_number="099123456",
+        caller_name="María Pérez",
+        arrived_at=joined - 20,
+        outcome=outcome,
+        hangup_side=HangupSide.CALLER,
+        queue_joined_at=joined,
+        answered_at=answered,
+        ended_at=answered + 120,
+        legs=(leg,),
+        wait_seconds=wait,
+        talk_seconds=120.0,
+        variables=variables or {},
+    )
+
+
+def attention(engine: Engine, linkedid: str, system: str = SYSTEM) -> Attention | None:
+    return AttentionRepository(engine).get(system, linkedid)
+
+
+# ------------------------------------------------------------------ each service
+
+
+def test_it_is_an_ivr_services(services: StoreIvrServices) -> None:
+    implementation: IvrServices = services
+    assert implementation is services
+
+
+async def test_find_person_by_cedula(services: StoreIvrServices, store: Engine) -> None:
+    person = PersonRegistry(store).register(
+        given_names="María",
+        family_names="Pérez",
+        consents=[C.IDENTIFICATION],
+        document_type="ci",
+        document_number="12345672",
+    )
+    assert await services.find_person_by_cedula("12345672") == Person(str(person.id), "María Pérez")
+    unknown = "2345678" + str(check_digit("2345678"))  # valid, nobody registered
+    assert await services.find_person_by_cedula(unknown) is None
+    assert await services.find_person_by_cedula("12345671") is None  # bad check digit
+
+
+async def test_find_person_by_phone_only_with_consent_and_unambiguous(
+    services: StoreIvrServices, store: Engine
+) -> None:
+    registry = PersonRegistry(store)
+    ana = registry.register(
+        given_names="Ana",
+        family_names="Gómez",
+        consents=[C.IDENTIFICATION, C.CONTACT],
+        phones=["099 123 456"],
+    )
+    found = await services.find_person_by_phone("099123456")
+    assert found == Person(str(ana.id), "Ana Gómez")
+    assert await services.find_person_by_phone("+59899123456") == found
+    assert await services.find_person_by_phone("anonymous") is None
+    # A second person on the same line: the number no longer says who calls.
+    registry.register(
+        given_names="Luis",
+        family_names="Gómez",
+        consents=[C.IDENTIFICATION, C.CONTACT],
+        phones=["099123456"],
+    )
+    assert await services.find_person_by_phone("099123456") is None
+    registry.set_consent(ana.id, C.CONTACT, False)  # Ana withdraws: only Luis holds it
+    luis = await services.find_person_by_phone("099123456")
+    assert luis is not None and luis.display_name == "Luis Gómez"
+
+
+async def test_request_status_in_the_ivrs_words(services: StoreIvrServices, store: Engine) -> None:
+    directory = Directory(store)
+    org = directory.create_organism("BPS", "BPS")
+    tickets = TicketService(store, business_hours=office_hours(), clock=lambda: OPEN)
+    number = tickets.create(
+        channel="telefonico", request_type="reclamo", topic="Pensión", organism_id=org.id
+    ).number
+    expected = RequestStatus(number, "recibida")
+    assert await services.request_status(number) == expected
+    tickets.respond(number, actor_id=None, body="Resuelto", destination="x")
+    assert await services.request_status(number) == RequestStatus(number, "resuelta")
+    assert await services.request_status("2026-999999") is None
+    assert await services.request_status("2026-12") is None
+
+
+async def test_expected_wait_is_the_median_of_recent_answers_in_the_queue(
+    services: StoreIvrServices, store: Engine
+) -> None:
+    assert await services.expected_wait("consultas") == 0.0
+    minute = dt.timedelta(minutes=1)
+    AttentionRepository(store).upsert_records(
+        [
+            answered_call("1.1", wait=30, answered_at=OPEN - 5 * minute),
+            answered_call("1.2", wait=90, answered_at=OPEN - 10 * minute),
+            answered_call("1.3", wait=600, answered_at=OPEN - 20 * minute),
+            # Outside the 30-minute window, or another queue: not counted.
+            answered_call("1.4", wait=5000, answered_at=OPEN - 45 * minute),
+            answered_call("1.5", wait=7000, queue="reclamos", answered_at=OPEN - minute),
+        ]
+    )
+    assert await services.expected_wait("consultas") == 90.0
+    assert await services.expected_wait("reclamos") == 7000.0
+    assert await services.expected_wait("tramites") == 0.0
+    few = StoreIvrServices(store, system=SYSTEM, clock=lambda: OPEN, wait_sample=2)
+    assert await few.expected_wait("consultas") == 60.0  # median of the last two: 30, 90
+
+
+async def test_request_callback_once_per_call(services: StoreIvrServices, store: Engine) -> None:
+    await services.request_callback("1795344850.7", "099123456", "reclamos")
+    await services.request_callback("1795344850.7", "098000000", "consultas")  # a retry
+    await services.request_callback("1795344850.9", "anonymous", "consultas")
+    with store.connect() as conn:
+        rows = conn.execute(select(CallbackRequest).order_by(CallbackRequest.linkedid)).all()
+    assert [(r.system, r.linkedid, r.number_raw, r.number, r.queue, r.status) for r in rows] == [
+        (SYSTEM, "1795344850.7", "099123456", "+59899123456", "reclamos", "pending"),
+        (SYSTEM, "1795344850.9", "anonymous", None, "consultas", "pending"),
+    ]
+
+
+async def test_survey_on_an_attention_already_written(
+    services: StoreIvrServices, store: Engine
+) -> None:
+    repo = AttentionRepository(store)
+    repo.upsert_records([answered_call("2.1", outcome=Outcome.IN_PROGRESS)])
+    repo.upsert_records([answered_call("2.1", system="pbx-salto")])  # same linkedid elsewhere
+    await services.record_survey("2.1", 4)
+    row = attention(store, "2.1")
+    assert row is not None and row.survey_score == 4
+    other = attention(store, "2.1", system="pbx-salto")
+    assert other is not None and other.survey_score is None
+    # The final record the bridge writes afterwards keeps the score.
+    repo.upsert_records([answered_call("2.1")])
+    row = attention(store, "2.1")
+    assert row is not None and row.survey_score == 4 and row.outcome == "answered"
+
+
+async def test_survey_before_the_attention_reaches_it_when_written(
+    services: StoreIvrServices, store: Engine
+) -> None:
+    await services.record_survey("3.1", 2)
+    await services.record_survey("3.1", 5)  # the caller changed their mind: the last counts
+    assert attention(store, "3.1") is None
+    with store.connect() as conn:
+        kept = conn.execute(select(CallSurvey.system, CallSurvey.score)).all()
+    assert [tuple(r) for r in kept] == [(SYSTEM, 5)]
+    AttentionRepository(store).upsert_records([answered_call("3.1")])
+    row = attention(store, "3.1")
+    assert row is not None and row.survey_score == 5
+
+
+async def test_survey_score_out_of_range(services: StoreIvrServices) -> None:
+    for score in (0, 6, -1):
+        with pytest.raises(ValueError, match="1 to 5"):
+            await services.record_survey("4.1", score)
+
+
+def test_notice_version_and_person_survive_bridge_rewrites(store: Engine) -> None:
+    repo = AttentionRepository(store)
+    variables = {"ATIENDE_NOTICE_VERSION": "2026-01", "ATIENDE_TOPIC": "reclamos"}
+    repo.upsert_records([answered_call("5.1", variables=variables, outcome=Outcome.IN_PROGRESS)])
+    person = PersonRegistry(store).register(
+        given_names="Ana", family_names="Gómez", consents=[C.IDENTIFICATION]
+    )
+    assert PersonRegistry(store).link_attention(SYSTEM, "5.1", person.id)
+    assert not PersonRegistry(store).link_attention(SYSTEM, "no-such-call", person.id)
+    repo.upsert_records([answered_call("5.1", variables=variables)])
+    row = attention(store, "5.1")
+    assert row is not None
+    assert (row.notice_version, row.person_id, row.outcome) == ("2026-01", person.id, "answered")
+    long_version = {"ATIENDE_NOTICE_VERSION": "v" * 100}
+    repo.upsert_records([answered_call("5.2", variables=long_version)])
+    cut = attention(store, "5.2")
+    assert cut is not None and cut.notice_version == "v" * 32
+    repo.upsert_records([answered_call("5.3")])
+    none = attention(store, "5.3")
+    assert none is not None and none.notice_version is None
+
+
+# ------------------------------------------------------------- database down
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_a_dead_database_is_services_unavailable() -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/atiende"
+    engine = make_engine(url, connect_args={"connect_timeout": 2})
+    services = StoreIvrServices(engine, system=SYSTEM)
+    calls: list[Callable[[], Coroutine[Any, Any, object]]] = [
+        lambda: services.find_person_by_cedula("12345672"),
+        lambda: services.find_person_by_phone("099123456"),
+        lambda: services.request_status("2026-000123"),
+        lambda: services.expected_wait("consultas"),
+        lambda: services.request_callback("1.1", "099123456", "consultas"),
+        lambda: services.record_survey("1.1", 5),
+    ]
+    try:
+        for make_call in calls:
+            with pytest.raises(ServicesUnavailable, match="unavailable") as caught:
+                await asyncio.wait_for(make_call(), timeout=30)
+            assert "099123456" not in str(caught.value) and "12345672" not in str(caught.value)
+    finally:
+        engine.dispose()
+
+
+# ------------------------------------------------- the IVR's scenarios, on the store
+
+ServerFactory = Callable[[IvrServices], Coroutine[Any, Any, FastAgiServer]]
+
+
+@pytest.fixture
+async def make_server() -> AsyncIterator[ServerFactory]:
+    started: list[FastAgiServer] = []
+
+    async def factory(services: IvrServices) -> FastAgiServer:
+        server = FastAgiServer(
+            load_flows(DEFAULT_FLOWS_DIR), services, port=0, clock=lambda: OPEN, reply_timeout=5.0
+        )
+        await server.start()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        await server.stop(grace=0.5)
+
+
+async def run_call(server: FastAgiServer, fake: FakeCall) -> FakeAsterisk:
+    asterisk = FakeAsterisk(fake)
+    await asterisk.run("127.0.0.1", server.port)
+    return asterisk
+
+
+async def test_default_flow_identifies_the_registered_person(
+    make_server: ServerFactory, services: StoreIvrServices, store: Engine
+) -> None:
+    person = PersonRegistry(store).register(
+        given_names="María",
+        family_names="Pérez",
+        consents=[C.IDENTIFICATION],
+        document_type="ci",
+        document_number="1.234.567-2",
+    )
+    server = await make_server(services)
+    rec = (await run_call(server, FakeCall(dtmf=["1", "12345672#"]))).record
+    assert rec.variables["ATIENDE_PERSON_ID"] == str(person.id)
+    assert rec.variables["ATIENDE_QUEUE"] == "consultas"
+    assert rec.variables["ATIENDE_NOTICE_VERSION"] == "2026-01"
+
+
+async def test_request_status_read_back_from_a_stored_ticket(
+    make_server: ServerFactory, services: StoreIvrServices, store: Engine
+) -> None:
+    org = Directory(store).create_organism("BPS", "BPS")
+    with store.begin() as conn:  # the 123rd request of 2026
+        conn.execute(TicketSequence.__table__.insert().values(year=2026, last_value=122))
+    tickets = TicketService(store, business_hours=office_hours(), clock=lambda: OPEN)
+    number = tickets.create(
+        channel="web", request_type="consulta", topic="Aguinaldo", organism_id=org.id
+    ).number
+    assert number == "2026-000123"
+    tickets.respond(number, actor_id=None, body="Se paga en diciembre", destination="x")
+    server = await make_server(services)
+    rec = (await run_call(server, FakeCall(dtmf=["3", "2026", "123#", None]))).record
+    assert rec.said_digits == ["2026", "000123"]
+    assert "atiende/estado-resuelta" in rec.prompts
+
+
+async def test_callback_stored_when_the_queue_is_slow(
+    make_server: ServerFactory, services: StoreIvrServices, store: Engine
+) -> None:
+    AttentionRepository(store).upsert_records(
+        [
+            answered_call(
+                "9.1", queue="reclamos", wait=1800, answered_at=OPEN - dt.timedelta(minutes=2)
+            )
+        ]
+    )
+    server = await make_server(services)
+    fake = FakeCall(dtmf=["2", None, None, None, "1"], linkedid="1795344850.7")
+    rec = (await run_call(server, fake)).record
+    assert rec.hung_up_by_ivr and "ATIENDE_QUEUE" not in rec.variables
+    with store.connect() as conn:
+        rows = conn.execute(select(CallbackRequest.linkedid, CallbackRequest.queue)).all()
+    assert [tuple(r) for r in rows] == [("1795344850.7", "reclamos")]
+
+
+async def test_survey_from_the_ivr_lands_on_the_attention(
+    make_server: ServerFactory, services: StoreIvrServices, store: Engine
+) -> None:
+    AttentionRepository(store).upsert_records([answered_call("1795344853.0")])
+    server = await make_server(services)
+    fake = FakeCall(
+        script="survey", dtmf=["7", "5"], uniqueid="1795344853.4", linkedid="1795344853.0"
+    )
+    rec = (await run_call(server, fake)).record
+    assert "atiende/encuesta-gracias" in rec.prompts
+    row = attention(store, "1795344853.0")
+    assert row is not None and row.survey_score == 5
+
+
+async def test_dead_database_apology_then_agent(make_server: ServerFactory) -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/atiende"
+    engine = make_engine(url, connect_args={"connect_timeout": 2})
+    try:
+        server = await make_server(StoreIvrServices(engine, system=SYSTEM))
+        rec = (await run_call(server, FakeCall(dtmf=["2", "12345672#"]))).record
+    finally:
+        engine.dispose()
+    assert "atiende/servicio-no-disponible" in rec.prompts
+    assert rec.variables["ATIENDE_QUEUE"] == "consultas"
