@@ -56,6 +56,21 @@ class KpiSettings(BaseModel):
     timezone: str = "America/Montevideo"
 
 
+class IvrSettings(BaseModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=4573, ge=0, le=65535)
+    # Peers allowed to open FastAGI sessions (Asterisk's address); others are
+    # closed at once.
+    allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    # Folder of flow files (*.yaml); unset: the flows shipped with Atiende.
+    flows_dir: Path | None = None
+    # Queue a call goes to if a flow fails on a bug: no caller is left stranded.
+    fallback_queue: str | None = "consultas"
+    # Longer than the longest prompt (the privacy notice).
+    reply_timeout: float = Field(default=120.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ATIENDE_",
@@ -78,5 +93,6 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     ami: AmiSettings = Field(default_factory=AmiSettings)
+    ivr: IvrSettings = Field(default_factory=IvrSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)

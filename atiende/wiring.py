@@ -16,15 +16,19 @@ from wsgiref.simple_server import WSGIServer
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, start_http_server
+from sqlalchemy.engine import Engine
 
 from atiende.settings import Settings
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
+from crm_bridge.ivr_services import StoreIvrServices
 from crm_bridge.recorder import AttentionRecorder
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
+from ivr.flows import load_flows
+from ivr.server import FastAgiServer
 from telephony.ami.actions import Ping
 from telephony.ami.connection import AmiConnection
 from telephony.bridge import Bridge, DomainEventSink
@@ -106,9 +110,13 @@ def service_levels(settings: Settings, queues: dict[str, QueueConfig]) -> dict[s
     return levels
 
 
-def build_bridge(settings: Settings, extra_sinks: Sequence[DomainEventSink] = ()) -> BridgeService:
+def build_bridge(
+    settings: Settings,
+    extra_sinks: Sequence[DomainEventSink] = (),
+    engine: Engine | None = None,
+) -> BridgeService:
     ami = settings.ami
-    engine = make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url)
     repository = AttentionRepository(engine, phone_region=settings.phone_region)
     writer = AttentionWriter(
         repository,
@@ -181,12 +189,35 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
+    """The FastAGI IVR, answering with the flows and the store's services."""
+    ivr = settings.ivr
+    flows = load_flows(ivr.flows_dir) if ivr.flows_dir else load_flows()
+    services = StoreIvrServices(
+        engine, system=settings.ami.system_name, phone_region=settings.phone_region
+    )
+    return FastAgiServer(
+        flows,
+        services,
+        host=ivr.host,
+        port=ivr.port,
+        allowed_networks=ivr.allowed_networks,
+        reply_timeout=ivr.reply_timeout,
+        fallback_queue=ivr.fallback_queue,
+    )
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop` is set)."""
     stop = stop or asyncio.Event()
     await asyncio.to_thread(migrate, settings)
-    service = build_bridge(settings)
+    engine = make_engine(settings.database_url)
+    service = build_bridge(settings, engine=engine)
     await service.start()
+    ivr = build_ivr(settings, engine) if settings.ivr.enabled else None
+    if ivr is not None:
+        await ivr.start()
+        log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
     metrics = start_metrics(settings, service)
     log.info(
         "bridge running: AMI %s:%d as %r (system %r)",
@@ -200,6 +231,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     log.info("stopping")
     if metrics is not None:
         metrics.shutdown()
+    if ivr is not None:
+        await ivr.stop()
     await service.stop()
 
 

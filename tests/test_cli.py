@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from atiende.cli import main
 from crm_bridge.db import make_engine, session_factory
 from crm_bridge.models import Attention
+from ivr.testing import FakeAsterisk, FakeCall
 from telephony.ami.testing import AmiTestServer
 from tests.conftest import SCENARIOS
 from tests.support.queue_log import parse_queue_log
@@ -76,6 +77,7 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     database = tmp_path / "atiende.db"
     capture = (recordings / "answered.ami").read_bytes()
     metrics_port = _free_port()
+    ivr_port = _free_port()
     async with AmiTestServer(capture, secret="serve-secret") as server:
         env = {
             **os.environ,
@@ -85,6 +87,7 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
             "ATIENDE_AMI__SYSTEM_NAME": "serve-test",
             "ATIENDE_QUEUES_CONF": str(recordings / "lab-config" / "queues.conf"),
             "ATIENDE_METRICS_PORT": str(metrics_port),
+            "ATIENDE_IVR__PORT": str(ivr_port),
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "atiende.cli", "serve",
@@ -95,11 +98,16 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
             await asyncio.wait_for(server.replayed(), timeout=30)
             await asyncio.wait_for(_until_recorded(database), timeout=30)
             metrics = await asyncio.to_thread(_scrape, metrics_port)
+            # The IVR answers on FastAGI as Asterisk reaches it from the dialplan.
+            ivr_call = await FakeAsterisk(FakeCall(dtmf=["1"])).run("127.0.0.1", ivr_port)
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0, stderr.decode()
     assert b"serve-secret" not in stderr
+    # Out of hours the flow says so and hangs up; in hours it routes to a queue.
+    assert ivr_call.prompts[0] == "atiende/bienvenida"
+    assert ivr_call.hung_up_by_ivr or ivr_call.variables.get("ATIENDE_QUEUE")
     assert metrics["atiende_ami_connected"] == 1
     assert metrics["atiende_ami_events_total"] > 0
     assert metrics["atiende_ami_malformed_messages_total"] == 0
