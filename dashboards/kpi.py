@@ -55,11 +55,14 @@ Definitions (per queue, declared as data in `QueueKpiDefinition`):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 from telephony.domain import AgentInterval, AgentState, CallRecord, Outcome, QueueLeg
+
+_Key = TypeVar("_Key", bound=Hashable)
 
 _EXITS = frozenset({Outcome.EXIT_TIMEOUT, Outcome.EXIT_KEY, Outcome.EXIT_EMPTY, Outcome.JOIN_EMPTY})
 
@@ -219,16 +222,33 @@ def count_legs(
 ) -> dict[str, QueueCounts]:
     """Per-queue tallies of every leg of every record (a call that went
     through two queues counts once in each), sorted by queue name."""
+    counts = count_legs_by(records, _queue_of, definitions, default)
+    return {name: counts[name] for name in sorted(counts)}
+
+
+def _queue_of(leg: QueueLeg) -> str:
+    return leg.queue
+
+
+def count_legs_by(
+    records: Iterable[CallRecord],
+    key: Callable[[QueueLeg], _Key],
+    definitions: Mapping[str, QueueKpiDefinition] | None = None,
+    default: QueueKpiDefinition | None = None,
+) -> dict[_Key, QueueCounts]:
+    """Tallies of every leg grouped by `key(leg)` (e.g. queue and hour), in
+    order of first appearance; each leg is judged by its queue's definition."""
     definitions = definitions or {}
     default = default or QueueKpiDefinition()
-    tallies: dict[str, _Tally] = {}
+    tallies: dict[_Key, _Tally] = {}
     for record in records:
         for leg in record.legs:
-            tally = tallies.get(leg.queue)
+            group = key(leg)
+            tally = tallies.get(group)
             if tally is None:
-                tally = tallies[leg.queue] = _Tally()
+                tally = tallies[group] = _Tally()
             tally.add(leg, definitions.get(leg.queue, default))
-    return {name: tallies[name].freeze() for name in sorted(tallies)}
+    return {group: tally.freeze() for group, tally in tallies.items()}
 
 
 # ------------------------------------------------------------ queue KPIs
