@@ -59,14 +59,19 @@ async def run_capture(
     capture: bytes, database_url: str, system: str, **server_options: object
 ) -> list[Attention]:
     async with AmiTestServer(capture, secret=SECRET, **server_options) as server:  # type: ignore[arg-type]
-        service = build_bridge(settings_for(database_url, server.port, system))
-        await service.start()
-        try:
-            await asyncio.wait_for(server.replayed(), timeout=60)
-            await asyncio.wait_for(service.caught_up(), timeout=30)
-        finally:
-            await service.stop()
+        await bridge_through(server, database_url, system)
     return attentions(database_url, system)
+
+
+async def bridge_through(server: AmiTestServer, database_url: str, system: str) -> None:
+    """Run a bridge against `server` until the whole capture has been tracked."""
+    service = build_bridge(settings_for(database_url, server.port, system))
+    await service.start()
+    try:
+        await asyncio.wait_for(server.replayed(), timeout=60)
+        await asyncio.wait_for(service.caught_up(), timeout=30)
+    finally:
+        await service.stop()
 
 
 def attentions(database_url: str, system: str) -> list[Attention]:

@@ -18,7 +18,13 @@ from atiende.settings import Settings
 from atiende.wiring import build_bridge, migrate
 from telephony.ami.testing import AmiTestServer, split_messages
 from tests.support.queue_log import parse_queue_log
-from tests.test_bridge_end_to_end import SECRET, attentions, linkedids, settings_for
+from tests.test_bridge_end_to_end import (
+    SECRET,
+    attentions,
+    bridge_through,
+    linkedids,
+    settings_for,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -69,13 +75,7 @@ async def test_drop_mid_burst_loses_and_doubles_nothing(
     system = "outage-drop"
     async with AmiTestServer(burst, secret=SECRET, chunk_size=4093) as server:
         server.drop_after(middle_offset(burst, 0.5))
-        service = build_bridge(settings_for(database_url, server.port, system))
-        await service.start()
-        try:
-            await asyncio.wait_for(server.replayed(), timeout=60)
-            await asyncio.wait_for(service.caught_up(), timeout=30)
-        finally:
-            await service.stop()
+        await bridge_through(server, database_url, system)
         assert server.connections == 2
         # The resync ran on both sessions.
         assert len(server.actions("CoreShowChannels")) == 2
@@ -98,13 +98,7 @@ async def test_events_missed_during_outage_are_resolved_by_the_resync(
     gap = len(burst) // 5
     async with AmiTestServer(burst, secret=SECRET) as server:
         server.drop_after(drop, lose_bytes=gap)
-        service = build_bridge(settings_for(database_url, server.port, system))
-        await service.start()
-        try:
-            await asyncio.wait_for(server.replayed(), timeout=60)
-            await asyncio.wait_for(service.caught_up(), timeout=30)
-        finally:
-            await service.stop()
+        await bridge_through(server, database_url, system)
 
     rows = attentions(database_url, system)
     assert Counter(row.linkedid for row in rows).most_common(1)[0][1] == 1
