@@ -32,9 +32,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the AMI bridge against the configured Asterisk")
     sub.add_parser("migrate", help="bring the database schema up to date")
 
-    demo = sub.add_parser("demo", help="replay recorded Asterisk traffic into a local database")
-    demo.add_argument("--recordings", type=Path, default=None, help="folder of .ami captures")
-    demo.add_argument("--speed", type=float, default=20.0, help="replay speed-up factor")
+    demo = sub.add_parser(
+        "demo", help="a simulated Asterisk driving the bridge and the IVR, on a local database"
+    )
+    demo.add_argument("--speed", type=float, default=5.0, help="simulated time speed-up factor")
+    demo.add_argument(
+        "--duration", type=float, default=None, metavar="SECONDS", help="stop after SECONDS"
+    )
+    demo.add_argument(
+        "--calls-per-minute", type=float, default=6.0, help="arrival rate (simulated time)"
+    )
+    demo.add_argument(
+        "--channels", choices=("pjsip", "local"), default="pjsip", help="caller channel style"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="random seed of the traffic")
 
     replay = sub.add_parser("replay", help="run a raw AMI capture through the tracker")
     replay.add_argument("capture", type=Path)
@@ -117,7 +128,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "demo":
             from atiende.demo import run_demo
 
-            asyncio.run(run_demo(settings, recordings=args.recordings, speed=args.speed))
+            asyncio.run(
+                run_demo(
+                    settings,
+                    speed=args.speed,
+                    duration=args.duration,
+                    calls_per_minute=args.calls_per_minute,
+                    style=args.channels,
+                    seed=args.seed,
+                )
+            )
     except KeyboardInterrupt:
         pass
     return 0

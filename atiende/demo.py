@@ -1,31 +1,37 @@
 """`atiende demo`: the product working on embedded defaults, with no Asterisk.
 
-Recorded Asterisk traffic (../shared/asterisk-recordings, or --recordings) is
-served over real AMI by the test AMI server, paced, to the real bridge built
-by the composition root; attentions land in the SQLite database of the
-settings. The console shows the calls as the tracker sees them, then the
-attentions stored per queue and outcome.
+A PBX simulator (telephony.simulator) speaks real AMI to the real bridge built
+by the composition root, and drives the real FastAGI IVR (ivr.server) over
+real TCP as Asterisk would; attentions land in the settings' database (a
+SQLite file by default). The console shows the calls as the tracker sees them;
+Ctrl-C (or --duration) stops everything and prints what was stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
+import datetime as dt
+import logging
+import signal
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from atiende.settings import AmiSettings, Settings
-from atiende.wiring import build_bridge, migrate
+from atiende.wiring import build_bridge, migrate, start_metrics
 from crm_bridge.db import make_engine, session_factory
 from crm_bridge.models import Attention
 from crm_bridge.phones import mask_number
-from telephony.ami.testing import AmiTestServer
+from ivr.flows import load_flows
+from ivr.server import FastAgiServer
+from ivr.services import IvrServices, Person
+from ivr.testing import InMemoryIvrServices
 from telephony.domain import (
     AgentRinging,
     CallAbandoned,
@@ -35,20 +41,18 @@ from telephony.domain import (
     CallRecord,
     DomainEvent,
 )
+from telephony.simulator.runner import Simulator, SimulatorConfig
+from telephony.simulator.traffic import KnownPerson, TrafficProfile, sample_persons
 
-DEMO_CAPTURES = ("answered", "abandoned", "ivr_hangup", "tricky_caller_id", "burst", "sip_mixed")
 DEMO_SECRET = "demo"
-
-
-def default_recordings() -> Path:
-    configured = os.environ.get("ATIENDE_RECORDINGS")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "asterisk-recordings"
+DEMO_SYSTEM = "demo-sim"
+# The default flow checks office hours (Montevideo); the demo's IVR lives on
+# a Tuesday morning so calls reach the queues whatever the time here.
+OFFICE_HOURS = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)
 
 
 def _clock(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S")
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%H:%M:%S")
 
 
 class ConsoleSink:
@@ -61,7 +65,7 @@ class ConsoleSink:
         for event in events:
             line = self._line(event)
             if line:
-                print(f"{_clock(event.at)}  {line}", file=self._out)
+                print(f"{_clock(event.at)}  {line}", file=self._out, flush=True)
 
     def calls_in_progress(self, records: Sequence[CallRecord]) -> None:
         for record in records:
@@ -87,56 +91,145 @@ class ConsoleSink:
         return None
 
 
-async def _replay(settings: Settings, capture: bytes, pace: float, out: TextIO) -> None:
-    async with AmiTestServer(capture, secret=DEMO_SECRET, pace=pace) as server:
-        ami = settings.ami.model_copy(
-            update={"host": "127.0.0.1", "port": server.port, "secret": SecretStr(DEMO_SECRET)}
-        )
-        service = build_bridge(settings.model_copy(update={"ami": ami}), [ConsoleSink(out)])
-        await service.start()
-        try:
-            await server.replayed()
-            await service.caught_up()
-        finally:
-            await service.stop()
-
-
-def _report(settings: Settings, out: TextIO) -> None:
-    engine = make_engine(settings.database_url)
+def _ivr_services(
+    engine: Engine, settings: Settings, persons: Sequence[KnownPerson]
+) -> tuple[IvrServices, str]:
+    """The store's IVR services when that module is there, else in-memory ones."""
     try:
-        with session_factory(engine)() as session:
-            rows = session.execute(
-                select(Attention.queue, Attention.outcome, func.count())
-                .where(Attention.system == settings.ami.system_name)
-                .group_by(Attention.queue, Attention.outcome)
-                .order_by(Attention.queue, Attention.outcome)
-            ).all()
-    finally:
-        engine.dispose()
+        from crm_bridge.ivr_services import StoreIvrServices
+        from crm_bridge.persons import PersonRegistry
+    except ImportError:
+        memory = InMemoryIvrServices()
+        for number, person in enumerate(persons, start=1):
+            known = Person(id=str(number), display_name=person.name)
+            memory.persons_by_cedula[person.cedula] = known
+            memory.persons_by_phone[person.number] = known
+        return memory, "in-memory sample persons (ivr.testing.InMemoryIvrServices)"
+    registry = PersonRegistry(engine, phone_region=settings.phone_region)
+    for person in persons:
+        given, _, family = person.name.partition(" ")
+        with contextlib.suppress(Exception):  # already registered by an earlier run
+            registry.register(
+                given_names=given,
+                family_names=family,
+                consents=["identificacion", "contacto"],
+                document_type="ci",
+                document_number=person.cedula,
+                phones=[person.number],
+            )
+    services = StoreIvrServices(
+        engine, system=settings.ami.system_name, phone_region=settings.phone_region
+    )
+    return services, "the attention store (crm_bridge.ivr_services.StoreIvrServices)"
+
+
+def _report(engine: Engine, settings: Settings, intended: Counter[str], out: TextIO) -> None:
+    with session_factory(engine)() as session:
+        rows = session.execute(
+            select(Attention.queue, Attention.outcome, func.count())
+            .where(Attention.system == settings.ami.system_name)
+            .group_by(Attention.queue, Attention.outcome)
+            .order_by(Attention.queue, Attention.outcome)
+        ).all()
     print("\nAttentions stored in", settings.database_url, file=out)
     for queue, outcome, count in rows:
         print(f"  {queue or '(ivr)':<10} {outcome:<20} {count:>4}", file=out)
+    finished = ", ".join(f"{k} {v}" for k, v in sorted(intended.items())) or "none"
+    print(f"Calls the simulator finished: {finished}", file=out)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 async def run_demo(
     settings: Settings,
     *,
     recordings: Path | None = None,
-    speed: float = 20.0,
+    speed: float = 5.0,
     out: TextIO = sys.stdout,
+    duration: float | None = None,
+    calls_per_minute: float = 6.0,
+    style: str = "pjsip",
+    seed: int = 1,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    folder = recordings or default_recordings()
-    captures = [folder / f"{name}.ami" for name in DEMO_CAPTURES]
-    missing = [str(path) for path in captures if not path.is_file()]
-    if missing:
-        raise SystemExit(f"atiende demo: recordings not found: {', '.join(missing)}")
+    """Run the simulator, the IVR and the bridge until Ctrl-C or `duration`
+    real seconds. `recordings` is accepted for compatibility and unused: the
+    simulator generates the traffic the recordings used to provide."""
+    del recordings
+    # One line per IVR session would drown the calls on the console.
+    logging.getLogger("ivr.server").setLevel(logging.WARNING)
     if settings.ami.system_name == AmiSettings().system_name:
         settings = settings.model_copy(
-            update={"ami": settings.ami.model_copy(update={"system_name": "demo-lab"})}
+            update={"ami": settings.ami.model_copy(update={"system_name": DEMO_SYSTEM})}
         )
     await asyncio.to_thread(migrate, settings)
-    pace = 0.05 / max(speed, 0.1)
-    for path in captures:
-        print(f"\n=== {path.stem}: replaying recorded Asterisk traffic over AMI", file=out)
-        await _replay(settings, path.read_bytes(), pace, out)
-    _report(settings, out)
+    engine = make_engine(settings.database_url)
+    persons = sample_persons(25)
+    services, services_note = await asyncio.to_thread(_ivr_services, engine, settings, persons)
+    started = dt.datetime.now(dt.UTC)
+    ivr = FastAgiServer(
+        load_flows(),
+        services,
+        port=0,
+        clock=lambda: OFFICE_HOURS + (dt.datetime.now(dt.UTC) - started),
+    )
+    await ivr.start()
+    simulator = Simulator(
+        SimulatorConfig(
+            speed=speed,
+            style="local" if style == "local" else "pjsip",
+            secret=DEMO_SECRET,
+            agi=("127.0.0.1", ivr.port),
+            profile=TrafficProfile(calls_per_minute=calls_per_minute),
+            seed=seed,
+        ),
+        known=persons,
+    )
+    await simulator.start()
+    ami = settings.ami.model_copy(
+        update={"host": "127.0.0.1", "port": simulator.port, "secret": SecretStr(DEMO_SECRET)}
+    )
+    settings = settings.model_copy(update={"ami": ami})
+    service = build_bridge(settings, [ConsoleSink(out)])
+    await service.start()
+    metrics = start_metrics(settings, service)
+    print("Atiende demo: a simulated Asterisk (PBX simulator) feeding the real bridge", file=out)
+    print(f"  database       {settings.database_url}", file=out)
+    print(f"  simulated AMI  127.0.0.1:{simulator.port} ({style} channels, x{speed:g})", file=out)
+    print(f"  FastAGI IVR    agi://127.0.0.1:{ivr.port}/ivr, services: {services_note}", file=out)
+    if metrics is not None:
+        print(
+            f"  metrics        http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+            file=out,
+        )
+    print("  (agent panel, wallboard and API docs are not served by this build yet)", file=out)
+    print("Ctrl-C stops.\n", file=out, flush=True)
+    stop = stop or asyncio.Event()
+    try:
+        with _stop_on_signals(stop), contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), duration)
+    finally:
+        simulator.stop_arrivals()
+        await simulator.freeze()
+        await ivr.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(service.caught_up(), 5.0)
+        await simulator.stop()
+        if metrics is not None:
+            metrics.shutdown()
+        await service.stop()
+        await asyncio.to_thread(_report, engine, settings, simulator.outcomes(), out)
+        engine.dispose()

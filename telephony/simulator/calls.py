@@ -1,0 +1,1103 @@
+"""The simulator's pure core: callers and agents in, Asterisk 22's AMI events out.
+
+A discrete-event simulation with no sockets and no wall clock: `Pbx.advance(t)`
+runs everything due up to simulated time `t` and returns the AMI events it
+produced, each with the header names, header order and values that a real
+Asterisk 22 sent in the recordings (answered.ami, abandoned.ami, ivr_hangup.ami
+for Local-channel callers as the lab originated them, sip_mixed.ami for PJSIP).
+
+The IVR step is an AGI session. Without an external IVR the core runs the
+lab's stub (`GET DATA beep 6000 1`, then `SET VARIABLE ATIENDE_QUEUE`); with
+one, `agi_sessions()` hands out the calls whose session must be opened, and
+the driver feeds each command line to `agi_command`, which answers it as
+Asterisk would for this caller (digits keyed, hang-up time) and says when.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+Style = Literal["pjsip", "local"]
+Header = tuple[str, str]
+
+UNKNOWN = "<unknown>"
+STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
+# Device/member status codes of app_queue (AST_DEVICE_*).
+NOT_INUSE, INUSE, RINGING = 1, 2, 6
+STEP = 0.000005  # spacing of events Asterisk emits in one burst
+
+# How long things take in the lab (seconds), read off the captures.
+DTMF_LEAD = 0.1  # SendDTMF starts this long after ExecIf
+DTMF_LENGTH = 0.1  # DTMFBegin to DTMFEnd
+DTMF_GAP = 0.25  # between digits of SendDTMF(…,250)
+LOCAL_ANSWER_DELAY = 0.5  # Answer() on a Local ;2 before the next priority
+PROMPT_SECONDS = 2.0  # STREAM FILE of one prompt
+SAY_SECONDS = 0.6  # per digit said
+TYPING_SECONDS = 1.5  # a caller keying a later answer (cédula, survey)
+
+
+@dataclass
+class Channel:
+    """One Asterisk channel: what goes in the standard channel header block."""
+
+    name: str
+    uniqueid: str
+    linkedid: str
+    context: str
+    exten: str
+    priority: int = 1
+    state: int = 0
+    cid_num: str = UNKNOWN
+    cid_name: str = UNKNOWN
+    conn_num: str = UNKNOWN
+    conn_name: str = UNKNOWN
+    language: str = "es"
+    accountcode: str = ""
+    alive: bool = True
+
+    def block(self, prefix: str = "") -> list[Header]:
+        return [
+            (f"{prefix}Channel", self.name),
+            (f"{prefix}ChannelState", str(self.state)),
+            (f"{prefix}ChannelStateDesc", STATE_DESC[self.state]),
+            (f"{prefix}CallerIDNum", self.cid_num),
+            (f"{prefix}CallerIDName", self.cid_name),
+            (f"{prefix}ConnectedLineNum", self.conn_num),
+            (f"{prefix}ConnectedLineName", self.conn_name),
+            (f"{prefix}Language", self.language),
+            (f"{prefix}AccountCode", self.accountcode),
+            (f"{prefix}Context", self.context),
+            (f"{prefix}Exten", self.exten),
+            (f"{prefix}Priority", str(self.priority)),
+            (f"{prefix}Uniqueid", self.uniqueid),
+            (f"{prefix}Linkedid", self.linkedid),
+        ]
+
+
+@dataclass(frozen=True)
+class SimEvent:
+    at: float
+    name: str
+    privilege: str
+    headers: tuple[Header, ...]
+
+    def encode(self) -> bytes:
+        lines = [
+            f"Event: {self.name}",
+            f"Privilege: {self.privilege},all",
+            f"Timestamp: {self.at:.6f}",
+            *(f"{k}: {v}" for k, v in self.headers),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+    def fields(self) -> dict[str, str]:
+        out = {"Event": self.name, "Privilege": f"{self.privilege},all"}
+        out["Timestamp"] = f"{self.at:.6f}"
+        out.update(self.headers)
+        return out
+
+
+@dataclass(frozen=True)
+class CallerSpec:
+    """One caller, decided up front (traffic.py draws these).
+
+    keys: what the caller keys at each prompt that reads digits, in order;
+    "" is silence. The first entry is keyed `delay` seconds after the call is
+    answered (the lab's CALLER_DELAY); later ones while the prompt asks.
+    patience: seconds the caller stays on after keying the first entry
+    (the lab's CALLER_PATIENCE), unless an agent answers first.
+    queue: with no external IVR, the queue the stub IVR sends the caller to
+    ("" hangs up in the IVR, like the stub for an unknown digit).
+    """
+
+    number: str
+    name: str
+    keys: tuple[str, ...] = ("1",)
+    delay: float = 2.0
+    patience: float = 120.0
+    talk: float = 4.0
+    queue: str = ""
+
+
+@dataclass
+class Member:
+    queue: str
+    interface: str
+    name: str
+    calls_taken: int = 0
+    last_call: int = 0
+    last_pause: int = 0
+    login_time: int = 0
+    paused: bool = False
+    reason: str = ""
+
+
+@dataclass
+class Agent:
+    """A person behind one interface, possibly a member of several queues."""
+
+    interface: str
+    name: str
+    extension: str
+    busy: bool = False  # ringing, talking or in wrap-up
+    in_call: bool = False
+    paused: bool = False
+    wrapup: float = 3.0
+
+
+@dataclass
+class Call:
+    id: int
+    spec: CallerSpec
+    arrived: float
+    channel: Channel
+    peer: Channel | None = None  # the Local ;2 half of a lab caller
+    agent_leg: Channel | None = None
+    agent_peer: Channel | None = None
+    agent: Agent | None = None
+    queue: str = ""
+    position: int = 0
+    joined: float = 0.0
+    connected: float = 0.0
+    bridge: str = ""
+    keyed_at: float | None = None  # when the first key arrives (None: never)
+    hangup_at: float = 0.0  # when the caller hangs up if nobody answers first
+    pending_keys: list[str] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    dead: bool = False  # the caller has hung up
+    announce_hangup: bool = False  # next AGI reply is preceded by HANGUP
+    agi_active: bool = False
+    external_agi: bool = False
+    outcome: str = ""  # intended: answered, abandoned, ivr_hangup, ivr_completed
+
+
+Action = Callable[[], None]
+
+
+class Pbx:
+    """The simulated Asterisk. Call `advance(t)` with a non-decreasing t."""
+
+    def __init__(
+        self,
+        *,
+        start: float,
+        style: Style = "pjsip",
+        queues: dict[str, list[tuple[str, str]]] | None = None,
+        external_ivr: bool = False,
+        agi_url: str = "agi://127.0.0.1:4573/ivr",
+        ring_seconds: float | None = None,
+        wrapup_seconds: float = 3.0,
+        stub_routes: dict[str, str] | None = None,
+    ) -> None:
+        """queues: queue name -> [(agent extension, member name)]."""
+        self.now = start
+        self.style: Style = style
+        self.external_ivr = external_ivr
+        self.agi_url = agi_url
+        self.ring_seconds = (
+            (0.0003 if style == "local" else 0.8) if ring_seconds is None else ring_seconds
+        )
+        self.stub_routes = stub_routes or {"1": "consultas", "2": "reclamos"}
+        self._agenda: list[tuple[float, int, Action]] = []
+        self._seq = itertools.count()
+        self._out: list[SimEvent] = []
+        self._last_at = 0.0
+        self._unique = itertools.count()
+        self._local_seq = itertools.count()
+        self._pjsip_seq = itertools.count()
+        self._call_ids = itertools.count(1)
+        self.calls: dict[int, Call] = {}
+        self.agents: dict[str, Agent] = {}
+        self.members: dict[tuple[str, str], Member] = {}
+        self.waiting: dict[str, list[Call]] = {}
+        self.finished: list[Call] = []
+        self._agi_starts: list[int] = []
+        login = int(start)
+        for queue, people in (queues or {}).items():
+            self.waiting[queue] = []
+            for extension, name in people:
+                interface = self._interface(extension)
+                agent = self.agents.setdefault(
+                    interface, Agent(interface, name, extension, wrapup=wrapup_seconds)
+                )
+                self.members[(queue, interface)] = Member(
+                    queue, interface, agent.name, login_time=login
+                )
+
+    # ------------------------------------------------------------ scheduling
+
+    def at(self, when: float, action: Action) -> None:
+        heapq.heappush(self._agenda, (max(when, self.now), next(self._seq), action))
+
+    def next_due(self) -> float | None:
+        return self._agenda[0][0] if self._agenda else None
+
+    def advance(self, until: float) -> list[SimEvent]:
+        """Run every action due up to `until`; the events they produced."""
+        while self._agenda and self._agenda[0][0] <= until:
+            when, _, action = heapq.heappop(self._agenda)
+            self.now = max(self.now, when)
+            action()
+        self.now = max(self.now, until)
+        return self.drain()
+
+    def drain(self) -> list[SimEvent]:
+        out, self._out = self._out, []
+        return out
+
+    def _emit(self, name: str, privilege: str, headers: list[Header]) -> None:
+        at = max(self.now, self._last_at + STEP)
+        self._last_at = at
+        self._out.append(SimEvent(at, name, privilege, tuple(headers)))
+
+    def _chan(self, name: str, privilege: str, chan: Channel, *extra: Header) -> None:
+        self._emit(name, privilege, [*chan.block(), *extra])
+
+    def _varset(self, chan: Channel, variable: str, value: str) -> None:
+        self._chan("VarSet", "dialplan", chan, ("Variable", variable), ("Value", value))
+
+    def _newexten(self, chan: Channel, priority: int, app: str, data: str) -> None:
+        chan.priority = priority
+        self._chan(
+            "Newexten",
+            "dialplan",
+            chan,
+            ("Extension", chan.exten),
+            ("Application", app),
+            ("AppData", data),
+        )
+
+    def _newstate(self, chan: Channel, state: int) -> None:
+        chan.state = state
+        self._chan("Newstate", "call", chan)
+
+    def _device(self, device: str, state: str) -> None:
+        self._emit("DeviceStateChange", "call", [("Device", device), ("State", state)])
+
+    def _hangup(self, chan: Channel, cause: int = 16, text: str = "Normal Clearing") -> None:
+        chan.alive = False
+        self._chan("Hangup", "call", chan, ("Cause", str(cause)), ("Cause-txt", text))
+
+    def _uniqueid(self) -> str:
+        return f"{int(self.now)}.{next(self._unique)}"
+
+    def _interface(self, extension: str) -> str:
+        return f"Local/{extension}@agents/n" if self.style == "local" else f"PJSIP/{extension}"
+
+    def _device_of(self, interface: str) -> str:
+        return interface.removesuffix("/n")
+
+    # ---------------------------------------------------------------- agents
+
+    def set_paused(self, interface: str, paused: bool, reason: str = "") -> None:
+        agent = self.agents[interface]
+        if agent.paused == paused:
+            return
+        agent.paused = paused
+        for (queue, iface), member in self.members.items():
+            if iface != interface:
+                continue
+            member.paused = paused
+            member.reason = reason if paused else ""
+            if paused:
+                member.last_pause = int(self.now)
+                self._device(f"Queue:{queue}_pause_{interface}", "INUSE")
+            else:
+                self._device(f"Queue:{queue}_pause_{interface}", "NOT_INUSE")
+                self._device(f"Queue:{queue}_avail", "NOT_INUSE")
+            self._emit("QueueMemberPause", "agent", self.member_snapshot(member))
+        if not paused:
+            self._dispatch_all()
+
+    def member_snapshot(self, member: Member) -> list[Header]:
+        agent = self.agents[member.interface]
+        status = INUSE if agent.in_call else NOT_INUSE
+        return [
+            ("Queue", member.queue),
+            ("MemberName", member.name),
+            ("Interface", member.interface),
+            ("StateInterface", member.interface),
+            ("Membership", "static"),
+            ("Penalty", "0"),
+            ("CallsTaken", str(member.calls_taken)),
+            ("LastCall", str(member.last_call)),
+            ("LastPause", str(member.last_pause)),
+            ("LoginTime", str(member.login_time)),
+            ("InCall", "1" if agent.in_call else "0"),
+            ("Status", str(status)),
+            ("Paused", "1" if member.paused else "0"),
+            ("PausedReason", member.reason),
+            ("Ringinuse", "0"),
+            ("Wrapuptime", "0"),
+        ]
+
+    # ---------------------------------------------------------------- calls
+
+    def place_call(self, spec: CallerSpec, when: float | None = None) -> int:
+        call_id = next(self._call_ids)
+        self.at(self.now if when is None else when, lambda: self._arrive(call_id, spec))
+        return call_id
+
+    def _arrive(self, call_id: int, spec: CallerSpec) -> None:
+        uniqueid = self._uniqueid()
+        if self.style == "local":
+            seq = next(self._local_seq)
+            base = f"Local/{spec.number[1:] if spec.number.startswith('0') else spec.number}"
+            exten = base.removeprefix("Local/")
+            one = Channel(f"{base}@callers-{seq:08x};1", uniqueid, uniqueid, "callers", exten)
+            two = Channel(
+                f"{base}@callers-{seq:08x};2", self._uniqueid(), uniqueid, "callers", exten, state=4
+            )
+            call = Call(call_id, spec, self.now, one, peer=two)
+        else:
+            seq = next(self._pjsip_seq)
+            one = Channel(
+                f"PJSIP/pstn-{seq:08x}",
+                uniqueid,
+                uniqueid,
+                "from-pstn",
+                "ivr",
+                state=4,
+                cid_num=spec.number,
+                cid_name=spec.name,
+            )
+            call = Call(call_id, spec, self.now, one)
+        call.pending_keys = list(spec.keys)
+        self.calls[call_id] = call
+        if self.style == "local":
+            self._arrive_local(call)
+        else:
+            self._arrive_pjsip(call)
+
+    def _caller_plan(self, call: Call, answered_at: float) -> None:
+        """When the first key lands and when the caller gives up (lab timing)."""
+        spec = call.spec
+        first = spec.keys[0] if spec.keys else ""
+        execif = answered_at + spec.delay
+        if first:
+            call.keyed_at = execif + DTMF_LEAD
+            wait_from = execif + DTMF_LEAD + len(first) * DTMF_GAP + 0.1
+        else:
+            call.keyed_at = None
+            wait_from = execif + 0.00003
+        call.hangup_at = wait_from + spec.patience
+        if call.peer is not None:
+            peer = call.peer
+            self.at(
+                execif,
+                lambda: self._newexten(
+                    peer,
+                    3,
+                    "ExecIf",
+                    f"1?SendDTMF({first},250)" if first else "0?SendDTMF(,250)",
+                ),
+            )
+            self.at(wait_from, lambda: self._newexten(peer, 4, "Wait", _seconds(spec.patience)))
+        self.at(call.hangup_at, lambda: self._caller_hangs_up(call))
+
+    def _arrive_local(self, call: Call) -> None:
+        one, two, spec = call.channel, call.peer, call.spec
+        assert two is not None
+        self._chan("Newchannel", "call", one)
+        self._chan("Newchannel", "call", two)
+        self._newexten(one, 1, "AppDial2", "(Outgoing Line)")
+        lab_vars = [
+            ("_CALLER_DELAY", _seconds(spec.delay)),
+            ("__AGENT_TALK", _seconds(spec.talk)),
+            ("_CALLER_PATIENCE", _seconds(spec.patience)),
+            ("_CALLER_DTMF", spec.keys[0] if spec.keys else ""),
+        ]
+        for name, value in lab_vars:
+            self._varset(one, name, value)
+        one.cid_num, one.cid_name = spec.number, spec.name
+        self._chan("NewCallerid", "call", one, ("CID-CallingPres", _PRES))
+        one.conn_num, one.conn_name = spec.number, spec.name
+        self._chan("NewConnectedLine", "call", one)
+        for name, value in reversed(lab_vars):
+            self._varset(two, name, value)
+        two.cid_num, two.cid_name = spec.number, spec.name
+        two.conn_num, two.conn_name = spec.number, spec.name
+        self._chan("NewCallerid", "call", two, ("CID-CallingPres", _PRES))
+        self._chan("NewConnectedLine", "call", two)
+        self._local_bridge(one, two, optimize=True)
+        self._emit(
+            "DialBegin", "call", [*one.block("Dest"), ("DialString", f"{one.exten}@callers")]
+        )
+        self.now += 0.0005
+        self._newexten(two, 1, "Answer", "")
+        self._newstate(two, 6)
+        self._newstate(one, 6)
+        self._emit("DialEnd", "call", [*one.block("Dest"), ("DialStatus", "ANSWER")])
+        answered = self.now
+        one.context, one.exten = "from-pstn", "s"
+        self._from_pstn(call)
+        self._emit(
+            "OriginateResponse",
+            "call",
+            [
+                ("ActionID", f"sim-{call.id}"),
+                ("Response", "Success"),
+                ("Channel", one.name),
+                ("Context", "from-pstn"),
+                ("Exten", "s"),
+                ("Reason", "4"),
+                ("Uniqueid", one.uniqueid),
+                ("CallerIDNum", spec.number),
+                ("CallerIDName", spec.name),
+            ],
+        )
+        device = one.name.split("-")[0]
+        self._device(device, "INUSE")
+        self._device(device, "INUSE")
+        self.at(self.now + 0.0005, lambda: self._newexten(two, 2, "Wait", _seconds(spec.delay)))
+        self._caller_plan(call, answered)
+
+    def _local_bridge(self, one: Channel, two: Channel, *, optimize: bool) -> None:
+        self._emit(
+            "LocalBridge",
+            "call",
+            [
+                *one.block("LocalOne"),
+                *two.block("LocalTwo"),
+                ("Context", one.context),
+                ("Exten", one.exten),
+                ("LocalOptimization", "Yes" if optimize else "No"),
+            ],
+        )
+
+    def _arrive_pjsip(self, call: Call) -> None:
+        one = call.channel
+        self._chan("Newchannel", "call", one)
+        self._varset(one, "SIPDOMAIN", "127.0.0.1")
+        self._newexten(one, 1, "Goto", "s,1")
+        one.exten = "s"
+        self.now += 0.0001
+        self._from_pstn(call, answer_state=True)
+        self._caller_plan(call, self.now)
+
+    def _from_pstn(self, call: Call, *, answer_state: bool = False) -> None:
+        one, spec = call.channel, call.spec
+        self._newexten(one, 1, "NoOp", f'Inbound call from "{spec.name}" <{spec.number}>')
+        self._newexten(one, 2, "Answer", "")
+        if answer_state:
+            self._newstate(one, 6)
+        self._newexten(one, 3, "AGI", self.agi_url)
+        call.agi_active = True
+        self.now += 0.001
+        if self.external_ivr:
+            call.external_agi = True
+            self._agi_starts.append(call.id)
+        else:
+            self.at(self.now, lambda: self._stub_ivr(call))
+
+    # ------------------------------------------------------------------ IVR
+
+    def agi_sessions(self) -> list[int]:
+        """Calls whose FastAGI session the driver must open now."""
+        out, self._agi_starts = self._agi_starts, []
+        return out
+
+    def agi_environment(self, call_id: int) -> list[Header]:
+        call = self.calls[call_id]
+        one = call.channel
+        script = self.agi_url.rsplit("/", 1)[-1]
+        return [
+            ("agi_network", "yes"),
+            ("agi_network_script", script),
+            ("agi_request", self.agi_url),
+            ("agi_channel", one.name),
+            ("agi_language", "es"),
+            ("agi_type", "Local" if self.style == "local" else "PJSIP"),
+            ("agi_uniqueid", one.uniqueid),
+            ("agi_version", "GIT-22-22.0.0-pre1-541-g69535d4837"),
+            ("agi_callerid", call.spec.number),
+            ("agi_calleridname", call.spec.name),
+            ("agi_callingpres", "0"),
+            ("agi_callingani2", "0"),
+            ("agi_callington", "0"),
+            ("agi_callingtns", "0"),
+            ("agi_dnid", "unknown" if self.style == "local" else "ivr"),
+            ("agi_rdnis", "unknown"),
+            ("agi_context", "from-pstn"),
+            ("agi_extension", "s"),
+            ("agi_priority", "3"),
+            ("agi_enhanced", "0.0"),
+            ("agi_accountcode", ""),
+            ("agi_threadid", str(140000000000000 + call_id)),
+        ]
+
+    def _stub_ivr(self, call: Call) -> None:
+        """The lab's IVR: one digit, then ATIENDE_QUEUE (or hang up)."""
+        reply, due = self.agi_command(call.id, "GET DATA beep 6000 1")
+
+        def second() -> None:
+            digit = reply[-1].removeprefix("200 result=").split(" ")[0]
+            queue = call.spec.queue or self.stub_routes.get(digit, "")
+            _, done = self.agi_command(call.id, f'SET VARIABLE ATIENDE_QUEUE "{queue}"')
+            self.at(done, lambda: self.agi_finished(call.id))
+
+        self.at(due + 0.0006, second)
+
+    def agi_command(self, call_id: int, line: str) -> tuple[list[str], float]:
+        """Asterisk's reply lines to one AGI command and the simulated time
+        they are due; the AMI events of the command are scheduled too."""
+        from ivr.testing import asterisk_parse_args
+
+        call = self.calls[call_id]
+        words = asterisk_parse_args(line)
+        upper = [w.upper() for w in words]
+        verb = " ".join(upper[:2])
+        one = call.channel
+        command_id = str(900000000 + (call_id * 7919 + len(line) * 104729) % 99999999)
+        start = self.now
+        self._chan("AGIExecStart", "agi", one, ("CommandId", command_id), ("Command", line))
+        dead = call.dead or (call.hangup_at <= start and call.outcome == "")
+        prefix: list[str] = []
+        if call.announce_hangup:
+            prefix, call.announce_hangup = ["HANGUP"], False
+        reply: list[str]
+        due = start + 0.00001
+        if dead and verb not in _DEAD_OK and upper[:1] != ["HANGUP"]:
+            reply = ["511 Command Not Permitted on a dead channel or intercept routine"]
+        elif verb == "GET DATA" and len(words) >= 3:
+            timeout = float(words[3]) / 1000 if len(words) > 3 else 6.0
+            max_digits = int(words[4]) if len(words) > 4 else 1024
+            reply, due = self._get_data(call, start, timeout, max_digits)
+        elif verb == "STREAM FILE" and len(words) >= 3:
+            reply, due = self._playing(call, start, PROMPT_SECONDS, "200 result=0 endpos=16000")
+        elif verb in ("SAY DIGITS", "SAY NUMBER") and len(words) >= 3:
+            length = SAY_SECONDS * max(1, len(words[2]))
+            reply, due = self._playing(call, start, length, "200 result=0")
+        elif verb == "SET VARIABLE" and len(words) == 4:
+            call.variables[words[2]] = words[3]
+            self._varset(one, words[2], words[3])
+            reply = ["200 result=1"]
+        elif verb in ("GET VARIABLE", "GET FULL VARIABLE") and len(words) == 3:
+            value = self._variable(call, words[2])
+            reply = ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
+        elif upper[:1] == ["ANSWER"]:
+            reply = ["200 result=0"]
+        elif upper[:1] == ["VERBOSE"] or verb == "DATABASE PUT":
+            reply = ["200 result=1"]
+        elif upper[:1] == ["EXEC"] or verb == "WAIT FOR":
+            reply = ["200 result=0"]
+        elif upper[:1] == ["HANGUP"]:
+            reply = ["200 result=1"]
+            if not call.dead:
+                call.outcome = call.outcome or "ivr_completed"
+                self.at(start + 0.00002, lambda: self._ivr_hangs_up(call))
+        else:
+            reply = ["510 Invalid or unknown command"]
+        code = reply[-1].split(" ", 1)[0]
+        result = {"200": "Success", "510": "Invalid or unknown command"}.get(code, "Failure")
+
+        def end() -> None:
+            self._chan(
+                "AGIExecEnd",
+                "agi",
+                one,
+                ("CommandId", command_id),
+                ("Command", line),
+                ("ResultCode", code),
+                ("Result", result),
+            )
+
+        self.at(due, end)
+        return prefix + reply, due + 0.00001
+
+    def _playing(self, call: Call, start: float, length: float, ok: str) -> tuple[list[str], float]:
+        if not call.dead and call.hangup_at < start + length and call.outcome == "":
+            return ["200 result=-1 endpos=1200"] if "endpos" in ok else ["200 result=-1"], (
+                call.hangup_at + 0.0008
+            )
+        return [ok], start + length
+
+    def _get_data(
+        self, call: Call, start: float, timeout: float, max_digits: int
+    ) -> tuple[list[str], float]:
+        one = call.channel
+        keys = call.pending_keys[0] if call.pending_keys else ""
+        if call.keyed_at is not None:
+            arrives: float | None = max(call.keyed_at, start)
+        elif keys:
+            arrives = start + PROMPT_SECONDS + TYPING_SECONDS
+        else:
+            arrives = None
+        hangup = call.hangup_at if call.outcome == "" else float("inf")
+        if keys and arrives is not None and arrives < hangup and arrives <= start + timeout:
+            call.pending_keys.pop(0)
+            call.keyed_at = None
+            digits = keys[:max_digits]
+            for index, digit in enumerate(digits):
+                t = arrives + index * DTMF_GAP
+
+                def begin(d: str = digit) -> None:
+                    self._chan("DTMFBegin", "dtmf", one, ("Digit", d), ("Direction", "Received"))
+
+                def finish(d: str = digit) -> None:
+                    self._chan(
+                        "DTMFEnd",
+                        "dtmf",
+                        one,
+                        ("Digit", d),
+                        ("DurationMs", "100"),
+                        ("Direction", "Received"),
+                    )
+
+                self.at(t, begin)
+                self.at(t + DTMF_LENGTH, finish)
+            done = arrives + (len(digits) - 1) * DTMF_GAP + DTMF_LENGTH + 0.0006
+            suffix = "" if len(digits) >= max_digits else " (timeout)"
+            return [f"200 result={digits}{suffix}"], done
+        if not keys and call.pending_keys:
+            call.pending_keys.pop(0)  # this prompt gets silence
+        if hangup < start + timeout:
+            return ["200 result=-1"], hangup + 0.0008
+        return ["200 result= (timeout)"], start + timeout
+
+    def _variable(self, call: Call, name: str) -> str | None:
+        if name in ("CHANNEL(linkedid)", "${CHANNEL(linkedid)}"):
+            return call.channel.linkedid
+        if name in ("CALLERID(num)", "${CALLERID(num)}"):
+            return call.spec.number
+        if name in ("CALLERID(name)", "${CALLERID(name)}"):
+            return call.spec.name
+        return call.variables.get(name)
+
+    def agi_finished(self, call_id: int) -> None:
+        """The AGI session ended: the dialplan goes on after AGI()."""
+        call = self.calls[call_id]
+        if not call.agi_active:
+            return
+        call.agi_active = False
+        one = call.channel
+        if call.dead or not one.alive:
+            if one.alive:
+                self._varset(one, "AGISTATUS", "HANGUP")
+                self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
+                self._hangup(one)
+                if call.peer is not None:
+                    self._device(one.name.split("-")[0], "NOT_INUSE")
+            call.outcome = call.outcome or "ivr_hangup"
+            self._finish(call)
+            return
+        self._varset(one, "AGISTATUS", "SUCCESS")
+        queue = call.variables.get("ATIENDE_QUEUE", "")
+        self._newexten(one, 4, "GotoIf", f"{0 if queue else 1}?hangup")
+        if not queue or queue not in self.waiting:
+            call.outcome = "ivr_completed"
+            self._newexten(one, 6, "Hangup", "")
+            self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
+            self._caller_gone(call)
+            return
+        self._join(call, queue)
+
+    def _ivr_hangs_up(self, call: Call) -> None:
+        one = call.channel
+        call.agi_active = False
+        self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
+        self._caller_gone(call)
+
+    # --------------------------------------------------------------- queues
+
+    def _join(self, call: Call, queue: str) -> None:
+        one = call.channel
+        timeout = call.variables.get("ATIENDE_QUEUE_TIMEOUT", "") or "300"
+        self._newexten(one, 5, "Queue", f"{queue},t,,,{timeout}")
+        for name in ("ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS"):
+            self._varset(one, name, "")
+        self._varset(one, "QUEUEWAIT", "")
+        self._varset(one, "QUEUEWAIT_MS", "")
+        waiting = self.waiting[queue]
+        waiting.append(call)
+        call.queue, call.joined = queue, self.now
+        call.position = len(waiting)
+        if len(waiting) == 1:
+            self._device(f"Queue:{queue}", "RINGING")
+        self._chan(
+            "QueueCallerJoin",
+            "agent",
+            one,
+            ("Queue", queue),
+            ("Position", str(call.position)),
+            ("Count", str(len(waiting))),
+        )
+        self._dispatch(queue)
+
+    def _dispatch_all(self) -> None:
+        for queue in self.waiting:
+            self._dispatch(queue)
+
+    def _dispatch(self, queue: str) -> None:
+        """Offer waiting callers, oldest first, to free members (rrmemory-ish:
+        the member who took a call least recently rings first)."""
+        while True:
+            waiting = [c for c in self.waiting[queue] if c.agent is None]
+            if not waiting:
+                return
+            free = [
+                m
+                for (q, _), m in self.members.items()
+                if q == queue and not self.agents[m.interface].busy and not m.paused
+            ]
+            if not free:
+                return
+            member = min(free, key=lambda m: m.last_call)
+            call = waiting[0]
+            if call.hangup_at <= self.now + self.ring_seconds + 0.002:
+                return  # hangs up before any phone could ring: the abandon follows
+            self._ring(call, member)
+
+    def _ring(self, call: Call, member: Member) -> None:
+        agent = self.agents[member.interface]
+        agent.busy = True
+        call.agent = agent
+        caller = call.channel
+        linkedid = caller.linkedid
+        if self.style == "local":
+            seq = next(self._local_seq)
+            base = f"Local/{agent.extension}@agents-{seq:08x}"
+            leg = Channel(f"{base};1", self._uniqueid(), linkedid, "agents", agent.extension)
+            peer = Channel(
+                f"{base};2", self._uniqueid(), linkedid, "agents", agent.extension, state=4
+            )
+            call.agent_leg, call.agent_peer = leg, peer
+            spec = call.spec
+            self._chan("Newchannel", "call", leg)
+            self._chan("Newchannel", "call", peer)
+            leg.cid_num, leg.cid_name = spec.number, spec.name
+            self._newexten(leg, 1, "AppQueue", "(Outgoing Line)")
+            self._chan("NewCallerid", "call", leg, ("CID-CallingPres", _PRES))
+            inherited = [
+                ("CALLER_DTMF", spec.keys[0] if spec.keys else ""),
+                ("CALLER_PATIENCE", _seconds(spec.patience)),
+                ("__AGENT_TALK", _seconds(spec.talk)),
+                ("CALLER_DELAY", _seconds(spec.delay)),
+            ]
+            dialed = f"{agent.extension}@agents/n"
+            for name, value in inherited:
+                self._varset(leg, name, value)
+            self._varset(leg, "DIALEDPEERNUMBER", dialed)
+            self._varset(peer, "DIALEDPEERNUMBER", dialed)
+            for name, value in inherited:
+                self._varset(peer, name, value)
+            peer.cid_num, peer.cid_name = spec.number, spec.name
+            peer.conn_num, peer.conn_name = spec.number, spec.name
+            self._chan("NewCallerid", "call", peer, ("CID-CallingPres", _PRES))
+            self._chan("NewConnectedLine", "call", peer)
+            self._local_bridge(leg, peer, optimize=False)
+            self._agent_called(call, member, leg)
+            self._emit(
+                "DialBegin",
+                "call",
+                [*caller.block(), *leg.block("Dest"), ("DialString", member.interface)],
+            )
+            self.at(self.now + self.ring_seconds, lambda: self._answer_local(call, member))
+        else:
+            seq = next(self._pjsip_seq)
+            leg = Channel(
+                f"PJSIP/{agent.extension}-{seq:08x}",
+                self._uniqueid(),
+                linkedid,
+                "agents",
+                "s",
+                cid_num=agent.extension,
+                cid_name=agent.name,
+            )
+            call.agent_leg = leg
+            self._chan("Newchannel", "call", leg)
+            self._varset(leg, "DIALEDPEERNUMBER", agent.extension)
+            self._agent_called(call, member, leg)
+            self._emit(
+                "DialBegin",
+                "call",
+                [*caller.block(), *leg.block("Dest"), ("DialString", agent.extension)],
+            )
+            leg.cid_num, leg.cid_name = caller.cid_num, caller.cid_name
+            leg.conn_num, leg.conn_name = caller.cid_num, caller.cid_name
+            self._newstate(leg, 5)
+            self._newexten(leg, 1, "AppQueue", "(Outgoing Line)")
+            self._device(self._device_of(member.interface), "RINGING")
+            self.at(self.now + self.ring_seconds, lambda: self._answer_pjsip(call, member))
+
+    def _agent_called(self, call: Call, member: Member, leg: Channel) -> None:
+        dest = leg.block("Dest")
+        # AgentCalled names the member's dialplan entry point, not the dialled exten.
+        dest = [(k, "s" if k == "DestExten" else v) for k, v in dest]
+        if self.style == "local":
+            dest = [
+                (k, call.channel.cid_num if k == "DestConnectedLineNum" else v) for k, v in dest
+            ]
+            dest = [
+                (k, call.channel.cid_name if k == "DestConnectedLineName" else v) for k, v in dest
+            ]
+        self._emit(
+            "AgentCalled",
+            "agent",
+            [
+                *call.channel.block(),
+                *dest,
+                ("Queue", member.queue),
+                ("Interface", member.interface),
+                ("MemberName", member.name),
+            ],
+        )
+
+    def _answer_local(self, call: Call, member: Member) -> None:
+        leg, peer = call.agent_leg, call.agent_peer
+        assert leg is not None and peer is not None
+        self._newexten(peer, 1, "Answer", "")
+        self._newstate(peer, 6)
+        leg.exten = "s"
+        leg.conn_num, leg.conn_name = call.spec.number, call.spec.name
+        self._newstate(leg, 6)
+        self._newexten(leg, 1, "AppQueue", "(Outgoing Line)")
+        self._chan("NewConnectedLine", "call", leg)
+        self._connect(call, member)
+        talk_from = self.now + LOCAL_ANSWER_DELAY
+        self.at(talk_from, lambda: self._newexten(peer, 2, "Wait", _seconds(call.spec.talk)))
+        self.at(talk_from + call.spec.talk, lambda: self._agent_hangs_up(call, member))
+
+    def _answer_pjsip(self, call: Call, member: Member) -> None:
+        leg = call.agent_leg
+        assert leg is not None
+        self._newstate(leg, 6)
+        self._connect(call, member)
+        self.at(self.now + call.spec.talk, lambda: self._agent_hangs_up(call, member))
+
+    def _connect(self, call: Call, member: Member) -> None:
+        caller, leg = call.channel, call.agent_leg
+        assert leg is not None
+        agent = self.agents[member.interface]
+        self._emit(
+            "DialEnd", "call", [*caller.block(), *leg.block("Dest"), ("DialStatus", "ANSWER")]
+        )
+        device = self._device_of(member.interface)
+        self._device(device, "INUSE")
+        if self.style == "local":
+            self._device(device, "INUSE")
+        waiting = self.waiting[call.queue]
+        position = waiting.index(call) + 1
+        waiting.remove(call)
+        if not waiting:
+            self._device(f"Queue:{call.queue}", "NOT_INUSE")
+        self._chan(
+            "QueueCallerLeave",
+            "agent",
+            caller,
+            ("Queue", call.queue),
+            ("Position", str(position)),
+            ("Count", str(len(waiting))),
+        )
+        held = int(self.now) - int(call.joined)
+        self._varset(caller, "QUEUEPOSITION", str(position))
+        self._varset(caller, "QUEUEWAIT", str(held))
+        self._varset(caller, "QUEUEWAIT_MS", str(held * 1000))
+        call.connected = self.now
+        call.outcome = "answered"
+        agent.in_call = True
+        self._emit(
+            "AgentConnect",
+            "agent",
+            [
+                *caller.block(),
+                *leg.block("Dest"),
+                ("Queue", call.queue),
+                ("Interface", member.interface),
+                ("MemberName", member.name),
+                ("HoldTime", str(held)),
+                ("RingTime", str(int(self.ring_seconds))),
+            ],
+        )
+        self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
+        self._device(f"Queue:{call.queue}_avail", "NOT_INUSE")
+        call.bridge = str(uuid.UUID(int=(call.id * 0x9E3779B97F4A7C15) % (1 << 128), version=4))
+        self._bridge_event("BridgeCreate", call, 0)
+        self._bridge_event("BridgeEnter", call, 1, leg)
+        self._bridge_event("BridgeEnter", call, 2, caller)
+        self._varset(leg, "BRIDGEPEER", caller.name)
+        self._varset(caller, "BRIDGEPEER", leg.name)
+
+    def _bridge_event(self, name: str, call: Call, count: int, chan: Channel | None = None) -> None:
+        headers: list[Header] = [
+            ("BridgeUniqueid", call.bridge),
+            ("BridgeType", "basic"),
+            ("BridgeTechnology", "simple_bridge"),
+            ("BridgeCreator", UNKNOWN),
+            ("BridgeName", UNKNOWN),
+            ("BridgeNumChannels", str(count)),
+            ("BridgeVideoSourceMode", "none"),
+        ]
+        if chan is not None:
+            headers.extend(chan.block())
+        self._emit(name, "call", headers)
+
+    def _agent_hangs_up(self, call: Call, member: Member) -> None:
+        caller, leg = call.channel, call.agent_leg
+        assert leg is not None
+        agent = self.agents[member.interface]
+        if self.style == "local":
+            peer = call.agent_peer
+            assert peer is not None
+            self._newexten(peer, 3, "Hangup", "")
+            self._chan("SoftHangupRequest", "call", peer, ("Cause", "16"))
+            self._chan("HangupRequest", "call", leg, ("Cause", "16"))
+            self._hangup(peer)
+        else:
+            self._chan("HangupRequest", "call", leg, ("Cause", "16"))
+        agent.in_call = False
+        member.calls_taken += 1
+        member.last_call = int(self.now)
+        self._device(self._device_of(member.interface), "NOT_INUSE")
+        self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
+        talk = self.now - call.connected
+        self._emit(
+            "AgentComplete",
+            "agent",
+            [
+                *caller.block(),
+                *leg.block("Dest"),
+                ("Queue", call.queue),
+                ("Interface", member.interface),
+                ("MemberName", member.name),
+                ("HoldTime", str(int(call.connected) - int(call.joined))),
+                ("TalkTime", str(int(self.now) - int(call.connected))),
+                ("Reason", "agent"),
+            ],
+        )
+        self._varset(leg, "BRIDGEPEER", "")
+        self._varset(caller, "BRIDGEPEER", "")
+        self._bridge_event("BridgeLeave", call, 1, leg)
+        if self.style == "local":
+            self._hangup(leg)
+        self._bridge_event("BridgeLeave", call, 0, caller)
+        self._varset(caller, "ANSWEREDTIME", str(int(talk)))
+        self._varset(caller, "ANSWEREDTIME_MS", str(int(talk * 1000)))
+        dialed = self.now - call.arrived
+        self._varset(caller, "DIALEDTIME", str(int(dialed)))
+        self._varset(caller, "DIALEDTIME_MS", str(int(dialed * 1000)))
+        self._bridge_event("BridgeDestroy", call, 0)
+        self._chan("SoftHangupRequest", "call", caller, ("Cause", "16"))
+        self._caller_gone(call, then_agent=None if self.style == "local" else leg)
+        agent.busy = True  # wrap-up
+        self.at(self.now + agent.wrapup, lambda: self._wrapup_over(agent))
+
+    def _wrapup_over(self, agent: Agent) -> None:
+        agent.busy = False
+        self._dispatch_all()
+
+    def _caller_gone(self, call: Call, then_agent: Channel | None = None) -> None:
+        """The caller's channel(s) hang up after a SoftHangupRequest on ;1."""
+        one, two = call.channel, call.peer
+        if two is not None and two.alive:
+            self._chan("HangupRequest", "call", two, ("Cause", "16"))
+            self._hangup(one)
+            self._chan("SoftHangupRequest", "call", two, ("Cause", "16"))
+            self._hangup(two)
+        else:
+            self._hangup(one)
+        if then_agent is not None:
+            self._hangup(then_agent)
+        if call.agent is not None and self.style == "local":
+            self._device(self._device_of(call.agent.interface), "NOT_INUSE")
+        if two is not None:
+            device = one.name.split("-")[0]
+            self._device(device, "NOT_INUSE")
+            self._device(device, "NOT_INUSE")
+        call.dead = True
+        self._finish(call)
+
+    def _caller_hangs_up(self, call: Call) -> None:
+        """The caller's patience ran out (ignored once an agent answered)."""
+        if call.dead or call.outcome in ("answered", "ivr_completed"):
+            return
+        one, two = call.channel, call.peer
+        call.dead = True
+        if two is not None:
+            self._newexten(two, 5, "Hangup", "")
+            self._chan("SoftHangupRequest", "call", two, ("Cause", "16"))
+            self._chan("HangupRequest", "call", one, ("Cause", "16"))
+            self._hangup(two)
+        else:
+            self._chan("HangupRequest", "call", one, ("Cause", "16"))
+        if call.agi_active:
+            call.outcome = "ivr_hangup"
+            if two is not None:
+                device = one.name.split("-")[0]
+                self._device(device, "NOT_INUSE")
+            call.announce_hangup = True
+            return
+        if call in self.waiting.get(call.queue, []):
+            self._abandon(call)
+
+    def _abandon(self, call: Call) -> None:
+        one = call.channel
+        if call.agent is not None:
+            # Ringing when the caller left: the member's leg is cancelled.
+            agent = call.agent
+            agent.busy = False
+            if call.agent_leg is not None:
+                self._hangup(call.agent_leg, 0, "Unknown")
+            if call.agent_peer is not None:
+                self._hangup(call.agent_peer, 0, "Unknown")
+        # app_queue counts waits in whole seconds of time_t.
+        held = int(self.now) - int(call.joined)
+        dialed = self.now - call.arrived
+        self._varset(one, "QUEUEWAIT", str(held))
+        self._varset(one, "QUEUEWAIT_MS", str(held * 1000))
+        self._varset(one, "DIALEDTIME", str(int(dialed)))
+        self._varset(one, "DIALEDTIME_MS", str(int(dialed * 1000)))
+        self._varset(one, "ANSWEREDTIME", "0")
+        self._varset(one, "ANSWEREDTIME_MS", "0")
+        self._varset(one, "ABANDONED", "TRUE")
+        waiting = self.waiting[call.queue]
+        position = waiting.index(call) + 1
+        self._chan(
+            "QueueCallerAbandon",
+            "agent",
+            one,
+            ("Queue", call.queue),
+            ("Position", str(position)),
+            ("OriginalPosition", str(call.position)),
+            ("HoldTime", str(held)),
+        )
+        waiting.remove(call)
+        if not waiting:
+            self._device(f"Queue:{call.queue}", "NOT_INUSE")
+        self._chan(
+            "QueueCallerLeave",
+            "agent",
+            one,
+            ("Queue", call.queue),
+            ("Position", str(position)),
+            ("Count", str(len(waiting))),
+        )
+        self._varset(one, "QUEUEPOSITION", str(position))
+        self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
+        self._hangup(one)
+        if call.peer is not None:
+            device = one.name.split("-")[0]
+            self._device(device, "NOT_INUSE")
+            self._device(device, "NOT_INUSE")
+        call.outcome = "abandoned"
+        self._finish(call)
+        if call.agent is not None:
+            self._dispatch_all()
+
+    def _finish(self, call: Call) -> None:
+        if call.id in self.calls:
+            del self.calls[call.id]
+            self.finished.append(call)
+
+
+_PRES = "0 (Presentation Allowed, Not Screened)"
+_DEAD_OK = frozenset({"GET VARIABLE", "GET FULL", "SET VARIABLE", "VERBOSE"})
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

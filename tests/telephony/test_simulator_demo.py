@@ -1,0 +1,53 @@
+"""`atiende demo` bounded: the simulator, the IVR and the bridge on a SQLite file."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from atiende.demo import run_demo
+from atiende.settings import Settings
+
+
+async def test_bounded_demo_stores_attentions_in_its_sqlite_file(tmp_path: Path) -> None:
+    database = tmp_path / "demo.db"
+    settings = Settings(database_url=f"sqlite:///{database}", metrics_port=0)
+    out = io.StringIO()
+    await run_demo(settings, speed=40, duration=3.0, calls_per_minute=40, out=out)
+    text = out.getvalue()
+    assert "FastAGI IVR" in text
+    assert "answered    by" in text
+    with sqlite3.connect(database) as db:
+        rows = dict(
+            db.execute(
+                "SELECT outcome, count(*) FROM attentions WHERE system = 'demo-sim' "
+                "GROUP BY outcome"
+            ).fetchall()
+        )
+    assert rows.get("answered", 0) > 0
+    assert sum(rows.values()) >= 5
+    report = text.split("Attentions stored in")[1]
+    for outcome in rows:
+        assert f" {outcome} " in report
+
+
+def test_demo_command_runs_bounded_and_exits_cleanly(tmp_path: Path) -> None:
+    env = {
+        "ATIENDE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "ATIENDE_METRICS_PORT": "0",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "atiende.cli", "demo", "--duration", "2", "--speed", "40"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Attentions stored in" in result.stdout
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,165 @@
+"""The simulator over real sockets: its AMI server, the real bridge storing
+its calls in PostgreSQL, and the real FastAGI IVR driven by its AGI side."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections import Counter
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from atiende.settings import AmiSettings, Settings
+from atiende.wiring import build_bridge, migrate
+from crm_bridge.db import make_engine, session_factory
+from crm_bridge.models import Attention
+from ivr.flows import load_flows
+from ivr.server import FastAgiServer
+from ivr.services import Person
+from ivr.testing import InMemoryIvrServices
+from telephony.ami.testing import parse_message
+from telephony.simulator.runner import Simulator, SimulatorConfig
+from telephony.simulator.traffic import TrafficProfile, sample_persons
+
+# Bounds on waiting for the simulated calls to end (not timing assertions).
+LIMIT = 60.0
+PROFILE = TrafficProfile(
+    calls_per_minute=30, mean_talk=20, mean_patience=25, mean_seconds_between_pauses=120
+)
+TUESDAY_MORNING = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)
+
+
+async def read_messages(reader: asyncio.StreamReader, until: str) -> list[dict[str, str]]:
+    messages: list[dict[str, str]] = []
+    while True:
+        raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        messages.append(parse_message(raw))
+        if until in raw.decode("utf-8"):
+            return messages
+
+
+async def test_login_filters_and_queue_status() -> None:
+    simulator = Simulator(SimulatorConfig(speed=100, secret="s3cret", profile=PROFILE))
+    await simulator.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", simulator.port)
+        assert (await reader.readline()).startswith(b"Asterisk Call Manager/")
+        writer.write(b"Action: Login\r\nUsername: atiende\r\nSecret: wrong\r\n\r\n")
+        refused = await read_messages(reader, "Response")
+        assert refused[0]["Message"] == "Authentication failed"
+        assert await reader.read() == b""  # closed
+        writer.close()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", simulator.port)
+        await reader.readline()
+        writer.write(
+            b"Action: Login\r\nUsername: atiende\r\nSecret: s3cret\r\nEvents: off\r\n\r\n"
+            b"Action: Filter\r\nFilter: ^Event: (QueueCallerJoin|Hangup)[^A-Za-z0-9]\r\n\r\n"
+            b"Action: QueueStatus\r\nActionID: qs-1\r\n\r\n"
+        )
+        status = await read_messages(reader, "QueueStatusComplete")
+        members = {m["Name"]: m for m in status if m.get("Event") == "QueueMember"}
+        assert {"Ana Gómez", "Bruno Núñez", "Carla Pérez"} <= set(members)
+        assert all(m["ActionID"] == "qs-1" for m in status if "Event" in m)
+        writer.write(b"Action: Events\r\nEventMask: on\r\n\r\n")
+        seen = await read_messages(reader, "Event: Hangup")
+        events = {m["Event"] for m in seen if "Event" in m}
+        assert events <= {"QueueCallerJoin", "Hangup"}
+        writer.close()
+    finally:
+        await simulator.stop()
+
+
+async def run_with_bridge(
+    postgres_url: str, simulator: Simulator, calls: int
+) -> tuple[Counter[str], Counter[str]]:
+    system = f"sim-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        database_url=postgres_url,
+        metrics_port=0,
+        ami=AmiSettings(
+            host="127.0.0.1",
+            port=simulator.port,
+            secret=SecretStr(simulator.config.secret),
+            system_name=system,
+        ),
+    )
+    await asyncio.to_thread(migrate, settings)
+    service = build_bridge(settings)
+    await service.start()
+    try:
+        async with asyncio.timeout(LIMIT):
+            while simulator.placed < calls or not simulator.idle():
+                await asyncio.sleep(0.05)
+            await service.caught_up()
+    finally:
+        await simulator.freeze()
+        await service.stop()
+        await simulator.stop()
+    engine = make_engine(postgres_url)
+    try:
+        with session_factory(engine)() as session:
+            rows = session.execute(
+                select(Attention.outcome, func.count())
+                .where(Attention.system == system)
+                .group_by(Attention.outcome)
+            ).all()
+    finally:
+        engine.dispose()
+    return Counter({outcome: count for outcome, count in rows}), simulator.outcomes()
+
+
+async def test_bridge_stores_every_simulated_call_as_intended(postgres_url: str) -> None:
+    simulator = Simulator(
+        SimulatorConfig(speed=200, style="pjsip", profile=PROFILE, max_calls=15, seed=5)
+    )
+    await simulator.start()
+    stored, intended = await run_with_bridge(postgres_url, simulator, 15)
+    assert sum(intended.values()) == 15
+    # A PJSIP caller hanging up inside the IVR is stored as ivr_completed: the
+    # tracker gap pinned by the xfail in test_simulator_traffic.py.
+    expected = intended.copy()
+    expected["ivr_completed"] += expected.pop("ivr_hangup", 0)
+    assert +stored == +expected
+    assert stored["answered"] == intended["answered"] > 0
+
+
+@pytest.mark.parametrize("style", ["local", "pjsip"])
+async def test_real_ivr_over_fastagi(postgres_url: str, style: str) -> None:
+    persons = sample_persons(5)
+    services = InMemoryIvrServices()
+    for number, person in enumerate(persons, start=1):
+        services.persons_by_cedula[person.cedula] = Person(str(number), person.name)
+    started = dt.datetime.now(dt.UTC)
+    ivr = FastAgiServer(
+        load_flows(),
+        services,
+        port=0,
+        clock=lambda: TUESDAY_MORNING + (dt.datetime.now(dt.UTC) - started),
+    )
+    await ivr.start()
+    simulator = Simulator(
+        SimulatorConfig(
+            speed=40,
+            style="local" if style == "local" else "pjsip",
+            agi=("127.0.0.1", ivr.port),
+            profile=PROFILE,
+            max_calls=8,
+            seed=2,
+        ),
+        known=persons,
+    )
+    await simulator.start()
+    try:
+        stored, intended = await run_with_bridge(postgres_url, simulator, 8)
+    finally:
+        await ivr.stop()
+    assert ivr.sessions_started == 8, (stored, intended)
+    assert stored["answered"] == intended["answered"]
+    assert stored["abandoned"] == intended["abandoned"]
+    assert sum(stored.values()) == 8
+    cedulas = [args[0] for name, args in services.calls if name == "find_person_by_cedula"]
+    assert cedulas, "callers who chose a topic keyed a cédula"
