@@ -250,6 +250,29 @@ def test_notice_version_and_person_survive_bridge_rewrites(store: Engine) -> Non
     assert none is not None and none.notice_version is None
 
 
+def test_the_person_the_ivr_identified_is_linked_when_the_bridge_writes(store: Engine) -> None:
+    person = PersonRegistry(store).register(
+        given_names="Ana", family_names="Gómez", consents=[C.IDENTIFICATION]
+    )
+    repo = AttentionRepository(store)
+    # Identified mid-call: the first snapshot has no ATIENDE_PERSON_ID yet.
+    repo.upsert_records([answered_call("6.1", outcome=Outcome.IN_PROGRESS)])
+    first = attention(store, "6.1")
+    assert first is not None and first.person_id is None
+    identified = {"ATIENDE_PERSON_ID": str(person.id)}
+    repo.upsert_records([answered_call("6.1", variables=identified)])
+    repo.upsert_records([answered_call("6.2", variables=identified)])  # first write
+    for linkedid in ("6.1", "6.2"):
+        row = attention(store, linkedid)
+        assert row is not None and row.person_id == person.id
+    # Values that name nobody are kept as variables and link nothing.
+    for index, value in enumerate([str(person.id + 1000), f"{person.id}abc", "-1", "", "9" * 30]):
+        repo.upsert_records([answered_call(f"7.{index}", variables={"ATIENDE_PERSON_ID": value})])
+        row = attention(store, f"7.{index}")
+        assert row is not None and row.person_id is None
+        assert row.variables["ATIENDE_PERSON_ID"] == value
+
+
 # ------------------------------------------------------------- database down
 
 
