@@ -2,8 +2,9 @@
 
 Every call runs its database work in a worker thread (the executor given, or
 asyncio's default one) so the FastAGI event loop never blocks on the
-database. Any store failure becomes ivr.exceptions.ServicesUnavailable: the
-IVR apologises and routes the caller to an agent.
+database, and waits at most `timeout` seconds for it. Any store failure or
+timeout becomes ivr.exceptions.ServicesUnavailable: the IVR apologises and
+routes the caller to an agent.
 
 The IVR knows calls by linkedid only; the Asterisk system name that
 completes the attention key (system, linkedid) is the one this object is
@@ -63,6 +64,7 @@ class StoreIvrServices:
         wait_window: timedelta = timedelta(minutes=30),
         wait_sample: int = 20,
         executor: Executor | None = None,
+        timeout: float = 3.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if engine.dialect.name not in ("postgresql", "sqlite"):
@@ -77,12 +79,17 @@ class StoreIvrServices:
         self._window = wait_window
         self._sample = max(1, wait_sample)
         self._executor = executor
+        self._timeout = timeout
         self._clock = clock
 
     async def _run(self, work: Callable[[], _T]) -> _T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, work)
+            # A database that accepts connections and then says nothing must
+            # not keep a caller in silence: the thread finishes on its own.
+            return await asyncio.wait_for(loop.run_in_executor(self._executor, work), self._timeout)
+        except TimeoutError as err:
+            raise ServicesUnavailable(f"the store did not answer within {self._timeout} s") from err
         except (StoreError, SQLAlchemyError) as err:
             # The message names the failure only (no caller data, see store_access).
             raise ServicesUnavailable(str(err)) from err

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -301,6 +302,22 @@ async def test_a_dead_database_is_services_unavailable() -> None:
             assert "099123456" not in str(caught.value) and "12345672" not in str(caught.value)
     finally:
         engine.dispose()
+
+
+async def test_a_silent_database_is_services_unavailable_after_the_timeout() -> None:
+    # Accepts TCP connections and never answers: PostgreSQL's handshake hangs.
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/atiende"
+    engine = make_engine(url, connect_args={"connect_timeout": 3})
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        services = StoreIvrServices(engine, system=SYSTEM, executor=executor, timeout=0.2)
+        try:
+            with pytest.raises(ServicesUnavailable, match="did not answer"):
+                await services.find_person_by_cedula("12345672")
+        finally:
+            silent.close()  # the stuck connection attempt fails now
+    engine.dispose()
 
 
 # ------------------------------------------------- the IVR's scenarios, on the store
