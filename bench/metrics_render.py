@@ -103,17 +103,19 @@ def synthetic_day(queues: Sequence[str], calls_per_queue: int, now: float) -> li
 def agent_snapshot(queues: Sequence[str], agents: int) -> list[AgentSnapshot]:
     rng = random.Random(11)
     states = list(AgentState)
-    return [
-        AgentSnapshot(
-            f"PJSIP/{4000 + i}",
-            f"Agente {i}",
-            tuple(sorted(set(rng.sample(list(queues), rng.randint(1, 3))))),
-            rng.choice(states),
-            0.0,
-            None,
+    snapshot = []
+    for i in range(agents):
+        state = rng.choice(states)
+        # As in the tracker: logged out means a member of no queue.
+        member_of = (
+            () if state is AgentState.LOGGED_OUT else rng.sample(list(queues), rng.randint(1, 3))
         )
-        for i in range(agents)
-    ]
+        snapshot.append(
+            AgentSnapshot(
+                f"PJSIP/{4000 + i}", f"Agente {i}", tuple(sorted(member_of)), state, 0.0, None
+            )
+        )
+    return snapshot
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -216,6 +217,15 @@ class QueueMetrics:
         self._state_seconds: dict[AgentState, float] = {}
         for name in self._definitions:
             self._queue(name)
+        # One dict lookup per event; the events metrics ignore cost only that.
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
+            CallQueued: self._on_queued,
+            CallAnswered: self._on_answered,
+            CallAbandoned: self._on_abandoned,
+            QueueExited: self._on_exited,
+            CallEnded: self._on_ended,
+            AgentStateChanged: self._on_agent,
+        }
 
     @property
     def window_label(self) -> str:
@@ -225,21 +235,12 @@ class QueueMetrics:
     # ------------------------------------------------------------ sink API
 
     def publish(self, events: Sequence[DomainEvent]) -> None:
+        handlers = self._handlers
         with self._lock:
             for event in events:
-                kind = type(event)
-                if kind is CallQueued:
-                    self._on_queued(event)  # type: ignore[arg-type]
-                elif kind is CallAnswered:
-                    self._on_answered(event)  # type: ignore[arg-type]
-                elif kind is CallAbandoned:
-                    self._on_abandoned(event)  # type: ignore[arg-type]
-                elif kind is QueueExited:
-                    self._on_exited(event)  # type: ignore[arg-type]
-                elif kind is CallEnded:
-                    self._on_ended(event)  # type: ignore[arg-type]
-                elif kind is AgentStateChanged:
-                    self._on_agent(event)  # type: ignore[arg-type]
+                handler = handlers.get(type(event))
+                if handler is not None:
+                    handler(event)
 
     def calls_in_progress(self, records: Sequence[CallRecord]) -> None:
         """Nothing to keep: live metrics start from zero with the process."""
@@ -516,20 +517,27 @@ class QueueMetricsCollector(Collector):
         snapshot = _read_agents(self._agents) if self._agents is not None else []
         if snapshot is not None:
             states = list(AgentState)
-            counts: dict[str, dict[AgentState, int]] = {q: dict.fromkeys(states, 0) for q in queues}
+            # A member of a queue is never logged out (no queues is what
+            # logged out means), so per queue that state would always read 0.
+            member_states = [s for s in states if s is not AgentState.LOGGED_OUT]
+            counts: dict[str, dict[AgentState, int]] = {
+                q: dict.fromkeys(member_states, 0) for q in queues
+            }
             totals = dict.fromkeys(states, 0)
             for agent in snapshot:
                 totals[agent.state] += 1
+                if agent.state is AgentState.LOGGED_OUT:
+                    continue
                 for queue in agent.queues:
                     row = counts.get(queue)
                     if row is None:
-                        row = counts[queue] = dict.fromkeys(states, 0)
+                        row = counts[queue] = dict.fromkeys(member_states, 0)
                     row[agent.state] += 1
             for queue in sorted(counts):
-                for state, count in counts[queue].items():
-                    per_queue.add_metric([queue, state.value], count)
-            for state, count in totals.items():
-                floor.add_metric([state.value], count)
+                for member_state, count in counts[queue].items():
+                    per_queue.add_metric([queue, member_state.value], count)
+            for floor_state, count in totals.items():
+                floor.add_metric([floor_state.value], count)
         yield per_queue
         yield floor
         seconds = CounterMetricFamily(

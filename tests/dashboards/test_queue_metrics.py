@@ -220,23 +220,32 @@ def test_short_abandons_stay_out_of_the_rates() -> None:
 
 
 def agents_on_floor(n: int, queues: Iterable[str]) -> list[AgentSnapshot]:
+    """Agent i is in state i % 7 and queue i % len(queues); logged out means no queue."""
     states = list(AgentState)
     qs = list(queues)
-    return [
-        AgentSnapshot(f"PJSIP/{i}", f"Agente {i}", (qs[i % len(qs)],), states[i % 7], 0.0, None)
-        for i in range(n)
-    ]
+    floor = []
+    for i in range(n):
+        state = states[i % len(states)]
+        member_of = () if state is AgentState.LOGGED_OUT else (qs[i % len(qs)],)
+        floor.append(AgentSnapshot(f"PJSIP/{i}", f"Agente {i}", member_of, state, 0.0, None))
+    return floor
 
 
 def test_agents_by_state_per_queue_and_no_per_agent_series() -> None:
-    metrics = QueueMetrics({"a": QueueKpiDefinition(), "b": QueueKpiDefinition()})
+    metrics = QueueMetrics({q: QueueKpiDefinition() for q in ("a", "b", "empty")})
     snapshot = agents_on_floor(14, ["a", "b"])
     samples = scrape(metrics, lambda: snapshot)
-    total = sum(v for (name, _), v in samples.items() if name == names.QUEUE_AGENTS)
-    assert total == 14
-    assert value(samples, names.AGENTS, state="available") == 2
-    # Agent 1 (queue b) is available: state index 1.
+    per_queue = sum(v for (name, _), v in samples.items() if name == names.QUEUE_AGENTS)
+    assert per_queue == 12  # the two logged-out agents are members of nothing
+    assert sum(v for (name, _), v in samples.items() if name == names.AGENTS) == 14
+    assert value(samples, names.AGENTS, state="logged_out") == 2
+    assert value(samples, names.QUEUE_AGENTS, queue="a", state="logged_out") is None
+    # Agents 1 (queue b) and 8 (queue a) are available: state index 1.
     assert value(samples, names.QUEUE_AGENTS, queue="b", state="available") == 1
+    assert value(samples, names.QUEUE_AGENTS, queue="a", state="available") == 1
+    assert value(samples, names.QUEUE_AGENTS, queue="a", state="paused") == 1  # agent 2
+    # A configured queue with no members still shows its zeros (alerts need them).
+    assert value(samples, names.QUEUE_AGENTS, queue="empty", state="available") == 0
     allowed = {"queue", "state", "window", "outcome", "reason", "le"}
     for (_name, labels), _v in samples.items():
         assert {k for k, _ in labels} <= allowed
