@@ -1,23 +1,27 @@
 """Channel adapters that carry a ticket's response to the person.
 
 One small interface (Responder.send) with a log adapter (the default: nothing
-leaves the machine, the fact is logged without the message or the address)
-and an SMTP adapter. Adapters are synchronous: the ticket service runs in a
-worker thread (the API hands it off with asyncio.to_thread).
+leaves the machine, the fact is logged without the message or the address),
+an SMTP adapter and an SMS adapter for HTTP gateways. Adapters are
+synchronous: the ticket service runs in a worker thread (the API hands it off
+with asyncio.to_thread).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 import ssl
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Protocol
 
 from crm_bridge.exceptions import DeliveryError
-from crm_bridge.phones import mask_number
+from crm_bridge.phones import mask_number, normalise_number
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +118,62 @@ class SmtpResponder:
             ) from err
         if refused:
             raise DeliveryError(f"ticket {message.reference}: recipient refused by the relay")
+
+
+class SmsHttpResponder:
+    """Sends responses as SMS through an HTTP gateway.
+
+    POSTs JSON {"to": E.164 number, "from": sender, "text": body, "reference":
+    ticket number} to `url`, with a bearer token when given. Any 2xx is a
+    delivery; anything else, or no answer, is a DeliveryError. Gateways that
+    want another body shape get a small subclass overriding `payload`.
+    """
+
+    channel = "sms"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        sender: str | None = None,
+        phone_region: str = "UY",
+        timeout: float = 10.0,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("the SMS gateway URL must be http:// or https://")
+        self._url = url
+        self._token = token
+        self._sender = sender
+        self._region = phone_region
+        self._timeout = timeout
+
+    def payload(self, number: str, message: OutgoingMessage) -> dict[str, str]:
+        body = {"to": number, "text": message.body, "reference": message.reference}
+        if self._sender:
+            body["from"] = self._sender
+        return body
+
+    def send(self, message: OutgoingMessage) -> None:
+        number = normalise_number(message.destination, self._region)
+        if number is None:
+            raise DeliveryError(f"ticket {message.reference}: not a phone number")
+        data = json.dumps(self.payload(number, message)).encode("utf-8")
+        request = urllib.request.Request(
+            self._url, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                status = int(response.status)
+        except urllib.error.HTTPError as err:
+            raise DeliveryError(
+                f"ticket {message.reference}: SMS gateway answered HTTP {err.code}"
+            ) from err
+        except (urllib.error.URLError, OSError) as err:
+            raise DeliveryError(
+                f"ticket {message.reference}: SMS gateway unreachable ({type(err).__name__})"
+            ) from err
+        if not 200 <= status < 300:
+            raise DeliveryError(f"ticket {message.reference}: SMS gateway answered HTTP {status}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +26,7 @@ from crm_bridge.exceptions import (
 )
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.persons import ConsentCategory, PersonRegistry
-from crm_bridge.responders import LogResponder, SmtpResponder
+from crm_bridge.responders import LogResponder, SmsHttpResponder, SmtpResponder
 from crm_bridge.sla import add_business_time, office_hours
 from crm_bridge.ticket_rules import DEFAULT_SLA_HOURS, RequestType, TicketAction, TicketStatus
 from crm_bridge.tickets import TicketService
@@ -366,5 +368,82 @@ def test_a_failed_delivery_is_recorded_and_changes_nothing(sqlite_url: str) -> N
         [response] = world.tickets.responses(number)
         assert not response.delivered and response.error is not None
         assert "maria" not in response.error
+    finally:
+        engine.dispose()
+
+
+# ------------------------------------------------------------------------- SMS
+
+
+@dataclass
+class Gateway:
+    status: int = 202
+    requests: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
+
+
+@pytest.fixture
+def sms_gateway() -> Iterator[tuple[Gateway, str]]:
+    gateway = Gateway()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length))
+            gateway.requests.append((self.path, self.headers.get("Authorization"), body))
+            self.send_response(gateway.status)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield gateway, f"http://127.0.0.1:{server.server_address[1]}/v1/sms"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_response_by_sms_goes_to_the_gateway(
+    sqlite_url: str, sms_gateway: tuple[Gateway, str]
+) -> None:
+    gateway, url = sms_gateway
+    engine = make_engine(sqlite_url)
+    try:
+        sms = SmsHttpResponder(url, token="s3cret", sender="Atiende", timeout=5)
+        world = build_world(engine, responders=[sms])
+        number = new_ticket(world)
+        world.tickets.respond(
+            number,
+            actor_id=None,
+            body="Su trámite está listo",
+            destination="099 123 456",
+            channel="sms",
+        )
+        assert gateway.requests == [
+            (
+                "/v1/sms",
+                "Bearer s3cret",
+                {
+                    "to": "+59899123456",
+                    "from": "Atiende",
+                    "text": "Su trámite está listo",
+                    "reference": number,
+                },
+            )
+        ]
+        gateway.status = 503
+        second = new_ticket(world)
+        with pytest.raises(DeliveryError, match="HTTP 503"):
+            world.tickets.respond(
+                second, actor_id=None, body="x", destination="099123456", channel="sms"
+            )
+        with pytest.raises(DeliveryError, match="not a phone number"):
+            world.tickets.respond(
+                second, actor_id=None, body="x", destination="maria@example.org", channel="sms"
+            )
+        assert [r.delivered for r in world.tickets.responses(second)] == [False, False]
     finally:
         engine.dispose()
