@@ -19,7 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_bridge.db import session_factory
-from crm_bridge.exceptions import DeliveryError, InvalidValueError, NotFoundError
+from crm_bridge.exceptions import (
+    DeliveryError,
+    InvalidTransitionError,
+    InvalidValueError,
+    NotFoundError,
+)
 from crm_bridge.models import (
     Organism,
     Person,
@@ -401,19 +406,16 @@ class TicketService:
             )
             if failure is None:
                 before = TicketStatus(row.status)
-                after = next_status(before, TicketAction.RESPOND)
-                row.status = after.value
+                action = TicketAction.RESPOND
+                try:
+                    row.status = next_status(before, action).value
+                except InvalidTransitionError:
+                    # Someone changed the ticket while the message was on its
+                    # way: it went out, so it is recorded, as a note.
+                    action = TicketAction.NOTE
                 row.responded_at = row.responded_at or now
                 row.updated_at = now
-                self._event(
-                    session,
-                    row,
-                    now,
-                    actor_id,
-                    TicketAction.RESPOND,
-                    before,
-                    notes=f"via {channel}",
-                )
+                self._event(session, row, now, actor_id, action, before, notes=f"via {channel}")
             view = _view(row)
         if failure is not None:
             raise failure

@@ -26,7 +26,7 @@ from crm_bridge.exceptions import (
 )
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.persons import ConsentCategory, PersonRegistry
-from crm_bridge.responders import LogResponder, SmsHttpResponder, SmtpResponder
+from crm_bridge.responders import LogResponder, OutgoingMessage, SmsHttpResponder, SmtpResponder
 from crm_bridge.sla import add_business_time, office_hours
 from crm_bridge.ticket_rules import DEFAULT_SLA_HOURS, RequestType, TicketAction, TicketStatus
 from crm_bridge.tickets import TicketService
@@ -445,5 +445,43 @@ def test_a_response_by_sms_goes_to_the_gateway(
                 second, actor_id=None, body="x", destination="maria@example.org", channel="sms"
             )
         assert [r.delivered for r in world.tickets.responses(second)] == [False, False]
+    finally:
+        engine.dispose()
+
+
+def test_a_response_sent_while_the_ticket_closed_is_recorded_as_a_note(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+
+    class Slow:
+        """A channel during whose delivery a colleague answers and closes the ticket."""
+
+        channel = "email"
+        service: TicketService | None = None
+
+        def send(self, message: OutgoingMessage) -> None:
+            assert self.service is not None
+            self.service.respond(message.reference, actor_id=None, body="Ya", destination="x")
+            self.service.close(message.reference, actor_id=None)
+
+    try:
+        slow = Slow()
+        world = build_world(engine, responders=[slow])
+        slow.service = world.tickets
+        number = new_ticket(world)
+        ticket = world.tickets.respond(
+            number,
+            actor_id=world.referent_id,
+            body="Respuesta",
+            destination="m@example.org",
+            channel="email",
+        )
+        assert ticket.status is TicketStatus.CERRADA
+        assert [r.channel for r in world.tickets.responses(number)] == ["log", "email"]
+        last = world.tickets.timeline(number)[-1]
+        assert (last.action, last.actor_id, last.notes) == (
+            TicketAction.NOTE,
+            world.referent_id,
+            "via email",
+        )
     finally:
         engine.dispose()
