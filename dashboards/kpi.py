@@ -25,7 +25,12 @@ Definitions (per queue, declared as data in `QueueKpiDefinition`):
   - ``penalise_late_abandons``: answered within T / (answered + abandoned
     after T): an abandon before T is ignored, an abandon after T is a failure.
 
-  Short abandons (below) are left out of every treatment. Legs that left the
+  app_queue counts an abandon within T by the same whole-second ``<=`` rule
+  (``record_abandoned``), and counts an answered call in ``callscompleted``
+  only when the call ends; here a leg counts from its answer, which is the
+  same once the calls have ended. Short abandons (below) are left out of
+  every treatment, so with ``short_abandon_seconds = 0`` the first two are
+  exactly Asterisk's figures. Legs that left the
   queue otherwise (timeout, exit key, empty queue) are not in any treatment,
   as in Asterisk. With no call in the denominator the level is undefined
   (None), never 100 % or 0 %.
