@@ -36,6 +36,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from crm_bridge.callbacks import CallbackStatus
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import InvalidValueError, StoreError
 from crm_bridge.models import Attention, CallbackRequest, CallSurvey, Ticket
@@ -48,7 +49,7 @@ from ivr.services import Person, RequestStatus
 
 _T = TypeVar("_T")
 
-CALLBACK_PENDING = "pending"
+
 MIN_SCORE, MAX_SCORE = 1, 5
 
 
@@ -161,7 +162,7 @@ class StoreIvrServices:
                 number_raw=number[:64],
                 number=normalise_number(number, self._region),
                 queue=queue[:128],
-                status=CALLBACK_PENDING,
+                status=CallbackStatus.PENDING.value,
                 requested_at=self._clock(),
             )
             .on_conflict_do_nothing(
