@@ -460,3 +460,163 @@ class CallSurvey(Base):
     linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
     score: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime]
+
+
+# ------------------------------------------------ agent panel (agent_api area)
+
+
+class AgentInterface(Base):
+    """A queue member interface (PJSIP/4001, Local/4001@agents/n) that is this user.
+
+    One interface belongs to one user: pops for it go to that user only.
+    """
+
+    __tablename__ = "agent_interfaces"
+    __table_args__ = (UniqueConstraint("interface"),)
+
+    user_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    interface: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class AuditEntry(Base):
+    """Who saw or changed which person's data, when, and for which call."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index(None, "person_id", "at"),
+        Index(None, "actor_id", "at"),
+        Index(None, "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="SET NULL")
+    )
+    call_system: Mapped[str | None] = mapped_column(String(64))
+    call_linkedid: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]]
+
+
+class CatalogTopic(Base):
+    """One entry of the catalog of trámites y servicios the wrap-up picks from."""
+
+    __tablename__ = "catalog_topics"
+    __table_args__ = (UniqueConstraint("code"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # tramite or servicio
+    organism_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("organisms.id", ondelete="SET NULL")
+    )
+    unit_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("units.id", ondelete="SET NULL")
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AttentionWrapup(Base):
+    """What the agent recorded about a call once it ended (the attention's outcome).
+
+    Keyed by call like tickets: the bridge rewrites `attentions` rows, the
+    wrap-up is the agent's and must survive those rewrites.
+    """
+
+    __tablename__ = "attention_wrapups"
+    __table_args__ = (
+        UniqueConstraint("system", "linkedid"),
+        Index(None, "agent_user_id", "wrapup_started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    system: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    agent_user_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    attention_type: Mapped[str | None] = mapped_column(String(16))
+    topic_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("catalog_topics.id", ondelete="SET NULL")
+    )
+    notes: Mapped[str | None] = mapped_column(Text)
+    # resuelta (first contact), derivada (a ticket), pendiente (follow-up);
+    # null only while the wrap-up is open.
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    follow_up_at: Mapped[datetime | None]
+    ticket_number: Mapped[str | None] = mapped_column(String(16))
+    person_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="SET NULL")
+    )
+    wrapup_started_at: Mapped[datetime]
+    wrapup_ended_at: Mapped[datetime | None]
+
+
+# ------------------------------------------- CRM sync and rights (crm_bridge.sync area)
+
+
+class CrmOutbox(Base):
+    """A change that must reach the CRM, written in the transaction of the change.
+
+    The relay hands pending rows to the job queue (enqueued_at) and hands them
+    again when the queue lost them; a job marks its row done. Rows carry ids
+    only: the job reads the entity's current values when it runs.
+    """
+
+    __tablename__ = "crm_outbox"
+    __table_args__ = (
+        Index(None, "done_at", "enqueued_at"),
+        Index(None, "entity", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16))  # attention, person
+    # No foreign key: an erased person's row must outlive the person.
+    entity_id: Mapped[int] = mapped_column(Identifier)
+    action: Mapped[str] = mapped_column(String(16))  # upsert, erase
+    created_at: Mapped[datetime]
+    enqueued_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    # Set when the last retry failed; cleared by a manual retry.
+    failed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CrmLink(Base):
+    """The CRM's id of an entity already synced: a retry updates instead of creating."""
+
+    __tablename__ = "crm_links"
+
+    adapter: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entity_id: Mapped[int] = mapped_column(Identifier, primary_key=True, autoincrement=False)
+    crm_id: Mapped[str] = mapped_column(String(128))
+    synced_at: Mapped[datetime]
+
+
+class RightsRequest(Base):
+    """One exercise of a person's rights (Ley 18.331): access, rectification, deletion.
+
+    The person id stays after a deletion (no foreign key) and no personal
+    value is kept: details name fields and counts only.
+    """
+
+    __tablename__ = "rights_requests"
+    __table_args__ = (Index(None, "person_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    person_id: Mapped[int] = mapped_column(Identifier)
+    kind: Mapped[str] = mapped_column(String(16))  # acceso, rectificacion, supresion
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    details: Mapped[dict[str, Any]]

@@ -1,0 +1,154 @@
+"""The agent panel's FastAPI application.
+
+`create_app` takes ready-made dependencies (no settings are read here); see
+agent_api.ws for how the lead composes it with the bridge in atiende/wiring.py.
+OpenAPI docs at /api/docs. Errors are JSON `{"detalle": "..."}` in Spanish
+for the panel; logs get the English reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from agent_api.audit import AuditLog
+from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
+from agent_api.calls import CallLog
+from agent_api.catalog import Catalog
+from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
+from agent_api.exceptions import AgentApiError
+from agent_api.routes import agents, audit, calls, catalog, persons, session, socket, users, wrapups
+from agent_api.services import PanelServices
+from agent_api.users import UserStore
+from agent_api.wrapups import WrapupStore
+from agent_api.ws import PopHub
+from crm_bridge.exceptions import (
+    ConsentRequiredError,
+    InvalidTransitionError,
+    InvalidValueError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+from crm_bridge.persons import PersonRegistry
+from crm_bridge.tickets import TicketService
+from telephony.agents import AgentSnapshot
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+
+_STORE_ERRORS: list[tuple[type[Exception], int, str]] = [
+    (NotFoundError, 404, "No se encontró lo solicitado."),
+    (ConsentRequiredError, 422, "La persona no dio consentimiento para guardar esos datos."),
+    (InvalidTransitionError, 409, "La solicitud no admite esa acción en su estado actual."),
+    (InvalidValueError, 422, "Algún dato no es válido; revise el formulario."),
+    (StoreUnavailableError, 503, "La base de datos no está disponible. Intente en unos segundos."),
+]
+
+
+def _problem(status: int, detalle: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detalle": detalle}, status_code=status, headers=headers)
+
+
+def create_app(
+    *,
+    engine: Engine,
+    hub: PopHub,
+    controls: AgentControls,
+    agents_snapshot: Callable[[], list[AgentSnapshot]],
+    secret_key: str,
+    allowed_origins: Iterable[str],
+    pause_reasons: Iterable[str] = DEFAULT_PAUSE_REASONS,
+    tickets: TicketService | None = None,
+    phone_region: str = "UY",
+    timezone: str = "America/Montevideo",
+    cookie_secure: bool = True,
+    session_lifetime_seconds: float = 10 * 3600,
+    login_limiter: LoginRateLimiter | None = None,
+    passwords: Passwords | None = None,
+) -> FastAPI:
+    """The panel app. `hub` must also be a sink of the bridge (see agent_api.ws)."""
+    user_store = UserStore(engine, passwords or Passwords())
+    services = PanelServices(
+        users=user_store,
+        sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
+        limiter=login_limiter or LoginRateLimiter(),
+        hub=hub,
+        controls=controls,
+        agents=agents_snapshot,
+        persons=PersonRegistry(engine, phone_region=phone_region),
+        audit=AuditLog(engine),
+        catalog=Catalog(engine),
+        wrapups=WrapupStore(engine, tickets=tickets),
+        calls=CallLog(engine, timezone=timezone),
+        pause_reasons=tuple(pause_reasons),
+        allowed_origins=frozenset(allowed_origins),
+        cookie_secure=cookie_secure,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        hub.set_interfaces(user_store.interface_map())
+        yield
+
+    app = FastAPI(
+        title="Atiende — panel del agente",
+        version="0.1.0",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    for module in (session, users, agents, calls, wrapups, catalog, persons, audit, socket):
+        app.include_router(module.router)
+
+    @app.exception_handler(AgentApiError)
+    async def api_error(request: Request, err: AgentApiError) -> JSONResponse:
+        log.info("%s %s -> %d: %s", request.method, request.url.path, err.status_code, err)
+        headers = None
+        retry_after = getattr(err, "retry_after", None)
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}
+        return _problem(err.status_code, err.detalle, headers)
+
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, err: StoreError) -> JSONResponse:
+        for kind, status, detalle in _STORE_ERRORS:
+            if isinstance(err, kind):
+                log.info("%s %s -> %d: %s", request.method, request.url.path, status, err)
+                return _problem(status, detalle)
+        log.error("%s %s failed: %s", request.method, request.url.path, err)
+        return _problem(500, "Ocurrió un error al guardar o leer datos.")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        fields = sorted({".".join(str(p) for p in e["loc"][1:]) for e in err.errors()})
+        log.info("%s %s -> 422: invalid %s", request.method, request.url.path, fields)
+        return _problem(422, "Revise los campos: " + ", ".join(f or "cuerpo" for f in fields))
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=_PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+# The page loads only its own files: no inline script, no third party.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}

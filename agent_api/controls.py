@@ -1,0 +1,116 @@
+"""Agent controls through AMI: queue log in/out, pause with a reason, unpause, click-to-call.
+
+`AgentControls` is what the routes use; `AmiAgentControls` builds validated
+actions (telephony.ami.actions) and sends them on the bridge's connection.
+Asterisk's errors become the API's own, in Spanish for the panel. The panel
+never assumes an action worked: the state it shows comes from the AMI events
+(AgentStateChanged over the socket).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from agent_api.exceptions import (
+    ControlOutcomeUnknown,
+    ControlRefused,
+    InvalidInput,
+    TelephonyTimeout,
+    TelephonyUnavailable,
+)
+from agent_api.masking import mask_number
+from telephony.ami.actions import AmiAction, Originate, QueueAdd, QueuePause, QueueRemove
+from telephony.ami.exceptions import (
+    ActionOutcomeUnknown,
+    AmiActionFailed,
+    AmiNotConnected,
+    AmiTimeout,
+)
+from telephony.ami.stream import Headers
+from telephony.exceptions import InvalidActionValue
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAUSE_REASONS = ("Almuerzo", "Descanso", "Capacitación", "Tarea administrativa", "Baño")
+# What an agent may dial: digits, optionally a leading +, like a person types it.
+_DIALLABLE = re.compile(r"\+?[0-9]{3,20}")
+
+Send = Callable[[AmiAction], Awaitable[Headers]]
+
+
+class AgentControls(Protocol):
+    async def log_in(self, interface: str, queue: str, member_name: str) -> None: ...
+
+    async def log_out(self, interface: str, queue: str) -> None: ...
+
+    async def pause(self, interface: str, reason: str) -> None: ...
+
+    async def unpause(self, interface: str) -> None: ...
+
+    async def call(self, interface: str, number: str, caller_id: str) -> None: ...
+
+
+def dialable(number: str) -> str:
+    cleaned = re.sub(r"[\s().\-]", "", number)
+    if not _DIALLABLE.fullmatch(cleaned):
+        raise InvalidInput(
+            "not a diallable number", detalle="El número a llamar solo admite dígitos."
+        )
+    return cleaned
+
+
+class AmiAgentControls:
+    """AgentControls over `send` (AmiConnection.send)."""
+
+    def __init__(self, send: Send, *, originate_context: str = "from-agents") -> None:
+        self._send = send
+        self._context = originate_context
+
+    async def log_in(self, interface: str, queue: str, member_name: str) -> None:
+        await self._run(lambda: QueueAdd(queue=queue, interface=interface, member_name=member_name))
+
+    async def log_out(self, interface: str, queue: str) -> None:
+        await self._run(lambda: QueueRemove(queue=queue, interface=interface))
+
+    async def pause(self, interface: str, reason: str) -> None:
+        await self._run(lambda: QueuePause(interface=interface, paused=True, reason=reason))
+
+    async def unpause(self, interface: str) -> None:
+        await self._run(lambda: QueuePause(interface=interface, paused=False))
+
+    async def call(self, interface: str, number: str, caller_id: str) -> None:
+        target = dialable(number)
+        log.info("click-to-call from %s to %s", interface, mask_number(target))
+        await self._run(
+            lambda: Originate(
+                channel=interface,
+                context=self._context,
+                exten=target,
+                caller_id=caller_id[:80],
+            )
+        )
+
+    async def _run(self, build: Callable[[], AmiAction]) -> None:
+        try:
+            action = build()
+        except InvalidActionValue as err:
+            raise InvalidInput(
+                f"invalid {err.field}: {err.problem}",
+                detalle=f"Valor no válido en «{err.field}».",
+            ) from err
+        try:
+            await self._send(action)
+        except AmiActionFailed as err:
+            log.warning("%s refused by Asterisk: %s", err.action, err.message)
+            raise ControlRefused(
+                str(err), detalle=f"La central rechazó la acción: {err.message}"
+            ) from err
+        except ActionOutcomeUnknown as err:
+            raise ControlOutcomeUnknown(str(err)) from err
+        except AmiNotConnected as err:
+            raise TelephonyUnavailable(str(err)) from err
+        except AmiTimeout as err:
+            raise TelephonyTimeout(str(err)) from err

@@ -1,0 +1,86 @@
+"""FastAPI dependencies as Annotated aliases: services, the current user, CSRF, permissions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from agent_api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, Permission, Principal
+from agent_api.auth import csrf_matches as _csrf_matches
+from agent_api.exceptions import CsrfRejected, Forbidden, NotAuthenticated
+from agent_api.services import PanelServices
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_services(request: Request) -> PanelServices:
+    services: PanelServices = request.app.state.services
+    return services
+
+
+Services = Annotated[PanelServices, Depends(get_services)]
+
+
+def principal_from_cookie(services: PanelServices, cookie: str | None) -> Principal | None:
+    """The session's user as the store has it now (role and active flag read fresh)."""
+    session = services.sessions.resolve(cookie)
+    if session is None:
+        return None
+    user = services.users.get(session.user_id)
+    if user is None or not user.active:
+        services.sessions.end(session.session_id)
+        return None
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        interfaces=user.interfaces,
+        session_id=session.session_id,
+        csrf_token=session.csrf_token,
+    )
+
+
+def current_user(request: Request, services: Services) -> Principal:
+    principal = principal_from_cookie(services, request.cookies.get(SESSION_COOKIE))
+    if principal is None:
+        raise NotAuthenticated("no valid session")
+    if request.method not in SAFE_METHODS:
+        session = services.sessions.resolve(request.cookies.get(SESSION_COOKIE))
+        assert session is not None
+        if not _csrf_matches(
+            session, request.headers.get(CSRF_HEADER), request.cookies.get(CSRF_COOKIE)
+        ):
+            raise CsrfRejected("csrf token missing or wrong")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def require(
+    *permissions: Permission,
+) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    """A dependency: the current user, if the role has any of `permissions`."""
+
+    async def check(user: CurrentUser) -> Principal:
+        if not any(user.can(p) for p in permissions):
+            raise Forbidden(f"role {user.role} lacks {', '.join(permissions)}")
+        return user
+
+    return check
+
+
+P = Permission
+Agent = Annotated[Principal, Depends(require(P.RECEIVE_POPS))]
+WrapUpper = Annotated[Principal, Depends(require(P.WRAP_UP))]
+CallReader = Annotated[Principal, Depends(require(P.OWN_CALLS, P.ALL_CALLS))]
+Controller = Annotated[Principal, Depends(require(P.CONTROL_SELF, P.CONTROL_OTHERS))]
+PersonReader = Annotated[Principal, Depends(require(P.READ_PERSONS))]
+PersonWriter = Annotated[Principal, Depends(require(P.WRITE_PERSONS))]
+CatalogReader = Annotated[Principal, Depends(require(P.READ_CATALOG))]
+CatalogManager = Annotated[Principal, Depends(require(P.MANAGE_CATALOG))]
+Admin = Annotated[Principal, Depends(require(P.MANAGE_USERS))]
+Auditor = Annotated[Principal, Depends(require(P.READ_AUDIT))]

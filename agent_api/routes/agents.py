@@ -1,0 +1,100 @@
+"""Agent controls (queues, pause, click-to-call) and the agent state AMI confirmed.
+
+The answers say the action was *requested*; the panel changes what it shows
+only when the AgentStateChanged of that interface arrives on the socket.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from agent_api.auth import Permission, Principal
+from agent_api.deps import Controller, Services
+from agent_api.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from agent_api.schemas import Accepted, AgentStateOut, CallIn, PauseIn
+from agent_api.users import PanelUser
+from crm_bridge.organisms import Role
+
+router = APIRouter(prefix="/api", tags=["agentes"])
+
+
+def _target(user: Principal, user_id: int, services: Services) -> PanelUser:
+    """The agent acted on: oneself, or (supervisors) any agent."""
+    if user_id != user.user_id and not user.can(Permission.CONTROL_OTHERS):
+        raise Forbidden(f"user {user.user_id} may not control agent {user_id}")
+    target = services.users.get(user_id)
+    if target is None or not target.active:
+        raise NotFound(f"no agent {user_id}")
+    if target.role not in (Role.EJECUTIVO, Role.SUPERVISOR):
+        raise Forbidden(f"user {user_id} is not an agent")
+    if not target.interfaces:
+        raise Conflict(
+            f"user {user_id} has no interface",
+            detalle="El agente no tiene una interfaz telefónica asignada.",
+        )
+    return target
+
+
+@router.get("/pause-reasons", response_model=list[str])
+def pause_reasons(_: Controller, services: Services) -> list[str]:
+    return list(services.pause_reasons)
+
+
+@router.get("/agents/{user_id}/state", response_model=list[AgentStateOut])
+def agent_state(user_id: int, user: Controller, services: Services) -> list[AgentStateOut]:
+    target = _target(user, user_id, services)
+    mine = set(target.interfaces)
+    return [
+        AgentStateOut(
+            interface=a.interface,
+            member_name=a.member_name,
+            queues=list(a.queues),
+            state=a.state.value,
+            since=a.since,
+            reason=a.reason,
+        )
+        for a in services.agents()
+        if a.interface in mine
+    ]
+
+
+@router.post("/agents/{user_id}/queues/{queue}", response_model=Accepted, status_code=202)
+async def queue_log_in(user_id: int, queue: str, user: Controller, services: Services) -> Accepted:
+    target = _target(user, user_id, services)
+    await services.controls.log_in(target.interfaces[0], queue, target.display_name)
+    return Accepted(detalle=f"Ingreso a la cola {queue} solicitado.")
+
+
+@router.delete("/agents/{user_id}/queues/{queue}", response_model=Accepted, status_code=202)
+async def queue_log_out(user_id: int, queue: str, user: Controller, services: Services) -> Accepted:
+    target = _target(user, user_id, services)
+    for interface in target.interfaces:
+        await services.controls.log_out(interface, queue)
+    return Accepted(detalle=f"Salida de la cola {queue} solicitada.")
+
+
+@router.post("/agents/{user_id}/pause", response_model=Accepted, status_code=202)
+async def pause(user_id: int, body: PauseIn, user: Controller, services: Services) -> Accepted:
+    target = _target(user, user_id, services)
+    if body.reason not in services.pause_reasons:
+        raise InvalidInput("unknown pause reason", detalle="Elija un motivo de pausa de la lista.")
+    for interface in target.interfaces:
+        await services.controls.pause(interface, body.reason)
+    return Accepted(detalle="Pausa solicitada.")
+
+
+@router.delete("/agents/{user_id}/pause", response_model=Accepted, status_code=202)
+async def unpause(user_id: int, user: Controller, services: Services) -> Accepted:
+    target = _target(user, user_id, services)
+    for interface in target.interfaces:
+        await services.controls.unpause(interface)
+    return Accepted(detalle="Fin de pausa solicitado.")
+
+
+@router.post("/agents/{user_id}/calls", response_model=Accepted, status_code=202)
+async def click_to_call(
+    user_id: int, body: CallIn, user: Controller, services: Services
+) -> Accepted:
+    target = _target(user, user_id, services)
+    await services.controls.call(target.interfaces[0], body.number, target.display_name)
+    return Accepted(detalle="Llamada solicitada: atienda su teléfono.")

@@ -1,0 +1,49 @@
+"""The catalog of trámites y servicios: read by everyone, imported by supervisors/admins."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from agent_api.catalog import parse_catalog
+from agent_api.deps import CatalogManager, CatalogReader, Services
+from agent_api.exceptions import InvalidInput
+from agent_api.schemas import ImportOut, TopicOut
+
+router = APIRouter(prefix="/api/catalog", tags=["catálogo"])
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+
+@router.get("", response_model=list[TopicOut])
+def list_topics(_: CatalogReader, services: Services) -> list[TopicOut]:
+    return [
+        TopicOut(
+            id=t.id,
+            code=t.code,
+            name=t.name,
+            kind=t.kind,
+            organism_id=t.organism_id,
+            unit_id=t.unit_id,
+            active=t.active,
+        )
+        for t in services.catalog.topics()
+    ]
+
+
+@router.post(
+    "/import",
+    response_model=ImportOut,
+    openapi_extra={
+        "requestBody": {
+            "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {}}
+        }
+    },
+)
+async def import_topics(request: Request, _: CatalogManager, services: Services) -> ImportOut:
+    """Body: CSV (text/csv, header code,name,kind,organism,unit) or a JSON list."""
+    data = await request.body()
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InvalidInput("upload too large", detalle="El archivo supera los 5 MB.")
+    topics = parse_catalog(data, request.headers.get("content-type", ""))
+    created, updated = services.catalog.import_topics(topics)
+    return ImportOut(created=created, updated=updated)

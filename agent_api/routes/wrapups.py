@@ -1,0 +1,84 @@
+"""Wrap-up of a call by the agent who handled it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from agent_api.auth import Principal
+from agent_api.deps import Services, WrapUpper
+from agent_api.exceptions import Forbidden, NotFound
+from agent_api.schemas import WrapupIn, WrapupOut
+from agent_api.wrapups import WrapupInput, WrapupView
+from telephony.domain import CallKey
+
+router = APIRouter(prefix="/api/wrapups", tags=["cierre"])
+
+
+def _handled(user: Principal, key: CallKey, services: Services) -> None:
+    """Only the agent rung for or answering the call may wrap it up."""
+    if services.hub.handled_by(key, user.user_id):
+        return
+    call = services.calls.get(key)
+    if call is not None and set(user.interfaces).intersection(call.agent_interfaces):
+        return
+    raise Forbidden(f"user {user.user_id} did not handle call {key.linkedid}")
+
+
+def _out(view: WrapupView) -> WrapupOut:
+    return WrapupOut(
+        system=view.call.system,
+        linkedid=view.call.linkedid,
+        agent_user_id=view.agent_user_id,
+        attention_type=view.attention_type,
+        topic_id=view.topic_id,
+        notes=view.notes,
+        resolution=view.resolution,
+        follow_up_at=view.follow_up_at,
+        ticket_number=view.ticket_number,
+        person_id=view.person_id,
+        started_at=view.started_at,
+        ended_at=view.ended_at,
+        wrapup_seconds=view.seconds,
+    )
+
+
+@router.post("/{system}/{linkedid}/start", response_model=WrapupOut)
+def start_wrapup(system: str, linkedid: str, user: WrapUpper, services: Services) -> WrapupOut:
+    key = CallKey(system, linkedid)
+    _handled(user, key, services)
+    return _out(services.wrapups.start(key, user.user_id))
+
+
+@router.put("/{system}/{linkedid}", response_model=WrapupOut)
+def finish_wrapup(
+    system: str, linkedid: str, body: WrapupIn, user: WrapUpper, services: Services
+) -> WrapupOut:
+    key = CallKey(system, linkedid)
+    _handled(user, key, services)
+    view = services.wrapups.finish(
+        key,
+        user.user_id,
+        WrapupInput(
+            attention_type=body.attention_type,
+            resolution=body.resolution,
+            topic_id=body.topic_id,
+            notes=body.notes,
+            follow_up_at=body.follow_up_at,
+            person_id=body.person_id,
+            organism_id=body.organism_id,
+            unit_id=body.unit_id,
+        ),
+    )
+    if body.person_id is not None:
+        services.persons.link_attention(system, linkedid, body.person_id)
+    return _out(view)
+
+
+@router.get("/{system}/{linkedid}", response_model=WrapupOut)
+def get_wrapup(system: str, linkedid: str, user: WrapUpper, services: Services) -> WrapupOut:
+    key = CallKey(system, linkedid)
+    _handled(user, key, services)
+    view = services.wrapups.get(key)
+    if view is None:
+        raise NotFound("no wrap-up")
+    return _out(view)

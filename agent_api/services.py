@@ -1,0 +1,35 @@
+"""What the routes need, built once by create_app from ready-made dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent_api.audit import AuditLog
+from agent_api.auth import LoginRateLimiter, SessionStore
+from agent_api.calls import CallLog
+from agent_api.catalog import Catalog
+from agent_api.controls import AgentControls
+from agent_api.users import UserStore
+from agent_api.wrapups import WrapupStore
+from agent_api.ws import PopHub
+from crm_bridge.persons import PersonRegistry
+from telephony.agents import AgentSnapshot
+
+
+@dataclass
+class PanelServices:
+    users: UserStore
+    sessions: SessionStore
+    limiter: LoginRateLimiter
+    hub: PopHub
+    controls: AgentControls
+    agents: Callable[[], list[AgentSnapshot]]
+    persons: PersonRegistry
+    audit: AuditLog
+    catalog: Catalog
+    wrapups: WrapupStore
+    calls: CallLog
+    pause_reasons: tuple[str, ...]
+    allowed_origins: frozenset[str]
+    cookie_secure: bool

@@ -1,0 +1,152 @@
+"""The panel over a real PostgreSQL database: app, hub, users of every role."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from agent_api.app import create_app
+from agent_api.audit import AuditLog
+from agent_api.auth import CSRF_HEADER, LoginRateLimiter, Passwords
+from agent_api.pop_lookup import StorePopLookup
+from agent_api.testing import RecordingControls
+from agent_api.users import UserStore
+from agent_api.wrapups import WrapupStore
+from agent_api.ws import PopHub
+from crm_bridge.db import make_engine, upgrade
+from crm_bridge.history import PersonHistory
+from crm_bridge.organisms import Role
+from crm_bridge.persons import PersonRegistry
+from telephony.agents import AgentSnapshot
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "contraseña-segura-1"
+ORIGIN = "http://testserver"
+
+
+@pytest.fixture(scope="module")
+def panel_db(postgres_url: str) -> Iterator[str]:
+    url = make_url(postgres_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"{url.database}_panel_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        db = url.set(database=name).render_as_string(hide_password=False)
+        upgrade(db)
+        yield db
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def fast_passwords() -> Passwords:
+    # Cheap parameters keep the suite fast; production uses argon2's defaults.
+    return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@dataclass
+class Panel:
+    app: FastAPI
+    engine: Engine
+    hub: PopHub
+    controls: RecordingControls
+    users: dict[str, int]  # username → id
+    usernames: dict[Role, str]
+    interfaces: dict[str, str]  # username → its interface
+    agents: list[AgentSnapshot] = field(default_factory=list)
+    second_agent: str = ""
+
+    def client(self, username: str | None = None) -> TestClient:
+        client = TestClient(self.app, headers={"origin": ORIGIN})
+        if username is not None:
+            log_in(client, username)
+        return client
+
+
+def log_in(client: TestClient, username: str, password: str = PASSWORD) -> None:
+    answer = client.post("/api/session", json={"username": username, "password": password})
+    assert answer.status_code == 200, answer.text
+    client.headers[CSRF_HEADER] = answer.json()["csrf_token"]
+
+
+def build_panel(db_url: str, *, budget: float = 0.15) -> Panel:
+    engine = make_engine(db_url)
+    suffix = uuid.uuid4().hex[:6]
+    registry = PersonRegistry(engine)
+    audit = AuditLog(engine)
+    hub = PopHub(
+        StorePopLookup(engine, registry, PersonHistory(engine), audit),
+        budget_seconds=budget,
+        on_wrapup_due=WrapupStore(engine).start,
+    )
+    controls = RecordingControls()
+    snapshots: list[AgentSnapshot] = []
+    app = create_app(
+        engine=engine,
+        hub=hub,
+        controls=controls,
+        agents_snapshot=lambda: snapshots,
+        secret_key=SECRET,
+        allowed_origins=[ORIGIN],
+        cookie_secure=False,
+        passwords=fast_passwords(),
+        login_limiter=LoginRateLimiter(max_failures=3),
+    )
+    store = UserStore(engine, fast_passwords())
+    users: dict[str, int] = {}
+    usernames: dict[Role, str] = {}
+    interfaces: dict[str, str] = {}
+    for role in Role:
+        name = f"{role.value}-{suffix}"
+        iface = f"PJSIP/{role.value}{suffix}" if role in (Role.EJECUTIVO, Role.SUPERVISOR) else None
+        user = store.create(
+            name, f"{role.value.title()} Prueba", role, PASSWORD, [iface] if iface else []
+        )
+        users[name], usernames[role] = user.id, name
+        if iface:
+            interfaces[name] = iface
+    other = f"otra-{suffix}"
+    user = store.create(other, "Otra Agente", Role.EJECUTIVO, PASSWORD, [f"PJSIP/otra{suffix}"])
+    users[other], interfaces[other] = user.id, f"PJSIP/otra{suffix}"
+    hub.set_interfaces(store.interface_map())
+    return Panel(app, engine, hub, controls, users, usernames, interfaces, snapshots, other)
+
+
+@pytest.fixture
+def panel(panel_db: str) -> Iterator[Panel]:
+    built = build_panel(panel_db)
+    try:
+        yield built
+    finally:
+        built.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app on a real socket in this event loop; yields its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
