@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -369,7 +370,7 @@ class PersonRegistry:
             .order_by(Person.id)
         )
         with translated("finding a person"), self._sessions() as session:
-            return [_load(session, person) for person in session.scalars(query).unique().all()]
+            return _load_many(session, session.scalars(query).unique().all())
 
     def search_by_name(self, text: str, *, limit: int = 20) -> list[PersonView]:
         """Persons whose "given family" or "family given" starts with `text`,
@@ -390,7 +391,7 @@ class PersonRegistry:
             .limit(max(1, min(limit, 200)))
         )
         with translated("searching persons"), self._sessions() as session:
-            return [_load(session, person) for person in session.scalars(query).all()]
+            return _load_many(session, session.scalars(query).all())
 
     # -------------------------------------------------------------- helpers
 
@@ -472,59 +473,60 @@ def _person(session: Session, person_id: int) -> Person:
 
 
 def _load(session: Session, person: Person) -> PersonView:
-    """The person's view; values of a category without consent are never shown
-    (they are not stored either: this guards rows written around the service)."""
-    pid = person.id
-    consents = {
-        ConsentCategory(row.category): row.granted
-        for row in session.scalars(select(PersonConsent).where(PersonConsent.person_id == pid))
-        if row.category in ConsentCategory.__members__.values()
-    }
-    contact = consents.get(ConsentCategory.CONTACT, False)
-    address = consents.get(ConsentCategory.ADDRESS, False)
-    documents = consents.get(ConsentCategory.DOCUMENTS, False)
-    phones = (
-        session.scalars(
-            select(PersonPhone).where(PersonPhone.person_id == pid).order_by(PersonPhone.id)
-        ).all()
-        if contact
-        else []
-    )
-    emails = (
-        session.scalars(
-            select(PersonEmail).where(PersonEmail.person_id == pid).order_by(PersonEmail.id)
-        ).all()
-        if contact
-        else []
-    )
-    addresses = (
-        session.scalars(
-            select(PersonAddress).where(PersonAddress.person_id == pid).order_by(PersonAddress.id)
-        ).all()
-        if address
-        else []
-    )
-    docs = (
-        session.scalars(
-            select(PersonDocument)
-            .where(PersonDocument.person_id == pid)
-            .order_by(PersonDocument.id)
-        ).all()
-        if documents
-        else []
-    )
-    return PersonView(
-        id=pid,
-        document_type=None if person.document_type is None else DocumentType(person.document_type),
-        document_number=person.document_number,
-        given_names=person.given_names,
-        family_names=person.family_names,
-        consents=consents,
-        phones=tuple(PhoneView(p.number, p.label) for p in phones),
-        emails=tuple(EmailView(e.address, e.label) for e in emails),
-        addresses=tuple(
-            AddressInput(a.street, a.locality, a.department, a.postal_code, a.label)
-            for a in addresses
-        ),
-        documents=tuple(DocumentInput(d.kind, d.reference, d.notes) for d in docs),
-    )
+    return _load_many(session, [person])[0]
+
+
+def _load_many(session: Session, persons: Sequence[Person]) -> list[PersonView]:
+    """Views of `persons` in five queries whatever their number.
+
+    Values of a category without consent are never shown (they are not stored
+    either: this guards rows written around the service).
+    """
+    if not persons:
+        return []
+    ids = [person.id for person in persons]
+    known = {category.value for category in ConsentCategory}
+    consents: dict[int, dict[ConsentCategory, bool]] = {pid: {} for pid in ids}
+    for row in session.scalars(select(PersonConsent).where(PersonConsent.person_id.in_(ids))):
+        if row.category in known:
+            consents[row.person_id][ConsentCategory(row.category)] = row.granted
+
+    def rows_of(
+        model: type[PersonPhone] | type[PersonEmail] | type[PersonAddress] | type[PersonDocument],
+        category: ConsentCategory,
+    ) -> dict[int, list[Any]]:
+        allowed = [pid for pid in ids if consents[pid].get(category, False)]
+        found: dict[int, list[Any]] = {pid: [] for pid in ids}
+        if allowed:
+            query = select(model).where(model.person_id.in_(allowed)).order_by(model.id)
+            rows: Sequence[Any] = session.scalars(query).all()
+            for row in rows:
+                found[row.person_id].append(row)
+        return found
+
+    phones = rows_of(PersonPhone, ConsentCategory.CONTACT)
+    emails = rows_of(PersonEmail, ConsentCategory.CONTACT)
+    addresses = rows_of(PersonAddress, ConsentCategory.ADDRESS)
+    documents = rows_of(PersonDocument, ConsentCategory.DOCUMENTS)
+    return [
+        PersonView(
+            id=person.id,
+            document_type=None
+            if person.document_type is None
+            else DocumentType(person.document_type),
+            document_number=person.document_number,
+            given_names=person.given_names,
+            family_names=person.family_names,
+            consents=consents[person.id],
+            phones=tuple(PhoneView(p.number, p.label) for p in phones[person.id]),
+            emails=tuple(EmailView(e.address, e.label) for e in emails[person.id]),
+            addresses=tuple(
+                AddressInput(a.street, a.locality, a.department, a.postal_code, a.label)
+                for a in addresses[person.id]
+            ),
+            documents=tuple(
+                DocumentInput(d.kind, d.reference, d.notes) for d in documents[person.id]
+            ),
+        )
+        for person in persons
+    ]

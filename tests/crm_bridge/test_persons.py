@@ -259,3 +259,34 @@ def test_postgresql_prefix_search_can_use_the_name_indexes(
     finally:
         engine.dispose()
     assert "ix_persons_search_name" in plan and "ix_persons_search_family" in plan
+
+
+def test_a_search_shows_each_person_only_their_consented_values(registry: PersonRegistry) -> None:
+    with_contact = registry.register(
+        given_names="Ana",
+        family_names="Silva",
+        consents=[C.IDENTIFICATION, C.CONTACT],
+        phones=["099111222"],
+        emails=["ana@example.org"],
+    )
+    with_address = registry.register(
+        given_names="Ana",
+        family_names="Sosa",
+        consents=[C.IDENTIFICATION, C.ADDRESS],
+        addresses=[AddressInput("Rambla 1", "Montevideo")],
+    )
+    bare = registry.register(given_names="Ana", family_names="Suárez", consents=[C.IDENTIFICATION])
+    found = {p.id: p for p in registry.search_by_name("ana s")}
+    assert set(found) == {with_contact.id, with_address.id, bare.id}
+    assert [p.number for p in found[with_contact.id].phones] == ["+59899111222"]
+    assert [e.address for e in found[with_contact.id].emails] == ["ana@example.org"]
+    assert found[with_contact.id].addresses == ()
+    assert [a.street for a in found[with_address.id].addresses] == ["Rambla 1"]
+    assert found[with_address.id].phones == ()
+    assert found[bare.id].phones == () and found[bare.id].addresses == ()
+    assert found[bare.id].consents == {
+        C.IDENTIFICATION: True,
+        C.CONTACT: False,
+        C.ADDRESS: False,
+        C.DOCUMENTS: False,
+    }
