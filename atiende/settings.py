@@ -71,6 +71,31 @@ class IvrSettings(BaseModel):
     reply_timeout: float = Field(default=120.0, gt=0)
 
 
+class CrmSettings(BaseModel):
+    """CRM sync (crm_bridge.sync). Jobs run on RQ when `redis_url` is set, in-process otherwise."""
+
+    # none: no outbox rows are written and nothing is synced.
+    adapter: Literal["none", "vtiger", "webhook"] = "none"
+    vtiger_url: str | None = None  # https://crm.example.gub.uy (webservice.php is appended)
+    vtiger_username: str = "admin"
+    vtiger_access_key: SecretStr = SecretStr("")
+    # The Contacts custom field holding Atiende's key (e.g. cf_853, label "Atiende key").
+    vtiger_contact_key_field: str = "cf_atiende_key"
+    vtiger_attention_module: str = "PBXManager"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr = SecretStr("")
+    timeout: float = Field(default=10.0, gt=0)
+    queue: str = "atiende-crm"
+    # Seconds before each retry (exponential); the job fails for good after the last.
+    retry_intervals: list[int] = Field(
+        default_factory=lambda: [10, 30, 90, 270, 810, 2430, 3600, 3600], min_length=1
+    )
+    job_timeout: int = Field(default=120, ge=5)
+    relay_interval: float = Field(default=5.0, gt=0)
+    # An outbox row enqueued this long ago whose job Redis no longer has is enqueued again.
+    stale_after: float = Field(default=600.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ATIENDE_",
@@ -96,3 +121,4 @@ class Settings(BaseSettings):
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
+    crm: CrmSettings = Field(default_factory=CrmSettings)

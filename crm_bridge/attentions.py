@@ -9,7 +9,7 @@ that ended is never reopened by a late `in_progress` snapshot; an
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,8 @@ from telephony.domain import (
 )
 
 _IN_PROGRESS = Outcome.IN_PROGRESS.value
+# crm_bridge.sync.outbox.add_attention_rows: outbox rows for (system, linkedid) keys.
+_OutboxWriter = Callable[..., None]
 _Excluded = ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]
 # Columns a later record may rewrite; identity and created_at stay, and so do
 # the columns other services own (the person linked, the caller's survey).
@@ -268,12 +270,20 @@ def _translate(err: SQLAlchemyError, what: str) -> StoreError:
 class AttentionRepository:
     """Reads and idempotent writes of attentions and agent state intervals."""
 
-    def __init__(self, engine: Engine, *, phone_region: str = "UY") -> None:
+    def __init__(self, engine: Engine, *, phone_region: str = "UY", outbox: bool = False) -> None:
+        """`outbox`: every final attention written also gets a CRM outbox row in
+        the same transaction (crm_bridge.sync.outbox), for the CRM sync."""
         if engine.dialect.name not in ("postgresql", "sqlite"):
             raise StoreError(f"unsupported database {engine.dialect.name!r}")
         self._engine = engine
         self._sessions = session_factory(engine)
         self._phone_region = phone_region
+        self._outbox_rows: _OutboxWriter | None = None
+        if outbox:
+            # Imported here: the sync package imports this module.
+            from crm_bridge.sync.outbox import add_attention_rows
+
+            self._outbox_rows = add_attention_rows
 
     @property
     def engine(self) -> Engine:
@@ -293,9 +303,12 @@ class AttentionRepository:
             for record in collapse(records).values()
         ]
         stmt = _attention_upsert(self._engine.dialect.name)
+        final = [(row["system"], row["linkedid"]) for row in rows if row["outcome"] != _IN_PROGRESS]
         try:
             with self._engine.begin() as conn:
                 conn.execute(stmt, rows)
+                if self._outbox_rows is not None and final:
+                    self._outbox_rows(conn, final, now=now)
         except SQLAlchemyError as err:
             raise _translate(err, f"writing {len(rows)} attentions") from err
         return len(rows)
@@ -374,6 +387,9 @@ class AttentionRepository:
                         row.ended_at = ended_at
                         row.legs = legs
                         closed.append(record_from_row(row))
+                if self._outbox_rows is not None and closed:
+                    keys = [(r.key.system, r.key.linkedid) for r in closed]
+                    self._outbox_rows(conn, keys, now=now)
         except SQLAlchemyError as err:
             raise _translate(err, "closing calls lost during an outage") from err
         return closed

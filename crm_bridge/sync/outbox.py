@@ -1,0 +1,360 @@
+"""The transactional outbox: rows written with each change, relayed to the job queue.
+
+A change and its outbox row commit together, so no change can be lost
+between the database and Redis: the relay hands every pending row to the
+dispatcher (marking it enqueued) and hands it again when the queue no longer
+knows its job (Redis flushed, restarted without persistence, a worker killed
+mid-job). Delivery is therefore at least once; the jobs are idempotent.
+
+`enqueued_at` is "last handed to, or last seen alive in, the queue": the
+relay refreshes it on every row it checks, so its scan of stale rows walks
+through all of them instead of re-reading the same first batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, insert, literal, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from crm_bridge.db import session_factory
+from crm_bridge.exceptions import CrmBridgeError
+from crm_bridge.models import Attention, CrmOutbox
+from crm_bridge.store_access import translated
+
+log = logging.getLogger(__name__)
+
+_KEY_CHUNK = 200  # (system, linkedid) pairs per statement: two bound values each
+_ERROR_LENGTH = 500
+
+
+class Entity(StrEnum):
+    ATTENTION = "attention"
+    PERSON = "person"
+
+
+class Action(StrEnum):
+    UPSERT = "upsert"
+    ERASE = "erase"
+
+
+class DispatchError(CrmBridgeError):
+    """The job queue could not take a job (Redis unreachable...); the row stays pending."""
+
+
+class Dispatcher(Protocol):
+    """Where outbox rows become jobs: RQ on Redis, or the in-process runner."""
+
+    def dispatch(self, outbox_id: int) -> None:
+        """Queue the job of this row (again, if it was queued before)."""
+        ...
+
+    def is_alive(self, outbox_id: int) -> bool:
+        """True while the queue still holds this row's job (waiting, scheduled or running)."""
+        ...
+
+
+# ---------------------------------------------------- writes inside a change
+
+
+def add_rows(
+    target: Connection | Session,
+    entity: Entity,
+    entity_ids: Iterable[int],
+    action: Action = Action.UPSERT,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Outbox rows for `entity_ids`, in the caller's transaction."""
+    moment = now or datetime.now(UTC)
+    rows = [
+        {
+            "entity": entity.value,
+            "entity_id": entity_id,
+            "action": action.value,
+            "created_at": moment,
+            "attempts": 0,
+        }
+        for entity_id in dict.fromkeys(entity_ids)
+    ]
+    if rows:
+        target.execute(insert(CrmOutbox), rows)
+
+
+def add_attention_rows(
+    conn: Connection, keys: Sequence[tuple[str, str]], *, now: datetime | None = None
+) -> None:
+    """Outbox rows for the attentions stored under these (system, linkedid) keys."""
+    moment = now or datetime.now(UTC)
+    created = CrmOutbox.__table__.c.created_at.type
+    for start in range(0, len(keys), _KEY_CHUNK):
+        chunk = list(dict.fromkeys(keys[start : start + _KEY_CHUNK]))
+        source = select(
+            literal(Entity.ATTENTION.value),
+            Attention.id,
+            literal(Action.UPSERT.value),
+            literal(moment, type_=created),
+            literal(0),
+        ).where(tuple_(Attention.system, Attention.linkedid).in_(chunk))
+        conn.execute(
+            insert(CrmOutbox).from_select(
+                ["entity", "entity_id", "action", "created_at", "attempts"], source
+            )
+        )
+
+
+# ----------------------------------------------------------------- the relay
+
+
+@dataclass(frozen=True, slots=True)
+class RelayResult:
+    enqueued: int = 0  # rows handed to the queue for the first time
+    reenqueued: int = 0  # rows whose job the queue had lost
+    failed_dispatch: bool = False  # the queue refused; the rest waits for the next pass
+
+
+class OutboxRelay:
+    """Moves outbox rows to a dispatcher; run `relay_once` periodically or `start` a thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        dispatcher: Dispatcher,
+        *,
+        batch_size: int = 500,
+        stale_after: float = 600.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = session_factory(engine)
+        self._dispatcher = dispatcher
+        self._batch_size = batch_size
+        self._stale_after = timedelta(seconds=stale_after)
+        self._clock = clock
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def relay_once(self) -> RelayResult:
+        """One pass: new rows first, then rows enqueued earlier than `stale_after`."""
+        enqueued, failed = self._relay_new()
+        if failed:
+            return RelayResult(enqueued, 0, True)
+        reenqueued, failed = self._relay_stale()
+        return RelayResult(enqueued, reenqueued, failed)
+
+    def _relay_new(self) -> tuple[int, bool]:
+        query = (
+            select(CrmOutbox)
+            .where(
+                CrmOutbox.enqueued_at.is_(None),
+                CrmOutbox.done_at.is_(None),
+                CrmOutbox.failed_at.is_(None),
+            )
+            .order_by(CrmOutbox.id)
+            .limit(self._batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        count = 0
+        with translated("relaying the CRM outbox"), self._sessions.begin() as session:
+            for row in session.scalars(query).all():
+                try:
+                    self._dispatcher.dispatch(row.id)
+                except DispatchError as err:
+                    log.warning("CRM outbox relay: %s; %d row(s) handed over so far", err, count)
+                    return count, True
+                row.enqueued_at = self._clock()
+                count += 1
+        return count, False
+
+    def _relay_stale(self) -> tuple[int, bool]:
+        now = self._clock()
+        query = (
+            select(CrmOutbox)
+            .where(
+                CrmOutbox.enqueued_at <= now - self._stale_after,
+                CrmOutbox.done_at.is_(None),
+                CrmOutbox.failed_at.is_(None),
+            )
+            .order_by(CrmOutbox.enqueued_at, CrmOutbox.id)
+            .limit(self._batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        count = 0
+        with translated("re-relaying the CRM outbox"), self._sessions.begin() as session:
+            for row in session.scalars(query).all():
+                try:
+                    if not self._dispatcher.is_alive(row.id):
+                        self._dispatcher.dispatch(row.id)
+                        count += 1
+                except DispatchError as err:
+                    log.warning("CRM outbox relay: %s", err)
+                    return count, True
+                row.enqueued_at = now
+        if count:
+            log.warning("CRM outbox relay: %d job(s) lost by the queue were enqueued again", count)
+        return count, False
+
+    def start(self, interval: float = 5.0) -> None:
+        """Relay every `interval` seconds in a daemon thread until `stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._loop, args=(interval,), name="crm-outbox-relay", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.relay_once()
+            except CrmBridgeError as err:
+                # The database is away: the rows wait there for the next pass.
+                log.warning("CRM outbox relay pass failed: %s", err)
+            self._stop.wait(interval)
+
+
+# ------------------------------------------------------------ job bookkeeping
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    entity: Entity
+    entity_id: int
+    action: Action
+    created_at: datetime
+    enqueued_at: datetime | None
+    done_at: datetime | None
+    failed_at: datetime | None
+    attempts: int
+    last_error: str | None
+
+
+def _row(row: CrmOutbox) -> OutboxRow:
+    return OutboxRow(
+        id=row.id,
+        entity=Entity(row.entity),
+        entity_id=row.entity_id,
+        action=Action(row.action),
+        created_at=row.created_at,
+        enqueued_at=row.enqueued_at,
+        done_at=row.done_at,
+        failed_at=row.failed_at,
+        attempts=row.attempts,
+        last_error=row.last_error,
+    )
+
+
+class OutboxStore:
+    """What jobs and the failed-jobs API read and write on outbox rows."""
+
+    def __init__(
+        self, engine: Engine, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._sessions = session_factory(engine)
+        self._clock = clock
+
+    def get(self, outbox_id: int) -> OutboxRow | None:
+        with translated("reading the CRM outbox"), self._sessions() as session:
+            row = session.get(CrmOutbox, outbox_id)
+            return None if row is None else _row(row)
+
+    def mark_done(self, row: OutboxRow) -> None:
+        """Done, with every older row of the same change: the job sent the current values."""
+        with translated("marking a CRM sync done"), self._sessions.begin() as session:
+            session.execute(
+                update(CrmOutbox)
+                .where(
+                    CrmOutbox.entity == row.entity.value,
+                    CrmOutbox.entity_id == row.entity_id,
+                    CrmOutbox.action == row.action.value,
+                    CrmOutbox.id <= row.id,
+                    CrmOutbox.done_at.is_(None),
+                )
+                .values(done_at=self._clock(), failed_at=None)
+            )
+
+    def record_failure(self, outbox_id: int, error: str, *, final: bool) -> None:
+        with translated("recording a CRM sync failure"), self._sessions.begin() as session:
+            row = session.get(CrmOutbox, outbox_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_error = error[:_ERROR_LENGTH]
+            if final:
+                row.failed_at = self._clock()
+
+    def failed(self, *, limit: int = 200) -> list[OutboxRow]:
+        """Rows whose last retry failed, newest failure first."""
+        query = (
+            select(CrmOutbox)
+            .where(CrmOutbox.failed_at.is_not(None), CrmOutbox.done_at.is_(None))
+            .order_by(CrmOutbox.failed_at.desc(), CrmOutbox.id.desc())
+            .limit(limit)
+        )
+        with translated("listing failed CRM syncs"), self._sessions() as session:
+            return [_row(row) for row in session.scalars(query).all()]
+
+    def pending(self) -> int:
+        """Rows not done yet (failed ones included)."""
+        query = select(CrmOutbox.id).where(CrmOutbox.done_at.is_(None))
+        with translated("counting the CRM outbox"), self._sessions() as session:
+            return len(session.scalars(query).all())
+
+    def rows(self) -> list[OutboxRow]:
+        with translated("reading the CRM outbox"), self._sessions() as session:
+            return [_row(r) for r in session.scalars(select(CrmOutbox).order_by(CrmOutbox.id))]
+
+    def _reset(self, ids: Sequence[int]) -> list[int]:
+        with translated("retrying CRM syncs"), self._sessions.begin() as session:
+            rows = session.scalars(
+                select(CrmOutbox).where(
+                    CrmOutbox.id.in_(ids),
+                    CrmOutbox.failed_at.is_not(None),
+                    CrmOutbox.done_at.is_(None),
+                )
+            ).all()
+            for row in rows:
+                row.failed_at = None
+                row.attempts = 0
+                row.enqueued_at = self._clock()
+            return [row.id for row in rows]
+
+
+class SyncFailures:
+    """The failed-jobs list and its retry action (what the API exposes)."""
+
+    def __init__(self, store: OutboxStore, dispatcher: Dispatcher) -> None:
+        self._store = store
+        self._dispatcher = dispatcher
+
+    def list(self, *, limit: int = 200) -> list[OutboxRow]:
+        return self._store.failed(limit=limit)
+
+    def retry(self, outbox_id: int) -> bool:
+        """Queue a failed row again with a fresh retry budget; False if it is not failed."""
+        return bool(self._retry([outbox_id]))
+
+    def retry_all(self) -> int:
+        return self._retry([row.id for row in self._store.failed(limit=100_000)])
+
+    def _retry(self, ids: Sequence[int]) -> int:
+        reset = self._store._reset(ids)
+        for outbox_id in reset:
+            # If this raises, the row is not failed any more and not done:
+            # the relay hands it over again once it is stale.
+            self._dispatcher.dispatch(outbox_id)
+        return len(reset)
