@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -28,6 +28,7 @@ from crm_bridge.db import make_engine, upgrade
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
+from crm_bridge.tickets import TicketService
 from telephony.agents import AgentSnapshot
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -82,7 +83,12 @@ def log_in(client: TestClient, username: str, password: str = PASSWORD) -> None:
     client.headers[CSRF_HEADER] = answer.json()["csrf_token"]
 
 
-def build_panel(db_url: str, *, budget: float = 0.15) -> Panel:
+def build_panel(
+    db_url: str,
+    *,
+    budget: float = 0.15,
+    tickets: Callable[[Engine], TicketService] | None = None,
+) -> Panel:
     engine = make_engine(db_url)
     suffix = uuid.uuid4().hex[:6]
     registry = PersonRegistry(engine)
@@ -104,6 +110,7 @@ def build_panel(db_url: str, *, budget: float = 0.15) -> Panel:
         cookie_secure=False,
         passwords=fast_passwords(),
         login_limiter=LoginRateLimiter(max_failures=3),
+        tickets=None if tickets is None else tickets(engine),
     )
     store = UserStore(engine, fast_passwords())
     users: dict[str, int] = {}

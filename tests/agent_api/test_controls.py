@@ -1,0 +1,116 @@
+"""Agent controls as AMI actions on a real AmiConnection to the test AMI server,
+and through the API with Asterisk refusing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agent_api.controls import AmiAgentControls
+from agent_api.exceptions import ControlRefused, InvalidInput, TelephonyUnavailable
+from crm_bridge.organisms import Role
+from telephony.ami.connection import AmiConnection
+from telephony.ami.testing import AmiTestServer
+from tests.agent_api.conftest import Panel
+
+SECRET = "controls-secret"
+
+
+@pytest.fixture
+async def ami() -> AsyncIterator[tuple[AmiTestServer, AmiConnection]]:
+    async with AmiTestServer(b"", secret=SECRET) as server:
+        connection = AmiConnection(
+            host="127.0.0.1",
+            port=server.port,
+            username="atiende",
+            secret=SECRET,
+            system_name="pbx-controls",
+            reconnect_min=0.05,
+            reconnect_max=0.2,
+        )
+        await connection.start()
+        for _ in range(500):
+            if connection.connected:
+                break
+            await asyncio.sleep(0.01)
+        try:
+            yield server, connection
+        finally:
+            await connection.stop()
+
+
+async def test_actions_reach_asterisk_as_validated_headers(
+    ami: tuple[AmiTestServer, AmiConnection],
+) -> None:
+    server, connection = ami
+    controls = AmiAgentControls(connection.send, originate_context="from-agents")
+    await controls.pause("Local/4001@agents/n", "Almuerzo")
+    await controls.unpause("Local/4001@agents/n")
+    await controls.log_in("PJSIP/4001", "consultas", "Ana Gómez")
+    await controls.log_out("PJSIP/4001", "consultas")
+    await controls.call("PJSIP/4001", "099 123-456", "Ana Gómez")
+    pause, unpause = server.actions("QueuePause")
+    assert (pause["Interface"], pause["Paused"], pause["Reason"]) == (
+        "Local/4001@agents/n",
+        "true",
+        "Almuerzo",
+    )
+    assert unpause["Paused"] == "false" and "Reason" not in unpause
+    add = server.actions("QueueAdd")[0]
+    assert (add["Queue"], add["Interface"], add["MemberName"]) == (
+        "consultas",
+        "PJSIP/4001",
+        "Ana Gómez",
+    )
+    assert server.actions("QueueRemove")[0]["Queue"] == "consultas"
+    originate = server.actions("Originate")[0]
+    assert (originate["Channel"], originate["Context"], originate["Exten"]) == (
+        "PJSIP/4001",
+        "from-agents",
+        "099123456",
+    )
+
+
+async def test_refusals_and_bad_values_become_clear_errors(
+    ami: tuple[AmiTestServer, AmiConnection],
+) -> None:
+    server, connection = ami
+    controls = AmiAgentControls(connection.send)
+    server.fail("QueuePause", "Interface not found")
+    with pytest.raises(ControlRefused) as refused:
+        await controls.pause("PJSIP/4001", "Almuerzo")
+    assert "Interface not found" in refused.value.detalle
+    with pytest.raises(InvalidInput):
+        await controls.pause("PJSIP/4001", "Almuerzo\r\nAction: Originate")
+    with pytest.raises(InvalidInput):
+        await controls.call("PJSIP/4001", "1234;Hangup", "x")
+    assert len(server.actions("Originate")) == 0
+
+
+async def test_no_session_means_telephony_unavailable() -> None:
+    connection = AmiConnection(
+        host="127.0.0.1", port=9, username="atiende", secret="x", system_name="nowhere"
+    )
+    with pytest.raises(TelephonyUnavailable) as err:
+        await AmiAgentControls(connection.send).unpause("PJSIP/4001")
+    assert "central" in err.value.detalle
+
+
+@pytest.mark.postgres
+def test_api_reports_a_refusal_in_spanish_and_changes_no_state(panel: Panel) -> None:
+    agent = panel.client(panel.usernames[Role.EJECUTIVO])
+    me = panel.users[panel.usernames[Role.EJECUTIVO]]
+    panel.controls.refuse = ControlRefused(
+        "QueuePause refused", detalle="La central rechazó la acción: Interface not found"
+    )
+    answer = agent.post(f"/api/agents/{me}/pause", json={"reason": "Almuerzo"})
+    assert answer.status_code == 409
+    assert answer.json() == {"detalle": "La central rechazó la acción: Interface not found"}
+    panel.controls.refuse = None
+    assert agent.post(f"/api/agents/{me}/pause", json={"reason": "Inventado"}).status_code == 422
+    reasons = agent.get("/api/pause-reasons").json()
+    assert "Almuerzo" in reasons
+    ok = agent.post(f"/api/agents/{me}/pause", json={"reason": "Almuerzo"})
+    assert ok.status_code == 202 and ok.json()["estado"] == "solicitado"
