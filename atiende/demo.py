@@ -34,12 +34,16 @@ from ivr.services import IvrServices, Person
 from ivr.testing import InMemoryIvrServices
 from telephony.domain import (
     AgentRinging,
+    AgentState,
+    AgentStateChanged,
     CallAbandoned,
     CallAnswered,
+    CallArrived,
     CallEnded,
     CallQueued,
     CallRecord,
     DomainEvent,
+    IvrLeft,
 )
 from telephony.simulator.runner import Simulator, SimulatorConfig
 from telephony.simulator.traffic import KnownPerson, TrafficProfile, sample_persons
@@ -73,6 +77,19 @@ class ConsoleSink:
 
     @staticmethod
     def _line(event: DomainEvent) -> str | None:
+        if isinstance(event, CallArrived):
+            caller = f"{event.caller_name or '(sin nombre)'} {mask_number(event.caller_number)}"
+            return f"{'':<10} arrived     {caller} on {event.channel}"
+        if isinstance(event, IvrLeft):
+            path = event.variables.get("ATIENDE_IVR_PATH") or ",".join(event.choices) or "-"
+            return f"{'(ivr)':<10} left IVR    path {path}"
+        if isinstance(event, AgentStateChanged):
+            if event.state is AgentState.PAUSED:
+                return f"{'(agent)':<10} paused      {event.member_name}: {event.reason or '-'}"
+            closed = event.closed
+            if closed is not None and closed.state is AgentState.PAUSED:
+                return f"{'(agent)':<10} back        {event.member_name}"
+            return None
         if isinstance(event, CallQueued):
             caller = f"{event.caller_name or '(sin nombre)'} {mask_number(event.caller_number)}"
             return f"{event.queue:<10} queued      {caller} at position {event.position}"

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ivr.testing import asterisk_parse_args
+
 Style = Literal["pjsip", "local"]
 Header = tuple[str, str]
 
@@ -172,6 +174,7 @@ class Call:
     dead: bool = False  # the caller has hung up
     announce_hangup: bool = False  # next AGI reply is preceded by HANGUP
     agi_active: bool = False
+    agi_script: str = "ivr"
     external_agi: bool = False
     outcome: str = ""  # intended: answered, abandoned, ivr_hangup, ivr_completed
 
@@ -193,8 +196,11 @@ class Pbx:
         ring_seconds: float | None = None,
         wrapup_seconds: float = 3.0,
         stub_routes: dict[str, str] | None = None,
+        survey: bool = False,
     ) -> None:
-        """queues: queue name -> [(agent extension, member name)]."""
+        """queues: queue name -> [(agent extension, member name)]. survey: after
+        the agent hangs up, a PJSIP caller goes on to the IVR's `survey` route
+        (Queue option c, as deploy/asterisk/extensions.conf does)."""
         self.now = start
         self.style: Style = style
         self.external_ivr = external_ivr
@@ -203,6 +209,7 @@ class Pbx:
             (0.0003 if style == "local" else 0.8) if ring_seconds is None else ring_seconds
         )
         self.stub_routes = stub_routes or {"1": "consultas", "2": "reclamos"}
+        self.survey = survey and external_ivr and style == "pjsip"
         self._agenda: list[tuple[float, int, Action]] = []
         self._seq = itertools.count()
         self._out: list[SimEvent] = []
@@ -505,11 +512,11 @@ class Pbx:
     def agi_environment(self, call_id: int) -> list[Header]:
         call = self.calls[call_id]
         one = call.channel
-        script = self.agi_url.rsplit("/", 1)[-1]
+        script = call.agi_script
         return [
             ("agi_network", "yes"),
             ("agi_network_script", script),
-            ("agi_request", self.agi_url),
+            ("agi_request", self._agi_url(script)),
             ("agi_channel", one.name),
             ("agi_language", "es"),
             ("agi_type", "Local" if self.style == "local" else "PJSIP"),
@@ -525,11 +532,14 @@ class Pbx:
             ("agi_rdnis", "unknown"),
             ("agi_context", "from-pstn"),
             ("agi_extension", "s"),
-            ("agi_priority", "3"),
+            ("agi_priority", str(one.priority)),
             ("agi_enhanced", "0.0"),
             ("agi_accountcode", ""),
             ("agi_threadid", str(140000000000000 + call_id)),
         ]
+
+    def _agi_url(self, script: str) -> str:
+        return f"{self.agi_url.rsplit('/', 1)[0]}/{script}"
 
     def _stub_ivr(self, call: Call) -> None:
         """The lab's IVR: one digit, then ATIENDE_QUEUE (or hang up)."""
@@ -546,8 +556,6 @@ class Pbx:
     def agi_command(self, call_id: int, line: str) -> tuple[list[str], float]:
         """Asterisk's reply lines to one AGI command and the simulated time
         they are due; the AMI events of the command are scheduled too."""
-        from ivr.testing import asterisk_parse_args
-
         call = self.calls[call_id]
         words = asterisk_parse_args(line)
         upper = [w.upper() for w in words]
@@ -676,6 +684,12 @@ class Pbx:
             return
         call.agi_active = False
         one = call.channel
+        if call.agi_script == "survey":
+            self._varset(one, "AGISTATUS", "SUCCESS")
+            self._newexten(one, 8, "Hangup", "")
+            self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
+            self._caller_gone(call)
+            return
         if call.dead or not one.alive:
             if one.alive:
                 self._varset(one, "AGISTATUS", "HANGUP")
@@ -982,10 +996,24 @@ class Pbx:
         self._varset(caller, "DIALEDTIME", str(int(dialed)))
         self._varset(caller, "DIALEDTIME_MS", str(int(dialed * 1000)))
         self._bridge_event("BridgeDestroy", call, 0)
-        self._chan("SoftHangupRequest", "call", caller, ("Cause", "16"))
-        self._caller_gone(call, then_agent=None if self.style == "local" else leg)
+        if self.survey:
+            self._hangup(leg)
+            self._start_survey(call)
+        else:
+            self._chan("SoftHangupRequest", "call", caller, ("Cause", "16"))
+            self._caller_gone(call, then_agent=None if self.style == "local" else leg)
         agent.busy = True  # wrap-up
         self.at(self.now + agent.wrapup, lambda: self._wrapup_over(agent))
+
+    def _start_survey(self, call: Call) -> None:
+        """Queue returned (option c): the caller goes on to the survey."""
+        one = call.channel
+        self._newexten(one, 6, "GotoIf", "0?hangup")
+        url = self._agi_url("survey")
+        self._newexten(one, 7, "AGI", url)
+        call.agi_active = True
+        call.agi_script = "survey"
+        self._agi_starts.append(call.id)
 
     def _wrapup_over(self, agent: Agent) -> None:
         agent.busy = False

@@ -45,6 +45,8 @@ class SimulatorConfig:
     secret: str = "atiende"
     # FastAGI server (host, port) of the IVR; None runs the lab's stub IVR.
     agi: tuple[str, int] | None = None
+    # With an IVR and PJSIP channels: callers an agent answered take the survey.
+    survey: bool = True
     queues: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: dict(DEFAULT_QUEUES))
     profile: TrafficProfile = field(default_factory=TrafficProfile)
     seed: int = 1
@@ -104,6 +106,7 @@ class Simulator:
                 else "agi://127.0.0.1:4573/ivr"
             ),
             stub_routes=config.profile.stub_routes,
+            survey=config.survey,
         )
         self.on_events = on_events
         self.placed = 0

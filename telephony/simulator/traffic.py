@@ -80,6 +80,7 @@ class TrafficProfile:
     ivr_lead_seconds: float = 0.0
     mobile_share: float = 0.7
     known_share: float = 0.6  # callers who are persons on file (when any are given)
+    survey_share: float = 0.7  # answered callers who key a score in the survey
     # Agent pauses: mean seconds between pauses of one agent, and their length.
     mean_seconds_between_pauses: float = 900.0
     mean_pause_seconds: float = 120.0
@@ -141,8 +142,12 @@ class Traffic:
         keys, weights = zip(*p.menu_keys.items(), strict=True)
         key = rng.choices(keys, weights)[0]
         entered: tuple[str, ...] = (key,)
-        if key in ("1", "2") and self.with_cedula:
-            entered = (key, cedula)
+        if self.with_cedula:
+            if key in ("1", "2"):
+                entered = (key, cedula)
+            if key and rng.random() < p.survey_share:
+                # Keyed at the survey's prompt, if an agent answered.
+                entered = (*entered, str(rng.choices("12345", (1, 1, 2, 4, 5))[0]))
         patience = _bounded(rng.expovariate(1 / p.mean_patience), p.min_patience, p.max_patience)
         if not key:
             patience = p.ivr_hangup_patience

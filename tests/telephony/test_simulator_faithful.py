@@ -19,6 +19,7 @@ the lab originated them, and its events are compared with the capture's:
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from pathlib import Path
 
@@ -71,11 +72,10 @@ def scenario_from(events: list[Headers]) -> tuple[Pbx, CallerSpec, float]:
         talk=float(lab["__AGENT_TALK"]),
     )
     for pause in (e for e in events if e["Event"] == "QueueMemberPause"):
-        paused, reason = pause["Paused"] == "1", pause["PausedReason"]
-        pbx.at(
-            float(pause["Timestamp"]) - 0.00003,
-            lambda p=paused, r=reason, i=pause["Interface"]: pbx.set_paused(i, p, r),
+        change = functools.partial(
+            pbx.set_paused, pause["Interface"], pause["Paused"] == "1", pause["PausedReason"]
         )
+        pbx.at(float(pause["Timestamp"]) - 0.00003, change)
     return pbx, spec, start
 
 
