@@ -1,0 +1,128 @@
+"""What the composition root builds for the CRM sync, from plain values.
+
+`build_adapter` picks the adapter; `SyncService` runs the outbox relay inside
+`atiende serve` and, without Redis, the in-process runner too. With Redis the
+jobs run in `atiende worker` processes (worker.run_worker), which also relay,
+so a worker alone recovers the outbox after a crash of both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from redis import Redis
+from sqlalchemy import Engine
+
+from crm_bridge.sync.adapter import CrmAdapter
+from crm_bridge.sync.jobs import CrmSync
+from crm_bridge.sync.outbox import Dispatcher, OutboxRelay, OutboxStore, SyncFailures
+from crm_bridge.sync.vtiger import VtigerAdapter
+from crm_bridge.sync.webhook import WebhookAdapter
+from crm_bridge.sync.worker import (
+    DEFAULT_JOB_TIMEOUT,
+    DEFAULT_RETRY_INTERVALS,
+    QUEUE_NAME,
+    InProcessRunner,
+    RqDispatcher,
+)
+
+log = logging.getLogger(__name__)
+
+ADAPTER_KINDS = ("none", "vtiger", "webhook")
+
+
+def build_adapter(
+    kind: str,
+    *,
+    vtiger_url: str | None = None,
+    vtiger_username: str = "admin",
+    vtiger_access_key: str = "",
+    vtiger_contact_key_field: str = "cf_atiende_key",
+    vtiger_attention_module: str = "PBXManager",
+    webhook_url: str | None = None,
+    webhook_secret: str = "",
+    timeout: float = 10.0,
+) -> CrmAdapter | None:
+    """The configured adapter, or None when the CRM sync is off (kind "none")."""
+    if kind == "none":
+        return None
+    if kind == "vtiger":
+        if not vtiger_url or not vtiger_access_key:
+            raise ValueError("the vTiger adapter needs a URL and an access key")
+        return VtigerAdapter(
+            vtiger_url,
+            vtiger_username,
+            vtiger_access_key,
+            contact_key_field=vtiger_contact_key_field,
+            attention_module=vtiger_attention_module,
+            timeout=timeout,
+        )
+    if kind == "webhook":
+        if not webhook_url:
+            raise ValueError("the webhook adapter needs a URL")
+        return WebhookAdapter(webhook_url, webhook_secret, timeout=timeout)
+    raise ValueError(f"unknown CRM adapter {kind!r} (one of {', '.join(ADAPTER_KINDS)})")
+
+
+class SyncService:
+    """The relay (and, without Redis, the jobs) inside a long-running process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        adapter: CrmAdapter,
+        *,
+        redis_url: str | None = None,
+        queue_name: str = QUEUE_NAME,
+        retry_intervals: Sequence[int] = DEFAULT_RETRY_INTERVALS,
+        job_timeout: int = DEFAULT_JOB_TIMEOUT,
+        relay_interval: float = 5.0,
+        stale_after: float = 600.0,
+        phone_region: str = "UY",
+    ) -> None:
+        self._adapter = adapter
+        self._redis: Redis | None = None
+        self._runner: InProcessRunner | None = None
+        dispatcher: Dispatcher
+        if redis_url:
+            self._redis = Redis.from_url(redis_url)
+            dispatcher = RqDispatcher(
+                self._redis,
+                queue_name=queue_name,
+                retry_intervals=retry_intervals,
+                job_timeout=job_timeout,
+            )
+        else:
+            sync = CrmSync(engine, adapter, phone_region=phone_region)
+            self._runner = InProcessRunner(sync, retry_intervals=retry_intervals)
+            dispatcher = self._runner
+            # This process's memory is the whole queue: a row not in it is lost.
+            stale_after = 0.0
+        self.dispatcher = dispatcher
+        self.relay = OutboxRelay(engine, dispatcher, stale_after=stale_after)
+        self.failures = SyncFailures(OutboxStore(engine), dispatcher)
+        self._relay_interval = relay_interval
+
+    @property
+    def in_process(self) -> bool:
+        return self._runner is not None
+
+    def start(self) -> None:
+        if self._runner is not None:
+            self._runner.start()
+        # The first pass re-reads the outbox: what an earlier process left is handed over.
+        self.relay.start(self._relay_interval)
+        log.info(
+            "CRM sync (%s) started: %s",
+            self._adapter.name,
+            "jobs in this process" if self.in_process else "jobs on RQ (atiende worker)",
+        )
+
+    def stop(self) -> None:
+        self.relay.stop()
+        if self._runner is not None:
+            self._runner.stop()
+        self._adapter.close()
+        if self._redis is not None:
+            self._redis.close()
