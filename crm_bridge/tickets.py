@@ -26,6 +26,7 @@ from crm_bridge.exceptions import (
     NotFoundError,
 )
 from crm_bridge.models import (
+    Attention,
     Organism,
     Person,
     Ticket,
@@ -215,7 +216,11 @@ class TicketService:
         actor_id: int | None = None,
         attention: CallKey | None = None,
     ) -> TicketView:
-        """A new ticket, abierta, numbered YYYY-NNNNNN in the centre's local year."""
+        """A new ticket, abierta, numbered YYYY-NNNNNN in the centre's local year.
+
+        Without `person_id`, a ticket created from a call (`attention`) belongs
+        to the person that call is linked to.
+        """
         via = parse_enum(Channel, str(channel), "channel")
         kind = parse_enum(RequestType, str(request_type), "request type")
         subject = " ".join(topic.split())
@@ -227,6 +232,14 @@ class TicketService:
                 raise NotFoundError(f"no organism {organism_id}")
             if person_id is not None and session.get(Person, person_id) is None:
                 raise NotFoundError(f"no person {person_id}")
+            if person_id is None and attention is not None:
+                # Created from a call: the person the call was linked to, if any.
+                person_id = session.scalars(
+                    select(Attention.person_id).where(
+                        Attention.system == attention.system,
+                        Attention.linkedid == attention.linkedid,
+                    )
+                ).first()
             if unit_id is not None:
                 _unit_of(session, unit_id, organism_id)
             year = now.astimezone(self._zone).year

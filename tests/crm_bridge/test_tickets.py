@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
+from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine
 from crm_bridge.exceptions import (
     DeliveryError,
@@ -30,7 +31,7 @@ from crm_bridge.responders import LogResponder, OutgoingMessage, SmsHttpResponde
 from crm_bridge.sla import add_business_time, office_hours
 from crm_bridge.ticket_rules import DEFAULT_SLA_HOURS, RequestType, TicketAction, TicketStatus
 from crm_bridge.tickets import TicketService
-from telephony.domain import CallKey
+from telephony.domain import CallKey, CallRecord, HangupSide, Outcome
 from tests.crm_bridge.citizen_support import empty_store
 
 MVD = ZoneInfo("America/Montevideo")
@@ -485,3 +486,33 @@ def test_a_response_sent_while_the_ticket_closed_is_recorded_as_a_note(sqlite_ur
         )
     finally:
         engine.dispose()
+
+
+def test_a_ticket_from_a_call_belongs_to_the_person_of_the_call(world: World) -> None:
+    key = CallKey("pbx-montevideo", "1795344853.0")
+    record = CallRecord(
+        key=key,
+        caller_number="099123456",
+        caller_name="María Pérez",
+        arrived_at=NOW.timestamp(),
+        outcome=Outcome.ANSWERED,
+        hangup_side=HangupSide.CALLER,
+        variables={"ATIENDE_PERSON_ID": str(world.person_id)},
+    )
+    AttentionRepository(world.engine).upsert_records([record])
+    ticket = world.tickets.create(
+        channel="telefonico",
+        request_type="queja",
+        topic="Mala atención",
+        organism_id=world.organism_id,
+        attention=key,
+    )
+    assert ticket.person_id == world.person_id and ticket.attention == key
+    unknown_call = world.tickets.create(
+        channel="telefonico",
+        request_type="queja",
+        topic="Mala atención",
+        organism_id=world.organism_id,
+        attention=CallKey("pbx-montevideo", "no.such"),
+    )
+    assert unknown_call.person_id is None
