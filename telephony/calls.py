@@ -69,6 +69,8 @@ class Call:
     legs: list[Leg] = field(default_factory=list)
     queue_status: str | None = None  # last QUEUESTATUS not yet consumed
     hung_up_in_ivr: bool | None = None  # decided by the first hangup before queueing
+    agi_status: str | None = None  # AGISTATUS of the caller's channel after AGI()
+    ivr_sent_hangup: bool = False  # the IVR itself ran the AGI HANGUP command
     transferred_out: str | None = None  # blind transfer target after an answer
     hangup_side: HangupSide = HangupSide.UNKNOWN
     last_at: float = 0.0

@@ -24,10 +24,18 @@ log = logging.getLogger(__name__)
 # Asterisk's placeholder for an unknown caller ID.
 _UNKNOWN = "<unknown>"
 
-# Channel variables the product reads from VarSet: the IVR's own variables and
-# the status app_queue leaves behind when Queue() returns without an answer.
+# Channel variables the product reads from VarSet: the IVR's own variables,
+# the status app_queue leaves behind when Queue() returns without an answer,
+# and the one AGI() leaves (HANGUP when the channel hung up during the IVR).
 USED_VARIABLE_PREFIXES: tuple[str, ...] = ("ATIENDE_",)
 QUEUE_STATUS_VARIABLE = "QUEUESTATUS"
+AGI_STATUS_VARIABLE = "AGISTATUS"
+# Everything above as prefixes: what the AMI filters let through.
+READ_VARIABLES: tuple[str, ...] = (
+    *USED_VARIABLE_PREFIXES,
+    QUEUE_STATUS_VARIABLE,
+    AGI_STATUS_VARIABLE,
+)
 
 # Malformed events/fields seen, by event name (for a metric or a log line).
 parse_errors: Counter[str] = Counter()
@@ -480,7 +488,7 @@ def _dtmf_end(h: Headers) -> DtmfEnd:
 
 def _varset(h: Headers) -> VarSet | None:
     variable = h.get("Variable", "")
-    if variable != QUEUE_STATUS_VARIABLE and not variable.startswith(USED_VARIABLE_PREFIXES):
+    if not variable.startswith(READ_VARIABLES):
         return None
     return VarSet(
         _ts(h),

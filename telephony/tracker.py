@@ -74,6 +74,7 @@ from telephony.domain import (
     RingNoAnswer,
 )
 from telephony.events import (
+    AGI_STATUS_VARIABLE,
     PARSERS,
     QUEUE_STATUS_VARIABLE,
     AgentCalled,
@@ -434,10 +435,17 @@ class CallTracker:
         self._announce(call, call.arrived_at, out)
         self._settle_exit(call, out)
         if not call.legs and call.hung_up_in_ivr is None:
-            # The first hangup before any queue tells how the IVR ended: during
-            # an AGI command it is the caller leaving; between commands or after
-            # the IVR finished it is the dialplan ending the call.
-            if call.ivr_entered and not call.ivr_left and call.agi_running is None:
+            # The first hangup before any queue tells how the IVR ended. AGI()
+            # leaves AGISTATUS=HANGUP on the caller's channel when it hung up
+            # during the IVR (the caller left, unless the IVR hung up itself);
+            # a single-channel caller (PJSIP) has no earlier hangup to go by.
+            # Without it: a hangup during an AGI command is the caller
+            # leaving; between commands or after the IVR it is the dialplan.
+            if call.ivr_sent_hangup or call.agi_status is not None:
+                call.hung_up_in_ivr = call.agi_status == "HANGUP" and not call.ivr_sent_hangup
+                if not call.hung_up_in_ivr:
+                    self._leave_ivr(call, ev.ts, out)
+            elif call.ivr_entered and not call.ivr_left and call.agi_running is None:
                 call.hung_up_in_ivr = False
                 self._leave_ivr(call, ev.ts, out)
             else:
@@ -460,6 +468,8 @@ class CallTracker:
             call.ivr_entered = True
             out.append(IvrEntered(ev.ts, call.key))
         call.agi_running = ev.uniqueid
+        if ev.command[:6].upper() == "HANGUP":
+            call.ivr_sent_hangup = True
         return out
 
     def _on_agi_end(self, ev: AgiExecEnd) -> list[DomainEvent]:
@@ -490,6 +500,10 @@ class CallTracker:
         self._tick(ev.ts, out)
         call = self._calls.get(ev.linkedid)
         if call is None:
+            return out
+        if ev.variable == AGI_STATUS_VARIABLE:
+            if ev.uniqueid == ev.linkedid:
+                call.agi_status = ev.value
             return out
         if ev.variable != QUEUE_STATUS_VARIABLE:
             call.variables[ev.variable] = ev.value

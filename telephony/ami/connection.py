@@ -194,7 +194,7 @@ class AmiConnection:
             if used_events is None:
                 used_events = used.USED_EVENTS
             if variable_prefixes is None:
-                variable_prefixes = (*used.USED_VARIABLE_PREFIXES, used.QUEUE_STATUS_VARIABLE)
+                variable_prefixes = used.READ_VARIABLES
         self.host = host
         self.port = port
         self.system_name = system_name

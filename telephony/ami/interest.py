@@ -83,4 +83,4 @@ def tracker_event_filter() -> Callable[[bytes], bool]:
     from telephony import events
 
     wanted = set(events.USED_EVENTS) | ALWAYS_WANTED_EVENTS
-    return raw_event_filter(wanted, (*events.USED_VARIABLE_PREFIXES, events.QUEUE_STATUS_VARIABLE))
+    return raw_event_filter(wanted, events.READ_VARIABLES)

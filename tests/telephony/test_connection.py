@@ -33,7 +33,7 @@ from telephony.ami.stream import (
     StreamItem,
 )
 from telephony.ami.testing import AmiTestServer
-from telephony.events import QUEUE_STATUS_VARIABLE, USED_EVENTS, USED_VARIABLE_PREFIXES
+from telephony.events import READ_VARIABLES, USED_EVENTS
 
 GUARD = 10.0  # seconds before a test that waits for the stream gives up (a hang guard)
 
@@ -145,7 +145,7 @@ def test_backoff_doubles_up_to_the_maximum_and_never_below_the_minimum() -> None
 
 
 def test_filters_let_through_used_events_and_wanted_varsets(recordings: Path) -> None:
-    prefixes = (*USED_VARIABLE_PREFIXES, QUEUE_STATUS_VARIABLE)
+    prefixes = READ_VARIABLES
     filters = [re.compile(f, re.DOTALL) for f in event_filters(USED_EVENTS, prefixes)]
     assert all(len(f.pattern) <= 900 for f in filters)
     raw = (recordings / "answered.ami").read_bytes().decode()
@@ -242,11 +242,7 @@ async def test_filters_limit_what_the_server_sends(
         assert [e["Event"] for e in got if e["Event"] != "VarSet"] == [
             e["Event"] for e in expected if e["Event"] != "FullyBooted"
         ]
-        assert all(
-            e["Variable"].startswith((*USED_VARIABLE_PREFIXES, QUEUE_STATUS_VARIABLE))
-            for e in got
-            if e["Event"] == "VarSet"
-        )
+        assert all(e["Variable"].startswith(READ_VARIABLES) for e in got if e["Event"] == "VarSet")
         await connection.stop()
 
 

@@ -9,6 +9,7 @@ import pytest
 from telephony.ami.interest import raw_event_filter, tracker_event_filter
 from telephony.ami.parser import AmiParser, iter_capture
 from telephony.domain import CallEnded, CallRecord
+from telephony.events import READ_VARIABLES
 from telephony.tracker import CallTracker
 from tests.conftest import SCENARIOS
 
@@ -62,7 +63,7 @@ def test_parser_counts_what_it_drops(recordings: Path) -> None:
         h["Event"] for h in kept if h.get("Variable", "").startswith("__")
     } == set()
     assert all(
-        h["Variable"].startswith(("ATIENDE_", "QUEUESTATUS"))
+        h["Variable"].startswith(READ_VARIABLES)
         for h in kept
         if h.get("Event") == "VarSet"
     )
