@@ -545,6 +545,18 @@ class TicketService:
         with translated("reading tickets"), self._sessions() as session:
             return [_view(row) for row in session.scalars(query).all()]
 
+    def is_assigned(self, number: str, user_id: int) -> bool:
+        """The ticket is derived to this user or to a unit this user answers for."""
+        query = select(Ticket.id).where(
+            Ticket.number == number.strip(),
+            (Ticket.referent_id == user_id)
+            | Ticket.unit_id.in_(
+                select(UnitReferent.unit_id).where(UnitReferent.user_id == user_id)
+            ),
+        )
+        with translated("reading a ticket"), self._sessions() as session:
+            return session.scalars(query).first() is not None
+
 
 def _by_number(number: str) -> Select[Ticket]:
     return select(Ticket).where(Ticket.number == number.strip())

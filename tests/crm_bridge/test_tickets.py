@@ -210,6 +210,12 @@ def test_derivation_rules(world: World) -> None:
     )
     assert derived.referent_id == world.referent_id and derived.unit_id == world.unit_id
     assert [t.number for t in world.tickets.assigned_to(world.referent_id)] == [number]
+    assert world.tickets.is_assigned(number, world.referent_id)
+    assert not world.tickets.is_assigned(number, world.agent_id)
+    undecided = new_ticket(world)
+    assert not world.tickets.is_assigned(undecided, world.referent_id)
+    world.tickets.derive(undecided, actor_id=world.agent_id, unit_id=world.unit_id)
+    assert world.tickets.is_assigned(undecided, world.referent_id)  # through the unit
     with pytest.raises(NotFoundError):
         world.tickets.start("2026-999999", actor_id=None)
 
