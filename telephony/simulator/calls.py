@@ -39,6 +39,8 @@ DTMF_LENGTH = 0.1  # DTMFBegin to DTMFEnd
 DTMF_GAP = 0.25  # between digits of SendDTMF(…,250)
 LOCAL_ANSWER_DELAY = 0.5  # Answer() on a Local ;2 before the next priority
 PROMPT_SECONDS = 2.0  # STREAM FILE of one prompt
+PROMPT_LENGTHS = {"beep": 0.44}  # the lab's beep: endpos=3520 at 8 kHz
+SAMPLE_RATE = 8000
 SAY_SECONDS = 0.6  # per digit said
 TYPING_SECONDS = 1.5  # a caller keying a later answer (cédula, survey)
 
@@ -577,7 +579,9 @@ class Pbx:
             max_digits = int(words[4]) if len(words) > 4 else 1024
             reply, due = self._get_data(call, start, timeout, max_digits)
         elif verb == "STREAM FILE" and len(words) >= 3:
-            reply, due = self._playing(call, start, PROMPT_SECONDS, "200 result=0 endpos=16000")
+            length = PROMPT_LENGTHS.get(words[2], PROMPT_SECONDS)
+            ok = f"200 result=0 endpos={int(length * SAMPLE_RATE)}"
+            reply, due = self._playing(call, start, length, ok)
         elif verb in ("SAY DIGITS", "SAY NUMBER") and len(words) >= 3:
             length = SAY_SECONDS * max(1, len(words[2]))
             reply, due = self._playing(call, start, length, "200 result=0")
@@ -585,8 +589,10 @@ class Pbx:
             call.variables[words[2]] = words[3]
             self._varset(one, words[2], words[3])
             reply = ["200 result=1"]
-        elif verb in ("GET VARIABLE", "GET FULL VARIABLE") and len(words) == 3:
-            value = self._variable(call, words[2])
+        elif (verb == "GET VARIABLE" and len(words) == 3) or (
+            verb == "GET FULL" and len(words) == 4
+        ):
+            value = self._variable(call, words[-1])
             reply = ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
         elif upper[:1] == ["ANSWER"]:
             reply = ["200 result=0"]
