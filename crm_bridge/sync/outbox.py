@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, insert, literal, select, tuple_, update
+from sqlalchemy import Connection, Engine, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from crm_bridge.db import session_factory
@@ -310,9 +310,9 @@ class OutboxStore:
 
     def pending(self) -> int:
         """Rows not done yet (failed ones included)."""
-        query = select(CrmOutbox.id).where(CrmOutbox.done_at.is_(None))
+        query = select(func.count()).select_from(CrmOutbox).where(CrmOutbox.done_at.is_(None))
         with translated("counting the CRM outbox"), self._sessions() as session:
-            return len(session.scalars(query).all())
+            return int(session.execute(query).scalar_one())
 
     def rows(self) -> list[OutboxRow]:
         with translated("reading the CRM outbox"), self._sessions() as session:
