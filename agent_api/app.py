@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -74,8 +75,13 @@ def create_app(
     session_lifetime_seconds: float = 10 * 3600,
     login_limiter: LoginRateLimiter | None = None,
     passwords: Passwords | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """The panel app. `hub` must also be a sink of the bridge (see agent_api.ws)."""
+    """The panel app. `hub` must also be a sink of the bridge (see agent_api.ws).
+
+    `clock` decides what "today" is for the calls of the day (tests replaying
+    old recordings set it to the recording's day).
+    """
     user_store = UserStore(engine, passwords or Passwords())
     services = PanelServices(
         users=user_store,
@@ -88,7 +94,11 @@ def create_app(
         audit=AuditLog(engine),
         catalog=Catalog(engine),
         wrapups=WrapupStore(engine, tickets=tickets),
-        calls=CallLog(engine, timezone=timezone),
+        calls=(
+            CallLog(engine, timezone=timezone)
+            if clock is None
+            else CallLog(engine, timezone=timezone, clock=clock)
+        ),
         pause_reasons=tuple(pause_reasons),
         allowed_origins=frozenset(allowed_origins),
         cookie_secure=cookie_secure,

@@ -34,9 +34,7 @@ class CallSummary:
 
 def _interfaces(legs: list[Any]) -> tuple[str, ...]:
     return tuple(
-        str(leg["agent_interface"])
-        for leg in legs
-        if isinstance(leg, dict) and leg.get("agent_interface")
+        str(leg["interface"]) for leg in legs if isinstance(leg, dict) and leg.get("interface")
     )
 
 

@@ -142,9 +142,9 @@ def panel(panel_db: str) -> Iterator[Panel]:
 
 
 @contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """The app on a real socket in this event loop; yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+async def served(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
+    """The app on a real socket in this event loop; yields its host:port."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -127,7 +127,7 @@ def test_derived_wrapup_creates_a_ticket_for_the_topics_organism(desk: Panel) ->
 def _attention(engine: Engine, interface: str, member: str) -> str:
     linkedid = uuid.uuid4().hex
     now = datetime.now(UTC)
-    leg = {"queue": "consultas", "agent": member, "agent_interface": interface}
+    leg = {"queue": "consultas", "agent": member, "interface": interface}
     with session_factory(engine).begin() as session:
         session.add(
             Attention(
