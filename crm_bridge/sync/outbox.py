@@ -21,12 +21,21 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, func, insert, literal, select, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, event, func, insert, literal, select, tuple_, update
+from sqlalchemy.orm import Session, SessionTransaction
 
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import CrmBridgeError
-from crm_bridge.models import Attention, CrmOutbox
+from crm_bridge.models import (
+    Attention,
+    CrmOutbox,
+    Person,
+    PersonAddress,
+    PersonConsent,
+    PersonDocument,
+    PersonEmail,
+    PersonPhone,
+)
 from crm_bridge.store_access import translated
 
 log = logging.getLogger(__name__)
@@ -108,6 +117,53 @@ def add_attention_rows(
                 ["entity", "entity_id", "action", "created_at", "attempts"], source
             )
         )
+
+
+_QUEUED_PERSONS = "crm_outbox_persons"
+_PERSON_PARTS = (PersonPhone, PersonEmail, PersonConsent, PersonAddress, PersonDocument)
+
+
+def track_person_changes(engine: Engine) -> Callable[[], None]:
+    """Outbox rows for every person written through an ORM session bound to `engine`.
+
+    The person services (crm_bridge.persons, the agent panel) need no change:
+    a flush that inserts or changes a person, or adds, changes or deletes one
+    of their phones, emails, consents, addresses or documents, adds a person
+    upsert row in the same transaction. Bulk statements (session.execute of
+    an update or delete) are not seen: they bypass the unit of work. Returns
+    the function that stops the tracking.
+    """
+
+    def after_flush(session: Session, _context: object) -> None:
+        if session.bind is not engine:
+            return
+        ids: set[int] = set()
+        for obj in (*session.new, *session.dirty):
+            if isinstance(obj, Person) and session.is_modified(obj):
+                ids.add(obj.id)
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            if isinstance(obj, _PERSON_PARTS):
+                ids.add(obj.person_id)
+        ids -= {obj.id for obj in session.deleted if isinstance(obj, Person)}
+        # One row per person per transaction, however many flushes it takes.
+        queued: set[int] = session.info.setdefault(_QUEUED_PERSONS, set())
+        if ids - queued:
+            # Core insert on the flush's connection: an ORM statement here would flush again.
+            add_rows(session.connection(), Entity.PERSON, sorted(ids - queued))
+            queued |= ids
+
+    def forget(session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:  # flushes end subtransactions of their own
+            session.info.pop(_QUEUED_PERSONS, None)
+
+    event.listen(Session, "after_flush", after_flush)
+    event.listen(Session, "after_transaction_end", forget)
+
+    def stop() -> None:
+        event.remove(Session, "after_flush", after_flush)
+        event.remove(Session, "after_transaction_end", forget)
+
+    return stop
 
 
 # ----------------------------------------------------------------- the relay

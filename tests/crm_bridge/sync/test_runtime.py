@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import Engine
 
 from crm_bridge.attentions import AttentionRepository
+from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.adapter import attention_key
-from crm_bridge.sync.outbox import OutboxStore
+from crm_bridge.sync.outbox import OutboxStore, track_person_changes
 from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.testing import WebhookReceiver
 from crm_bridge.sync.vtiger import VtigerAdapter
@@ -70,3 +71,32 @@ def test_build_adapter_from_plain_values() -> None:
         build_adapter("webhook", webhook_url="https://hooks.example")
     with pytest.raises(ValueError, match="unknown"):
         build_adapter("salesforce")
+
+
+def test_person_changes_through_the_registry_get_outbox_rows(engine: Engine) -> None:
+    stop = track_person_changes(engine)
+    try:
+        persons = PersonRegistry(engine)
+        person = persons.register(
+            given_names="Ana", family_names="Suárez", consents=["identificacion", "contacto"]
+        )
+        persons.add_phone(person.id, "099000111")
+        persons.rename(person.id, "Ana María", "Suárez")
+    finally:
+        stop()
+    persons.rename(person.id, "Ana", "Suárez")  # no longer tracked
+    rows = OutboxStore(engine).rows()
+    assert [(r.entity.value, r.entity_id, r.action.value) for r in rows] == [
+        ("person", person.id, "upsert")
+    ] * 3
+
+
+def test_person_tracking_ignores_other_databases(engine: Engine, sqlite_engine: Engine) -> None:
+    stop = track_person_changes(sqlite_engine)
+    try:
+        PersonRegistry(engine).register(
+            given_names="Luis", family_names="Núñez", consents=["identificacion"]
+        )
+    finally:
+        stop()
+    assert OutboxStore(engine).rows() == []
