@@ -13,9 +13,13 @@ built with, the same name the bridge of that Asterisk writes attentions with.
 Decisions:
 - find_person_by_phone answers only when exactly one person holds the
   number: a number shared by a household identifies nobody.
-- expected_wait is the median wait of the last `wait_sample` calls answered
-  in that queue within `wait_window` (30 min), or 0 when none was answered
-  in that window (the caller is offered no callback then).
+- expected_wait is the larger of: the median wait of the last `wait_sample`
+  calls answered in that queue within `wait_window` (30 min), and how long
+  the oldest caller still waiting in that queue has waited (when agents are
+  all busy nobody is answered, and that is when a callback matters most).
+  Waiting calls older than `stale_after` (2 h) are ignored: a snapshot the
+  bridge never closed must not make every caller hear a long wait. 0 when
+  neither exists.
 - request_callback keeps one request per call (the first one).
 - record_survey stores the score in call_surveys (the last score of a call
   wins) and on the call's attention if the bridge wrote it already; when the
@@ -32,7 +36,7 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -46,6 +50,7 @@ from crm_bridge.store_access import translated
 from crm_bridge.ticket_rules import IVR_STATUS, TicketStatus, parse_number
 from ivr.exceptions import ServicesUnavailable
 from ivr.services import Person, RequestStatus
+from telephony.domain import Outcome
 
 _T = TypeVar("_T")
 
@@ -63,6 +68,7 @@ class StoreIvrServices:
         system: str,
         phone_region: str = "UY",
         wait_window: timedelta = timedelta(minutes=30),
+        stale_after: timedelta = timedelta(hours=2),
         wait_sample: int = 20,
         executor: Executor | None = None,
         timeout: float = 3.0,
@@ -78,6 +84,7 @@ class StoreIvrServices:
         self._system = system
         self._region = phone_region
         self._window = wait_window
+        self._stale_after = stale_after
         self._sample = max(1, wait_sample)
         self._executor = executor
         self._timeout = timeout
@@ -134,20 +141,29 @@ class StoreIvrServices:
         return await self._run(functools.partial(self._wait, queue))
 
     def _wait(self, queue: str) -> float:
-        since = self._clock() - self._window
-        query = (
+        now = self._clock()
+        answered = (
             select(Attention.wait_seconds)
             .where(
                 Attention.queue == queue,
-                Attention.answered_at >= since,
+                Attention.answered_at >= now - self._window,
                 Attention.wait_seconds.is_not(None),
             )
             .order_by(Attention.answered_at.desc())
             .limit(self._sample)
         )
+        oldest_waiting = select(func.min(Attention.queue_joined_at)).where(
+            Attention.queue == queue,
+            Attention.outcome == Outcome.IN_PROGRESS.value,
+            Attention.answered_at.is_(None),
+            Attention.queue_joined_at >= now - self._stale_after,
+        )
         with translated("reading recent waits"), self._sessions() as session:
-            waits = [float(w) for w in session.scalars(query).all() if w is not None]
-        return float(statistics.median(waits)) if waits else 0.0
+            waits = [float(w) for w in session.scalars(answered).all() if w is not None]
+            joined = session.scalars(oldest_waiting).first()
+        median = float(statistics.median(waits)) if waits else 0.0
+        waiting = 0.0 if joined is None else max(0.0, (now - joined).total_seconds())
+        return max(median, waiting)
 
     async def request_callback(self, linkedid: str, number: str, queue: str) -> None:
         await self._run(functools.partial(self._callback, linkedid, number, queue))

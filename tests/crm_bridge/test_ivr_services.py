@@ -7,6 +7,7 @@ import datetime as dt
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -178,6 +179,54 @@ async def test_expected_wait_is_the_median_of_recent_answers_in_the_queue(
     assert await services.expected_wait("tramites") == 0.0
     few = StoreIvrServices(store, system=SYSTEM, clock=lambda: OPEN, wait_sample=2)
     assert await few.expected_wait("consultas") == 60.0  # median of the last two: 30, 90
+
+
+async def test_expected_wait_counts_callers_still_waiting(
+    services: StoreIvrServices, store: Engine
+) -> None:
+    minute = dt.timedelta(minutes=1)
+
+    def waiting(linkedid: str, joined: dt.datetime, queue: str = "reclamos") -> CallRecord:
+        record = answered_call(linkedid, queue=queue, outcome=Outcome.IN_PROGRESS)
+        leg = replace(
+            record.legs[0],
+            joined_at=joined.timestamp(),
+            left_at=None,
+            outcome=Outcome.IN_PROGRESS,
+            agent=None,
+            agent_interface=None,
+            answered_at=None,
+            wait_seconds=None,
+            talk_seconds=None,
+        )
+        return replace(
+            record,
+            queue_joined_at=joined.timestamp(),
+            answered_at=None,
+            ended_at=None,
+            legs=(leg,),
+            wait_seconds=None,
+            talk_seconds=None,
+            hangup_side=HangupSide.UNKNOWN,
+            arrived_at=joined.timestamp() - 20,
+        )
+
+    repo = AttentionRepository(store)
+    # Nobody answered in reclamos lately; one caller has waited 12 minutes, another 3.
+    repo.upsert_records([waiting("8.1", OPEN - 12 * minute), waiting("8.2", OPEN - 3 * minute)])
+    assert await services.expected_wait("reclamos") == 720.0
+    # A snapshot never closed, from this morning, does not count.
+    repo.upsert_records([waiting("8.3", OPEN - 300 * minute)])
+    assert await services.expected_wait("reclamos") == 720.0
+    # Answered calls that waited longer than anyone now waiting: their median wins.
+    repo.upsert_records(
+        [
+            answered_call(f"8.{i}", queue="reclamos", wait=1500, answered_at=OPEN - minute)
+            for i in (4, 5, 6)
+        ]
+    )
+    assert await services.expected_wait("reclamos") == 1500.0
+    assert await services.expected_wait("consultas") == 0.0
 
 
 async def test_request_callback_once_per_call(services: StoreIvrServices, store: Engine) -> None:
