@@ -78,8 +78,9 @@ class Directory:
     """Organisms, units, users and referents; service levels per request type."""
 
     def __init__(self, engine: Engine) -> None:
-        self._sessions: Callable[[], Session] = session_factory(engine)
-        self._begin = session_factory(engine).begin
+        factory = session_factory(engine)
+        self._sessions: Callable[[], Session] = factory
+        self._begin = factory.begin
 
     # ---------------------------------------------------------------- users
 
