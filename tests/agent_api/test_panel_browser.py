@@ -13,6 +13,7 @@ import asyncio
 import os
 import shutil
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from crm_bridge.models import Attention, AttentionWrapup
 from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
 from telephony.ami.testing import AmiTestServer
+from telephony.domain import AgentState, AgentStateChanged
 from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
 from tests.support.queue_log import parse_queue_log
 
@@ -91,10 +93,11 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
         on_wrapup_due=WrapupStore(engine).start,
     )
     port = _free_port()
+    controls = RecordingControls()
     app = create_app(
         engine=engine,
         hub=hub,
-        controls=RecordingControls(),
+        controls=controls,
         agents_snapshot=list,
         secret_key=SECRET,
         allowed_origins=[f"http://127.0.0.1:{port}"],
@@ -160,6 +163,40 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
             assert "no registrada" in (await page.text_content("#person-status") or "")
             assert await _axe_violations(page) == []
 
+            # Unknown caller: the agent registers her from the pop, with consent.
+            await page.fill("#reg-given", "Carmen")
+            await page.fill("#reg-family", "Rodríguez")
+            await page.check("#reg-consent-contact")
+            await page.click("#register-form button[type=submit]")
+            await expect(page.locator("#person-name")).to_have_text("Carmen Rodríguez")
+            await expect(page.locator("#person-phones")).to_have_text(
+                "+598" + call.caller_number[1:]
+            )
+
+            # Pause: the request alone changes nothing on screen; the AMI event does.
+            shown = await page.text_content("#agent-state")
+            await page.select_option("#pause-reason", "Almuerzo")
+            await page.click("#pause-form button[type=submit]")
+            await expect(page.locator("#control-message")).to_contain_text("solicitada")
+            assert await page.text_content("#agent-state") == shown
+            assert controls.calls[-1] == ("pause", "Local/4001@agents/n", "Almuerzo")
+            hub.publish(
+                [
+                    AgentStateChanged(
+                        time.time(),
+                        "pbx-browser",
+                        "Local/4001@agents/n",
+                        agent_name,
+                        AgentState.PAUSED,
+                        "Almuerzo",
+                        None,
+                        None,
+                    )
+                ]
+            )
+            await expect(page.locator("#agent-state")).to_have_text("en pausa")
+            await expect(page.locator("#agent-reason")).to_have_text("(Almuerzo)")
+
             await page.select_option("#wrapup-type", "consulta")
             await page.select_option("#wrapup-topic", label="Cédula de identidad")
             await page.fill("#wrapup-notes", "Consultó requisitos de renovación")
@@ -182,6 +219,9 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
     assert (wrapup.attention_type, wrapup.resolution) == ("consulta", "resuelta")
     assert wrapup.notes == "Consultó requisitos de renovación"
     assert wrapup.topic_id is not None
+    carmen = registry.search_by_name("carmen rodriguez")
+    assert [p.id for p in carmen] == [wrapup.person_id]
+    assert attention.person_id == wrapup.person_id
     assert wrapup.wrapup_ended_at is not None
     assert wrapup.wrapup_ended_at >= wrapup.wrapup_started_at
     assert attention.agent == agent_name and attention.caller_name == XSS

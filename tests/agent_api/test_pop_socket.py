@@ -95,11 +95,16 @@ async def test_handshake_refused_without_session_bad_origin_or_role(
 ) -> None:
     panel, base = live
     agent_cookie, _ = await session_cookie(base, panel.usernames[Role.EJECUTIVO])
-    referent_cookie, _ = await session_cookie(base, panel.usernames[Role.REFERENTE])
+    refused_roles = [
+        (await session_cookie(base, panel.usernames[role]))[0]
+        for role in (Role.REFERENTE, Role.GERENTE, Role.ADMIN)
+    ]
     for cookie, origin in [
         ("", ORIGIN),
+        ("atiende_session=forged", ORIGIN),
         (agent_cookie, "http://evil.example"),
-        (referent_cookie, ORIGIN),
+        (agent_cookie, ""),
+        *[(c, ORIGIN) for c in refused_roles],
     ]:
         with pytest.raises(InvalidStatus) as refused:
             await connect(f"ws://{base}/ws", origin=origin, additional_headers={"Cookie": cookie})  # type: ignore[arg-type]

@@ -120,6 +120,8 @@ def test_every_endpoint_allows_exactly_its_roles(panel: Panel, role: Role) -> No
             assert status < 500, (method, path, status)
         else:
             assert status == 403, (method, path, status)
+    assert client.delete("/api/session").status_code == 204
+    assert client.get("/api/session").status_code == 401
 
 
 def test_every_endpoint_needs_a_session(panel: Panel) -> None:
@@ -170,3 +172,28 @@ def test_an_agent_cannot_wrap_up_another_agents_call(panel: Panel) -> None:
     assert owner.put(f"/api/wrapups/{SYSTEM}/{key.linkedid}", json=body).status_code == 200
     # Once wrapped up by its owner, nobody else reads it either.
     assert agent.get(f"/api/wrapups/{SYSTEM}/{key.linkedid}").status_code == 403
+
+
+def test_openapi_documents_one_router_per_resource(panel: Panel) -> None:
+    schema = panel.client().get("/api/openapi.json").json()
+    tags = {tag for path in schema["paths"].values() for op in path.values() for tag in op["tags"]}
+    assert tags == {
+        "sesión",
+        "usuarios",
+        "agentes",
+        "llamadas",
+        "cierre",
+        "catálogo",
+        "personas",
+        "auditoría",
+    }
+    documented = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+    listed = set()
+    for method, path, _allowed, _body in ENDPOINTS:
+        bare = path.split("?")[0].replace("{me}", "{user_id}").replace("{other}", "{user_id}")
+        bare = bare.replace("{person}", "{person_id}").replace("{call}", "{system}/{linkedid}")
+        bare = bare.replace("/consents/contacto", "/consents/{category}")
+        bare = bare.replace("/queues/consultas", "/queues/{queue}")
+        listed.add((method, bare))
+    # Log in is public; log out is checked for every role in the matrix test.
+    assert documented == listed | {("POST", "/api/session"), ("DELETE", "/api/session")}
