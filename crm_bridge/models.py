@@ -620,3 +620,33 @@ class RightsRequest(Base):
         Identifier, ForeignKey("users.id", ondelete="SET NULL")
     )
     details: Mapped[dict[str, Any]]
+
+
+class SlaAlert(Base):
+    """A ticket about to miss (por_vencer) or past (vencido) its due date unanswered.
+
+    One per ticket and level: scans that run again, or in several workers,
+    never raise the same alert twice.
+    """
+
+    __tablename__ = "sla_alerts"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "level"),
+        Index(None, "acknowledged_at", "raised_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(Identifier, ForeignKey("tickets.id", ondelete="CASCADE"))
+    level: Mapped[str] = mapped_column(String(16))
+    raised_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    unit_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("units.id", ondelete="SET NULL")
+    )
+    referent_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )

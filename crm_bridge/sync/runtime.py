@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from crm_bridge.sync.adapter import CrmAdapter
 from crm_bridge.sync.jobs import CrmSync
 from crm_bridge.sync.outbox import Dispatcher, OutboxRelay, OutboxStore, SyncFailures
+from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.vtiger import VtigerAdapter
 from crm_bridge.sync.webhook import WebhookAdapter
 from crm_bridge.sync.worker import (
@@ -80,7 +81,11 @@ class SyncService:
         relay_interval: float = 5.0,
         stale_after: float = 600.0,
         phone_region: str = "UY",
+        sla_alerts: SlaAlerts | None = None,
+        sla_interval: float = 60.0,
     ) -> None:
+        """`sla_alerts`: scanned here every `sla_interval` seconds when there is no
+        Redis (with Redis the workers schedule the scan as an RQ job)."""
         self._adapter = adapter
         self._redis: Redis | None = None
         self._runner: InProcessRunner | None = None
@@ -103,6 +108,9 @@ class SyncService:
         self.relay = OutboxRelay(engine, dispatcher, stale_after=stale_after)
         self.failures = SyncFailures(OutboxStore(engine), dispatcher)
         self._relay_interval = relay_interval
+        self._scans: PeriodicScan | None = None
+        if sla_alerts is not None and self._runner is not None:
+            self._scans = PeriodicScan(sla_alerts.scan, sla_interval)
 
     @property
     def in_process(self) -> bool:
@@ -113,6 +121,8 @@ class SyncService:
             self._runner.start()
         # The first pass re-reads the outbox: what an earlier process left is handed over.
         self.relay.start(self._relay_interval)
+        if self._scans is not None:
+            self._scans.start()
         log.info(
             "CRM sync (%s) started: %s",
             self._adapter.name,
@@ -120,6 +130,8 @@ class SyncService:
         )
 
     def stop(self) -> None:
+        if self._scans is not None:
+            self._scans.stop()
         self.relay.stop()
         if self._runner is not None:
             self._runner.stop()

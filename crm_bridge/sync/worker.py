@@ -37,6 +37,8 @@ from crm_bridge.db import make_engine
 from crm_bridge.sync.adapter import CrmAdapter
 from crm_bridge.sync.jobs import CrmSync, LockFactory, install, sync_outbox_row
 from crm_bridge.sync.outbox import DispatchError, OutboxRelay
+from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts, scan_sla_alerts
+from crm_bridge.sync.sla_alerts import install as install_sla
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +141,15 @@ def run_worker(
     stale_after: float = 600.0,
     phone_region: str = "UY",
     burst: bool = False,
+    sla_alerts: SlaAlerts | None = None,
+    sla_interval: float = 60.0,
 ) -> int:
     """`atiende worker`: run sync jobs (and the outbox relay) until SIGINT/SIGTERM.
 
     Blocks in the calling (main) thread: RQ installs its signal handlers there
     and finishes the job in progress on the first SIGTERM. Returns an exit code.
+    With `sla_alerts`, an SLA scan job is enqueued every `sla_interval`
+    seconds (once across all workers) and run by whichever worker takes it.
     """
     redis = Redis.from_url(redis_url)
     engine = make_engine(database_url)
@@ -160,15 +166,32 @@ def run_worker(
     relay = OutboxRelay(engine, dispatcher, stale_after=stale_after)
     if relay_interval > 0:
         relay.start(relay_interval)
+    scans: PeriodicScan | None = None
+    if sla_alerts is not None:
+        install_sla(sla_alerts)
+        scans = PeriodicScan(
+            lambda: enqueue_sla_scan(redis, dispatcher.queue, sla_interval), sla_interval
+        )
+        scans.start()
     worker = SimpleWorker([dispatcher.queue], connection=redis)
     try:
         worker.work(burst=burst, with_scheduler=True)
     finally:
+        if scans is not None:
+            scans.stop()
         relay.stop()
         adapter.close()
         engine.dispose()
         redis.close()
     return 0
+
+
+def enqueue_sla_scan(redis: Redis, queue: Queue, interval: float) -> bool:
+    """Enqueue the SLA scan unless another worker did within `interval`; True if enqueued."""
+    if not redis.set("atiende:sla:tick", "1", nx=True, ex=max(1, int(interval))):
+        return False
+    queue.enqueue(scan_sla_alerts, job_id="sla-scan", result_ttl=_RESULT_TTL, failure_ttl=3600)
+    return True
 
 
 class InProcessRunner:
