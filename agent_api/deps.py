@@ -7,8 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from agent_api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, Permission, Principal
-from agent_api.auth import csrf_matches as _csrf_matches
+from agent_api.auth import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Permission,
+    Principal,
+    Session,
+    csrf_matches,
+)
 from agent_api.exceptions import CsrfRejected, Forbidden, NotAuthenticated
 from agent_api.services import PanelServices
 
@@ -23,8 +30,8 @@ def get_services(request: Request) -> PanelServices:
 Services = Annotated[PanelServices, Depends(get_services)]
 
 
-def principal_from_cookie(services: PanelServices, cookie: str | None) -> Principal | None:
-    """The session's user as the store has it now (role and active flag read fresh)."""
+def _authenticate(services: PanelServices, cookie: str | None) -> tuple[Session, Principal] | None:
+    """The session and its user as the store has them now (role and active flag read fresh)."""
     session = services.sessions.resolve(cookie)
     if session is None:
         return None
@@ -32,7 +39,7 @@ def principal_from_cookie(services: PanelServices, cookie: str | None) -> Princi
     if user is None or not user.active:
         services.sessions.end(session.session_id)
         return None
-    return Principal(
+    principal = Principal(
         user_id=user.id,
         username=user.username,
         display_name=user.display_name,
@@ -41,19 +48,23 @@ def principal_from_cookie(services: PanelServices, cookie: str | None) -> Princi
         session_id=session.session_id,
         csrf_token=session.csrf_token,
     )
+    return session, principal
+
+
+def principal_from_cookie(services: PanelServices, cookie: str | None) -> Principal | None:
+    found = _authenticate(services, cookie)
+    return None if found is None else found[1]
 
 
 def current_user(request: Request, services: Services) -> Principal:
-    principal = principal_from_cookie(services, request.cookies.get(SESSION_COOKIE))
-    if principal is None:
+    found = _authenticate(services, request.cookies.get(SESSION_COOKIE))
+    if found is None:
         raise NotAuthenticated("no valid session")
-    if request.method not in SAFE_METHODS:
-        session = services.sessions.resolve(request.cookies.get(SESSION_COOKIE))
-        assert session is not None
-        if not _csrf_matches(
-            session, request.headers.get(CSRF_HEADER), request.cookies.get(CSRF_COOKIE)
-        ):
-            raise CsrfRejected("csrf token missing or wrong")
+    session, principal = found
+    if request.method not in SAFE_METHODS and not csrf_matches(
+        session, request.headers.get(CSRF_HEADER), request.cookies.get(CSRF_COOKIE)
+    ):
+        raise CsrfRejected("csrf token missing or wrong")
     return principal
 
 
