@@ -94,6 +94,11 @@ class CrmSettings(BaseModel):
     relay_interval: float = Field(default=5.0, gt=0)
     # An outbox row enqueued this long ago whose job Redis no longer has is enqueued again.
     stale_after: float = Field(default=600.0, gt=0)
+    # SLA alerts on tickets: scan every sla_interval seconds; "por vencer" once no
+    # more than sla_warn_hours of business time is left before the due date.
+    sla_alerts: bool = True
+    sla_interval: float = Field(default=60.0, gt=0)
+    sla_warn_hours: float = Field(default=4.0, ge=0)
 
 
 class Settings(BaseSettings):

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, delete
 
 from crm_bridge.db import session_factory
+from crm_bridge.exceptions import CrmBridgeError
 from crm_bridge.models import Attention, CrmLink
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.store_access import translated
@@ -149,7 +150,11 @@ class CrmSync:
                 "" if final_attempt else ", will retry",
                 describe(err),
             )
-            self.store.record_failure(row.id, describe(err), final=final_attempt)
+            try:
+                self.store.record_failure(row.id, describe(err), final=final_attempt)
+            except CrmBridgeError as store_err:
+                # The database is away too: the job still fails and is retried.
+                log.warning("could not record the failure of outbox row %d: %s", row.id, store_err)
             raise
         self.store.mark_done(row)
         return "done"
