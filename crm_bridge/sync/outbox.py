@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, event, func, insert, literal, select, tuple_, update
+from sqlalchemy import Connection, Engine, event, func, insert, literal, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from crm_bridge.db import session_factory
@@ -40,7 +40,7 @@ from crm_bridge.store_access import translated
 
 log = logging.getLogger(__name__)
 
-_KEY_CHUNK = 200  # (system, linkedid) pairs per statement: two bound values each
+_KEY_CHUNK = 500  # linkedids per statement
 _ERROR_LENGTH = 500
 
 
@@ -103,20 +103,29 @@ def add_attention_rows(
     """Outbox rows for the attentions stored under these (system, linkedid) keys."""
     moment = now or datetime.now(UTC)
     created = CrmOutbox.__table__.c.created_at.type
-    for start in range(0, len(keys), _KEY_CHUNK):
-        chunk = list(dict.fromkeys(keys[start : start + _KEY_CHUNK]))
-        source = select(
-            literal(Entity.ATTENTION.value),
-            Attention.id,
-            literal(Action.UPSERT.value),
-            literal(moment, type_=created),
-            literal(0),
-        ).where(tuple_(Attention.system, Attention.linkedid).in_(chunk))
-        conn.execute(
-            insert(CrmOutbox).from_select(
-                ["entity", "entity_id", "action", "created_at", "attempts"], source
+    by_system: dict[str, list[str]] = {}
+    for system, linkedid in keys:
+        by_system.setdefault(system, []).append(linkedid)
+    for system, linkedids in by_system.items():
+        unique = list(dict.fromkeys(linkedids))
+        for start in range(0, len(unique), _KEY_CHUNK):
+            # system = ... AND linkedid IN (...): an index range scan, where a
+            # row-value IN would not use the unique index as well.
+            source = select(
+                literal(Entity.ATTENTION.value),
+                Attention.id,
+                literal(Action.UPSERT.value),
+                literal(moment, type_=created),
+                literal(0),
+            ).where(
+                Attention.system == system,
+                Attention.linkedid.in_(unique[start : start + _KEY_CHUNK]),
             )
-        )
+            conn.execute(
+                insert(CrmOutbox).from_select(
+                    ["entity", "entity_id", "action", "created_at", "attempts"], source
+                )
+            )
 
 
 _QUEUED_PERSONS = "crm_outbox_persons"
