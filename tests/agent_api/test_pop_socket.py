@@ -190,7 +190,7 @@ async def test_identified_caller_with_history_and_disclosure_audit(
 ) -> None:
     panel, base = live
     registry = PersonRegistry(panel.engine)
-    number = f"09{uuid.uuid4().int % 10_000_000:07d}"
+    number = f"099{uuid.uuid4().int % 1_000_000:06d}"
     person = registry.register(
         given_names="Rosa",
         family_names=XSS,

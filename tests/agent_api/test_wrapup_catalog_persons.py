@@ -200,7 +200,7 @@ def test_catalog_parsing_rules() -> None:
 def test_person_registry_with_audit_of_every_read(desk: Panel) -> None:
     agent = desk.usernames[Role.EJECUTIVO]
     client = desk.client(agent)
-    phone = f"09{uuid.uuid4().int % 10_000_000:07d}"
+    phone = f"099{uuid.uuid4().int % 1_000_000:06d}"
     created = client.post(
         "/api/persons",
         json={
