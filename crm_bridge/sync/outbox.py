@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, event, func, insert, literal, select, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import CrmBridgeError
@@ -37,6 +37,7 @@ from crm_bridge.models import (
     PersonPhone,
 )
 from crm_bridge.store_access import translated
+from telephony.domain import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ def add_attention_rows(
 
 
 _QUEUED_PERSONS = "crm_outbox_persons"
+_IN_PROGRESS = Outcome.IN_PROGRESS.value
 _PERSON_PARTS = (PersonPhone, PersonEmail, PersonConsent, PersonAddress, PersonDocument)
 
 
@@ -173,6 +175,33 @@ def track_person_changes(engine: Engine) -> Callable[[], None]:
         event.remove(Session, "after_transaction_end", forget)
 
     return stop
+
+
+def track_attention_updates(engine: Engine) -> Callable[[], None]:
+    """Outbox rows for ended attentions changed by an ORM UPDATE in a session on `engine`.
+
+    What links a call to its person (PersonRegistry.link_attention), records a
+    survey score or anonymises a call is an UPDATE statement on `attentions`;
+    the rows it matches (calls still in progress excepted: their final record
+    brings them) get an upsert row in the same transaction. Returns the
+    function that stops the tracking.
+    """
+
+    def before_update(state: ORMExecuteState) -> None:
+        if not state.is_update or state.session.bind is not engine:
+            return
+        mapper = state.bind_mapper
+        if mapper is None or mapper.class_ is not Attention:
+            return
+        where = getattr(state.statement, "whereclause", None)
+        query = select(Attention.id).where(Attention.outcome != _IN_PROGRESS)
+        if where is not None:
+            query = query.where(where)
+        conn = state.session.connection()
+        add_rows(conn, Entity.ATTENTION, conn.execute(query).scalars().all())
+
+    event.listen(Session, "do_orm_execute", before_update)
+    return lambda: event.remove(Session, "do_orm_execute", before_update)
 
 
 # ----------------------------------------------------------------- the relay

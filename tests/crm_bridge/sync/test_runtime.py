@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.adapter import attention_key
-from crm_bridge.sync.outbox import OutboxStore, track_person_changes
+from crm_bridge.sync.outbox import OutboxStore, track_attention_updates, track_person_changes
 from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.testing import WebhookReceiver
 from crm_bridge.sync.vtiger import VtigerAdapter
@@ -100,3 +100,22 @@ def test_person_tracking_ignores_other_databases(engine: Engine, sqlite_engine: 
     finally:
         stop()
     assert OutboxStore(engine).rows() == []
+
+
+def test_linking_an_ended_call_to_its_person_queues_the_call(engine: Engine) -> None:
+    AttentionRepository(engine).upsert_records(
+        [make_record("7.1"), make_record("7.2", Outcome.IN_PROGRESS)]
+    )
+    persons = PersonRegistry(engine)
+    person = persons.register(given_names="Rosa", family_names="Viera", consents=["identificacion"])
+    stop = track_attention_updates(engine)
+    try:
+        assert persons.link_attention(SYSTEM, "7.1", person.id)
+        assert persons.link_attention(SYSTEM, "7.2", person.id)  # still up: its end brings it
+    finally:
+        stop()
+    ended = AttentionRepository(engine).get(SYSTEM, "7.1")
+    assert ended is not None
+    assert [(r.entity.value, r.entity_id) for r in OutboxStore(engine).rows()] == [
+        ("attention", ended.id)
+    ]
