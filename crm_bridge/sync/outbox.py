@@ -204,6 +204,17 @@ def track_attention_updates(engine: Engine) -> Callable[[], None]:
     return lambda: event.remove(Session, "do_orm_execute", before_update)
 
 
+def track_changes(engine: Engine) -> Callable[[], None]:
+    """Both trackers (persons, attention updates); returns the function that stops them."""
+    stops = [track_person_changes(engine), track_attention_updates(engine)]
+
+    def stop() -> None:
+        for undo in stops:
+            undo()
+
+    return stop
+
+
 # ----------------------------------------------------------------- the relay
 
 

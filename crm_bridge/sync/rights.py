@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy import Engine, delete, inspect, select, update
 from sqlalchemy.orm import Session
 
-from crm_bridge import models
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import ConsentRequiredError, InvalidValueError, NotFoundError
 from crm_bridge.models import (
     Attention,
+    AuditEntry,
     CrmLink,
     Person,
     PersonAddress,
@@ -330,12 +330,9 @@ class PersonRights:
 
 
 def _audit_of_reads(session: Session, person_id: int) -> list[dict[str, Any]]:
-    """Who read or changed the person's data, when the agent panel keeps that log."""
-    model = getattr(models, "AuditEntry", None)
-    if model is None:
-        return []
+    """Who read or changed the person's data (the agent panel's audit log)."""
     rows = session.scalars(
-        select(model).where(model.person_id == person_id).order_by(model.id)
+        select(AuditEntry).where(AuditEntry.person_id == person_id).order_by(AuditEntry.id)
     ).all()
     return [_columns(r) for r in rows]
 

@@ -12,7 +12,15 @@ from sqlalchemy.orm import Session
 
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.exceptions import ConsentRequiredError, NotFoundError
-from crm_bridge.models import Attention, Organism, RightsRequest, Ticket, TicketResponse, User
+from crm_bridge.models import (
+    Attention,
+    AuditEntry,
+    Organism,
+    RightsRequest,
+    Ticket,
+    TicketResponse,
+    User,
+)
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.adapter import attention_key, person_key
 from crm_bridge.sync.jobs import CrmSync
@@ -104,7 +112,15 @@ def _audit(engine: Engine, person_id: int) -> list[tuple[str, int | None, dict[s
 
 def test_export_holds_everything_on_the_person_and_is_audited(engine: Engine) -> None:
     person_id, officer, _ = _setup(engine)
+    with Session(engine) as session, session.begin():
+        seen = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+        session.add(
+            AuditEntry(
+                at=seen, actor_id=officer, action="person.read", person_id=person_id, details={}
+            )
+        )
     data = PersonRights(engine).export(person_id, actor_id=officer)
+    assert [(a["action"], a["actor_id"]) for a in data["audit"]] == [("person.read", officer)]
     assert data["person"]["document_number"] == "12345672"
     assert [p["number"] for p in data["person"]["phones"]] == ["+59899123456"]
     assert [e["address"] for e in data["person"]["emails"]] == ["maria@example.com.uy"]
