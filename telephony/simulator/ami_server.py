@@ -68,6 +68,9 @@ class AmiServer:
         self.state = state or AsteriskState()
         self.sessions: list[AmiSession] = []
         self.received: list[Headers] = []
+        # (action, simulated time, items) of every list answered: what a
+        # resyncing client was told, for tests.
+        self.lists_answered: list[tuple[str, float, list[list[str]]]] = []
         self._server: asyncio.Server | None = None
         self._started = time.monotonic()
         # Set once a session gets call events (a bridge that finished subscribing).
@@ -188,6 +191,7 @@ class AmiServer:
 
     def _answer_list(self, session: AmiSession, name: str, action_id: str | None) -> None:
         items = self.state.list_items(name)
+        self.lists_answered.append((name, self.state.now, items))
         what = {"CoreShowChannels": "Channels", "QueueStatus": "Queue status"}.get(name, name)
         parts = [
             _reply(

@@ -164,3 +164,68 @@ async def test_real_ivr_over_fastagi(postgres_url: str, style: str) -> None:
     assert sum(stored.values()) == 8
     cedulas = [args[0] for name, args in services.calls if name == "find_person_by_cedula"]
     assert cedulas, "callers who chose a topic keyed a cédula"
+
+
+async def test_bridge_joining_mid_traffic_resyncs_from_the_live_state(postgres_url: str) -> None:
+    """The bridge connects while calls are up: CoreShowChannels and
+    QueueStatus, answered from the simulator's live state, give it the calls
+    in progress; none of them is lost, and later calls are stored as meant."""
+    system = f"sim-{uuid.uuid4().hex[:8]}"
+    profile = TrafficProfile(calls_per_minute=30, mean_talk=60, mean_patience=40)
+    simulator = Simulator(
+        SimulatorConfig(speed=100, profile=profile, max_calls=8, seed=11, wait_for_subscriber=False)
+    )
+    settings = Settings(
+        database_url=postgres_url,
+        metrics_port=0,
+        ami=AmiSettings(host="127.0.0.1", secret=SecretStr("atiende"), system_name=system),
+    )
+    await asyncio.to_thread(migrate, settings)
+    await simulator.start()
+    while len(simulator.pbx.calls) < 5:
+        await asyncio.sleep(0.01)
+    ami = settings.ami.model_copy(update={"port": simulator.port})
+    settings = settings.model_copy(update={"ami": ami})
+    service = build_bridge(settings)
+    await service.start()
+    try:
+        async with asyncio.timeout(LIMIT):
+            # More callers once the bridge has resynced, whenever that is.
+            while not simulator.ami.lists_answered:
+                await asyncio.sleep(0.01)
+            simulator.config.max_calls = 30
+            while not simulator.idle() or simulator.placed < 30:
+                await asyncio.sleep(0.05)
+            await service.caught_up()
+    finally:
+        await simulator.freeze()
+        await service.stop()
+        await simulator.stop()
+    intended = {call.channel.linkedid: call.outcome for call in simulator.pbx.finished}
+    engine = make_engine(postgres_url)
+    try:
+        with session_factory(engine)() as session:
+            stored = dict(
+                session.execute(
+                    select(Attention.linkedid, Attention.outcome).where(Attention.system == system)
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    # What the bridge was told at its resync, and when (simulated time).
+    _, resync_at, channels = next(
+        a for a in simulator.ami.lists_answered if a[0] == "CoreShowChannels"
+    )
+    up_at_connect = {
+        line.removeprefix("Linkedid: ")
+        for item in channels
+        for line in item
+        if line.startswith("Linkedid: ")
+    }
+    arrived = {call.channel.linkedid: call.arrived for call in simulator.pbx.finished}
+    later = {k for k, at in arrived.items() if at > resync_at}
+    assert up_at_connect and later
+    # Calls up at the resync and calls that came later: each stored once, as meant.
+    followed = up_at_connect | later
+    assert {k: stored.get(k) for k in followed} == {k: intended[k] for k in followed}
+    assert not (stored.keys() - set(intended)), "nothing invented"
