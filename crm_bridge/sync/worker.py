@@ -20,11 +20,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import FrameType
 
 from redis import Redis
 from redis.exceptions import LockError, RedisError
@@ -129,6 +131,20 @@ def redis_locks(redis: Redis, *, timeout: int, wait: float) -> LockFactory:
     return lock
 
 
+class _SyncWorker(SimpleWorker):
+    """RQ's SimpleWorker, plus a stop requested while it was still starting."""
+
+    _early_stop = False
+
+    def stop_early(self, _signum: int, _frame: FrameType | None) -> None:
+        self._early_stop = True
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+        if self._early_stop:
+            self._stop_requested = True
+
+
 def run_worker(
     redis_url: str,
     database_url: str,
@@ -173,7 +189,11 @@ def run_worker(
             lambda: enqueue_sla_scan(redis, dispatcher.queue, sla_interval), sla_interval
         )
         scans.start()
-    worker = SimpleWorker([dispatcher.queue], connection=redis)
+    worker = _SyncWorker([dispatcher.queue], connection=redis)
+    # RQ installs its handlers only once it has registered: a stop asked for
+    # before that is kept and honoured when they are installed.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, worker.stop_early)
     try:
         worker.work(burst=burst, with_scheduler=True)
     finally:
