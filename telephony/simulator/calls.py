@@ -19,167 +19,31 @@ import heapq
 import itertools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
 
 from ivr.testing import asterisk_parse_args
-
-Style = Literal["pjsip", "local"]
-Header = tuple[str, str]
-
-UNKNOWN = "<unknown>"
-STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
-# Device/member status codes of app_queue (AST_DEVICE_*).
-NOT_INUSE, INUSE, RINGING = 1, 2, 6
-STEP = 0.000005  # spacing of events Asterisk emits in one burst
-
-# How long things take in the lab (seconds), read off the captures.
-DTMF_LEAD = 0.1  # SendDTMF starts this long after ExecIf
-DTMF_LENGTH = 0.1  # DTMFBegin to DTMFEnd
-DTMF_GAP = 0.25  # between digits of SendDTMF(…,250)
-LOCAL_ANSWER_DELAY = 0.5  # Answer() on a Local ;2 before the next priority
-PROMPT_SECONDS = 2.0  # STREAM FILE of one prompt
-PROMPT_LENGTHS = {"beep": 0.44}  # the lab's beep: endpos=3520 at 8 kHz
-SAMPLE_RATE = 8000
-SAY_SECONDS = 0.6  # per digit said
-TYPING_SECONDS = 1.5  # a caller keying a later answer (cédula, survey)
-
-
-@dataclass
-class Channel:
-    """One Asterisk channel: what goes in the standard channel header block."""
-
-    name: str
-    uniqueid: str
-    linkedid: str
-    context: str
-    exten: str
-    priority: int = 1
-    state: int = 0
-    cid_num: str = UNKNOWN
-    cid_name: str = UNKNOWN
-    conn_num: str = UNKNOWN
-    conn_name: str = UNKNOWN
-    language: str = "es"
-    accountcode: str = ""
-    alive: bool = True
-
-    def block(self, prefix: str = "") -> list[Header]:
-        return [
-            (f"{prefix}Channel", self.name),
-            (f"{prefix}ChannelState", str(self.state)),
-            (f"{prefix}ChannelStateDesc", STATE_DESC[self.state]),
-            (f"{prefix}CallerIDNum", self.cid_num),
-            (f"{prefix}CallerIDName", self.cid_name),
-            (f"{prefix}ConnectedLineNum", self.conn_num),
-            (f"{prefix}ConnectedLineName", self.conn_name),
-            (f"{prefix}Language", self.language),
-            (f"{prefix}AccountCode", self.accountcode),
-            (f"{prefix}Context", self.context),
-            (f"{prefix}Exten", self.exten),
-            (f"{prefix}Priority", str(self.priority)),
-            (f"{prefix}Uniqueid", self.uniqueid),
-            (f"{prefix}Linkedid", self.linkedid),
-        ]
-
-
-@dataclass(frozen=True)
-class SimEvent:
-    at: float
-    name: str
-    privilege: str
-    headers: tuple[Header, ...]
-
-    def encode(self) -> bytes:
-        lines = [
-            f"Event: {self.name}",
-            f"Privilege: {self.privilege},all",
-            f"Timestamp: {self.at:.6f}",
-            *(f"{k}: {v}" for k, v in self.headers),
-        ]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-
-    def fields(self) -> dict[str, str]:
-        out = {"Event": self.name, "Privilege": f"{self.privilege},all"}
-        out["Timestamp"] = f"{self.at:.6f}"
-        out.update(self.headers)
-        return out
-
-
-@dataclass(frozen=True)
-class CallerSpec:
-    """One caller, decided up front (traffic.py draws these).
-
-    keys: what the caller keys at each prompt that reads digits, in order;
-    "" is silence. The first entry is keyed `delay` seconds after the call is
-    answered (the lab's CALLER_DELAY); later ones while the prompt asks.
-    patience: seconds the caller stays on after keying the first entry
-    (the lab's CALLER_PATIENCE), unless an agent answers first.
-    queue: with no external IVR, the queue the stub IVR sends the caller to
-    ("" hangs up in the IVR, like the stub for an unknown digit).
-    """
-
-    number: str
-    name: str
-    keys: tuple[str, ...] = ("1",)
-    delay: float = 2.0
-    patience: float = 120.0
-    talk: float = 4.0
-    queue: str = ""
-
-
-@dataclass
-class Member:
-    queue: str
-    interface: str
-    name: str
-    calls_taken: int = 0
-    last_call: int = 0
-    last_pause: int = 0
-    login_time: int = 0
-    paused: bool = False
-    reason: str = ""
-
-
-@dataclass
-class Agent:
-    """A person behind one interface, possibly a member of several queues."""
-
-    interface: str
-    name: str
-    extension: str
-    busy: bool = False  # ringing, talking or in wrap-up
-    in_call: bool = False
-    paused: bool = False
-    wrapup: float = 3.0
-
-
-@dataclass
-class Call:
-    id: int
-    spec: CallerSpec
-    arrived: float
-    channel: Channel
-    peer: Channel | None = None  # the Local ;2 half of a lab caller
-    agent_leg: Channel | None = None
-    agent_peer: Channel | None = None
-    agent: Agent | None = None
-    queue: str = ""
-    position: int = 0
-    joined: float = 0.0
-    connected: float = 0.0
-    bridge: str = ""
-    keyed_at: float | None = None  # when the first key arrives (None: never)
-    hangup_at: float = 0.0  # when the caller hangs up if nobody answers first
-    pending_keys: list[str] = field(default_factory=list)
-    variables: dict[str, str] = field(default_factory=dict)
-    dead: bool = False  # the caller has hung up
-    announce_hangup: bool = False  # next AGI reply is preceded by HANGUP
-    agi_active: bool = False
-    agi_script: str = "ivr"
-    external_agi: bool = False
-    outcome: str = ""  # intended: answered, abandoned, ivr_hangup, ivr_completed
-
+from telephony.simulator.model import (
+    DTMF_GAP,
+    DTMF_LEAD,
+    DTMF_LENGTH,
+    INUSE,
+    LOCAL_ANSWER_DELAY,
+    NOT_INUSE,
+    PROMPT_LENGTHS,
+    PROMPT_SECONDS,
+    SAMPLE_RATE,
+    SAY_SECONDS,
+    STEP,
+    TYPING_SECONDS,
+    UNKNOWN,
+    Agent,
+    Call,
+    CallerSpec,
+    Channel,
+    Header,
+    Member,
+    SimEvent,
+    Style,
+)
 
 Action = Callable[[], None]
 
@@ -756,10 +620,12 @@ class Pbx:
     def _dispatch(self, queue: str) -> None:
         """Offer waiting callers, oldest first, to free members (rrmemory-ish:
         the member who took a call least recently rings first)."""
-        while True:
-            waiting = [c for c in self.waiting[queue] if c.agent is None]
-            if not waiting:
-                return
+        # A caller who would hang up while the phone rings is not offered (the
+        # recordings hold no cancelled ring to copy); the next caller is.
+        ringing_ends = self.now + self.ring_seconds + 0.002
+        for call in [c for c in self.waiting[queue] if c.agent is None]:
+            if call.hangup_at <= ringing_ends:
+                continue
             free = [
                 m
                 for (q, _), m in self.members.items()
@@ -767,11 +633,7 @@ class Pbx:
             ]
             if not free:
                 return
-            member = min(free, key=lambda m: m.last_call)
-            call = waiting[0]
-            if call.hangup_at <= self.now + self.ring_seconds + 0.002:
-                return  # hangs up before any phone could ring: the abandon follows
-            self._ring(call, member)
+            self._ring(call, min(free, key=lambda m: m.last_call))
 
     def _ring(self, call: Call, member: Member) -> None:
         agent = self.agents[member.interface]
@@ -1071,14 +933,6 @@ class Pbx:
 
     def _abandon(self, call: Call) -> None:
         one = call.channel
-        if call.agent is not None:
-            # Ringing when the caller left: the member's leg is cancelled.
-            agent = call.agent
-            agent.busy = False
-            if call.agent_leg is not None:
-                self._hangup(call.agent_leg, 0, "Unknown")
-            if call.agent_peer is not None:
-                self._hangup(call.agent_peer, 0, "Unknown")
         # app_queue counts waits in whole seconds of time_t.
         held = int(self.now) - int(call.joined)
         dialed = self.now - call.arrived
@@ -1120,8 +974,6 @@ class Pbx:
             self._device(device, "NOT_INUSE")
         call.outcome = "abandoned"
         self._finish(call)
-        if call.agent is not None:
-            self._dispatch_all()
 
     def _finish(self, call: Call) -> None:
         if call.id in self.calls:

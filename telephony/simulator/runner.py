@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 from telephony.simulator.agi_driver import run_session
 from telephony.simulator.ami_server import AmiServer
-from telephony.simulator.calls import Pbx, SimEvent, Style
+from telephony.simulator.calls import Pbx
+from telephony.simulator.model import SimEvent, Style
 from telephony.simulator.traffic import (
     DEFAULT_QUEUES,
     KnownPerson,

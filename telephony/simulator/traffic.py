@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ivr.cedula import check_digit
-from telephony.simulator.calls import CallerSpec
+from telephony.simulator.model import CallerSpec
 
 FIRST_NAMES = (
     "María", "José", "Lucía", "Martín", "Sofía", "Joaquín", "Valentina", "Agustín",

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from telephony.simulator.calls import CallerSpec, Pbx
+from telephony.simulator.calls import Pbx
+from telephony.simulator.model import CallerSpec
 from telephony.simulator.runner import Simulator, SimulatorConfig
 from telephony.simulator.traffic import TrafficProfile
 

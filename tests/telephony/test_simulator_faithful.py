@@ -27,7 +27,8 @@ import pytest
 
 from telephony.ami.stream import Headers
 from telephony.ami.testing import parse_message, split_messages
-from telephony.simulator.calls import CallerSpec, Pbx
+from telephony.simulator.calls import Pbx
+from telephony.simulator.model import CallerSpec
 
 LAB_QUEUES = {
     "consultas": [("4001", "Ana Gómez"), ("4002", "Bruno Núñez")],

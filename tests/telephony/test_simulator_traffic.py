@@ -7,7 +7,8 @@ import functools
 from collections import Counter
 
 from telephony.replay import replay_records
-from telephony.simulator.calls import Call, Pbx, Style
+from telephony.simulator.calls import Pbx
+from telephony.simulator.model import Call, Style
 from telephony.simulator.traffic import DEFAULT_QUEUES, Traffic, TrafficProfile
 
 START = 1795400000.0
