@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agent_api.controls import AmiAgentControls
-from agent_api.exceptions import ControlRefused, InvalidInput, TelephonyUnavailable
+from agent_api.exceptions import (
+    ControlOutcomeUnknown,
+    ControlRefused,
+    InvalidInput,
+    TelephonyTimeout,
+    TelephonyUnavailable,
+)
 from crm_bridge.organisms import Role
 from telephony.ami.connection import AmiConnection
 from telephony.ami.testing import AmiTestServer
@@ -114,3 +120,43 @@ def test_api_reports_a_refusal_in_spanish_and_changes_no_state(panel: Panel) -> 
     assert "Almuerzo" in reasons
     ok = agent.post(f"/api/agents/{me}/pause", json={"reason": "Almuerzo"})
     assert ok.status_code == 202 and ok.json()["estado"] == "solicitado"
+
+
+async def test_a_dropped_session_after_queue_add_is_an_unknown_outcome(
+    ami: tuple[AmiTestServer, AmiConnection],
+) -> None:
+    server, connection = ami
+    controls = AmiAgentControls(connection.send)
+    server.swallow("QueueAdd")
+    pending = asyncio.create_task(controls.log_in("PJSIP/4001", "consultas", "Ana"))
+    await asyncio.wait_for(server.wait_for_action("QueueAdd"), 5)
+    server.disconnect()
+    with pytest.raises(ControlOutcomeUnknown) as unknown:
+        await asyncio.wait_for(pending, 10)
+    assert "Verifique su estado" in unknown.value.detalle
+    # Never sent twice behind the agent's back.
+    await asyncio.sleep(0.3)
+    assert len(server.actions("QueueAdd")) == 1
+
+
+async def test_an_unanswered_action_times_out_clearly() -> None:
+    async with AmiTestServer(b"", secret=SECRET) as server:
+        connection = AmiConnection(
+            host="127.0.0.1",
+            port=server.port,
+            username="atiende",
+            secret=SECRET,
+            system_name="pbx-slow",
+            action_timeout=0.3,
+        )
+        await connection.start()
+        try:
+            for _ in range(500):
+                if connection.connected:
+                    break
+                await asyncio.sleep(0.01)
+            server.swallow("QueuePause")
+            with pytest.raises(TelephonyTimeout):
+                await AmiAgentControls(connection.send).unpause("PJSIP/4001")
+        finally:
+            await connection.stop()
