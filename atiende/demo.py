@@ -113,6 +113,7 @@ def _ivr_services(
 ) -> tuple[IvrServices, str]:
     """The store's IVR services when that module is there, else in-memory ones."""
     try:
+        from crm_bridge.exceptions import RecordRejectedError
         from crm_bridge.ivr_services import StoreIvrServices
         from crm_bridge.persons import PersonRegistry
     except ImportError:
@@ -125,7 +126,7 @@ def _ivr_services(
     registry = PersonRegistry(engine, phone_region=settings.phone_region)
     for person in persons:
         given, _, family = person.name.partition(" ")
-        with contextlib.suppress(Exception):  # already registered by an earlier run
+        with contextlib.suppress(RecordRejectedError):  # registered by an earlier run
             registry.register(
                 given_names=given,
                 family_names=family,
@@ -198,7 +199,7 @@ async def run_demo(
     services, services_note = await asyncio.to_thread(_ivr_services, engine, settings, persons)
     started = dt.datetime.now(dt.UTC)
     ivr = FastAgiServer(
-        load_flows(),
+        load_flows(settings.ivr.flows_dir) if settings.ivr.flows_dir else load_flows(),
         services,
         port=0,
         clock=lambda: OFFICE_HOURS + (dt.datetime.now(dt.UTC) - started),
