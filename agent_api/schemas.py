@@ -131,6 +131,14 @@ class WrapupOut(BaseModel):
     wrapup_seconds: float | None
 
 
+class PendingOut(BaseModel):
+    system: str
+    linkedid: str
+    arrived_at: datetime
+    caller_number: str
+    caller_name: str
+
+
 class TopicOut(BaseModel):
     id: int
     code: str

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from agent_api.auth import Principal
 from agent_api.deps import Services, WrapUpper
 from agent_api.exceptions import Forbidden, NotFound
-from agent_api.schemas import WrapupIn, WrapupOut
+from agent_api.schemas import PendingOut, WrapupIn, WrapupOut
 from agent_api.wrapups import WrapupInput, WrapupView
 from telephony.domain import CallKey
 
@@ -40,6 +40,24 @@ def _out(view: WrapupView) -> WrapupOut:
         ended_at=view.ended_at,
         wrapup_seconds=view.seconds,
     )
+
+
+@router.get("/pending", response_model=list[PendingOut])
+def pending_wrapups(user: WrapUpper, services: Services) -> list[PendingOut]:
+    """Calls of the day the agent answered and has not closed yet."""
+    calls = [c for c in services.calls.today(user.interfaces) if c.outcome == "answered"]
+    closed = services.wrapups.of_calls([c.call for c in calls])
+    return [
+        PendingOut(
+            system=c.call.system,
+            linkedid=c.call.linkedid,
+            arrived_at=c.arrived_at,
+            caller_number=c.caller_number,
+            caller_name=c.caller_name,
+        )
+        for c in calls
+        if c.call not in closed or closed[c.call].ended_at is None
+    ]
 
 
 @router.post("/{system}/{linkedid}/start", response_model=WrapupOut)

@@ -304,7 +304,16 @@ async function register(event) {
 
 // ------------------------------------------------------------------ calls
 
+async function loadPending() {
+  if (!state.me.permissions.includes("wrap_up")) return;
+  const pending = await api("GET", "/api/wrapups/pending");
+  $("pending-wrapups").textContent = pending.length
+    ? `Atenciones sin cierre: ${pending.length}. Toda consulta debe tener su respuesta.`
+    : "Todas sus atenciones de hoy tienen cierre.";
+}
+
 async function loadCalls() {
+  loadPending().catch(() => {});
   const calls = await api("GET", "/api/calls/today?mine=true");
   const body = $("calls-body");
   body.replaceChildren();

@@ -205,6 +205,9 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
             await expect(page.locator("#wrapup-message")).to_contain_text("Cierre registrado")
             await page.click("#calls-refresh")
             await expect(page.locator("#calls-body")).to_contain_text("resuelta")
+            await expect(page.locator("#pending-wrapups")).to_have_text(
+                "Todas sus atenciones de hoy tienen cierre."
+            )
         finally:
             await browser.close()
 

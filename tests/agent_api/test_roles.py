@@ -40,6 +40,7 @@ ENDPOINTS: list[tuple[str, str, set[Role], Any]] = [
     ("DELETE", "/api/agents/{me}/pause", AGENTS, None),
     ("POST", "/api/agents/{me}/calls", AGENTS, {"number": "099123456"}),
     ("GET", "/api/calls/today", {E, S, G}, None),
+    ("GET", "/api/wrapups/pending", {E}, None),
     ("POST", "/api/wrapups/{call}/start", {E}, None),
     ("GET", "/api/wrapups/{call}", {E}, None),
     ("PUT", "/api/wrapups/{call}", {E}, {"attention_type": "consulta", "resolution": "resuelta"}),

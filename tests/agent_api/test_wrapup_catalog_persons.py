@@ -162,6 +162,8 @@ def test_calls_of_the_day_are_the_agents_own(desk: Panel) -> None:
     assert {mine, theirs} <= everyone
     # The agent may wrap up a stored call it answered, even after a restart of the hub.
     client = desk.client(agent)
+    pending = {c["linkedid"] for c in client.get("/api/wrapups/pending").json()}
+    assert mine in pending and theirs not in pending
     ok = client.put(
         f"/api/wrapups/{SYSTEM}/{mine}",
         json={"attention_type": "consulta", "resolution": "resuelta"},
@@ -169,6 +171,7 @@ def test_calls_of_the_day_are_the_agents_own(desk: Panel) -> None:
     assert ok.status_code == 200
     listed = {c["linkedid"]: c for c in client.get("/api/calls/today").json()}
     assert listed[mine]["wrapup_resolution"] == "resuelta"
+    assert mine not in {c["linkedid"] for c in client.get("/api/wrapups/pending").json()}
     refused = client.put(
         f"/api/wrapups/{SYSTEM}/{theirs}",
         json={"attention_type": "consulta", "resolution": "resuelta"},
