@@ -145,6 +145,11 @@ def create_app(
         log.info("%s %s -> 422: invalid %s", request.method, request.url.path, fields)
         return _problem(422, "Revise los campos: " + ", ".join(f or "cuerpo" for f in fields))
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return _problem(500, AgentApiError.detalle)
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers=_PAGE_HEADERS)

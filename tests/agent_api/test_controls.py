@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from fastapi.testclient import TestClient
 
 from agent_api.controls import AmiAgentControls
 from agent_api.exceptions import (
@@ -16,10 +17,11 @@ from agent_api.exceptions import (
     TelephonyTimeout,
     TelephonyUnavailable,
 )
+from agent_api.testing import RecordingControls
 from crm_bridge.organisms import Role
 from telephony.ami.connection import AmiConnection
 from telephony.ami.testing import AmiTestServer
-from tests.agent_api.conftest import Panel
+from tests.agent_api.conftest import ORIGIN, Panel, log_in
 
 SECRET = "controls-secret"
 
@@ -160,3 +162,20 @@ async def test_an_unanswered_action_times_out_clearly() -> None:
                 await AmiAgentControls(connection.send).unpause("PJSIP/4001")
         finally:
             await connection.stop()
+
+
+class BrokenControls(RecordingControls):
+    async def unpause(self, interface: str) -> None:
+        raise RuntimeError("bug with caller 099123456")
+
+
+@pytest.mark.postgres
+def test_an_unexpected_error_is_a_spanish_500_without_details(panel: Panel) -> None:
+    panel.app.state.services.controls = BrokenControls()
+    client = TestClient(panel.app, headers={"origin": ORIGIN}, raise_server_exceptions=False)
+    log_in(client, panel.usernames[Role.EJECUTIVO])
+    me = panel.users[panel.usernames[Role.EJECUTIVO]]
+    answer = client.delete(f"/api/agents/{me}/pause")
+    assert answer.status_code == 500
+    assert answer.json() == {"detalle": "Ocurrió un error inesperado. Intente nuevamente."}
+    assert "099" not in answer.text
