@@ -1,0 +1,88 @@
+"""`atiende serve` (bridge and its own FastAGI IVR) against the simulated
+Asterisk of `python -m telephony.simulator`, both as processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+LIMIT = 90.0  # bound on waiting for the calls (not a timing assertion)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ended_attentions(database: Path) -> Counter[str]:
+    if not database.exists():
+        return Counter()
+    try:
+        with sqlite3.connect(database) as db:
+            rows = db.execute(
+                "SELECT outcome, count(*) FROM attentions WHERE outcome != 'in_progress' "
+                "GROUP BY outcome"
+            ).fetchall()
+    except sqlite3.OperationalError:  # not migrated yet
+        return Counter()
+    return Counter(dict(rows))
+
+
+def test_serve_tracks_the_simulated_asterisk(tmp_path: Path) -> None:
+    ami_port, agi_port = free_port(), free_port()
+    database = tmp_path / "serve.db"
+    simulator = subprocess.Popen(
+        [
+            sys.executable, "-m", "telephony.simulator", "--port", str(ami_port),
+            "--agi", f"127.0.0.1:{agi_port}", "--speed", "30", "--calls-per-minute", "30",
+            "--secret", "sim-secret",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    env = {
+        **os.environ,
+        "ATIENDE_DATABASE_URL": f"sqlite:///{database}",
+        "ATIENDE_METRICS_PORT": "0",
+        "ATIENDE_AMI__PORT": str(ami_port),
+        "ATIENDE_AMI__SECRET": "sim-secret",
+        "ATIENDE_AMI__SYSTEM_NAME": "sim",
+        "ATIENDE_IVR__PORT": str(agi_port),
+    }
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "atiende.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + LIMIT
+        while sum(ended_attentions(database).values()) < 6 and time.monotonic() < deadline:
+            assert serve.poll() is None, serve.communicate()[1][-2000:]
+            time.sleep(0.2)
+    finally:
+        simulator.send_signal(signal.SIGINT)
+        sim_out, _ = simulator.communicate(timeout=30)
+        serve.send_signal(signal.SIGTERM)
+        _, serve_err = serve.communicate(timeout=60)
+    assert serve.returncode == 0, serve_err[-2000:]
+    assert simulator.returncode == 0
+    finished = re.search(r"calls finished: (.*)", sim_out)
+    assert finished is not None, sim_out
+    intended = Counter(
+        {k: int(v) for k, v in (item.split(" ") for item in finished.group(1).split(", "))}
+    )
+    assert sum(intended.values()) >= 6
+    assert ended_attentions(database) == intended
+    assert "IVR (FastAGI) on" in serve_err
