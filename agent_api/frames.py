@@ -39,8 +39,9 @@ def ivr_path(variables: Mapping[str, str], path: Iterable[str] = ()) -> list[str
     steps = list(path)
     if steps:
         return steps
+    # The IVR writes its path comma-separated (as telephony.calls reads it).
     raw = variables.get(IVR_PATH_VARIABLE, "")
-    return [step for step in raw.replace(">", "/").split("/") if step]
+    return [step.strip() for step in raw.split(",") if step.strip()]
 
 
 def pop_frame(event: AgentRinging, path: Iterable[str] = ()) -> dict[str, Any]:

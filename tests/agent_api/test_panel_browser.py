@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import time
@@ -160,6 +161,12 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
             assert await page.locator("#pop img").count() == 0
             assert await page.text_content("#pop-caller-number") == call.caller_number
             assert await page.text_content("#pop-queue") == "consultas"
+            # The digit the IVR read (answered.agi: GET DATA answered with result=N).
+            digits = re.findall(
+                r"> GET DATA [^\n]*\n< 200 result=(\d+)",
+                (recordings / "answered.agi").read_text(encoding="utf-8"),
+            )
+            assert await page.text_content("#pop-ivr") == " › ".join(digits)
             assert "no registrada" in (await page.text_content("#person-status") or "")
             assert await _axe_violations(page) == []
 

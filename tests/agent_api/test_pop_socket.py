@@ -359,3 +359,41 @@ async def test_logout_and_role_loss_close_the_socket(live: tuple[Panel, str]) ->
         await next_frame(b)
     assert closed.value.rcvd is not None and closed.value.rcvd.code in (4001, 4003)
     assert panel.hub.socket_count == 0
+
+
+def test_ivr_path_frame_reads_the_comma_separated_variable() -> None:
+    from agent_api.frames import ivr_path
+
+    assert ivr_path({"ATIENDE_IVR_PATH": "menu, consultas ,cedula"}) == [
+        "menu",
+        "consultas",
+        "cedula",
+    ]
+    assert ivr_path({}, ("1", "2")) == ["1", "2"]
+
+
+async def test_shared_number_offers_candidates_and_audits_each(live: tuple[Panel, str]) -> None:
+    panel, base = live
+    registry = PersonRegistry(panel.engine)
+    number = f"099{uuid.uuid4().int % 1_000_000:06d}"
+    household = [
+        registry.register(
+            given_names=name,
+            family_names="Silva",
+            consents=["identificacion", "contacto"],
+            phones=[number],
+        )
+        for name in ("Marta", "Jorge")
+    ]
+    agent = panel.usernames[Role.EJECUTIVO]
+    a = await open_socket(base, (await session_cookie(base, agent))[0])
+    panel.hub.publish([ringing(panel, agent, uuid.uuid4().hex, caller_number=number)])
+    found = await next_frame(a, "pop.person")
+    assert found["person_status"] == "varias"
+    assert sorted(c["given_names"] for c in found["candidates"]) == ["Jorge", "Marta"]
+    assert "person" not in found
+    audit = AuditLog(panel.engine)
+    for person in household:
+        rows = audit.query(person_id=person.id, action="pop_disclosure")
+        assert [r.actor_id for r in rows] == [panel.users[agent]]
+    await a.close()
