@@ -13,27 +13,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from crm_bridge.exceptions import CrmBridgeError
+from crm_bridge.sync.exceptions import (
+    CrmError,
+    CrmProtocolError,
+    CrmRejectedError,
+    CrmUnavailableError,
+    SyncBusyError,
+)
 
-
-class CrmError(CrmBridgeError):
-    """The CRM did not do what was asked (the job fails and is retried)."""
-
-
-class CrmUnavailableError(CrmError):
-    """The CRM could not be reached, timed out or answered 5xx."""
-
-
-class CrmProtocolError(CrmError):
-    """The CRM answered something that is not its protocol (garbage, wrong shape)."""
-
-
-class CrmRejectedError(CrmError):
-    """The CRM understood the request and refused it (its error code is in the message)."""
-
-
-class SyncBusyError(CrmError):
-    """Another job holds this entity right now; this one is retried later."""
+__all__ = [
+    "AttentionData",
+    "ContactData",
+    "CrmAdapter",
+    "CrmError",
+    "CrmProtocolError",
+    "CrmRejectedError",
+    "CrmUnavailableError",
+    "SyncBusyError",
+    "attention_key",
+    "person_key",
+]
 
 
 def person_key(person_id: int) -> str:

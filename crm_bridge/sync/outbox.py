@@ -37,6 +37,7 @@ from crm_bridge.models import (
     PersonPhone,
 )
 from crm_bridge.store_access import translated
+from crm_bridge.sync.exceptions import DispatchError
 from telephony.domain import Outcome
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,6 @@ class Entity(StrEnum):
 class Action(StrEnum):
     UPSERT = "upsert"
     ERASE = "erase"
-
-
-class DispatchError(CrmBridgeError):
-    """The job queue could not take a job (Redis unreachable...); the row stays pending."""
 
 
 class Dispatcher(Protocol):

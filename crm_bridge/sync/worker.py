@@ -37,8 +37,9 @@ from rq.registry import FailedJobRegistry
 
 from crm_bridge.db import make_engine
 from crm_bridge.sync.adapter import CrmAdapter
+from crm_bridge.sync.exceptions import DispatchError
 from crm_bridge.sync.jobs import CrmSync, LockFactory, install, sync_outbox_row
-from crm_bridge.sync.outbox import DispatchError, OutboxRelay
+from crm_bridge.sync.outbox import OutboxRelay
 from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts, scan_sla_alerts
 from crm_bridge.sync.sla_alerts import install as install_sla
 
