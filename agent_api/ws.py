@@ -34,7 +34,7 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -93,6 +93,10 @@ class Subscriber:
 class _LiveCall:
     rung: set[int] = field(default_factory=set)  # users rung for it
     answered_by: int | None = None
+    # What a socket opened mid-call (a reloaded page) is sent on arrival.
+    ringing: AgentRinging | None = None
+    pop: str | None = None
+    answered: str | None = None
 
 
 class PopHub:
@@ -146,7 +150,23 @@ class PopHub:
         self._by_user.setdefault(user_id, set()).add(sub)
         if watch_all:
             self._watchers.add(sub)
+        self._catch_up(sub)
         return sub
+
+    def _catch_up(self, sub: Subscriber) -> None:
+        """A socket opened during a call gets its pop again (the person data
+        is looked up anew, so the disclosure is audited for this delivery)."""
+        for live in self._live.values():
+            mine = live.answered_by == sub.user_id or (
+                live.answered_by is None and sub.user_id in live.rung
+            )
+            if live.pop is None or live.ringing is None or not (mine or sub.watch_all):
+                continue
+            self._deliver(live.pop, {sub})
+            if live.answered is not None and live.answered_by == sub.user_id:
+                self._deliver(live.answered, {sub})
+            if self._lookup is not None:
+                self._spawn(self._follow_with_person(live.ringing, [sub.user_id]))
 
     def unsubscribe(self, sub: Subscriber) -> None:
         subs = self._by_user.get(sub.user_id)
@@ -215,13 +235,17 @@ class PopHub:
             record = self.record_of(event.key)
             path = record.ivr_path if record is not None else ()
         frame = pop_frame(event, path)
+        if first_ring:
+            live.ringing = event
+            live.pop = json.dumps(frame, separators=(",", ":"))
         # Supervisors see each call once, not once per ringing agent.
         recipients = self._send(frame, users, watchers=first_ring)
         if self._lookup is None or not recipients:
             return
-        task = asyncio.get_running_loop().create_task(
-            self._follow_with_person(event, recipients), name="pop-lookup"
-        )
+        self._spawn(self._follow_with_person(event, recipients))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work, name="pop-lookup")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -229,9 +253,11 @@ class PopHub:
         live = self._live.setdefault(event.key, _LiveCall())
         user = self._interfaces.get(event.interface)
         live.answered_by = user
+        frame = answered_frame(event)
+        live.answered = json.dumps(frame, separators=(",", ":"))
         if user is not None:
             self._remember(event.key, user)
-            self._send(answered_frame(event), (user,))
+            self._send(frame, (user,))
         others = tuple(u for u in live.rung if u != user)
         if others:
             self._send(taken_frame(event.key, event.member_name), others, watchers=False)

@@ -397,3 +397,38 @@ async def test_shared_number_offers_candidates_and_audits_each(live: tuple[Panel
         rows = audit.query(person_id=person.id, action="pop_disclosure")
         assert [r.actor_id for r in rows] == [panel.users[agent]]
     await a.close()
+
+
+async def test_a_page_opened_during_the_call_gets_the_pop(live: tuple[Panel, str]) -> None:
+    panel, base = live
+    agent = panel.usernames[Role.EJECUTIVO]
+    linkedid = uuid.uuid4().hex
+    key = CallKey(SYSTEM, linkedid)
+    panel.hub.publish([ringing(panel, agent, linkedid)])
+    panel.hub.publish(
+        [CallAnswered(time.time(), key, "consultas", panel.interfaces[agent], "A", 1)]
+    )
+    a = await open_socket(base, (await session_cookie(base, agent))[0])
+    pop = await next_frame(a)
+    assert (pop["type"], pop["call"]["linkedid"], pop["caller"]["name"]) == ("pop", linkedid, XSS)
+    assert (await next_frame(a))["type"] == "call.answered"
+    assert (await next_frame(a))["person_status"] == "desconocida"
+    # Another agent, not rung, gets nothing of it.
+    b = await open_socket(base, (await session_cookie(base, panel.second_agent))[0])
+    panel.hub.publish(
+        [
+            AgentStateChanged(
+                time.time(),
+                SYSTEM,
+                panel.interfaces[panel.second_agent],
+                "B",
+                AgentState.AVAILABLE,
+                None,
+                None,
+                None,
+            )
+        ]
+    )
+    assert (await next_frame(b))["type"] == "agent.state"
+    await a.close()
+    await b.close()
