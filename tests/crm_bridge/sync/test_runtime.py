@@ -9,7 +9,12 @@ from sqlalchemy import Engine
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.adapter import attention_key
-from crm_bridge.sync.outbox import OutboxStore, track_attention_updates, track_person_changes
+from crm_bridge.sync.outbox import (
+    OutboxStore,
+    track_attention_updates,
+    track_changes,
+    track_person_changes,
+)
 from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.testing import WebhookReceiver
 from crm_bridge.sync.vtiger import VtigerAdapter
@@ -119,3 +124,26 @@ def test_linking_an_ended_call_to_its_person_queues_the_call(engine: Engine) -> 
     assert [(r.entity.value, r.entity_id) for r in OutboxStore(engine).rows()] == [
         ("attention", ended.id)
     ]
+
+
+def test_the_embedded_default_sqlite_syncs_in_process(
+    sqlite_engine: Engine, receiver: WebhookReceiver
+) -> None:
+    stop = track_changes(sqlite_engine)
+    try:
+        person = PersonRegistry(sqlite_engine).register(
+            given_names="Elena", family_names="Sosa", consents=["identificacion"]
+        )
+    finally:
+        stop()
+    AttentionRepository(sqlite_engine, outbox=True).upsert_records(
+        [make_record("8.1"), make_record("8.2", Outcome.IN_PROGRESS)]
+    )
+    service = _service(sqlite_engine, receiver)
+    service.start()
+    try:
+        wait_for(lambda: OutboxStore(sqlite_engine).pending() == 0, what="the outbox to drain")
+    finally:
+        service.stop()
+    assert set(receiver.attentions) == {attention_key(SYSTEM, "8.1")}
+    assert set(receiver.contacts) == {f"atiende-person-{person.id}"}
