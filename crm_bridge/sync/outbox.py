@@ -360,6 +360,13 @@ def _row(row: CrmOutbox) -> OutboxRow:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    pending: int  # not synced yet, still being tried
+    failed: int  # retries exhausted: in the failed list
+    oldest_pending_seconds: float  # how far behind the CRM is
+
+
 class OutboxStore:
     """What jobs and the failed-jobs API read and write on outbox rows."""
 
@@ -415,6 +422,18 @@ class OutboxStore:
         query = select(func.count()).select_from(CrmOutbox).where(CrmOutbox.done_at.is_(None))
         with translated("counting the CRM outbox"), self._sessions() as session:
             return int(session.execute(query).scalar_one())
+
+    def stats(self) -> OutboxStats:
+        """Backlog figures for the metrics: rows waiting, rows failed, age of the oldest."""
+        waiting = CrmOutbox.done_at.is_(None) & CrmOutbox.failed_at.is_(None)
+        failed = CrmOutbox.done_at.is_(None) & CrmOutbox.failed_at.is_not(None)
+        with translated("measuring the CRM outbox"), self._sessions() as session:
+            pending = int(session.execute(select(func.count()).where(waiting)).scalar_one())
+            failures = int(session.execute(select(func.count()).where(failed)).scalar_one())
+            oldest = session.execute(select(func.min(CrmOutbox.created_at)).where(waiting))
+            first: datetime | None = oldest.scalar_one()
+        age = 0.0 if first is None else max(0.0, (self._clock() - first).total_seconds())
+        return OutboxStats(pending=pending, failed=failures, oldest_pending_seconds=age)
 
     def rows(self) -> list[OutboxRow]:
         with translated("reading the CRM outbox"), self._sessions() as session:

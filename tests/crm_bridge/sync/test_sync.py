@@ -86,6 +86,7 @@ def test_in_process_runner_crm_down_for_a_while_then_every_call_synced_once(
     runner.start()
     try:
         assert relay.relay_once() == RelayResult(enqueued=6)
+        assert store.stats().pending == 6
         wait_for(lambda: all(r.attempts >= 2 for r in store.rows()), what="failed attempts")
         crm.up()
         wait_for(lambda: store.pending() == 0, what="every row synced")
@@ -147,6 +148,8 @@ def test_garbage_errors_and_slowness_fail_clearly_are_retried_and_listed(
     assert failed.last_error is not None and failed.last_error.startswith("CrmUnavailableError")
     assert f"crm-outbox-{failed.id}" in dispatcher.failed_job_ids()
     assert crm.creates["PBXManager"] == 0
+    stats = store.stats()
+    assert (stats.pending, stats.failed) == (0, 1)
     assert failures.retry(failed.id)
     wait_for(lambda: store.pending() == 0, what="the retried job")
     assert failures.list() == [] and dispatcher.failed_job_ids() == []
