@@ -564,7 +564,7 @@ class Pbx:
             if one.alive:
                 self._varset(one, "AGISTATUS", "HANGUP")
                 self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
-                self._hangup(one)
+                self._caller_hangup(call)
                 if call.peer is not None:
                     self._device(one.name.split("-")[0], "NOT_INUSE")
             call.outcome = call.outcome or "ivr_hangup"
@@ -698,12 +698,20 @@ class Pbx:
             self._emit(
                 "DialBegin",
                 "call",
-                [*caller.block(), *leg.block("Dest"), ("DialString", agent.extension)],
+                [*caller.block(), *leg.block("Dest"), ("DialString", member.interface)],
             )
-            leg.cid_num, leg.cid_name = caller.cid_num, caller.cid_name
+            # The phone keeps its own caller ID; each side's connected line is the other.
+            caller.conn_num, caller.conn_name = agent.extension, agent.name
+            self._chan("NewConnectedLine", "call", caller)
             leg.conn_num, leg.conn_name = caller.cid_num, caller.cid_name
             self._newstate(leg, 5)
             self._newexten(leg, 1, "AppQueue", "(Outgoing Line)")
+            self._chan("NewConnectedLine", "call", leg)
+            self._emit(
+                "DialState",
+                "call",
+                [*caller.block(), *leg.block("Dest"), ("DialStatus", "RINGING")],
+            )
             self._device(self._device_of(member.interface), "RINGING")
             self.at(self.now + self.ring_seconds, lambda: self._answer_pjsip(call, member))
 
@@ -711,13 +719,9 @@ class Pbx:
         dest = leg.block("Dest")
         # AgentCalled names the member's dialplan entry point, not the dialled exten.
         dest = [(k, "s" if k == "DestExten" else v) for k, v in dest]
-        if self.style == "local":
-            dest = [
-                (k, call.channel.cid_num if k == "DestConnectedLineNum" else v) for k, v in dest
-            ]
-            dest = [
-                (k, call.channel.cid_name if k == "DestConnectedLineName" else v) for k, v in dest
-            ]
+        # ... and shows the caller as the member's connected line already.
+        dest = [(k, call.channel.cid_num if k == "DestConnectedLineNum" else v) for k, v in dest]
+        dest = [(k, call.channel.cid_name if k == "DestConnectedLineName" else v) for k, v in dest]
         self._emit(
             "AgentCalled",
             "agent",
@@ -831,7 +835,8 @@ class Pbx:
             self._chan("HangupRequest", "call", leg, ("Cause", "16"))
             self._hangup(peer)
         else:
-            self._chan("HangupRequest", "call", leg, ("Cause", "16"))
+            # A BYE from the phone: sip_mixed's HangupRequest carries no Cause.
+            self._chan("HangupRequest", "call", leg)
         agent.in_call = False
         member.calls_taken += 1
         member.last_call = int(self.now)
@@ -908,6 +913,14 @@ class Pbx:
         call.dead = True
         self._finish(call)
 
+    def _caller_hangup(self, call: Call) -> None:
+        """Hangup of a caller who left: a PJSIP BYE without a Reason leaves
+        the cause unset (sip_mixed's abandons: Cause 0, Unknown)."""
+        if call.peer is None:
+            self._hangup(call.channel, 0, "Unknown")
+        else:
+            self._hangup(call.channel)
+
     def _caller_hangs_up(self, call: Call) -> None:
         """The caller's patience ran out (ignored once an agent answered)."""
         if call.dead or call.outcome in ("answered", "ivr_completed"):
@@ -920,7 +933,7 @@ class Pbx:
             self._chan("HangupRequest", "call", one, ("Cause", "16"))
             self._hangup(two)
         else:
-            self._chan("HangupRequest", "call", one, ("Cause", "16"))
+            self._chan("HangupRequest", "call", one)  # a BYE, as in sip_mixed
         if call.agi_active:
             call.outcome = "ivr_hangup"
             if two is not None:
@@ -967,7 +980,7 @@ class Pbx:
         )
         self._varset(one, "QUEUEPOSITION", str(position))
         self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
-        self._hangup(one)
+        self._caller_hangup(call)
         if call.peer is not None:
             device = one.name.split("-")[0]
             self._device(device, "NOT_INUSE")
