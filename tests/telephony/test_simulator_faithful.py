@@ -186,38 +186,49 @@ MEDIA_ONLY = ("RTPAUDIOQOS", "BRIDGEPVTCALLID")
 # Timers and counts that depend on the real run's timing and on the other
 # calls of sip_mixed (18 callers at once).
 SIP_RUN_DEPENDENT = {
-    *RUN_DEPENDENT, "Uniqueid", "DestUniqueid", "DurationMs", "Count", "HoldTime",
-}  # fmt: skip
-SIP_TIMERS = {"QUEUEWAIT", "QUEUEWAIT_MS", "ANSWEREDTIME_MS", "DIALEDTIME_MS"}
+    *RUN_DEPENDENT,
+    *("Uniqueid", "DestUniqueid", "Linkedid", "DestLinkedid"),
+    *("DurationMs", "Count", "Position", "OriginalPosition", "HoldTime"),
+}
+SIP_TIMERS = {"QUEUEWAIT", "QUEUEWAIT_MS", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS"}
 
 
-def test_pjsip_call_matches_the_first_sip_mixed_call(recordings: Path) -> None:
-    """Every event of sip_mixed's first call (answered by Ana) that carries
-    its Linkedid, against the simulator's PJSIP call: names in order, header
-    names in order, values. Left out on both sides: RTCP reports and RTP
-    quality variables (the simulator carries no media), and the events
+@pytest.mark.parametrize("outcome", ["answered", "abandoned"])
+def test_pjsip_call_matches_the_first_sip_mixed_call(recordings: Path, outcome: str) -> None:
+    """Every event of sip_mixed's first answered call (Ana answers) and of its
+    first abandoned call (reclamos, Carla busy: paused here) that carries the
+    call's Linkedid, against the simulator's PJSIP call: names in order,
+    header names in order, values. Left out on both sides: RTCP reports and
+    RTP quality variables (the simulator carries no media), and the events
     without a Linkedid to pick them by (DeviceStateChange, QueueMemberStatus,
-    BridgeCreate/Destroy)."""
+    BridgeCreate/Destroy). The callers' keys and patience are the lab's
+    (README: 1 with patience 30 s, 2 with patience 8 s)."""
     messages = [
         parse_message(raw) for _, raw in split_messages((recordings / "sip_mixed.ami").read_bytes())
     ]
-    first = next(h for h in messages if h.get("Event") == "Newchannel")
-    linkedid = first["Linkedid"]
+    marker = "AgentConnect" if outcome == "answered" else "QueueCallerAbandon"
+    linkedid = next(h["Linkedid"] for h in messages if h.get("Event") == marker)
+    first = next(
+        h for h in messages if h.get("Event") == "Newchannel" and h["Linkedid"] == linkedid
+    )
 
-    def of_the_call(h: Headers) -> bool:
+    def of_the_call(h: Headers, linkedid: str) -> bool:
         if h.get("Event", "").startswith("RTCP"):
             return False
         if h.get("Event") == "VarSet" and h["Variable"].startswith(MEDIA_ONLY):
             return False
         return linkedid in (h.get("Linkedid"), h.get("DestLinkedid"))
 
-    real = [h for h in messages if "Event" in h and of_the_call(h)]
+    real = [h for h in messages if "Event" in h and of_the_call(h, linkedid)]
     pbx = Pbx(start=float(first["Timestamp"]) - 3, style="pjsip", queues=LAB_QUEUES)
-    caller = CallerSpec(first["CallerIDNum"], first["CallerIDName"], ("1",), 2, 30, 4)
+    keys, patience = (("1",), 30) if outcome == "answered" else (("2",), 8)
+    if outcome == "abandoned":
+        pbx.set_paused("PJSIP/4003", True, "ocupada")
+    caller = CallerSpec(first["CallerIDNum"], first["CallerIDName"], keys, 2, patience, 4)
     pbx.place_call(caller, float(first["Timestamp"]))
-    simulated = [
-        e.fields() for e in pbx.advance(float(first["Timestamp"]) + 120) if of_the_call(e.fields())
-    ]
+    events = [e.fields() for e in pbx.advance(float(first["Timestamp"]) + 120)]
+    own = next(e["Linkedid"] for e in events if e["Event"] == "Newchannel")
+    simulated = [e for e in events if of_the_call(e, own)]
 
     def name(h: Headers) -> str:
         channel = re.sub(r"-[0-9a-f]{8}$", "", h.get("Channel", ""))
