@@ -115,6 +115,7 @@ class Traffic:
         self.rng = random.Random(seed)
         self.with_cedula = with_cedula
         self.known = list(known)
+        self._next_pause: dict[str, float] = {}
 
     def arrivals(self, start: float, until: float) -> list[Arrival]:
         """Poisson arrivals in [start, until)."""
@@ -170,13 +171,17 @@ class Traffic:
         if p.mean_seconds_between_pauses <= 0:
             return out
         for extension in extensions:
-            at = start + rng.expovariate(1 / p.mean_seconds_between_pauses)
+            # Windows follow each other: a pause never overlaps the last one.
+            at = self._next_pause.get(extension)
+            if at is None:
+                at = start + rng.expovariate(1 / p.mean_seconds_between_pauses)
             while at < until:
                 reason = rng.choice(PAUSE_REASONS)
                 length = max(10.0, rng.expovariate(1 / p.mean_pause_seconds))
                 out.append(PauseChange(at, extension, True, reason))
                 out.append(PauseChange(at + length, extension, False, ""))
                 at += length + rng.expovariate(1 / p.mean_seconds_between_pauses)
+            self._next_pause[extension] = at
         return sorted(out, key=lambda change: change.at)
 
 

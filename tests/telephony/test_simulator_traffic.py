@@ -80,3 +80,21 @@ def test_same_seed_same_traffic() -> None:
     other, _ = run_traffic("pjsip", seconds=120, seed=10)
     assert first == second
     assert first != other
+
+
+def test_pauses_drawn_window_by_window_never_overlap() -> None:
+    traffic = Traffic(PROFILE, seed=4)
+    changes = [
+        change
+        for window in range(20)
+        for change in traffic.pauses(
+            ["4001", "4002"], START + 30 * window, START + 30 * (window + 1)
+        )
+    ]
+    for extension in ("4001", "4002"):
+        mine = sorted((c for c in changes if c.extension == extension), key=lambda c: c.at)
+        assert mine, "an agent pauses now and then over ten minutes"
+        states = [c.paused for c in mine]
+        # Strictly alternating: paused, back, paused, back...
+        assert states == [True, False] * (len(states) // 2)
+        assert all(c.reason for c in mine if c.paused)
