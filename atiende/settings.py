@@ -111,7 +111,10 @@ class Settings(BaseSettings):
 
     # SQLite file as the embedded default; postgresql+psycopg://... in production.
     database_url: str = "sqlite:///atiende.db"
+    # With Redis, replicas of `atiende serve` share it: one bridge per Asterisk
+    # holds a lease (seconds) and records; the others stand by.
     redis_url: str | None = None
+    bridge_lease_seconds: float = Field(default=10.0, gt=0)
     phone_region: str = Field(default="UY", min_length=2, max_length=2)
     # Service-level threshold in seconds, default and per queue.
     service_level_seconds: int = Field(default=20, ge=1)

@@ -16,6 +16,7 @@ from wsgiref.simple_server import WSGIServer
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, start_http_server
+from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
 from atiende.settings import Settings
@@ -32,6 +33,7 @@ from ivr.server import FastAgiServer
 from telephony.ami.actions import Ping
 from telephony.ami.connection import AmiConnection
 from telephony.bridge import Bridge, DomainEventSink
+from telephony.leadership import AlwaysLeader, Lease, RedisLease, lead
 from telephony.queue_config import QueueConfig, load_queues_conf
 from telephony.tracker import CallTracker
 
@@ -207,33 +209,62 @@ def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
     )
 
 
+def bridge_lease(settings: Settings) -> Lease:
+    """The bridge lease: in Redis when replicas share one, else always held."""
+    if not settings.redis_url:
+        return AlwaysLeader()
+    return RedisLease(
+        Redis.from_url(settings.redis_url),
+        f"atiende:bridge-lease:{settings.ami.system_name}",
+        settings.bridge_lease_seconds,
+    )
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or `stop` is set)."""
+    """Run until SIGINT/SIGTERM (or `stop` is set).
+
+    Exits with status 3 if another replica took the bridge lease from this
+    one while it was recording: its supervisor restarts it as a standby.
+    """
     stop = stop or asyncio.Event()
     await asyncio.to_thread(migrate, settings)
     engine = make_engine(settings.database_url)
     service = build_bridge(settings, engine=engine)
-    await service.start()
     ivr = build_ivr(settings, engine) if settings.ivr.enabled else None
     if ivr is not None:
         await ivr.start()
         log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
     metrics = start_metrics(settings, service)
     log.info(
-        "bridge running: AMI %s:%d as %r (system %r)",
+        "bridge for AMI %s:%d as %r (system %r)",
         settings.ami.host,
         settings.ami.port,
         settings.ami.username,
         settings.ami.system_name,
     )
+    leadership = asyncio.create_task(
+        lead(
+            bridge_lease(settings),
+            service.start,
+            interval=settings.bridge_lease_seconds / 3,
+            stopping=stop,
+        ),
+        name="bridge-lease",
+    )
     with _stop_on_signals(stop):
-        await stop.wait()
+        await asyncio.wait(
+            [leadership, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+    stop.set()
+    lost = await leadership
     log.info("stopping")
     if metrics is not None:
         metrics.shutdown()
     if ivr is not None:
         await ivr.stop()
     await service.stop()
+    if lost:
+        raise SystemExit(3)
 
 
 def metrics_registry(service: BridgeService) -> CollectorRegistry:

@@ -34,8 +34,9 @@ the last event seen before the drop (Asterisk's clock); any other call ends
 `lost_during_outage`. A FullyBooted whose boot time (marker `at` - Uptime)
 moved since the previous session means Asterisk restarted: the same rule ends
 every call at once. Calls restored from the store are kept until the first
-resync; one it does not list ends `lost_during_outage` (nothing bounds it)
-unless its hangups arrived meanwhile.
+resync; one it does not list ends `lost_during_outage` unless its hangups
+arrived meanwhile, or it had been answered: the answer stands, its talk time
+unknown (nothing bounds it) and its end the last moment on record.
 """
 
 from __future__ import annotations
@@ -813,20 +814,24 @@ class CallTracker:
         """A call that is over although its end was never seen (gone from a
         resync, or Asterisk restarted)."""
         leg = call.answered_leg()
-        if (
-            leg is not None
-            and call.legs[-1] is leg
-            and leg.outcome is Outcome.ANSWERED
-            and not call.restored
-        ):
+        if leg is None or call.legs[-1] is not leg or leg.outcome is not Outcome.ANSWERED:
+            self._end(call, ended_at, out, forced=Outcome.LOST_DURING_OUTAGE)
+        elif not call.restored:
             # Answered and now over: the talk happened, only its end was
             # missed. Keep it answered, with the talk time bounded below by
             # the last moment the bridge saw the call up (the disconnect),
-            # rather than discard a real attention as lost. A restored call
-            # has no such moment (the bridge was down), so it is lost.
+            # rather than discard a real attention as lost.
             self._end(call, ended_at, out)
         else:
-            self._end(call, ended_at, out, forced=Outcome.LOST_DURING_OUTAGE)
+            # Restored from the store: answered before the bridge stopped,
+            # over by the time it came back, and nothing says when the talk
+            # ended. The answer stands; the talk time stays unknown (the KPIs
+            # leave it out) and the end is the last moment on record.
+            if not leg.completed:
+                leg.completed = True
+                leg.talk_seconds = None
+            answered_at = leg.answered_at if leg.answered_at is not None else call.last_at
+            self._end(call, max(call.last_at, answered_at), out)
 
     def _close_unlisted_leg(self, call: Call, at: float, out: list[DomainEvent]) -> None:
         """A caller still up, waiting in a queue before the outage, that the

@@ -512,6 +512,14 @@ class AmiTestServer:
 
     # ------------------------------------------------------------- inspection
 
+    @property
+    def position(self) -> int:
+        """Byte offset in the capture of the next message to replay (its
+        length once everything was replayed)."""
+        if self._next < len(self._messages):
+            return self._messages[self._next][0]
+        return self._capture_size
+
     def actions(self, name: str) -> list[Headers]:
         return [a for a in self.received if a.get("Action", "").lower() == name.lower()]
 

@@ -577,18 +577,36 @@ def _cut_answered(recordings: Path) -> tuple[list[Headers], list[Headers]]:
     return headers[:cut], headers[cut:]
 
 
-def test_restored_call_not_in_resync_is_lost(recordings: Path) -> None:
+def test_restored_answered_call_not_in_resync_stays_answered(recordings: Path) -> None:
     first, _ = _cut_answered(recordings)
     old, _ = _run(first)
     (saved,) = old.calls_in_progress()
+    assert saved.answered_at is not None
     tracker = CallTracker("lab", wrapup_seconds=WRAPUP)
     tracker.restore([saved])
     assert [r.key for r in tracker.calls_in_progress()] == [saved.key]
     after = _resync(tracker, _last_ts(first) + 100, [])
     (record,) = _ended(after)
     assert record.key == saved.key
-    assert record.outcome is Outcome.LOST_DURING_OUTAGE
+    # It was answered before the bridge stopped; when the talk ended nobody
+    # saw: the answer stands, the talk time is unknown, the end is the last
+    # moment on record (never the resync, 100 s later).
+    assert record.outcome is Outcome.ANSWERED
     assert record.agent == "Ana Gómez"
+    assert record.talk_seconds is None
+    assert record.ended_at == saved.answered_at
+
+
+def test_restored_waiting_call_not_in_resync_is_lost(recordings: Path) -> None:
+    headers = _headers(recordings, "abandoned.ami")
+    joined = next(i for i, h in enumerate(headers) if h.get("Event") == "QueueCallerJoin") + 1
+    old, _ = _run(headers[:joined])
+    (saved,) = old.calls_in_progress()
+    tracker = CallTracker("lab", wrapup_seconds=WRAPUP)
+    tracker.restore([saved])
+    (record,) = _ended(_resync(tracker, _last_ts(headers[:joined]) + 100, []))
+    assert record.outcome is Outcome.LOST_DURING_OUTAGE
+    assert record.queues == ("reclamos",)
 
 
 def test_restored_call_in_resync_continues(recordings: Path) -> None:
