@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis import Redis
@@ -24,10 +25,23 @@ ACCESS_KEY = "Zx9kLq2Wm4Rt7Yb1"
 WEBHOOK_SECRET = "shared-webhook-secret"
 
 
+def _sync_redis_url() -> str:
+    """The server of ATIENDE_TEST_REDIS_URL, database 14 (or ATIENDE_TEST_CRM_REDIS_URL).
+
+    Other test areas flush database 15 at their start and end; run at the
+    same time as these, they would wipe jobs and locks mid-test.
+    """
+    explicit = os.environ.get("ATIENDE_TEST_CRM_REDIS_URL")
+    if explicit:
+        return explicit
+    shared = urlsplit(os.environ.get("ATIENDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    return urlunsplit(shared._replace(path="/14"))
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database flushed before and after the test."""
-    url = os.environ.get("ATIENDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    """A Redis database of the CRM sync tests, flushed before and after each test."""
+    url = _sync_redis_url()
     client = Redis.from_url(url)
     client.flushdb()
     try:
