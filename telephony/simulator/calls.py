@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 import uuid
 from collections.abc import Callable
 
@@ -63,6 +64,10 @@ class Pbx:
         wrapup_seconds: float = 3.0,
         stub_routes: dict[str, str] | None = None,
         survey: bool = False,
+        no_answer_share: float = 0.0,
+        queue_timeout: float = 15.0,
+        retry_seconds: float = 1.0,
+        seed: int = 1,
     ) -> None:
         """queues: queue name -> [(agent extension, member name)]. survey: after
         the agent hangs up, a PJSIP caller goes on to the IVR's `survey` route
@@ -76,6 +81,11 @@ class Pbx:
         )
         self.stub_routes = stub_routes or {"1": "consultas", "2": "reclamos"}
         self.survey = survey and external_ivr and style == "pjsip"
+        # PJSIP agents who let the phone ring out (queues.conf timeout, retry).
+        self.no_answer_share = no_answer_share if style == "pjsip" else 0.0
+        self.queue_timeout = queue_timeout
+        self.retry_seconds = retry_seconds
+        self._rng = random.Random(seed)
         self._agenda: list[tuple[float, int, Action]] = []
         self._seq = itertools.count()
         self._out: list[SimEvent] = []
@@ -633,7 +643,8 @@ class Pbx:
             ]
             if not free:
                 return
-            self._ring(call, min(free, key=lambda m: m.last_call))
+            # A member who just let this caller's call ring out goes last.
+            self._ring(call, min(free, key=lambda m: (m.interface in call.declined, m.last_call)))
 
     def _ring(self, call: Call, member: Member) -> None:
         agent = self.agents[member.interface]
@@ -713,7 +724,15 @@ class Pbx:
                 [*caller.block(), *leg.block("Dest"), ("DialStatus", "RINGING")],
             )
             self._device(self._device_of(member.interface), "RINGING")
-            self.at(self.now + self.ring_seconds, lambda: self._answer_pjsip(call, member))
+            rings_out = (
+                self.no_answer_share > 0
+                and self._rng.random() < self.no_answer_share
+                and call.hangup_at > self.now + self.queue_timeout + 0.002
+            )
+            if rings_out:
+                self.at(self.now + self.queue_timeout, lambda: self._rang_out(call, member))
+            else:
+                self.at(self.now + self.ring_seconds, lambda: self._answer_pjsip(call, member))
 
     def _agent_called(self, call: Call, member: Member, leg: Channel) -> None:
         dest = leg.block("Dest")
@@ -748,6 +767,36 @@ class Pbx:
         talk_from = self.now + LOCAL_ANSWER_DELAY
         self.at(talk_from, lambda: self._newexten(peer, 2, "Wait", _seconds(call.spec.talk)))
         self.at(talk_from + call.spec.talk, lambda: self._agent_hangs_up(call, member))
+
+    def _rang_out(self, call: Call, member: Member) -> None:
+        """Nobody picked up within the queue's timeout (ring_no_answer.ami)."""
+        caller, leg = call.channel, call.agent_leg
+        assert leg is not None
+        agent = self.agents[member.interface]
+        self._emit(
+            "AgentRingNoAnswer",
+            "agent",
+            [
+                *caller.block(),
+                *leg.block("Dest"),
+                ("Queue", member.queue),
+                ("Interface", member.interface),
+                ("MemberName", member.name),
+                ("RingTime", str(int(self.queue_timeout * 1000))),
+            ],
+        )
+        for status in ("NOANSWER", "CANCEL"):
+            self._emit(
+                "DialEnd", "call", [*caller.block(), *leg.block("Dest"), ("DialStatus", status)]
+            )
+        self._hangup(leg, 0, "Unknown")
+        agent.busy = False
+        call.agent, call.agent_leg = None, None
+        call.declined.add(member.interface)
+        caller.conn_num, caller.conn_name = caller.cid_num, caller.cid_name
+        self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
+        self._device(self._device_of(member.interface), "NOT_INUSE")
+        self.at(self.now + self.retry_seconds, self._dispatch_all)
 
     def _answer_pjsip(self, call: Call, member: Member) -> None:
         leg = call.agent_leg

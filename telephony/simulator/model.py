@@ -155,6 +155,7 @@ class Call:
     keyed_at: float | None = None  # when the first key arrives (None: never)
     hangup_at: float = 0.0  # when the caller hangs up if nobody answers first
     pending_keys: list[str] = field(default_factory=list)
+    declined: set[str] = field(default_factory=set)  # members who let it ring out
     variables: dict[str, str] = field(default_factory=dict)
     dead: bool = False  # the caller has hung up
     announce_hangup: bool = False  # next AGI reply is preceded by HANGUP

@@ -48,6 +48,8 @@ class SimulatorConfig:
     agi: tuple[str, int] | None = None
     # With an IVR and PJSIP channels: callers an agent answered take the survey.
     survey: bool = True
+    # Share of rings a PJSIP agent lets ring out (AgentRingNoAnswer, retried).
+    no_answer_share: float = 0.05
     queues: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: dict(DEFAULT_QUEUES))
     profile: TrafficProfile = field(default_factory=TrafficProfile)
     seed: int = 1
@@ -108,6 +110,8 @@ class Simulator:
             ),
             stub_routes=config.profile.stub_routes,
             survey=config.survey,
+            no_answer_share=config.no_answer_share,
+            seed=config.seed,
         )
         self.on_events = on_events
         self.placed = 0

@@ -165,10 +165,10 @@ def test_pjsip_events_have_the_header_sets_of_sip_mixed(recordings: Path) -> Non
     """PJSIP callers and agents: every event the simulator emits has a header
     set that the same event had in a real capture (sip_mixed first)."""
     real: dict[str, set[frozenset[str]]] = {}
-    for name in ("sip_mixed", "abandoned", "answered"):
+    for name in ("sip_mixed", "abandoned", "answered", "ring_no_answer"):
         for event, sets in header_sets(capture_events(recordings / f"{name}.ami")).items():
             real.setdefault(event, set()).update(sets)
-    pbx = Pbx(start=1795400000.0, style="pjsip", queues=LAB_QUEUES)
+    pbx = Pbx(start=1795400000.0, style="pjsip", queues=LAB_QUEUES, no_answer_share=0.5)
     pbx.at(1795400000.5, lambda: pbx.set_paused("PJSIP/4003", True, "Almuerzo"))
     pbx.place_call(CallerSpec("099123456", "María Pérez", ("1",), 2, 120, 4), 1795400001.0)
     pbx.place_call(CallerSpec("099123457", "Zoë Ñandú", ("2",), 2, 8, 4), 1795400001.5)

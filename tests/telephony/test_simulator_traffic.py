@@ -21,9 +21,17 @@ PROFILE = TrafficProfile(
 )
 
 
-def run_traffic(style: Style, seconds: float = 600.0, seed: int = 3) -> tuple[bytes, list[Call]]:
+def run_traffic(
+    style: Style, seconds: float = 600.0, seed: int = 3, no_answer_share: float = 0.0
+) -> tuple[bytes, list[Call]]:
     traffic = Traffic(PROFILE, seed=seed)
-    pbx = Pbx(start=START, style=style, queues=DEFAULT_QUEUES, stub_routes=PROFILE.stub_routes)
+    pbx = Pbx(
+        start=START,
+        style=style,
+        queues=DEFAULT_QUEUES,
+        stub_routes=PROFILE.stub_routes,
+        no_answer_share=no_answer_share,
+    )
     for arrival in traffic.arrivals(START, START + seconds):
         pbx.place_call(arrival.caller, arrival.at)
     interfaces = {agent.extension: agent.interface for agent in pbx.agents.values()}
@@ -98,3 +106,13 @@ def test_pauses_drawn_window_by_window_never_overlap() -> None:
         # Strictly alternating: paused, back, paused, back...
         assert states == [True, False] * (len(states) // 2)
         assert all(c.reason for c in mine if c.paused)
+
+
+def test_phones_ringing_out_are_retried_and_calls_still_end_as_intended() -> None:
+    data, calls = run_traffic("pjsip", no_answer_share=0.3)
+    intended = {call.channel.linkedid: call.outcome for call in calls}
+    assert outcomes_by_linkedid(data) == intended
+    text = data.decode("utf-8")
+    assert "Event: AgentRingNoAnswer" in text and "DialStatus: NOANSWER" in text
+    # Rung out and then answered by someone else.
+    assert any(call.declined and call.outcome == "answered" for call in calls)
