@@ -44,6 +44,7 @@ from telephony.domain import (
     CallRecord,
     DomainEvent,
     IvrLeft,
+    RingNoAnswer,
 )
 from telephony.simulator.runner import Simulator, SimulatorConfig
 from telephony.simulator.traffic import KnownPerson, TrafficProfile, sample_persons
@@ -95,6 +96,11 @@ class ConsoleSink:
             return f"{event.queue:<10} queued      {caller} at position {event.position}"
         if isinstance(event, AgentRinging):
             return f"{event.queue:<10} ringing     {event.member_name}"
+        if isinstance(event, RingNoAnswer):
+            return (
+                f"{event.queue:<10} no answer   {event.member_name}"
+                f" after {event.ring_seconds:.0f} s"
+            )
         if isinstance(event, CallAnswered):
             return (
                 f"{event.queue:<10} answered    by {event.member_name}"
