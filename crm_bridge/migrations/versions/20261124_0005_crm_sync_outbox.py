@@ -71,9 +71,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rights_requests")),
     )
-    op.create_index(
-        op.f("ix_rights_requests_person_id_at"), "rights_requests", ["person_id", "at"]
-    )
+    op.create_index(op.f("ix_rights_requests_person_id_at"), "rights_requests", ["person_id", "at"])
 
 
 def downgrade() -> None:
