@@ -80,7 +80,7 @@ class ConsoleSink:
     def _line(event: DomainEvent) -> str | None:
         if isinstance(event, CallArrived):
             caller = f"{event.caller_name or '(sin nombre)'} {mask_number(event.caller_number)}"
-            return f"{'':<10} arrived     {caller} on {event.channel}"
+            return f"{'':<10} arrived     {caller}"
         if isinstance(event, IvrLeft):
             path = event.variables.get("ATIENDE_IVR_PATH") or ",".join(event.choices) or "-"
             return f"{'(ivr)':<10} left IVR    path {path}"
