@@ -14,12 +14,15 @@ import asyncio
 import contextlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telephony.ami.stream import Headers
 from telephony.ami.testing import BANNER, LIST_ACTIONS, AsteriskState, parse_message
 
 _END = b"\r\n\r\n"
+# An action the PBX itself carries out: (Success or Error, Message).
+ActionHandler = Callable[[Headers], tuple[str, str]]
 _CALL_CLASSES = frozenset({"on", "all", "yes", "true", "call", "agent", "dialplan"})
 
 
@@ -60,12 +63,15 @@ class AmiServer:
         username: str = "atiende",
         secret: str = "atiende",
         state: AsteriskState | None = None,
+        handlers: dict[str, ActionHandler] | None = None,
     ) -> None:
         self.host = host
         self._port = port
         self.username = username
         self.secret = secret
         self.state = state or AsteriskState()
+        # By lower-case action name; any other action gets a plain Success.
+        self.handlers = dict(handlers or {})
         self.sessions: list[AmiSession] = []
         self.received: list[Headers] = []
         # (action, simulated time, items) of every list answered: what a
@@ -180,6 +186,9 @@ class AmiServer:
             session.writer.close()
         elif name in LIST_ACTIONS:
             self._answer_list(session, name, action_id)
+        elif key in self.handlers:
+            response, message = self.handlers[key](action)
+            session.send(_reply(action_id, f"Response: {response}", f"Message: {message}"))
         else:
             session.send(_reply(action_id, "Response: Success", f"Message: {name} done"))
 

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from telephony.ami.stream import Headers
 from telephony.simulator.agi_driver import run_session
 from telephony.simulator.ami_server import AmiServer
 from telephony.simulator.calls import Pbx
@@ -113,6 +114,7 @@ class Simulator:
             no_answer_share=config.no_answer_share,
             seed=config.seed,
         )
+        self.ami.handlers["queuepause"] = self._queue_pause
         self.on_events = on_events
         self.placed = 0
         self.emitted = 0
@@ -197,6 +199,19 @@ class Simulator:
                 a.interface for a in self.pbx.agents.values() if a.extension == change.extension
             )
             self.pbx.at(change.at, functools.partial(self._pause, interface, change))
+
+    def _queue_pause(self, action: Headers) -> tuple[str, str]:
+        """QueuePause from a client (the agent panel), as app_queue answers it.
+        A pause applies to every queue of the member (the simulator keeps one
+        pause state per agent)."""
+        interface = action.get("Interface", "")
+        if interface not in self.pbx.agents:
+            return "Error", "Interface not found"
+        paused = action.get("Paused", "").lower() in ("true", "yes", "1", "on")
+        self.sync()
+        self.pbx.set_paused(interface, paused, action.get("Reason", ""))
+        self.sync()
+        return "Success", f"Interface {'paused' if paused else 'unpaused'} successfully"
 
     def _pause(self, interface: str, change: PauseChange) -> None:
         self.pbx.set_paused(interface, change.paused, change.reason)

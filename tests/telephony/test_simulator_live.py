@@ -229,3 +229,44 @@ async def test_bridge_joining_mid_traffic_resyncs_from_the_live_state(postgres_u
     followed = up_at_connect | later
     assert {k: stored.get(k) for k in followed} == {k: intended[k] for k in followed}
     assert not (stored.keys() - set(intended)), "nothing invented"
+
+
+async def test_queue_pause_from_a_client_pauses_the_member() -> None:
+    """What the agent panel's pause button sends: app_queue's replies, and the
+    QueueMemberPause event every session then sees."""
+    quiet = TrafficProfile(calls_per_minute=0, mean_seconds_between_pauses=0)
+    simulator = Simulator(SimulatorConfig(speed=10, profile=quiet, wait_for_subscriber=False))
+    await simulator.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", simulator.port)
+        await reader.readline()
+        writer.write(
+            b"Action: Login\r\nUsername: atiende\r\nSecret: atiende\r\nEvents: off\r\n\r\n"
+            b"Action: Filter\r\nFilter: ^Event: QueueMemberPause[^A-Za-z0-9]\r\n\r\n"
+            b"Action: Events\r\nEventMask: on\r\n\r\n"
+            b"Action: QueuePause\r\nActionID: p1\r\nInterface: PJSIP/4003\r\nPaused: true\r\n"
+            b"Reason: Capacitaci\xc3\xb3n\r\n\r\n"
+        )
+        seen = await read_messages(reader, "Event: QueueMemberPause")
+        seen += await read_messages(reader, "ActionID: p1")
+        event = next(m for m in seen if m.get("Event") == "QueueMemberPause")
+        assert (event["MemberName"], event["Paused"]) == ("Carla Pérez", "1")
+        assert event["PausedReason"] == "Capacitación"
+        reply = next(m for m in seen if m.get("ActionID") == "p1")
+        assert reply["Message"] == "Interface paused successfully"
+        writer.write(
+            b"Action: QueuePause\r\nActionID: p2\r\nInterface: PJSIP/9999\r\nPaused: true\r\n\r\n"
+            b"Action: QueueStatus\r\nActionID: qs\r\n\r\n"
+        )
+        refused = await read_messages(reader, "ActionID: p2")
+        assert refused[-1]["Response"] == "Error"
+        assert refused[-1]["Message"] == "Interface not found"
+        status = await read_messages(reader, "QueueStatusComplete")
+        carla = [
+            m for m in status if m.get("Event") == "QueueMember" and m["Name"] == "Carla Pérez"
+        ]
+        assert carla and all(m["Paused"] == "1" for m in carla)
+        assert all(m["PausedReason"] == "Capacitación" for m in carla)
+        writer.close()
+    finally:
+        await simulator.stop()
