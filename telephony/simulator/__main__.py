@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--calls-per-minute", type=float, default=6.0)
     parser.add_argument("--channels", choices=("pjsip", "local"), default="pjsip")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-answer-share", type=float, default=0.05, help="rings an agent lets ring out"
+    )
+    parser.add_argument("--no-survey", action="store_true", help="no post-call survey")
     return parser
 
 
@@ -51,6 +55,8 @@ async def _run(args: argparse.Namespace) -> None:
             agi=args.agi,
             profile=TrafficProfile(calls_per_minute=args.calls_per_minute),
             seed=args.seed,
+            no_answer_share=args.no_answer_share,
+            survey=not args.no_survey,
         )
     )
     await simulator.start()
