@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from atiende.settings import Settings
+from crm_bridge.organisms import Role
 
 
 def _queue_level(text: str) -> tuple[str, int]:
@@ -46,6 +49,22 @@ def _parser() -> argparse.ArgumentParser:
         "--channels", choices=("pjsip", "local"), default="pjsip", help="caller channel style"
     )
     demo.add_argument("--seed", type=int, default=1, help="random seed of the traffic")
+
+    user = sub.add_parser("user", help="manage the agent panel's users")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_sub.add_parser(
+        "add",
+        help="create a user (password from ATIENDE_USER_PASSWORD, or asked for)",
+    )
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[role.value for role in Role])
+    add.add_argument("--name", required=True, help="display name, e.g. 'Ana Gómez'")
+    add.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        help="queue member interface of an agent, e.g. PJSIP/4001 (repeatable)",
+    )
 
     replay = sub.add_parser("replay", help="run a raw AMI capture through the tracker")
     replay.add_argument("capture", type=Path)
@@ -90,6 +109,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_user(settings: Settings, args: argparse.Namespace) -> int:
+    from agent_api.auth import Passwords
+    from agent_api.exceptions import AgentApiError
+    from agent_api.users import UserStore
+    from atiende import wiring
+    from crm_bridge.db import make_engine
+
+    password = os.environ.get("ATIENDE_USER_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            print("atiende user add: set ATIENDE_USER_PASSWORD or run it in a terminal",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        password = getpass.getpass("Contraseña: ")
+        if getpass.getpass("Repetir contraseña: ") != password:
+            print("atiende user add: the passwords differ", file=sys.stderr)
+            return 2
+    wiring.migrate(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        user = UserStore(engine, Passwords()).create(
+            args.username, args.name, Role(args.role), password, args.interface
+        )
+    except AgentApiError as err:
+        print(f"atiende user add: {err}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"user {user.username!r} ({args.role}) created")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
@@ -122,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         wiring.migrate(settings)
         return 0
+    if args.command == "user":
+        return _add_user(settings, args)
     try:
         if args.command == "serve":
             asyncio.run(wiring.serve(settings))

@@ -101,6 +101,27 @@ class CrmSettings(BaseModel):
     sla_warn_hours: float = Field(default=4.0, ge=0)
 
 
+class ApiSettings(BaseModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Signs the panel's session cookies: set it (32+ characters) in
+    # production; unset, a random key is made at start and a restart logs
+    # everyone out.
+    secret_key: SecretStr | None = None
+    # Origins allowed to open the panel's WebSocket (the panel's own URL).
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"]
+    )
+    # Secure cookies need HTTPS: true in production behind TLS.
+    cookie_secure: bool = False
+    # Unset: the panel's own list (agent_api.controls.DEFAULT_PAUSE_REASONS).
+    pause_reasons: list[str] | None = None
+    # Dialplan context that click-to-call originates into.
+    originate_context: str = "from-agents"
+    timezone: str = "America/Montevideo"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ATIENDE_",
@@ -127,6 +148,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     ami: AmiSettings = Field(default_factory=AmiSettings)
     ivr: IvrSettings = Field(default_factory=IvrSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)

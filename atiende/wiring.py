@@ -9,26 +9,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 from zoneinfo import ZoneInfo
 
+import uvicorn
 from prometheus_client import CollectorRegistry, start_http_server
 from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
+from agent_api.app import create_app
+from agent_api.audit import AuditLog
+from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
+from agent_api.pop_lookup import StorePopLookup
+from agent_api.wrapups import WrapupStore
+from agent_api.ws import PopHub
 from atiende.settings import Settings
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
+from crm_bridge.history import PersonHistory
 from crm_bridge.ivr_services import StoreIvrServices
+from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
+from crm_bridge.sla import hours_of_flow
+from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
-from ivr.flows import load_flows
+from ivr.flows import FlowRegistry, load_flows
 from ivr.server import FastAgiServer
 from telephony.ami.actions import Ping
 from telephony.ami.connection import AmiConnection
@@ -191,10 +203,15 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+def ivr_flows(settings: Settings) -> FlowRegistry:
+    """The IVR flows: the operator's folder, or the ones shipped with Atiende."""
+    return load_flows(settings.ivr.flows_dir) if settings.ivr.flows_dir else load_flows()
+
+
 def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
     """The FastAGI IVR, answering with the flows and the store's services."""
     ivr = settings.ivr
-    flows = load_flows(ivr.flows_dir) if ivr.flows_dir else load_flows()
+    flows = ivr_flows(settings)
     services = StoreIvrServices(
         engine, system=settings.ami.system_name, phone_region=settings.phone_region
     )
@@ -220,6 +237,79 @@ def bridge_lease(settings: Settings) -> Lease:
     )
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside `atiende serve`: the signals are serve's to handle."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Panel:
+    """The agent panel: the pop hub (a bridge sink) and the web app."""
+
+    hub: PopHub
+    engine: Engine
+    settings: Settings
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self, service: BridgeService) -> None:
+        api = self.settings.api
+        self.hub.record_of = service.tracker.record_of
+        secret = api.secret_key.get_secret_value() if api.secret_key else None
+        if secret is None:
+            log.warning("ATIENDE_API__SECRET_KEY unset: a restart will log every agent out")
+            secret = secrets.token_urlsafe(48)
+        default_flow = ivr_flows(self.settings).get("default")
+        app = create_app(
+            engine=self.engine,
+            hub=self.hub,
+            controls=AmiAgentControls(
+                service.connection.send, originate_context=api.originate_context
+            ),
+            agents_snapshot=service.tracker.agents,
+            secret_key=secret,
+            allowed_origins=api.allowed_origins,
+            pause_reasons=api.pause_reasons or DEFAULT_PAUSE_REASONS,
+            tickets=(
+                TicketService(self.engine, business_hours=hours_of_flow(default_flow))
+                if default_flow is not None
+                else None
+            ),
+            phone_region=self.settings.phone_region,
+            timezone=api.timezone,
+            cookie_secure=api.cookie_secure,
+        )
+        config = uvicorn.Config(
+            app, host=api.host, port=api.port, log_level="warning", lifespan="on"
+        )
+        self._server = _EmbeddedServer(config)
+        self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
+        while not self._server.started and not self._task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        if self._task.done():
+            self._task.result()  # raises what stopped it (a taken port...)
+        log.info("agent panel on http://%s:%d/ (API docs: /api/docs)", api.host, api.port)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+        await self.hub.close()
+
+
+def build_panel(settings: Settings, engine: Engine) -> Panel:
+    """The pop hub and the panel app; pass `panel.hub` to build_bridge as a sink."""
+    registry = PersonRegistry(engine, phone_region=settings.phone_region)
+    hub = PopHub(
+        StorePopLookup(engine, registry, PersonHistory(engine), AuditLog(engine)),
+        on_wrapup_due=WrapupStore(engine).start,
+    )
+    return Panel(hub, engine, settings)
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop` is set).
 
@@ -229,7 +319,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     await asyncio.to_thread(migrate, settings)
     engine = make_engine(settings.database_url)
-    service = build_bridge(settings, engine=engine)
+    panel = build_panel(settings, engine) if settings.api.enabled else None
+    service = build_bridge(settings, [panel.hub] if panel else [], engine=engine)
+    if panel is not None:
+        await panel.start(service)
     ivr = build_ivr(settings, engine) if settings.ivr.enabled else None
     if ivr is not None:
         await ivr.start()
@@ -262,6 +355,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         metrics.shutdown()
     if ivr is not None:
         await ivr.stop()
+    if panel is not None:
+        await panel.stop()
     await service.stop()
     if lost:
         raise SystemExit(3)

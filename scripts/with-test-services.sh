@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a command with the real PostgreSQL, Redis and Prometheus the tests need.
+# Runs a command with the real PostgreSQL, Redis, Prometheus and Chromium the tests need.
 #
 # If the servers named by ATIENDE_TEST_POSTGRES_URL / ATIENDE_TEST_REDIS_URL
 # (defaults: the local ones on 5432 and 6379) answer, they are used as they are.
@@ -32,11 +32,23 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   apt_install prometheus || echo "test services: the Prometheus tests will be skipped" >&2
 fi
 
+# The agent panel's browser tests drive Debian's Chromium (Playwright never
+# downloads a browser of its own here).
+if ! command -v chromium >/dev/null; then
+  apt_install chromium || echo "test services: the browser tests will be skipped" >&2
+fi
+
 "$@"
   else
     # The metrics tests run a real Prometheus and promtool (Debian's package).
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   apt_install prometheus || echo "test services: the Prometheus tests will be skipped" >&2
+fi
+
+# The agent panel's browser tests drive Debian's Chromium (Playwright never
+# downloads a browser of its own here).
+if ! command -v chromium >/dev/null; then
+  apt_install chromium || echo "test services: the browser tests will be skipped" >&2
 fi
 
 "$@"
@@ -103,6 +115,12 @@ fi
 # The metrics tests run a real Prometheus and promtool (Debian's package).
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   apt_install prometheus || echo "test services: the Prometheus tests will be skipped" >&2
+fi
+
+# The agent panel's browser tests drive Debian's Chromium (Playwright never
+# downloads a browser of its own here).
+if ! command -v chromium >/dev/null; then
+  apt_install chromium || echo "test services: the browser tests will be skipped" >&2
 fi
 
 "$@"

@@ -78,6 +78,7 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     capture = (recordings / "answered.ami").read_bytes()
     metrics_port = _free_port()
     ivr_port = _free_port()
+    api_port = _free_port()
     async with AmiTestServer(capture, secret="serve-secret") as server:
         env = {
             **os.environ,
@@ -88,6 +89,7 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
             "ATIENDE_QUEUES_CONF": str(recordings / "lab-config" / "queues.conf"),
             "ATIENDE_METRICS_PORT": str(metrics_port),
             "ATIENDE_IVR__PORT": str(ivr_port),
+            "ATIENDE_API__PORT": str(api_port),
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "atiende.cli", "serve",
@@ -98,6 +100,10 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
             await asyncio.wait_for(server.replayed(), timeout=30)
             await asyncio.wait_for(_until_recorded(database), timeout=30)
             metrics = await asyncio.to_thread(_scrape, metrics_port)
+            page = await asyncio.to_thread(_get, f"http://127.0.0.1:{api_port}/")
+            openapi = json.loads(
+                await asyncio.to_thread(_get, f"http://127.0.0.1:{api_port}/api/openapi.json")
+            )
             # The IVR answers on FastAGI as Asterisk reaches it from the dialplan.
             ivr_call = await FakeAsterisk(FakeCall(dtmf=["1"])).run("127.0.0.1", ivr_port)
         finally:
@@ -108,6 +114,8 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     # Out of hours the flow says so and hangs up; in hours it routes to a queue.
     assert ivr_call.prompts[0] == "atiende/bienvenida"
     assert ivr_call.hung_up_by_ivr or ivr_call.variables.get("ATIENDE_QUEUE")
+    assert 'lang="es' in page
+    assert any(path.startswith("/api/session") for path in openapi["paths"])
     assert metrics["atiende_ami_connected"] == 1
     assert metrics["atiende_ami_events_total"] > 0
     assert metrics["atiende_ami_malformed_messages_total"] == 0
@@ -126,9 +134,14 @@ def _free_port() -> int:
         return port
 
 
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: bytes = response.read()
+        return body.decode()
+
+
 def _scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
+    text = _get(f"http://127.0.0.1:{port}/metrics")
     return {
         sample.name: sample.value
         for family in text_string_to_metric_families(text)
@@ -153,3 +166,33 @@ def _attentions(database: Path) -> list[Attention]:
 async def _until_recorded(database: Path) -> None:
     while not any(row.outcome == "answered" for row in _attentions(database)):
         await asyncio.sleep(0.1)
+
+
+def test_user_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent_api.auth import Passwords
+    from agent_api.users import UserStore
+
+    database = f"sqlite:///{tmp_path / 'users.db'}"
+    monkeypatch.setenv("ATIENDE_DATABASE_URL", database)
+    monkeypatch.setenv("ATIENDE_USER_PASSWORD", "una-clave-larga-123")
+    args = ["user", "add", "ana", "--role", "ejecutivo", "--name", "Ana Gómez"]
+    assert main([*args, "--interface", "Local/4001@agents/n"]) == 0
+    assert main(args) == 1  # taken
+    assert "taken" in capsys.readouterr().err
+    monkeypatch.setenv("ATIENDE_USER_PASSWORD", "corta")
+    assert main(["user", "add", "bruno", "--role", "supervisor", "--name", "Bruno"]) == 1
+    monkeypatch.delenv("ATIENDE_USER_PASSWORD")
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    assert main(["user", "add", "carla", "--role", "admin", "--name", "Carla"]) == 2
+
+    engine = make_engine(database)
+    try:
+        users = UserStore(engine, Passwords())
+        ana = users.authenticate("ana", "una-clave-larga-123")
+        assert ana is not None and ana.display_name == "Ana Gómez"
+        assert users.interface_map() == {"Local/4001@agents/n": ana.id}
+        assert users.authenticate("bruno", "corta") is None
+    finally:
+        engine.dispose()

@@ -386,6 +386,7 @@ class AmiTestServer:
         self.received: list[Headers] = []
         self.connections = 0
         self._lists = list_replies(actions_capture) if actions_capture else {}
+        self._capture_size = len(capture)
         self._messages = [
             (offset, raw)
             for offset, raw in split_messages(capture)
