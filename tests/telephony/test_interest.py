@@ -62,11 +62,7 @@ def test_parser_counts_what_it_drops(recordings: Path) -> None:
     assert {"VarSet"} & {
         h["Event"] for h in kept if h.get("Variable", "").startswith("__")
     } == set()
-    assert all(
-        h["Variable"].startswith(READ_VARIABLES)
-        for h in kept
-        if h.get("Event") == "VarSet"
-    )
+    assert all(h["Variable"].startswith(READ_VARIABLES) for h in kept if h.get("Event") == "VarSet")
 
 
 def test_follows_replies_never_reach_the_predicate() -> None:
