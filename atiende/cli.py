@@ -17,8 +17,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from atiende.settings import Settings
+from atiende.settings import ConfigurationError, Settings
 from crm_bridge.organisms import Role
+from telephony.exceptions import QueueConfigError
 
 
 def _queue_level(text: str) -> tuple[str, int]:
@@ -34,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="run the AMI bridge against the configured Asterisk")
     sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser("worker", help="run the CRM sync jobs and SLA scans (needs Redis)")
 
     demo = sub.add_parser(
         "demo", help="a simulated Asterisk driving the bridge and the IVR, on a local database"
@@ -168,6 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=sys.stdout,
         )
 
+    try:
+        return _run(args, settings)
+    except (ConfigurationError, QueueConfigError) as err:
+        print(f"atiende: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     from atiende import wiring
 
     if args.command == "migrate":
@@ -175,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "user":
         return _add_user(settings, args)
+    if args.command == "worker":
+        return wiring.run_worker_command(settings)
     try:
         if args.command == "serve":
             asyncio.run(wiring.serve(settings))

@@ -14,6 +14,10 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(Exception):
+    """Settings that cannot work together; the message names the variables."""
+
+
 class AmiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=5038, ge=1, le=65535)

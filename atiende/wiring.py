@@ -11,8 +11,9 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from wsgiref.simple_server import WSGIServer
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,7 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
-from atiende.settings import Settings
+from atiende.settings import ConfigurationError, CrmSettings, Settings
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
@@ -36,10 +37,16 @@ from crm_bridge.ivr_services import StoreIvrServices
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
 from crm_bridge.sla import hours_of_flow
+from crm_bridge.sync.adapter import CrmAdapter
+from crm_bridge.sync.outbox import track_changes
+from crm_bridge.sync.runtime import SyncService, build_adapter
+from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
+from crm_bridge.sync.worker import run_worker
 from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
+from ivr.calendar import BusinessHours
 from ivr.flows import FlowRegistry, load_flows
 from ivr.server import FastAgiServer
 from telephony.ami.actions import Ping
@@ -131,7 +138,11 @@ def build_bridge(
 ) -> BridgeService:
     ami = settings.ami
     engine = engine or make_engine(settings.database_url)
-    repository = AttentionRepository(engine, phone_region=settings.phone_region)
+    # With a CRM configured, final attentions get their outbox rows in the
+    # same transaction (nothing lost between the database and the queue).
+    repository = AttentionRepository(
+        engine, phone_region=settings.phone_region, outbox=settings.crm.adapter != "none"
+    )
     writer = AttentionWriter(
         repository,
         batch_size=settings.store.batch_size,
@@ -208,6 +219,110 @@ def ivr_flows(settings: Settings) -> FlowRegistry:
     return load_flows(settings.ivr.flows_dir) if settings.ivr.flows_dir else load_flows()
 
 
+def business_hours(settings: Settings) -> BusinessHours | None:
+    """The centre's hours and holidays: the ones the default IVR flow keeps, so
+    that ticket due dates and the phone line count the same days."""
+    flow = ivr_flows(settings).get("default")
+    return hours_of_flow(flow) if flow is not None else None
+
+
+def crm_adapter(settings: Settings) -> CrmAdapter | None:
+    crm = settings.crm
+    try:
+        return _build_adapter(crm)
+    except ValueError as err:
+        raise ConfigurationError(f"ATIENDE_CRM__*: {err}") from err
+
+
+def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
+    return build_adapter(
+        crm.adapter,
+        vtiger_url=crm.vtiger_url,
+        vtiger_username=crm.vtiger_username,
+        vtiger_access_key=crm.vtiger_access_key.get_secret_value(),
+        vtiger_contact_key_field=crm.vtiger_contact_key_field,
+        vtiger_attention_module=crm.vtiger_attention_module,
+        webhook_url=crm.webhook_url,
+        webhook_secret=crm.webhook_secret.get_secret_value(),
+        timeout=crm.timeout,
+    )
+
+
+def sla_alerts(settings: Settings, engine: Engine) -> SlaAlerts | None:
+    if not settings.crm.sla_alerts:
+        return None
+    return SlaAlerts(
+        engine,
+        hours=business_hours(settings),
+        warn_before=timedelta(hours=settings.crm.sla_warn_hours),
+    )
+
+
+@dataclass
+class Background:
+    """The CRM sync and the SLA scan that run beside the bridge."""
+
+    stops: list[Callable[[], None]]
+
+    def stop(self) -> None:
+        for stop in reversed(self.stops):
+            stop()
+
+
+def start_background(
+    settings: Settings, engine: Engine, adapter: CrmAdapter | None
+) -> Background:
+    crm = settings.crm
+    alerts = sla_alerts(settings, engine)
+    stops: list[Callable[[], None]] = []
+    if adapter is not None:
+        stops.append(track_changes(engine))
+        sync = SyncService(
+            engine,
+            adapter,
+            redis_url=settings.redis_url,
+            queue_name=crm.queue,
+            retry_intervals=crm.retry_intervals,
+            job_timeout=crm.job_timeout,
+            relay_interval=crm.relay_interval,
+            stale_after=crm.stale_after,
+            phone_region=settings.phone_region,
+            sla_alerts=alerts,
+            sla_interval=crm.sla_interval,
+        )
+        sync.start()
+        stops.append(sync.stop)
+    elif alerts is not None and not settings.redis_url:
+        # No CRM: the SLA scan still runs (with Redis, `atiende worker` does it).
+        scan = PeriodicScan(alerts.scan, crm.sla_interval)
+        scan.start()
+        stops.append(scan.stop)
+    return Background(stops)
+
+
+def run_worker_command(settings: Settings) -> int:
+    """`atiende worker`: CRM sync jobs and SLA scans on RQ, until SIGTERM."""
+    adapter = crm_adapter(settings)
+    if not settings.redis_url or adapter is None:
+        log.error("atiende worker needs ATIENDE_REDIS_URL and a CRM adapter (ATIENDE_CRM__ADAPTER)")
+        return 2
+    migrate(settings)
+    crm = settings.crm
+    return run_worker(
+        settings.redis_url,
+        settings.database_url,
+        adapter,
+        queue_name=crm.queue,
+        retry_intervals=crm.retry_intervals,
+        job_timeout=crm.job_timeout,
+        relay_interval=crm.relay_interval,
+        stale_after=crm.stale_after,
+        phone_region=settings.phone_region,
+        sla_alerts=sla_alerts(settings, make_engine(settings.database_url)),
+        sla_interval=crm.sla_interval,
+    )
+
+
 def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
     """The FastAGI IVR, answering with the flows and the store's services."""
     ivr = settings.ivr
@@ -262,7 +377,7 @@ class Panel:
         if secret is None:
             log.warning("ATIENDE_API__SECRET_KEY unset: a restart will log every agent out")
             secret = secrets.token_urlsafe(48)
-        default_flow = ivr_flows(self.settings).get("default")
+        hours = business_hours(self.settings)
         app = create_app(
             engine=self.engine,
             hub=self.hub,
@@ -274,9 +389,7 @@ class Panel:
             allowed_origins=api.allowed_origins,
             pause_reasons=api.pause_reasons or DEFAULT_PAUSE_REASONS,
             tickets=(
-                TicketService(self.engine, business_hours=hours_of_flow(default_flow))
-                if default_flow is not None
-                else None
+                TicketService(self.engine, business_hours=hours) if hours is not None else None
             ),
             phone_region=self.settings.phone_region,
             timezone=api.timezone,
@@ -317,10 +430,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     one while it was recording: its supervisor restarts it as a standby.
     """
     stop = stop or asyncio.Event()
-    await asyncio.to_thread(migrate, settings)
+    # Everything is built (and its configuration checked) before anything
+    # touches the database or a port.
+    adapter = crm_adapter(settings)
     engine = make_engine(settings.database_url)
     panel = build_panel(settings, engine) if settings.api.enabled else None
     service = build_bridge(settings, [panel.hub] if panel else [], engine=engine)
+    await asyncio.to_thread(migrate, settings)
     if panel is not None:
         await panel.start(service)
     ivr = build_ivr(settings, engine) if settings.ivr.enabled else None
@@ -328,6 +444,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await ivr.start()
         log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
     metrics = start_metrics(settings, service)
+    background = start_background(settings, engine, adapter)
     log.info(
         "bridge for AMI %s:%d as %r (system %r)",
         settings.ami.host,
@@ -357,6 +474,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await ivr.stop()
     if panel is not None:
         await panel.stop()
+    await asyncio.to_thread(background.stop)
     await service.stop()
     if lost:
         raise SystemExit(3)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from atiende.cli import main
 from crm_bridge.db import make_engine, session_factory
 from crm_bridge.models import Attention
+from crm_bridge.sync.testing import WebhookReceiver
 from ivr.testing import FakeAsterisk, FakeCall
 from telephony.ami.testing import AmiTestServer
 from tests.conftest import SCENARIOS
@@ -79,6 +80,8 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     metrics_port = _free_port()
     ivr_port = _free_port()
     api_port = _free_port()
+    crm = WebhookReceiver("crm-secret")
+    crm.start()
     async with AmiTestServer(capture, secret="serve-secret") as server:
         env = {
             **os.environ,
@@ -90,6 +93,10 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
             "ATIENDE_METRICS_PORT": str(metrics_port),
             "ATIENDE_IVR__PORT": str(ivr_port),
             "ATIENDE_API__PORT": str(api_port),
+            "ATIENDE_CRM__ADAPTER": "webhook",
+            "ATIENDE_CRM__WEBHOOK_URL": crm.url,
+            "ATIENDE_CRM__WEBHOOK_SECRET": "crm-secret",
+            "ATIENDE_CRM__RELAY_INTERVAL": "0.2",
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "atiende.cli", "serve",
@@ -99,6 +106,9 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
         try:
             await asyncio.wait_for(server.replayed(), timeout=30)
             await asyncio.wait_for(_until_recorded(database), timeout=30)
+            # The attention reaches the CRM (no Redis here: jobs run in-process).
+            while not crm.attentions:
+                await asyncio.sleep(0.05)
             metrics = await asyncio.to_thread(_scrape, metrics_port)
             page = await asyncio.to_thread(_get, f"http://127.0.0.1:{api_port}/")
             openapi = json.loads(
@@ -109,7 +119,10 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    crm.stop()
     assert process.returncode == 0, stderr.decode()
+    assert len(crm.attentions) == 1 and crm.bad_signatures == 0
+    assert b"crm-secret" not in stderr
     assert b"serve-secret" not in stderr
     # Out of hours the flow says so and hangs up; in hours it routes to a queue.
     assert ivr_call.prompts[0] == "atiende/bienvenida"
@@ -196,3 +209,27 @@ def test_user_add(
         assert users.authenticate("bruno", "corta") is None
     finally:
         engine.dispose()
+
+
+def test_worker_needs_redis_and_a_crm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ATIENDE_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    monkeypatch.delenv("ATIENDE_REDIS_URL", raising=False)
+    monkeypatch.setenv("ATIENDE_CRM__ADAPTER", "webhook")
+    monkeypatch.setenv("ATIENDE_CRM__WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.setenv("ATIENDE_CRM__WEBHOOK_SECRET", "s3cret")
+    assert main(["worker"]) == 2
+
+
+def test_configuration_errors_stop_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ATIENDE_DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("ATIENDE_CRM__ADAPTER", "webhook")
+    monkeypatch.setenv("ATIENDE_CRM__WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    assert main(["serve"]) == 2
+    assert "ATIENDE_CRM__" in capsys.readouterr().err
+    monkeypatch.setenv("ATIENDE_CRM__ADAPTER", "none")
+    monkeypatch.setenv("ATIENDE_QUEUES_CONF", str(tmp_path / "absent.conf"))
+    assert main(["serve"]) == 2
+    assert "absent.conf" in capsys.readouterr().err
+    assert not (tmp_path / "c.db").exists()
