@@ -1,0 +1,393 @@
+"""Historical reports read from the attention store (PostgreSQL or SQLite).
+
+The heavy lifting is one grouped scan per report: the database returns
+tallies per queue and UTC hour (or per agent, per topic...), and the KPIs
+are computed from those tallies by dashboards.kpi, so a report and the live
+metrics never disagree on what a figure means.
+
+Conventions:
+- An attention counts in its last queue (`attentions.queue`), with its
+  stored wait and talk: a call transferred between queues is one offered
+  call, where it ended up. Calls that never reached a queue are left out of
+  the queue report.
+- Periods are taken from `arrived_at` (indexed with the queue) and folded
+  from UTC hours into the centre's local day or hour in Python; exact for
+  time zones with whole-hour offsets (Uruguay: UTC-3, no DST since 2015).
+- Agents: handled calls and talk from the attentions they answered (the
+  last answering member), wrap-up from the panel's `attention_wrapups`,
+  pause by reason and occupancy from `agent_state_intervals` clipped to the
+  report's span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Float,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
+
+from crm_bridge.models import (
+    AgentStateInterval,
+    Attention,
+    AttentionWrapup,
+    CatalogTopic,
+    Organism,
+    Ticket,
+)
+from dashboards import kpi
+from dashboards.reports import AgentRow, Granularity, QueueRow
+from telephony.domain import AgentState, Outcome
+
+_EXITS = (
+    Outcome.EXIT_TIMEOUT.value,
+    Outcome.EXIT_KEY.value,
+    Outcome.EXIT_EMPTY.value,
+    Outcome.JOIN_EMPTY.value,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSpan:
+    """[start, end) in aware datetimes; the report's time zone for local periods."""
+
+    start: datetime
+    end: datetime
+    timezone: tzinfo = UTC
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("report bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError("report end must be after its start")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRow:
+    attention_type: str | None
+    topic_code: str | None
+    topic_name: str | None
+    attentions: int
+    wrapup_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrganismRow:
+    organism_code: str | None
+    organism_name: str | None
+    attentions: int  # wrapped-up attentions whose topic belongs to the organism
+    tickets: int  # tickets created in the span
+
+
+# ------------------------------------------------------------ dialect helpers
+
+
+def _epoch(column: Any, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.extract("epoch", column)
+    # SQLite keeps UTC text. Whole seconds plus the millisecond fraction of
+    # %f ("SS.SSS"): julianday's float would turn 40 s into 39.99998 s.
+    whole = cast(func.strftime("%s", column), Integer)
+    fraction = cast(func.strftime("%f", column), Float) - cast(func.strftime("%S", column), Integer)
+    return whole + fraction
+
+
+def _hour_index(column: Any, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return cast(func.floor(_epoch(column, dialect) / 3600.0), Integer)
+    # Whole seconds, then integer division: julianday's float would put an
+    # arrival at exactly 13:00:00 in the 12 o'clock hour.
+    return cast(func.strftime("%s", column), Integer) // 3600
+
+
+def _greatest(a: Any, b: Any, dialect: str) -> Any:
+    return func.greatest(a, b) if dialect == "postgresql" else func.max(a, b)
+
+
+def _least(a: Any, b: Any, dialect: str) -> Any:
+    return func.least(a, b) if dialect == "postgresql" else func.min(a, b)
+
+
+def _bound(moment: datetime) -> Any:
+    return literal(moment, Attention.arrived_at.type)
+
+
+# ------------------------------------------------------------ queue report
+
+
+def _threshold(
+    definitions: Mapping[str, kpi.QueueKpiDefinition],
+    default: kpi.QueueKpiDefinition,
+    attribute: str,
+) -> Any:
+    values = {queue: getattr(d, attribute) for queue, d in definitions.items()}
+    fallback = float(getattr(default, attribute))
+    if not values:
+        return literal(fallback, Float)
+    return case(values, value=Attention.queue, else_=fallback)
+
+
+def queue_tallies(
+    engine: Engine,
+    span: ReportSpan,
+    *,
+    definitions: Mapping[str, kpi.QueueKpiDefinition] | None = None,
+    default: kpi.QueueKpiDefinition | None = None,
+    queues: list[str] | None = None,
+) -> dict[tuple[str, int], kpi.QueueCounts]:
+    """Tallies per (queue, UTC hour index = epoch // 3600) of the span."""
+    definitions = definitions or {}
+    default = default or kpi.QueueKpiDefinition()
+    dialect = engine.dialect.name
+    sl = _threshold(definitions, default, "service_level_seconds")
+    short = _threshold(definitions, default, "short_abandon_seconds")
+    wait = func.coalesce(Attention.wait_seconds, 0.0)
+    answered = Attention.answered_at.is_not(None)
+    abandoned = and_(Attention.answered_at.is_(None), Attention.outcome == Outcome.ABANDONED.value)
+    exited = and_(Attention.answered_at.is_(None), Attention.outcome.in_(_EXITS))
+
+    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.sum(case((condition, 1), else_=0))
+
+    hour = _hour_index(Attention.arrived_at, dialect).label("hour")
+    stmt = (
+        select(
+            Attention.queue,
+            hour,
+            func.count().label("offered"),
+            count_if(answered),
+            count_if(and_(answered, wait <= sl)),
+            count_if(abandoned),
+            count_if(and_(abandoned, wait < short)),
+            count_if(and_(abandoned, wait >= short, wait <= sl)),
+            count_if(exited),
+            func.sum(case((answered, wait), else_=0.0)),
+            func.sum(case((answered, func.coalesce(Attention.talk_seconds, 0.0)), else_=0.0)),
+            count_if(and_(answered, Attention.talk_seconds.is_not(None))),
+        )
+        .where(
+            Attention.queue.is_not(None),
+            Attention.arrived_at >= _bound(span.start),
+            Attention.arrived_at < _bound(span.end),
+        )
+        .group_by(Attention.queue, hour)
+    )
+    if queues:
+        stmt = stmt.where(Attention.queue.in_(queues))
+    out: dict[tuple[str, int], kpi.QueueCounts] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(stmt):
+            offered, ans, ans_in, ab, ab_short, ab_in, ex = (int(v or 0) for v in row[2:9])
+            out[(str(row[0]), int(row[1]))] = kpi.QueueCounts(
+                offered=offered,
+                answered=ans,
+                answered_within=ans_in,
+                abandoned=ab,
+                short_abandoned=ab_short,
+                abandoned_within=ab_in,
+                exited=ex,
+                in_progress=offered - ans - ab - ex,
+                answered_wait_seconds=float(row[9] or 0.0),
+                talk_seconds=float(row[10] or 0.0),
+                talked=int(row[11] or 0),
+            )
+    return out
+
+
+def _add(a: kpi.QueueCounts, b: kpi.QueueCounts) -> kpi.QueueCounts:
+    return kpi.QueueCounts(**{f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(a)})
+
+
+def queue_report(
+    engine: Engine,
+    span: ReportSpan,
+    *,
+    granularity: Granularity = Granularity.DAY,
+    definitions: Mapping[str, kpi.QueueKpiDefinition] | None = None,
+    default: kpi.QueueKpiDefinition | None = None,
+    queues: list[str] | None = None,
+) -> list[QueueRow]:
+    """One row per queue and local day (or hour) with calls, sorted by queue, then period."""
+    definitions = definitions or {}
+    default = default or kpi.QueueKpiDefinition()
+    tallies = queue_tallies(engine, span, definitions=definitions, default=default, queues=queues)
+    folded: dict[tuple[str, date, int | None], kpi.QueueCounts] = {}
+    for (queue, hour_index), counts in tallies.items():
+        local = datetime.fromtimestamp(hour_index * 3600, span.timezone)
+        key = (queue, local.date(), local.hour if granularity is Granularity.HOUR else None)
+        previous = folded.get(key)
+        folded[key] = counts if previous is None else _add(previous, counts)
+    rows = []
+    for (queue, day, hour), counts in folded.items():
+        treatment = definitions.get(queue, default).treatment
+        rows.append(
+            QueueRow(
+                queue,
+                day,
+                hour,
+                counts,
+                kpi.service_level(counts, treatment),
+                kpi.abandon_rate(counts),
+                kpi.asa(counts),
+                kpi.mean_talk(counts),
+            )
+        )
+    rows.sort(key=lambda row: (row.queue, row.day, -1 if row.hour is None else row.hour))
+    return rows
+
+
+# ------------------------------------------------------------ agent report
+
+
+def agent_report(engine: Engine, span: ReportSpan) -> list[AgentRow]:
+    """One row per agent with answered calls, wrap-ups or state time in the span."""
+    dialect = engine.dialect.name
+    start, end = _bound(span.start), _bound(span.end)
+    handled_stmt = (
+        select(Attention.agent, func.count(), func.sum(func.coalesce(Attention.talk_seconds, 0.0)))
+        .where(
+            Attention.agent.is_not(None),
+            Attention.answered_at.is_not(None),
+            Attention.answered_at >= start,
+            Attention.answered_at < end,
+        )
+        .group_by(Attention.agent)
+    )
+    wrap_seconds = _epoch(AttentionWrapup.wrapup_ended_at, dialect) - _epoch(
+        AttentionWrapup.wrapup_started_at, dialect
+    )
+    wrap_stmt = (
+        select(Attention.agent, func.sum(wrap_seconds))
+        .join(
+            Attention,
+            and_(
+                Attention.system == AttentionWrapup.system,
+                Attention.linkedid == AttentionWrapup.linkedid,
+            ),
+        )
+        .where(
+            Attention.agent.is_not(None),
+            AttentionWrapup.wrapup_ended_at.is_not(None),
+            AttentionWrapup.wrapup_started_at >= start,
+            AttentionWrapup.wrapup_started_at < end,
+        )
+        .group_by(Attention.agent)
+    )
+    interval = AgentStateInterval
+    clipped = _epoch(_least(interval.ended_at, end, dialect), dialect) - _epoch(
+        _greatest(interval.started_at, start, dialect), dialect
+    )
+    state_stmt = (
+        select(interval.member_name, interval.state, interval.reason, func.sum(clipped))
+        .where(interval.started_at < end, interval.ended_at > start)
+        .group_by(interval.member_name, interval.state, interval.reason)
+    )
+    handled: dict[str, tuple[int, float]] = {}
+    wrapups: dict[str, float] = {}
+    states: dict[str, dict[AgentState, float]] = {}
+    pauses: dict[str, dict[str, float]] = {}
+    with engine.connect() as conn:
+        for agent, count, talk in conn.execute(handled_stmt):
+            handled[str(agent)] = (int(count), float(talk or 0.0))
+        for agent, seconds in conn.execute(wrap_stmt):
+            wrapups[str(agent)] = float(seconds or 0.0)
+        for member, state, reason, seconds in conn.execute(state_stmt):
+            name, value = str(member), float(seconds or 0.0)
+            try:
+                known = AgentState(state)
+            except ValueError:
+                continue
+            totals = states.setdefault(name, {})
+            totals[known] = totals.get(known, 0.0) + value
+            if known is AgentState.PAUSED:
+                by_reason = pauses.setdefault(name, {})
+                by_reason[reason or ""] = by_reason.get(reason or "", 0.0) + value
+    rows = []
+    for agent in sorted(set(handled) | set(wrapups) | set(states)):
+        calls, talk = handled.get(agent, (0, 0.0))
+        wrapup = wrapups.get(agent, 0.0)
+        rows.append(
+            AgentRow(
+                agent,
+                calls,
+                talk,
+                wrapup,
+                pauses.get(agent, {}),
+                kpi.occupancy(kpi.StateTimes(states.get(agent, {}))),
+                kpi.aht(talk_seconds=talk, wrapup_seconds=wrapup, handled=calls),
+            )
+        )
+    return rows
+
+
+# ------------------------------------------------------------ topics and organisms
+
+
+def topic_report(engine: Engine, span: ReportSpan) -> list[TopicRow]:
+    """Wrapped-up attentions per attention type and topic, by wrap-up start."""
+    dialect = engine.dialect.name
+    seconds = _epoch(AttentionWrapup.wrapup_ended_at, dialect) - _epoch(
+        AttentionWrapup.wrapup_started_at, dialect
+    )
+    stmt = (
+        select(
+            AttentionWrapup.attention_type,
+            CatalogTopic.code,
+            CatalogTopic.name,
+            func.count(),
+            func.sum(func.coalesce(seconds, 0.0)),
+        )
+        .select_from(AttentionWrapup)
+        .outerjoin(CatalogTopic, CatalogTopic.id == AttentionWrapup.topic_id)
+        .where(
+            AttentionWrapup.wrapup_started_at >= _bound(span.start),
+            AttentionWrapup.wrapup_started_at < _bound(span.end),
+        )
+        .group_by(AttentionWrapup.attention_type, CatalogTopic.code, CatalogTopic.name)
+    )
+    with engine.connect() as conn:
+        rows = [
+            TopicRow(kind, code, name, int(count), float(total or 0.0))
+            for kind, code, name, count, total in conn.execute(stmt)
+        ]
+    rows.sort(key=lambda r: (r.attention_type or "", r.topic_code or "", r.topic_name or ""))
+    return rows
+
+
+def organism_report(engine: Engine, span: ReportSpan) -> list[OrganismRow]:
+    """Per organism: wrapped-up attentions on its topics and tickets opened for it."""
+    start, end = _bound(span.start), _bound(span.end)
+    attention_stmt = (
+        select(Organism.code, Organism.name, func.count())
+        .select_from(AttentionWrapup)
+        .join(CatalogTopic, CatalogTopic.id == AttentionWrapup.topic_id)
+        .join(Organism, Organism.id == CatalogTopic.organism_id)
+        .where(AttentionWrapup.wrapup_started_at >= start, AttentionWrapup.wrapup_started_at < end)
+        .group_by(Organism.code, Organism.name)
+    )
+    ticket_stmt = (
+        select(Organism.code, Organism.name, func.count())
+        .select_from(Ticket)
+        .join(Organism, Organism.id == Ticket.organism_id)
+        .where(Ticket.created_at >= start, Ticket.created_at < end)
+        .group_by(Organism.code, Organism.name)
+    )
+    found: dict[tuple[str, str], list[int]] = {}
+    with engine.connect() as conn:
+        for code, name, count in conn.execute(attention_stmt):
+            found.setdefault((code, name), [0, 0])[0] = int(count)
+        for code, name, count in conn.execute(ticket_stmt):
+            found.setdefault((code, name), [0, 0])[1] = int(count)
+    return [OrganismRow(code, name, a, t) for (code, name), (a, t) in sorted(found.items())]
