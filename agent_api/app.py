@@ -26,7 +26,26 @@ from agent_api.calls import CallLog
 from agent_api.catalog import Catalog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.exceptions import AgentApiError
-from agent_api.routes import agents, audit, calls, catalog, persons, session, socket, users, wrapups
+from agent_api.followup import FollowUpServices, TicketScope
+from agent_api.routes import (
+    agents,
+    alerts,
+    audit,
+    calls,
+    catalog,
+    crm,
+    persons,
+    session,
+    socket,
+    users,
+    wrapups,
+)
+from agent_api.routes import (
+    rights as rights_routes,
+)
+from agent_api.routes import (
+    tickets as ticket_routes,
+)
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
@@ -39,7 +58,11 @@ from crm_bridge.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
+from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
+from crm_bridge.sync.outbox import SyncFailures
+from crm_bridge.sync.rights import PersonRights
+from crm_bridge.sync.sla_alerts import SlaAlerts
 from crm_bridge.tickets import TicketService
 from telephony.agents import AgentSnapshot
 
@@ -69,6 +92,9 @@ def create_app(
     allowed_origins: Iterable[str],
     pause_reasons: Iterable[str] = DEFAULT_PAUSE_REASONS,
     tickets: TicketService | None = None,
+    sla_alerts: SlaAlerts | None = None,
+    crm_failures: SyncFailures | None = None,
+    rights: PersonRights | None = None,
     phone_region: str = "UY",
     timezone: str = "America/Montevideo",
     cookie_secure: bool = True,
@@ -80,7 +106,9 @@ def create_app(
     """The panel app. `hub` must also be a sink of the bridge (see agent_api.ws).
 
     `clock` decides what "today" is for the calls of the day (tests replaying
-    old recordings set it to the recording's day).
+    old recordings set it to the recording's day). `tickets`, `sla_alerts`,
+    `crm_failures` and `rights` are optional: their routes answer 503 without
+    them; `app.state.followup.crm_failures` may be set once the sync runs.
     """
     user_store = UserStore(engine, passwords or Passwords())
     services = PanelServices(
@@ -118,7 +146,17 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.followup = FollowUpServices(
+        tickets=tickets,
+        scope=TicketScope(engine),
+        directory=Directory(engine),
+        sla_alerts=sla_alerts,
+        crm_failures=crm_failures,
+        rights=rights,
+    )
     for module in (session, users, agents, calls, wrapups, catalog, persons, audit, socket):
+        app.include_router(module.router)
+    for module in (ticket_routes, alerts, crm, rights_routes):
         app.include_router(module.router)
 
     @app.exception_handler(AgentApiError)

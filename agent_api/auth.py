@@ -49,6 +49,11 @@ class Permission(StrEnum):
     MANAGE_CATALOG = "manage_catalog"
     MANAGE_USERS = "manage_users"
     READ_AUDIT = "read_audit"
+    # Tickets have no permission here: ticket_access.may decides per action and ticket.
+    OWN_SLA_ALERTS = "own_sla_alerts"  # alerts of the referent's tickets and units
+    ALL_SLA_ALERTS = "all_sla_alerts"
+    MANAGE_CRM_SYNC = "manage_crm_sync"  # failed CRM jobs and their retry
+    PERSON_RIGHTS = "person_rights"  # Ley 18.331: export, rectification, erasure
 
 
 _P = Permission
@@ -75,13 +80,26 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             _P.WRITE_PERSONS,
             _P.READ_CATALOG,
             _P.MANAGE_CATALOG,
+            _P.ALL_SLA_ALERTS,
         }
     ),
     # Performance and policy: figures, not people's records.
     Role.GERENTE: frozenset({_P.OWN_CALLS, _P.ALL_CALLS, _P.READ_CATALOG}),
     # Answers derived requests: needs the person, not the live calls.
-    Role.REFERENTE: frozenset({_P.READ_PERSONS, _P.READ_CATALOG}),
-    Role.ADMIN: frozenset({_P.MANAGE_USERS, _P.READ_AUDIT, _P.READ_CATALOG, _P.MANAGE_CATALOG}),
+    Role.REFERENTE: frozenset({_P.READ_PERSONS, _P.READ_CATALOG, _P.OWN_SLA_ALERTS}),
+    # Rights requests hand over or destroy a whole record: the data custodian's
+    # job, audited, and not the gerente's (figures, not people's records).
+    Role.ADMIN: frozenset(
+        {
+            _P.MANAGE_USERS,
+            _P.READ_AUDIT,
+            _P.READ_CATALOG,
+            _P.MANAGE_CATALOG,
+            _P.ALL_SLA_ALERTS,
+            _P.MANAGE_CRM_SYNC,
+            _P.PERSON_RIGHTS,
+        }
+    ),
 }
 
 

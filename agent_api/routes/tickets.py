@@ -1,0 +1,298 @@
+"""Tickets (solicitudes) from any channel: create, list, read, derive, work, answer, close.
+
+Each action is checked twice: the role (crm_bridge.ticket_access.may, with
+"assigned" for a referente's tickets) and the object (an ejecutivo reaches
+only the tickets they created and those of their callers; a referente only
+the tickets derived to them or to their units).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from agent_api.auth import Principal
+from agent_api.deps import CurrentUser, Services
+from agent_api.exceptions import Forbidden, InvalidInput, NotFound
+from agent_api.followup import DeliveryFailed, FollowUp, FollowUpServices, TicketFilter, need
+from agent_api.followup_schemas import (
+    DeriveIn,
+    NoteIn,
+    NotesIn,
+    RespondIn,
+    TicketDetailOut,
+    TicketEventOut,
+    TicketIn,
+    TicketOut,
+    TicketResponseOut,
+)
+from crm_bridge.exceptions import DeliveryError
+from crm_bridge.organisms import Role
+from crm_bridge.ticket_access import VIEW, may
+from crm_bridge.ticket_rules import RequestType, TicketAction, TicketStatus, allowed_actions
+from crm_bridge.tickets import TicketService, TicketView
+from telephony.domain import CallKey
+
+router = APIRouter(prefix="/api/tickets", tags=["solicitudes"])
+
+Number = Annotated[str, Path(pattern=r"^\d{4}-\d{6}$", description="p. ej. 2026-000123")]
+
+_NO_TICKETS = (
+    "Las solicitudes no están habilitadas en este servidor "
+    "(falta configurar el horario de atención)."
+)
+
+
+def _service(followup: FollowUpServices) -> TicketService:
+    return need(followup.tickets, "tickets", _NO_TICKETS)
+
+
+def _assigned(followup: FollowUpServices, user: Principal, number: str) -> bool:
+    return user.role is Role.REFERENTE and _service(followup).is_assigned(number, user.user_id)
+
+
+def _reaches(followup: FollowUpServices, user: Principal, number: str) -> bool:
+    """Object-level access on top of the role's."""
+    if user.role is Role.EJECUTIVO:
+        return followup.scope.reaches_as_agent(number, user.user_id, user.interfaces)
+    if user.role is Role.REFERENTE:
+        return _assigned(followup, user, number)
+    return True
+
+
+def _checked(
+    followup: FollowUpServices, user: Principal, number: str, action: TicketAction | str
+) -> TicketView:
+    ticket = _service(followup).get(number)
+    if ticket is None:
+        raise NotFound(f"no ticket {number}", detalle=f"No existe la solicitud {number}.")
+    assigned = _assigned(followup, user, number)
+    if not may(user.role, action, assigned=assigned) or not _reaches(followup, user, number):
+        raise Forbidden(
+            f"user {user.user_id} ({user.role}) may not {action} ticket {number}",
+            detalle=f"No tiene acceso a la solicitud {number} para esa acción.",
+        )
+    return ticket
+
+
+def _out(ticket: TicketView, user: Principal, *, assigned: bool) -> TicketOut:
+    return TicketOut(**_fields(ticket, user, assigned=assigned))
+
+
+def _fields(ticket: TicketView, user: Principal, *, assigned: bool) -> dict[str, object]:
+    actions = [TicketAction.NOTE.value, *allowed_actions(ticket.status)]
+    return {
+        "number": ticket.number,
+        "channel": ticket.channel,
+        "request_type": ticket.request_type,
+        "topic": ticket.topic,
+        "description": ticket.description,
+        "status": ticket.status,
+        "person_id": ticket.person_id,
+        "organism_id": ticket.organism_id,
+        "unit_id": ticket.unit_id,
+        "referent_id": ticket.referent_id,
+        "created_by": ticket.created_by,
+        "call_system": None if ticket.attention is None else ticket.attention.system,
+        "call_linkedid": None if ticket.attention is None else ticket.attention.linkedid,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "due_at": ticket.due_at,
+        "responded_at": ticket.responded_at,
+        "closed_at": ticket.closed_at,
+        "overdue": ticket.overdue(datetime.now(UTC)),
+        "actions": [a for a in dict.fromkeys(actions) if may(user.role, a, assigned=assigned)],
+    }
+
+
+def _acted(followup: FollowUpServices, user: Principal, ticket: TicketView) -> TicketOut:
+    return _out(ticket, user, assigned=_assigned(followup, user, ticket.number))
+
+
+@router.post("", response_model=TicketOut, status_code=201)
+def create_ticket(body: TicketIn, user: CurrentUser, followup: FollowUp) -> TicketOut:
+    """A new ticket from any channel (telefónico with the call's linkedid, presencial, web…)."""
+    tickets = _service(followup)
+    if not may(user.role, TicketAction.CREATE, assigned=False):
+        raise Forbidden(
+            f"role {user.role} may not create tickets",
+            detalle="Su rol no puede registrar solicitudes.",
+        )
+    call = None
+    if body.call_system and body.call_linkedid:
+        call = CallKey(body.call_system, body.call_linkedid)
+    ticket = tickets.create(
+        channel=body.channel,
+        request_type=body.request_type,
+        topic=body.topic,
+        organism_id=body.organism_id,
+        description=body.description,
+        person_id=body.person_id,
+        unit_id=body.unit_id,
+        actor_id=user.user_id,
+        attention=call,
+    )
+    return _out(ticket, user, assigned=False)
+
+
+@router.get("", response_model=list[TicketOut])
+def list_tickets(
+    user: CurrentUser,
+    followup: FollowUp,
+    status: TicketStatus | None = None,
+    request_type: RequestType | None = None,
+    unit_id: int | None = None,
+    overdue: bool | None = None,
+    limit: int = Query(default=100, ge=1, le=500),
+) -> list[TicketOut]:
+    """An ejecutivo's own and their callers'; a referente's assigned; everyone's for the rest."""
+    tickets = _service(followup)
+    where = TicketFilter(status, request_type, unit_id, overdue)
+    if user.role is Role.EJECUTIVO:
+        numbers = followup.scope.numbers(where, agent=(user.user_id, user.interfaces), limit=limit)
+    elif user.role is Role.REFERENTE:
+        numbers = followup.scope.numbers(where, referent_id=user.user_id, limit=limit)
+    else:
+        numbers = followup.scope.numbers(where, limit=limit)
+    found = [t for t in (tickets.get(n) for n in numbers) if t is not None]
+    # A referente's list holds only the tickets assigned to them.
+    return [_out(t, user, assigned=user.role is Role.REFERENTE) for t in found]
+
+
+@router.get("/{number}", response_model=TicketDetailOut)
+def read_ticket(number: Number, user: CurrentUser, followup: FollowUp) -> TicketDetailOut:
+    """The ticket with its timeline (who, when, what) and the responses sent."""
+    ticket = _checked(followup, user, number, VIEW)
+    tickets = _service(followup)
+    assigned = _assigned(followup, user, number)
+    return TicketDetailOut(
+        **_fields(ticket, user, assigned=assigned),
+        timeline=[
+            TicketEventOut(
+                at=e.at,
+                actor_id=e.actor_id,
+                action=e.action,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                unit_id=e.unit_id,
+                referent_id=e.referent_id,
+                notes=e.notes,
+            )
+            for e in tickets.timeline(number)
+        ],
+        # The destination is the person's address or number: not repeated here.
+        responses=[
+            TicketResponseOut(
+                channel=r.channel,
+                sent_at=r.sent_at,
+                actor_id=r.actor_id,
+                delivered=r.delivered,
+                body=r.body,
+            )
+            for r in tickets.responses(number)
+        ],
+    )
+
+
+@router.post("/{number}/derive", response_model=TicketOut)
+def derive_ticket(
+    number: Number, body: DeriveIn, user: CurrentUser, followup: FollowUp
+) -> TicketOut:
+    """To a unit of the ticket's organism, a referent, or both."""
+    _checked(followup, user, number, TicketAction.DERIVE)
+    if body.unit_id is None and body.referent_id is None:
+        raise InvalidInput(
+            "derive without target", detalle="Indique la unidad o el referente a quien derivar."
+        )
+    ticket = _service(followup).derive(
+        number,
+        actor_id=user.user_id,
+        unit_id=body.unit_id,
+        referent_id=body.referent_id,
+        notes=body.notes,
+    )
+    return _acted(followup, user, ticket)
+
+
+@router.post("/{number}/start", response_model=TicketOut)
+def start_ticket(
+    number: Number, user: CurrentUser, followup: FollowUp, body: NotesIn | None = None
+) -> TicketOut:
+    _checked(followup, user, number, TicketAction.START)
+    notes = None if body is None else body.notes
+    ticket = _service(followup).start(number, actor_id=user.user_id, notes=notes)
+    return _acted(followup, user, ticket)
+
+
+@router.post("/{number}/respond", response_model=TicketOut)
+def respond_ticket(
+    number: Number, body: RespondIn, user: CurrentUser, services: Services, followup: FollowUp
+) -> TicketOut:
+    """Send the response to the person through a channel; the ticket becomes respondida."""
+    ticket = _checked(followup, user, number, TicketAction.RESPOND)
+    tickets = _service(followup)
+    if body.channel not in tickets.channels:
+        raise InvalidInput(
+            f"no responder {body.channel!r}",
+            detalle="Canal de respuesta no disponible. Canales: " + ", ".join(tickets.channels),
+        )
+    destination = body.destination or _destination(services, ticket, body.channel)
+    try:
+        done = tickets.respond(
+            number,
+            actor_id=user.user_id,
+            body=body.text,
+            destination=destination,
+            channel=body.channel,
+            subject=body.subject,
+        )
+    except DeliveryError as err:
+        raise DeliveryFailed(f"response to {number} via {body.channel} failed: {err}") from err
+    return _acted(followup, user, done)
+
+
+def _destination(services: Services, ticket: TicketView, channel: str) -> str:
+    """The person's address for the channel, when the person consented to keep one."""
+    person = None if ticket.person_id is None else services.persons.get(ticket.person_id)
+    if channel == "email" and person is not None and person.emails:
+        return person.emails[0].address
+    if channel == "sms" and person is not None and person.phones:
+        return person.phones[0].number
+    if channel == "log":
+        return "" if ticket.person_id is None else f"persona {ticket.person_id}"
+    raise InvalidInput(
+        f"no destination for {channel}",
+        detalle="La persona no tiene un dato de contacto para ese canal; indique el destino.",
+    )
+
+
+@router.post("/{number}/close", response_model=TicketOut)
+def close_ticket(
+    number: Number, user: CurrentUser, followup: FollowUp, body: NotesIn | None = None
+) -> TicketOut:
+    _checked(followup, user, number, TicketAction.CLOSE)
+    notes = None if body is None else body.notes
+    return _acted(
+        followup, user, _service(followup).close(number, actor_id=user.user_id, notes=notes)
+    )
+
+
+@router.post("/{number}/reopen", response_model=TicketOut)
+def reopen_ticket(
+    number: Number, user: CurrentUser, followup: FollowUp, body: NotesIn | None = None
+) -> TicketOut:
+    _checked(followup, user, number, TicketAction.REOPEN)
+    notes = None if body is None else body.notes
+    ticket = _service(followup).reopen(number, actor_id=user.user_id, notes=notes)
+    return _acted(followup, user, ticket)
+
+
+@router.post("/{number}/notes", response_model=TicketOut)
+def add_ticket_note(
+    number: Number, body: NoteIn, user: CurrentUser, followup: FollowUp
+) -> TicketOut:
+    _checked(followup, user, number, TicketAction.NOTE)
+    ticket = _service(followup).add_note(number, actor_id=user.user_id, notes=body.notes)
+    return _acted(followup, user, ticket)
