@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIServer
 from zoneinfo import ZoneInfo
 
 import uvicorn
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, start_http_server
 from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
@@ -38,7 +39,8 @@ from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
 from crm_bridge.sla import hours_of_flow
 from crm_bridge.sync.adapter import CrmAdapter
-from crm_bridge.sync.outbox import track_changes
+from crm_bridge.sync.outbox import SyncFailures, track_changes
+from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
@@ -263,18 +265,19 @@ class Background:
     """The CRM sync and the SLA scan that run beside the bridge."""
 
     stops: list[Callable[[], None]]
+    # The failed-jobs list and retry of the running sync, for the panel's API.
+    failures: SyncFailures | None = None
 
     def stop(self) -> None:
         for stop in reversed(self.stops):
             stop()
 
 
-def start_background(
-    settings: Settings, engine: Engine, adapter: CrmAdapter | None
-) -> Background:
+def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | None) -> Background:
     crm = settings.crm
     alerts = sla_alerts(settings, engine)
     stops: list[Callable[[], None]] = []
+    failures: SyncFailures | None = None
     if adapter is not None:
         stops.append(track_changes(engine))
         sync = SyncService(
@@ -292,12 +295,13 @@ def start_background(
         )
         sync.start()
         stops.append(sync.stop)
+        failures = sync.failures
     elif alerts is not None and not settings.redis_url:
         # No CRM: the SLA scan still runs (with Redis, `atiende worker` does it).
         scan = PeriodicScan(alerts.scan, crm.sla_interval)
         scan.start()
         stops.append(scan.stop)
-    return Background(stops)
+    return Background(stops, failures)
 
 
 def run_worker_command(settings: Settings) -> int:
@@ -369,6 +373,7 @@ class Panel:
     settings: Settings
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
+    _app: FastAPI | None = None
 
     async def start(self, service: BridgeService) -> None:
         api = self.settings.api
@@ -391,10 +396,17 @@ class Panel:
             tickets=(
                 TicketService(self.engine, business_hours=hours) if hours is not None else None
             ),
+            sla_alerts=sla_alerts(self.settings, self.engine),
+            rights=PersonRights(
+                self.engine,
+                phone_region=self.settings.phone_region,
+                sync_to_crm=self.settings.crm.adapter != "none",
+            ),
             phone_region=self.settings.phone_region,
             timezone=api.timezone,
             cookie_secure=api.cookie_secure,
         )
+        self._app = app
         config = uvicorn.Config(
             app, host=api.host, port=api.port, log_level="warning", lifespan="on"
         )
@@ -405,6 +417,11 @@ class Panel:
         if self._task.done():
             self._task.result()  # raises what stopped it (a taken port...)
         log.info("agent panel on http://%s:%d/ (API docs: /api/docs)", api.host, api.port)
+
+    def attach_crm_failures(self, failures: SyncFailures | None) -> None:
+        """The CRM sync starts after the panel: its failed-jobs API follows it."""
+        if self._app is not None:
+            self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
         if self._server is not None and self._task is not None:
@@ -445,6 +462,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
     metrics = start_metrics(settings, service)
     background = start_background(settings, engine, adapter)
+    if panel is not None:
+        panel.attach_crm_failures(background.failures)
     log.info(
         "bridge for AMI %s:%d as %r (system %r)",
         settings.ami.host,
