@@ -19,10 +19,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from agent_api.auth import CSRF_HEADER
+from crm_bridge.exceptions import DeliveryError
 from crm_bridge.models import Attention
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.persons import PersonRegistry
-from crm_bridge.responders import LogResponder
+from crm_bridge.responders import LogResponder, OutgoingMessage
 from crm_bridge.sync.outbox import Entity, OutboxStore, SyncFailures, add_rows
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
@@ -38,6 +39,19 @@ ALWAYS_OPEN = BusinessHours(
     {day: (parse_range("00:00-23:59"),) for day in WEEKDAYS},
     national_holidays=False,
 )
+
+
+class DownSmsGateway:
+    """An SMS responder whose gateway refuses everything."""
+
+    channel = "sms"
+
+    def __init__(self) -> None:
+        self.tried: list[OutgoingMessage] = []
+
+    def send(self, message: OutgoingMessage) -> None:
+        self.tried.append(message)
+        raise DeliveryError("gateway answered 503")
 
 
 class RecordingDispatcher:
@@ -99,7 +113,11 @@ def _build(db: str, *, services: bool) -> tuple[Panel, TicketService | None, Log
     made: list[TicketService] = []
 
     def tickets(engine: Engine) -> TicketService:
-        made.append(TicketService(engine, business_hours=ALWAYS_OPEN, responders=[responder]))
+        made.append(
+            TicketService(
+                engine, business_hours=ALWAYS_OPEN, responders=[responder, DownSmsGateway()]
+            )
+        )
         return made[0]
 
     panel = build_panel(db, tickets=tickets if services else None)
@@ -520,3 +538,77 @@ def test_routes_answer_503_without_their_services(panel_db: str) -> None:
         assert panel.client(panel.usernames[E]).get("/api/crm/failures").status_code == 403
     finally:
         panel.engine.dispose()
+
+
+def test_a_failed_delivery_keeps_the_status_and_records_the_attempt(world: World) -> None:
+    number = world.ticket("derivada")
+    referente = world.client(R)
+    # The person consented to contact data but has no phone: the destination is required.
+    no_phone = referente.post(
+        f"/api/tickets/{number}/respond", json={"text": "Hola", "channel": "sms"}
+    )
+    assert no_phone.status_code == 422
+    assert "destino" in no_phone.json()["detalle"]
+    failed = referente.post(
+        f"/api/tickets/{number}/respond",
+        json={"text": "Hola", "channel": "sms", "destination": "099123456"},
+    )
+    assert failed.status_code == 502
+    assert "no cambió de estado" in failed.json()["detalle"]
+    detail = referente.get(f"/api/tickets/{number}").json()
+    assert detail["status"] == "derivada"
+    assert [(r["channel"], r["delivered"]) for r in detail["responses"]] == [("sms", False)]
+
+
+NEW_ENDPOINTS = [
+    ("GET", "/api/tickets"),
+    ("POST", "/api/tickets"),
+    ("GET", "/api/tickets/2026-000001"),
+    ("POST", "/api/tickets/2026-000001/derive"),
+    ("POST", "/api/tickets/2026-000001/start"),
+    ("POST", "/api/tickets/2026-000001/respond"),
+    ("POST", "/api/tickets/2026-000001/close"),
+    ("POST", "/api/tickets/2026-000001/reopen"),
+    ("POST", "/api/tickets/2026-000001/notes"),
+    ("GET", "/api/sla-alerts"),
+    ("POST", "/api/sla-alerts/1/ack"),
+    ("GET", "/api/crm/failures"),
+    ("POST", "/api/crm/failures/1/retry"),
+    ("POST", "/api/crm/failures/retry"),
+    ("GET", "/api/persons/1/rights/export"),
+    ("POST", "/api/persons/1/rights/rectification"),
+    ("POST", "/api/persons/1/rights/erasure"),
+    ("GET", "/api/persons/1/rights"),
+]
+
+
+def test_every_new_endpoint_needs_a_session(world: World) -> None:
+    client = world.panel.client()
+    for method, path in NEW_ENDPOINTS:
+        assert client.request(method, path, json={}).status_code == 401, (method, path)
+    documented = world.panel.client().get("/api/openapi.json").json()["paths"]
+    for method, path in NEW_ENDPOINTS:
+        bare = path.replace("2026-000001", "{number}").replace("/1/", "/{id}/")
+        bare = bare.replace("persons/{id}", "persons/{person_id}")
+        bare = bare.replace("sla-alerts/{id}", "sla-alerts/{alert_id}")
+        bare = bare.replace("failures/{id}", "failures/{outbox_id}")
+        bare = bare.replace("/api/persons/1/rights", "/api/persons/{person_id}/rights")
+        assert method.lower() in documented.get(bare, {}), (method, bare)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_ticket_lists_per_role(world: World, role: Role) -> None:
+    derived = world.ticket("derivada")
+    elsewhere = world.ticket("derivada", unit=world.other_unit)
+    answer = world.client(role).get("/api/tickets")
+    assert answer.status_code == 200
+    listed = {t["number"] for t in answer.json()}
+    # The ejecutivo created both; the referente answers only for the first unit.
+    expected = {derived} if role is R else {derived, elsewhere}
+    assert expected <= listed and (role is not R or elsewhere not in listed)
+    if role is G:
+        assert all(t["actions"] == [] for t in answer.json())
+    if role is not G:
+        for ticket in answer.json():
+            if ticket["number"] == derived:
+                assert set(ticket["actions"]) == {"nota", "derivar", "tomar", "responder"}
