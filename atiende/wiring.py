@@ -11,6 +11,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -374,9 +375,14 @@ class Panel:
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
     _app: FastAPI | None = None
+    url: str = ""
 
     async def start(self, service: BridgeService) -> None:
         api = self.settings.api
+        # Port 0: a free port, whose own URL is then the allowed origin.
+        port = api.port or _free_port(api.host)
+        origins = api.allowed_origins if api.port else [f"http://{api.host}:{port}"]
+        self.url = f"http://{api.host}:{port}/"
         self.hub.record_of = service.tracker.record_of
         secret = api.secret_key.get_secret_value() if api.secret_key else None
         if secret is None:
@@ -391,7 +397,7 @@ class Panel:
             ),
             agents_snapshot=service.tracker.agents,
             secret_key=secret,
-            allowed_origins=api.allowed_origins,
+            allowed_origins=origins,
             pause_reasons=api.pause_reasons or DEFAULT_PAUSE_REASONS,
             tickets=(
                 TicketService(self.engine, business_hours=hours) if hours is not None else None
@@ -407,16 +413,14 @@ class Panel:
             cookie_secure=api.cookie_secure,
         )
         self._app = app
-        config = uvicorn.Config(
-            app, host=api.host, port=api.port, log_level="warning", lifespan="on"
-        )
+        config = uvicorn.Config(app, host=api.host, port=port, log_level="warning", lifespan="on")
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
         while not self._server.started and not self._task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         if self._task.done():
             self._task.result()  # raises what stopped it (a taken port...)
-        log.info("agent panel on http://%s:%d/ (API docs: /api/docs)", api.host, api.port)
+        log.info("agent panel on %s (API docs: %sapi/docs)", self.url, self.url)
 
     def attach_crm_failures(self, failures: SyncFailures | None) -> None:
         """The CRM sync starts after the panel: its failed-jobs API follows it."""
@@ -428,6 +432,13 @@ class Panel:
             self._server.should_exit = True
             await self._task
         await self.hub.close()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def build_panel(settings: Settings, engine: Engine) -> Panel:
