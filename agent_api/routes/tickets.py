@@ -112,7 +112,9 @@ def _acted(followup: FollowUpServices, user: Principal, ticket: TicketView) -> T
 
 
 @router.post("", response_model=TicketOut, status_code=201)
-def create_ticket(body: TicketIn, user: CurrentUser, followup: FollowUp) -> TicketOut:
+def create_ticket(
+    body: TicketIn, user: CurrentUser, services: Services, followup: FollowUp
+) -> TicketOut:
     """A new ticket from any channel (telefónico with the call's linkedid, presencial, web…)."""
     tickets = _service(followup)
     if not may(user.role, TicketAction.CREATE, assigned=False):
@@ -123,6 +125,11 @@ def create_ticket(body: TicketIn, user: CurrentUser, followup: FollowUp) -> Tick
     call = None
     if body.call_system and body.call_linkedid:
         call = CallKey(body.call_system, body.call_linkedid)
+        if user.role is Role.EJECUTIVO and not _handled(services, user, call):
+            raise Forbidden(
+                f"user {user.user_id} did not handle call {call.linkedid}",
+                detalle="Solo quien atendió la llamada puede registrar una solicitud de ella.",
+            )
     ticket = tickets.create(
         channel=body.channel,
         request_type=body.request_type,
@@ -135,6 +142,14 @@ def create_ticket(body: TicketIn, user: CurrentUser, followup: FollowUp) -> Tick
         attention=call,
     )
     return _out(ticket, user, assigned=False)
+
+
+def _handled(services: Services, user: Principal, key: CallKey) -> bool:
+    """Rung for or answered by this agent (as for the wrap-up)."""
+    if services.hub.handled_by(key, user.user_id):
+        return True
+    call = services.calls.get(key)
+    return call is not None and bool(set(user.interfaces).intersection(call.agent_interfaces))
 
 
 @router.get("", response_model=list[TicketOut])

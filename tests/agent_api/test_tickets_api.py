@@ -29,6 +29,7 @@ from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
 from crm_bridge.tickets import TicketService
 from ivr.calendar import WEEKDAYS, BusinessHours, parse_range
+from telephony.domain import AgentRinging, CallKey
 from tests.agent_api.conftest import Panel, build_panel
 
 pytestmark = pytest.mark.postgres
@@ -612,3 +613,32 @@ def test_ticket_lists_per_role(world: World, role: Role) -> None:
         for ticket in answer.json():
             if ticket["number"] == derived:
                 assert set(ticket["actions"]) == {"nota", "derivar", "tomar", "responder"}
+
+
+def test_a_ticket_from_a_call_only_by_the_agent_who_took_it(world: World) -> None:
+    linkedid = uuid.uuid4().hex
+    world.panel.hub.publish(
+        [
+            AgentRinging(
+                at=1.0,
+                key=CallKey("pbx-test", linkedid),
+                queue="consultas",
+                interface=world.panel.interfaces[world.panel.usernames[E]],
+                member_name="x",
+                caller_number="099100001",
+                caller_name="Ciudadana",
+                variables={},
+                wait_seconds=1.0,
+            )
+        ]
+    )
+    body = _new_ticket(world, channel="telefonico", call_system="pbx-test", call_linkedid=linkedid)
+    other = world.panel.client(world.panel.second_agent)
+    refused = other.post("/api/tickets", json=body)
+    assert refused.status_code == 403
+    assert "atendió la llamada" in refused.json()["detalle"]
+    created = world.client(E).post("/api/tickets", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["call_linkedid"] == linkedid
+    # A supervisor records it for the agent.
+    assert world.client(S).post("/api/tickets", json=body).status_code == 201
