@@ -23,15 +23,18 @@ from typing import TextIO
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
+from atiende.demo_data import seed_demo_data
 from atiende.settings import AmiSettings, Settings
-from atiende.wiring import build_bridge, migrate, start_metrics
+from atiende.wiring import build_bridge, build_panel, ivr_flows, migrate, start_metrics
 from crm_bridge.db import make_engine, session_factory
+from crm_bridge.exceptions import RecordRejectedError
+from crm_bridge.ivr_services import StoreIvrServices
 from crm_bridge.models import Attention
+from crm_bridge.persons import PersonRegistry
 from crm_bridge.phones import mask_number
-from ivr.flows import load_flows
 from ivr.server import FastAgiServer
-from ivr.services import IvrServices, Person
-from ivr.testing import InMemoryIvrServices
+from ivr.services import IvrServices
+from telephony.bridge import DomainEventSink
 from telephony.domain import (
     AgentRinging,
     AgentState,
@@ -116,19 +119,8 @@ class ConsoleSink:
 
 def _ivr_services(
     engine: Engine, settings: Settings, persons: Sequence[KnownPerson]
-) -> tuple[IvrServices, str]:
-    """The store's IVR services when that module is there, else in-memory ones."""
-    try:
-        from crm_bridge.exceptions import RecordRejectedError
-        from crm_bridge.ivr_services import StoreIvrServices
-        from crm_bridge.persons import PersonRegistry
-    except ImportError:
-        memory = InMemoryIvrServices()
-        for number, person in enumerate(persons, start=1):
-            known = Person(id=str(number), display_name=person.name)
-            memory.persons_by_cedula[person.cedula] = known
-            memory.persons_by_phone[person.number] = known
-        return memory, "in-memory sample persons (ivr.testing.InMemoryIvrServices)"
+) -> IvrServices:
+    """The store's IVR services, with the simulator's known callers registered."""
     registry = PersonRegistry(engine, phone_region=settings.phone_region)
     for person in persons:
         given, _, family = person.name.partition(" ")
@@ -141,10 +133,9 @@ def _ivr_services(
                 document_number=person.cedula,
                 phones=[person.number],
             )
-    services = StoreIvrServices(
+    return StoreIvrServices(
         engine, system=settings.ami.system_name, phone_region=settings.phone_region
     )
-    return services, "the attention store (crm_bridge.ivr_services.StoreIvrServices)"
 
 
 def _report(engine: Engine, settings: Settings, intended: Counter[str], out: TextIO) -> None:
@@ -202,10 +193,11 @@ async def run_demo(
     await asyncio.to_thread(migrate, settings)
     engine = make_engine(settings.database_url)
     persons = sample_persons(25)
-    services, services_note = await asyncio.to_thread(_ivr_services, engine, settings, persons)
+    services = await asyncio.to_thread(_ivr_services, engine, settings, persons)
+    users = await asyncio.to_thread(seed_demo_data, engine)
     started = dt.datetime.now(dt.UTC)
     ivr = FastAgiServer(
-        load_flows(settings.ivr.flows_dir) if settings.ivr.flows_dir else load_flows(),
+        ivr_flows(settings),
         services,
         port=0,
         clock=lambda: OFFICE_HOURS + (dt.datetime.now(dt.UTC) - started),
@@ -227,19 +219,33 @@ async def run_demo(
         update={"host": "127.0.0.1", "port": simulator.port, "secret": SecretStr(DEMO_SECRET)}
     )
     settings = settings.model_copy(update={"ami": ami})
-    service = build_bridge(settings, [ConsoleSink(out)])
+    panel = build_panel(settings, engine) if settings.api.enabled else None
+    sinks: list[DomainEventSink] = [ConsoleSink(out)]
+    if panel is not None:
+        sinks.append(panel.hub)
+    service = build_bridge(settings, sinks, engine=engine)
+    if panel is not None:
+        await panel.start(service)
     await service.start()
     metrics = start_metrics(settings, service)
     print("Atiende demo: a simulated Asterisk (PBX simulator) feeding the real bridge", file=out)
     print(f"  database       {settings.database_url}", file=out)
     print(f"  simulated AMI  127.0.0.1:{simulator.port} ({style} channels, x{speed:g})", file=out)
-    print(f"  FastAGI IVR    agi://127.0.0.1:{ivr.port}/ivr, services: {services_note}", file=out)
+    print(
+        f"  FastAGI IVR    agi://127.0.0.1:{ivr.port}/ivr (services on the attention store)",
+        file=out,
+    )
     if metrics is not None:
         print(
             f"  metrics        http://{settings.metrics_host}:{settings.metrics_port}/metrics",
             file=out,
         )
-    print("  (agent panel, wallboard and API docs are not served by this build yet)", file=out)
+    if panel is not None:
+        print(f"  agent panel    {panel.url}", file=out)
+        print(f"  API docs       {panel.url}api/docs", file=out)
+        print("  users (user / password / role):", file=out)
+        for user in users:
+            print(f"    {user.username:<12} {user.password:<24} {user.role.value}", file=out)
     print("Ctrl-C stops.\n", file=out, flush=True)
     stop = stop or asyncio.Event()
     try:
@@ -254,6 +260,8 @@ async def run_demo(
         await simulator.stop()
         if metrics is not None:
             metrics.shutdown()
+        if panel is not None:
+            await panel.stop()
         await service.stop()
         await asyncio.to_thread(_report, engine, settings, simulator.outcomes(), out)
         engine.dispose()

@@ -1,0 +1,94 @@
+"""Sample data for `atiende demo`: an organism with its units, a catalog of
+trámites, and one user of each role whose credentials the demo prints.
+
+Idempotent: a second run finds everything in place and changes nothing.
+The passwords are fixed and printed on purpose: this is a demo database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from agent_api.auth import Passwords
+from agent_api.catalog import Catalog, TopicInput
+from agent_api.users import UserStore
+from crm_bridge.organisms import Directory, Role
+from telephony.simulator.traffic import DEFAULT_QUEUES
+
+ORGANISM = ("MDE", "Ministerio de Ejemplo")
+# code, name, parent code
+UNITS = (
+    ("AC", "Atención a la Ciudadanía", None),
+    ("TR", "Trámites y Servicios", None),
+    ("RQ", "Reclamos y Sugerencias", "AC"),
+)
+TOPICS = (
+    TopicInput("T001", "Cédula de identidad: renovación", "tramite", "MDE", "TR"),
+    TopicInput("T002", "Partida de nacimiento", "tramite", "MDE", "TR"),
+    TopicInput("T003", "Pasaporte: primera vez", "tramite", "MDE", "TR"),
+    TopicInput("S001", "Información sobre un trámite en línea", "servicio", "MDE", "AC"),
+    TopicInput("S002", "Estado de una solicitud", "servicio", "MDE", "AC"),
+    TopicInput("S003", "Reclamos, quejas y sugerencias", "servicio", "MDE", "RQ"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    username: str
+    display_name: str
+    role: Role
+    interfaces: tuple[str, ...] = ()
+
+    @property
+    def password(self) -> str:
+        return f"demo-{self.username}-2026"
+
+
+def demo_users() -> list[DemoUser]:
+    """Every agent of the simulator (both channel styles) plus one user of each other role."""
+    agents = {extension: name for members in DEFAULT_QUEUES.values() for extension, name in members}
+    users = [
+        DemoUser(
+            name.split()[0].lower().translate(str.maketrans("áéíóúñ", "aeioun")),
+            name,
+            Role.EJECUTIVO,
+            (f"PJSIP/{extension}", f"Local/{extension}@agents/n"),
+        )
+        for extension, name in sorted(agents.items())
+    ]
+    users += [
+        DemoUser("supervisora", "Sofía Supervisora", Role.SUPERVISOR),
+        DemoUser("gerente", "Gabriel Gerente", Role.GERENTE),
+        DemoUser("referente", "Rosa Referente", Role.REFERENTE),
+        DemoUser("admin", "Administración", Role.ADMIN),
+    ]
+    return users
+
+
+def seed_demo_data(engine: Engine) -> Sequence[DemoUser]:
+    directory = Directory(engine)
+    organism = next((o for o in directory.organisms() if o.code == ORGANISM[0]), None)
+    if organism is None:
+        organism = directory.create_organism(*ORGANISM)
+    units = {unit.code: unit for unit in directory.units(organism.id)}
+    for code, name, parent in UNITS:
+        if code not in units:
+            parent_id = units[parent].id if parent else None
+            units[code] = directory.create_unit(organism.id, code, name, parent_id=parent_id)
+    Catalog(engine).import_topics(list(TOPICS))
+
+    store = UserStore(engine, Passwords())
+    existing = {user.username for user in store.all()}
+    users = demo_users()
+    for user in users:
+        if user.username not in existing:
+            store.create(
+                user.username, user.display_name, user.role, user.password, user.interfaces
+            )
+    referent = directory.find_user("referente")
+    if referent is not None and not directory.is_referent_of(units["RQ"].id, referent.id):
+        directory.add_referent(units["RQ"].id, referent.id)
+    return users
