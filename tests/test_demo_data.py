@@ -1,0 +1,41 @@
+"""The demo's sample data: seeded once, usable at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent_api.auth import Passwords
+from agent_api.catalog import Catalog
+from agent_api.users import UserStore
+from atiende.demo_data import TOPICS, seed_demo_data
+from atiende.settings import Settings
+from atiende.wiring import migrate
+from crm_bridge.db import make_engine
+from crm_bridge.organisms import Directory, Role
+from telephony.simulator.traffic import DEFAULT_QUEUES
+
+
+def test_seed_is_idempotent_and_every_user_can_log_in(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    migrate(Settings(database_url=url))
+    engine = make_engine(url)
+    try:
+        first = seed_demo_data(engine)
+        second = seed_demo_data(engine)
+        assert first == second
+        users = UserStore(engine, Passwords())
+        assert {user.role for user in first} == set(Role)
+        for user in first:
+            assert users.authenticate(user.username, user.password) is not None, user
+        # Every agent the simulator rings is some user's interface, in both channel styles.
+        interfaces = users.interface_map()
+        for members in DEFAULT_QUEUES.values():
+            for extension, _ in members:
+                assert f"PJSIP/{extension}" in interfaces
+                assert f"Local/{extension}@agents/n" in interfaces
+        directory = Directory(engine)
+        referent = directory.find_user("referente")
+        assert referent is not None and directory.units_of_referent(referent.id)
+        assert len(Catalog(engine).topics()) == len(TOPICS)
+    finally:
+        engine.dispose()
