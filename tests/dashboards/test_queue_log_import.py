@@ -1,0 +1,117 @@
+"""`atiende import-queue-log`: the recordings' queue_log files loaded into
+the attention store, compared with what the queue_log itself says (read by
+tests/support/queue_log.py, written independently of the importer), and
+idempotent when run twice."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from crm_bridge.db import make_engine, upgrade
+from crm_bridge.models import Attention
+from dashboards import kpi
+from dashboards.queue_log_import import import_queue_log, import_queue_log_main
+from dashboards.report_queries import ReportSpan, queue_report
+from tests.support.queue_log import parse_queue_log
+
+SCENARIOS = ["answered", "abandoned", "burst", "sip_mixed", "ring_no_answer", "tricky_caller_id"]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield url, engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_attentions_match_the_queue_log(
+    recordings: Path, store: tuple[str, Engine], scenario: str
+) -> None:
+    _url, engine = store
+    path = recordings / f"{scenario}.queue_log"
+    expected = parse_queue_log(path).calls
+    result = import_queue_log(path, engine, "historia", progress_stream=io.StringIO())
+    assert (result.read, result.inserted, result.rejected) == (len(expected), len(expected), 0)
+    with engine.connect() as conn:
+        rows = {r.linkedid: r for r in conn.execute(select(Attention)).all()}
+    assert set(rows) == set(expected)
+    for uniqueid, call in expected.items():
+        row = rows[uniqueid]
+        assert row.system == "historia"
+        assert row.queue == call.queues[-1], uniqueid
+        assert row.queues == call.queues
+        assert row.outcome == call.outcome, uniqueid
+        assert row.agent == call.agent
+        assert row.wait_seconds == call.wait
+        assert row.talk_seconds == call.talk
+        assert row.caller_number_raw == call.caller_number
+
+
+def test_second_import_adds_nothing(recordings: Path, store: tuple[str, Engine]) -> None:
+    url, engine = store
+    path = recordings / "burst.queue_log"
+    first, second = io.StringIO(), io.StringIO()
+    assert import_queue_log_main(path, url, "historia", out=first, err=io.StringIO()) == 0
+    with engine.connect() as conn:
+        before = conn.execute(select(Attention.linkedid, Attention.outcome)).all()
+    assert import_queue_log_main(path, url, "historia", out=second, err=io.StringIO()) == 0
+    with engine.connect() as conn:
+        after = conn.execute(select(Attention.linkedid, Attention.outcome)).all()
+    calls = len(parse_queue_log(path).calls)
+    assert len(before) == calls and sorted(after) == sorted(before)
+    assert f"{calls} calls read, {calls} attentions added" in first.getvalue()
+    assert f"{calls} calls read, 0 attentions added, {calls} already stored" in second.getvalue()
+
+
+def test_another_system_name_is_another_history(
+    recordings: Path, store: tuple[str, Engine]
+) -> None:
+    url, engine = store
+    path = recordings / "answered.queue_log"
+    for system in ("sede-centro", "sede-norte"):
+        import_queue_log_main(path, url, system, out=io.StringIO(), err=io.StringIO())
+    with engine.connect() as conn:
+        systems = sorted(conn.execute(select(Attention.system)).scalars())
+    assert systems == ["sede-centro", "sede-norte"]
+
+
+def test_missing_file_fails(tmp_path: Path, store: tuple[str, Engine]) -> None:
+    url, _engine = store
+    err = io.StringIO()
+    assert import_queue_log_main(tmp_path / "nada.log", url, "x", out=io.StringIO(), err=err) == 1
+    assert "not a file" in err.getvalue()
+
+
+def test_report_over_imported_history_agrees_with_queue_log(
+    recordings: Path, store: tuple[str, Engine]
+) -> None:
+    _url, engine = store
+    path = recordings / "sip_mixed.queue_log"
+    import_queue_log(path, engine, "historia", progress_stream=io.StringIO())
+    calls = parse_queue_log(path).calls.values()
+    first = min(leg.entered_at for call in calls for leg in call.legs)
+    day = datetime.fromtimestamp(first, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    threshold = 20.0
+    rows = queue_report(
+        engine,
+        ReportSpan(day - timedelta(days=1), day + timedelta(days=2), UTC),
+        default=kpi.QueueKpiDefinition(service_level_seconds=threshold),
+    )
+    for row in rows:
+        mine = [c for c in calls if c.queues[-1] == row.queue]
+        answered = [c for c in mine if c.outcome == "answered"]
+        within = [c for c in answered if (c.wait or 0) <= threshold]
+        assert row.counts.offered == len(mine)
+        assert row.counts.answered == len(answered)
+        assert row.counts.abandoned == sum(c.outcome == "abandoned" for c in mine)
+        assert row.service_level == pytest.approx(len(within) / len(answered))
+    assert {row.queue for row in rows} == {c.queues[-1] for c in calls}
