@@ -29,11 +29,16 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_the_services_of_the_guide(compose: dict[str, Any]) -> None:
     assert set(services(compose)) == {
-        "asterisk", "postgres", "redis", "atiende-serve", "prometheus", "grafana",
+        "asterisk", "postgres", "redis", "atiende-serve", "atiende-worker", "prometheus",
+        "grafana",
     }  # fmt: skip
-    # `atiende worker` does not exist yet: no service that cannot start.
-    commands = [str(s.get("command", "")) for s in services(compose).values()]
-    assert not any("worker" in c for c in commands)
+    # Every Atiende service runs a command the CLI has.
+    from atiende.cli import main
+
+    for name in ("atiende-serve", "atiende-worker"):
+        with pytest.raises(SystemExit) as raised:
+            main([services(compose)[name]["command"][0], "--help"])
+        assert raised.value.code == 0, name
 
 
 def test_images_are_pinned_by_version(compose: dict[str, Any]) -> None:
@@ -64,7 +69,10 @@ def test_ami_fastagi_and_backends_are_not_published(compose: dict[str, Any]) -> 
     for name, service in services(compose).items():
         for port in published(service):
             assert port not in PRIVATE_PORTS, f"{name} publishes {port}"
-    assert "ports" not in services(compose)["atiende-serve"]
+    # Atiende publishes only the agent panel, on localhost (the TLS proxy's upstream).
+    assert published(services(compose)["atiende-serve"]) == ["8080"]
+    assert all(str(p).startswith("127.0.0.1:") for p in services(compose)["atiende-serve"]["ports"])
+    assert "ports" not in services(compose)["atiende-worker"]
     grafana = services(compose)["grafana"]["ports"]
     assert all(str(p).startswith("127.0.0.1:") for p in grafana)
 
@@ -82,7 +90,7 @@ def test_private_networks(compose: dict[str, Any]) -> None:
     # Only Asterisk and Atiende share the network AMI and FastAGI run on.
     assert {name for name in svc if "pbx" in nets(name)} == {"asterisk", "atiende-serve"}
     assert {name for name in svc if "backend" in nets(name)} == {
-        "postgres", "redis", "atiende-serve",
+        "postgres", "redis", "atiende-serve", "atiende-worker",
     }  # fmt: skip
 
 
