@@ -64,7 +64,7 @@ class Wallboard:
         self._default_wait_limit = default_wait_limit
         self._interval = 1.0 / max_rate
         self._clock = clock
-        self._subscribers: set[asyncio.Queue[Frame]] = set()
+        self._subscribers: dict[asyncio.Queue[Frame], asyncio.AbstractEventLoop] = {}
         self._last: Frame | None = None
         self._alert_keys: set[tuple[str, str]] = set()
 
@@ -158,20 +158,28 @@ class Wallboard:
     # ------------------------------------------------------------ pushing
 
     def subscribe(self) -> asyncio.Queue[Frame]:
+        """A queue of frames for one socket; call it in the socket's event loop."""
         queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize=16)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = asyncio.get_running_loop()
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Frame]) -> None:
-        self._subscribers.discard(queue)
+        self._subscribers.pop(queue, None)
+
+    @staticmethod
+    def _offer(queue: asyncio.Queue[Frame], frame: Frame) -> None:
+        if queue.full():
+            # A slow screen gets the newest state, not a backlog.
+            with contextlib.suppress(asyncio.QueueEmpty):
+                queue.get_nowait()
+        queue.put_nowait(frame)
 
     def _send(self, frame: Frame) -> None:
-        for queue in list(self._subscribers):
-            if queue.full():
-                # A slow screen gets the newest state, not a backlog.
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(frame)
+        # The pushing loop and a socket's loop may differ (uvicorn in another
+        # thread, tests): hand each frame over thread-safely.
+        for queue, loop in list(self._subscribers.items()):
+            with contextlib.suppress(RuntimeError):  # that loop is closed
+                loop.call_soon_threadsafe(self._offer, queue, frame)
 
     def tick(self) -> list[Frame]:
         """Compute the frame; push it (and new alerts) if it changed. Returns what was pushed."""
