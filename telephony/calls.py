@@ -71,6 +71,7 @@ class Call:
     hung_up_in_ivr: bool | None = None  # decided by the first hangup before queueing
     agi_status: str | None = None  # AGISTATUS of the caller's channel after AGI()
     ivr_sent_hangup: bool = False  # the IVR itself ran the AGI HANGUP command
+    caller_left: bool = False  # the caller's far end hung up before any queue
     transferred_out: str | None = None  # blind transfer target after an answer
     hangup_side: HangupSide = HangupSide.UNKNOWN
     last_at: float = 0.0

@@ -74,6 +74,18 @@ class Hangup:
 
 
 @dataclass(frozen=True, slots=True)
+class HangupRequest:
+    """The channel's far end hung up (a caller's BYE, the other half of a
+    Local pair); a hangup from the dialplan or an AGI HANGUP command is a
+    SoftHangupRequest instead, which the product does not read."""
+
+    ts: float
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgiExecStart:
     ts: float
     channel: str
@@ -298,6 +310,7 @@ AmiEvent = (
     NewChannel
     | NewCallerId
     | Hangup
+    | HangupRequest
     | AgiExecStart
     | AgiExecEnd
     | DtmfEnd
@@ -452,6 +465,10 @@ def _hangup(h: Headers) -> Hangup:
         h.get("Linkedid", ""),
         _int(h, "Cause", "Hangup"),
     )
+
+
+def _hangup_request(h: Headers) -> HangupRequest:
+    return HangupRequest(_ts(h), h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""))
 
 
 def _agi_start(h: Headers) -> AgiExecStart:
@@ -691,6 +708,7 @@ PARSERS: dict[str, Callable[[Headers], AmiEvent | None]] = {
     "Newchannel": _new_channel,
     "NewCallerid": _new_callerid,
     "Hangup": _hangup,
+    "HangupRequest": _hangup_request,
     "AGIExecStart": _agi_start,
     "AGIExecEnd": _agi_end,
     "DTMFEnd": _dtmf_end,

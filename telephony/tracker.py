@@ -93,6 +93,7 @@ from telephony.events import (
     DtmfEnd,
     FullyBooted,
     Hangup,
+    HangupRequest,
     NewCallerId,
     NewChannel,
     QueueCallerAbandon,
@@ -173,6 +174,7 @@ class CallTracker:
             NewChannel: self._on_new_channel,
             NewCallerId: self._on_new_callerid,
             Hangup: self._on_hangup,
+            HangupRequest: self._on_hangup_request,
             AgiExecStart: self._on_agi_start,
             AgiExecEnd: self._on_agi_end,
             DtmfEnd: self._on_dtmf,
@@ -442,7 +444,9 @@ class CallTracker:
             # a single-channel caller (PJSIP) has no earlier hangup to go by.
             # Without it: a hangup during an AGI command is the caller
             # leaving; between commands or after the IVR it is the dialplan.
-            if call.ivr_sent_hangup or call.agi_status is not None:
+            if call.caller_left:
+                call.hung_up_in_ivr = True
+            elif call.ivr_sent_hangup or call.agi_status is not None:
                 call.hung_up_in_ivr = call.agi_status == "HANGUP" and not call.ivr_sent_hangup
                 if not call.hung_up_in_ivr:
                     self._leave_ivr(call, ev.ts, out)
@@ -455,6 +459,23 @@ class CallTracker:
         call.last_hangup_at = ev.ts
         if not call.channels and not call.restored:
             self._end(call, ev.ts, out)
+        return out
+
+    def _on_hangup_request(self, ev: HangupRequest) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        self._tick(ev.ts, out)
+        call = self._calls.get(ev.linkedid)
+        # The caller's own channel, hung up from its far end before any queue
+        # and before the IVR hung up: the caller left the IVR (even if the IVR,
+        # not yet aware, sends its own HANGUP afterwards).
+        if (
+            call is not None
+            and ev.uniqueid == ev.linkedid
+            and not call.legs
+            and not call.ivr_sent_hangup
+            and call.hung_up_in_ivr is None
+        ):
+            call.caller_left = True
         return out
 
     def _on_agi_start(self, ev: AgiExecStart) -> list[DomainEvent]:

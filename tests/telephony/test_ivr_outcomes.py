@@ -83,3 +83,36 @@ def test_single_channel_ivr_outcome(
     assert [(r.outcome, r.hangup_side) for r in ended] == [(outcome, side)]
     # AGISTATUS is read, never stored as one of the IVR's variables.
     assert "AGISTATUS" not in ended[0].variables
+
+
+def test_caller_leaves_during_the_last_prompt_and_the_ivr_hangs_up_unaware() -> None:
+    """Asterisk tells the IVR of a hangup only with its next reply, so an IVR
+    whose last prompt the caller hung up on still sends HANGUP. The caller's
+    channel said first who left: a HangupRequest (far end), not the
+    SoftHangupRequest an AGI HANGUP makes."""
+    events = [
+        event("Newchannel", 1.0, ChannelState="4"),
+        event(
+            "AGIExecStart", 2.0, Command='STREAM FILE atiende/fuera-de-horario ""', CommandId="1"
+        ),
+        event("HangupRequest", 2.5, Cause="16"),
+        event(
+            "AGIExecEnd",
+            2.6,
+            Command="STREAM FILE",
+            CommandId="1",
+            ResultCode="200",
+            Result="Success",
+        ),
+        event("AGIExecStart", 2.7, Command="HANGUP", CommandId="2"),
+        event(
+            "AGIExecEnd", 2.8, Command="HANGUP", CommandId="2", ResultCode="200", Result="Success"
+        ),
+        event("VarSet", 2.9, Variable="AGISTATUS", Value="HANGUP"),
+        event("Hangup", 3.0, Cause="16"),
+    ]
+    tracker = CallTracker("asterisk")
+    (record,) = [
+        e.record for headers in events for e in tracker.feed(headers) if isinstance(e, CallEnded)
+    ]
+    assert (record.outcome, record.hangup_side) == (Outcome.IVR_HANGUP, HangupSide.CALLER)
