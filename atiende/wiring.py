@@ -21,12 +21,14 @@ from zoneinfo import ZoneInfo
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
 from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
+from agent_api.fanout import RedisEventRelay
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
@@ -47,6 +49,7 @@ from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
 from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
+from dashboards.followup_metrics import FollowupCollector
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from ivr.calendar import BusinessHours
@@ -346,6 +349,17 @@ def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
     )
 
 
+def panel_relay(settings: Settings, hub: PopHub) -> RedisEventRelay | None:
+    """With replicas (Redis), the leader's events reach every replica's hub."""
+    if not settings.redis_url:
+        return None
+    return RedisEventRelay(
+        Redis.from_url(settings.redis_url, socket_connect_timeout=2),
+        settings.ami.system_name,
+        hub,
+    )
+
+
 def bridge_lease(settings: Settings) -> Lease:
     """The bridge lease: in Redis when replicas share one, else always held."""
     if not settings.redis_url:
@@ -463,7 +477,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     adapter = crm_adapter(settings)
     engine = make_engine(settings.database_url)
     panel = build_panel(settings, engine) if settings.api.enabled else None
-    service = build_bridge(settings, [panel.hub] if panel else [], engine=engine)
+    relay = panel_relay(settings, panel.hub) if panel is not None else None
+    panel_sinks: list[DomainEventSink] = [] if panel is None else [relay or panel.hub]
+    service = build_bridge(settings, panel_sinks, engine=engine)
     await asyncio.to_thread(migrate, settings)
     if panel is not None:
         await panel.start(service)
@@ -471,7 +487,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if ivr is not None:
         await ivr.start()
         log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
-    metrics = start_metrics(settings, service)
+    if relay is not None:
+        await relay.start()
+    followup = FollowupCollector(
+        open_alerts=(SlaAlerts(engine, hours=None).counts if settings.crm.sla_alerts else None),
+        outbox=OutboxStore(engine).stats if adapter is not None else None,
+    )
+    metrics = start_metrics(settings, service, [followup])
     background = start_background(settings, engine, adapter)
     if panel is not None:
         panel.attach_crm_failures(background.failures)
@@ -502,6 +524,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         metrics.shutdown()
     if ivr is not None:
         await ivr.stop()
+    if relay is not None:
+        await relay.close()
     if panel is not None:
         await panel.stop()
     await asyncio.to_thread(background.stop)
@@ -510,20 +534,24 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         raise SystemExit(3)
 
 
-def metrics_registry(service: BridgeService) -> CollectorRegistry:
+def metrics_registry(service: BridgeService, extra: Sequence[Collector] = ()) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
+    for collector in extra:
+        registry.register(collector)
     registry.register(BridgeHealthCollector(service.connection, service.writer, service.bridge))
     if service.queue_metrics is not None:
         registry.register(QueueMetricsCollector(service.queue_metrics, service.tracker.agents))
     return registry
 
 
-def start_metrics(settings: Settings, service: BridgeService) -> WSGIServer | None:
+def start_metrics(
+    settings: Settings, service: BridgeService, extra: Sequence[Collector] = ()
+) -> WSGIServer | None:
     """Serve /metrics in a thread of its own (scrapes never touch the loop)."""
     if not settings.metrics_port:
         return None
     server, _thread = start_http_server(
-        settings.metrics_port, settings.metrics_host, registry=metrics_registry(service)
+        settings.metrics_port, settings.metrics_host, registry=metrics_registry(service, extra)
     )
     log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     return server

@@ -1,0 +1,188 @@
+"""Screen-pops for every replica: the leader's domain events through Redis.
+
+With several `atiende serve` replicas behind a load balancer only the leader's
+bridge sees Asterisk, yet an agent's browser may be connected to any replica.
+`RedisEventRelay` is the bridge sink on every replica (only the leader's bridge
+ever feeds it): it publishes the events a panel needs on one Redis channel per
+Asterisk system, and every replica, the leader included, subscribes its own
+PopHub to that channel. One path for all, so the leader's agents and the
+standby's get the same frames in the same order.
+
+`publish` never waits: the events go on a bounded queue that a task drains
+into Redis. While Redis is down the queue fills and what does not fit is
+dropped (counted, logged once per outage): a pop is only worth something
+while the phone rings. The subscriber reconnects by itself; events published
+while it was disconnected are not replayed (Redis pub/sub keeps nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from telephony.domain import (
+    AgentRinging,
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    CallRecord,
+    DomainEvent,
+    RingNoAnswer,
+)
+from telephony.domain_codec import dumps_events, loads_events
+
+log = logging.getLogger(__name__)
+
+# What PopHub.publish acts on; the rest stays on the leader.
+PANEL_EVENTS: tuple[type[DomainEvent], ...] = (
+    AgentRinging,
+    CallAnswered,
+    RingNoAnswer,
+    CallEnded,
+    AgentStateChanged,
+)
+
+
+class EventSink(Protocol):
+    def publish(self, events: Sequence[DomainEvent]) -> None: ...
+
+
+def channel_name(system: str, prefix: str = "atiende:panel-events:") -> str:
+    return f"{prefix}{system}"
+
+
+class RedisEventRelay:
+    """Bridge sink publishing to Redis, and subscriber feeding a local sink."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        system: str,
+        local: EventSink | None,
+        *,
+        queue_size: int = 10_000,
+        retry_seconds: float = 0.5,
+        kinds: tuple[type[DomainEvent], ...] = PANEL_EVENTS,
+    ) -> None:
+        self._redis = redis
+        self.channel = channel_name(system)
+        self._local = local
+        self._queue: asyncio.Queue[Sequence[DomainEvent]] = asyncio.Queue(queue_size)
+        self._retry = retry_seconds
+        self._kinds = kinds
+        self._tasks: list[asyncio.Task[None]] = []
+        self._publisher_down = False
+        self._dropping = False  # logged once per outage
+        self.subscribed = asyncio.Event()
+        self.published = 0  # events handed to Redis
+        self.received = 0  # events given to the local sink
+        self.dropped = 0  # events lost because Redis was down (queue full or send failed)
+        self.undecodable = 0
+
+    # ------------------------------------------------------------ bridge sink
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        wanted = tuple(e for e in events if isinstance(e, self._kinds))
+        if not wanted:
+            return
+        try:
+            self._queue.put_nowait(wanted)
+        except asyncio.QueueFull:
+            if not self._dropping:
+                log.warning("panel events relay full (Redis down?): dropping events")
+                self._dropping = True
+            self.dropped += len(wanted)
+
+    def calls_in_progress(self, records: Sequence[CallRecord]) -> None:
+        """Live pops end with the call; nothing to hand over."""
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def start(self, subscribe_wait: float = 5.0) -> None:
+        """Start both tasks; wait (a bounded time) until subscribed, so the
+        leader's own first events are not published before anyone listens."""
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._publish_loop(), name="panel-relay-out"))
+        if self._local is None:
+            return
+        self._tasks.append(loop.create_task(self._subscribe_loop(), name="panel-relay-in"))
+        try:
+            await asyncio.wait_for(self.subscribed.wait(), subscribe_wait)
+        except TimeoutError:
+            log.warning("not subscribed to %s yet (Redis down?); pops will follow", self.channel)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    # -------------------------------------------------------------- publisher
+
+    async def _publish_loop(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            payload = dumps_events(batch)
+            while True:
+                try:
+                    await self._redis.publish(self.channel, payload)
+                except (RedisError, OSError) as err:
+                    if not self._publisher_down:
+                        log.warning("cannot publish panel events to Redis (%s); retrying", err)
+                        self._publisher_down = True
+                    await asyncio.sleep(self._retry)
+                    continue
+                break
+            if self._publisher_down:
+                log.info("panel events reach Redis again (%d dropped meanwhile)", self.dropped)
+                self._publisher_down = False
+                self._dropping = False
+            self.published += len(batch)
+
+    # ------------------------------------------------------------- subscriber
+
+    async def _subscribe_loop(self) -> None:
+        assert self._local is not None
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self.subscribed.set()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        self._deliver(message["data"])
+            except (RedisError, OSError) as err:
+                if self.subscribed.is_set():
+                    log.warning("panel events subscription lost (%s); resubscribing", err)
+                self.subscribed.clear()
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(self._retry)
+
+    def _deliver(self, data: bytes | str) -> None:
+        assert self._local is not None
+        try:
+            events = loads_events(data)
+        except ValueError:
+            self.undecodable += 1
+            log.warning("undecodable panel event message on %s", self.channel)
+            return
+        self.received += len(events)
+        try:
+            self._local.publish(events)
+        except Exception:
+            log.exception("panel sink failed on relayed events")
