@@ -147,8 +147,14 @@ def _threshold(
     default: kpi.QueueKpiDefinition,
     attribute: str,
 ) -> Any:
-    values = {queue: getattr(d, attribute) for queue, d in definitions.items()}
     fallback = float(getattr(default, attribute))
+    # Only the queues that differ: each arm is a comparison per row and
+    # threshold use, most of the scan's cost when every queue is listed.
+    values = {
+        queue: getattr(d, attribute)
+        for queue, d in definitions.items()
+        if float(getattr(d, attribute)) != fallback
+    }
     if not values:
         return literal(fallback, Float)
     return case(values, value=Attention.queue, else_=fallback)
