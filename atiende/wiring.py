@@ -42,7 +42,7 @@ from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
 from crm_bridge.sla import hours_of_flow
 from crm_bridge.sync.adapter import CrmAdapter
-from crm_bridge.sync.outbox import SyncFailures, track_changes
+from crm_bridge.sync.outbox import OutboxStore, SyncFailures, track_changes
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
@@ -490,7 +490,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if relay is not None:
         await relay.start()
     followup = FollowupCollector(
-        open_alerts=(SlaAlerts(engine, hours=None).counts if settings.crm.sla_alerts else None),
+        alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
         outbox=OutboxStore(engine).stats if adapter is not None else None,
     )
     metrics = start_metrics(settings, service, [followup])

@@ -52,6 +52,12 @@ QUEUE_AGENTS = "atiende_queue_agents"
 AGENTS = "atiende_agents"
 AGENT_STATE_SECONDS = "atiende_agent_state_seconds"
 
+# ------------------------------------------------- follow-up (tickets and CRM)
+SLA_ALERTS_OPEN = "atiende_sla_alerts_open"
+CRM_OUTBOX_PENDING = "atiende_crm_outbox_pending"
+CRM_OUTBOX_FAILED = "atiende_crm_outbox_failed"
+CRM_OUTBOX_OLDEST = "atiende_crm_outbox_oldest_pending_seconds"
+
 COUNTERS = frozenset(
     {
         AMI_RECONNECTS,
@@ -91,6 +97,10 @@ GAUGES = frozenset(
         QUEUE_AGENTS_NEEDED,
         QUEUE_AGENTS,
         AGENTS,
+        SLA_ALERTS_OPEN,
+        CRM_OUTBOX_PENDING,
+        CRM_OUTBOX_FAILED,
+        CRM_OUTBOX_OLDEST,
     }
 )
 

@@ -110,6 +110,7 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
             while not crm.attentions:
                 await asyncio.sleep(0.05)
             metrics = await asyncio.to_thread(_scrape, metrics_port)
+            exposition = await asyncio.to_thread(_get, f"http://127.0.0.1:{metrics_port}/metrics")
             page = await asyncio.to_thread(_get, f"http://127.0.0.1:{api_port}/")
             openapi = json.loads(
                 await asyncio.to_thread(_get, f"http://127.0.0.1:{api_port}/api/openapi.json")
@@ -130,6 +131,8 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     assert 'lang="es' in page
     assert any(path.startswith("/api/session") for path in openapi["paths"])
     assert metrics["atiende_ami_connected"] == 1
+    assert 'atiende_sla_alerts_open{level="vencido"} 0.0' in exposition
+    assert "atiende_crm_outbox_failed 0.0" in exposition
     assert metrics["atiende_ami_events_total"] > 0
     assert metrics["atiende_ami_malformed_messages_total"] == 0
     assert metrics["atiende_store_rows_written_total"] >= 1
