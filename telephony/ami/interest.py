@@ -60,19 +60,31 @@ def raw_event_filter(
 ) -> Callable[[bytes], bool]:
     """A predicate over one raw AMI message (bytes, without its blank line):
     False for an event not in `events`, and for a `VarSet` of a variable
-    that starts with none of `variable_prefixes`. Responses, and
-    anything it cannot read with certainty, are kept for the parser to judge."""
-    wanted = frozenset(name.encode() for name in events)
-    markers = tuple(b"\nVariable: " + prefix.encode() for prefix in variable_prefixes)
+    that starts with none of `variable_prefixes`. Responses, and anything it
+    cannot read with certainty, are kept for the parser to judge.
+
+    It runs once per message on the hot path, so the common answers are one
+    C-level call each: `startswith` over a tuple of every wanted first line,
+    and one regex search for the variable of a VarSet.
+    """
+    names = sorted({name.encode() for name in events} - {b"VarSet"})
+    wanted = tuple(_EVENT + name + eol for name in names for eol in (b"\r\n", b"\n"))
+    bare = frozenset(names)
+    varset = (_EVENT + b"VarSet\r\n", _EVENT + b"VarSet\n")
+    prefixes = [re.escape(prefix.encode()) for prefix in variable_prefixes]
+    variable = (
+        re.compile(b"\nVariable: (?:" + b"|".join(prefixes) + b")").search if prefixes else None
+    )
 
     def accept(raw: bytes) -> bool:
+        if raw.startswith(wanted):
+            return True
+        if raw.startswith(varset):
+            return variable is not None and variable(raw) is not None
         if not raw.startswith(_EVENT):
             return True
-        end = raw.find(b"\n", 7)
-        name = raw[7:end].rstrip(b"\r") if end >= 0 else raw[7:]
-        if name == b"VarSet":
-            return any(marker in raw for marker in markers)
-        return name in wanted
+        # An unwanted event, or a one-line message naming a wanted one.
+        return b"\n" not in raw and raw[7:].rstrip(b"\r") in bare
 
     return accept
 

@@ -223,7 +223,7 @@ class AmiParser:
             # Framing is cheap C work; decoding and building headers is not,
             # so messages nobody wants are dropped before either.
             framed = region.split(sep)
-            kept = [message for message in framed if accept(message)]
+            kept = list(filter(accept, framed))
             if len(kept) != len(framed):
                 self.dropped += len(framed) - len(kept)
                 if not kept:
