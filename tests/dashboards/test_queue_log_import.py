@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.models import Attention
 from dashboards import kpi
-from dashboards.queue_log_import import import_queue_log, import_queue_log_main
+from dashboards.queue_log_import import import_queue_log, import_queue_log_main, parse_calls
 from dashboards.report_queries import ReportSpan, queue_report
 from tests.support.queue_log import parse_queue_log
 
@@ -115,3 +115,47 @@ def test_report_over_imported_history_agrees_with_queue_log(
         assert row.counts.abandoned == sum(c.outcome == "abandoned" for c in mine)
         assert row.service_level == pytest.approx(len(within) / len(answered))
     assert {row.queue for row in rows} == {c.queues[-1] for c in calls}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal(recordings: Path, store: tuple[str, Engine]) -> None:
+    _url, engine = store
+    bar = _Terminal()
+    import_queue_log(recordings / "burst.queue_log", engine, "historia", progress_stream=bar)
+    assert bar.getvalue().rstrip().endswith("100.0 %")
+    quiet = io.StringIO()
+    import_queue_log(recordings / "answered.queue_log", engine, "otra", progress_stream=quiet)
+    assert quiet.getvalue() == ""
+
+
+def test_settled_calls_are_yielded_before_the_file_ends() -> None:
+    # A call answered and completed, then another one two hours later: the
+    # first is written out while reading, not kept until the end.
+    lines = [
+        "1000|1.0|consultas|NONE|ENTERQUEUE||099000001|1",
+        "1003|1.0|consultas|Ana|CONNECT|3|2.0|1",
+        "1063|1.0|consultas|Ana|COMPLETECALLER|3|60|1",
+        "8200|3.0|consultas|NONE|ENTERQUEUE||099000002|1",
+        "8250|3.0|consultas|NONE|ABANDON|1|1|50",
+    ]
+    read: list[str] = []
+
+    def source() -> Iterator[str]:
+        for line in lines:
+            read.append(line)
+            yield line
+
+    calls = parse_calls(source(), "historia")
+    first = next(calls)
+    assert first.key.linkedid == "1.0" and len(read) < len(lines)
+    assert (first.outcome.value, first.wait_seconds, first.talk_seconds) == ("answered", 3.0, 60.0)
+    (second,) = list(calls)
+    assert (second.key.linkedid, second.outcome.value, second.wait_seconds) == (
+        "3.0",
+        "abandoned",
+        50.0,
+    )

@@ -5,6 +5,7 @@ the panel app with the panel's roles."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -195,3 +196,22 @@ def test_socket_sends_the_board_and_pushes_changes(wall: tuple[Any, Wallboard, C
         assert ws.receive_json()["queues"][0]["longest_wait"] == 45
     snapshot = panel.client(panel.usernames[Role.GERENTE]).get("/api/wallboard")
     assert snapshot.status_code == 200 and snapshot.json()["type"] == "wallboard"
+
+
+async def test_run_pushes_until_cancelled() -> None:
+    clock = Clock()
+    board = Wallboard(busy_metrics(clock), clock=clock, max_rate=50)
+    queue = board.subscribe()
+    task = asyncio.create_task(board.run())
+    try:
+        frame = await asyncio.wait_for(queue.get(), timeout=5)
+        assert frame["type"] == "wallboard"
+        clock.now += 3
+        while (frame := await asyncio.wait_for(queue.get(), timeout=5))["type"] != "wallboard":
+            pass
+        assert frame["queues"][0]["longest_wait"] == 43
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert task.cancelled()
