@@ -14,7 +14,11 @@ COMPLETEAGENT / COMPLETECALLER holdtime|calltime|origposition;
 TRANSFER extension|context|holdtime|calltime|origposition;
 ABANDON position|origposition|waittime; EXITWITHTIMEOUT and EXITEMPTY
 position|origposition|waittime; EXITWITHKEY key|position|origposition|waittime;
-JOINEMPTY. Member events (PAUSE, ADDMEMBER...) are not imported.
+JOINEMPTY. Member lines: PAUSE reason / UNPAUSE become paused agent
+intervals (per member and queue; the member name stands for the interface,
+which queue_log does not carry), closed early by REMOVEMEMBER; a pause still
+open at the end of the file is left out. Other member states are not
+imported (queue_log does not record them).
 """
 
 from __future__ import annotations
@@ -30,11 +34,19 @@ from typing import IO, Any
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crm_bridge.attentions import attention_values
+from crm_bridge.attentions import AttentionRepository, attention_values
 from crm_bridge.db import make_engine
 from crm_bridge.exceptions import RecordRejectedError
 from crm_bridge.models import Attention
-from telephony.domain import CallKey, CallRecord, HangupSide, Outcome, QueueLeg
+from telephony.domain import (
+    AgentInterval,
+    AgentState,
+    CallKey,
+    CallRecord,
+    HangupSide,
+    Outcome,
+    QueueLeg,
+)
 
 BATCH = 1000
 # A call whose last leg ended this long ago (log time) can no longer be
@@ -142,8 +154,41 @@ def to_record(call: _Call, system: str) -> CallRecord:
     )
 
 
-def parse_calls(lines: Iterable[str], system: str) -> Iterator[CallRecord]:
-    """Records in the order their calls settle; the rest at the end of the input."""
+class PauseCollector:
+    """Paused spans from queue_log member lines."""
+
+    def __init__(self, system: str) -> None:
+        self._system = system
+        self._open: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self.closed: list[AgentInterval] = []
+
+    def feed(self, at: float, queue: str, agent: str, event: str, data: list[str]) -> None:
+        member = (agent, queue)
+        if event == "PAUSE":
+            reason = data[0] if data and data[0] else None
+            self._open.setdefault(member, (at, reason))
+        elif event in ("UNPAUSE", "REMOVEMEMBER"):
+            began = self._open.pop(member, None)
+            if began is not None and at >= began[0]:
+                self.closed.append(
+                    AgentInterval(
+                        self._system,
+                        agent,
+                        agent,
+                        AgentState.PAUSED,
+                        began[0],
+                        at,
+                        reason=began[1],
+                        queue=None if queue == "NONE" else queue,
+                    )
+                )
+
+
+def parse_calls(
+    lines: Iterable[str], system: str, pauses: PauseCollector | None = None
+) -> Iterator[CallRecord]:
+    """Records in the order their calls settle; the rest at the end of the input.
+    Member lines go to `pauses` when given."""
     open_calls: dict[str, _Call] = {}
     newest = 0.0
     for raw in lines:
@@ -152,7 +197,11 @@ def parse_calls(lines: Iterable[str], system: str) -> Iterator[CallRecord]:
             continue
         at = _float(parts[0])
         uniqueid, queue, agent, event = parts[1:5]
-        if at is None or uniqueid in ("NONE", "MANAGER") or queue == "NONE":
+        if at is None:
+            continue
+        if uniqueid in ("NONE", "MANAGER") or queue == "NONE":
+            if pauses is not None and agent != "NONE":
+                pauses.feed(at, queue, agent, event, parts[5:])
             continue
         data = parts[5:]
         call = open_calls.get(uniqueid)
@@ -191,6 +240,7 @@ class ImportResult:
     read: int  # calls found in the file
     inserted: int  # new attentions
     rejected: int  # calls the store refused (no usable time)
+    pauses: int = 0  # paused spans found (stored unless already there)
 
 
 def import_records(
@@ -276,13 +326,19 @@ def import_queue_log(
     progress_stream: IO[str] = sys.stderr,
 ) -> ImportResult:
     progress = ProgressBar(path.stat().st_size, progress_stream)
+    pauses = PauseCollector(system)
     try:
         with path.open("rb") as handle:
-            return import_records(
-                engine, parse_calls(_lines(handle, progress), system), phone_region=phone_region
+            result = import_records(
+                engine,
+                parse_calls(_lines(handle, progress), system, pauses),
+                phone_region=phone_region,
             )
     finally:
         progress.close()
+    for start in range(0, len(pauses.closed), BATCH):
+        AttentionRepository(engine).add_intervals(pauses.closed[start : start + BATCH])
+    return replace(result, pauses=len(pauses.closed))
 
 
 def import_queue_log_main(
@@ -318,7 +374,7 @@ def import_queue_log_main(
     out.write(
         f"{result.read} calls read, {result.inserted} attentions added, "
         f"{result.read - result.inserted - result.rejected} already stored, "
-        f"{result.rejected} rejected\n"
+        f"{result.rejected} rejected, {result.pauses} pauses\n"
     )
     return 0
 

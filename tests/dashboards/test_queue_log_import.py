@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from crm_bridge.db import make_engine, upgrade
-from crm_bridge.models import Attention
+from crm_bridge.models import AgentStateInterval, Attention
 from dashboards import kpi
 from dashboards.queue_log_import import import_queue_log, import_queue_log_main, parse_calls
-from dashboards.report_queries import ReportSpan, queue_report
+from dashboards.report_queries import ReportSpan, agent_report, queue_report
 from tests.support.queue_log import parse_queue_log
 
 SCENARIOS = ["answered", "abandoned", "burst", "sip_mixed", "ring_no_answer", "tricky_caller_id"]
@@ -159,3 +159,50 @@ def test_settled_calls_are_yielded_before_the_file_ends() -> None:
         "abandoned",
         50.0,
     )
+
+
+def _pauses_in(path: Path) -> dict[tuple[str, str], list[tuple[float, float, str]]]:
+    """PAUSE ... UNPAUSE pairs per member and queue, read straight from the file."""
+    opened: dict[tuple[str, str], tuple[float, str]] = {}
+    spans: dict[tuple[str, str], list[tuple[float, float, str]]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        at, _uid, queue, agent, event, *data = line.split("|")
+        if event == "PAUSE":
+            opened[(agent, queue)] = (float(at), data[0])
+        elif event == "UNPAUSE" and (agent, queue) in opened:
+            began, reason = opened.pop((agent, queue))
+            spans.setdefault((agent, queue), []).append((began, float(at), reason))
+    return spans
+
+
+@pytest.mark.parametrize("scenario", ["abandoned", "ring_no_answer"])
+def test_pauses_become_agent_intervals(
+    recordings: Path, store: tuple[str, Engine], scenario: str
+) -> None:
+    url, engine = store
+    path = recordings / f"{scenario}.queue_log"
+    expected = _pauses_in(path)
+    assert expected  # the recording has at least one closed pause
+    for _ in range(2):  # the second run must not add a span again
+        import_queue_log_main(path, url, "historia", out=io.StringIO(), err=io.StringIO())
+    with engine.connect() as conn:
+        stored = conn.execute(select(AgentStateInterval.__table__)).all()
+    got = sorted(
+        (i.member_name, i.queue, i.started_at.timestamp(), i.ended_at.timestamp(), i.reason)
+        for i in stored
+    )
+    want = sorted(
+        (agent, queue, began, ended, reason)
+        for (agent, queue), spans in expected.items()
+        for began, ended, reason in spans
+    )
+    assert got == want
+    assert all(i.state == "paused" for i in stored)
+    first = min(span[0] for spans in expected.values() for span in spans)
+    day = datetime.fromtimestamp(first, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = agent_report(engine, ReportSpan(day, day + timedelta(days=1), UTC))
+    for (agent, _queue), spans in expected.items():
+        row = next(r for r in rows if r.agent == agent)
+        for _began, _ended, reason in spans:
+            total = sum(e - b for b, e, r in spans if r == reason)
+            assert row.pause_seconds[reason] == pytest.approx(total)
