@@ -91,11 +91,12 @@ def test_missing_file_fails(tmp_path: Path, store: tuple[str, Engine]) -> None:
     assert "not a file" in err.getvalue()
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_report_over_imported_history_agrees_with_queue_log(
-    recordings: Path, store: tuple[str, Engine]
+    recordings: Path, store: tuple[str, Engine], scenario: str
 ) -> None:
     _url, engine = store
-    path = recordings / "sip_mixed.queue_log"
+    path = recordings / f"{scenario}.queue_log"
     import_queue_log(path, engine, "historia", progress_stream=io.StringIO())
     calls = parse_queue_log(path).calls.values()
     first = min(leg.entered_at for call in calls for leg in call.legs)
@@ -113,7 +114,13 @@ def test_report_over_imported_history_agrees_with_queue_log(
         assert row.counts.offered == len(mine)
         assert row.counts.answered == len(answered)
         assert row.counts.abandoned == sum(c.outcome == "abandoned" for c in mine)
-        assert row.service_level == pytest.approx(len(within) / len(answered))
+        if answered:
+            assert row.service_level == pytest.approx(len(within) / len(answered))
+            assert row.asa_seconds == pytest.approx(
+                sum(c.wait or 0 for c in answered) / len(answered)
+            )
+        else:
+            assert row.service_level is None
     assert {row.queue for row in rows} == {c.queues[-1] for c in calls}
 
 
