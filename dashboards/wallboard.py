@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dashboards import kpi
-from dashboards.queue_metrics import QueueMetrics, QueueView, _erlang_advice
+from dashboards.queue_metrics import QueueMetrics, QueueView, _erlang_advice, _read_agents
 from telephony.agents import AgentSnapshot
 from telephony.domain import AgentState
+
+log = logging.getLogger(__name__)
 
 Frame = dict[str, Any]
 AgentsProvider = Callable[[], Iterable[AgentSnapshot]]
@@ -79,7 +82,7 @@ class Wallboard:
         floor = {state.value: 0 for state in AgentState}
         if self._agents is None:
             return per_queue, floor
-        for agent in list(self._agents()):
+        for agent in _read_agents(self._agents) or []:
             floor[agent.state.value] += 1
             if agent.state is AgentState.LOGGED_OUT:
                 continue
@@ -198,7 +201,11 @@ class Wallboard:
         return pushed
 
     async def run(self) -> None:
-        """Push changes until cancelled, at most `max_rate` frames a second."""
+        """Push changes until cancelled, at most `max_rate` frames a second.
+        A failing tick is logged and the board keeps going."""
         while True:
-            self.tick()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("wallboard frame failed")
             await asyncio.sleep(self._interval)

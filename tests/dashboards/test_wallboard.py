@@ -215,3 +215,26 @@ async def test_run_pushes_until_cancelled() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert task.cancelled()
+
+
+async def test_a_failing_tick_does_not_stop_the_board(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    calls = {"n": 0}
+
+    def flaky() -> list[AgentSnapshot]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ValueError("snapshot broke")
+        return AGENTS
+
+    board = Wallboard(busy_metrics(clock), flaky, clock=clock, max_rate=50)
+    queue = board.subscribe()
+    task = asyncio.create_task(board.run())
+    try:
+        frame = await asyncio.wait_for(queue.get(), timeout=5)
+        assert frame["type"] == "wallboard" and frame["agents"]["on_call"] == 2
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert "wallboard frame failed" in caplog.text
