@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from agent_api.frames import IVR_PATH_VARIABLE
 from telephony.domain import (
     AgentRinging,
     AgentStateChanged,
     CallAnswered,
     CallEnded,
+    CallKey,
     CallRecord,
     DomainEvent,
     RingNoAnswer,
@@ -69,6 +72,7 @@ class RedisEventRelay:
         queue_size: int = 10_000,
         retry_seconds: float = 0.5,
         kinds: tuple[type[DomainEvent], ...] = PANEL_EVENTS,
+        record_of: Callable[[CallKey], CallRecord | None] | None = None,
     ) -> None:
         self._redis = redis
         self.channel = channel_name(system)
@@ -76,6 +80,9 @@ class RedisEventRelay:
         self._queue: asyncio.Queue[Sequence[DomainEvent]] = asyncio.Queue(queue_size)
         self._retry = retry_seconds
         self._kinds = kinds
+        # The leader's tracker: the IVR path it saw travels with the ringing
+        # event, since no other replica's tracker knows the call.
+        self.record_of = record_of
         self._tasks: list[asyncio.Task[None]] = []
         self._publisher_down = False
         self._dropping = False  # logged once per outage
@@ -88,7 +95,7 @@ class RedisEventRelay:
     # ------------------------------------------------------------ bridge sink
 
     def publish(self, events: Sequence[DomainEvent]) -> None:
-        wanted = tuple(e for e in events if isinstance(e, self._kinds))
+        wanted = tuple(self._with_path(e) for e in events if isinstance(e, self._kinds))
         if not wanted:
             return
         try:
@@ -98,6 +105,19 @@ class RedisEventRelay:
                 log.warning("panel events relay full (Redis down?): dropping events")
                 self._dropping = True
             self.dropped += len(wanted)
+
+    def _with_path(self, event: DomainEvent) -> DomainEvent:
+        if (
+            not isinstance(event, AgentRinging)
+            or self.record_of is None
+            or IVR_PATH_VARIABLE in event.variables
+        ):
+            return event
+        record = self.record_of(event.key)
+        if record is None or not record.ivr_path:
+            return event
+        variables = {**event.variables, IVR_PATH_VARIABLE: ",".join(record.ivr_path)}
+        return dataclasses.replace(event, variables=variables)
 
     def calls_in_progress(self, records: Sequence[CallRecord]) -> None:
         """Live pops end with the call; nothing to hand over."""

@@ -480,6 +480,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     relay = panel_relay(settings, panel.hub) if panel is not None else None
     panel_sinks: list[DomainEventSink] = [] if panel is None else [relay or panel.hub]
     service = build_bridge(settings, panel_sinks, engine=engine)
+    if relay is not None:
+        relay.record_of = service.tracker.record_of
     await asyncio.to_thread(migrate, settings)
     if panel is not None:
         await panel.start(service)

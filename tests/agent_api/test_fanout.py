@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shutil
 import socket
@@ -16,9 +17,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from agent_api.fanout import PANEL_EVENTS, RedisEventRelay
+from agent_api.frames import pop_frame
 from telephony.ami.interest import tracker_event_filter
 from telephony.ami.parser import iter_capture
 from telephony.domain import AgentRinging, CallKey, CallRecord, DomainEvent, IvrEntered
+from telephony.replay import replay_records
 from telephony.tracker import CallTracker
 
 pytestmark = pytest.mark.redis
@@ -207,3 +210,36 @@ def test_calls_in_progress_is_a_no_op() -> None:
     records: list[CallRecord] = []
     relay.calls_in_progress(records)
     assert relay.pending == 0
+
+
+async def test_ringing_carries_the_leaders_ivr_path(recordings: Path, redis_url: str) -> None:
+    system = f"path-{os.getpid()}"
+    capture = recordings / "answered.ami"
+    (record,) = replay_records(capture.read_bytes(), system=system)
+    assert record.ivr_path, "the recording's caller went through the IVR"
+    tracker = CallTracker(system)
+    sink = RecordingSink()
+    async with relays(redis_url, system, [None, sink]) as (leader, _standby):
+        leader.record_of = tracker.record_of
+        for headers in iter_capture(capture.read_bytes(), tracker_event_filter()):
+            leader.publish(tracker.feed(headers))  # as the bridge: right after feeding
+        own_path = dataclasses.replace(
+            _first_ringing(capture, system), variables={"ATIENDE_IVR_PATH": "ya,puesto"}
+        )
+        leader.publish([own_path])
+        await until(lambda: bool(sink.events) and sink.events[-1] == own_path)
+    ringing = [e for e in sink.events if isinstance(e, AgentRinging)]
+    assert ringing[0].variables["ATIENDE_IVR_PATH"] == ",".join(record.ivr_path)
+    assert pop_frame(ringing[0])["ivr"]["path"] == list(record.ivr_path)
+    # The rest of the variables are the ones Asterisk gave.
+    original = _first_ringing(capture, system)
+    assert {k: v for k, v in ringing[0].variables.items() if k != "ATIENDE_IVR_PATH"} == dict(
+        original.variables
+    )
+    assert ringing[-1] == own_path  # a path the IVR set itself is kept as is
+
+
+def _first_ringing(capture: Path, system: str) -> AgentRinging:
+    return next(
+        e for batch in batches_of(capture, system) for e in batch if isinstance(e, AgentRinging)
+    )

@@ -1,0 +1,248 @@
+"""Two API replicas both deliver pops.
+
+Two `atiende serve` processes share PostgreSQL and Redis; only the one holding
+the bridge lease connects to Asterisk (here AmiTestServer replaying
+answered.ami). Ana Gómez is logged in on both replicas, one browser socket on
+each: both sockets get the screen-pop of the call, as Asterisk's queue_log
+says it reached her (caller 099100001, queue consultas).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from websockets.asyncio.client import ClientConnection, connect
+
+from telephony.ami.testing import AmiTestServer
+from telephony.replay import replay_records
+from tests.support.queue_log import parse_queue_log
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+INTERFACE = "Local/4001@agents/n"
+PASSWORD = "contraseña-de-ana-1"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    # Keys and channels carry the test's own system name: nothing to flush.
+    return os.environ.get("ATIENDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def own_db(postgres_url: str) -> Iterator[str]:
+    """A database of its own: the user's interface is unique per database."""
+    url = make_url(postgres_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"{url.database}_replicas_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def gate(listen_port: int, target_port: int) -> AsyncIterator[None]:
+    """Asterisk "comes up" only now: a TCP relay to the test server, so the
+    replay starts once both browsers are connected."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        for task in (pipe(reader, up_writer), pipe(up_reader, writer)):
+            running = asyncio.create_task(task)
+            tasks.add(running)
+            running.add_done_callback(tasks.discard)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
+    try:
+        yield
+    finally:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def _wait_http(base: str, process: asyncio.subprocess.Process) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        while True:
+            if process.returncode is not None:
+                raise AssertionError("a replica exited while starting")
+            try:
+                await client.get("/api/session")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+
+
+async def _log_in(base: str, username: str) -> str:
+    async with httpx.AsyncClient(base_url=base) as client:
+        answer = await client.post(
+            "/api/session", json={"username": username, "password": PASSWORD}
+        )
+        assert answer.status_code == 200, answer.text
+        return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+
+
+async def _open_socket(port: int, cookie: str) -> ClientConnection:
+    ws = await connect(
+        f"ws://127.0.0.1:{port}/ws",
+        origin=f"http://127.0.0.1:{port}",  # type: ignore[arg-type]
+        additional_headers={"Cookie": cookie},
+    )
+    hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert hello["type"] == "hello"
+    return ws
+
+
+async def _pops(ws: ClientConnection) -> list[dict[str, Any]]:
+    """Frames until the call's end reaches this socket; the pops among them."""
+    pops: list[dict[str, Any]] = []
+    while True:
+        frame: dict[str, Any] = json.loads(await ws.recv())
+        if frame["type"] == "pop":
+            pops.append(frame)
+        if frame["type"] == "call.ended":
+            return pops
+
+
+async def _serve(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "atiende.cli", "serve",
+        env=env, cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def _cli(env: dict[str, str], cwd: Path, *args: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "atiende.cli", *args,
+        env=env, cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()
+
+
+async def test_two_api_replicas_both_deliver_pops(
+    recordings: Path, own_db: str, redis_url: str, tmp_path: Path
+) -> None:
+    # What Asterisk logged: the call that reached Ana's interface.
+    queue_log = parse_queue_log(recordings / "answered.queue_log").calls
+    assert len(queue_log) == 1
+    ((linkedid, call),) = queue_log.items()
+    assert (call.caller_number, call.legs[0].queue) == ("099100001", "consultas")
+    (record,) = replay_records((recordings / "answered.ami").read_bytes())
+    ivr_path = record.ivr_path
+
+    system = f"api-replicas-{uuid.uuid4().hex[:6]}"
+    ami_port = _free_port()
+    ports = [_free_port(), _free_port()]
+    base_env = {
+        **os.environ,
+        "ATIENDE_DATABASE_URL": own_db,
+        "ATIENDE_REDIS_URL": redis_url,
+        "ATIENDE_BRIDGE_LEASE_SECONDS": "3",
+        "ATIENDE_AMI__PORT": str(ami_port),
+        "ATIENDE_AMI__SECRET": "replica-secret",
+        "ATIENDE_AMI__SYSTEM_NAME": system,
+        "ATIENDE_AMI__RECONNECT_MIN": "0.05",
+        "ATIENDE_AMI__RECONNECT_MAX": "0.2",
+        "ATIENDE_IVR__ENABLED": "false",
+        "ATIENDE_METRICS_PORT": "0",
+        "ATIENDE_API__SECRET_KEY": "replicas-share-this-secret-key-0123456789",
+    }
+    await _cli(base_env, tmp_path, "migrate")
+    await _cli(
+        {**base_env, "ATIENDE_USER_PASSWORD": PASSWORD}, tmp_path,
+        "user", "add", "ana", "--role", "ejecutivo", "--name", "Ana Gómez",
+        "--interface", INTERFACE,
+    )  # fmt: skip
+
+    replicas = []
+    for port in ports:
+        env = {
+            **base_env,
+            "ATIENDE_API__PORT": str(port),
+            "ATIENDE_API__ALLOWED_ORIGINS": json.dumps([f"http://127.0.0.1:{port}"]),
+        }
+        replicas.append(await _serve(env, tmp_path))
+    sockets: list[ClientConnection] = []
+    try:
+        async with asyncio.timeout(60):
+            for port, process in zip(ports, replicas, strict=True):
+                await _wait_http(f"http://127.0.0.1:{port}", process)
+            for port in ports:
+                cookie = await _log_in(f"http://127.0.0.1:{port}", "ana")
+                sockets.append(await _open_socket(port, cookie))
+
+        capture = (recordings / "answered.ami").read_bytes()
+        async with AmiTestServer(capture, secret="replica-secret") as server:
+            async with gate(ami_port, server.port):
+                async with asyncio.timeout(60):
+                    pops = await asyncio.gather(*(_pops(ws) for ws in sockets))
+                    await server.replayed()
+            # One bridge for the two replicas: the standby never connected.
+            assert server.connections == 1
+    finally:
+        for ws in sockets:
+            await ws.close()
+        for process in replicas:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        errors = []
+        for process in replicas:
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+            errors.append(stderr.decode())
+    for process, err in zip(replicas, errors, strict=True):
+        assert process.returncode == 0, err
+
+    leader_pops, standby_pops = pops
+    for replica_pops in pops:
+        assert len(replica_pops) == 1, replica_pops
+        (pop,) = replica_pops
+        assert pop["call"] == {"system": system, "linkedid": linkedid}
+        assert pop["caller"]["number"] == call.caller_number
+        assert pop["queue"] == call.legs[0].queue
+        assert pop["interface"] == INTERFACE
+        # The IVR path the leader's tracker saw, though no standby tracker knows the call.
+        assert pop["ivr"]["path"] == list(ivr_path) != []
+    # The same pop on both replicas.
+    assert leader_pops == standby_pops
