@@ -353,8 +353,16 @@ def panel_relay(settings: Settings, hub: PopHub) -> RedisEventRelay | None:
     """With replicas (Redis), the leader's events reach every replica's hub."""
     if not settings.redis_url:
         return None
+    # Keepalive and health checks: a subscription on a half-dead connection
+    # would otherwise wait silently for messages that never come.
+    client = Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=2,
+        socket_keepalive=True,
+        health_check_interval=15,
+    )
     return RedisEventRelay(
-        Redis.from_url(settings.redis_url, socket_connect_timeout=2),
+        client,
         settings.ami.system_name,
         hub,
     )
