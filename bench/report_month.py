@@ -83,6 +83,38 @@ ATTENTION_COLUMNS = (
 )
 
 
+# Rows as wide as the bridge writes them: the scan reads whole heap rows.
+VARIABLES = json.dumps({"ATIENDE_TOPIC": "jubilaciones", "ATIENDE_NOTICE_VERSION": "2026-01"})
+
+
+def _legs(
+    queue: str | None,
+    arrived: datetime,
+    answered: datetime | None,
+    ended: datetime,
+    outcome: str,
+    agent: str | None,
+    wait: float | None,
+    talk: float | None,
+) -> str:
+    if queue is None:
+        return "[]"
+    leg = {
+        "queue": queue,
+        "joined_at": _ts(arrived),
+        "left_at": _ts(ended),
+        "position": 1,
+        "outcome": outcome,
+        "agent": agent,
+        "interface": None if agent is None else f"PJSIP/{agent[-3:]}",
+        "answered_at": None if answered is None else _ts(answered),
+        "wait_seconds": wait,
+        "talk_seconds": talk,
+        "abandon_position": None,
+    }
+    return json.dumps([leg], ensure_ascii=False)
+
+
 def generate(url: str, attentions: int, seed: int = 5) -> tuple[int, int]:
     rng = random.Random(seed)
     span = (MONTH_END - MONTH_START).total_seconds()
@@ -125,12 +157,12 @@ def generate(url: str, attentions: int, seed: int = 5) -> tuple[int, int]:
             queue or r"\N",
             agent or r"\N",
             json.dumps([agent]) if agent else empty,
-            empty,
+            _legs(queue, arrived, answered, ended, outcome, agent, wait, talk),
             r"\N" if wait is None else str(wait),
             r"\N" if talk is None else str(talk),
             outcome,
             "caller",
-            "{}",
+            VARIABLES,
         ]
         buffer.write("\t".join(fields) + "\n")
         if answered is not None and rng.random() < 0.5:

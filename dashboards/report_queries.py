@@ -13,9 +13,9 @@ Conventions:
 - Periods are taken from `arrived_at` (indexed with the queue) and folded
   from UTC hours into the centre's local day or hour in Python; exact for
   time zones with whole-hour offsets (Uruguay: UTC-3, no DST since 2015).
-- Agents: handled calls and talk from the attentions they answered (the
-  last answering member), wrap-up from the panel's `attention_wrapups`,
-  pause by reason and occupancy from `agent_state_intervals` clipped to the
+- Agents: handled calls and talk from the attentions they answered in the
+  span (the last answering member), wrap-up from the panel's
+  `attention_wrapups` of those same calls, pause by reason and occupancy from `agent_state_intervals` clipped to the
   report's span.
 """
 
@@ -293,33 +293,31 @@ def agent_report(engine: Engine, span: ReportSpan) -> list[AgentRow]:
     """One row per agent with answered calls, wrap-ups or state time in the span."""
     dialect = engine.dialect.name
     start, end = _bound(span.start), _bound(span.end)
+    wrap_seconds = _epoch(AttentionWrapup.wrapup_ended_at, dialect) - _epoch(
+        AttentionWrapup.wrapup_started_at, dialect
+    )
+    # One pass over the answered calls, each with its wrap-up (one per call):
+    # AHT's talk and wrap-up then cover the same calls.
     handled_stmt = (
-        select(Attention.agent, func.count(), func.sum(func.coalesce(Attention.talk_seconds, 0.0)))
+        select(
+            Attention.agent,
+            func.count(),
+            func.sum(func.coalesce(Attention.talk_seconds, 0.0)),
+            func.sum(wrap_seconds),
+        )
+        .select_from(Attention)
+        .outerjoin(
+            AttentionWrapup,
+            and_(
+                AttentionWrapup.system == Attention.system,
+                AttentionWrapup.linkedid == Attention.linkedid,
+            ),
+        )
         .where(
             Attention.agent.is_not(None),
             Attention.answered_at.is_not(None),
             Attention.answered_at >= start,
             Attention.answered_at < end,
-        )
-        .group_by(Attention.agent)
-    )
-    wrap_seconds = _epoch(AttentionWrapup.wrapup_ended_at, dialect) - _epoch(
-        AttentionWrapup.wrapup_started_at, dialect
-    )
-    wrap_stmt = (
-        select(Attention.agent, func.sum(wrap_seconds))
-        .join(
-            Attention,
-            and_(
-                Attention.system == AttentionWrapup.system,
-                Attention.linkedid == AttentionWrapup.linkedid,
-            ),
-        )
-        .where(
-            Attention.agent.is_not(None),
-            AttentionWrapup.wrapup_ended_at.is_not(None),
-            AttentionWrapup.wrapup_started_at >= start,
-            AttentionWrapup.wrapup_started_at < end,
         )
         .group_by(Attention.agent)
     )
@@ -338,10 +336,9 @@ def agent_report(engine: Engine, span: ReportSpan) -> list[AgentRow]:
     pauses: dict[str, dict[str, float]] = {}
     with engine.connect() as conn:
         _tune(conn)
-        for agent, count, talk in conn.execute(handled_stmt):
+        for agent, count, talk, wrapped in conn.execute(handled_stmt):
             handled[str(agent)] = (int(count), float(talk or 0.0))
-        for agent, seconds in conn.execute(wrap_stmt):
-            wrapups[str(agent)] = float(seconds or 0.0)
+            wrapups[str(agent)] = float(wrapped or 0.0)
         for member, state, reason, seconds in conn.execute(state_stmt):
             name, value = str(member), float(seconds or 0.0)
             try:
