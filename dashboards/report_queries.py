@@ -15,8 +15,8 @@ Conventions:
   time zones with whole-hour offsets (Uruguay: UTC-3, no DST since 2015).
 - Agents: handled calls and talk from the attentions they answered in the
   span (the last answering member), wrap-up from the panel's
-  `attention_wrapups` of those same calls, pause by reason and occupancy from `agent_state_intervals` clipped to the
-  report's span.
+  `attention_wrapups` of those same calls, pause by reason and occupancy
+  from `agent_state_intervals` clipped to the report's span.
 """
 
 from __future__ import annotations
@@ -229,13 +229,11 @@ def queue_tallies(
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(kpi.QueueCounts))
-_FLOAT_FIELDS = frozenset(
-    i for i, f in enumerate(fields(kpi.QueueCounts)) if f.name.endswith("_seconds")
-)
 
 
-def _typed(values: list[float]) -> list[Any]:
-    return [v if i in _FLOAT_FIELDS else int(v) for i, v in enumerate(values)]
+def _add(a: kpi.QueueCounts, b: kpi.QueueCounts) -> kpi.QueueCounts:
+    # Field by field: ints stay ints, seconds stay floats.
+    return kpi.QueueCounts(*(getattr(a, n) + getattr(b, n) for n in _FIELD_NAMES))
 
 
 def queue_report(
@@ -252,21 +250,16 @@ def queue_report(
     default = default or kpi.QueueKpiDefinition()
     tallies = queue_tallies(engine, span, definitions=definitions, default=default, queues=queues)
     periods: dict[int, tuple[date, int | None]] = {}
-    sums: dict[tuple[str, date, int | None], list[float]] = {}
+    by_hour = granularity is Granularity.HOUR
+    folded: dict[tuple[str, date, int | None], kpi.QueueCounts] = {}
     for (queue, hour_index), counts in tallies.items():
         period = periods.get(hour_index)
         if period is None:
             local = datetime.fromtimestamp(hour_index * 3600, span.timezone)
-            by_hour = granularity is Granularity.HOUR
             period = periods[hour_index] = (local.date(), local.hour if by_hour else None)
-        values = [getattr(counts, name) for name in _FIELD_NAMES]
-        total = sums.get((queue, *period))
-        if total is None:
-            sums[(queue, *period)] = list(values)
-        else:
-            for i, value in enumerate(values):
-                total[i] += value
-    folded = {key: kpi.QueueCounts(*_typed(values)) for key, values in sums.items()}
+        key = (queue, *period)
+        previous = folded.get(key)
+        folded[key] = counts if previous is None else _add(previous, counts)
     rows = []
     for (queue, day, hour), counts in folded.items():
         treatment = definitions.get(queue, default).treatment
