@@ -2,20 +2,31 @@
 
 They live in the panel's app (agent_api.app.create_app) and use its
 sessions: only supervisors, managers (gerente) and admins see them.
-Wiring, in create_app (or the composition root, after create_app)::
+Wiring, in create_app (or in the composition root on the app it returns)::
 
-    from dashboards.routes import reports_router, wallboard_router, WALLBOARD_STATIC
+    from fastapi.staticfiles import StaticFiles
+    from dashboards.routes import WALLBOARD_STATIC, reports_router, wallboard_router
     from dashboards.wallboard import Wallboard
 
-    app.include_router(reports_router(engine, timezone=ZoneInfo("America/Montevideo"),
-                                      definitions=kpi_definitions, default=default_definition))
-    wallboard = Wallboard(queue_metrics, definitions=kpi_definitions)  # QueueMetrics sink
+    app.include_router(
+        reports_router(engine, timezone=ZoneInfo("America/Montevideo"),
+                       definitions=kpi_definitions, default=default_definition)
+    )
+    # queue_metrics: the QueueMetrics sink the bridge already feeds (the one
+    # the /metrics collector reads); agents: tracker.agents_snapshot.
+    wallboard = Wallboard(queue_metrics, agents, wait_limits=None, max_rate=2.0)
     app.include_router(wallboard_router(wallboard))
     app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
 
-and run `wallboard.run()` as a task in the bridge's loop (it pushes frames
-when QueueMetrics changes, at most `max_rate` per second). The page is then
-GET /wallboard, its socket /ws/wallboard, the reports GET /api/reportes/...
+and run `wallboard.run()` as a task in the bridge's loop next to uvicorn
+(cancel it on shutdown): it pushes a frame when QueueMetrics changes, at
+most `max_rate` per second. The page is GET /wallboard (a supervisor,
+gerente or admin signs in on the panel first, same cookie), its socket
+/ws/wallboard, a one-off snapshot GET /api/wallboard, the reports GET
+/api/reportes/{colas,agentes,temas,organismos}?desde=YYYY-MM-DD&hasta=...
+[&granularidad=hour][&cola=...][&formato=csv|xlsx]. The routes read
+`request.app.state.services` (PanelServices) for sessions and origins, so
+they only work inside the panel's app.
 """
 
 from __future__ import annotations
