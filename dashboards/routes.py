@@ -13,7 +13,7 @@ Wiring, in create_app (or in the composition root on the app it returns)::
                        definitions=kpi_definitions, default=default_definition)
     )
     # queue_metrics: the QueueMetrics sink the bridge already feeds (the one
-    # the /metrics collector reads); agents: tracker.agents_snapshot.
+    # the /metrics collector reads); agents: service.tracker.agents.
     wallboard = Wallboard(queue_metrics, agents, wait_limits=None, max_rate=2.0)
     app.include_router(wallboard_router(wallboard))
     app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
