@@ -189,6 +189,11 @@ def test_worker_process_stops_on_sigterm(
 ) -> None:
     worker = start_worker()
     queue = RqDispatcher(redis, queue_name=queue_name).queue
-    wait_for(lambda: Worker.count(queue=queue) == 1, what="the worker to register")
+    # Idle: started, its signal handlers in place, waiting for jobs (RQ
+    # registers a worker before it forks the scheduler and installs them).
+    wait_for(
+        lambda: [w.get_state() for w in Worker.all(queue=queue)] == ["idle"],
+        what="the worker to be idle",
+    )
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
