@@ -1,9 +1,12 @@
 """The `atiende` command.
 
-atiende serve                 run the AMI bridge (and, as they land, the IVR and the API)
-atiende replay CAPTURE.ami    run a raw AMI capture through the parser and tracker
-atiende migrate               bring the database schema up to date
-atiende demo                  the quick-start demo on embedded defaults
+atiende serve                  bridge, IVR, agent panel, /metrics and CRM sync
+atiende worker                 CRM sync jobs and SLA scans on RQ (with Redis)
+atiende user add NAME ...      create a user of the agent panel
+atiende replay CAPTURE.ami     run a raw AMI capture through the parser and tracker
+atiende import-queue-log FILE  load an Asterisk queue_log (earlier history) into the reports
+atiende migrate                bring the database schema up to date
+atiende demo                   the quick-start demo on embedded defaults
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the AMI bridge against the configured Asterisk")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("worker", help="run the CRM sync jobs and SLA scans (needs Redis)")
+    imported = sub.add_parser(
+        "import-queue-log", help="load an Asterisk queue_log (earlier history) into the reports"
+    )
+    imported.add_argument("file", type=Path)
+    imported.add_argument(
+        "--system", default=None, help="Asterisk system name (default: ATIENDE_AMI__SYSTEM_NAME)"
+    )
 
     demo = sub.add_parser(
         "demo", help="a simulated Asterisk driving the bridge and the IVR, on a local database"
@@ -187,6 +197,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _add_user(settings, args)
     if args.command == "worker":
         return wiring.run_worker_command(settings)
+    if args.command == "import-queue-log":
+        from dashboards.queue_log_import import import_queue_log_main
+
+        wiring.migrate(settings)
+        return import_queue_log_main(
+            args.file,
+            settings.database_url,
+            args.system or settings.ami.system_name,
+            phone_region=settings.phone_region,
+        )
     try:
         if args.command == "serve":
             asyncio.run(wiring.serve(settings))

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import Collector
 from redis.asyncio import Redis
@@ -52,6 +53,8 @@ from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
+from dashboards.routes import WALLBOARD_STATIC, reports_router, wallboard_router
+from dashboards.wallboard import Wallboard
 from ivr.calendar import BusinessHours
 from ivr.flows import FlowRegistry, load_flows
 from ivr.server import FastAgiServer
@@ -397,6 +400,7 @@ class Panel:
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
     _app: FastAPI | None = None
+    _wallboard_task: asyncio.Task[None] | None = None
     url: str = ""
 
     async def start(self, service: BridgeService) -> None:
@@ -434,6 +438,8 @@ class Panel:
             timezone=api.timezone,
             cookie_secure=api.cookie_secure,
         )
+        if service.queue_metrics is not None:
+            self._add_figures(app, service.queue_metrics, service)
         self._app = app
         config = uvicorn.Config(app, host=api.host, port=port, log_level="warning", lifespan="on")
         self._server = _EmbeddedServer(config)
@@ -444,12 +450,31 @@ class Panel:
             self._task.result()  # raises what stopped it (a taken port...)
         log.info("agent panel on %s (API docs: %sapi/docs)", self.url, self.url)
 
+    def _add_figures(self, app: FastAPI, metrics: QueueMetrics, service: BridgeService) -> None:
+        """The reports and the built-in wallboard, on the panel's app and sessions."""
+        app.include_router(
+            reports_router(
+                self.engine,
+                timezone=ZoneInfo(self.settings.kpi.timezone),
+                definitions=metrics.definitions,
+                default=metrics.default,
+            )
+        )
+        wallboard = Wallboard(metrics, service.tracker.agents)
+        app.include_router(wallboard_router(wallboard))
+        app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
+        self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
+
     def attach_crm_failures(self, failures: SyncFailures | None) -> None:
         """The CRM sync starts after the panel: its failed-jobs API follows it."""
         if self._app is not None:
             self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
+        if self._wallboard_task is not None:
+            self._wallboard_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._wallboard_task
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task

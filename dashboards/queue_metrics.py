@@ -228,6 +228,16 @@ class QueueMetrics:
         }
 
     @property
+    def definitions(self) -> Mapping[str, kpi.QueueKpiDefinition]:
+        """The KPI definition of each configured queue (reports use the same)."""
+        return self._definitions
+
+    @property
+    def default(self) -> kpi.QueueKpiDefinition:
+        """The definition of a queue not configured."""
+        return self._default
+
+    @property
     def window_label(self) -> str:
         seconds = int(self.window_seconds)
         return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"

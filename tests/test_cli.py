@@ -129,6 +129,9 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     assert ivr_call.prompts[0] == "atiende/bienvenida"
     assert ivr_call.hung_up_by_ivr or ivr_call.variables.get("ATIENDE_QUEUE")
     assert 'lang="es' in page
+    # Reports and the wallboard are mounted on the panel (and ask for a session).
+    assert "/api/reportes/colas" in openapi["paths"]
+    assert "/api/wallboard" in openapi["paths"]
     assert any(path.startswith("/api/session") for path in openapi["paths"])
     assert metrics["atiende_ami_connected"] == 1
     assert 'atiende_sla_alerts_open{level="vencido"} 0.0' in exposition
@@ -236,3 +239,21 @@ def test_configuration_errors_stop_before_anything_starts(
     assert main(["serve"]) == 2
     assert "absent.conf" in capsys.readouterr().err
     assert not (tmp_path / "c.db").exists()
+
+
+def test_import_queue_log_is_idempotent(
+    recordings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "history.db"
+    monkeypatch.setenv("ATIENDE_DATABASE_URL", f"sqlite:///{database}")
+    log_file = recordings / "burst.queue_log"
+    args = ["import-queue-log", str(log_file), "--system", "history"]
+    assert main(args) == 0
+    first = [(row.linkedid, row.outcome) for row in _attentions(database)]
+    assert main(args) == 0
+    assert [(row.linkedid, row.outcome) for row in _attentions(database)] == first
+    expected = parse_queue_log(log_file).calls
+    assert {linkedid: outcome for linkedid, outcome in first} == {
+        uniqueid: call.outcome for uniqueid, call in expected.items()
+    }
+    assert main(["import-queue-log", str(tmp_path / "absent.queue_log")]) == 1
