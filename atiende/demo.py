@@ -242,6 +242,7 @@ async def run_demo(
         )
     if panel is not None:
         print(f"  agent panel    {panel.url}", file=out)
+        print(f"  wallboard      {panel.url}wallboard (as supervisora)", file=out)
         print(f"  API docs       {panel.url}api/docs", file=out)
         print("  users (user / password / role):", file=out)
         for user in users:
