@@ -13,10 +13,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import signal
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -25,7 +24,14 @@ from sqlalchemy import Engine, func, select
 
 from atiende.demo_data import seed_demo_data
 from atiende.settings import AmiSettings, Settings
-from atiende.wiring import build_bridge, build_panel, ivr_flows, migrate, start_metrics
+from atiende.wiring import (
+    build_bridge,
+    build_panel,
+    ivr_flows,
+    migrate,
+    start_metrics,
+    stop_on_signals,
+)
 from crm_bridge.db import make_engine, session_factory
 from crm_bridge.exceptions import RecordRejectedError
 from crm_bridge.ivr_services import StoreIvrServices
@@ -153,21 +159,6 @@ def _report(engine: Engine, settings: Settings, intended: Counter[str], out: Tex
     print(f"Calls the simulator finished: {finished}", file=out)
 
 
-@contextlib.contextmanager
-def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-
 async def run_demo(
     settings: Settings,
     *,
@@ -250,7 +241,7 @@ async def run_demo(
     print("Ctrl-C stops.\n", file=out, flush=True)
     stop = stop or asyncio.Event()
     try:
-        with _stop_on_signals(stop), contextlib.suppress(TimeoutError):
+        with stop_on_signals(stop), contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)
     finally:
         simulator.stop_arrivals()

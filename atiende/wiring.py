@@ -209,7 +209,8 @@ def build_bridge(
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` while the block runs."""
     loop = asyncio.get_running_loop()
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -548,7 +549,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         ),
         name="bridge-lease",
     )
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         await asyncio.wait(
             [leadership, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
         )
