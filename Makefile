@@ -22,8 +22,10 @@ typecheck: venv
 
 check: lint typecheck test
 
+# The headline benchmarks; every one (and its options) is in bench/README.md.
 bench: venv
 	$(BIN)/python -m bench.ami_ingest
+	$(BIN)/python -m bench.simulated_load --seconds 10
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
