@@ -77,6 +77,7 @@ async function showPanel() {
   $("whoami").hidden = false;
   setText("user-name", state.me.display_name);
   connectSocket();
+  if (SUPERVISOR_ROLES.has(state.me.role)) connectAlerts();
   await Promise.allSettled([loadPauseReasons(), loadCatalog(), loadCalls(), loadState()]);
   $("pop-title").focus();
 }
@@ -98,6 +99,58 @@ function connectSocket() {
     if (event.code === 4001 || event.code === 4003) { location.reload(); return; }
     if (state.socket === socket) setTimeout(connectSocket, 2000);
   });
+}
+
+// ------------------------------------------------------------ SLA alerts
+
+const SUPERVISOR_ROLES = new Set(["supervisor", "gerente", "admin"]);
+// Keys (kind|queue) already shown or dismissed, so a standing alert repeated in
+// every wallboard frame is listed once and stays dismissed while it stands.
+const alertsSeen = new Set();
+
+function connectAlerts() {
+  $("alerts-section").hidden = false;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}/ws/wallboard`);
+  state.alertSocket = socket;
+  socket.addEventListener("message", (message) => {
+    let frame;
+    try { frame = JSON.parse(message.data); } catch (_) { return; }
+    if (frame.type === "alert") showAlert(frame);
+    else if (frame.type === "wallboard") {
+      const standing = new Set((frame.alerts || []).map(alertKey));
+      // A cleared alert may come back later and should be shown again then.
+      for (const key of [...alertsSeen]) if (!standing.has(key)) alertsSeen.delete(key);
+      for (const alert of frame.alerts || []) showAlert(alert);
+    }
+  });
+  socket.addEventListener("close", (event) => {
+    if (event.code === 4001 || event.code === 4003) return;
+    if (state.alertSocket === socket) setTimeout(connectAlerts, 5000);
+  });
+}
+
+function alertKey(alert) { return `${alert.kind}|${alert.queue}`; }
+
+function showAlert(alert) {
+  const key = alertKey(alert);
+  if (alertsSeen.has(key)) return;
+  alertsSeen.add(key);
+  const item = document.createElement("li");
+  const queue = document.createElement("strong");
+  queue.textContent = `${alert.queue} — `;
+  const text = document.createElement("span");
+  text.textContent = alert.message;
+  const dismiss = document.createElement("button");
+  dismiss.type = "button";
+  dismiss.textContent = "Descartar";
+  dismiss.setAttribute("aria-label", `Descartar alerta: ${alert.message}`);
+  dismiss.addEventListener("click", () => {
+    item.remove();
+    $("alerts-title").focus();
+  });
+  item.append(queue, text, " ", dismiss);
+  $("alerts-list").prepend(item);
 }
 
 function sameCall(frame) {
@@ -339,6 +392,7 @@ async function loadCalls() {
 
 document.addEventListener("DOMContentLoaded", async () => {
   $("pop-title").tabIndex = -1;
+  $("alerts-title").tabIndex = -1;
   $("login-form").addEventListener("submit", logIn);
   $("logout").addEventListener("click", logOut);
   $("wrapup-form").addEventListener("submit", submitWrapup);

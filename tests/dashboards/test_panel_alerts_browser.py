@@ -1,0 +1,156 @@
+"""SLA alerts on the agent panel in headless Chromium: a supervisor logged in
+through the panel's form sees the wallboard's alert for a caller waiting past
+the limit and can dismiss it with the keyboard; an ejecutivo's page never opens
+the socket; axe-core finds no serious or critical problem on the supervisor's page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from agent_api.app import create_app
+from agent_api.audit import AuditLog
+from agent_api.pop_lookup import StorePopLookup
+from agent_api.testing import RecordingControls
+from agent_api.users import UserStore
+from agent_api.ws import PopHub
+from crm_bridge.db import make_engine, upgrade
+from crm_bridge.history import PersonHistory
+from crm_bridge.organisms import Role
+from crm_bridge.persons import PersonRegistry
+from dashboards.routes import WALLBOARD_STATIC, wallboard_router
+from dashboards.wallboard import Wallboard
+from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
+from tests.dashboards.test_wallboard import AGENTS, Clock, busy_metrics
+
+pytestmark = pytest.mark.postgres
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_INSTALLED = shutil.which("chromium") is not None or os.path.exists(CHROMIUM)
+AXE = Path(__file__).parents[1] / "agent_api" / "vendor" / "axe.min.js"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def browser_db(postgres_url: str) -> Iterator[str]:
+    url = make_url(postgres_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"{url.database}_wallb_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        db = url.set(database=name).render_as_string(hide_password=False)
+        upgrade(db)
+        yield db
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+async def _axe_violations(page: Any) -> list[dict[str, Any]]:
+    await page.evaluate(AXE.read_text(encoding="utf-8"))
+    found: list[dict[str, Any]] = await page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ["violations"]});
+            return result.violations.map(v => ({id: v.id, impact: v.impact,
+                nodes: v.nodes.map(n => n.target.join(" "))}));
+        }"""
+    )
+    return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+async def _log_in(page: Any, base: str, username: str) -> None:
+    await page.goto(f"http://{base}/")
+    await page.focus("#username")
+    await page.keyboard.type(username)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#panel:not([hidden])")
+
+
+async def test_panel_shows_sla_alerts_to_supervisors_only(browser_db: str) -> None:
+    if not CHROMIUM_INSTALLED:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    expect = playwright_api.expect
+
+    engine = make_engine(browser_db)
+    users = UserStore(engine, fast_passwords())
+    users.create("supervisora", "Sara", Role.SUPERVISOR, PASSWORD, [])
+    users.create("ana", "Ana", Role.EJECUTIVO, PASSWORD, ["Local/4001@agents/n"])
+    hub = PopHub(
+        StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine))
+    )
+    port = _free_port()
+    app = create_app(
+        engine=engine,
+        hub=hub,
+        controls=RecordingControls(),
+        agents_snapshot=list,
+        secret_key=SECRET,
+        allowed_origins=[f"http://127.0.0.1:{port}"],
+        cookie_secure=False,
+        passwords=fast_passwords(),
+    )
+    clock = Clock()
+    # consultas: three callers queued; the third has waited 40 s, past the
+    # default limit, and only one of the two answered was within the SL threshold.
+    board = Wallboard(busy_metrics(clock), lambda: AGENTS, clock=clock)
+    app.include_router(wallboard_router(board))
+    app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
+
+    async with served(app, port) as base, playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = await browser.new_page(locale="es-UY")
+            sockets: list[str] = []
+            page.on("websocket", lambda ws: sockets.append(ws.url))
+            await _log_in(page, base, "supervisora")
+            region = page.get_by_role("region", name="Alertas de nivel de servicio")
+            await expect(region).to_be_visible()
+            assert await page.get_attribute("#alerts-list", "aria-live") == "polite"
+            items = page.locator("#alerts-list li")
+            await expect(items).to_have_count(2)
+            await expect(page.locator("#alerts-list")).to_contain_text("espera hace 40 s")
+            assert any(url.endswith("/ws/wallboard") for url in sockets)
+            assert await _axe_violations(page) == []
+
+            # Dismiss the waiting-caller alert with the keyboard only.
+            wait_item = items.filter(has_text="espera hace")
+            await wait_item.get_by_role("button").focus()
+            await page.keyboard.press("Enter")
+            await expect(items).to_have_count(1)
+            await expect(page.locator("#alerts-list")).not_to_contain_text("espera hace")
+
+            agent = await browser.new_page(locale="es-UY")
+            agent_sockets: list[str] = []
+            agent.on("websocket", lambda ws: agent_sockets.append(ws.url))
+            await _log_in(agent, base, "ana")
+            await expect(agent.locator("#connection")).to_have_text("Conectado")
+            await expect(agent.locator("#alerts-section")).to_be_hidden()
+            await expect(agent.locator("#alerts-list li")).to_have_count(0)
+            assert agent_sockets and not any("/ws/wallboard" in u for u in agent_sockets)
+        finally:
+            await browser.close()
+    engine.dispose()
