@@ -4,18 +4,8 @@ panel's tests) finding no serious or critical accessibility problem."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from agent_api.app import create_app
 from agent_api.audit import AuditLog
@@ -23,56 +13,22 @@ from agent_api.pop_lookup import StorePopLookup
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.ws import PopHub
-from crm_bridge.db import make_engine, upgrade
+from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
 from dashboards.routes import WALLBOARD_STATIC, wallboard_router
 from dashboards.wallboard import Wallboard
 from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
+from tests.dashboards.browser_support import (
+    CHROMIUM,
+    CHROMIUM_INSTALLED,
+    axe_violations,
+    free_port,
+)
 from tests.dashboards.test_wallboard import AGENTS, Clock, busy_metrics
 
 pytestmark = pytest.mark.postgres
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_INSTALLED = shutil.which("chromium") is not None or os.path.exists(CHROMIUM)
-AXE = Path(__file__).parents[1] / "agent_api" / "vendor" / "axe.min.js"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def browser_db(postgres_url: str) -> Iterator[str]:
-    url = make_url(postgres_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"{url.database}_wallb_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        db = url.set(database=name).render_as_string(hide_password=False)
-        upgrade(db)
-        yield db
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-async def _axe_violations(page: Any) -> list[dict[str, Any]]:
-    await page.evaluate(AXE.read_text(encoding="utf-8"))
-    found: list[dict[str, Any]] = await page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {resultTypes: ["violations"]});
-            return result.violations.map(v => ({id: v.id, impact: v.impact,
-                nodes: v.nodes.map(n => n.target.join(" "))}));
-        }"""
-    )
-    return [v for v in found if v["impact"] in ("serious", "critical")]
 
 
 async def test_wallboard_shows_tiles_and_alerts(browser_db: str) -> None:
@@ -86,7 +42,7 @@ async def test_wallboard_shows_tiles_and_alerts(browser_db: str) -> None:
     hub = PopHub(
         StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine))
     )
-    port = _free_port()
+    port = free_port()
     app = create_app(
         engine=engine,
         hub=hub,
@@ -128,7 +84,7 @@ async def test_wallboard_shows_tiles_and_alerts(browser_db: str) -> None:
             await expect(tile).to_have_class("cola bad")
             await expect(page.locator("#lista-alertas li")).to_have_count(2)
             await expect(page.locator("#lista-alertas")).to_contain_text("espera hace 40 s")
-            assert await _axe_violations(page) == []
+            assert await axe_violations(page) == []
 
             clock.now += 65  # the caller has now waited 1 min 45 s
             board.tick()
