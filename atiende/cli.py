@@ -164,8 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Alembic narrates every plugin it loads at INFO.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "replay":
+        from atiende.replay_command import run
         from atiende.wiring import queue_configs, service_levels
-        from telephony.replay import run
 
         if args.queues_conf:
             settings = settings.model_copy(update={"queues_conf": args.queues_conf})
