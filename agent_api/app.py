@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
@@ -48,6 +49,8 @@ from agent_api.routes import (
 )
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
+from agent_api.web import install as install_pages
+from agent_api.web.templating import Pages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.exceptions import (
@@ -140,7 +143,7 @@ def create_app(
     app = FastAPI(
         title="Atiende — panel del agente",
         version="0.1.0",
-        docs_url="/api/docs",
+        docs_url=None,  # agent_api.web serves Swagger UI from vendored files
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -188,20 +191,6 @@ def create_app(
         log.exception("%s %s failed", request.method, request.url.path)
         return _problem(500, AgentApiError.detalle)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers=_PAGE_HEADERS)
-
+    install_pages(app, Pages(ZoneInfo(timezone), phone_region))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-# The page loads only its own files: no inline script, no third party.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
