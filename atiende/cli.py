@@ -7,6 +7,7 @@ atiende replay CAPTURE.ami     run a raw AMI capture through the parser and trac
 atiende import-queue-log FILE  load an Asterisk queue_log (earlier history) into the reports
 atiende migrate                bring the database schema up to date
 atiende demo                   the quick-start demo on embedded defaults
+atiende prompts build|check    the IVR's prompt recordings (synthesised offline, checked)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from atiende import prompts_cli
 from atiende.settings import ConfigurationError, Settings
 from crm_bridge.organisms import Role
 from telephony.exceptions import QueueConfigError
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=1, help="random seed of the traffic")
 
+    prompts_cli.add_parser(sub)
     user = sub.add_parser("user", help="manage the agent panel's users")
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     add = user_sub.add_parser(
@@ -195,6 +198,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "user":
         return _add_user(settings, args)
+    if args.command == "prompts":
+        return prompts_cli.run(args, settings)
     if args.command == "worker":
         return wiring.run_worker_command(settings)
     if args.command == "import-queue-log":

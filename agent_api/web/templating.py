@@ -34,9 +34,7 @@ CSP = (
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    # Not "no-referrer": with it Chromium sends `Origin: null` on form posts,
-    # and the login form's Origin check needs the real one.
-    "Referrer-Policy": "same-origin",
+    "Referrer-Policy": "no-referrer",
     # Pages show personal data: never keep them in a shared cache or history.
     "Cache-Control": "no-store",
 }

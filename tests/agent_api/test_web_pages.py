@@ -76,6 +76,9 @@ def test_bad_password_and_foreign_origin(panel: Panel) -> None:
     foreign = TestClient(panel.app, headers={"origin": "https://evil.example"})
     refused = foreign.post("/ingresar", data={"username": name, "password": PASSWORD})
     assert refused.status_code == 403 and "atiende_session" not in foreign.cookies
+    cross = TestClient(panel.app, headers={"origin": "null", "sec-fetch-site": "cross-site"})
+    refused = cross.post("/ingresar", data={"username": name, "password": PASSWORD})
+    assert refused.status_code == 403 and "atiende_session" not in cross.cookies
     empty = client.post("/ingresar", data={"username": "", "password": ""})
     assert empty.status_code == 422 and "Escriba su usuario" in empty.text
 
