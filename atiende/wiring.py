@@ -446,7 +446,11 @@ class Panel:
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
         self._app = app
-        config = uvicorn.Config(app, host=api.host, port=port, log_level="warning", lifespan="on")
+        # log_config=None: uvicorn's records go through the process's one
+        # (control-character-escaping) handler, not handlers of its own.
+        config = uvicorn.Config(
+            app, host=api.host, port=port, log_level="warning", lifespan="on", log_config=None
+        )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
         while not self._server.started and not self._task.done():  # noqa: ASYNC110
