@@ -52,6 +52,7 @@ from crm_bridge.sync.worker import run_worker
 from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
+from dashboards.ivr_metrics import IvrCollector
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from dashboards.wallboard import Wallboard
@@ -535,7 +536,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
         outbox=OutboxStore(engine).stats if adapter is not None else None,
     )
-    metrics = start_metrics(settings, service, [followup])
+    ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
+    metrics = start_metrics(settings, service, [followup, *ivr_metrics])
     background = start_background(settings, engine, adapter)
     if panel is not None:
         panel.attach_crm_failures(background.failures)
