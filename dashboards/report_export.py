@@ -15,8 +15,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from dashboards.report_queries import OrganismRow, TopicRow
-from dashboards.reports import AgentRow, QueueRow
+from dashboards.report_queries import AgentRow, OrganismRow, QueueRow, TopicRow
 
 Cell = str | int | float | None
 

@@ -52,8 +52,7 @@ from agent_api.exceptions import Forbidden
 from agent_api.services import PanelServices
 from crm_bridge.organisms import Role
 from dashboards import kpi, report_export, report_queries
-from dashboards.report_queries import ReportSpan
-from dashboards.reports import Granularity
+from dashboards.report_queries import Granularity, ReportSpan
 from dashboards.wallboard import Wallboard
 
 log = logging.getLogger(__name__)
@@ -87,25 +86,42 @@ def _span(desde: date, hasta: date, timezone: tzinfo) -> ReportSpan:
     return ReportSpan(start, end, timezone)
 
 
-def _respond(name: str, table: Table, formato: Format, desde: date, hasta: date) -> Response:
+def _respond(
+    name: str,
+    table: Table,
+    formato: Format,
+    desde: date,
+    hasta: date,
+    *,
+    counted: bool = False,
+) -> Response:
+    """`counted`: the table holds queue figures, so it names the counting rule
+    (in the JSON body, and as the X-Atiende-Conteo header of every format)."""
     header, body = table
     filename = f"{name}_{desde.isoformat()}_{hasta.isoformat()}"
+    rule = {"X-Atiende-Conteo": kpi.COUNTING_RULE} if counted else {}
     if formato == "csv":
         return Response(
             report_export.to_csv(header, body),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"', **rule},
         )
     if formato == "xlsx":
         return Response(
             report_export.to_xlsx(header, body, sheet=name),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"', **rule},
         )
+    counting = (
+        {"conteo": {"regla": kpi.COUNTING_RULE, "descripcion": kpi.COUNTING_RULE_TEXT}}
+        if counted
+        else {}
+    )
     return JSONResponse(
         {
             "desde": desde.isoformat(),
             "hasta": hasta.isoformat(),
+            **counting,
             "columnas": header,
             "filas": [dict(zip(header, row, strict=True)) for row in body],
         }
@@ -145,7 +161,9 @@ def reports_router(
             default=default,
             queues=cola,
         )
-        return _respond("colas", report_export.queue_table(rows), formato, desde, hasta)
+        return _respond(
+            "colas", report_export.queue_table(rows), formato, desde, hasta, counted=True
+        )
 
     @router.get("/agentes")
     def agents(_user: FigureReader, desde: date, hasta: date, formato: Format = "json") -> Response:
