@@ -78,6 +78,8 @@ COUNTING_RULE_TEXT = (
 )
 
 _EXITS = frozenset({Outcome.EXIT_TIMEOUT, Outcome.EXIT_KEY, Outcome.EXIT_EMPTY, Outcome.JOIN_EMPTY})
+_EXIT_VALUES = frozenset(outcome.value for outcome in _EXITS)
+_ABANDONED = Outcome.ABANDONED.value
 
 
 class SlTreatment(StrEnum):
@@ -234,16 +236,34 @@ class QueueTally:
 
     def add_leg(self, leg: QueueLeg, definition: QueueKpiDefinition) -> None:
         """Every event of one leg as it stands (a leg still waiting is in progress)."""
+        self.add(
+            leg.answered_at is not None,
+            leg.outcome.value,
+            leg.wait_seconds,
+            leg.talk_seconds,
+            definition,
+        )
+
+    def add(
+        self,
+        answered: bool,
+        outcome: str,
+        wait_seconds: float | None,
+        talk_seconds: float | None,
+        definition: QueueKpiDefinition,
+    ) -> None:
+        """`add_leg` from a leg's plain fields (as stored in `attentions.legs`):
+        whether an agent answered it, its outcome's value, its wait and talk."""
         self.count(LegEvent.OFFERED, 0.0, definition)
-        wait = leg.wait_seconds if leg.wait_seconds is not None else 0.0
-        if leg.answered_at is not None:
+        wait = wait_seconds if wait_seconds is not None else 0.0
+        if answered:
             # Answered, including legs later transferred.
             self.count(LegEvent.ANSWERED, wait, definition)
-            if leg.talk_seconds is not None:
-                self.count(LegEvent.TALK, leg.talk_seconds, definition)
-        elif leg.outcome is Outcome.ABANDONED:
+            if talk_seconds is not None:
+                self.count(LegEvent.TALK, talk_seconds, definition)
+        elif outcome == _ABANDONED:
             self.count(LegEvent.ABANDONED, wait, definition)
-        elif leg.outcome in _EXITS:
+        elif outcome in _EXIT_VALUES:
             self.count(LegEvent.EXITED, 0.0, definition)
         else:
             self.in_progress += 1

@@ -24,7 +24,7 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
@@ -173,37 +173,6 @@ def _bound(moment: datetime) -> Any:
 # ------------------------------------------------------------ queue report
 
 
-def queue_tallies(
-    engine: Engine,
-    span: ReportSpan,
-    *,
-    definitions: Mapping[str, kpi.QueueKpiDefinition] | None = None,
-    default: kpi.QueueKpiDefinition | None = None,
-    queues: list[str] | None = None,
-) -> dict[tuple[str, int], kpi.QueueCounts]:
-    """Tallies per (queue, UTC hour index = epoch // 3600) of the span, from
-    the rollup that dashboards.report_rollup keeps exact (kpi's counting rule)."""
-    first, end = span.start.timestamp(), span.end.timestamp()
-    if first % 3600 or end % 3600:
-        raise ValueError("the queue report counts whole hours: bounds must fall on the hour")
-    return report_rollup.queue_hour_counts(
-        engine,
-        int(first // 3600),
-        int(end // 3600),
-        definitions or {},
-        default or kpi.QueueKpiDefinition(),
-        queues,
-    )
-
-
-_FIELD_NAMES = tuple(f.name for f in fields(kpi.QueueCounts))
-
-
-def _add(a: kpi.QueueCounts, b: kpi.QueueCounts) -> kpi.QueueCounts:
-    # Field by field: ints stay ints, seconds stay floats.
-    return kpi.QueueCounts(*(getattr(a, n) + getattr(b, n) for n in _FIELD_NAMES))
-
-
 def queue_report(
     engine: Engine,
     span: ReportSpan,
@@ -216,18 +185,19 @@ def queue_report(
     """One row per queue and local day (or hour) with calls, sorted by queue, then period."""
     definitions = definitions or {}
     default = default or kpi.QueueKpiDefinition()
-    tallies = queue_tallies(engine, span, definitions=definitions, default=default, queues=queues)
-    periods: dict[int, tuple[date, int | None]] = {}
-    by_hour = granularity is Granularity.HOUR
-    folded: dict[tuple[str, date, int | None], kpi.QueueCounts] = {}
-    for (queue, hour_index), counts in tallies.items():
-        period = periods.get(hour_index)
-        if period is None:
-            local = datetime.fromtimestamp(hour_index * 3600, span.timezone)
-            period = periods[hour_index] = (local.date(), local.hour if by_hour else None)
-        key = (queue, *period)
-        previous = folded.get(key)
-        folded[key] = counts if previous is None else _add(previous, counts)
+    first, end = span.start.timestamp(), span.end.timestamp()
+    if first % 3600 or end % 3600:
+        raise ValueError("the queue report counts whole hours: bounds must fall on the hour")
+    folded = report_rollup.queue_period_counts(
+        engine,
+        int(first // 3600),
+        int(end // 3600),
+        definitions,
+        default,
+        timezone=span.timezone,
+        by_hour=granularity is Granularity.HOUR,
+        queues=queues,
+    )
     rows = []
     for (queue, day, hour), counts in folded.items():
         treatment = definitions.get(queue, default).treatment
