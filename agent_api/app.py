@@ -27,6 +27,8 @@ from agent_api.catalog import Catalog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.exceptions import AgentApiError
 from agent_api.followup import FollowUpServices, TicketScope
+from agent_api.need_to_know import NeedToKnow
+from agent_api.pop_lookup import PersonCards
 from agent_api.routes import (
     agents,
     alerts,
@@ -58,6 +60,7 @@ from crm_bridge.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
+from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.outbox import SyncFailures
@@ -111,6 +114,7 @@ def create_app(
     them; `app.state.followup.crm_failures` may be set once the sync runs.
     """
     user_store = UserStore(engine, passwords or Passwords())
+    registry = PersonRegistry(engine, phone_region=phone_region)
     services = PanelServices(
         users=user_store,
         sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
@@ -118,7 +122,7 @@ def create_app(
         hub=hub,
         controls=controls,
         agents=agents_snapshot,
-        persons=PersonRegistry(engine, phone_region=phone_region),
+        persons=registry,
         audit=AuditLog(engine),
         catalog=Catalog(engine),
         wrapups=WrapupStore(engine, tickets=tickets),
@@ -130,6 +134,8 @@ def create_app(
         pause_reasons=tuple(pause_reasons),
         allowed_origins=frozenset(allowed_origins),
         cookie_secure=cookie_secure,
+        need=NeedToKnow(engine, hub, phone_region=phone_region),
+        cards=PersonCards(engine, registry, PersonHistory(engine)),
     )
 
     @asynccontextmanager
