@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from agent_api.audit import AuditAction, AuditLog
 from agent_api.auth import CSRF_HEADER
+from citizen.calendar import WEEKDAYS, BusinessHours, parse_range
 from crm_bridge.exceptions import DeliveryError
 from crm_bridge.models import Attention
 from crm_bridge.organisms import Directory, Role
@@ -29,7 +30,6 @@ from crm_bridge.sync.outbox import Entity, OutboxStore, SyncFailures, add_rows
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
 from crm_bridge.tickets import TicketService
-from ivr.calendar import WEEKDAYS, BusinessHours, parse_range
 from telephony.domain import AgentRinging, CallKey
 from tests.agent_api.conftest import Panel, build_panel
 
