@@ -28,6 +28,8 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.exceptions import AgentApiError
 from agent_api.followup import FollowUpServices, TicketScope
 from agent_api.routes import (
+    admin_directory,
+    admin_topics,
     agents,
     alerts,
     audit,
@@ -158,6 +160,8 @@ def create_app(
         app.include_router(module.router)
     for module in (ticket_routes, alerts, crm, rights_routes):
         app.include_router(module.router)
+    for router in (*admin_directory.routers, admin_topics.router):
+        app.include_router(router)
 
     @app.exception_handler(AgentApiError)
     async def api_error(request: Request, err: AgentApiError) -> JSONResponse:

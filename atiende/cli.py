@@ -3,6 +3,7 @@
 atiende serve                  bridge, IVR, agent panel, /metrics and CRM sync
 atiende worker                 CRM sync jobs and SLA scans on RQ (with Redis)
 atiende user add NAME ...      create a user of the agent panel
+atiende admin ...              set up organisms, units, referents, SLA hours, catalog, users
 atiende replay CAPTURE.ami     run a raw AMI capture through the parser and tracker
 atiende import-queue-log FILE  load an Asterisk queue_log (earlier history) into the reports
 atiende migrate                bring the database schema up to date
@@ -20,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from atiende import admin_cli
 from atiende.settings import ConfigurationError, Settings
 from crm_bridge.organisms import Role
 from telephony.exceptions import QueueConfigError
@@ -77,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="queue member interface of an agent, e.g. PJSIP/4001 (repeatable)",
     )
+
+    admin_cli.add_parser(sub)
 
     replay = sub.add_parser("replay", help="run a raw AMI capture through the tracker")
     replay.add_argument("capture", type=Path)
@@ -195,6 +199,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "user":
         return _add_user(settings, args)
+    if args.command == "admin":
+        return admin_cli.run(settings, args)
     if args.command == "worker":
         return wiring.run_worker_command(settings)
     if args.command == "import-queue-log":

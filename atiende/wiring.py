@@ -31,6 +31,8 @@ from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
 from agent_api.pop_lookup import StorePopLookup
+from agent_api.routes.kiosk_links import kiosk_links_router
+from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.settings import ConfigurationError, CrmSettings, Settings
@@ -51,7 +53,9 @@ from crm_bridge.sync.worker import run_worker
 from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
+from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
+from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from dashboards.routes import WALLBOARD_STATIC, reports_router, wallboard_router
 from dashboards.wallboard import Wallboard
@@ -462,7 +466,10 @@ class Panel:
             )
         )
         wallboard = Wallboard(metrics, service.tracker.agents)
-        app.include_router(wallboard_router(wallboard))
+        kiosk = KioskLinks(self.engine)
+        app.include_router(wallboard_router(wallboard, kiosk))
+        app.include_router(kiosk_links_router(kiosk))
+        app.include_router(queue_alerts_router(QueueAlertAcks(self.engine)))
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
 
