@@ -53,6 +53,7 @@ from crm_bridge.sync.worker import run_worker
 from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
+from dashboards.ivr_metrics import IvrCollector
 from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_alert_acks import QueueAlertAcks
@@ -62,6 +63,7 @@ from dashboards.wallboard import Wallboard
 from ivr.calendar import BusinessHours
 from ivr.flows import FlowRegistry, load_flows
 from ivr.server import FastAgiServer
+from ivr.sounds import warn_missing as warn_missing_prompts
 from telephony.ami.actions import Ping
 from telephony.ami.connection import AmiConnection
 from telephony.bridge import Bridge, DomainEventSink
@@ -343,6 +345,8 @@ def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
     """The FastAGI IVR, answering with the flows and the store's services."""
     ivr = settings.ivr
     flows = ivr_flows(settings)
+    if ivr.sounds_dir is not None:
+        warn_missing_prompts(ivr.sounds_dir, flows)
     services = StoreIvrServices(
         engine, system=settings.ami.system_name, phone_region=settings.phone_region
     )
@@ -446,7 +450,11 @@ class Panel:
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
         self._app = app
-        config = uvicorn.Config(app, host=api.host, port=port, log_level="warning", lifespan="on")
+        # log_config=None: uvicorn's records go through the process's one
+        # (control-character-escaping) handler, not handlers of its own.
+        config = uvicorn.Config(
+            app, host=api.host, port=port, log_level="warning", lifespan="on", log_config=None
+        )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
         while not self._server.started and not self._task.done():  # noqa: ASYNC110
@@ -536,7 +544,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
         outbox=OutboxStore(engine).stats if adapter is not None else None,
     )
-    metrics = start_metrics(settings, service, [followup])
+    ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
+    metrics = start_metrics(settings, service, [followup, *ivr_metrics])
     background = start_background(settings, engine, adapter)
     if panel is not None:
         panel.attach_crm_failures(background.failures)

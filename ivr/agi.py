@@ -98,6 +98,12 @@ def hangup() -> AgiCommand:
     return _command("HANGUP")
 
 
+def channel_status() -> AgiCommand:
+    """The state of this channel: `200 result=6` while it is up (Asterisk's
+    AST_STATE_UP), `511` once it hung up (the command is refused on a dead channel)."""
+    return _command("CHANNEL STATUS")
+
+
 def stream_file(prompt: str, escape_digits: str = "") -> AgiCommand:
     digits = _token(escape_digits, _ESCAPE_DIGITS, "escape digits")
     return _command(f"STREAM FILE {sound_name(prompt)} {quote(digits)}")

@@ -178,6 +178,8 @@ class FakeCall:
     means the caller pressed # to finish), "" or None for silence. Once
     exhausted, every GET DATA times out.
     hangup_at: 1-based index of the command during which the caller hangs up.
+    missing_prompts: sound names with no file: STREAM FILE and GET DATA answer -1
+    on a live channel, as Asterisk 22 does.
     hangup_before_reply_at: the caller hangs up just after this command did its
     work: its normal reply arrives preceded by the HANGUP line.
     close_at: index of the command after which Asterisk closes the socket unanswered.
@@ -317,7 +319,8 @@ class FakeAsterisk:
             if len(words) < 3:
                 return list(GET_DATA_USAGE)
             self.record.prompts.append(words[2])
-            if hangs_now:
+            if hangs_now or words[2] in self.call.missing_prompts:
+                # Asterisk 22 answers a missing prompt's GET DATA like a hangup.
                 return ["200 result=-1"]
             max_digits = int(words[4]) if len(words) > 4 else 1024
             keyed = self._dtmf.pop(0) if self._dtmf else None
@@ -338,6 +341,9 @@ class FakeAsterisk:
         if verb == "GET VARIABLE" and len(words) == 3:
             value = self._variable(words[2])
             return ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
+        if verb == "CHANNEL STATUS":
+            # Refused on a dead channel (511, above); AST_STATE_UP otherwise.
+            return ["200 result=6"]
         if upper[:1] == ["VERBOSE"]:
             return ["200 result=1"]
         return ["510 Invalid or unknown command"]

@@ -123,4 +123,10 @@ if ! command -v chromium >/dev/null; then
   apt_install chromium || echo "test services: the browser tests will be skipped" >&2
 fi
 
+# [ivr10, issue 10] `atiende prompts build` and its tests synthesise the IVR
+# prompts offline with Debian's espeak-ng and convert them with sox.
+if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then
+  apt_install espeak-ng sox || echo "test services: the prompt synthesis tests will be skipped" >&2
+fi
+
 "$@"
