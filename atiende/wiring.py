@@ -31,11 +31,13 @@ from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
 from agent_api.pop_lookup import StorePopLookup
+from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.settings import ConfigurationError, CrmSettings, Settings
+from citizen.calendar import BusinessHours
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
@@ -43,7 +45,6 @@ from crm_bridge.history import PersonHistory
 from crm_bridge.ivr_services import StoreIvrServices
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
-from crm_bridge.sla import hours_of_flow
 from crm_bridge.sync.adapter import CrmAdapter
 from crm_bridge.sync.outbox import OutboxStore, SyncFailures, track_changes
 from crm_bridge.sync.rights import PersonRights
@@ -58,9 +59,7 @@ from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
-from dashboards.routes import WALLBOARD_STATIC, reports_router, wallboard_router
 from dashboards.wallboard import Wallboard
-from ivr.calendar import BusinessHours
 from ivr.flows import FlowRegistry, load_flows
 from ivr.server import FastAgiServer
 from ivr.sounds import warn_missing as warn_missing_prompts
@@ -239,7 +238,7 @@ def business_hours(settings: Settings) -> BusinessHours | None:
     """The centre's hours and holidays: the ones the default IVR flow keeps, so
     that ticket due dates and the phone line count the same days."""
     flow = ivr_flows(settings).get("default")
-    return hours_of_flow(flow) if flow is not None else None
+    return flow.business_hours() if flow is not None else None
 
 
 def crm_adapter(settings: Settings) -> CrmAdapter | None:

@@ -8,13 +8,13 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from agent_api.audit import AuditLog
+from agent_api.routes.figures import KIOSK_REFUSED, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
 from crm_bridge.models import KioskLink
 from crm_bridge.organisms import Role
 from dashboards.kiosk import KioskLinks, token_hash
 from dashboards.queue_alert_acks import QueueAlertAcks
-from dashboards.routes import KIOSK_REFUSED, wallboard_router
 from dashboards.wallboard import Wallboard
 from tests.agent_api.conftest import ORIGIN, Panel, build_panel
 from tests.dashboards.test_wallboard import AGENTS, Clock, busy_metrics
