@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
@@ -28,6 +29,8 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.exceptions import AgentApiError
 from agent_api.followup import FollowUpServices, TicketScope
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge, SecurityHeaders
+from agent_api.need_to_know import NeedToKnow
+from agent_api.pop_lookup import PersonCards
 from agent_api.routes import (
     agents,
     alerts,
@@ -49,6 +52,8 @@ from agent_api.routes import (
 )
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
+from agent_api.web import install as install_pages
+from agent_api.web.templating import Pages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.exceptions import (
@@ -59,6 +64,7 @@ from crm_bridge.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
+from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.outbox import SyncFailures
@@ -116,6 +122,7 @@ def create_app(
     `body_limits` raises it for path prefixes that take files.
     """
     user_store = UserStore(engine, passwords or Passwords())
+    registry = PersonRegistry(engine, phone_region=phone_region)
     services = PanelServices(
         users=user_store,
         sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
@@ -123,7 +130,7 @@ def create_app(
         hub=hub,
         controls=controls,
         agents=agents_snapshot,
-        persons=PersonRegistry(engine, phone_region=phone_region),
+        persons=registry,
         audit=AuditLog(engine),
         catalog=Catalog(engine),
         wrapups=WrapupStore(engine, tickets=tickets),
@@ -135,6 +142,8 @@ def create_app(
         pause_reasons=tuple(pause_reasons),
         allowed_origins=frozenset(allowed_origins),
         cookie_secure=cookie_secure,
+        need=NeedToKnow(engine, hub, phone_region=phone_region),
+        cards=PersonCards(engine, registry, PersonHistory(engine)),
     )
 
     @asynccontextmanager
@@ -145,7 +154,7 @@ def create_app(
     app = FastAPI(
         title="Atiende — panel del agente",
         version="0.1.0",
-        docs_url="/api/docs",
+        docs_url=None,  # agent_api.web serves Swagger UI from vendored files
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -167,7 +176,7 @@ def create_app(
     # Outermost last: the headers go on every answer, the 413 included.
     limits = {"/api/catalog/import": catalog.MAX_UPLOAD_BYTES, **(body_limits or {})}
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, per_path=limits)
-    app.add_middleware(SecurityHeaders, csp_exempt=("/api/docs",))
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, err: BodyTooLarge) -> JSONResponse:
@@ -203,9 +212,6 @@ def create_app(
         log.exception("%s %s failed", request.method, request.url.path)
         return _problem(500, AgentApiError.detalle)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
+    install_pages(app, Pages(ZoneInfo(timezone), phone_region))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

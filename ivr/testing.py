@@ -3,7 +3,7 @@
 FakeAsterisk plays Asterisk's side of a FastAGI session over a real TCP
 socket, with the environment and reply formats of the real captures
 (/work/shared/asterisk-recordings/*.agi) and Asterisk's own argument splitting
-(`asterisk_parse_args`, after res_agi.c parse_args).
+(`ivr.agi.asterisk_parse_args`, after res_agi.c parse_args).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ivr.agi import asterisk_parse_args
 from ivr.exceptions import ServicesUnavailable
 from ivr.services import Person, RequestStatus
 
@@ -83,51 +84,6 @@ class FailingIvrServices:
 
     async def record_survey(self, linkedid: str, score: int) -> None:
         raise self._fail("record_survey")
-
-
-# ------------------------------------------------------------- Asterisk's parsing
-
-
-def asterisk_parse_args(line: str) -> list[str]:
-    """Split one command line into words exactly like res_agi.c `parse_args`.
-
-    Double quotes toggle grouping (an opening quote after whitespace starts a
-    word, even an empty one); a backslash makes the next character literal;
-    unquoted, unescaped spaces and tabs separate words. Asterisk has already cut
-    the line at its first newline, and C strings end at NUL.
-    """
-    line = line.split("\n", 1)[0].split("\x00", 1)[0]
-    words: list[str] = []
-    current: list[str] | None = None
-    quoted = escaped = False
-    whitespace = True
-    for char in line:
-        if char == '"' and not escaped:
-            quoted = not quoted
-            if quoted and whitespace:
-                current = []
-                words.append("")
-                whitespace = False
-            continue
-        if char in " \t" and not quoted and not escaped:
-            if current is not None:
-                words[-1] = "".join(current)
-            current = None
-            whitespace = True
-            continue
-        if char == "\\" and not escaped:
-            escaped = True
-            continue
-        if whitespace:
-            current = []
-            words.append("")
-            whitespace = False
-        assert current is not None
-        current.append(char)
-        escaped = False
-    if current is not None:
-        words[-1] = "".join(current)
-    return words
 
 
 # ------------------------------------------------------------------- fake Asterisk
