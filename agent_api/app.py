@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -50,6 +51,8 @@ from agent_api.routes import (
 )
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
+from agent_api.web import install as install_pages
+from agent_api.web.templating import Pages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.exceptions import (
@@ -149,7 +152,7 @@ def create_app(
     app = FastAPI(
         title="Atiende — panel del agente",
         version="0.1.0",
-        docs_url="/api/docs",
+        docs_url=None,  # agent_api.web serves Swagger UI from vendored files
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -171,7 +174,7 @@ def create_app(
     # Outermost last: the headers go on every answer, the 413 included.
     limits = {"/api/catalog/import": catalog.MAX_UPLOAD_BYTES, **(body_limits or {})}
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, per_path=limits)
-    app.add_middleware(SecurityHeaders, csp_exempt=("/api/docs",))
+    app.add_middleware(SecurityHeaders)
     if trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies))
 
@@ -209,9 +212,6 @@ def create_app(
         log.exception("%s %s failed", request.method, request.url.path)
         return _problem(500, AgentApiError.detalle)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
+    install_pages(app, Pages(ZoneInfo(timezone), phone_region))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -185,8 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"atiende: ATIENDE_LOG_LEVEL: unknown level {settings.log_level!r}", file=sys.stderr)
         return 2
     if args.command == "replay":
+        from atiende.replay_command import run
         from atiende.wiring import queue_configs, service_levels
-        from telephony.replay import run
 
         if args.queues_conf:
             settings = settings.model_copy(update={"queues_conf": args.queues_conf})

@@ -21,7 +21,7 @@ import random
 import uuid
 from collections.abc import Callable, Collection
 
-from ivr.testing import asterisk_parse_args
+from ivr.agi import asterisk_parse_args
 from telephony.simulator.model import (
     DTMF_GAP,
     DTMF_LEAD,

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from agent_api.auth import CSRF_HEADER
+from citizen.calendar import WEEKDAYS, BusinessHours, parse_range
 from crm_bridge.exceptions import DeliveryError
 from crm_bridge.models import Attention
 from crm_bridge.organisms import Directory, Role
@@ -28,7 +29,6 @@ from crm_bridge.sync.outbox import Entity, OutboxStore, SyncFailures, add_rows
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
 from crm_bridge.tickets import TicketService
-from ivr.calendar import WEEKDAYS, BusinessHours, parse_range
 from telephony.domain import AgentRinging, CallKey
 from tests.agent_api.conftest import Panel, build_panel
 

@@ -13,11 +13,11 @@ from sqlalchemy import Engine, select
 
 from agent_api.catalog import parse_catalog
 from agent_api.exceptions import InvalidInput
+from citizen.calendar import BusinessHours, parse_range
 from crm_bridge.db import session_factory
 from crm_bridge.models import Attention, AttentionWrapup, Ticket
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.tickets import TicketService
-from ivr.calendar import BusinessHours, parse_range
 from telephony.domain import AgentRinging, CallKey
 from tests.agent_api.conftest import Panel, build_panel
 

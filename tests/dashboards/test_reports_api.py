@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from agent_api.routes.figures import reports_router
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.models import (
     AgentStateInterval,
@@ -40,7 +41,6 @@ from dashboards.report_queries import (
     topic_report,
 )
 from dashboards.reports import Granularity
-from dashboards.routes import reports_router
 from tests.agent_api.conftest import build_panel
 
 TZ = ZoneInfo("America/Montevideo")  # UTC-3 all year
