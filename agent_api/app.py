@@ -30,6 +30,8 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.exceptions import AgentApiError
 from agent_api.followup import FollowUpServices, TicketScope
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge, SecurityHeaders
+from agent_api.need_to_know import NeedToKnow
+from agent_api.pop_lookup import PersonCards
 from agent_api.routes import (
     agents,
     alerts,
@@ -63,6 +65,7 @@ from crm_bridge.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
+from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.outbox import SyncFailures
@@ -123,6 +126,7 @@ def create_app(
     to come from the client their X-Forwarded-For names (login limits).
     """
     user_store = UserStore(engine, passwords or Passwords())
+    registry = PersonRegistry(engine, phone_region=phone_region)
     services = PanelServices(
         users=user_store,
         sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
@@ -130,7 +134,7 @@ def create_app(
         hub=hub,
         controls=controls,
         agents=agents_snapshot,
-        persons=PersonRegistry(engine, phone_region=phone_region),
+        persons=registry,
         audit=AuditLog(engine),
         catalog=Catalog(engine),
         wrapups=WrapupStore(engine, tickets=tickets),
@@ -142,6 +146,8 @@ def create_app(
         pause_reasons=tuple(pause_reasons),
         allowed_origins=frozenset(allowed_origins),
         cookie_secure=cookie_secure,
+        need=NeedToKnow(engine, hub, phone_region=phone_region),
+        cards=PersonCards(engine, registry, PersonHistory(engine)),
     )
 
     @asynccontextmanager
