@@ -445,6 +445,8 @@ class Panel:
             phone_region=self.settings.phone_region,
             timezone=api.timezone,
             cookie_secure=api.cookie_secure,
+            trusted_proxies=api.trusted_proxies,
+            max_body_bytes=api.max_body_bytes,
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
@@ -452,7 +454,14 @@ class Panel:
         # log_config=None: uvicorn's records go through the process's one
         # (control-character-escaping) handler, not handlers of its own.
         config = uvicorn.Config(
-            app, host=api.host, port=port, log_level="warning", lifespan="on", log_config=None
+            app,
+            host=api.host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            log_config=None,
+            # Forwarded headers are trusted by the app, from the configured proxies only.
+            proxy_headers=False,
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
