@@ -33,6 +33,8 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
+from agent_api.routes.kiosk_links import kiosk_links_router
+from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.settings import ConfigurationError, CrmSettings, Settings
@@ -54,7 +56,9 @@ from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.ivr_metrics import IvrCollector
+from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
+from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from dashboards.wallboard import Wallboard
 from ivr.flows import FlowRegistry, load_flows
@@ -453,6 +457,8 @@ class Panel:
             phone_region=self.settings.phone_region,
             timezone=api.timezone,
             cookie_secure=api.cookie_secure,
+            trusted_proxies=api.trusted_proxies,
+            max_body_bytes=api.max_body_bytes,
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
@@ -460,7 +466,14 @@ class Panel:
         # log_config=None: uvicorn's records go through the process's one
         # (control-character-escaping) handler, not handlers of its own.
         config = uvicorn.Config(
-            app, host=api.host, port=port, log_level="warning", lifespan="on", log_config=None
+            app,
+            host=api.host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            log_config=None,
+            # Forwarded headers are trusted by the app, from the configured proxies only.
+            proxy_headers=False,
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
@@ -481,7 +494,10 @@ class Panel:
             )
         )
         wallboard = Wallboard(metrics, service.tracker.agents, clock=service.clock)
-        app.include_router(wallboard_router(wallboard))
+        kiosk = KioskLinks(self.engine)
+        app.include_router(wallboard_router(wallboard, kiosk))
+        app.include_router(kiosk_links_router(kiosk))
+        app.include_router(queue_alerts_router(QueueAlertAcks(self.engine)))
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
 
