@@ -9,14 +9,15 @@ for the panel; logs get the English reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
@@ -27,6 +28,9 @@ from agent_api.catalog import Catalog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.exceptions import AgentApiError
 from agent_api.followup import FollowUpServices, TicketScope
+from agent_api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge, SecurityHeaders
+from agent_api.need_to_know import NeedToKnow
+from agent_api.pop_lookup import PersonCards
 from agent_api.routes import (
     agents,
     alerts,
@@ -48,6 +52,8 @@ from agent_api.routes import (
 )
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
+from agent_api.web import install as install_pages
+from agent_api.web.templating import Pages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.exceptions import (
@@ -58,6 +64,7 @@ from crm_bridge.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
+from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.outbox import SyncFailures
@@ -102,6 +109,8 @@ def create_app(
     login_limiter: LoginRateLimiter | None = None,
     passwords: Passwords | None = None,
     clock: Callable[[], datetime] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """The panel app. `hub` must also be a sink of the bridge (see agent_api.ws).
 
@@ -109,8 +118,11 @@ def create_app(
     old recordings set it to the recording's day). `tickets`, `sla_alerts`,
     `crm_failures` and `rights` are optional: their routes answer 503 without
     them; `app.state.followup.crm_failures` may be set once the sync runs.
+    `max_body_bytes` bounds every request body (413 before it is read);
+    `body_limits` raises it for path prefixes that take files.
     """
     user_store = UserStore(engine, passwords or Passwords())
+    registry = PersonRegistry(engine, phone_region=phone_region)
     services = PanelServices(
         users=user_store,
         sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
@@ -118,7 +130,7 @@ def create_app(
         hub=hub,
         controls=controls,
         agents=agents_snapshot,
-        persons=PersonRegistry(engine, phone_region=phone_region),
+        persons=registry,
         audit=AuditLog(engine),
         catalog=Catalog(engine),
         wrapups=WrapupStore(engine, tickets=tickets),
@@ -130,6 +142,8 @@ def create_app(
         pause_reasons=tuple(pause_reasons),
         allowed_origins=frozenset(allowed_origins),
         cookie_secure=cookie_secure,
+        need=NeedToKnow(engine, hub, phone_region=phone_region),
+        cards=PersonCards(engine, registry, PersonHistory(engine)),
     )
 
     @asynccontextmanager
@@ -140,7 +154,7 @@ def create_app(
     app = FastAPI(
         title="Atiende — panel del agente",
         version="0.1.0",
-        docs_url="/api/docs",
+        docs_url=None,  # agent_api.web serves Swagger UI from vendored files
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -158,6 +172,16 @@ def create_app(
         app.include_router(module.router)
     for module in (ticket_routes, alerts, crm, rights_routes):
         app.include_router(module.router)
+
+    # Outermost last: the headers go on every answer, the 413 included.
+    limits = {"/api/catalog/import": catalog.MAX_UPLOAD_BYTES, **(body_limits or {})}
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, per_path=limits)
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, err: BodyTooLarge) -> JSONResponse:
+        log.info("%s %s -> 413: body over %d bytes", request.method, request.url.path, err.limit)
+        return _problem(413, str(err.detail), {"Connection": "close"})
 
     @app.exception_handler(AgentApiError)
     async def api_error(request: Request, err: AgentApiError) -> JSONResponse:
@@ -188,20 +212,6 @@ def create_app(
         log.exception("%s %s failed", request.method, request.url.path)
         return _problem(500, AgentApiError.detalle)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers=_PAGE_HEADERS)
-
+    install_pages(app, Pages(ZoneInfo(timezone), phone_region))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-# The page loads only its own files: no inline script, no third party.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}

@@ -22,6 +22,10 @@ class AuditAction(StrEnum):
     PERSON_CREATE = "person_create"
     PERSON_UPDATE = "person_update"
     CONSENT_CHANGE = "consent_change"
+    CALLS_READ = "calls_read"  # the calls of the day (numbers, names) were listed
+    PENDING_READ = "pending_read"  # the agent's calls pending wrap-up were listed
+    TICKET_READ = "ticket_read"  # a ticket (description, notes, responses) was read
+    TICKETS_LISTED = "tickets_listed"  # a list of tickets was shown
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,12 @@ def parse_catalog(data: bytes, content_type: str) -> list[TopicInput]:
             raise InvalidInput(
                 "csv header", detalle="El CSV necesita una fila de encabezado con code y name."
             )
-        rows = list(reader)
+        try:
+            rows = list(reader)
+        except csv.Error as err:  # a field over csv's limit, a NUL byte...
+            raise InvalidInput(
+                f"bad csv: {err}", detalle="El CSV no es válido (¿un campo demasiado largo?)."
+            ) from err
     if len(rows) > MAX_IMPORT_ROWS:
         raise InvalidInput("too many rows", detalle=f"Máximo {MAX_IMPORT_ROWS} filas por archivo.")
     topics = [_topic(row, index) for index, row in enumerate(rows, start=2)]

@@ -7,6 +7,7 @@ atiende replay CAPTURE.ami     run a raw AMI capture through the parser and trac
 atiende import-queue-log FILE  load an Asterisk queue_log (earlier history) into the reports
 atiende migrate                bring the database schema up to date
 atiende demo                   the quick-start demo on embedded defaults
+atiende prompts build|check    the IVR's prompt recordings (synthesised offline, checked)
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from atiende import prompts_cli
+from atiende.logs import configure_logging
 from atiende.settings import ConfigurationError, Settings
 from crm_bridge.organisms import Role
 from telephony.exceptions import QueueConfigError
@@ -62,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=1, help="random seed of the traffic")
 
+    prompts_cli.add_parser(sub)
     user = sub.add_parser("user", help="manage the agent panel's users")
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     add = user_sub.add_parser(
@@ -153,19 +158,35 @@ def _add_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings() -> Settings | None:
+    """The settings, or None after saying which variable is wrong (the value is
+    not repeated: it may be a secret)."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        for problem in err.errors():
+            print(f"atiende: {env_name(problem['loc'])}: {problem['msg']}", file=sys.stderr)
+        return None
+
+
+def env_name(loc: Sequence[int | str]) -> str:
+    """("ami", "port") -> ATIENDE_AMI__PORT, the variable that sets the field."""
+    return "ATIENDE_" + "__".join(str(part).upper() for part in loc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic narrates every plugin it loads at INFO.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings = _settings()
+    if settings is None:
+        return 2
+    try:
+        configure_logging(settings.log_level, sys.stderr)
+    except ValueError:
+        print(f"atiende: ATIENDE_LOG_LEVEL: unknown level {settings.log_level!r}", file=sys.stderr)
+        return 2
     if args.command == "replay":
+        from atiende.replay_command import run
         from atiende.wiring import queue_configs, service_levels
-        from telephony.replay import run
 
         if args.queues_conf:
             settings = settings.model_copy(update={"queues_conf": args.queues_conf})
@@ -195,6 +216,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "user":
         return _add_user(settings, args)
+    if args.command == "prompts":
+        return prompts_cli.run(args, settings)
     if args.command == "worker":
         return wiring.run_worker_command(settings)
     if args.command == "import-queue-log":

@@ -69,6 +69,9 @@ class IvrSettings(BaseModel):
     allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     # Folder of flow files (*.yaml); unset: the flows shipped with Atiende.
     flows_dir: Path | None = None
+    # Asterisk's sounds folder as Atiende sees it: `atiende prompts` builds and
+    # checks the flows' prompts there; serve warns at start about missing ones.
+    sounds_dir: Path | None = None
     # Queue a call goes to if a flow fails on a bug: no caller is left stranded.
     fallback_queue: str | None = "consultas"
     # Longer than the longest prompt (the privacy notice).

@@ -31,9 +31,11 @@ from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
 from agent_api.pop_lookup import StorePopLookup
+from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.settings import ConfigurationError, CrmSettings, Settings
+from citizen.calendar import BusinessHours
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
@@ -41,7 +43,6 @@ from crm_bridge.history import PersonHistory
 from crm_bridge.ivr_services import StoreIvrServices
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
-from crm_bridge.sla import hours_of_flow
 from crm_bridge.sync.adapter import CrmAdapter
 from crm_bridge.sync.outbox import OutboxStore, SyncFailures, track_changes
 from crm_bridge.sync.rights import PersonRights
@@ -51,13 +52,13 @@ from crm_bridge.sync.worker import run_worker
 from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
+from dashboards.ivr_metrics import IvrCollector
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
-from dashboards.routes import WALLBOARD_STATIC, reports_router, wallboard_router
 from dashboards.wallboard import Wallboard
-from ivr.calendar import BusinessHours
 from ivr.flows import FlowRegistry, load_flows
 from ivr.server import FastAgiServer
+from ivr.sounds import warn_missing as warn_missing_prompts
 from telephony.ami.actions import Ping
 from telephony.ami.connection import AmiConnection
 from telephony.bridge import Bridge, DomainEventSink
@@ -233,7 +234,7 @@ def business_hours(settings: Settings) -> BusinessHours | None:
     """The centre's hours and holidays: the ones the default IVR flow keeps, so
     that ticket due dates and the phone line count the same days."""
     flow = ivr_flows(settings).get("default")
-    return hours_of_flow(flow) if flow is not None else None
+    return flow.business_hours() if flow is not None else None
 
 
 def crm_adapter(settings: Settings) -> CrmAdapter | None:
@@ -339,6 +340,8 @@ def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
     """The FastAGI IVR, answering with the flows and the store's services."""
     ivr = settings.ivr
     flows = ivr_flows(settings)
+    if ivr.sounds_dir is not None:
+        warn_missing_prompts(ivr.sounds_dir, flows)
     services = StoreIvrServices(
         engine, system=settings.ami.system_name, phone_region=settings.phone_region
     )
@@ -442,7 +445,11 @@ class Panel:
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
         self._app = app
-        config = uvicorn.Config(app, host=api.host, port=port, log_level="warning", lifespan="on")
+        # log_config=None: uvicorn's records go through the process's one
+        # (control-character-escaping) handler, not handlers of its own.
+        config = uvicorn.Config(
+            app, host=api.host, port=port, log_level="warning", lifespan="on", log_config=None
+        )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
         while not self._server.started and not self._task.done():  # noqa: ASYNC110
@@ -529,7 +536,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
         outbox=OutboxStore(engine).stats if adapter is not None else None,
     )
-    metrics = start_metrics(settings, service, [followup])
+    ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
+    metrics = start_metrics(settings, service, [followup, *ivr_metrics])
     background = start_background(settings, engine, adapter)
     if panel is not None:
         panel.attach_crm_failures(background.failures)

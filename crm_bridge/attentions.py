@@ -16,22 +16,18 @@ from typing import Any
 from sqlalchemy import Engine, Select, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
-    DataError,
-    DisconnectionError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
     SQLAlchemyError,
 )
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from crm_bridge.db import session_factory
-from crm_bridge.exceptions import RecordRejectedError, StoreError, StoreUnavailableError
+from crm_bridge.exceptions import RecordRejectedError, StoreError
 from crm_bridge.models import AgentStateInterval, Attention
 from crm_bridge.phones import normalise_number
+from crm_bridge.store_access import translate_error
+from crm_bridge.sync.outbox import add_attention_rows
 from telephony.domain import (
     AgentInterval,
     CallKey,
@@ -250,23 +246,6 @@ def interval_key(interval: AgentInterval) -> tuple[str, str, str, str, float]:
 # ---------------------------------------------------------------- repository
 
 
-def _translate(err: SQLAlchemyError, what: str) -> StoreError:
-    # Messages name the failure, never the values: SQLAlchemy's own text
-    # carries the statement's parameters (caller numbers and names).
-    orig = getattr(err, "orig", None)
-    kind = type(orig if orig is not None else err).__name__
-    sqlstate = getattr(orig, "sqlstate", None)
-    if sqlstate:
-        kind = f"{kind} [{sqlstate}]"
-    if isinstance(err, IntegrityError | DataError):
-        return RecordRejectedError(f"{what}: the database refused the values ({kind})")
-    detail = str(orig if orig is not None else err).strip().splitlines()
-    reason = f"{kind}: {detail[0]}" if detail else kind
-    if isinstance(err, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
-        return StoreUnavailableError(f"{what}: database unavailable ({reason})")
-    return StoreError(f"{what}: {reason}")
-
-
 class AttentionRepository:
     """Reads and idempotent writes of attentions and agent state intervals."""
 
@@ -280,9 +259,6 @@ class AttentionRepository:
         self._phone_region = phone_region
         self._outbox_rows: _OutboxWriter | None = None
         if outbox:
-            # Imported here: the sync package imports this module.
-            from crm_bridge.sync.outbox import add_attention_rows
-
             self._outbox_rows = add_attention_rows
 
     @property
@@ -310,7 +286,7 @@ class AttentionRepository:
                 if self._outbox_rows is not None and final:
                     self._outbox_rows(conn, final, now=now)
         except SQLAlchemyError as err:
-            raise _translate(err, f"writing {len(rows)} attentions") from err
+            raise translate_error(err, f"writing {len(rows)} attentions") from err
         return len(rows)
 
     def add_intervals(self, intervals: Sequence[AgentInterval]) -> None:
@@ -324,7 +300,7 @@ class AttentionRepository:
             with self._engine.begin() as conn:
                 conn.execute(stmt, rows)
         except SQLAlchemyError as err:
-            raise _translate(err, f"writing {len(rows)} agent intervals") from err
+            raise translate_error(err, f"writing {len(rows)} agent intervals") from err
 
     def get(self, system: str, linkedid: str) -> Attention | None:
         """The stored attention of a call, detached (readable after return)."""
@@ -333,7 +309,7 @@ class AttentionRepository:
             with self._sessions() as session:
                 return session.scalars(query).first()
         except SQLAlchemyError as err:
-            raise _translate(err, "reading an attention") from err
+            raise translate_error(err, "reading an attention") from err
 
     def get_record(self, key: CallKey) -> CallRecord | None:
         row = self.get(key.system, key.linkedid)
@@ -346,7 +322,7 @@ class AttentionRepository:
             with self._sessions() as session:
                 rows = session.scalars(_in_progress_query(system)).all()
         except SQLAlchemyError as err:
-            raise _translate(err, "reading calls in progress") from err
+            raise translate_error(err, "reading calls in progress") from err
         return [record_from_row(row) for row in rows]
 
     def close_lost(
@@ -391,7 +367,7 @@ class AttentionRepository:
                     keys = [(r.key.system, r.key.linkedid) for r in closed]
                     self._outbox_rows(conn, keys, now=now)
         except SQLAlchemyError as err:
-            raise _translate(err, "closing calls lost during an outage") from err
+            raise translate_error(err, "closing calls lost during an outage") from err
         return closed
 
     def count(self) -> int:
@@ -405,7 +381,7 @@ class AttentionRepository:
             with self._engine.connect() as conn:
                 return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
         except SQLAlchemyError as err:
-            raise _translate(err, "counting rows") from err
+            raise translate_error(err, "counting rows") from err
 
 
 def _update_set(excluded: _Excluded) -> dict[str, KeyedColumnElement[Any]]:

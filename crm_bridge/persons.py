@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from citizen import cedula as cedulas
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import ConsentRequiredError, InvalidValueError, NotFoundError
 from crm_bridge.models import (
@@ -36,7 +37,6 @@ from crm_bridge.models import (
 from crm_bridge.phones import normalise_number
 from crm_bridge.store_access import translated
 from crm_bridge.ticket_rules import parse_enum
-from ivr import cedula as cedulas
 
 
 class ConsentCategory(StrEnum):

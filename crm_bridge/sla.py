@@ -1,6 +1,7 @@
 """Service-level due dates in business hours (pure).
 
-The calendar is the IVR's (ivr.calendar.BusinessHours): the same weekly
+The calendar is the one the IVR keeps too (citizen.calendar.BusinessHours,
+taken from the flow by ivr.flows.Flow.business_hours): the same weekly
 opening ranges, Uruguay's national holidays and the centre's extra closed or
 open days decide both when the phone is answered and how much of a ticket's
 allowance a day consumes.
@@ -12,9 +13,7 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
-from ivr.calendar import WEEKDAYS, BusinessHours, parse_range
-from ivr.flows import Flow
-from ivr.nodes import Hours
+from citizen.calendar import WEEKDAYS, BusinessHours, parse_range
 
 # A calendar with no opening hours in this many days has none at all.
 _HORIZON_DAYS = 3 * 366
@@ -34,21 +33,6 @@ def office_hours(
         weekly={day: parsed for day in days},
         extra_holidays=extra_holidays,
     )
-
-
-def hours_of_flow(flow: Flow, node_id: str | None = None) -> BusinessHours:
-    """The business hours an IVR flow answers calls in (its `hours` node, or the
-    first one), so that tickets count the very hours and holidays the phone
-    line keeps, calendar file included."""
-    candidates = [
-        node
-        for key, node in flow.nodes.items()
-        if isinstance(node, Hours) and (node_id is None or key == node_id)
-    ]
-    if not candidates:
-        where = f"node {node_id!r}" if node_id else "an hours node"
-        raise ValueError(f"flow {flow.name} has no {where}")
-    return candidates[0].hours
 
 
 def _open_spans(

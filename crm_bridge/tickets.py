@@ -18,6 +18,7 @@ from sqlalchemy import Engine, Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from citizen.calendar import BusinessHours
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import (
     DeliveryError,
@@ -53,7 +54,6 @@ from crm_bridge.ticket_rules import (
     parse_enum,
     parse_number,
 )
-from ivr.calendar import BusinessHours
 from telephony.domain import CallKey
 
 

@@ -2,7 +2,7 @@
 abandonment, AHT, occupancy and Erlang C are computed.
 
 Everything here takes plain values (queue legs, agent intervals, counts) and
-returns numbers; `telephony.replay.summarize`, the live Prometheus metrics and
+returns numbers; `queue_summary` (`atiende replay --summary`), the live Prometheus metrics and
 the reports all call these functions, so a figure never has two definitions.
 
 Definitions (per queue, declared as data in `QueueKpiDefinition`):
@@ -289,6 +289,57 @@ def asa(counts: QueueCounts) -> float | None:
 
 def mean_talk(counts: QueueCounts) -> float | None:
     return _ratio(counts.talk_seconds, counts.talked)
+
+
+# ------------------------------------------------------------ summary
+
+
+def _rounded(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
+
+
+def queue_summary(
+    records: Iterable[CallRecord],
+    *,
+    default_sl: int = 20,
+    service_levels: Mapping[str, int] | None = None,
+) -> dict[str, dict[str, float | int | None]]:
+    """Per-queue figures, counted from queue legs (a call that went through
+    two queues counts once in each). `atiende replay --summary` prints it.
+
+    - offered: legs that joined the queue.
+    - answered: legs an agent answered (including ones later transferred).
+    - abandoned: legs whose caller hung up while waiting.
+    - exited: legs that left without answer or abandon (timeout, exit key,
+      queue empty, join refused).
+    - in_progress: legs still waiting or still talking when the capture ended,
+      or whose end the bridge could not observe.
+    - answered_within_sl: answered legs whose wait was <= the queue's service
+      level (Asterisk's own rule), in seconds: `service_levels[queue]`, else
+      `default_sl`; the threshold used is reported as service_level_seconds.
+    - asa_seconds: mean wait of the answered legs (null if none).
+    - avg_talk_seconds: mean talk time of the answered legs whose talk time is
+      known (null if none).
+    """
+    levels = dict(service_levels or {})
+    definitions = {
+        name: QueueKpiDefinition(service_level_seconds=sl) for name, sl in levels.items()
+    }
+    counts = count_legs(records, definitions, QueueKpiDefinition(service_level_seconds=default_sl))
+    summary: dict[str, dict[str, float | int | None]] = {}
+    for name, queue in counts.items():
+        summary[name] = {
+            "offered": queue.offered,
+            "answered": queue.answered,
+            "abandoned": queue.abandoned,
+            "exited": queue.exited,
+            "in_progress": queue.in_progress,
+            "answered_within_sl": queue.answered_within,
+            "service_level_seconds": levels.get(name, default_sl),
+            "asa_seconds": _rounded(asa(queue)),
+            "avg_talk_seconds": _rounded(mean_talk(queue)),
+        }
+    return summary
 
 
 # ------------------------------------------------------------ agent KPIs

@@ -6,7 +6,8 @@ names below that are declared as counters). The Grafana dashboards and the
 alert rules are checked against `exposed_names()` by the tests.
 
 Labels are bounded: `system` (one per Asterisk server), `queue` (configured
-queues), `state` (agent states), `outcome`, `reason`, `window`. No caller
+queues), `state` (agent states), `outcome`, `reason`, `window`, `prompt` (the
+flows' sound names). No caller
 numbers, call ids or agent names: agent-level series would multiply every
 series by the number of agents (1,000 on a large floor), so agent figures are
 per queue and per state only.
@@ -58,8 +59,12 @@ CRM_OUTBOX_PENDING = "atiende_crm_outbox_pending"
 CRM_OUTBOX_FAILED = "atiende_crm_outbox_failed"
 CRM_OUTBOX_OLDEST = "atiende_crm_outbox_oldest_pending_seconds"
 
+# ------------------------------------------------------------------------- IVR
+IVR_PROMPTS_MISSING = "atiende_ivr_prompts_missing"
+
 COUNTERS = frozenset(
     {
+        IVR_PROMPTS_MISSING,
         AMI_RECONNECTS,
         AMI_EVENTS,
         AMI_MALFORMED,

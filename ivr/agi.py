@@ -98,6 +98,12 @@ def hangup() -> AgiCommand:
     return _command("HANGUP")
 
 
+def channel_status() -> AgiCommand:
+    """The state of this channel: `200 result=6` while it is up (Asterisk's
+    AST_STATE_UP), `511` once it hung up (the command is refused on a dead channel)."""
+    return _command("CHANNEL STATUS")
+
+
 def stream_file(prompt: str, escape_digits: str = "") -> AgiCommand:
     digits = _token(escape_digits, _ESCAPE_DIGITS, "escape digits")
     return _command(f"STREAM FILE {sound_name(prompt)} {quote(digits)}")
@@ -321,3 +327,45 @@ def decode_line(raw: bytes) -> str:
     if text.endswith("\r"):
         text = text[:-1]
     return text
+
+
+def asterisk_parse_args(line: str) -> list[str]:
+    """Split one command line into words exactly like res_agi.c `parse_args`.
+
+    Double quotes toggle grouping (an opening quote after whitespace starts a
+    word, even an empty one); a backslash makes the next character literal;
+    unquoted, unescaped spaces and tabs separate words. Asterisk has already cut
+    the line at its first newline, and C strings end at NUL.
+    """
+    line = line.split("\n", 1)[0].split("\x00", 1)[0]
+    words: list[str] = []
+    current: list[str] | None = None
+    quoted = escaped = False
+    whitespace = True
+    for char in line:
+        if char == '"' and not escaped:
+            quoted = not quoted
+            if quoted and whitespace:
+                current = []
+                words.append("")
+                whitespace = False
+            continue
+        if char in " \t" and not quoted and not escaped:
+            if current is not None:
+                words[-1] = "".join(current)
+            current = None
+            whitespace = True
+            continue
+        if char == "\\" and not escaped:
+            escaped = True
+            continue
+        if whitespace:
+            current = []
+            words.append("")
+            whitespace = False
+        assert current is not None
+        current.append(char)
+        escaped = False
+    if current is not None:
+        words[-1] = "".join(current)
+    return words

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from ivr import cedula
+from citizen import cedula
 from ivr.actions import (
     Action,
     CallInfo,

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from citizen.calendar import WEEKDAYS, BusinessHours, TimeRange, parse_range
 from ivr.agi import is_sound_name
-from ivr.calendar import WEEKDAYS, BusinessHours, TimeRange, parse_range
 from ivr.exceptions import FlowError
 from ivr.nodes import (
     Branch,
@@ -78,6 +78,16 @@ class Flow:
 
     def all_prompts(self) -> set[str]:
         return {p for node in self.nodes.values() for p in prompts(node)}
+
+    def business_hours(self, node_id: str | None = None) -> BusinessHours:
+        """The business hours this flow answers calls in (its `hours` node, or
+        the first one), so that tickets count the very hours and holidays the
+        phone line keeps, calendar file included."""
+        for key, node in self.nodes.items():
+            if isinstance(node, Hours) and (node_id is None or key == node_id):
+                return node.hours
+        where = f"node {node_id!r}" if node_id else "an hours node"
+        raise ValueError(f"flow {self.name} has no {where}")
 
 
 class _Fields:

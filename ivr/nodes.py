@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ivr.calendar import BusinessHours
+from citizen.calendar import BusinessHours
 
 
 @dataclass(frozen=True, slots=True)

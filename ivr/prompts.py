@@ -11,9 +11,11 @@ from ivr.exceptions import FlowError
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 
 
-def load_catalogue(language: str = "es_UY", directory: Path = PROMPTS_DIR) -> dict[str, str]:
-    """Prompt name -> exact text, from <directory>/<language>.yaml."""
-    path = directory / f"{language}.yaml"
+def load_catalogue(
+    language: str = "es_UY", directory: Path = PROMPTS_DIR, path: Path | None = None
+) -> dict[str, str]:
+    """Prompt name -> exact text, from `path` or <directory>/<language>.yaml."""
+    path = path or directory / f"{language}.yaml"
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise FlowError(str(path), None, "a prompt catalogue is a mapping name -> text")

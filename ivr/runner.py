@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
+import threading
 
 from ivr import agi, engine
 from ivr.actions import (
@@ -43,6 +44,58 @@ from ivr.session import AgiSession
 log = logging.getLogger(__name__)
 
 _DTMF = re.compile(r"^[0-9*#]*$")
+# A core sound every Asterisk ships: played in place of a missing prompt so
+# the caller still hears when to key (and an agent is reached on timeouts).
+FALLBACK_SOUND = "beep"
+
+
+class MissingPrompts:
+    """How many times each prompt could not be played although the caller was there.
+
+    Written by the sessions (event loop), read by the /metrics thread: a lock
+    keeps the snapshot whole. Prompt names come from the flows, so the set of
+    keys is bounded.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def record(self, prompt: str) -> None:
+        with self._lock:
+            self._counts[prompt] = self._counts.get(prompt, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+async def channel_up(session: AgiSession) -> bool:
+    """After a `result=-1`: is the caller still on the line?
+
+    Asterisk answers -1 both when the caller hung up and when the sound file
+    does not exist. A hung-up channel announces it (a HANGUP line) or refuses
+    CHANNEL STATUS with 511; a live one answers its state. A peer that does not
+    know the command is taken as hung up (the cautious reading of -1 before).
+    """
+    if session.hung_up:
+        return False
+    try:
+        reply = await session.send(agi.channel_status())
+    except AgiHangup:
+        return False
+    status = reply.result_int()
+    return reply.ok and not session.hung_up and status is not None and status >= 0
+
+
+def _missing(missing: MissingPrompts | None, prompt: str) -> None:
+    log.warning(
+        "IVR prompt %s could not be played on a live channel (missing sound file?); "
+        "going on without it",
+        prompt,
+    )
+    if missing is not None:
+        missing.record(prompt)
 
 
 def call_info(session: AgiSession) -> CallInfo:
@@ -88,25 +141,48 @@ def _require_ok(reply: AgiReply, action: Action) -> AgiReply:
     return reply
 
 
+async def _get_data(session: AgiSession, action: ReadDigits, prompt: str) -> AgiReply:
+    command = agi.get_data(prompt, action.timeout_ms, action.max_digits)
+    # GET DATA may wait timeout_ms for each digit once the prompt ends; the
+    # prompt itself is covered by the session's base reply timeout.
+    wait = action.timeout_ms / 1000 * (action.max_digits + 1)
+    return _require_ok(await session.send(command, extra_timeout=wait), action)
+
+
+def _hung_up(session: AgiSession, what: str) -> AgiHangup:
+    session.hung_up = True
+    return AgiHangup(f"{what} failed: the channel hung up")
+
+
 async def perform(
-    session: AgiSession, action: Action, services: IvrServices, service_timeout: float
+    session: AgiSession,
+    action: Action,
+    services: IvrServices,
+    service_timeout: float,
+    missing: MissingPrompts | None = None,
 ) -> Event:
     """Carry out one action; returns the event for the engine."""
     match action:
         case PlayPrompt():
             reply = _require_ok(await session.send(agi.stream_file(action.prompt)), action)
             if reply.result == "-1":
-                log.warning("prompt %s could not be played (missing sound file?)", action.prompt)
+                if not await channel_up(session):
+                    session.hung_up = True
+                    return Done()
+                _missing(missing, action.prompt)
             return Done()
         case ReadDigits():
-            command = agi.get_data(action.prompt, action.timeout_ms, action.max_digits)
-            # GET DATA may wait timeout_ms for each digit once the prompt ends; the
-            # prompt itself is covered by the session's base reply timeout.
-            wait = action.timeout_ms / 1000 * (action.max_digits + 1)
-            reply = _require_ok(await session.send(command, extra_timeout=wait), action)
+            reply = await _get_data(session, action, action.prompt)
             if reply.result == "-1":
-                session.hung_up = True
-                raise AgiHangup("GET DATA failed: the channel hung up")
+                if not await channel_up(session):
+                    raise _hung_up(session, "GET DATA")
+                _missing(missing, action.prompt)
+                reply = await _get_data(session, action, FALLBACK_SOUND)
+                if reply.result == "-1":
+                    if not await channel_up(session):
+                        raise _hung_up(session, "GET DATA")
+                    _missing(missing, FALLBACK_SOUND)
+                    return DigitsRead("", timed_out=True)
             digits = reply.result if _DTMF.fullmatch(reply.result) else ""
             return DigitsRead(digits, timed_out=reply.data == "timeout")
         case SayDigits():
@@ -134,6 +210,7 @@ async def run_flow(
     services: IvrServices,
     now: dt.datetime,
     service_timeout: float,
+    missing: MissingPrompts | None = None,
 ) -> engine.CallState:
     """Run `flow` for this session until it ends or the caller hangs up.
 
@@ -146,7 +223,7 @@ async def run_flow(
         # before hanging up is kept); the first AGI action stops the flow.
         if session.hung_up and not isinstance(decision.action, CallService):
             return decision.state
-        event = await perform(session, decision.action, services, service_timeout)
+        event = await perform(session, decision.action, services, service_timeout, missing)
         if decision.state.finished:
             return decision.state
         decision = engine.step(flow, decision.state, event)

@@ -26,7 +26,7 @@ from ivr.exceptions import (
     FlowRuntimeError,
 )
 from ivr.flows import FlowRegistry, is_plain_value
-from ivr.runner import run_flow
+from ivr.runner import MissingPrompts, run_flow
 from ivr.services import IvrServices
 from ivr.session import AgiSession, CommandLatency
 
@@ -92,6 +92,8 @@ class FastAgiServer:
         self.fallback_queue = fallback_queue
         self.sessions_started = 0
         self.sessions_finished = 0
+        # Prompts Asterisk could not play on a live channel (for /metrics).
+        self.missing_prompts = MissingPrompts()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -242,4 +244,11 @@ class FastAgiServer:
         if flow is None:
             log.error("no IVR flow for FastAGI script %r", script[:64])
             return
-        await run_flow(session, flow, self.services, self.clock(), self.service_timeout)
+        await run_flow(
+            session,
+            flow,
+            self.services,
+            self.clock(),
+            self.service_timeout,
+            self.missing_prompts,
+        )

@@ -3,7 +3,7 @@
 FakeAsterisk plays Asterisk's side of a FastAGI session over a real TCP
 socket, with the environment and reply formats of the real captures
 (/work/shared/asterisk-recordings/*.agi) and Asterisk's own argument splitting
-(`asterisk_parse_args`, after res_agi.c parse_args).
+(`ivr.agi.asterisk_parse_args`, after res_agi.c parse_args).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ivr.agi import asterisk_parse_args
 from ivr.exceptions import ServicesUnavailable
 from ivr.services import Person, RequestStatus
 
@@ -85,51 +86,6 @@ class FailingIvrServices:
         raise self._fail("record_survey")
 
 
-# ------------------------------------------------------------- Asterisk's parsing
-
-
-def asterisk_parse_args(line: str) -> list[str]:
-    """Split one command line into words exactly like res_agi.c `parse_args`.
-
-    Double quotes toggle grouping (an opening quote after whitespace starts a
-    word, even an empty one); a backslash makes the next character literal;
-    unquoted, unescaped spaces and tabs separate words. Asterisk has already cut
-    the line at its first newline, and C strings end at NUL.
-    """
-    line = line.split("\n", 1)[0].split("\x00", 1)[0]
-    words: list[str] = []
-    current: list[str] | None = None
-    quoted = escaped = False
-    whitespace = True
-    for char in line:
-        if char == '"' and not escaped:
-            quoted = not quoted
-            if quoted and whitespace:
-                current = []
-                words.append("")
-                whitespace = False
-            continue
-        if char in " \t" and not quoted and not escaped:
-            if current is not None:
-                words[-1] = "".join(current)
-            current = None
-            whitespace = True
-            continue
-        if char == "\\" and not escaped:
-            escaped = True
-            continue
-        if whitespace:
-            current = []
-            words.append("")
-            whitespace = False
-        assert current is not None
-        current.append(char)
-        escaped = False
-    if current is not None:
-        words[-1] = "".join(current)
-    return words
-
-
 # ------------------------------------------------------------------- fake Asterisk
 
 RECORDED_ENVIRONMENT: tuple[tuple[str, str], ...] = (
@@ -178,6 +134,8 @@ class FakeCall:
     means the caller pressed # to finish), "" or None for silence. Once
     exhausted, every GET DATA times out.
     hangup_at: 1-based index of the command during which the caller hangs up.
+    missing_prompts: sound names with no file: STREAM FILE and GET DATA answer -1
+    on a live channel, as Asterisk 22 does.
     hangup_before_reply_at: the caller hangs up just after this command did its
     work: its normal reply arrives preceded by the HANGUP line.
     close_at: index of the command after which Asterisk closes the socket unanswered.
@@ -317,7 +275,8 @@ class FakeAsterisk:
             if len(words) < 3:
                 return list(GET_DATA_USAGE)
             self.record.prompts.append(words[2])
-            if hangs_now:
+            if hangs_now or words[2] in self.call.missing_prompts:
+                # Asterisk 22 answers a missing prompt's GET DATA like a hangup.
                 return ["200 result=-1"]
             max_digits = int(words[4]) if len(words) > 4 else 1024
             keyed = self._dtmf.pop(0) if self._dtmf else None
@@ -338,6 +297,9 @@ class FakeAsterisk:
         if verb == "GET VARIABLE" and len(words) == 3:
             value = self._variable(words[2])
             return ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
+        if verb == "CHANNEL STATUS":
+            # Refused on a dead channel (511, above); AST_STATE_UP otherwise.
+            return ["200 result=6"]
         if upper[:1] == ["VERBOSE"]:
             return ["200 result=1"]
         return ["510 Invalid or unknown command"]

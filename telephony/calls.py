@@ -31,6 +31,12 @@ class Leg:
     # QueueCallerLeave came without an answer or abandon: the exit reason is
     # settled by QUEUESTATUS or by the next thing that happens to the call.
     exit_pending: bool = False
+    # QueueCallerAbandon came: app_queue sends it for a caller who hung up
+    # but also, before QueueCallerLeave, for a timeout or a leave-when-empty
+    # (record_abandoned). Settled by QUEUESTATUS (set after the leave) or by
+    # the caller's hangup; `abandon_at` is when Asterisk said it.
+    abandon_pending: bool = False
+    abandon_at: float | None = None
     digits_in_queue: bool = False
     completed: bool = False
     transfer_reported: bool = False
@@ -87,6 +93,9 @@ class Call:
     # resync would otherwise call unobserved.
     last_hangup_at: float | None = None
     queue_uid: str | None = None  # the channel that sits in the queue
+    # The queue channel's far end hung up (HangupRequest) while it waited:
+    # an abandon that follows is the caller's.
+    queue_hangup_requested: bool = False
     ringing: set[str] = field(default_factory=set)  # member interfaces ringing for it
 
     @property

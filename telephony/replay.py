@@ -2,31 +2,28 @@
 
 The capture (the bytes an AMI connection received, as in the recordings) goes
 through the same parser and call tracker as the live bridge; nothing is
-written anywhere. Two outputs:
-
-- ``jsonl``: one JSON object per call, in order of arrival (see
-  `record_to_json`). Calls still up when the capture ends are included with
-  outcome ``in_progress``.
-- ``summary``: one JSON object keyed by queue name (see `summarize`).
+written anywhere. This module gives the calls (`replay_capture`) and their
+JSON lines (`record_to_json`: one object per call, in order of arrival; calls
+still up when the capture ends are included with outcome ``in_progress``).
+The command itself, with its ``--summary`` counted by dashboards.kpi, is
+atiende.replay_command: the bridge knows nothing of how figures are counted.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
-from dashboards.kpi import QueueKpiDefinition, asa, count_legs, mean_talk
 from telephony.ami.interest import tracker_event_filter
 from telephony.ami.parser import iter_capture
 from telephony.domain import CallEnded, CallRecord
 from telephony.tracker import CallTracker
 
 
-def _replay(data: bytes, system: str) -> tuple[list[CallRecord], int]:
+def replay_capture(data: bytes, system: str) -> tuple[list[CallRecord], int]:
+    """Every call in the capture in arrival order, and how many AMI messages it held."""
     tracker = CallTracker(system)
     records: list[CallRecord] = []
     messages = 0
@@ -46,7 +43,7 @@ def _replay(data: bytes, system: str) -> tuple[list[CallRecord], int]:
 
 def replay_records(data: bytes, *, system: str = "asterisk") -> list[CallRecord]:
     """Every call in the capture, ended or still in progress, in arrival order."""
-    return _replay(data, system)[0]
+    return replay_capture(data, system)[0]
 
 
 def _iso(ts: float | None) -> str | None:
@@ -102,95 +99,3 @@ def records_to_jsonl(records: Iterable[CallRecord], out: TextIO) -> None:
     for record in records:
         out.write(json.dumps(record_to_json(record), ensure_ascii=False))
         out.write("\n")
-
-
-def _rounded(value: float | None) -> float | None:
-    return round(value, 3) if value is not None else None
-
-
-def summarize(
-    records: Iterable[CallRecord],
-    *,
-    default_sl: int = 20,
-    service_levels: Mapping[str, int] | None = None,
-) -> dict[str, dict[str, float | int | None]]:
-    """Per-queue figures, counted from queue legs (a call that went through
-    two queues counts once in each). The arithmetic is dashboards.kpi's, the
-    one definition of these figures.
-
-    - offered: legs that joined the queue.
-    - answered: legs an agent answered (including ones later transferred).
-    - abandoned: legs whose caller hung up while waiting.
-    - exited: legs that left without answer or abandon (timeout, exit key,
-      queue empty, join refused).
-    - in_progress: legs still waiting or still talking when the capture ended,
-      or whose end the bridge could not observe.
-    - answered_within_sl: answered legs whose wait was <= the queue's service
-      level (Asterisk's own rule), in seconds: `service_levels[queue]`, else
-      `default_sl`; the threshold used is reported as service_level_seconds.
-    - asa_seconds: mean wait of the answered legs (null if none).
-    - avg_talk_seconds: mean talk time of the answered legs whose talk time is
-      known (null if none).
-    """
-    levels = dict(service_levels or {})
-    definitions = {
-        name: QueueKpiDefinition(service_level_seconds=sl) for name, sl in levels.items()
-    }
-    counts = count_legs(records, definitions, QueueKpiDefinition(service_level_seconds=default_sl))
-    summary: dict[str, dict[str, float | int | None]] = {}
-    for name, queue in counts.items():
-        summary[name] = {
-            "offered": queue.offered,
-            "answered": queue.answered,
-            "abandoned": queue.abandoned,
-            "exited": queue.exited,
-            "in_progress": queue.in_progress,
-            "answered_within_sl": queue.answered_within,
-            "service_level_seconds": levels.get(name, default_sl),
-            "asa_seconds": _rounded(asa(queue)),
-            "avg_talk_seconds": _rounded(mean_talk(queue)),
-        }
-    return summary
-
-
-def run(
-    path: Path,
-    *,
-    fmt: Literal["jsonl", "summary"],
-    system: str,
-    default_sl: int,
-    service_levels: Mapping[str, int],
-    out: TextIO,
-) -> int:
-    """The `atiende replay` command. Exit codes: 0 done, 1 the file holds no
-    AMI message, 2 the file cannot be read or the format is unknown. Errors
-    go to stderr as one line."""
-    if fmt not in ("jsonl", "summary"):
-        print(f"atiende replay: unknown format {fmt!r} (jsonl or summary)", file=sys.stderr)
-        return 2
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        print(f"atiende replay: {path}: no such file", file=sys.stderr)
-        return 2
-    except IsADirectoryError:
-        print(f"atiende replay: {path}: is a directory, not a capture file", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"atiende replay: {path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    records, messages = _replay(data, system)
-    if messages == 0:
-        print(f"atiende replay: {path}: no AMI messages found", file=sys.stderr)
-        return 1
-    try:
-        if fmt == "jsonl":
-            records_to_jsonl(records, out)
-        else:
-            summary = summarize(records, default_sl=default_sl, service_levels=service_levels)
-            out.write(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True))
-            out.write("\n")
-    except BrokenPipeError:
-        # `atiende replay x.ami | head`: the reader has all it wanted.
-        return 0
-    return 0

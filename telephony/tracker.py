@@ -16,13 +16,22 @@ Figures follow Asterisk's own (AgentConnect HoldTime, AgentComplete TalkTime,
 QueueCallerAbandon HoldTime and Position) so they agree with queue_log;
 timestamps are the fallback.
 
-Queue exits other than answer/abandon: Asterisk 22 sends QueueCallerLeave and
-nothing else, but before it app_queue sets the QUEUESTATUS channel variable
-(TIMEOUT, LEAVEEMPTY, LEAVEUNAVAIL) and for failed joins (JOINEMPTY, FULL,
-JOINUNAVAIL) it sets only QUEUESTATUS. A leave without answer, abandon or a
-prior status is settled by what happens next: an AgentConnect (Asterisk sends
-the leave just before it) makes it answered; otherwise it is an exit with a
-key (the only exit for which app_queue sets no status).
+Queue exits (apps/app_queue.c, queue_exec, the same in Asterisk 18 to 22):
+a caller who hangs up gets QueueCallerAbandon then QueueCallerLeave and no
+QUEUESTATUS; a timeout (EXITWITHTIMEOUT in queue_log) and a head caller's
+leave-when-empty (EXITEMPTY) also go through record_abandoned, so they too
+send QueueCallerAbandon then QueueCallerLeave, and only after the leave
+set_queue_result sets QUEUESTATUS (TIMEOUT, LEAVEEMPTY, LEAVEUNAVAIL). An
+exit with a key sends the leave alone and sets no status. Failed joins
+(JOINEMPTY, FULL, JOINUNAVAIL) set only QUEUESTATUS. So an abandon is only
+taken as the caller's when the caller's side says so: a HangupRequest on the
+queue channel before it (what a real hang-up sends first, in every
+recording), or the queue channel hanging up with no QUEUESTATUS after the
+leave; a QUEUESTATUS makes it that exit, and the channel living on (AGI,
+another queue) without one makes it a timeout. A leave without answer or
+abandon is settled by what happens next: an AgentConnect (Asterisk sends the
+leave just before it) makes it answered, a QUEUESTATUS (set just after it)
+that exit; otherwise it is an exit with a key.
 
 Outages. Disconnected ends nothing. Between ResyncStarted and ResyncFinished
 the list entries (CoreShowChannel, QueueEntry, QueueMember) confirm or create
@@ -316,6 +325,35 @@ class CallTracker:
         call.hangup_side = HangupSide.SYSTEM
         out.append(QueueExited(left, call.key, leg.queue, outcome, leg.wait_seconds))
 
+    def _settle_abandon(
+        self, call: Call, out: list[DomainEvent], status: str | None = None
+    ) -> None:
+        """Decide a QueueCallerAbandon: the caller's hang-up, or (with a
+        QUEUESTATUS, or the channel living on: status "") the queue's exit."""
+        if not call.legs:
+            return
+        leg = call.legs[-1]
+        if not leg.abandon_pending:
+            return
+        leg.abandon_pending = False
+        leg.exit_pending = False
+        at = leg.abandon_at if leg.abandon_at is not None else call.last_at
+        if leg.left_at is None:
+            leg.left_at = at
+        wait = leg.wait_seconds if leg.wait_seconds is not None else max(0.0, at - leg.joined_at)
+        leg.wait_seconds = wait
+        if status is None:
+            leg.outcome = Outcome.ABANDONED
+            call.hangup_side = HangupSide.CALLER
+            position = leg.abandon_position if leg.abandon_position is not None else leg.position
+            out.append(CallAbandoned(at, call.key, leg.queue, wait, position))
+            return
+        # record_abandoned without a hang-up: the queue let the caller go.
+        leg.outcome = _LEAVE_STATUS.get(status, Outcome.EXIT_TIMEOUT)
+        leg.abandon_position = None
+        call.hangup_side = HangupSide.SYSTEM
+        out.append(QueueExited(at, call.key, leg.queue, leg.outcome, wait))
+
     def _stop_ringing(
         self, call: Call, at: float, out: list[DomainEvent], keep: str | None = None
     ) -> None:
@@ -345,6 +383,8 @@ class CallTracker:
     ) -> None:
         self._announce(call, call.arrived_at, out)
         self._stop_ringing(call, at, out)
+        # Gone with an abandon still open and no QUEUESTATUS: the caller hung up.
+        self._settle_abandon(call, out)
         if forced is None:
             self._settle_exit(call, out)
         if call.legs:
@@ -436,6 +476,8 @@ class CallTracker:
             return out
         call.last_at = ev.ts
         self._announce(call, call.arrived_at, out)
+        if ev.uniqueid == call.queue_uid:
+            self._settle_abandon(call, out)
         self._settle_exit(call, out)
         if not call.legs and call.hung_up_in_ivr is None:
             # The first hangup before any queue tells how the IVR ended. AGI()
@@ -465,6 +507,8 @@ class CallTracker:
         out: list[DomainEvent] = []
         self._tick(ev.ts, out)
         call = self._calls.get(ev.linkedid)
+        if call is not None and ev.uniqueid == call.queue_uid and call.open_leg is not None:
+            call.queue_hangup_requested = True
         # The caller's own channel, hung up from its far end before any queue
         # and before the IVR hung up: the caller left the IVR (even if the IVR,
         # not yet aware, sends its own HANGUP afterwards).
@@ -485,6 +529,8 @@ class CallTracker:
         if call is None:
             return out
         self._announce(call, ev.ts, out)
+        if ev.uniqueid == call.queue_uid:
+            self._settle_abandon(call, out, "")
         self._settle_exit(call, out)
         if not call.ivr_entered and not call.legs:
             call.ivr_entered = True
@@ -531,7 +577,9 @@ class CallTracker:
             call.variables[ev.variable] = ev.value
             return out
         status = ev.value
-        if call.legs and call.legs[-1].exit_pending:
+        if call.legs and call.legs[-1].abandon_pending:
+            self._settle_abandon(call, out, status if status in _LEAVE_STATUS else None)
+        elif call.legs and call.legs[-1].exit_pending:
             self._settle_exit(call, out, status)
         elif status in _JOIN_FAILED and call.open_leg is None:
             self._announce(call, ev.ts, out)
@@ -592,6 +640,7 @@ class CallTracker:
         if not call.caller_name and ev.caller_name:
             call.caller_name = ev.caller_name
         self._announce(call, ev.ts, out)
+        self._settle_abandon(call, out, "")
         self._settle_exit(call, out)
         self._leave_ivr(call, ev.ts, out)
         if call.legs:
@@ -614,6 +663,7 @@ class CallTracker:
             self._waiting_seen.add(call.key.linkedid)
         call.queue_uid = ev.uniqueid
         call.queue_status = None
+        call.queue_hangup_requested = False
         call.transferred_out = None
         out.append(
             CallQueued(ev.ts, call.key, ev.queue, ev.position, call.caller_number, call.caller_name)
@@ -625,6 +675,10 @@ class CallTracker:
         self._tick(ev.ts, out)
         call = self._calls.get(ev.linkedid)
         if call is None:
+            return out
+        last = call.legs[-1] if call.legs else None
+        if last is not None and last.abandon_pending and last.queue == ev.queue:
+            last.left_at = ev.ts
             return out
         leg = call.open_leg
         if leg is None or leg.queue != ev.queue:
@@ -652,13 +706,14 @@ class CallTracker:
             leg = Leg(ev.queue, joined, ev.original_position or ev.position)
             call.legs.append(leg)
         wait = ev.hold_time if ev.hold_time is not None else max(0.0, ev.ts - leg.joined_at)
-        leg.left_at = ev.ts
-        leg.outcome = Outcome.ABANDONED
         leg.wait_seconds = wait
         leg.abandon_position = ev.position
-        call.hangup_side = HangupSide.CALLER
+        leg.abandon_pending = True
+        leg.abandon_at = ev.ts
         self._stop_ringing(call, ev.ts, out)
-        out.append(CallAbandoned(ev.ts, call.key, ev.queue, wait, ev.position))
+        if call.queue_hangup_requested:
+            # The caller's side hung up first: no need to wait for the leave.
+            self._settle_abandon(call, out)
         return out
 
     def _on_agent_called(self, ev: AgentCalled) -> list[DomainEvent]:

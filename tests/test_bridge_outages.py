@@ -16,7 +16,8 @@ import pytest
 
 from atiende.settings import Settings
 from atiende.wiring import build_bridge, migrate
-from telephony.ami.testing import AmiTestServer, split_messages
+from telephony.ami.asterisk_side import split_messages
+from telephony.ami.testing import AmiTestServer
 from tests.support.queue_log import parse_queue_log
 from tests.test_bridge_end_to_end import (
     SECRET,

@@ -6,11 +6,12 @@ import logging
 
 from fastapi import APIRouter, Request, Response
 
-from agent_api.auth import CSRF_COOKIE, ROLE_PERMISSIONS, SESSION_COOKIE
+from agent_api.auth import CSRF_COOKIE, ROLE_PERMISSIONS, SESSION_COOKIE, Session
 from agent_api.deps import CurrentUser, Services
 from agent_api.exceptions import NotAuthenticated
 from agent_api.masking import mask_name
 from agent_api.schemas import LoginIn, SessionOut
+from agent_api.services import PanelServices
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/session", tags=["sesión"])
@@ -30,7 +31,24 @@ def log_in(body: LoginIn, request: Request, response: Response, services: Servic
         log.info("failed login for %s from %s", mask_name(body.username), address)
         raise NotAuthenticated("bad credentials", detalle="Usuario o contraseña incorrectos.")
     services.limiter.succeeded(body.username, address)
-    session, cookie = services.sessions.create(user.id)
+    session = start_session(services, user.id, response)
+    return SessionOut(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        interfaces=list(user.interfaces),
+        permissions=sorted(ROLE_PERMISSIONS[user.role]),
+        csrf_token=session.csrf_token,
+    )
+
+
+def start_session(services: PanelServices, user_id: int, response: Response) -> Session:
+    """Create the server-side session and set its two cookies on `response`.
+
+    Used by the JSON login here and by the login page (agent_api.web).
+    """
+    session, cookie = services.sessions.create(user_id)
     max_age = int(services.sessions.lifetime_seconds)
     response.set_cookie(
         SESSION_COOKIE,
@@ -51,15 +69,7 @@ def log_in(body: LoginIn, request: Request, response: Response, services: Servic
         secure=services.cookie_secure,
         path="/",
     )
-    return SessionOut(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,
-        interfaces=list(user.interfaces),
-        permissions=sorted(ROLE_PERMISSIONS[user.role]),
-        csrf_token=session.csrf_token,
-    )
+    return session
 
 
 @router.get("", response_model=SessionOut)

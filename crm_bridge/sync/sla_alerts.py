@@ -23,12 +23,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from citizen.calendar import WEEKDAYS, BusinessHours
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import CrmBridgeError, NotFoundError
 from crm_bridge.models import SlaAlert, Ticket
 from crm_bridge.store_access import translated
 from crm_bridge.ticket_rules import TicketStatus
-from ivr.calendar import WEEKDAYS, BusinessHours
 
 log = logging.getLogger(__name__)
 

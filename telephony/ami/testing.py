@@ -26,8 +26,8 @@ What it does, per connection:
 
 The capture's first message (the Login response of the recording session) and
 any other top-level Response are skipped: they answered the recorder's actions.
-What the client sends is split with a few lines of its own (`parse_message`):
-telephony.ami.parser.AmiParser only yields Events and Responses, not actions.
+What the client sends is split, and lists are answered, by
+telephony.ami.asterisk_side, which the PBX simulator shares.
 """
 
 from __future__ import annotations
@@ -40,295 +40,19 @@ from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from telephony.ami.asterisk_side import (
+    BANNER,
+    LIST_ACTIONS,
+    MESSAGE_END,
+    AsteriskState,
+    list_replies,
+    parse_message,
+    replays_to_lists,
+    reply,
+    split_messages,
+    with_action_id,
+)
 from telephony.ami.stream import Headers
-
-BANNER = b"Asterisk Call Manager/9.0.0\r\n"
-_END = b"\r\n\r\n"
-LIST_ACTIONS = ("CoreShowChannels", "QueueStatus", "QueueSummary", "Status")
-
-
-def split_messages(data: bytes) -> list[tuple[int, bytes]]:
-    """(offset, message bytes including the blank line) for each complete message."""
-    messages: list[tuple[int, bytes]] = []
-    start = 0
-    while True:
-        end = data.find(_END, start)
-        if end < 0:
-            return messages
-        messages.append((start, data[start : end + len(_END)]))
-        start = end + len(_END)
-
-
-def parse_message(raw: bytes) -> Headers:
-    """Headers of one message; repeated headers are joined with a newline."""
-    headers: Headers = {}
-    for line in raw.decode("utf-8", "replace").split("\r\n"):
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        name, value = name.strip(), value.removeprefix(" ")
-        headers[name] = f"{headers[name]}\n{value}" if name in headers else value
-    return headers
-
-
-def _header(raw: bytes, name: bytes) -> bytes | None:
-    for line in raw.split(b"\r\n"):
-        if line.startswith(name + b": "):
-            return line[len(name) + 2 :]
-    return None
-
-
-def _with_action_id(raw: bytes, action_id: str) -> bytes:
-    lines = raw.split(b"\r\n")
-    encoded = action_id.encode("utf-8")
-    return b"\r\n".join(
-        b"ActionID: " + encoded if line.startswith(b"ActionID: ") else line for line in lines
-    )
-
-
-def _reply(action_id: str | None, *lines: str) -> bytes:
-    head = [lines[0]]
-    if action_id is not None:
-        head.append(f"ActionID: {action_id}")
-    return ("\r\n".join([*head, *lines[1:]]) + "\r\n\r\n").encode("utf-8")
-
-
-def _replays(mask: str) -> bool:
-    """Whether an event mask gets the call events of a capture (on, all, or a
-    class list with `call`)."""
-    classes = mask.lower().replace(" ", "").split(",")
-    return bool({"on", "all", "yes", "true", "call"} & set(classes))
-
-
-def list_replies(actions_capture: bytes) -> dict[str, list[bytes]]:
-    """Group an actions capture by the action each list answers.
-
-    A group is every message carrying one ActionID; the action is told by the
-    list's closing event (CoreShowChannelsComplete answers CoreShowChannels).
-    """
-    groups: dict[bytes, list[bytes]] = {}
-    for _, raw in split_messages(actions_capture):
-        action_id = _header(raw, b"ActionID")
-        if action_id is not None:
-            groups.setdefault(action_id, []).append(raw)
-    replies: dict[str, list[bytes]] = {}
-    for messages in groups.values():
-        closing = _header(messages[-1], b"Event") or b""
-        if closing.endswith(b"Complete"):
-            replies[closing[: -len(b"Complete")].decode()] = messages
-    return replies
-
-
-_CHANNEL_FIELDS = (
-    "Channel",
-    "ChannelState",
-    "ChannelStateDesc",
-    "CallerIDNum",
-    "CallerIDName",
-    "ConnectedLineNum",
-    "ConnectedLineName",
-    "Language",
-    "AccountCode",
-    "Context",
-    "Exten",
-    "Priority",
-    "Uniqueid",
-    "Linkedid",
-)
-_CALLER_FIELDS = (
-    "Channel",
-    "Uniqueid",
-    "CallerIDNum",
-    "CallerIDName",
-    "ConnectedLineNum",
-    "ConnectedLineName",
-)
-_MEMBER_EVENTS = frozenset(
-    {
-        "QueueMemberStatus",
-        "QueueMemberAdded",
-        "QueueMemberPause",
-        "QueueMemberPenalty",
-        "QueueMemberRinginuse",
-    }
-)
-
-
-def _duration(seconds: float) -> str:
-    whole = max(0, int(seconds))
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
-
-
-@dataclass
-class AsteriskState:
-    """What Asterisk holds after the events replayed so far: live channels,
-    callers waiting in queues, queue members. The list actions are answered
-    from it when no actions capture is given, so a resync after a drop tells
-    the truth about the calls still up, as a live Asterisk would."""
-
-    channels: dict[str, dict[str, str]] = field(default_factory=dict)
-    waiting: dict[str, dict[str, str]] = field(default_factory=dict)
-    members: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    queues: dict[str, None] = field(default_factory=dict)  # ordered set
-    started: dict[str, float] = field(default_factory=dict)
-    now: float = 0.0
-
-    def apply(self, event: Headers) -> None:
-        name = event.get("Event", "")
-        with contextlib.suppress(ValueError):
-            self.now = float(event.get("Timestamp", self.now))
-        uniqueid = event.get("Uniqueid", "")
-        if name == "Hangup":
-            self.channels.pop(uniqueid, None)
-            self.waiting.pop(uniqueid, None)
-        elif uniqueid and (name == "Newchannel" or uniqueid in self.channels):
-            channel = self.channels.setdefault(
-                uniqueid, {"Application": "", "ApplicationData": "", "BridgeId": ""}
-            )
-            channel.update((f, event[f]) for f in _CHANNEL_FIELDS if f in event)
-            self.started.setdefault(uniqueid, self.now)
-            if name == "Newexten":
-                channel["Application"] = event.get("Application", "")
-                channel["ApplicationData"] = event.get("AppData", "")
-            elif name == "BridgeEnter":
-                channel["BridgeId"] = event.get("BridgeUniqueid", "")
-            elif name == "BridgeLeave":
-                channel["BridgeId"] = ""
-        queue = event.get("Queue", "")
-        if name == "QueueCallerJoin":
-            self.queues[queue] = None
-            caller = {f: event.get(f, "") for f in _CALLER_FIELDS}
-            self.waiting[uniqueid] = {"Queue": queue, **caller, "Joined": str(self.now)}
-        elif name in ("QueueCallerLeave", "QueueCallerAbandon"):
-            self.waiting.pop(uniqueid, None)
-        elif name in _MEMBER_EVENTS:
-            self.queues[queue] = None
-            member = self.members.setdefault((queue, event.get("Interface", "")), {})
-            member.update(
-                (k, v) for k, v in event.items() if k not in ("Event", "Privilege", "Timestamp")
-            )
-        elif name == "QueueMemberRemoved":
-            self.members.pop((queue, event.get("Interface", "")), None)
-
-    def core_show_channels(self) -> list[list[str]]:
-        return [
-            [
-                "Event: CoreShowChannel",
-                *(f"{f}: {ch.get(f, '')}" for f in _CHANNEL_FIELDS),
-                f"Application: {ch['Application']}",
-                f"ApplicationData: {ch['ApplicationData']}",
-                f"Duration: {_duration(self.now - self.started.get(uid, self.now))}",
-                f"BridgeId: {ch['BridgeId']}",
-            ]
-            for uid, ch in self.channels.items()
-        ]
-
-    def status(self) -> list[list[str]]:
-        return [
-            [
-                "Event: Status",
-                "Privilege: Call",
-                *(f"{f}: {ch.get(f, '')}" for f in _CHANNEL_FIELDS),
-                f"BridgeID: {ch['BridgeId']}",
-                f"Application: {ch['Application']}",
-                f"Data: {ch['ApplicationData']}",
-                f"Seconds: {max(0, int(self.now - self.started.get(uid, self.now)))}",
-            ]
-            for uid, ch in self.channels.items()
-        ]
-
-    def queue_status(self) -> list[list[str]]:
-        items: list[list[str]] = []
-        for queue in self.queues:
-            callers = [c for c in self.waiting.values() if c["Queue"] == queue]
-            items.append(
-                [
-                    "Event: QueueParams",
-                    f"Queue: {queue}",
-                    "Max: 0",
-                    "Strategy: ringall",
-                    f"Calls: {len(callers)}",
-                    "Holdtime: 0",
-                    "TalkTime: 0",
-                    "Completed: 0",
-                    "Abandoned: 0",
-                    "ServiceLevel: 0",
-                    "ServicelevelPerf: 0.0",
-                    "ServicelevelPerf2: 0.0",
-                    "Weight: 0",
-                ]
-            )
-            for (member_queue, interface), m in self.members.items():
-                if member_queue != queue:
-                    continue
-                items.append(
-                    [
-                        "Event: QueueMember",
-                        f"Queue: {queue}",
-                        f"Name: {m.get('MemberName', interface)}",
-                        f"Location: {interface}",
-                        *(
-                            f"{f}: {m.get(f, '0')}"
-                            for f in (
-                                "StateInterface",
-                                "Membership",
-                                "Penalty",
-                                "CallsTaken",
-                                "LastCall",
-                                "LastPause",
-                                "LoginTime",
-                                "InCall",
-                                "Status",
-                                "Paused",
-                            )
-                        ),
-                        f"PausedReason: {m.get('PausedReason', '')}",
-                        f"Wrapuptime: {m.get('Wrapuptime', '0')}",
-                    ]
-                )
-            for position, caller in enumerate(callers, start=1):
-                waited = self.now - float(caller["Joined"])
-                items.append(
-                    [
-                        "Event: QueueEntry",
-                        f"Queue: {queue}",
-                        f"Position: {position}",
-                        *(f"{f}: {caller[f]}" for f in _CALLER_FIELDS),
-                        f"Wait: {max(0, int(waited))}",
-                        "Priority: 0",
-                    ]
-                )
-        return items
-
-    def queue_summary(self) -> list[list[str]]:
-        items: list[list[str]] = []
-        for queue in self.queues:
-            members = [m for (q, _), m in self.members.items() if q == queue]
-            callers = [c for c in self.waiting.values() if c["Queue"] == queue]
-            longest = max((self.now - float(c["Joined"]) for c in callers), default=0.0)
-            available = [m for m in members if m.get("Paused") == "0" and m.get("Status") == "1"]
-            items.append(
-                [
-                    "Event: QueueSummary",
-                    f"Queue: {queue}",
-                    f"LoggedIn: {len(members)}",
-                    f"Available: {len(available)}",
-                    f"Callers: {len(callers)}",
-                    "HoldTime: 0",
-                    "TalkTime: 0",
-                    f"LongestHoldTime: {int(longest)}",
-                ]
-            )
-        return items
-
-    def list_items(self, action: str) -> list[list[str]]:
-        build = {
-            "CoreShowChannels": self.core_show_channels,
-            "QueueStatus": self.queue_status,
-            "QueueSummary": self.queue_summary,
-            "Status": self.status,
-        }[action]
-        return build()
 
 
 @dataclass
@@ -404,6 +128,9 @@ class AmiTestServer:
         self._swallowed: set[str] = set()
         self._failures: dict[str, str] = {}
         self._restarted = False
+        # Booting: logins are accepted, FullyBooted waits for finish_boot().
+        self._booting = False
+        self._boot_waiting: list[_Session] = []
         self._started_at = time.monotonic()
         self._replayed = asyncio.Event()
         self._action_seen = asyncio.Condition()
@@ -478,6 +205,20 @@ class AmiTestServer:
     def fail(self, action: str, message: str) -> None:
         """Answer `action` with `Response: Error` and `message`."""
         self._failures[action.lower()] = message
+
+    def start_booting(self) -> None:
+        """Asterisk is loading its modules: manager takes logins but sends
+        FullyBooted only when `finish_boot` is called (combine with `fail` of
+        QueueStatus, "Invalid/unknown command", for app_queue not loaded yet)."""
+        self._booting = True
+
+    def finish_boot(self) -> None:
+        self._booting = False
+        waiting, self._boot_waiting = self._boot_waiting, []
+        for session in waiting:
+            if not session.closed:
+                session.queue(self._fully_booted())
+                session.wake.set()
 
     def simulate_restart(self) -> None:
         """Asterisk restarts: Shutdown event, connection closed, and the next
@@ -559,7 +300,7 @@ class AmiTestServer:
                 if not data:
                     break
                 buffer += data
-                *complete, buffer = buffer.split(_END)
+                *complete, buffer = buffer.split(MESSAGE_END)
                 for raw in complete:
                     if raw.strip():
                         await self._on_action(session, parse_message(raw))
@@ -586,49 +327,52 @@ class AmiTestServer:
             self._on_login(session, action)
             return
         if not session.logged_in:
-            session.queue(_reply(action_id, "Response: Error", "Message: Permission denied"))
+            session.queue(reply(action_id, "Response: Error", "Message: Permission denied"))
             return
         if key in self._failures:
-            session.queue(_reply(action_id, "Response: Error", f"Message: {self._failures[key]}"))
+            session.queue(reply(action_id, "Response: Error", f"Message: {self._failures[key]}"))
             return
         if key == "ping":
             stamp = f"Timestamp: {time.time():.6f}"
-            session.queue(_reply(action_id, "Response: Success", "Ping: Pong", stamp))
+            session.queue(reply(action_id, "Response: Success", "Ping: Pong", stamp))
         elif key == "filter":
             self._add_filter(session, action.get("Filter", ""))
-            session.queue(_reply(action_id, "Response: Success", "Message: Success"))
+            session.queue(reply(action_id, "Response: Success", "Message: Success"))
         elif key == "events":
-            session.events_on = _replays(action.get("EventMask", "off"))
+            session.events_on = replays_to_lists(action.get("EventMask", "off"))
             state = "On" if session.events_on else "Off"
-            session.queue(_reply(action_id, "Response: Success", f"Events: {state}"))
+            session.queue(reply(action_id, "Response: Success", f"Events: {state}"))
         elif key == "logoff":
             session.queue(
-                _reply(action_id, "Response: Goodbye", "Message: Thanks for all the fish.")
+                reply(action_id, "Response: Goodbye", "Message: Thanks for all the fish.")
             )
             session.closed = True
         elif key in {a.lower() for a in LIST_ACTIONS}:
             self._answer_list(session, name, action_id)
         elif key == "originate":
             session.queue(
-                _reply(action_id, "Response: Success", "Message: Originate successfully queued")
+                reply(action_id, "Response: Success", "Message: Originate successfully queued")
             )
         else:
-            session.queue(_reply(action_id, "Response: Success", f"Message: {name} done"))
+            session.queue(reply(action_id, "Response: Success", f"Message: {name} done"))
         session.wake.set()
 
     def _on_login(self, session: _Session, action: Headers) -> None:
         action_id = action.get("ActionID")
         if action.get("Username") != self.username or action.get("Secret") != self.secret:
-            session.queue(_reply(action_id, "Response: Error", "Message: Authentication failed"))
+            session.queue(reply(action_id, "Response: Error", "Message: Authentication failed"))
             session.closed = True
             return
         session.logged_in = True
         mask = action.get("Events", "on")
-        session.events_on = _replays(mask)
-        session.queue(_reply(action_id, "Response: Success", "Message: Authentication accepted"))
+        session.events_on = replays_to_lists(mask)
+        session.queue(reply(action_id, "Response: Success", "Message: Authentication accepted"))
         # Asterisk sends FullyBooted only to sessions that get system events.
         if session.events_on or "system" in mask.lower().split(","):
-            session.queue(self._fully_booted())
+            if self._booting:
+                self._boot_waiting.append(session)
+            else:
+                session.queue(self._fully_booted())
 
     def _fully_booted(self) -> bytes:
         if not self._booted_sent and self._booted is not None and not self._restarted:
@@ -655,20 +399,20 @@ class AmiTestServer:
         captured = self._lists.get(name)
         if captured is not None:
             for raw in captured:
-                session.queue(_with_action_id(raw, action_id or ""))
+                session.queue(with_action_id(raw, action_id or ""))
             return
         # No capture of this list: answer from what the replay made happen.
         items = self.state.list_items(name)
         what = {"CoreShowChannels": "Channels", "QueueStatus": "Queue status"}.get(name, name)
         session.queue(
-            _reply(
+            reply(
                 action_id, "Response: Success", "EventList: start", f"Message: {what} will follow"
             )
         )
         for lines in items:
-            session.queue(_reply(None, lines[0], f"ActionID: {action_id}", *lines[1:]))
+            session.queue(reply(None, lines[0], f"ActionID: {action_id}", *lines[1:]))
         session.queue(
-            _reply(
+            reply(
                 None,
                 f"Event: {name}Complete",
                 f"ActionID: {action_id}",

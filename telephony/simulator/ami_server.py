@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from telephony.ami.asterisk_side import BANNER, LIST_ACTIONS, AsteriskState, parse_message
 from telephony.ami.stream import Headers
-from telephony.ami.testing import BANNER, LIST_ACTIONS, AsteriskState, parse_message
 
 _END = b"\r\n\r\n"
 # An action the PBX itself carries out: (Success or Error, Message).

@@ -19,9 +19,9 @@ import heapq
 import itertools
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
-from ivr.testing import asterisk_parse_args
+from ivr.agi import asterisk_parse_args
 from telephony.simulator.model import (
     DTMF_GAP,
     DTMF_LEAD,
@@ -68,11 +68,21 @@ class Pbx:
         queue_timeout: float = 15.0,
         retry_seconds: float = 1.0,
         seed: int = 1,
+        missing_prompts: Collection[str] = (),
     ) -> None:
         """queues: queue name -> [(agent extension, member name)]. survey: after
         the agent hangs up, a PJSIP caller goes on to the IVR's `survey` route
-        (Queue option c, as deploy/asterisk/extensions.conf does)."""
+        (Queue option c, as deploy/asterisk/extensions.conf does).
+        missing_prompts: sound files that do not exist ("*": none but the
+        core's `beep`): STREAM FILE and GET DATA answer them with -1, as
+        Asterisk does for a file it cannot open."""
         self.now = start
+        self.missing_prompts = frozenset(missing_prompts)
+        # Asterisk's queue_log for the calls and members of this run, line by
+        # line (epoch|uniqueid|queue|agent|event|data...), in the order
+        # app_queue writes it; `queue_log_lines()` hands out the new ones.
+        self.queue_log: list[str] = []
+        self._queue_log_read = 0
         self.style: Style = style
         self.external_ivr = external_ivr
         self.agi_url = agi_url
@@ -111,6 +121,7 @@ class Pbx:
                 self.members[(queue, interface)] = Member(
                     queue, interface, agent.name, login_time=login
                 )
+        self._log("NONE", "NONE", "NONE", "QUEUESTART", "")
 
     # ------------------------------------------------------------ scheduling
 
@@ -166,6 +177,22 @@ class Pbx:
         chan.alive = False
         self._chan("Hangup", "call", chan, ("Cause", str(cause)), ("Cause-txt", text))
 
+    def _log(self, queue: str, uniqueid: str, agent: str, event: str, *data: object) -> None:
+        """One queue_log line, stamped in whole seconds as app_queue does."""
+        fields = "|".join(str(value) for value in data)
+        self.queue_log.append(f"{int(self.now)}|{uniqueid}|{queue}|{agent}|{event}|{fields}")
+
+    def queue_log_lines(self) -> list[str]:
+        """queue_log lines written since the last call."""
+        out = self.queue_log[self._queue_log_read :]
+        self._queue_log_read = len(self.queue_log)
+        return out
+
+    def prompt_missing(self, name: str) -> bool:
+        if "*" in self.missing_prompts:
+            return name != "beep"
+        return name in self.missing_prompts
+
     def _uniqueid(self) -> str:
         return f"{int(self.now)}.{next(self._unique)}"
 
@@ -193,7 +220,13 @@ class Pbx:
             else:
                 self._device(f"Queue:{queue}_pause_{interface}", "NOT_INUSE")
                 self._device(f"Queue:{queue}_avail", "NOT_INUSE")
-            self._emit("QueueMemberPause", "agent", self.member_snapshot(member))
+            # An unpause with a reason shows it once (set_queue_member_pause).
+            shown = member.reason or ("" if paused else reason)
+            self._log(queue, "NONE", member.name, "PAUSE" if paused else "UNPAUSE", shown)
+            snapshot = self.member_snapshot(member)
+            if not paused and reason:
+                snapshot = [(k, reason if k == "PausedReason" else v) for k, v in snapshot]
+            self._emit("QueueMemberPause", "agent", snapshot)
         if not paused:
             self._dispatch_all()
 
@@ -448,6 +481,10 @@ class Pbx:
         due = start + 0.00001
         if dead and verb not in _DEAD_OK and upper[:1] != ["HANGUP"]:
             reply = ["511 Command Not Permitted on a dead channel or intercept routine"]
+        elif verb == "GET DATA" and len(words) >= 3 and self.prompt_missing(words[2]):
+            reply = ["200 result=-1"]  # ast_app_getdata_full: the file does not open
+        elif verb == "STREAM FILE" and len(words) >= 3 and self.prompt_missing(words[2]):
+            reply = ["200 result=-1 endpos=0"]  # agi_tour.agi: no-such-prompt
         elif verb == "GET DATA" and len(words) >= 3:
             timeout = float(words[3]) / 1000 if len(words) > 3 else 6.0
             max_digits = int(words[4]) if len(words) > 4 else 1024
@@ -621,6 +658,13 @@ class Pbx:
             ("Position", str(call.position)),
             ("Count", str(len(waiting))),
         )
+        self._log(queue, one.uniqueid, "NONE", "ENTERQUEUE", "", call.spec.number, call.position)
+        limit = call.spec.queue_timeout
+        if limit is None and call.variables.get("ATIENDE_QUEUE_TIMEOUT", "").isdigit():
+            limit = float(call.variables["ATIENDE_QUEUE_TIMEOUT"])
+        if limit is not None and limit > 0:
+            call.expires_at = self.now + limit
+            self.at(call.expires_at, lambda: self._queue_timeout(call))
         self._dispatch(queue)
 
     def _dispatch_all(self) -> None:
@@ -634,7 +678,7 @@ class Pbx:
         # recordings hold no cancelled ring to copy); the next caller is.
         ringing_ends = self.now + self.ring_seconds + 0.002
         for call in [c for c in self.waiting[queue] if c.agent is None]:
-            if call.hangup_at <= ringing_ends:
+            if call.hangup_at <= ringing_ends or call.expires_at <= ringing_ends:
                 continue
             free = [
                 m
@@ -728,6 +772,7 @@ class Pbx:
                 self.no_answer_share > 0
                 and self._rng.random() < self.no_answer_share
                 and call.hangup_at > self.now + self.queue_timeout + 0.002
+                and call.expires_at > self.now + self.queue_timeout + 0.002
             )
             if rings_out:
                 self.at(self.now + self.queue_timeout, lambda: self._rang_out(call, member))
@@ -785,6 +830,13 @@ class Pbx:
                 ("RingTime", str(int(self.queue_timeout * 1000))),
             ],
         )
+        self._log(
+            member.queue,
+            caller.uniqueid,
+            member.name,
+            "RINGNOANSWER",
+            int(self.queue_timeout * 1000),
+        )
         for status in ("NOANSWER", "CANCEL"):
             self._emit(
                 "DialEnd", "call", [*caller.block(), *leg.block("Dest"), ("DialStatus", status)]
@@ -836,6 +888,15 @@ class Pbx:
         call.connected = self.now
         call.outcome = "answered"
         agent.in_call = True
+        self._log(
+            call.queue,
+            caller.uniqueid,
+            member.name,
+            "CONNECT",
+            held,
+            leg.uniqueid,
+            int(self.ring_seconds),
+        )
         self._emit(
             "AgentConnect",
             "agent",
@@ -905,6 +966,15 @@ class Pbx:
                 ("TalkTime", str(int(self.now) - int(call.connected))),
                 ("Reason", "agent"),
             ],
+        )
+        self._log(
+            call.queue,
+            caller.uniqueid,
+            member.name,
+            "COMPLETEAGENT",
+            int(call.connected) - int(call.joined),
+            int(self.now) - int(call.connected),
+            call.position,
         )
         self._varset(leg, "BRIDGEPEER", "")
         self._varset(caller, "BRIDGEPEER", "")
@@ -1016,6 +1086,7 @@ class Pbx:
             ("OriginalPosition", str(call.position)),
             ("HoldTime", str(held)),
         )
+        self._log(call.queue, one.uniqueid, "NONE", "ABANDON", position, call.position, held)
         waiting.remove(call)
         if not waiting:
             self._device(f"Queue:{call.queue}", "NOT_INUSE")
@@ -1036,6 +1107,61 @@ class Pbx:
             self._device(device, "NOT_INUSE")
         call.outcome = "abandoned"
         self._finish(call)
+
+    def _queue_timeout(self, call: Call) -> None:
+        """Queue()'s timeout ran out (app_queue's EXITWITHTIMEOUT): the
+        caller is let go through record_abandoned, so QueueCallerAbandon comes
+        first, then the leave, then QUEUESTATUS=TIMEOUT, and the dialplan goes
+        on (to Hangup: no member answered)."""
+        waiting = self.waiting.get(call.queue, [])
+        if call.dead or call not in waiting:
+            return
+        if call.agent is not None:
+            # A member is ringing: app_queue checks the timeout when the ring ends.
+            self.at(self.now + 0.5, lambda: self._queue_timeout(call))
+            return
+        one = call.channel
+        held = int(self.now) - int(call.joined)
+        position = waiting.index(call) + 1
+        self._varset(one, "ABANDONED", "TRUE")
+        self._chan(
+            "QueueCallerAbandon",
+            "agent",
+            one,
+            ("Queue", call.queue),
+            ("Position", str(position)),
+            ("OriginalPosition", str(call.position)),
+            ("HoldTime", str(held)),
+        )
+        self._log(
+            call.queue, one.uniqueid, "NONE", "EXITWITHTIMEOUT", position, call.position, held
+        )
+        dialed = self.now - call.arrived
+        self._varset(one, "QUEUEWAIT", str(held))
+        self._varset(one, "QUEUEWAIT_MS", str(held * 1000))
+        self._varset(one, "DIALEDTIME", str(int(dialed)))
+        self._varset(one, "DIALEDTIME_MS", str(int(dialed * 1000)))
+        self._varset(one, "ANSWEREDTIME", "0")
+        self._varset(one, "ANSWEREDTIME_MS", "0")
+        waiting.remove(call)
+        if not waiting:
+            self._device(f"Queue:{call.queue}", "NOT_INUSE")
+        self._chan(
+            "QueueCallerLeave",
+            "agent",
+            one,
+            ("Queue", call.queue),
+            ("Position", str(position)),
+            ("Count", str(len(waiting))),
+        )
+        self._varset(one, "QUEUEPOSITION", str(position))
+        self._varset(one, "QUEUESTATUS", "TIMEOUT")
+        call.outcome = "exit_timeout"
+        call.dead = True
+        self._newexten(one, 6, "GotoIf", "1?hangup")
+        self._newexten(one, 8, "Hangup", "")
+        self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
+        self._caller_gone(call)
 
     def _finish(self, call: Call) -> None:
         if call.id in self.calls:

@@ -109,6 +109,10 @@ class CallerSpec:
     patience: float = 120.0
     talk: float = 4.0
     queue: str = ""
+    # Queue()'s timeout argument for this caller (seconds; None: the IVR's
+    # ATIENDE_QUEUE_TIMEOUT or the dialplan's default): a caller still waiting
+    # then leaves with EXITWITHTIMEOUT, as app_queue does.
+    queue_timeout: float | None = None
 
 
 @dataclass
@@ -162,4 +166,6 @@ class Call:
     agi_active: bool = False
     agi_script: str = "ivr"
     external_agi: bool = False
-    outcome: str = ""  # intended: answered, abandoned, ivr_hangup, ivr_completed
+    # intended: answered, abandoned, exit_timeout, ivr_hangup, ivr_completed
+    outcome: str = ""
+    expires_at: float = float("inf")  # when Queue()'s timeout lets the caller go

@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ivr.cedula import check_digit
+from citizen.cedula import check_digit
 from telephony.simulator.model import CallerSpec
 
 FIRST_NAMES = (

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from citizen.cedula import check_digit
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine
 from crm_bridge.ivr_services import StoreIvrServices
@@ -21,7 +22,6 @@ from crm_bridge.organisms import Directory
 from crm_bridge.persons import ConsentCategory, PersonRegistry
 from crm_bridge.sla import office_hours
 from crm_bridge.tickets import TicketService
-from ivr.cedula import check_digit
 from ivr.exceptions import ServicesUnavailable
 from ivr.flows import DEFAULT_FLOWS_DIR, load_flows
 from ivr.server import FastAgiServer

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from citizen.cedula import check_digit
 from crm_bridge.db import make_engine
 from crm_bridge.exceptions import ConsentRequiredError, InvalidValueError, NotFoundError
 from crm_bridge.models import PersonAddress, PersonEmail, PersonPhone
@@ -18,7 +19,6 @@ from crm_bridge.persons import (
     PersonRegistry,
     search_key,
 )
-from ivr.cedula import check_digit
 from tests.crm_bridge.citizen_support import empty_store
 
 C = ConsentCategory

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crm_bridge.sla import add_business_time, business_time_between, hours_of_flow, office_hours
-from ivr.calendar import BusinessHours, parse_range
+from citizen.calendar import BusinessHours, parse_range
+from crm_bridge.sla import add_business_time, business_time_between, office_hours
 from ivr.flows import DEFAULT_FLOWS_DIR, load_flow
 
 MVD = ZoneInfo("America/Montevideo")
@@ -92,11 +92,11 @@ def test_the_calendar_module_is_the_ivrs() -> None:
 
 def test_the_default_ivr_flow_gives_the_ticket_calendar() -> None:
     flow = load_flow(DEFAULT_FLOWS_DIR / "default.yaml")
-    hours = hours_of_flow(flow)
+    hours = flow.business_hours()
     # default.yaml: Monday to Friday 09:00-18:00, national holidays, feriados-uy.yaml.
     assert hours.is_open(local(2026, 11, 24, 17, 30))
     assert not hours.is_open(local(2026, 11, 28, 10))  # Saturday
     assert hours.is_holiday(dt.date(2026, 12, 24))  # from the calendar file
     assert add_business_time(hours, local(2026, 12, 23, 17), h(2)) == local(2026, 12, 28, 10)
     with pytest.raises(ValueError, match="no node"):
-        hours_of_flow(flow, "bienvenida")
+        flow.business_hours("bienvenida")

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.pop_lookup import StorePopLookup
+from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.ws import PopHub
@@ -20,7 +21,6 @@ from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
-from dashboards.routes import WALLBOARD_STATIC, wallboard_router
 from dashboards.wallboard import Wallboard
 from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
 from tests.dashboards.browser_support import (

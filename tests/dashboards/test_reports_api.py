@@ -19,6 +19,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine, insert
 
+from agent_api.routes.figures import reports_router
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.models import (
     AgentStateInterval,
@@ -38,7 +39,6 @@ from dashboards.report_queries import (
     topic_report,
 )
 from dashboards.reports import Granularity
-from dashboards.routes import reports_router
 from tests.agent_api.conftest import build_panel
 from tests.support.postgres import fresh_database
 

@@ -14,10 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
 from crm_bridge.organisms import Role
 from dashboards.kpi import QueueKpiDefinition
 from dashboards.queue_metrics import QueueMetrics
-from dashboards.routes import WALLBOARD_STATIC, wallboard_router
 from dashboards.wallboard import Wallboard, level
 from telephony.agents import AgentSnapshot
 from telephony.domain import AgentState, CallAnswered, CallKey, CallQueued

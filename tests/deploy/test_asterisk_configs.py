@@ -14,8 +14,8 @@ import pytest
 from ivr.flows import load_flows
 from ivr.server import DEFAULT_ROUTES
 from telephony import events as used
+from telephony.ami.asterisk_side import parse_message, split_messages
 from telephony.ami.connection import AmiConnection
-from telephony.ami.testing import parse_message, split_messages
 from telephony.queue_config import load_queues_conf
 from telephony.simulator.traffic import DEFAULT_QUEUES
 

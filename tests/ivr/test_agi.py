@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ivr import agi
+from ivr.agi import asterisk_parse_args
 from ivr.exceptions import AgiCommandError, AgiProtocolError
-from ivr.testing import asterisk_parse_args
 from tests.ivr.recorded import RecordedSession
 
 TRICKY_NAME = 'Zoë "Niña" Ñandú; EXEC System(touch /tmp/pwned)'

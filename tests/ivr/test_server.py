@@ -331,9 +331,53 @@ async def test_hangup_mid_menu_stops_the_flow(make_server: ServerFactory) -> Non
     # commands: 1 linkedid, 2 bienvenida, 3 aviso, 4 SET NOTICE, 5 GET DATA menu
     asterisk = await call(server, FakeCall(hangup_at=5))
     rec = asterisk.record
-    assert rec.verbs()[-1] == "GET DATA"
+    # GET DATA answered -1; CHANNEL STATUS met the HANGUP line and 511: a hangup.
+    assert rec.verbs()[-2:] == ["GET DATA", "CHANNEL STATUS"]
     assert "ATIENDE_QUEUE" not in rec.variables
     await until_idle(server, 1)
+    assert server.missing_prompts.snapshot() == {}
+
+
+async def test_missing_prompts_are_counted_and_the_caller_reaches_an_agent(
+    make_server: ServerFactory,
+) -> None:
+    """No custom prompt installed at all (a fresh Asterisk): every STREAM FILE and
+    GET DATA answers -1 on a live channel. The IVR tells that from a hangup,
+    goes on with a beep where a key is awaited, and the caller still reaches
+    the queue of the key pressed."""
+    server = await make_server()
+    every = frozenset(p for f in (server.flows.get("default"),) if f for p in f.all_prompts())
+    asterisk = await call(server, FakeCall(dtmf=["0"], missing_prompts=every))
+    rec = asterisk.record
+    assert rec.variables["ATIENDE_QUEUE"] == "consultas"
+    assert rec.variables["ATIENDE_TOPIC"] == "ejecutivo"
+    assert not rec.hung_up_by_ivr
+    # The menu's GET DATA failed, then the same read ran with the core beep.
+    menu = rec.prompts.index("atiende/menu-principal")
+    assert rec.prompts[menu + 1] == "beep"
+    assert rec.verbs().count("CHANNEL STATUS") == 3  # bienvenida, aviso, menu
+    await until_idle(server, 1)
+    assert server.missing_prompts.snapshot() == {
+        "atiende/bienvenida": 1,
+        "atiende/aviso-privacidad": 1,
+        "atiende/menu-principal": 1,
+    }
+
+
+async def test_a_missing_core_beep_too_reads_as_silence_not_a_hangup(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server()
+    missing = frozenset({"atiende/menu-principal", "atiende/no-se-recibio-opcion", "beep"})
+    asterisk = await call(server, FakeCall(dtmf=["1"], missing_prompts=missing))
+    rec = asterisk.record
+    # Three silent attempts at the menu, then its fallback: an agent.
+    assert rec.prompts.count("atiende/menu-principal") == 3
+    assert rec.variables["ATIENDE_QUEUE"] == "consultas"
+    assert rec.variables["ATIENDE_TOPIC"] == "ejecutivo"
+    await until_idle(server, 1)
+    counts = server.missing_prompts.snapshot()
+    assert counts["atiende/menu-principal"] == 3 and counts["beep"] == 3
 
 
 async def test_hangup_during_prompt_then_hangup_line_and_511(make_server: ServerFactory) -> None:

@@ -10,7 +10,7 @@ import importlib
 import pytest
 
 from ivr import agi
-from ivr.testing import asterisk_parse_args
+from ivr.agi import asterisk_parse_args
 
 TRICKY_NAME = 'Zoë "Niña" Ñandú; EXEC System(touch /tmp/pwned)'
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from telephony.ami.asterisk_side import parse_message, split_messages
 from telephony.ami.parser import AmiParser
-from telephony.ami.testing import AmiTestServer, parse_message, split_messages
+from telephony.ami.testing import AmiTestServer
 
 GUARD = 10.0
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from telephony.replay import records_to_jsonl, replay_records, run, summarize
+from atiende.replay_command import run
+from dashboards.kpi import queue_summary as summarize
+from telephony.replay import records_to_jsonl, replay_records
 from tests.support.queue_log import parse_queue_log
 
 # lab-config/queues.conf (and queues-sip.conf): servicelevel per queue.

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from telephony.ami.asterisk_side import parse_message, split_messages
 from telephony.ami.stream import Headers
-from telephony.ami.testing import parse_message, split_messages
 from telephony.simulator.calls import Pbx
 from telephony.simulator.model import CallerSpec
 

@@ -20,7 +20,7 @@ from ivr.flows import load_flows
 from ivr.server import FastAgiServer
 from ivr.services import Person
 from ivr.testing import InMemoryIvrServices
-from telephony.ami.testing import parse_message
+from telephony.ami.asterisk_side import parse_message
 from telephony.simulator.runner import Simulator, SimulatorConfig
 from telephony.simulator.traffic import TrafficProfile, sample_persons
 

@@ -1,11 +1,13 @@
 """HTTP and WebSocket routes of the reports and the built-in wallboard.
 
+The web layer serves dashboards' figures (dashboards.report_queries,
+dashboards.wallboard); dashboards itself knows nothing of HTTP or sessions.
 They live in the panel's app (agent_api.app.create_app) and use its
 sessions: only supervisors, managers (gerente) and admins see them.
 Wiring, in create_app (or in the composition root on the app it returns)::
 
     from fastapi.staticfiles import StaticFiles
-    from dashboards.routes import WALLBOARD_STATIC, reports_router, wallboard_router
+    from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
     from dashboards.wallboard import Wallboard
 
     app.include_router(
@@ -43,6 +45,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSock
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import Engine
 
+import dashboards
 from agent_api.auth import SESSION_COOKIE, Principal, origin_allowed
 from agent_api.deps import CurrentUser, principal_from_cookie
 from agent_api.exceptions import Forbidden
@@ -55,7 +58,8 @@ from dashboards.wallboard import Wallboard
 
 log = logging.getLogger(__name__)
 
-WALLBOARD_STATIC = Path(__file__).resolve().parent / "static"
+# The wallboard page and its assets ship with dashboards, next to the frames they show.
+WALLBOARD_STATIC = Path(dashboards.__file__).resolve().parent / "static"
 FIGURE_ROLES = frozenset({Role.SUPERVISOR, Role.GERENTE, Role.ADMIN})
 REFUSED = 1008  # WebSocket policy violation
 MAX_SPAN_DAYS = 400

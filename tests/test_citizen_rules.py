@@ -7,8 +7,8 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr import cedula
-from ivr.calendar import BusinessHours, easter_sunday, parse_range, uruguay_holidays
+from citizen import cedula
+from citizen.calendar import BusinessHours, easter_sunday, parse_range, uruguay_holidays
 
 WEIGHTS = (2, 9, 8, 7, 6, 3, 4)
 

@@ -1,0 +1,198 @@
+"""ASGI middleware of the panel's app: request body limits and response headers.
+
+Both are plain ASGI (not Starlette's BaseHTTPMiddleware) so that a request
+body is refused before anything reads it, and streamed responses are not
+buffered.
+
+`BodyLimit` answers 413 when the declared Content-Length is over the limit,
+without reading a byte of the body; a body sent without a length (chunked)
+is counted chunk by chunk as the app reads it and cut off at the limit. The
+limit is small by default (the panel's forms are a few KiB); routes that
+take files get a larger one by path prefix.
+
+`SecurityHeaders` puts the same policy on every response, HTML or JSON:
+what the browser may load, that nobody may frame it, no referrer, no MIME
+sniffing, and `Cache-Control: no-store` on everything but static assets
+(answers carry personal data, which must not stay in a shared or disk cache).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised by `receive` once a streamed body passes the limit.
+
+    An HTTPException so that FastAPI's body parsing lets it through (it turns
+    other errors into 400) and the app's handler answers 413.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=too_large_text(limit))
+        self.limit = limit
+
+
+def too_large_text(limit: int) -> str:
+    mib = limit / (1024 * 1024)
+    size = f"{mib:g} MiB" if mib >= 1 else f"{limit // 1024} KiB"
+    return f"El contenido enviado es demasiado grande (máximo {size})."
+
+
+def _problem(detalle: str) -> bytes:
+    return json.dumps({"detalle": detalle}, ensure_ascii=False).encode()
+
+
+class BodyLimit:
+    """413 for request bodies over the limit of their path, before they are read."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        per_path: Mapping[str, int] | None = None,
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        # Longest prefix first, so "/api/catalog/import" wins over "/api".
+        self._per_path = sorted((per_path or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self._per_path:
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            log.info(
+                "%s %s -> 413: body of %d bytes over %d",
+                scope["method"],
+                scope["path"],
+                declared,
+                limit,
+            )
+            await _refuse(send, limit)
+            return
+
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            log.info("%s %s -> 413: streamed body over %d", scope["method"], scope["path"], limit)
+            if not started:
+                await _refuse(send, limit)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _refuse(send: Send, limit: int) -> None:
+    body = _problem(too_large_text(limit))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                # The rest of the body is never read: the connection cannot be reused.
+                (b"connection", b"close"),
+                *_security_headers(cache=False),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _security_headers(*, cache: bool, csp: bool = True) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+    ]
+    if csp:
+        headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+    if not cache:
+        headers.append((b"cache-control", b"no-store"))
+    return headers
+
+
+class SecurityHeaders:
+    """The page policy and no-store on every HTTP response (headers a route set win)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        cacheable_prefixes: Iterable[str] = ("/static/", "/wallboard/static/"),
+        csp_exempt: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self._cacheable = tuple(cacheable_prefixes)
+        # Pages that bring their own policy (the API docs' inline start-up script).
+        self._csp_exempt = frozenset(csp_exempt)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        extra = _security_headers(
+            cache=path.startswith(self._cacheable), csp=path not in self._csp_exempt
+        )
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", []))
+                present = {bytes(name).lower() for name, _ in headers}
+                headers.extend((n, v) for n, v in extra if n not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

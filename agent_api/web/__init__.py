@@ -1,0 +1,30 @@
+"""Server-rendered pages (Jinja2 + htmx): login, each role's home, the API docs.
+
+`install(app, pages)` adds them to the panel app; agent_api/README.md says how
+to add a page.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from agent_api.web.auth import PageDenied, PageLoginRequired
+from agent_api.web.templating import Pages
+
+
+def install(app: FastAPI, pages: Pages) -> None:
+    """Routes, the shared template environment and the page-auth error answers."""
+    from agent_api.web import agente, homes, login
+
+    app.state.pages = pages
+    for module in (login, homes, agente):
+        app.include_router(module.router)
+
+    @app.exception_handler(PageLoginRequired)
+    async def login_required(_request: Request, _err: PageLoginRequired) -> Response:
+        return RedirectResponse("/ingresar", status_code=303)
+
+    @app.exception_handler(PageDenied)
+    async def denied(request: Request, err: PageDenied) -> HTMLResponse:
+        return pages.render(request, "errores/sin_permiso.html", user=err.user, status_code=403)

@@ -1,0 +1,48 @@
+"""Placeholder homes of the supervisor, referente, gerente and admin.
+
+Each role's real screen (issue 14) replaces its route here with its own
+module; agent_api/README.md ("Adding a page") says how. They exist now so
+that `/` sends every role somewhere that answers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from agent_api.auth import Principal
+from agent_api.web.auth import page_for, pages_of
+from crm_bridge.organisms import Role
+
+router = APIRouter(include_in_schema=False)
+
+Supervisor = Annotated[Principal, Depends(page_for(Role.SUPERVISOR))]
+Referente = Annotated[Principal, Depends(page_for(Role.REFERENTE))]
+Gerente = Annotated[Principal, Depends(page_for(Role.GERENTE))]
+Admin = Annotated[Principal, Depends(page_for(Role.ADMIN))]
+
+
+def _placeholder(request: Request, user: Principal, title: str) -> HTMLResponse:
+    return pages_of(request).render(request, "pendiente.html", {"title": title}, user=user)
+
+
+@router.get("/supervision")
+async def supervision(request: Request, user: Supervisor) -> HTMLResponse:
+    return _placeholder(request, user, "Supervisión")
+
+
+@router.get("/solicitudes")
+async def solicitudes(request: Request, user: Referente) -> HTMLResponse:
+    return _placeholder(request, user, "Solicitudes")
+
+
+@router.get("/reportes")
+async def reportes(request: Request, user: Gerente) -> HTMLResponse:
+    return _placeholder(request, user, "Reportes")
+
+
+@router.get("/admin")
+async def admin(request: Request, user: Admin) -> HTMLResponse:
+    return _placeholder(request, user, "Administración")

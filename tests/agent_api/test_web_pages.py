@@ -1,0 +1,116 @@
+"""The server-rendered foundation: login page, `/` per role, role pages, logout, docs, assets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from agent_api.web.nav import ROLE_HOME
+from crm_bridge.organisms import Role
+from tests.agent_api.conftest import ORIGIN, PASSWORD, Panel
+
+pytestmark = pytest.mark.postgres
+
+STATIC = Path(__file__).resolve().parents[2] / "agent_api" / "static"
+
+
+def form_login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    answer = client.post(
+        "/ingresar",
+        data={"username": username, "password": password},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"]
+
+
+def _assert_own_assets_only(html: str) -> None:
+    for src in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert not re.match(r"^(https?:)?//", src), src
+    # No inline script: every <script> loads a file of the app (CSP script-src 'self').
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert 'src="/static/' in tag, tag
+    assert "<style" not in html
+
+
+def test_root_without_session_goes_to_login(panel: Panel) -> None:
+    client = panel.client()
+    answer = client.get("/", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/ingresar"
+    page = client.get("/ingresar")
+    assert page.status_code == 200
+    assert 'lang="es-UY"' in page.text and "Saltar al contenido" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    _assert_own_assets_only(page.text)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_lands_on_its_home(panel: Panel, role: Role) -> None:
+    client = panel.client()
+    location = form_login(client, panel.usernames[role])
+    assert location == ROLE_HOME[role]
+    assert client.get("/", follow_redirects=False).headers["location"] == ROLE_HOME[role]
+    page = client.get(location)
+    assert page.status_code == 200, page.text
+    _assert_own_assets_only(page.text)
+    if role is Role.EJECUTIVO:
+        return  # interim: /agente is still the single-page panel (issue 13 step 2)
+    assert 'aria-label="Principal"' in page.text and "Cerrar sesión" in page.text
+    csrf = client.cookies.get("atiende_csrf")
+    assert csrf and f'"X-CSRF-Token": "{csrf}"' in page.text.replace("&#34;", '"')
+    # Another role's home is refused with a way back.
+    other = next(h for r, h in ROLE_HOME.items() if r is not role)
+    refused = client.get(other)
+    assert refused.status_code == 403 and f'href="{ROLE_HOME[role]}"' in refused.text
+
+
+def test_bad_password_and_foreign_origin(panel: Panel) -> None:
+    client = panel.client()
+    name = panel.usernames[Role.EJECUTIVO]
+    bad = client.post("/ingresar", data={"username": name, "password": "nope-nope-nope"})
+    assert bad.status_code == 401 and "Usuario o contraseña incorrectos." in bad.text
+    assert "atiende_session" not in client.cookies
+    foreign = TestClient(panel.app, headers={"origin": "https://evil.example"})
+    refused = foreign.post("/ingresar", data={"username": name, "password": PASSWORD})
+    assert refused.status_code == 403 and "atiende_session" not in foreign.cookies
+    cross = TestClient(panel.app, headers={"origin": "null", "sec-fetch-site": "cross-site"})
+    refused = cross.post("/ingresar", data={"username": name, "password": PASSWORD})
+    assert refused.status_code == 403 and "atiende_session" not in cross.cookies
+    empty = client.post("/ingresar", data={"username": "", "password": ""})
+    assert empty.status_code == 422 and "Escriba su usuario" in empty.text
+
+
+def test_logout_needs_the_token_and_ends_the_session(panel: Panel) -> None:
+    client = panel.client()
+    form_login(client, panel.usernames[Role.GERENTE])
+    assert client.post("/salir", data={"csrf": "wrong"}).status_code == 403
+    assert client.get("/reportes", follow_redirects=False).status_code == 200
+    token = client.cookies.get("atiende_csrf")
+    answer = client.post("/salir", data={"csrf": token}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/ingresar"
+    client.cookies.clear()
+    assert client.get("/reportes", follow_redirects=False).headers["location"] == "/ingresar"
+
+
+def test_api_docs_are_served_from_vendored_files(panel: Panel) -> None:
+    client = panel.client()
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    _assert_own_assets_only(page.text)
+    for asset in (
+        "/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        "/static/vendor/swagger-ui/swagger-ui.css",
+        "/static/js/docs.js",
+        "/static/vendor/htmx/htmx.min.js",
+    ):
+        assert asset in page.text
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 100, asset
+    assert client.get("/api/openapi.json").status_code == 200
+    # Each vendored package has its licence beside it.
+    assert (STATIC / "vendor" / "htmx" / "LICENSE").is_file()
+    assert (STATIC / "vendor" / "swagger-ui" / "LICENSE").is_file()
+    assert ORIGIN  # the test client's Origin is the app's own
