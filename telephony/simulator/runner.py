@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from telephony.ami.stream import Headers
 from telephony.simulator.agi_driver import run_session
@@ -59,6 +60,12 @@ class SimulatorConfig:
     # Hold the clock until a client subscribes to events, so a bridge sees
     # every call from the first one.
     wait_for_subscriber: bool = True
+    # queues.conf wrapuptime of every queue (seconds).
+    wrapup_seconds: float = 3.0
+    # Sound files that do not exist ("*": all but `beep`): AGI answers -1.
+    missing_prompts: tuple[str, ...] = ()
+    # Where to append Asterisk's queue_log for this run (None: kept in memory).
+    queue_log: Path | None = None
 
 
 class SimClock:
@@ -113,6 +120,8 @@ class Simulator:
             survey=config.survey,
             no_answer_share=config.no_answer_share,
             seed=config.seed,
+            wrapup_seconds=config.wrapup_seconds,
+            missing_prompts=config.missing_prompts,
         )
         self.ami.handlers["queuepause"] = self._queue_pause
         self.on_events = on_events
@@ -172,6 +181,7 @@ class Simulator:
         now = self.clock.now()
         self._plan(now)
         events = self.pbx.advance(now)
+        self._write_queue_log()
         for event in events:
             self.ami.publish(event.encode(), event.fields())
         self.emitted += len(events)
@@ -181,6 +191,12 @@ class Simulator:
             task = asyncio.create_task(self._agi(call_id))
             self._agi_tasks.add(task)
             task.add_done_callback(self._agi_tasks.discard)
+
+    def _write_queue_log(self) -> None:
+        lines = self.pbx.queue_log_lines()
+        if lines and self.config.queue_log is not None:
+            with self.config.queue_log.open("a", encoding="utf-8") as out:
+                out.write("".join(f"{line}\n" for line in lines))
 
     def _plan(self, now: float) -> None:
         """Draw arrivals and pauses a little ahead of the clock."""

@@ -316,25 +316,33 @@ def test_queue_report_json_csv_and_xlsx_agree(api: Any) -> None:
     download = client.get(f"/api/reportes/colas?{QUERY}&formato=csv")
     assert download.headers["content-type"].startswith("text/csv")
     assert "attachment" in download.headers["content-disposition"]
-    table = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    # For Uruguay by default: `;`, Spanish labels, dd/mm/aaaa, decimal comma.
+    table = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig")), delimiter=";"))
+    assert table[0] == body["etiquetas"]
+    assert table[1][:4] == ["consultas", "02/03/2026", "", "7"]
+    assert table[1][9] == "75,0%"
+    assert len(table) == 1 + 3
+    rfc = client.get(f"/api/reportes/colas?{QUERY}&formato=csv&estilo_csv=rfc4180")
+    table = list(csv.reader(io.StringIO(rfc.content.decode("utf-8-sig"))))
     assert table[0] == body["columnas"]
     assert table[1][:4] == ["consultas", "2026-03-02", "", "7"]
-    assert len(table) == 1 + 3
     sheet = client.get(f"/api/reportes/colas?{QUERY}&formato=xlsx")
     book = load_workbook(io.BytesIO(sheet.content))
     cells = [list(row) for row in book.active.iter_rows(values_only=True)]
-    assert list(cells[0]) == body["columnas"]
-    assert cells[1][:4] == ["consultas", "2026-03-02", None, 7]
+    assert list(cells[0]) == body["etiquetas"]
+    assert cells[1][0] == "consultas" and cells[1][1].date().isoformat() == "2026-03-02"
+    assert cells[1][2:4] == [None, 7]
     assert cells[1][9] == 0.75
 
 
 def test_agent_report_csv_has_pause_reasons(api: Any) -> None:
     client = api.client(api.usernames[Role.SUPERVISOR])
     download = client.get("/api/reportes/agentes?desde=2026-03-02&hasta=2026-03-02&formato=csv")
-    rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
-    ana = next(r for r in rows if r["agente"] == "Ana")
-    assert ana["pausa_almuerzo_s"] == "7200.0" and ana["pausa_baño_s"] == "600.0"
-    assert ana["aht_s"] == "170.0"
+    text = io.StringIO(download.content.decode("utf-8-sig"))
+    rows = list(csv.DictReader(text, delimiter=";"))
+    ana = next(r for r in rows if r["Agente"] == "Ana")
+    assert ana["Pausa: almuerzo"] == "7200,0" and ana["Pausa: baño"] == "600,0"
+    assert ana["Tiempo medio de gestión"] == "170,0"
 
 
 def test_bad_span_is_rejected(api: Any) -> None:

@@ -224,3 +224,38 @@ async def test_a_failing_tick_does_not_stop_the_board(caplog: pytest.LogCaptureF
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert "wallboard frame failed" in caplog.text
+
+
+def test_frame_v2_lists_agents_and_waiting_calls_without_callers() -> None:
+    clock = Clock()
+    metrics = busy_metrics(clock)
+    metrics.publish([CallQueued(T0 + 25, key(9), "reclamos", 1, "099123456", "Ana Pérez")])
+    board = Wallboard(metrics, lambda: AGENTS, clock=clock)
+    frame = board.frame()
+    assert frame["generated_at"] == int(T0 + 40)
+    names = [(a["name"], a["state_label"], a["seconds_in_state"]) for a in frame["agent_list"]]
+    # Logged-out Diego is not on the floor; the others in name order with their time.
+    assert names == [
+        ("Ana", "En llamada", 40),
+        ("Bruno", "En llamada", 40),
+        ("Carla", "En pausa", 40),
+    ]
+    assert frame["agent_list"][2]["reason"] == "almuerzo"
+    assert frame["waiting_calls"] == [
+        {"queue": "consultas", "wait": 40},
+        {"queue": "reclamos", "wait": 15},
+    ]
+    # A TV shows the frame to anyone in the room: no caller number or name.
+    text = repr(frame)
+    assert "099123456" not in text and "Pérez" not in text
+
+
+def test_only_the_clock_moving_pushes_nothing() -> None:
+    clock = Clock()
+    metrics = QueueMetrics({"consultas": CONSULTAS}, window_seconds=900, clock=clock)
+    board = Wallboard(metrics, list, clock=clock)
+    assert board.tick()[0]["type"] == "wallboard"
+    clock.now += 0.4  # same second: the frame is unchanged, the stamp too
+    assert board.tick() == []
+    clock.now += 5  # a new stamp alone is no news
+    assert board.tick() == []
