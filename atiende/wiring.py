@@ -12,7 +12,8 @@ import logging
 import secrets
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from wsgiref.simple_server import WSGIServer
@@ -88,6 +89,9 @@ class BridgeService:
     bridge: Bridge
     shutdown_grace: float = 60.0
     queue_metrics: QueueMetrics | None = None
+    # The one clock of the live figures and the tracker's ticks (the demo's
+    # simulated time, time.time otherwise).
+    clock: Callable[[], float] = time.time
     _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -149,7 +153,13 @@ def build_bridge(
     settings: Settings,
     extra_sinks: Sequence[DomainEventSink] = (),
     engine: Engine | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    queues: Mapping[str, QueueConfig] | None = None,
 ) -> BridgeService:
+    """`clock`: now for the live figures' windows, the longest wait and the
+    tracker's wrap-up ticks (one clock for all); `queues`: the queues' settings
+    when not read from ATIENDE_QUEUES_CONF (the demo's simulated PBX)."""
     ami = settings.ami
     engine = engine or make_engine(settings.database_url)
     # With a CRM configured, final attentions get their outbox rows in the
@@ -175,7 +185,7 @@ def build_bridge(
         queue_size=ami.queue_size,
         connect_timeout=ami.connect_timeout,
     )
-    queues = queue_configs(settings)
+    queues = dict(queues) if queues is not None else queue_configs(settings)
     tracker = CallTracker(
         ami.system_name,
         wrapup_seconds={name: q.wrapup_seconds for name, q in queues.items()},
@@ -200,8 +210,9 @@ def build_bridge(
         ),
         window_seconds=settings.kpi.window_seconds,
         timezone=ZoneInfo(settings.kpi.timezone),
+        clock=clock,
     )
-    bridge = Bridge(connection, tracker, [recorder, queue_metrics, *extra_sinks])
+    bridge = Bridge(connection, tracker, [recorder, queue_metrics, *extra_sinks], clock=clock)
     return BridgeService(
         repository,
         writer,
@@ -210,6 +221,7 @@ def build_bridge(
         bridge,
         settings.store.shutdown_grace,
         queue_metrics=queue_metrics,
+        clock=clock,
     )
 
 
@@ -481,7 +493,7 @@ class Panel:
                 default=metrics.default,
             )
         )
-        wallboard = Wallboard(metrics, service.tracker.agents)
+        wallboard = Wallboard(metrics, service.tracker.agents, clock=service.clock)
         kiosk = KioskLinks(self.engine)
         app.include_router(wallboard_router(wallboard, kiosk))
         app.include_router(kiosk_links_router(kiosk))

@@ -1,7 +1,7 @@
 """Kiosk links of the wallboard, queue alert acknowledgements, notes on SLA alert acks.
 
 Revision ID: 0008_screens_kiosk_acks
-Revises: 0007_dashboards_report_stats
+Revises: 0008_usernames_normalised
 Create Date: 2026-12-05
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_screens_kiosk_acks"
-down_revision: str | None = "0007_dashboards_report_stats"
+revision: str = "0009_screens_kiosk_acks"
+down_revision: str | None = "0008_usernames_normalised"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
