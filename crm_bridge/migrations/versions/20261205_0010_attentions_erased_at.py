@@ -5,10 +5,10 @@ caller's number, name and channel variables of the person's calls. The bridge
 upserts attentions again when a call is replayed or resynchronised; with
 `erased_at` set, those columns keep their anonymised values (see
 crm_bridge.attentions._update_set), so an erasure cannot be undone by a late
-record. Also joins the two 0008 heads into one.
+record.
 
-Revision ID: 0009_attentions_erased_at
-Revises: 0008_screens_kiosk_acks, 0008_usernames_normalised
+Revision ID: 0010_attentions_erased_at
+Revises: 0009_screens_kiosk_acks
 Create Date: 2026-12-05
 """
 
@@ -19,11 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_attentions_erased_at"
-down_revision: str | Sequence[str] | None = (
-    "0008_screens_kiosk_acks",
-    "0008_usernames_normalised",
-)
+revision: str = "0010_attentions_erased_at"
+down_revision: str | None = "0009_screens_kiosk_acks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
