@@ -9,7 +9,7 @@ for the panel; logs get the English reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
@@ -32,6 +33,8 @@ from agent_api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge
 from agent_api.need_to_know import NeedToKnow
 from agent_api.pop_lookup import PersonCards
 from agent_api.routes import (
+    admin_directory,
+    admin_topics,
     agents,
     alerts,
     audit,
@@ -111,6 +114,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: Mapping[str, int] | None = None,
+    trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """The panel app. `hub` must also be a sink of the bridge (see agent_api.ws).
 
@@ -120,6 +124,8 @@ def create_app(
     them; `app.state.followup.crm_failures` may be set once the sync runs.
     `max_body_bytes` bounds every request body (413 before it is read);
     `body_limits` raises it for path prefixes that take files.
+    `trusted_proxies` (addresses or networks): requests from them are taken
+    to come from the client their X-Forwarded-For names (login limits).
     """
     user_store = UserStore(engine, passwords or Passwords())
     registry = PersonRegistry(engine, phone_region=phone_region)
@@ -172,11 +178,15 @@ def create_app(
         app.include_router(module.router)
     for module in (ticket_routes, alerts, crm, rights_routes):
         app.include_router(module.router)
+    for router in (*admin_directory.routers, admin_topics.router):
+        app.include_router(router)
 
     # Outermost last: the headers go on every answer, the 413 included.
     limits = {"/api/catalog/import": catalog.MAX_UPLOAD_BYTES, **(body_limits or {})}
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, per_path=limits)
     app.add_middleware(SecurityHeaders)
+    if trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies))
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, err: BodyTooLarge) -> JSONResponse:

@@ -124,6 +124,11 @@ class ApiSettings(BaseModel):
     cookie_secure: bool = False
     # Unset: the panel's own list (agent_api.controls.DEFAULT_PAUSE_REASONS).
     pause_reasons: list[str] | None = None
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the
+    # client; empty: the peer's address is the client's (login limits use it).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Largest request body in bytes (the catalog import allows 5 MiB).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Dialplan context that click-to-call originates into.
     originate_context: str = "from-agents"
     timezone: str = "America/Montevideo"

@@ -36,22 +36,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import Engine
 
 import dashboards
+from agent_api.audit import AuditAction
 from agent_api.auth import SESSION_COOKIE, Principal, origin_allowed
 from agent_api.deps import CurrentUser, principal_from_cookie
 from agent_api.exceptions import Forbidden
 from agent_api.services import PanelServices
 from crm_bridge.organisms import Role
 from dashboards import kpi, report_export, report_queries
+from dashboards.kiosk import KioskLinks
 from dashboards.report_queries import ReportSpan
 from dashboards.reports import Granularity
 from dashboards.wallboard import Wallboard
@@ -62,10 +64,11 @@ log = logging.getLogger(__name__)
 WALLBOARD_STATIC = Path(dashboards.__file__).resolve().parent / "static"
 FIGURE_ROLES = frozenset({Role.SUPERVISOR, Role.GERENTE, Role.ADMIN})
 REFUSED = 1008  # WebSocket policy violation
+# Sent after accepting, so the page can tell "refused, stop" from a network drop.
+KIOSK_REFUSED = 4403
 MAX_SPAN_DAYS = 400
 
 Format = Literal["json", "csv", "xlsx"]
-Table = tuple[list[str], list[list[report_export.Cell]]]
 
 
 async def figure_reader(user: CurrentUser) -> Principal:
@@ -87,27 +90,39 @@ def _span(desde: date, hasta: date, timezone: tzinfo) -> ReportSpan:
     return ReportSpan(start, end, timezone)
 
 
-def _respond(name: str, table: Table, formato: Format, desde: date, hasta: date) -> Response:
-    header, body = table
+def _respond(
+    name: str,
+    table: report_export.Table,
+    formato: Format,
+    desde: date,
+    hasta: date,
+    estilo_csv: report_export.CsvDialect = "uy",
+) -> Response:
+    columns, body = table
     filename = f"{name}_{desde.isoformat()}_{hasta.isoformat()}"
     if formato == "csv":
         return Response(
-            report_export.to_csv(header, body),
+            report_export.to_csv(columns, body, dialect=estilo_csv),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
         )
     if formato == "xlsx":
         return Response(
-            report_export.to_xlsx(header, body, sheet=name),
+            report_export.to_xlsx(columns, body, sheet=name),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
         )
+    keys = [c.key for c in columns]
     return JSONResponse(
         {
             "desde": desde.isoformat(),
             "hasta": hasta.isoformat(),
-            "columnas": header,
-            "filas": [dict(zip(header, row, strict=True)) for row in body],
+            "columnas": keys,
+            "etiquetas": [c.label for c in columns],
+            "filas": [
+                {k: report_export.json_value(v) for k, v in zip(keys, row, strict=True)}
+                for row in body
+            ],
         }
     )
 
@@ -135,6 +150,7 @@ def reports_router(
         granularidad: Granularity = Granularity.DAY,
         cola: Annotated[list[str] | None, Query()] = None,
         formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
     ) -> Response:
         span = _span(desde, hasta, timezone)
         rows = report_queries.queue_report(
@@ -145,37 +161,62 @@ def reports_router(
             default=default,
             queues=cola,
         )
-        return _respond("colas", report_export.queue_table(rows), formato, desde, hasta)
+        table = report_export.queue_table(rows)
+        return _respond("colas", table, formato, desde, hasta, estilo_csv)
 
     @router.get("/agentes")
-    def agents(_user: FigureReader, desde: date, hasta: date, formato: Format = "json") -> Response:
+    def agents(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
         rows = report_queries.agent_report(engine, _span(desde, hasta, timezone))
-        return _respond("agentes", report_export.agent_table(rows), formato, desde, hasta)
+        table = report_export.agent_table(rows)
+        return _respond("agentes", table, formato, desde, hasta, estilo_csv)
 
     @router.get("/temas")
-    def topics(_user: FigureReader, desde: date, hasta: date, formato: Format = "json") -> Response:
+    def topics(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
         rows = report_queries.topic_report(engine, _span(desde, hasta, timezone))
-        return _respond("temas", report_export.topic_table(rows), formato, desde, hasta)
+        table = report_export.topic_table(rows)
+        return _respond("temas", table, formato, desde, hasta, estilo_csv)
 
     @router.get("/organismos")
     def organisms(
-        _user: FigureReader, desde: date, hasta: date, formato: Format = "json"
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
     ) -> Response:
         rows = report_queries.organism_report(engine, _span(desde, hasta, timezone))
-        return _respond("organismos", report_export.organism_table(rows), formato, desde, hasta)
+        table = report_export.organism_table(rows)
+        return _respond("organismos", table, formato, desde, hasta, estilo_csv)
 
     return router
 
 
-def wallboard_router(wallboard: Wallboard) -> APIRouter:
+def wallboard_router(
+    wallboard: Wallboard, kiosk: KioskLinks | None = None, *, kiosk_check_seconds: float = 5.0
+) -> APIRouter:
     """GET /wallboard (the page; it redirects nobody: the page itself asks
     the user to sign in on the panel when its socket is refused) and the
-    WebSocket /ws/wallboard that pushes the tiles and alerts."""
+    WebSocket /ws/wallboard that pushes the tiles and alerts. With `kiosk`,
+    also GET /kiosco/{token} and /ws/kiosco/{token}: the same board for a TV
+    with no session, while the link is not revoked (checked every
+    `kiosk_check_seconds` on an open socket)."""
     router = APIRouter(tags=["wallboard"])
 
     @router.get("/wallboard", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(WALLBOARD_STATIC / "wallboard.html")
+        return FileResponse(WALLBOARD_STATIC / "wallboard.html", headers=_BOARD_HEADERS)
 
     @router.get("/api/wallboard")
     async def snapshot(_user: FigureReader) -> JSONResponse:
@@ -192,22 +233,95 @@ def wallboard_router(wallboard: Wallboard) -> APIRouter:
             await websocket.close(code=REFUSED)
             return
         await websocket.accept()
-        queue = wallboard.subscribe()
-        try:
-            await websocket.send_json(wallboard.frame())
-            writer = asyncio.create_task(_pump(websocket, queue))
-            reader = asyncio.create_task(_drain(websocket))
-            _done, pending = await asyncio.wait(
-                {writer, reader}, return_when=asyncio.FIRST_COMPLETED
+        await _serve_board(websocket, wallboard, None)
+
+    if kiosk is None:
+        return router
+    links = kiosk
+
+    @router.get("/kiosco/{token}", include_in_schema=False)
+    async def kiosk_page(token: str) -> Response:
+        # The page itself holds nothing; an unknown link is told so by its socket.
+        # Checking here too spares a TV a page that can never work.
+        if await asyncio.to_thread(links.resolve, token) is None:
+            return Response(
+                "Enlace de pizarra no válido o revocado.",
+                status_code=404,
+                media_type="text/plain; charset=utf-8",
+                headers=_BOARD_HEADERS,
             )
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        finally:
-            wallboard.unsubscribe(queue)
+        return FileResponse(WALLBOARD_STATIC / "wallboard.html", headers=_BOARD_HEADERS)
+
+    @router.websocket("/ws/kiosco/{token}")
+    async def kiosk_socket(websocket: WebSocket, token: str) -> None:
+        services: PanelServices = websocket.app.state.services
+        if not origin_allowed(websocket.headers.get("origin"), services.allowed_origins):
+            await websocket.close(code=REFUSED)
+            return
+        link = await asyncio.to_thread(links.resolve, token)
+        await websocket.accept()
+        if link is None:
+            await websocket.close(code=KIOSK_REFUSED)
+            return
+        await asyncio.to_thread(
+            services.audit.record,
+            AuditAction.KIOSK_LINK,
+            actor_id=None,
+            person_ids=[None],
+            details={"event": "opened", "link_id": link.id},
+        )
+        link_id = link.id
+
+        async def revoked() -> None:
+            # Polled: revocation may come from another replica's API.
+            while True:
+                if not await asyncio.to_thread(links.is_active, link_id):
+                    return
+                await asyncio.sleep(kiosk_check_seconds)
+
+        await _serve_board(websocket, wallboard, revoked)
 
     return router
+
+
+async def _serve_board(
+    websocket: WebSocket,
+    wallboard: Wallboard,
+    until: Callable[[], Coroutine[Any, Any, None]] | None,
+) -> None:
+    """Push frames until the page goes or `until` returns (a revoked kiosk link)."""
+    queue = wallboard.subscribe()
+    try:
+        await websocket.send_json(wallboard.frame())
+        tasks = {
+            asyncio.create_task(_pump(websocket, queue)),
+            asyncio.create_task(_drain(websocket)),
+        }
+        watcher = None if until is None else asyncio.create_task(until())
+        if watcher is not None:
+            tasks.add(watcher)
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if watcher is not None and watcher in done and watcher.exception() is None:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=KIOSK_REFUSED)
+    finally:
+        wallboard.unsubscribe(queue)
+
+
+# The board loads only its own files and sends no Referer (a kiosk URL holds its key).
+_BOARD_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 async def _pump(websocket: WebSocket, queue: asyncio.Queue[dict[str, object]]) -> None:

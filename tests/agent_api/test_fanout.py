@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -22,6 +21,8 @@ from telephony.ami.interest import tracker_event_filter
 from telephony.ami.parser import iter_capture
 from telephony.domain import AgentRinging, CallKey, CallRecord, DomainEvent, IvrEntered
 from telephony.tracker import CallTracker
+from tests.support.ports import free_port
+from tests.support.redis import redis_test_url
 
 pytestmark = pytest.mark.redis
 
@@ -55,7 +56,7 @@ async def until(condition: Callable[[], bool], limit: float = 15.0) -> None:
 
 @pytest.fixture
 def redis_url() -> str:
-    return os.environ.get("ATIENDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    return redis_test_url()
 
 
 @contextlib.asynccontextmanager
@@ -123,13 +124,6 @@ async def test_events_of_another_system_stay_apart(recordings: Path, redis_url: 
 # ------------------------------------------------------------- Redis outage
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def start_redis(port: int, tmp: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -160,7 +154,7 @@ async def _answers(url: str) -> None:
 async def test_redis_down_never_blocks_the_bridge_and_the_relay_recovers(
     recordings: Path, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     system = "outage"
     batches = batches_of(recordings / "answered.ami", system)
