@@ -46,10 +46,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import Engine
 
 import dashboards
-from agent_api.auth import SESSION_COOKIE, Principal, origin_allowed
-from agent_api.deps import CurrentUser, principal_from_cookie
+from agent_api.auth import Principal
+from agent_api.deps import CurrentUser
 from agent_api.exceptions import Forbidden
 from agent_api.services import PanelServices
+from agent_api.sockets import TooManySockets, run_pumps, socket_user
 from crm_bridge.organisms import Role
 from dashboards import kpi, report_export, report_queries
 from dashboards.report_queries import ReportSpan
@@ -184,28 +185,22 @@ def wallboard_router(wallboard: Wallboard) -> APIRouter:
     @router.websocket("/ws/wallboard")
     async def socket(websocket: WebSocket) -> None:
         services: PanelServices = websocket.app.state.services
-        if not origin_allowed(websocket.headers.get("origin"), services.allowed_origins):
-            await websocket.close(code=REFUSED)
-            return
-        user = principal_from_cookie(services, websocket.cookies.get(SESSION_COOKIE))
+        user = await socket_user(websocket, services)
         if user is None or user.role not in FIGURE_ROLES:
             await websocket.close(code=REFUSED)
             return
-        await websocket.accept()
-        queue = wallboard.subscribe()
         try:
-            await websocket.send_json(wallboard.frame())
-            writer = asyncio.create_task(_pump(websocket, queue))
-            reader = asyncio.create_task(_drain(websocket))
-            _done, pending = await asyncio.wait(
-                {writer, reader}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        finally:
-            wallboard.unsubscribe(queue)
+            with services.sockets.hold(user.user_id, user.session_id):
+                await websocket.accept()
+                queue = wallboard.subscribe()
+                try:
+                    await websocket.send_json(wallboard.frame())
+                    await run_pumps(_pump(websocket, queue), _drain(websocket))
+                finally:
+                    wallboard.unsubscribe(queue)
+        except TooManySockets as err:
+            log.warning("wallboard socket refused: %s", err)
+            await websocket.close(code=REFUSED)
 
     return router
 
