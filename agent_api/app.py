@@ -33,6 +33,8 @@ from agent_api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge
 from agent_api.need_to_know import NeedToKnow
 from agent_api.pop_lookup import PersonCards
 from agent_api.routes import (
+    admin_directory,
+    admin_topics,
     agents,
     alerts,
     audit,
@@ -176,6 +178,8 @@ def create_app(
         app.include_router(module.router)
     for module in (ticket_routes, alerts, crm, rights_routes):
         app.include_router(module.router)
+    for router in (*admin_directory.routers, admin_topics.router):
+        app.include_router(router)
 
     # Outermost last: the headers go on every answer, the 413 included.
     limits = {"/api/catalog/import": catalog.MAX_UPLOAD_BYTES, **(body_limits or {})}

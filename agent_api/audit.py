@@ -26,6 +26,11 @@ class AuditAction(StrEnum):
     PENDING_READ = "pending_read"  # the agent's calls pending wrap-up were listed
     TICKET_READ = "ticket_read"  # a ticket (description, notes, responses) was read
     TICKETS_LISTED = "tickets_listed"  # a list of tickets was shown
+    # Not about a person: who changed the centre's set-up or looked at its screens.
+    ADMIN_CHANGE = "admin_change"  # users, organisms, units, referents, SLA, catalog
+    KIOSK_LINK = "kiosk_link"  # a wallboard kiosk link created, revoked or opened
+    ALERT_ACK = "alert_ack"  # a queue or ticket SLA alert acknowledged with a note
+    AGENT_ACTION = "agent_action"  # a supervisor paused, removed, logged off or spied an agent
 
 
 @dataclass(frozen=True, slots=True)

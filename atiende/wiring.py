@@ -12,7 +12,8 @@ import logging
 import secrets
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from wsgiref.simple_server import WSGIServer
@@ -32,6 +33,8 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
+from agent_api.routes.kiosk_links import kiosk_links_router
+from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.settings import ConfigurationError, CrmSettings, Settings
@@ -53,7 +56,9 @@ from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.ivr_metrics import IvrCollector
+from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
+from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from dashboards.wallboard import Wallboard
 from ivr.flows import FlowRegistry, load_flows
@@ -84,6 +89,9 @@ class BridgeService:
     bridge: Bridge
     shutdown_grace: float = 60.0
     queue_metrics: QueueMetrics | None = None
+    # The one clock of the live figures and the tracker's ticks (the demo's
+    # simulated time, time.time otherwise).
+    clock: Callable[[], float] = time.time
     _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -145,7 +153,13 @@ def build_bridge(
     settings: Settings,
     extra_sinks: Sequence[DomainEventSink] = (),
     engine: Engine | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    queues: Mapping[str, QueueConfig] | None = None,
 ) -> BridgeService:
+    """`clock`: now for the live figures' windows, the longest wait and the
+    tracker's wrap-up ticks (one clock for all); `queues`: the queues' settings
+    when not read from ATIENDE_QUEUES_CONF (the demo's simulated PBX)."""
     ami = settings.ami
     engine = engine or make_engine(settings.database_url)
     # With a CRM configured, final attentions get their outbox rows in the
@@ -171,7 +185,7 @@ def build_bridge(
         queue_size=ami.queue_size,
         connect_timeout=ami.connect_timeout,
     )
-    queues = queue_configs(settings)
+    queues = dict(queues) if queues is not None else queue_configs(settings)
     tracker = CallTracker(
         ami.system_name,
         wrapup_seconds={name: q.wrapup_seconds for name, q in queues.items()},
@@ -196,8 +210,9 @@ def build_bridge(
         ),
         window_seconds=settings.kpi.window_seconds,
         timezone=ZoneInfo(settings.kpi.timezone),
+        clock=clock,
     )
-    bridge = Bridge(connection, tracker, [recorder, queue_metrics, *extra_sinks])
+    bridge = Bridge(connection, tracker, [recorder, queue_metrics, *extra_sinks], clock=clock)
     return BridgeService(
         repository,
         writer,
@@ -206,6 +221,7 @@ def build_bridge(
         bridge,
         settings.store.shutdown_grace,
         queue_metrics=queue_metrics,
+        clock=clock,
     )
 
 
@@ -477,8 +493,11 @@ class Panel:
                 default=metrics.default,
             )
         )
-        wallboard = Wallboard(metrics, service.tracker.agents)
-        app.include_router(wallboard_router(wallboard))
+        wallboard = Wallboard(metrics, service.tracker.agents, clock=service.clock)
+        kiosk = KioskLinks(self.engine)
+        app.include_router(wallboard_router(wallboard, kiosk))
+        app.include_router(kiosk_links_router(kiosk))
+        app.include_router(queue_alerts_router(QueueAlertAcks(self.engine)))
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
 

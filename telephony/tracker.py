@@ -234,6 +234,14 @@ class CallTracker:
         """One already-typed event (what `feed` does after parsing)."""
         return self._handlers[type(event)](event)
 
+    def tick(self, now: float) -> list[DomainEvent]:
+        """The clock between events (`now` on Asterisk's clock): wrap-ups due
+        by then end, at their own deadline. Asterisk sends no event when a
+        wrap-up ends, so only a tick ends it on time in a quiet period."""
+        if now >= self._book.next_deadline:
+            return list(self._book.expire(now))
+        return []
+
     def restore(self, records: Iterable[CallRecord]) -> None:
         """Calls the store still had in progress when the bridge stopped.
 

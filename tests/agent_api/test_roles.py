@@ -66,6 +66,24 @@ ENDPOINTS: list[tuple[str, str, set[Role], Any]] = [
 ]
 
 
+ADMIN_ENDPOINTS = {
+    ("GET", "/api/admin/organisms"),
+    ("POST", "/api/admin/organisms"),
+    ("PATCH", "/api/admin/organisms/{organism_id}"),
+    ("GET", "/api/admin/organisms/{organism_id}/units"),
+    ("POST", "/api/admin/organisms/{organism_id}/units"),
+    ("PATCH", "/api/admin/units/{unit_id}"),
+    ("GET", "/api/admin/units/{unit_id}/referents"),
+    ("POST", "/api/admin/units/{unit_id}/referents"),
+    ("DELETE", "/api/admin/units/{unit_id}/referents/{user_id}"),
+    ("GET", "/api/admin/service-levels"),
+    ("PUT", "/api/admin/service-levels"),
+    ("GET", "/api/admin/topics"),
+    ("POST", "/api/admin/topics"),
+    ("PATCH", "/api/admin/topics/{topic_id}"),
+}
+
+
 def _ringing(panel: Panel, username: str, linkedid: str) -> CallKey:
     key = CallKey(SYSTEM, linkedid)
     panel.hub.publish(
@@ -253,6 +271,10 @@ def test_openapi_documents_one_router_per_resource(panel: Panel) -> None:
         "alertas",
         "crm",
         "derechos",
+        "organismos",
+        "unidades",
+        "niveles de servicio",
+        "temas del catálogo",
     }
     documented = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
     listed = set()
@@ -266,4 +288,5 @@ def test_openapi_documents_one_router_per_resource(panel: Panel) -> None:
     # The follow-up routes (tickets, SLA alerts, CRM, rights) have their own
     # role matrix in test_tickets_api.py.
     listed |= {(method, openapi_path(path)) for method, path in NEW_ENDPOINTS}
+    listed |= ADMIN_ENDPOINTS  # their role checks: test_admin_api.py
     assert documented == listed | {("POST", "/api/session"), ("DELETE", "/api/session")}
