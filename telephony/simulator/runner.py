@@ -124,6 +124,9 @@ class Simulator:
             missing_prompts=config.missing_prompts,
         )
         self.ami.handlers["queuepause"] = self._queue_pause
+        self.ami.handlers["queueadd"] = self._queue_add
+        self.ami.handlers["queueremove"] = self._queue_remove
+        self.ami.handlers["originate"] = self._originate
         self.on_events = on_events
         self.placed = 0
         self.emitted = 0
@@ -216,18 +219,61 @@ class Simulator:
             )
             self.pbx.at(change.at, functools.partial(self._pause, interface, change))
 
+    def _carry_out(self, run: Callable[[], str | None], done: str) -> tuple[str, str]:
+        """An action on the PBX at the simulated now; Asterisk's reply."""
+        self.sync()
+        error = run()
+        self.sync()
+        return ("Error", error) if error is not None else ("Success", done)
+
     def _queue_pause(self, action: Headers) -> tuple[str, str]:
-        """QueuePause from a client (the agent panel), as app_queue answers it.
-        A pause applies to every queue of the member (the simulator keeps one
-        pause state per agent)."""
+        """QueuePause from a client (the agent panel), as app_queue answers it."""
         interface = action.get("Interface", "")
-        if interface not in self.pbx.agents:
-            return "Error", "Interface not found"
-        paused = action.get("Paused", "").lower() in ("true", "yes", "1", "on")
-        self.sync()
-        self.pbx.set_paused(interface, paused, action.get("Reason", ""))
-        self.sync()
-        return "Success", f"Interface {'paused' if paused else 'unpaused'} successfully"
+        paused_text = action.get("Paused", "")
+        if not interface or not paused_text:
+            return "Error", "Need 'Interface' and 'Paused' parameters."
+        paused = paused_text.lower() in ("true", "yes", "1", "on", "y", "t")
+        return self._carry_out(
+            lambda: self.pbx.queue_pause(
+                interface, paused, action.get("Reason", ""), action.get("Queue", "")
+            ),
+            f"Interface {'paused' if paused else 'unpaused'} successfully",
+        )
+
+    def _queue_add(self, action: Headers) -> tuple[str, str]:
+        paused = action.get("Paused", "").lower() in ("true", "yes", "1", "on", "y", "t")
+        return self._carry_out(
+            lambda: self.pbx.queue_add(
+                action.get("Queue", ""),
+                action.get("Interface", ""),
+                action.get("MemberName", ""),
+                paused=paused,
+                reason=action.get("Reason", ""),
+            ),
+            "Added interface to queue",
+        )
+
+    def _queue_remove(self, action: Headers) -> tuple[str, str]:
+        return self._carry_out(
+            lambda: self.pbx.queue_remove(action.get("Queue", ""), action.get("Interface", "")),
+            "Removed interface from queue",
+        )
+
+    def _originate(self, action: Headers) -> tuple[str, str]:
+        channel = action.get("Channel", "")
+        if not channel:
+            return "Error", "Channel not specified"
+        context, exten = action.get("Context", ""), action.get("Exten", "")
+        return self._carry_out(
+            lambda: self.pbx.originate(
+                channel,
+                context,
+                exten,
+                caller_id=action.get("CallerID", ""),
+                action_id=action.get("ActionID", ""),
+            ),
+            "Originate successfully queued",
+        )
 
     def _pause(self, interface: str, change: PauseChange) -> None:
         self.pbx.set_paused(interface, change.paused, change.reason)
