@@ -213,7 +213,13 @@ def build_bridge(
         timezone=ZoneInfo(settings.kpi.timezone),
         clock=clock,
     )
-    bridge = Bridge(connection, tracker, [recorder, queue_metrics, *extra_sinks], clock=clock)
+    bridge = Bridge(
+        connection,
+        tracker,
+        [recorder, queue_metrics, *extra_sinks],
+        clock=clock,
+        queue_log=ami.queue_log,
+    )
     return BridgeService(
         repository,
         writer,
