@@ -105,10 +105,10 @@ class Call:
         return None
 
     def ivr_choices(self) -> tuple[str, ...]:
-        path = self.variables.get(IVR_PATH_VARIABLE)
-        if path is not None:
-            return tuple(part.strip() for part in path.split(",") if part.strip())
-        return tuple(self.digits)
+        """The IVR's own choices (ATIENDE_IVR_PATH), never the keys pressed: those
+        include the cédula and ticket numbers callers type (personal data)."""
+        path = self.variables.get(IVR_PATH_VARIABLE, "")
+        return tuple(part.strip() for part in path.split(",") if part.strip())
 
     def answered_leg(self) -> Leg | None:
         for leg in reversed(self.legs):

@@ -34,6 +34,7 @@ from telephony.domain import (
     QueueLeg,
 )
 from tests.agent_api.conftest import ORIGIN, PASSWORD, Panel, build_panel, served
+from tests.support.web import session_cookie as support_session_cookie
 
 pytestmark = pytest.mark.postgres
 SYSTEM = "pbx-ws"
@@ -41,13 +42,7 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 async def session_cookie(base: str, username: str) -> tuple[str, str]:
-    async with httpx.AsyncClient(base_url=f"http://{base}") as client:
-        answer = await client.post(
-            "/api/session", json={"username": username, "password": PASSWORD}
-        )
-        assert answer.status_code == 200
-        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-        return cookie, answer.json()["csrf_token"]
+    return await support_session_cookie(base, username, PASSWORD)
 
 
 async def open_socket(base: str, cookie: str, origin: str = ORIGIN) -> ClientConnection:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,8 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import Engine, create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, insert
 
 from agent_api.routes.figures import reports_router
 from crm_bridge.db import make_engine, upgrade
@@ -42,6 +40,7 @@ from dashboards.report_queries import (
 )
 from dashboards.reports import Granularity
 from tests.agent_api.conftest import build_panel
+from tests.support.postgres import fresh_database
 
 TZ = ZoneInfo("America/Montevideo")  # UTC-3 all year
 CONSULTAS = kpi.QueueKpiDefinition(service_level_seconds=20, short_abandon_seconds=5)
@@ -185,22 +184,11 @@ def load(engine: Engine) -> None:
 
 @pytest.fixture(scope="module")
 def pg_url(postgres_url: str) -> Iterator[str]:
-    url = make_url(postgres_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"{url.database}_reports_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        db = url.set(database=name).render_as_string(hide_password=False)
-        upgrade(db)
+    with fresh_database(postgres_url, "reports", migrate=True) as db:
         engine = make_engine(db)
         load(engine)
         engine.dispose()
         yield db
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from starlette.websockets import WebSocketDisconnect
 
 from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
-from crm_bridge.db import upgrade
 from crm_bridge.organisms import Role
 from dashboards.kpi import QueueKpiDefinition
 from dashboards.queue_metrics import QueueMetrics
@@ -26,6 +22,7 @@ from dashboards.wallboard import Wallboard, level
 from telephony.agents import AgentSnapshot
 from telephony.domain import AgentState, CallAnswered, CallKey, CallQueued
 from tests.agent_api.conftest import build_panel
+from tests.support.postgres import fresh_database
 
 
 class Clock:
@@ -135,19 +132,8 @@ def test_max_rate_must_be_positive() -> None:
 
 @pytest.fixture(scope="module")
 def wall_db(postgres_url: str) -> Iterator[str]:
-    url = make_url(postgres_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"{url.database}_wall_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        db = url.set(database=name).render_as_string(hide_password=False)
-        upgrade(db)
+    with fresh_database(postgres_url, "wall", migrate=True) as db:
         yield db
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
