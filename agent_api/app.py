@@ -9,7 +9,7 @@ for the panel; logs get the English reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
@@ -29,7 +30,11 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.exceptions import AgentApiError
 from agent_api.followup import FollowUpServices, TicketScope
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge, SecurityHeaders
+from agent_api.need_to_know import NeedToKnow
+from agent_api.pop_lookup import PersonCards
 from agent_api.routes import (
+    admin_directory,
+    admin_topics,
     agents,
     alerts,
     audit,
@@ -62,6 +67,7 @@ from crm_bridge.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
+from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.outbox import SyncFailures
@@ -108,6 +114,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: Mapping[str, int] | None = None,
+    trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """The panel app. `hub` must also be a sink of the bridge (see agent_api.ws).
 
@@ -117,8 +124,11 @@ def create_app(
     them; `app.state.followup.crm_failures` may be set once the sync runs.
     `max_body_bytes` bounds every request body (413 before it is read);
     `body_limits` raises it for path prefixes that take files.
+    `trusted_proxies` (addresses or networks): requests from them are taken
+    to come from the client their X-Forwarded-For names (login limits).
     """
     user_store = UserStore(engine, passwords or Passwords())
+    registry = PersonRegistry(engine, phone_region=phone_region)
     services = PanelServices(
         users=user_store,
         sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
@@ -126,7 +136,7 @@ def create_app(
         hub=hub,
         controls=controls,
         agents=agents_snapshot,
-        persons=PersonRegistry(engine, phone_region=phone_region),
+        persons=registry,
         audit=AuditLog(engine),
         catalog=Catalog(engine),
         wrapups=WrapupStore(engine, tickets=tickets),
@@ -138,6 +148,8 @@ def create_app(
         pause_reasons=tuple(pause_reasons),
         allowed_origins=frozenset(allowed_origins),
         cookie_secure=cookie_secure,
+        need=NeedToKnow(engine, hub, phone_region=phone_region),
+        cards=PersonCards(engine, registry, PersonHistory(engine)),
     )
 
     @asynccontextmanager
@@ -166,11 +178,15 @@ def create_app(
         app.include_router(module.router)
     for module in (ticket_routes, alerts, crm, rights_routes):
         app.include_router(module.router)
+    for router in (*admin_directory.routers, admin_topics.router):
+        app.include_router(router)
 
     # Outermost last: the headers go on every answer, the 413 included.
     limits = {"/api/catalog/import": catalog.MAX_UPLOAD_BYTES, **(body_limits or {})}
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, per_path=limits)
     app.add_middleware(SecurityHeaders)
+    if trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies))
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, err: BodyTooLarge) -> JSONResponse:

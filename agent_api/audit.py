@@ -22,6 +22,16 @@ class AuditAction(StrEnum):
     PERSON_CREATE = "person_create"
     PERSON_UPDATE = "person_update"
     CONSENT_CHANGE = "consent_change"
+    CALLS_READ = "calls_read"  # the calls of the day (numbers, names) were listed
+    PENDING_READ = "pending_read"  # the agent's calls pending wrap-up were listed
+    WRAPUP_READ = "wrapup_read"  # an agent reread a wrap-up (its notes may name someone)
+    TICKET_READ = "ticket_read"  # a ticket (description, notes, responses) was read
+    TICKETS_LISTED = "tickets_listed"  # a list of tickets was shown
+    # Not about a person: who changed the centre's set-up or looked at its screens.
+    ADMIN_CHANGE = "admin_change"  # users, organisms, units, referents, SLA, catalog
+    KIOSK_LINK = "kiosk_link"  # a wallboard kiosk link created, revoked or opened
+    ALERT_ACK = "alert_ack"  # a queue or ticket SLA alert acknowledged with a note
+    AGENT_ACTION = "agent_action"  # a supervisor paused, removed, logged off or spied an agent
 
 
 @dataclass(frozen=True, slots=True)

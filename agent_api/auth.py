@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -121,6 +123,39 @@ class Principal:
 
     def can(self, permission: Permission) -> bool:
         return allowed(self.role, permission)
+
+
+# ------------------------------------------------------------------ usernames
+
+MAX_USERNAME_LENGTH = 64
+
+
+def normalize_username(username: str) -> str:
+    """The form usernames are compared and stored in: NFKC, case-folded, trimmed.
+
+    "ADMIN", "admin" and "ａｄｍｉｎ" (fullwidth) are one name.
+    """
+    return unicodedata.normalize("NFKC", username).casefold().strip()
+
+
+def username_problem(username: str) -> str | None:
+    """Why a new username is refused (English, for logs), or None.
+
+    Invisible and control characters (U+200B, bidi overrides...) would make
+    two names look the same on screen.
+    """
+    name = normalize_username(username)
+    if not name or len(name) > MAX_USERNAME_LENGTH:
+        return "empty or too long"
+    for char in name:
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES or char.isspace():
+            return f"has the invisible or control character U+{ord(char):04X}"
+    return None
+
+
+# Control, format (zero-width, bidi), surrogate, private use, unassigned,
+# and the separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 
 
 # ------------------------------------------------------------------ passwords
@@ -237,57 +272,98 @@ class _Failures:
 
 
 class LoginRateLimiter:
-    """At most `max_failures` failed logins per (username, address) in `window` seconds.
+    """Failed logins in the last `window_seconds`: at most `max_failures` per
+    (username, address) and `max_failures_per_address` per address, whoever
+    the usernames are (password spraying).
 
-    In memory: one process serves the panel. Success clears the count.
+    Never per username alone: that would let anyone lock an agent out. The
+    address is the client's as the app sees it; behind a reverse proxy, list
+    the proxy in ATIENDE_API__TRUSTED_PROXIES so that it is the forwarded one.
+
+    `begin` checks and counts the attempt as a failure in one step under a
+    lock (login runs in the thread pool: a check then a later count let
+    parallel guesses all pass the check); `succeeded` takes it back. In
+    memory: one process serves the panel.
     """
 
     def __init__(
         self,
         *,
         max_failures: int = 5,
+        max_failures_per_address: int = 20,
         window_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._max = max_failures
+        self._max_address = max_failures_per_address
         self._window = window_seconds
         self._clock = clock
+        self._lock = threading.Lock()
         self._failures: dict[tuple[str, str], _Failures] = {}
+        self._by_address: dict[str, _Failures] = {}
+
+    def begin(self, username: str, address: str) -> None:
+        """Raise TooManyAttempts if locked out, else count this attempt as failed
+        until `succeeded` says otherwise."""
+        with self._lock:
+            now = self._clock()
+            pair = self._failures.setdefault(self._key(username, address), _Failures())
+            spread = self._by_address.setdefault(address, _Failures())
+            self._refuse_if_over(pair, self._max, now)
+            self._refuse_if_over(spread, self._max_address, now)
+            pair.times.append(now)
+            spread.times.append(now)
+            if len(self._failures) + len(self._by_address) > 100_000:
+                self._prune(now)
 
     def check(self, username: str, address: str) -> None:
-        """Raise TooManyAttempts when this pair is locked out."""
-        entry = self._failures.get(self._key(username, address))
-        if entry is None:
-            return
-        now = self._clock()
-        self._expire(entry, now)
-        if len(entry.times) >= self._max:
-            raise TooManyAttempts(retry_after=max(1, int(entry.times[0] + self._window - now)))
+        """Raise TooManyAttempts when this pair or this address is locked out."""
+        with self._lock:
+            now = self._clock()
+            pair = self._failures.get(self._key(username, address))
+            if pair is not None:
+                self._refuse_if_over(pair, self._max, now)
+            spread = self._by_address.get(address)
+            if spread is not None:
+                self._refuse_if_over(spread, self._max_address, now)
 
     def failed(self, username: str, address: str) -> None:
-        key = self._key(username, address)
-        entry = self._failures.setdefault(key, _Failures())
-        entry.times.append(self._clock())
-        if len(self._failures) > 100_000:
-            self._prune()
+        """Count a failure (for callers that did not `begin`)."""
+        with self._lock:
+            now = self._clock()
+            self._failures.setdefault(self._key(username, address), _Failures()).times.append(now)
+            self._by_address.setdefault(address, _Failures()).times.append(now)
 
     def succeeded(self, username: str, address: str) -> None:
-        self._failures.pop(self._key(username, address), None)
+        """The pair's count is cleared; the address keeps its other failures."""
+        with self._lock:
+            self._failures.pop(self._key(username, address), None)
+            spread = self._by_address.get(address)
+            if spread is not None and spread.times:
+                spread.times.pop()
+
+    def _refuse_if_over(self, entry: _Failures, limit: int, now: float) -> None:
+        self._expire(entry, now)
+        if len(entry.times) >= limit:
+            raise TooManyAttempts(retry_after=max(1, int(entry.times[0] + self._window - now)))
 
     def _expire(self, entry: _Failures, now: float) -> None:
         while entry.times and entry.times[0] <= now - self._window:
             entry.times.popleft()
 
-    def _prune(self) -> None:
-        now = self._clock()
-        for key in list(self._failures):
-            self._expire(self._failures[key], now)
-            if not self._failures[key].times:
-                del self._failures[key]
+    def _prune(self, now: float) -> None:
+        for pair in [k for k, e in self._failures.items() if not self._live(e, now)]:
+            del self._failures[pair]
+        for address in [k for k, e in self._by_address.items() if not self._live(e, now)]:
+            del self._by_address[address]
+
+    def _live(self, entry: _Failures, now: float) -> bool:
+        self._expire(entry, now)
+        return bool(entry.times)
 
     @staticmethod
     def _key(username: str, address: str) -> tuple[str, str]:
-        return (username.strip().casefold(), address)
+        return (normalize_username(username), address)
 
 
 def origin_allowed(origin: str | None, allowed_origins: Iterable[str]) -> bool:

@@ -190,7 +190,7 @@ class RedisEventRelay:
                 self.subscribed.clear()
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(self._retry)
 
     def _deliver(self, data: bytes | str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from agent_api.masking import mask_document, mask_number
 from crm_bridge.history import HistoryEntry
 from crm_bridge.persons import PersonView
 from telephony.domain import (
@@ -59,6 +60,18 @@ def pop_frame(event: AgentRinging, path: Iterable[str] = ()) -> dict[str, Any]:
             "topic": event.variables.get(TOPIC_VARIABLE),
         },
         "person_status": "buscando",
+    }
+
+
+def watched_pop_frame(frame: dict[str, Any]) -> dict[str, Any]:
+    """The pop as a supervisor watching the queues gets it: the caller's number
+    masked and no name (they oversee calls; people are read through the API,
+    with a reason, audited)."""
+    number = str((frame.get("caller") or {}).get("number") or "")
+    return {
+        **frame,
+        "caller": {"number": mask_number(number) if number else "", "name": ""},
+        "person_status": None,
     }
 
 
@@ -111,6 +124,24 @@ def agent_state_frame(event: AgentStateChanged) -> dict[str, Any]:
         "state": event.state.value,
         "reason": event.reason,
         "queue": event.queue,
+    }
+
+
+def masked_document(person: PersonView) -> str | None:
+    """The last two characters of the document (enough to tell two people apart)."""
+    if not person.document_number:
+        return None
+    return mask_document(person.document_number)
+
+
+def person_summary(person: PersonView) -> dict[str, Any]:
+    """What is shown before the agent answers or picks: names and a masked document."""
+    return {
+        "id": person.id,
+        "given_names": person.given_names,
+        "family_names": person.family_names,
+        "document_type": None if person.document_type is None else person.document_type.value,
+        "document_masked": masked_document(person),
     }
 
 

@@ -179,8 +179,32 @@ class PersonIn(BaseModel):
     addresses: list[AddressIn] = Field(default_factory=list, max_length=10)
     documents: list[DocumentIn] = Field(default_factory=list, max_length=20)
     notice_version: str | None = Field(default=None, max_length=32)
-    call_system: str | None = None
-    call_linkedid: str | None = None
+    # The call the person is registered on (it links them to it): one this
+    # user handles. Without one the registration stands alone (presencial).
+    call_system: str | None = Field(default=None, max_length=64)
+    call_linkedid: str | None = Field(default=None, max_length=64)
+
+
+class PersonSearchIn(BaseModel):
+    """One criterion, and the reason: the call handled or the ticket worked."""
+
+    document: str | None = Field(default=None, max_length=32)
+    document_type: str = Field(default="ci", max_length=16)
+    phone: str | None = Field(default=None, max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+    call_system: str | None = Field(default=None, max_length=64)
+    call_linkedid: str | None = Field(default=None, max_length=64)
+    ticket: str | None = Field(default=None, max_length=16)
+
+
+class PersonSummaryOut(BaseModel):
+    """A search hit or a pop candidate: names and a masked document only."""
+
+    id: int
+    given_names: str
+    family_names: str
+    document_type: str | None
+    document_masked: str | None
 
 
 class PersonPatch(BaseModel):
@@ -220,3 +244,24 @@ class AuditOut(BaseModel):
     call_system: str | None
     call_linkedid: str | None
     details: dict[str, Any]
+
+
+class CallPersonOut(BaseModel):
+    """The person of a call, as the answering agent's page reads it."""
+
+    call: dict[str, str]
+    person_status: str  # identificada | varias | desconocida
+    person: PersonOut | None = None
+    candidates: list[PersonSummaryOut] = Field(default_factory=list)
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    open_requests: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PersonHistoryOut(BaseModel):
+    """A page of a person's timeline, newest first."""
+
+    person_id: int
+    page: int
+    page_size: int
+    has_more: bool
+    entries: list[dict[str, Any]]

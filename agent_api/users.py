@@ -9,7 +9,12 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agent_api.auth import MIN_PASSWORD_LENGTH, Passwords
+from agent_api.auth import (
+    MIN_PASSWORD_LENGTH,
+    Passwords,
+    normalize_username,
+    username_problem,
+)
 from agent_api.exceptions import Conflict, InvalidInput, NotFound
 from crm_bridge.db import session_factory
 from crm_bridge.models import AgentInterface, User
@@ -46,7 +51,8 @@ class UserStore:
     def authenticate(self, username: str, password: str) -> PanelUser | None:
         """The user if the password is right and the account active (constant work otherwise)."""
         with self._sessions.begin() as session:
-            row = session.scalars(select(User).where(User.username == username.strip())).first()
+            name = normalize_username(username)
+            row = session.scalars(select(User).where(User.username == name)).first()
             stored = row.password_hash if row is not None and row.active else None
             if not self._passwords.verify(stored, password) or row is None:
                 return None
@@ -72,9 +78,19 @@ class UserStore:
         password: str,
         interfaces: Sequence[str] = (),
     ) -> PanelUser:
-        name = username.strip()
-        if not name or len(name) > 64 or not display_name.strip():
-            raise InvalidInput("bad username or display name")
+        # Stored normalised: the unique constraint then refuses look-alikes.
+        name = normalize_username(username)
+        problem = username_problem(username)
+        if problem is not None:
+            raise InvalidInput(
+                f"username {problem}",
+                detalle=(
+                    "El nombre de usuario no puede estar vacío, superar 64 caracteres "
+                    "ni tener espacios o caracteres invisibles."
+                ),
+            )
+        if not display_name.strip():
+            raise InvalidInput("empty display name")
         _check_password(password)
         checked = [check_interface(i) for i in dict.fromkeys(interfaces)]
         try:
@@ -171,6 +187,6 @@ class UserStore:
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH or len(password) > 1024:
         raise InvalidInput(
-            "password length",
+            f"the password must have {MIN_PASSWORD_LENGTH} to 1024 characters",
             detalle=f"La contraseña debe tener al menos {MIN_PASSWORD_LENGTH} caracteres.",
         )

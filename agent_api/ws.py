@@ -54,6 +54,7 @@ from agent_api.frames import (
     pop_frame,
     ring_no_answer_frame,
     taken_frame,
+    watched_pop_frame,
 )
 from agent_api.masking import mask_number
 from agent_api.pop_lookup import PopLookup
@@ -102,6 +103,7 @@ class _LiveCall:
     # What a socket opened mid-call (a reloaded page) is sent on arrival.
     ringing: AgentRinging | None = None
     pop: str | None = None
+    watched: str | None = None  # the pop as supervisors get it (caller masked)
     answered: str | None = None
 
 
@@ -133,6 +135,10 @@ class PopHub:
         # Calls each user was rung for or answered, for object-level checks
         # on wrap-ups before the attention row is in the store.
         self._recent: OrderedDict[CallKey, set[int]] = OrderedDict()
+        # Who answered each recent call, and what the caller's channel said
+        # (number, variables): the need-to-know checks (agent_api.need_to_know).
+        self._answers: OrderedDict[CallKey, int] = OrderedDict()
+        self._callers: OrderedDict[CallKey, tuple[str, dict[str, str]]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self.frames_sent = 0
         self.sockets_dropped = 0
@@ -148,6 +154,14 @@ class PopHub:
 
     def handled_by(self, key: CallKey, user_id: int) -> bool:
         return user_id in self._recent.get(key, ())
+
+    def answered_by(self, key: CallKey) -> int | None:
+        """The user who answered a recent call (None: not answered here, or forgotten)."""
+        return self._answers.get(key)
+
+    def caller_of(self, key: CallKey) -> tuple[str, dict[str, str]] | None:
+        """The calling number and channel variables of a recent call."""
+        return self._callers.get(key)
 
     # --------------------------------------------------------------- sockets
 
@@ -168,10 +182,13 @@ class PopHub:
             )
             if live.pop is None or live.ringing is None or not (mine or sub.watch_all):
                 continue
-            self._deliver(live.pop, {sub})
+            shown = live.pop if mine else live.watched
+            if shown is not None:
+                self._deliver(shown, {sub})
             if live.answered is not None and live.answered_by == sub.user_id:
                 self._deliver(live.answered, {sub})
-            if self._lookup is not None:
+            # Person data only to the agents rung or answering, never to watchers.
+            if self._lookup is not None and mine:
                 self._spawn(self._follow_with_person(live.ringing, [sub.user_id]))
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -240,12 +257,18 @@ class PopHub:
         if self.record_of is not None:
             record = self.record_of(event.key)
             path = record.ivr_path if record is not None else ()
+        self._remember_caller(event.key, event.caller_number, dict(event.variables))
         frame = pop_frame(event, path)
+        watched = watched_pop_frame(frame)
         if first_ring:
             live.ringing = event
             live.pop = json.dumps(frame, separators=(",", ":"))
-        # Supervisors see each call once, not once per ringing agent.
-        recipients = self._send(frame, users, watchers=first_ring)
+            live.watched = json.dumps(watched, separators=(",", ":"))
+        recipients = self._send(frame, users, watchers=False)
+        # Supervisors see each call once, not once per ringing agent, and
+        # without the caller's data: they oversee the queue, not the person.
+        if first_ring:
+            self._deliver(live.watched or "", set(self._watchers) - self._sockets_of(users))
         if self._lookup is None or not recipients:
             return
         self._spawn(self._follow_with_person(event, recipients))
@@ -263,6 +286,10 @@ class PopHub:
         live.answered = json.dumps(frame, separators=(",", ":"))
         if user is not None:
             self._remember(event.key, user)
+            self._answers[event.key] = user
+            self._answers.move_to_end(event.key)
+            while len(self._answers) > self.RECENT_CALLS:
+                self._answers.popitem(last=False)
             self._send(frame, (user,))
         others = tuple(u for u in live.rung if u != user)
         if others:
@@ -342,6 +369,18 @@ class PopHub:
         self._recent.move_to_end(key)
         while len(self._recent) > self.RECENT_CALLS:
             self._recent.popitem(last=False)
+
+    def _remember_caller(self, key: CallKey, number: str, variables: dict[str, str]) -> None:
+        self._callers[key] = (number, variables)
+        self._callers.move_to_end(key)
+        while len(self._callers) > self.RECENT_CALLS:
+            self._callers.popitem(last=False)
+
+    def _sockets_of(self, users: Sequence[int]) -> set[Subscriber]:
+        found: set[Subscriber] = set()
+        for user in users:
+            found.update(self._by_user.get(user, ()))
+        return found
 
     def _send(
         self, frame: dict[str, Any], users: Sequence[int], *, watchers: bool = True

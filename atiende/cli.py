@@ -3,6 +3,7 @@
 atiende serve                  bridge, IVR, agent panel, /metrics and CRM sync
 atiende worker                 CRM sync jobs and SLA scans on RQ (with Redis)
 atiende user add NAME ...      create a user of the agent panel
+atiende admin ...              set up organisms, units, referents, SLA hours, catalog, users
 atiende replay CAPTURE.ami     run a raw AMI capture through the parser and tracker
 atiende import-queue-log FILE  load an Asterisk queue_log (earlier history) into the reports
 atiende migrate                bring the database schema up to date
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from atiende import prompts_cli
+from atiende import admin_cli, prompts_cli
 from atiende.logs import configure_logging
 from atiende.settings import ConfigurationError, Settings
 from crm_bridge.organisms import Role
@@ -82,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="queue member interface of an agent, e.g. PJSIP/4001 (repeatable)",
     )
+
+    admin_cli.add_parser(sub)
 
     replay = sub.add_parser("replay", help="run a raw AMI capture through the tracker")
     replay.add_argument("capture", type=Path)
@@ -216,6 +219,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "user":
         return _add_user(settings, args)
+    if args.command == "admin":
+        return admin_cli.run(settings, args)
     if args.command == "prompts":
         return prompts_cli.run(args, settings)
     if args.command == "worker":

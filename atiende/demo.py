@@ -55,11 +55,14 @@ from telephony.domain import (
     IvrLeft,
     RingNoAnswer,
 )
+from telephony.queue_config import QueueConfig
 from telephony.simulator.runner import Simulator, SimulatorConfig
 from telephony.simulator.traffic import KnownPerson, TrafficProfile, sample_persons
 
 DEMO_SECRET = "demo"
 DEMO_SYSTEM = "demo-sim"
+# The simulated queues' wrapuptime (queues.conf), for the PBX and the tracker.
+DEMO_WRAPUP_SECONDS = 5.0
 # The default flow checks office hours (Montevideo); the demo's IVR lives on
 # a Tuesday morning so calls reach the queues whatever the time here.
 OFFICE_HOURS = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)
@@ -202,6 +205,7 @@ async def run_demo(
             agi=("127.0.0.1", ivr.port),
             profile=TrafficProfile(calls_per_minute=calls_per_minute),
             seed=seed,
+            wrapup_seconds=DEMO_WRAPUP_SECONDS,
         ),
         known=persons,
     )
@@ -214,7 +218,15 @@ async def run_demo(
     sinks: list[DomainEventSink] = [ConsoleSink(out)]
     if panel is not None:
         sinks.append(panel.hub)
-    service = build_bridge(settings, sinks, engine=engine)
+    # One clock: the simulator's time runs `speed` times faster than the
+    # wall's, and its events carry it, so the live figures' windows, the
+    # longest wait and the wrap-up ticks must read the same clock. The queues
+    # are the simulator's, with its wrap-up time.
+    queues = {
+        name: QueueConfig(name, wrapup_seconds=DEMO_WRAPUP_SECONDS)
+        for name in simulator.pbx.waiting
+    }
+    service = build_bridge(settings, sinks, engine=engine, clock=simulator.clock.now, queues=queues)
     if panel is not None:
         await panel.start(service)
     await service.start()

@@ -32,6 +32,10 @@ class AmiSettings(BaseModel):
     # Bounded queue between the socket and the tracker.
     queue_size: int = Field(default=50_000, ge=100)
     connect_timeout: float = Field(default=5.0, gt=0)
+    # Asterisk's queue_log, if readable here (shared volume): after a restart
+    # of serve or an AMI outage, calls that ended unseen take their answer,
+    # wait, talk and hangup side from it instead of bounds.
+    queue_log: Path | None = None
 
 
 class StoreSettings(BaseModel):
@@ -124,6 +128,11 @@ class ApiSettings(BaseModel):
     cookie_secure: bool = False
     # Unset: the panel's own list (agent_api.controls.DEFAULT_PAUSE_REASONS).
     pause_reasons: list[str] | None = None
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the
+    # client; empty: the peer's address is the client's (login limits use it).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Largest request body in bytes (the catalog import allows 5 MiB).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Dialplan context that click-to-call originates into.
     originate_context: str = "from-agents"
     timezone: str = "America/Montevideo"

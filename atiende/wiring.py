@@ -12,9 +12,11 @@ import logging
 import secrets
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 from zoneinfo import ZoneInfo
 
@@ -32,10 +34,13 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
+from agent_api.routes.kiosk_links import kiosk_links_router
+from agent_api.routes.queue_alerts import queue_alerts_router
+from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.settings import ConfigurationError, CrmSettings, Settings
-from citizen.calendar import BusinessHours
+from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
@@ -53,10 +58,12 @@ from crm_bridge.tickets import TicketService
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.ivr_metrics import IvrCollector
+from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
+from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from dashboards.wallboard import Wallboard
-from ivr.flows import FlowRegistry, load_flows
+from ivr.flows import DEFAULT_FLOWS_DIR, FlowRegistry, load_flows
 from ivr.server import FastAgiServer
 from ivr.sounds import warn_missing as warn_missing_prompts
 from telephony.ami.actions import Ping
@@ -84,6 +91,9 @@ class BridgeService:
     bridge: Bridge
     shutdown_grace: float = 60.0
     queue_metrics: QueueMetrics | None = None
+    # The one clock of the live figures and the tracker's ticks (the demo's
+    # simulated time, time.time otherwise).
+    clock: Callable[[], float] = time.time
     _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -145,7 +155,13 @@ def build_bridge(
     settings: Settings,
     extra_sinks: Sequence[DomainEventSink] = (),
     engine: Engine | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    queues: Mapping[str, QueueConfig] | None = None,
 ) -> BridgeService:
+    """`clock`: now for the live figures' windows, the longest wait and the
+    tracker's wrap-up ticks (one clock for all); `queues`: the queues' settings
+    when not read from ATIENDE_QUEUES_CONF (the demo's simulated PBX)."""
     ami = settings.ami
     engine = engine or make_engine(settings.database_url)
     # With a CRM configured, final attentions get their outbox rows in the
@@ -171,7 +187,7 @@ def build_bridge(
         queue_size=ami.queue_size,
         connect_timeout=ami.connect_timeout,
     )
-    queues = queue_configs(settings)
+    queues = dict(queues) if queues is not None else queue_configs(settings)
     tracker = CallTracker(
         ami.system_name,
         wrapup_seconds={name: q.wrapup_seconds for name, q in queues.items()},
@@ -196,8 +212,15 @@ def build_bridge(
         ),
         window_seconds=settings.kpi.window_seconds,
         timezone=ZoneInfo(settings.kpi.timezone),
+        clock=clock,
     )
-    bridge = Bridge(connection, tracker, [recorder, queue_metrics, *extra_sinks])
+    bridge = Bridge(
+        connection,
+        tracker,
+        [recorder, queue_metrics, *extra_sinks],
+        clock=clock,
+        queue_log=ami.queue_log,
+    )
     return BridgeService(
         repository,
         writer,
@@ -206,6 +229,7 @@ def build_bridge(
         bridge,
         settings.store.shutdown_grace,
         queue_metrics=queue_metrics,
+        clock=clock,
     )
 
 
@@ -225,16 +249,32 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+_LOADED_FLOWS: dict[Path, FlowRegistry] = {}
+
+
 def ivr_flows(settings: Settings) -> FlowRegistry:
-    """The IVR flows: the operator's folder, or the ones shipped with Atiende."""
-    return load_flows(settings.ivr.flows_dir) if settings.ivr.flows_dir else load_flows()
+    """The IVR flows: the operator's folder, or the ones shipped with Atiende.
+
+    Parsed once per folder and shared (the IVR, the tickets' hours, the
+    prompts); the registry itself re-reads files that change."""
+    folder = settings.ivr.flows_dir or DEFAULT_FLOWS_DIR
+    if folder not in _LOADED_FLOWS:
+        _LOADED_FLOWS[folder] = load_flows(folder)
+    return _LOADED_FLOWS[folder]
 
 
 def business_hours(settings: Settings) -> BusinessHours | None:
     """The centre's hours and holidays: the ones the default IVR flow keeps, so
     that ticket due dates and the phone line count the same days."""
     flow = ivr_flows(settings).get("default")
-    return flow.business_hours() if flow is not None else None
+    if flow is None:
+        return None
+    try:
+        return flow.business_hours()
+    except ValueError:
+        # Hours are optional in a flow (ivr/README.md): that line is always open.
+        log.info("IVR flow default has no hours node: business time is every hour")
+        return always_open(settings.kpi.timezone)
 
 
 def crm_adapter(settings: Settings) -> CrmAdapter | None:
@@ -441,6 +481,8 @@ class Panel:
             phone_region=self.settings.phone_region,
             timezone=api.timezone,
             cookie_secure=api.cookie_secure,
+            trusted_proxies=api.trusted_proxies,
+            max_body_bytes=api.max_body_bytes,
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
@@ -448,7 +490,14 @@ class Panel:
         # log_config=None: uvicorn's records go through the process's one
         # (control-character-escaping) handler, not handlers of its own.
         config = uvicorn.Config(
-            app, host=api.host, port=port, log_level="warning", lifespan="on", log_config=None
+            app,
+            host=api.host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            log_config=None,
+            # Forwarded headers are trusted by the app, from the configured proxies only.
+            proxy_headers=False,
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
@@ -468,8 +517,17 @@ class Panel:
                 default=metrics.default,
             )
         )
-        wallboard = Wallboard(metrics, service.tracker.agents)
-        app.include_router(wallboard_router(wallboard))
+        app.state.report_sources = ReportSources(
+            self.engine,
+            ZoneInfo(self.settings.kpi.timezone),
+            metrics.definitions,
+            metrics.default,
+        )
+        wallboard = Wallboard(metrics, service.tracker.agents, clock=service.clock)
+        kiosk = KioskLinks(self.engine)
+        app.include_router(wallboard_router(wallboard, kiosk))
+        app.include_router(kiosk_links_router(kiosk))
+        app.include_router(queue_alerts_router(QueueAlertAcks(self.engine)))
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
 

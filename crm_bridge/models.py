@@ -132,6 +132,9 @@ class Attention(Base):
     survey_score: Mapped[int | None] = mapped_column(Integer)
     # Version of the privacy notice the caller heard (ATIENDE_NOTICE_VERSION).
     notice_version: Mapped[str | None] = mapped_column(String(32))
+    # Set by a rights deletion: the caller's data stay anonymised whatever a
+    # later upsert of the call carries (attentions._update_set).
+    erased_at: Mapped[datetime | None]
 
 
 class AgentStateInterval(Base):
@@ -172,7 +175,7 @@ Index(
 # ------------------------------------------------------------ queue report rollup
 # Kept by dashboards.report_rollup: the queue report's tallies per queue and
 # UTC hour of arrival, computed by dashboards.kpi's counting rule for one set
-# of thresholds (`fingerprint`). Triggers on attentions (migration 0009) mark
+# of thresholds (`fingerprint`). Triggers on attentions (migration 0011) mark
 # the hours whose attentions changed; the next report recounts those hours.
 
 
@@ -698,3 +701,39 @@ class SlaAlert(Base):
     acknowledged_by: Mapped[int | None] = mapped_column(
         Identifier, ForeignKey("users.id", ondelete="SET NULL")
     )
+    acknowledged_note: Mapped[str | None] = mapped_column(Text)
+
+
+class KioskLink(Base):
+    """A read-only wallboard link for a TV: only the SHA-256 of its token is kept."""
+
+    __tablename__ = "kiosk_links"
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    last_used_at: Mapped[datetime | None]
+
+
+class QueueAlertAck(Base):
+    """A supervisor's acknowledgement, with a note, of a live queue alert (SL, wait)."""
+
+    __tablename__ = "queue_alert_acks"
+    __table_args__ = (Index(None, "at"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    note: Mapped[str] = mapped_column(Text)

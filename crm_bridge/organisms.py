@@ -50,6 +50,14 @@ class OrganismView:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceLevelView:
+    organism_id: int
+    unit_id: int | None  # None: the organism's own level
+    request_type: RequestType
+    business_hours: float
+
+
+@dataclass(frozen=True, slots=True)
 class UnitView:
     id: int
     organism_id: int
@@ -261,6 +269,56 @@ class Directory:
                 )
             else:
                 row.business_hours = business_hours
+
+    def service_levels(self, organism_id: int | None = None) -> list[ServiceLevelView]:
+        """Every level set (organism-wide ones first), for an admin's table."""
+        query = select(ServiceLevel).order_by(
+            ServiceLevel.organism_id, ServiceLevel.unit_key, ServiceLevel.request_type
+        )
+        if organism_id is not None:
+            query = query.where(ServiceLevel.organism_id == organism_id)
+        with translated("reading service levels"), self._sessions() as session:
+            return [
+                ServiceLevelView(
+                    row.organism_id,
+                    None if row.unit_key == 0 else row.unit_key,
+                    RequestType(row.request_type),
+                    row.business_hours,
+                )
+                for row in session.scalars(query).all()
+            ]
+
+    def get_organism(self, organism_id: int) -> OrganismView | None:
+        with translated("reading an organism"), self._sessions() as session:
+            row = session.get(Organism, organism_id)
+            return None if row is None else OrganismView(row.id, row.code, row.name)
+
+    def find_organism(self, code: str) -> OrganismView | None:
+        with translated("reading an organism"), self._sessions() as session:
+            row = session.scalars(select(Organism).where(Organism.code == code.strip())).first()
+            return None if row is None else OrganismView(row.id, row.code, row.name)
+
+    def find_unit(self, organism_id: int, code: str) -> UnitView | None:
+        query = select(Unit).where(Unit.organism_id == organism_id, Unit.code == code.strip())
+        with translated("reading a unit"), self._sessions() as session:
+            row = session.scalars(query).first()
+            return None if row is None else _unit(row, len(_ancestors(session, row)) - 1)
+
+    def rename_organism(self, organism_id: int, name: str) -> OrganismView:
+        with translated("renaming an organism"), self._begin() as session:
+            row = session.get(Organism, organism_id)
+            if row is None:
+                raise NotFoundError(f"no organism {organism_id}")
+            row.name = _required(name, "name", 200)
+            return OrganismView(row.id, row.code, row.name)
+
+    def rename_unit(self, unit_id: int, name: str) -> UnitView:
+        with translated("renaming a unit"), self._begin() as session:
+            row = session.get(Unit, unit_id)
+            if row is None:
+                raise NotFoundError(f"no unit {unit_id}")
+            row.name = _required(name, "name", 200)
+            return _unit(row, len(_ancestors(session, row)) - 1)
 
     def service_level(
         self, organism_id: int, request_type: RequestType | str, *, unit_id: int | None = None

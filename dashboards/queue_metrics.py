@@ -315,6 +315,16 @@ class QueueMetrics:
         with self._lock:
             return dict(self._state_seconds)
 
+    def waits(self) -> dict[str, list[float]]:
+        """Seconds each caller now waiting has waited, per queue, longest first."""
+        now = self._clock()
+        with self._lock:
+            return {
+                name: sorted((max(0.0, now - at) for at in queue.waiting.values()), reverse=True)
+                for name, queue in self._queues.items()
+                if queue.waiting
+            }
+
 
 AgentsProvider = Callable[[], Iterable[AgentSnapshot]]
 

@@ -1,9 +1,23 @@
-"""Report rows as flat tables, and those tables as CSV or XLSX bytes.
+"""Report rows as typed tables, and those tables as CSV or XLSX for Uruguay.
 
-Column headers are Spanish (the files go to managers); ratios are shares
-0..1 rounded to 4 places, durations seconds rounded to 1 place, so the
-spreadsheet can format them as it likes. A missing figure (no calls) is an
-empty cell, never 0.
+A table is a list of `Column`s (a machine key, used by the JSON answer; a
+Spanish label, used by the files; a kind) and rows of plain values: ratios
+are shares 0..1, durations seconds, days `date`s, hours 0-23. A missing
+figure (no calls) is an empty cell, never 0.
+
+Files:
+
+- CSV, by default as a spreadsheet set for Uruguay opens it: `;` between
+  fields, decimal comma, dates dd/mm/aaaa, percentages "75,0%", UTF-8 with
+  a BOM. `dialect="rfc4180"` gives RFC 4180 (`,`, decimal point, ISO dates,
+  shares 0..1) for programs.
+- XLSX with real values: dates as dates (dd/mm/yyyy), hours as times
+  (hh:mm), durations as times ([h]:mm:ss), percentages as numbers formatted
+  0.0%, and Spanish headers.
+
+Any text cell starting with `=`, `+`, `-`, `@` (or a tab / carriage return)
+is neutralised: prefixed with `'` in CSV, stored as plain text (never a
+formula) in XLSX, so a topic named `=HYPERLINK(...)` stays words.
 """
 
 from __future__ import annotations
@@ -11,13 +25,40 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from enum import StrEnum
+from typing import Any, Literal
 
 from openpyxl import Workbook
+from openpyxl.styles import Font
 
 from dashboards.report_queries import AgentRow, OrganismRow, QueueRow, TopicRow
+from dashboards.ticket_sla import TicketSlaRow
 
-Cell = str | int | float | None
+Cell = str | int | float | date | None
+CsvDialect = Literal["uy", "rfc4180"]
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DATE = "date"
+    HOUR = "hour"  # local hour of the day, 0-23
+    PERCENT = "percent"  # a share 0..1
+    SECONDS = "seconds"  # a duration
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    kind: Kind = Kind.TEXT
+
+
+Table = tuple[list[Column], list[list[Cell]]]
 
 
 def _ratio(value: float | None) -> float | None:
@@ -28,26 +69,26 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def queue_table(rows: Sequence[QueueRow]) -> tuple[list[str], list[list[Cell]]]:
-    header = [
-        "cola",
-        "día",
-        "hora",
-        "ofrecidas",
-        "atendidas",
-        "atendidas_en_umbral",
-        "abandonadas",
-        "abandonos_cortos",
-        "salidas",
-        "nivel_servicio",
-        "tasa_abandono",
-        "asa_s",
-        "conversación_media_s",
+def queue_table(rows: Sequence[QueueRow]) -> Table:
+    columns = [
+        Column("cola", "Cola"),
+        Column("día", "Día", Kind.DATE),
+        Column("hora", "Hora", Kind.HOUR),
+        Column("ofrecidas", "Ofrecidas", Kind.INTEGER),
+        Column("atendidas", "Atendidas", Kind.INTEGER),
+        Column("atendidas_en_umbral", "Atendidas en el umbral", Kind.INTEGER),
+        Column("abandonadas", "Abandonadas", Kind.INTEGER),
+        Column("abandonos_cortos", "Abandonos cortos", Kind.INTEGER),
+        Column("salidas", "Salidas de la cola", Kind.INTEGER),
+        Column("nivel_servicio", "Nivel de servicio", Kind.PERCENT),
+        Column("tasa_abandono", "Tasa de abandono", Kind.PERCENT),
+        Column("asa_s", "Espera media de atendidas", Kind.SECONDS),
+        Column("conversación_media_s", "Conversación media", Kind.SECONDS),
     ]
     body: list[list[Cell]] = [
         [
             r.queue,
-            r.day.isoformat(),
+            r.day,
             r.hour,
             r.counts.offered,
             r.counts.answered,
@@ -62,20 +103,27 @@ def queue_table(rows: Sequence[QueueRow]) -> tuple[list[str], list[list[Cell]]]:
         ]
         for r in rows
     ]
-    return header, body
+    return columns, body
 
 
-def agent_table(rows: Sequence[AgentRow]) -> tuple[list[str], list[list[Cell]]]:
+def agent_table(rows: Sequence[AgentRow]) -> Table:
     reasons = sorted({reason for r in rows for reason in r.pause_seconds})
-    header = [
-        "agente",
-        "atendidas",
-        "conversación_s",
-        "posllamada_s",
-        "aht_s",
-        "ocupación",
-        "pausa_total_s",
-        *[f"pausa_{reason or 'sin_motivo'}_s" for reason in reasons],
+    columns = [
+        Column("agente", "Agente"),
+        Column("atendidas", "Atendidas", Kind.INTEGER),
+        Column("conversación_s", "Conversación", Kind.SECONDS),
+        Column("posllamada_s", "Poscierre", Kind.SECONDS),
+        Column("aht_s", "Tiempo medio de gestión", Kind.SECONDS),
+        Column("ocupación", "Ocupación", Kind.PERCENT),
+        Column("pausa_total_s", "Pausa total", Kind.SECONDS),
+        *[
+            Column(
+                f"pausa_{reason or 'sin_motivo'}_s",
+                f"Pausa: {reason or 'sin motivo'}",
+                Kind.SECONDS,
+            )
+            for reason in reasons
+        ],
     ]
     body: list[list[Cell]] = [
         [
@@ -90,43 +138,153 @@ def agent_table(rows: Sequence[AgentRow]) -> tuple[list[str], list[list[Cell]]]:
         ]
         for r in rows
     ]
-    return header, body
+    return columns, body
 
 
-def topic_table(rows: Sequence[TopicRow]) -> tuple[list[str], list[list[Cell]]]:
-    header = ["tipo", "tema_código", "tema", "atenciones", "posllamada_s"]
+def topic_table(rows: Sequence[TopicRow]) -> Table:
+    columns = [
+        Column("tipo", "Tipo de atención"),
+        Column("tema_código", "Código del tema"),
+        Column("tema", "Tema"),
+        Column("atenciones", "Atenciones", Kind.INTEGER),
+        Column("posllamada_s", "Poscierre", Kind.SECONDS),
+    ]
     body: list[list[Cell]] = [
         [r.attention_type, r.topic_code, r.topic_name, r.attentions, _seconds(r.wrapup_seconds)]
         for r in rows
     ]
-    return header, body
+    return columns, body
 
 
-def organism_table(rows: Sequence[OrganismRow]) -> tuple[list[str], list[list[Cell]]]:
-    header = ["organismo_código", "organismo", "atenciones", "tickets"]
+def organism_table(rows: Sequence[OrganismRow]) -> Table:
+    columns = [
+        Column("organismo_código", "Código del organismo"),
+        Column("organismo", "Organismo"),
+        Column("atenciones", "Atenciones", Kind.INTEGER),
+        Column("tickets", "Solicitudes", Kind.INTEGER),
+    ]
     body: list[list[Cell]] = [
         [r.organism_code, r.organism_name, r.attentions, r.tickets] for r in rows
     ]
-    return header, body
+    return columns, body
 
 
-def to_csv(header: Sequence[str], body: Sequence[Sequence[Cell]]) -> bytes:
+def ticket_sla_table(rows: Sequence[TicketSlaRow], group_label: str = "Organismo") -> Table:
+    columns = [
+        Column("grupo", group_label),
+        Column("nombre", "Nombre"),
+        Column("abiertas", "Solicitudes", Kind.INTEGER),
+        Column("en_plazo", "Respondidas en plazo", Kind.INTEGER),
+        Column("fuera_de_plazo", "Respondidas fuera de plazo", Kind.INTEGER),
+        Column("vencidas", "Vencidas sin respuesta", Kind.INTEGER),
+        Column("pendientes", "Pendientes en plazo", Kind.INTEGER),
+        Column("cumplimiento", "Cumplimiento del plazo", Kind.PERCENT),
+    ]
+    body: list[list[Cell]] = [
+        [
+            r.group,
+            r.label,
+            r.counts.opened,
+            r.counts.on_time,
+            r.counts.late,
+            r.counts.overdue,
+            r.counts.pending,
+            _ratio(r.counts.compliance),
+        ]
+        for r in rows
+    ]
+    return columns, body
+
+
+# ------------------------------------------------------------------ values
+
+
+def neutralise(text: str) -> str:
+    """Text a spreadsheet would run as a formula, made inert with a leading `'`."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def json_value(cell: Cell) -> str | int | float | None:
+    """What the JSON answer carries: ISO dates, plain numbers."""
+    return cell.isoformat() if isinstance(cell, date) else cell
+
+
+def _decimal(value: float, places: int, comma: bool) -> str:
+    text = f"{value:.{places}f}"
+    return text.replace(".", ",") if comma else text
+
+
+def _csv_cell(cell: Cell, kind: Kind, dialect: CsvDialect) -> str:
+    uy = dialect == "uy"
+    if cell is None:
+        return ""
+    if isinstance(cell, str):
+        return neutralise(cell)
+    if isinstance(cell, date):
+        return cell.strftime("%d/%m/%Y") if uy else cell.isoformat()
+    if kind is Kind.HOUR:
+        return f"{int(cell):02d}:00" if uy else str(int(cell))
+    if kind is Kind.PERCENT:
+        return _decimal(float(cell) * 100, 1, True) + "%" if uy else repr(float(cell))
+    if isinstance(cell, float):
+        if kind is Kind.SECONDS:
+            return _decimal(cell, 1, uy)
+        return repr(cell).replace(".", ",") if uy else repr(cell)
+    return str(cell)
+
+
+def to_csv(
+    columns: Sequence[Column], body: Sequence[Sequence[Cell]], *, dialect: CsvDialect = "uy"
+) -> bytes:
     """UTF-8 with a BOM so spreadsheet programs read the accents right."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    writer = csv.writer(buffer, delimiter=";" if dialect == "uy" else ",", lineterminator="\r\n")
+    writer.writerow([neutralise(c.label if dialect == "uy" else c.key) for c in columns])
     for row in body:
-        writer.writerow(["" if cell is None else cell for cell in row])
+        pairs = zip(row, columns, strict=True)
+        writer.writerow([_csv_cell(cell, column.kind, dialect) for cell, column in pairs])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def to_xlsx(header: Sequence[str], body: Sequence[Sequence[Cell]], *, sheet: str) -> bytes:
+_XLSX_FORMATS = {
+    Kind.DATE: "dd/mm/yyyy",
+    Kind.HOUR: "hh:mm",
+    Kind.PERCENT: "0.0%",
+    Kind.SECONDS: "[h]:mm:ss",
+    Kind.INTEGER: "0",
+}
+
+
+def _xlsx_value(cell: Cell, kind: Kind) -> Any:
+    if cell is None or isinstance(cell, str | date):
+        return cell
+    if kind is Kind.HOUR:
+        return time(int(cell), 0)
+    if kind is Kind.SECONDS:
+        return timedelta(seconds=float(cell))
+    return cell
+
+
+def to_xlsx(columns: Sequence[Column], body: Sequence[Sequence[Cell]], *, sheet: str) -> bytes:
     book = Workbook()
     page: Any = book.active
     page.title = sheet[:31]  # Excel's sheet-name limit
-    page.append(list(header))
-    for row in body:
-        page.append(list(row))
+    bold = Font(bold=True)
+    for index, column in enumerate(columns, start=1):
+        head = page.cell(row=1, column=index)
+        head.value = column.label
+        head.data_type = "s"
+        head.font = bold
+        page.column_dimensions[head.column_letter].width = max(12, min(40, len(column.label) + 2))
+    for row_index, row in enumerate(body, start=2):
+        for index, (value, column) in enumerate(zip(row, columns, strict=True), start=1):
+            cell = page.cell(row=row_index, column=index)
+            cell.value = _xlsx_value(value, column.kind)
+            if isinstance(value, str):
+                # openpyxl turns a string starting with "=" into a formula: keep it text.
+                cell.data_type = "s"
+            elif value is not None and column.kind in _XLSX_FORMATS:
+                cell.number_format = _XLSX_FORMATS[column.kind]
     page.freeze_panes = "A2"
     buffer = io.BytesIO()
     book.save(buffer)

@@ -10,7 +10,7 @@ again only when it has to be:
 
 - an hour never counted for this fingerprint (first report, new thresholds);
 - an hour marked in `report_dirty_hours`: triggers on `attentions`
-  (migration 0009) mark the hour of every row inserted, updated or deleted,
+  (migration 0011) mark the hour of every row inserted, updated or deleted,
   whoever writes it, in the writer's own transaction.
 
 Recounting reads the hour's attentions and tallies their legs with

@@ -34,6 +34,17 @@ AgentsProvider = Callable[[], Iterable[AgentSnapshot]]
 # Below target by less than this share: amber; more: red.
 WARN_MARGIN = 0.1
 
+# What a TV shows for each state (words with the colours, never colour alone).
+STATE_LABELS: dict[AgentState, str] = {
+    AgentState.AVAILABLE: "Disponible",
+    AgentState.PAUSED: "En pausa",
+    AgentState.RINGING: "Sonando",
+    AgentState.ON_CALL: "En llamada",
+    AgentState.WRAP_UP: "Poscierre",
+    AgentState.UNAVAILABLE: "No disponible",
+    AgentState.LOGGED_OUT: "Desconectado",
+}
+
 
 def level(service_level: float | None, target: float) -> str:
     """ "ok", "warn" or "bad" for a service level against its target; "none" with no calls."""
@@ -91,9 +102,33 @@ class Wallboard:
                 row[agent.state.value] = row.get(agent.state.value, 0) + 1
         return per_queue, floor
 
+    def _agent_list(self, now: float) -> list[dict[str, Any]]:
+        """Every logged-in agent: display name, state, whole seconds in it, queues."""
+        if self._agents is None:
+            return []
+        rows = [
+            {
+                "name": agent.member_name or agent.interface,
+                "state": agent.state.value,
+                "state_label": STATE_LABELS[agent.state],
+                "seconds_in_state": int(max(0.0, now - agent.since)),
+                "queues": sorted(agent.queues),
+                "reason": agent.reason,
+            }
+            for agent in _read_agents(self._agents) or []
+            if agent.state is not AgentState.LOGGED_OUT
+        ]
+        return sorted(rows, key=lambda row: (str(row["name"]).casefold(), row["queues"]))
+
     def frame(self) -> Frame:
-        """Tiles for every queue, agents by state and the alerts now standing."""
+        """Tiles for every queue, the agents, the callers waiting and the alerts standing.
+
+        No caller's number or name is in a frame: kiosk links show it to anyone
+        in front of the TV.
+        """
+        now = self._clock()
         views = self._metrics.views()
+        waits = self._metrics.waits()
         per_queue, floor = self._agent_counts()
         window = self._metrics.window_seconds
         tiles: list[dict[str, Any]] = []
@@ -150,11 +185,19 @@ class Wallboard:
                         ),
                     }
                 )
+        longest_first = sorted(
+            ((int(wait), queue) for queue, seconds in waits.items() for wait in seconds),
+            key=lambda pair: (-pair[0], pair[1]),
+        )
+        waiting_calls = [{"queue": queue, "wait": wait} for wait, queue in longest_first]
         return {
             "type": "wallboard",
+            "generated_at": int(now),
             "window_seconds": window,
             "queues": tiles,
             "agents": floor,
+            "agent_list": self._agent_list(now),
+            "waiting_calls": waiting_calls,
             "alerts": alerts,
         }
 
@@ -193,7 +236,8 @@ class Wallboard:
             if (alert["kind"], alert["queue"]) not in self._alert_keys:
                 pushed.append({"type": "alert", "at": self._clock(), **alert})
         self._alert_keys = keys
-        if frame != self._last:
+        # The time stamp alone changing is no news: the page runs its own clock.
+        if self._last is None or _content(frame) != _content(self._last):
             self._last = frame
             pushed.insert(0, frame)
         for item in pushed:
@@ -209,3 +253,7 @@ class Wallboard:
             except Exception:
                 log.exception("wallboard frame failed")
             await asyncio.sleep(self._interval)
+
+
+def _content(frame: Frame) -> Frame:
+    return {key: value for key, value in frame.items() if key != "generated_at"}

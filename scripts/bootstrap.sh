@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Creates .venv with the project and its dev tools. Safe to run again: it only
-# reinstalls when pyproject.toml changed. Installs Debian's python3-venv when
-# the interpreter cannot make virtual environments (fresh Debian images).
+# Creates .venv with the project and its dev tools, at the versions pinned in
+# requirements.lock (every clone gets the same ones; `make lock` renews them).
+# Safe to run again: it reinstalls only when pyproject.toml or requirements.lock
+# changed (their hash is kept in .venv/.installed). Installs Debian's
+# python3-venv when the interpreter cannot make virtual environments (fresh
+# Debian images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 stamp=.venv/.installed
-if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/python ]; then
   exit 0
 fi
 if [ ! -x .venv/bin/python ]; then
@@ -23,5 +27,6 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
-touch "$stamp"
+# -c: the lock constrains every package, the project's own and their dependencies.
+.venv/bin/python -m pip install -q -c requirements.lock -e '.[dev]'
+echo "$want" > "$stamp"

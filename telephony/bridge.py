@@ -3,17 +3,31 @@
 It takes items off the connection's bounded queue, runs them through the pure
 tracker and hands the domain events to the sinks (attention store, screen-pop
 hub, metrics). Sinks must not block: each one queues its own I/O.
+
+With a clock it also ticks the tracker every `tick_seconds`: Asterisk sends
+nothing when an agent's wrap-up ends, so without ticks the agent would stay
+in wrap-up until some unrelated event arrived. The tick's time is the clock
+minus the skew between the clock and the Timestamp of the latest event, so a
+bridge host whose clock differs from Asterisk's (or a sped-up simulator)
+still ends wrap-ups on Asterisk's time.
+
+With a readable queue_log (ATIENDE_AMI__QUEUE_LOG), its tail is read at the
+end of every resync so calls that ended or were answered unseen take
+Asterisk's own figures (telephony.queue_log).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
-from telephony.ami.stream import StreamItem
+from telephony.ami.stream import ResyncFinished, StreamItem
 from telephony.domain import CallRecord, DomainEvent
+from telephony.queue_log import QueueLogCall, read_tail
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +38,10 @@ class EventSource(Protocol):
 
 class Tracker(Protocol):
     def feed(self, item: StreamItem) -> list[DomainEvent]: ...
+
+    def tick(self, now: float) -> list[DomainEvent]: ...
+
+    def queue_log_facts(self, facts: Mapping[str, QueueLogCall]) -> None: ...
 
     def calls_in_progress(self) -> list[CallRecord]: ...
 
@@ -45,20 +63,43 @@ class Bridge:
     YIELD_EVERY = 256
 
     def __init__(
-        self, source: EventSource, tracker: Tracker, sinks: Sequence[DomainEventSink]
+        self,
+        source: EventSource,
+        tracker: Tracker,
+        sinks: Sequence[DomainEventSink],
+        *,
+        clock: Callable[[], float] | None = None,
+        tick_seconds: float = 0.25,
+        queue_log: Path | None = None,
     ) -> None:
         self._source = source
         self._tracker = tracker
         self._sinks = tuple(sinks)
+        self._clock = clock
+        self._tick_seconds = tick_seconds
+        self._skew = 0.0  # clock() - Asterisk's Timestamp, at the latest event
+        self._queue_log = queue_log
         self.items = 0
         self.domain_events = 0
         self.sink_errors = 0
 
     async def run(self) -> None:
         in_a_row = 0
+        clock = self._clock
+        ticker = asyncio.create_task(self._ticks(), name="bridge-ticks") if clock else None
         try:
             async for item in self._source.stream():
                 self.items += 1
+                if clock is not None and type(item) is dict:
+                    stamp = item.get("Timestamp")
+                    if stamp:
+                        with contextlib.suppress(ValueError):
+                            self._skew = clock() - float(stamp)
+                if self._queue_log is not None and isinstance(item, ResyncFinished):
+                    # What app_queue logged while the bridge was not looking,
+                    # read off the loop, for the calls the resync closes.
+                    facts = await asyncio.to_thread(read_tail, self._queue_log)
+                    self._tracker.queue_log_facts(facts)
                 events = self._tracker.feed(item)
                 if events:
                     self.domain_events += len(events)
@@ -68,7 +109,22 @@ class Bridge:
                     in_a_row = 0
                     await asyncio.sleep(0)
         finally:
+            if ticker is not None:
+                ticker.cancel()
             self.flush_in_progress()
+
+    async def _ticks(self) -> None:
+        assert self._clock is not None
+        while True:
+            await asyncio.sleep(self._tick_seconds)
+            try:
+                events = self._tracker.tick(self._clock() - self._skew)
+            except Exception:
+                log.exception("tracker tick failed")
+                continue
+            if events:
+                self.domain_events += len(events)
+                self._publish(events)
 
     def flush_in_progress(self) -> None:
         """Hand the calls still up to the sinks, so a stop never loses them."""

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,13 +22,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 
 from telephony.ami.testing import AmiTestServer
 from telephony.replay import replay_records
+from tests.support.ports import free_port
+from tests.support.postgres import fresh_database
 from tests.support.queue_log import parse_queue_log
+from tests.support.redis import redis_test_url
+from tests.support.web import session_cookie
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -40,30 +41,25 @@ PASSWORD = "contraseña-de-ana-1"
 @pytest.fixture
 def redis_url() -> str:
     # Keys and channels carry the test's own system name: nothing to flush.
-    return os.environ.get("ATIENDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    return redis_test_url()
 
 
 @pytest.fixture
 def own_db(postgres_url: str) -> Iterator[str]:
     """A database of its own: the user's interface is unique per database."""
-    url = make_url(postgres_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"{url.database}_replicas_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(postgres_url, "replicas") as db:
+        yield db
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def with_ivr_path(capture: bytes, path: str) -> bytes:
+    """The capture with ATIENDE_IVR_PATH set right after ATIENDE_QUEUE, as the IVR does."""
+    out: list[bytes] = []
+    for message in capture.split(b"\r\n\r\n"):
+        out.append(message)
+        if b"Event: VarSet\r\n" in message and b"Variable: ATIENDE_QUEUE\r\n" in message:
+            head = message.split(b"Variable: ", 1)[0]
+            out.append(head + b"Variable: ATIENDE_IVR_PATH\r\nValue: " + path.encode())
+    return b"\r\n\r\n".join(out)
 
 
 @contextlib.asynccontextmanager
@@ -113,12 +109,8 @@ async def _wait_http(base: str, process: asyncio.subprocess.Process) -> None:
 
 
 async def _log_in(base: str, username: str) -> str:
-    async with httpx.AsyncClient(base_url=base) as client:
-        answer = await client.post(
-            "/api/session", json={"username": username, "password": PASSWORD}
-        )
-        assert answer.status_code == 200, answer.text
-        return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    cookie, _csrf = await session_cookie(base, username, PASSWORD)
+    return cookie
 
 
 async def _open_socket(port: int, cookie: str) -> ClientConnection:
@@ -169,12 +161,15 @@ async def test_two_api_replicas_both_deliver_pops(
     assert len(queue_log) == 1
     ((linkedid, call),) = queue_log.items()
     assert (call.caller_number, call.legs[0].queue) == ("099100001", "consultas")
-    (record,) = replay_records((recordings / "answered.ami").read_bytes())
+    # The lab's stub IVR set only ATIENDE_QUEUE; Atiende's IVR sets its path too
+    # (keys pressed are never taken for one).
+    capture = with_ivr_path((recordings / "answered.ami").read_bytes(), "consultas")
+    (record,) = replay_records(capture)
     ivr_path = record.ivr_path
 
     system = f"api-replicas-{uuid.uuid4().hex[:6]}"
-    ami_port = _free_port()
-    ports = [_free_port(), _free_port()]
+    ami_port = free_port()
+    ports = [free_port(), free_port()]
     base_env = {
         **os.environ,
         "ATIENDE_DATABASE_URL": own_db,
@@ -213,7 +208,6 @@ async def test_two_api_replicas_both_deliver_pops(
                 cookie = await _log_in(f"http://127.0.0.1:{port}", "ana")
                 sockets.append(await _open_socket(port, cookie))
 
-        capture = (recordings / "answered.ami").read_bytes()
         async with AmiTestServer(capture, secret="replica-secret") as server:
             async with gate(ami_port, server.port):
                 async with asyncio.timeout(60):

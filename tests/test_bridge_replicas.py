@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from telephony.ami.testing import AmiTestServer
 from telephony.leadership import RedisLease, lead
 from tests.support.queue_log import parse_queue_log
+from tests.support.redis import redis_test_url
 from tests.test_bridge_end_to_end import attentions, linkedids
 from tests.test_bridge_outages import hung_up_in
 
@@ -30,7 +31,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
-    url = os.environ.get("ATIENDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    url = redis_test_url()
     client = Redis.from_url(url)
     await client.flushdb()
     try:
@@ -110,6 +111,7 @@ async def test_standby_takes_over_when_the_leader_dies(
             "ATIENDE_AMI__RECONNECT_MIN": "0.05",
             "ATIENDE_IVR__ENABLED": "false",
             "ATIENDE_METRICS_PORT": "0",
+            "ATIENDE_API__PORT": "0",  # never 8080: `make demo` may hold it
         }
         leader = await _serve(env, tmp_path)
         await asyncio.wait_for(server.wait_for_action("Login"), timeout=30)

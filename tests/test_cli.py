@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import urllib.request
 from pathlib import Path
@@ -23,6 +22,7 @@ from crm_bridge.sync.testing import WebhookReceiver
 from ivr.testing import FakeAsterisk, FakeCall
 from telephony.ami.testing import AmiTestServer
 from tests.conftest import SCENARIOS
+from tests.support.ports import free_port
 from tests.support.queue_log import parse_queue_log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,9 +77,9 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     it records the calls it hears and leaves cleanly on SIGTERM."""
     database = tmp_path / "atiende.db"
     capture = (recordings / "answered.ami").read_bytes()
-    metrics_port = _free_port()
-    ivr_port = _free_port()
-    api_port = _free_port()
+    metrics_port = free_port()
+    ivr_port = free_port()
+    api_port = free_port()
     crm = WebhookReceiver("crm-secret")
     crm.start()
     async with AmiTestServer(capture, secret="serve-secret") as server:
@@ -146,13 +146,6 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         body: bytes = response.read()
@@ -202,6 +195,7 @@ def test_user_add(
     assert "taken" in capsys.readouterr().err
     monkeypatch.setenv("ATIENDE_USER_PASSWORD", "corta")
     assert main(["user", "add", "bruno", "--role", "supervisor", "--name", "Bruno"]) == 1
+    assert "must have 10 to 1024 characters" in capsys.readouterr().err  # says the minimum
     monkeypatch.delenv("ATIENDE_USER_PASSWORD")
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
     assert main(["user", "add", "carla", "--role", "admin", "--name", "Carla"]) == 2

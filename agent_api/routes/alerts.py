@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, Field
 
+from agent_api.audit import AuditAction
 from agent_api.auth import Permission, Principal
-from agent_api.deps import require
+from agent_api.deps import Services, require
 from agent_api.exceptions import Forbidden
 from agent_api.followup import FollowUp, FollowUpServices, need
 from agent_api.followup_schemas import AlertOut
@@ -51,8 +53,19 @@ def open_alerts(user: AlertReader, followup: FollowUp) -> list[AlertOut]:
     ]
 
 
+class AckIn(BaseModel):
+    note: str = Field(default="", max_length=1000, description="qué se hizo al respecto")
+
+
 @router.post("/{alert_id}/ack", status_code=204)
-def acknowledge_alert(alert_id: int, user: AlertReader, followup: FollowUp) -> Response:
+def acknowledge_alert(
+    alert_id: int,
+    user: AlertReader,
+    followup: FollowUp,
+    services: Services,
+    body: AckIn | None = None,
+) -> Response:
+    """Mark the alert seen, with a note; persisted and audited."""
     alerts = _service(followup)
     if not user.can(Permission.ALL_SLA_ALERTS) and alert_id not in {
         a.id for a in _visible(followup, user)
@@ -61,5 +74,12 @@ def acknowledge_alert(alert_id: int, user: AlertReader, followup: FollowUp) -> R
             f"alert {alert_id} is not among user {user.user_id}'s open alerts",
             detalle="Esa alerta no está entre sus alertas abiertas.",
         )
-    alerts.acknowledge(alert_id, user.user_id)
+    note = None if body is None else " ".join(body.note.split()) or None
+    if alerts.acknowledge(alert_id, user.user_id, note):
+        services.audit.record(
+            AuditAction.ALERT_ACK,
+            actor_id=user.user_id,
+            person_ids=[None],
+            details={"kind": "ticket_sla", "alert_id": alert_id, "note": note or ""},
+        )
     return Response(status_code=204)

@@ -36,22 +36,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta, tzinfo
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import Engine
 
 import dashboards
-from agent_api.auth import SESSION_COOKIE, Principal, origin_allowed
-from agent_api.deps import CurrentUser, principal_from_cookie
+from agent_api.audit import AuditAction
+from agent_api.auth import Principal, origin_allowed
+from agent_api.deps import CurrentUser
 from agent_api.exceptions import Forbidden
 from agent_api.services import PanelServices
+from agent_api.sockets import TooManySockets, run_pumps, socket_user
 from crm_bridge.organisms import Role
-from dashboards import kpi, report_export, report_queries
+from dashboards import kpi, report_export, report_queries, ticket_sla
+from dashboards.kiosk import KioskLinks
 from dashboards.report_queries import Granularity, ReportSpan
 from dashboards.wallboard import Wallboard
 
@@ -61,10 +64,11 @@ log = logging.getLogger(__name__)
 WALLBOARD_STATIC = Path(dashboards.__file__).resolve().parent / "static"
 FIGURE_ROLES = frozenset({Role.SUPERVISOR, Role.GERENTE, Role.ADMIN})
 REFUSED = 1008  # WebSocket policy violation
+# Sent after accepting, so the page can tell "refused, stop" from a network drop.
+KIOSK_REFUSED = 4403
 MAX_SPAN_DAYS = 400
 
 Format = Literal["json", "csv", "xlsx"]
-Table = tuple[list[str], list[list[report_export.Cell]]]
 
 
 async def figure_reader(user: CurrentUser) -> Principal:
@@ -88,30 +92,32 @@ def _span(desde: date, hasta: date, timezone: tzinfo) -> ReportSpan:
 
 def _respond(
     name: str,
-    table: Table,
+    table: report_export.Table,
     formato: Format,
     desde: date,
     hasta: date,
+    estilo_csv: report_export.CsvDialect = "uy",
     *,
     counted: bool = False,
 ) -> Response:
     """`counted`: the table holds queue figures, so it names the counting rule
     (in the JSON body, and as the X-Atiende-Conteo header of every format)."""
-    header, body = table
+    columns, body = table
     filename = f"{name}_{desde.isoformat()}_{hasta.isoformat()}"
     rule = {"X-Atiende-Conteo": kpi.COUNTING_RULE} if counted else {}
     if formato == "csv":
         return Response(
-            report_export.to_csv(header, body),
+            report_export.to_csv(columns, body, dialect=estilo_csv),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"', **rule},
         )
     if formato == "xlsx":
         return Response(
-            report_export.to_xlsx(header, body, sheet=name),
+            report_export.to_xlsx(columns, body, sheet=name),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"', **rule},
         )
+    keys = [c.key for c in columns]
     counting = (
         {"conteo": {"regla": kpi.COUNTING_RULE, "descripcion": kpi.COUNTING_RULE_TEXT}}
         if counted
@@ -122,8 +128,12 @@ def _respond(
             "desde": desde.isoformat(),
             "hasta": hasta.isoformat(),
             **counting,
-            "columnas": header,
-            "filas": [dict(zip(header, row, strict=True)) for row in body],
+            "columnas": keys,
+            "etiquetas": [c.label for c in columns],
+            "filas": [
+                {k: report_export.json_value(v) for k, v in zip(keys, row, strict=True)}
+                for row in body
+            ],
         }
     )
 
@@ -151,6 +161,7 @@ def reports_router(
         granularidad: Granularity = Granularity.DAY,
         cola: Annotated[list[str] | None, Query()] = None,
         formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
     ) -> Response:
         span = _span(desde, hasta, timezone)
         rows = report_queries.queue_report(
@@ -161,39 +172,79 @@ def reports_router(
             default=default,
             queues=cola,
         )
-        return _respond(
-            "colas", report_export.queue_table(rows), formato, desde, hasta, counted=True
-        )
+        table = report_export.queue_table(rows)
+        return _respond("colas", table, formato, desde, hasta, estilo_csv, counted=True)
 
     @router.get("/agentes")
-    def agents(_user: FigureReader, desde: date, hasta: date, formato: Format = "json") -> Response:
+    def agents(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
         rows = report_queries.agent_report(engine, _span(desde, hasta, timezone))
-        return _respond("agentes", report_export.agent_table(rows), formato, desde, hasta)
+        table = report_export.agent_table(rows)
+        return _respond("agentes", table, formato, desde, hasta, estilo_csv)
 
     @router.get("/temas")
-    def topics(_user: FigureReader, desde: date, hasta: date, formato: Format = "json") -> Response:
+    def topics(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
         rows = report_queries.topic_report(engine, _span(desde, hasta, timezone))
-        return _respond("temas", report_export.topic_table(rows), formato, desde, hasta)
+        table = report_export.topic_table(rows)
+        return _respond("temas", table, formato, desde, hasta, estilo_csv)
 
     @router.get("/organismos")
     def organisms(
-        _user: FigureReader, desde: date, hasta: date, formato: Format = "json"
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
     ) -> Response:
         rows = report_queries.organism_report(engine, _span(desde, hasta, timezone))
-        return _respond("organismos", report_export.organism_table(rows), formato, desde, hasta)
+        table = report_export.organism_table(rows)
+        return _respond("organismos", table, formato, desde, hasta, estilo_csv)
+
+    @router.get("/solicitudes")
+    def tickets_sla(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        agrupar: Literal["organismo", "canal", "tipo"] = "organismo",
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
+        """Ticket SLA compliance of the tickets opened in the span (dashboards.ticket_sla)."""
+        rows = ticket_sla.ticket_sla_report(
+            engine, _span(desde, hasta, timezone), datetime.now(UTC), by=agrupar
+        )
+        labels = {"organismo": "Organismo", "canal": "Canal", "tipo": "Tipo"}
+        table = report_export.ticket_sla_table(rows, labels[agrupar])
+        return _respond("solicitudes", table, formato, desde, hasta, estilo_csv)
 
     return router
 
 
-def wallboard_router(wallboard: Wallboard) -> APIRouter:
+def wallboard_router(
+    wallboard: Wallboard, kiosk: KioskLinks | None = None, *, kiosk_check_seconds: float = 5.0
+) -> APIRouter:
     """GET /wallboard (the page; it redirects nobody: the page itself asks
     the user to sign in on the panel when its socket is refused) and the
-    WebSocket /ws/wallboard that pushes the tiles and alerts."""
+    WebSocket /ws/wallboard that pushes the tiles and alerts. With `kiosk`,
+    also GET /kiosco/{token} and /ws/kiosco/{token}: the same board for a TV
+    with no session, while the link is not revoked (checked every
+    `kiosk_check_seconds` on an open socket)."""
     router = APIRouter(tags=["wallboard"])
 
     @router.get("/wallboard", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(WALLBOARD_STATIC / "wallboard.html")
+        return FileResponse(WALLBOARD_STATIC / "wallboard.html", headers=_BOARD_HEADERS)
 
     @router.get("/api/wallboard")
     async def snapshot(_user: FigureReader) -> JSONResponse:
@@ -202,30 +253,104 @@ def wallboard_router(wallboard: Wallboard) -> APIRouter:
     @router.websocket("/ws/wallboard")
     async def socket(websocket: WebSocket) -> None:
         services: PanelServices = websocket.app.state.services
-        if not origin_allowed(websocket.headers.get("origin"), services.allowed_origins):
-            await websocket.close(code=REFUSED)
-            return
-        user = principal_from_cookie(services, websocket.cookies.get(SESSION_COOKIE))
+        user = await socket_user(websocket, services)
         if user is None or user.role not in FIGURE_ROLES:
             await websocket.close(code=REFUSED)
             return
-        await websocket.accept()
-        queue = wallboard.subscribe()
         try:
-            await websocket.send_json(wallboard.frame())
-            writer = asyncio.create_task(_pump(websocket, queue))
-            reader = asyncio.create_task(_drain(websocket))
-            _done, pending = await asyncio.wait(
-                {writer, reader}, return_when=asyncio.FIRST_COMPLETED
+            with services.sockets.hold(user.user_id, user.session_id):
+                await websocket.accept()
+                await _serve_board(websocket, wallboard, None)
+        except TooManySockets as err:
+            log.warning("wallboard socket refused: %s", err)
+            await websocket.close(code=REFUSED)
+
+    if kiosk is None:
+        return router
+    links = kiosk
+
+    @router.get("/kiosco/{token}", include_in_schema=False)
+    async def kiosk_page(token: str) -> Response:
+        # The page itself holds nothing; an unknown link is told so by its socket.
+        # Checking here too spares a TV a page that can never work.
+        if await asyncio.to_thread(links.resolve, token) is None:
+            return Response(
+                "Enlace de pizarra no válido o revocado.",
+                status_code=404,
+                media_type="text/plain; charset=utf-8",
+                headers=_BOARD_HEADERS,
             )
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        finally:
-            wallboard.unsubscribe(queue)
+        return FileResponse(WALLBOARD_STATIC / "wallboard.html", headers=_BOARD_HEADERS)
+
+    @router.websocket("/ws/kiosco/{token}")
+    async def kiosk_socket(websocket: WebSocket, token: str) -> None:
+        services: PanelServices = websocket.app.state.services
+        if not origin_allowed(websocket.headers.get("origin"), services.allowed_origins):
+            await websocket.close(code=REFUSED)
+            return
+        link = await asyncio.to_thread(links.resolve, token)
+        await websocket.accept()
+        if link is None:
+            await websocket.close(code=KIOSK_REFUSED)
+            return
+        await asyncio.to_thread(
+            services.audit.record,
+            AuditAction.KIOSK_LINK,
+            actor_id=None,
+            person_ids=[None],
+            details={"event": "opened", "link_id": link.id},
+        )
+        link_id = link.id
+
+        async def revoked() -> None:
+            # Polled: revocation may come from another replica's API.
+            while True:
+                if not await asyncio.to_thread(links.is_active, link_id):
+                    return
+                await asyncio.sleep(kiosk_check_seconds)
+
+        await _serve_board(websocket, wallboard, revoked)
 
     return router
+
+
+async def _serve_board(
+    websocket: WebSocket,
+    wallboard: Wallboard,
+    until: Callable[[], Coroutine[Any, Any, None]] | None,
+) -> None:
+    """Push frames until the page goes or `until` returns (a revoked kiosk link)."""
+    queue = wallboard.subscribe()
+    revoked = False
+
+    async def watch(until: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        nonlocal revoked
+        await until()
+        revoked = True
+
+    try:
+        await websocket.send_json(wallboard.frame())
+        work = [_pump(websocket, queue), _drain(websocket)]
+        if until is not None:
+            work.append(watch(until))
+        await run_pumps(*work)
+        if revoked:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=KIOSK_REFUSED)
+    finally:
+        wallboard.unsubscribe(queue)
+
+
+# The board loads only its own files and sends no Referer (a kiosk URL holds its key).
+_BOARD_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 async def _pump(websocket: WebSocket, queue: asyncio.Queue[dict[str, object]]) -> None:

@@ -18,16 +18,18 @@ router = APIRouter(prefix="/api/session", tags=["sesión"])
 
 
 def _client(request: Request) -> str:
+    # The forwarded address when the peer is a trusted proxy (create_app's
+    # trusted_proxies, applied by a middleware), else the peer's.
     return request.client.host if request.client is not None else "unknown"
 
 
 @router.post("", response_model=SessionOut)
 def log_in(body: LoginIn, request: Request, response: Response, services: Services) -> SessionOut:
     address = _client(request)
-    services.limiter.check(body.username, address)
+    # Counted before the password is checked, so parallel guesses cannot all pass.
+    services.limiter.begin(body.username, address)
     user = services.users.authenticate(body.username, body.password)
     if user is None:
-        services.limiter.failed(body.username, address)
         log.info("failed login for %s from %s", mask_name(body.username), address)
         raise NotAuthenticated("bad credentials", detalle="Usuario o contraseña incorrectos.")
     services.limiter.succeeded(body.username, address)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from agent_api.audit import AuditAction
 from agent_api.auth import Principal
 from agent_api.deps import CurrentUser, Services
 from agent_api.exceptions import Forbidden, InvalidInput, NotFound
@@ -28,6 +29,7 @@ from agent_api.followup_schemas import (
     TicketOut,
     TicketResponseOut,
 )
+from agent_api.need_to_know import NOT_IDENTIFIED
 from crm_bridge.exceptions import DeliveryError
 from crm_bridge.organisms import Role
 from crm_bridge.ticket_access import VIEW, may
@@ -83,14 +85,16 @@ def _out(ticket: TicketView, user: Principal, *, assigned: bool) -> TicketOut:
 
 def _fields(ticket: TicketView, user: Principal, *, assigned: bool) -> dict[str, object]:
     actions = [TicketAction.NOTE.value, *allowed_actions(ticket.status)]
+    # The gerente sees figures, not people: no text that may name someone, no link.
+    figures = user.role is Role.GERENTE
     return {
         "number": ticket.number,
         "channel": ticket.channel,
         "request_type": ticket.request_type,
         "topic": ticket.topic,
-        "description": ticket.description,
+        "description": "" if figures else ticket.description,
         "status": ticket.status,
-        "person_id": ticket.person_id,
+        "person_id": None if figures else ticket.person_id,
         "organism_id": ticket.organism_id,
         "unit_id": ticket.unit_id,
         "referent_id": ticket.referent_id,
@@ -125,10 +129,20 @@ def create_ticket(
     call = None
     if body.call_system and body.call_linkedid:
         call = CallKey(body.call_system, body.call_linkedid)
-        if user.role is Role.EJECUTIVO and not _handled(services, user, call):
+        if user.role is Role.EJECUTIVO and not services.need.handles_call(user, call):
             raise Forbidden(
                 f"user {user.user_id} did not handle call {call.linkedid}",
                 detalle="Solo quien atendió la llamada puede registrar una solicitud de ella.",
+            )
+    if body.person_id is not None and user.role is Role.EJECUTIVO:
+        # The ticket opens the person to its creator: the person must be the
+        # one identified for the call it comes from, or one this agent registered.
+        if call is not None:
+            services.need.check_link(user, call, body.person_id)
+        elif not services.need.registered_by(user, body.person_id):
+            raise Forbidden(
+                f"user {user.user_id} gave person {body.person_id} without a call",
+                detalle=NOT_IDENTIFIED,
             )
     ticket = tickets.create(
         channel=body.channel,
@@ -144,17 +158,10 @@ def create_ticket(
     return _out(ticket, user, assigned=False)
 
 
-def _handled(services: Services, user: Principal, key: CallKey) -> bool:
-    """Rung for or answered by this agent (as for the wrap-up)."""
-    if services.hub.handled_by(key, user.user_id):
-        return True
-    call = services.calls.get(key)
-    return call is not None and bool(set(user.interfaces).intersection(call.agent_interfaces))
-
-
 @router.get("", response_model=list[TicketOut])
 def list_tickets(
     user: CurrentUser,
+    services: Services,
     followup: FollowUp,
     status: TicketStatus | None = None,
     request_type: RequestType | None = None,
@@ -172,16 +179,31 @@ def list_tickets(
     else:
         numbers = followup.scope.numbers(where, limit=limit)
     found = [t for t in (tickets.get(n) for n in numbers) if t is not None]
+    services.audit.record(
+        AuditAction.TICKETS_LISTED,
+        actor_id=user.user_id,
+        person_ids=[None if user.role is Role.GERENTE else t.person_id for t in found] or [None],
+        details={"reason": "ticket list", "tickets": len(found)},
+    )
     # A referente's list holds only the tickets assigned to them.
     return [_out(t, user, assigned=user.role is Role.REFERENTE) for t in found]
 
 
 @router.get("/{number}", response_model=TicketDetailOut)
-def read_ticket(number: Number, user: CurrentUser, followup: FollowUp) -> TicketDetailOut:
+def read_ticket(
+    number: Number, user: CurrentUser, services: Services, followup: FollowUp
+) -> TicketDetailOut:
     """The ticket with its timeline (who, when, what) and the responses sent."""
     ticket = _checked(followup, user, number, VIEW)
     tickets = _service(followup)
     assigned = _assigned(followup, user, number)
+    figures = user.role is Role.GERENTE
+    services.audit.record(
+        AuditAction.TICKET_READ,
+        actor_id=user.user_id,
+        person_ids=[None if figures else ticket.person_id],
+        details={"reason": "ticket", "ticket": ticket.number},
+    )
     return TicketDetailOut(
         **_fields(ticket, user, assigned=assigned),
         timeline=[
@@ -193,7 +215,7 @@ def read_ticket(number: Number, user: CurrentUser, followup: FollowUp) -> Ticket
                 to_status=e.to_status,
                 unit_id=e.unit_id,
                 referent_id=e.referent_id,
-                notes=e.notes,
+                notes=None if figures else e.notes,
             )
             for e in tickets.timeline(number)
         ],
@@ -204,7 +226,7 @@ def read_ticket(number: Number, user: CurrentUser, followup: FollowUp) -> Ticket
                 sent_at=r.sent_at,
                 actor_id=r.actor_id,
                 delivered=r.delivered,
-                body=r.body,
+                body="" if figures else r.body,
             )
             for r in tickets.responses(number)
         ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from agent_api.audit import AuditAction
 from agent_api.auth import Principal
 from agent_api.deps import Services, WrapUpper
 from agent_api.exceptions import Forbidden, NotFound
@@ -16,10 +17,7 @@ router = APIRouter(prefix="/api/wrapups", tags=["cierre"])
 
 def _handled(user: Principal, key: CallKey, services: Services) -> None:
     """Only the agent rung for or answering the call may wrap it up."""
-    if services.hub.handled_by(key, user.user_id):
-        return
-    call = services.calls.get(key)
-    if call is not None and set(user.interfaces).intersection(call.agent_interfaces):
+    if services.need.handles_call(user, key):
         return
     raise Forbidden(f"user {user.user_id} did not handle call {key.linkedid}")
 
@@ -47,6 +45,13 @@ def pending_wrapups(user: WrapUpper, services: Services) -> list[PendingOut]:
     """Calls of the day the agent answered and has not closed yet."""
     calls = [c for c in services.calls.today(user.interfaces) if c.outcome == "answered"]
     closed = services.wrapups.of_calls([c.call for c in calls])
+    pending = [c for c in calls if c.call not in closed or closed[c.call].ended_at is None]
+    services.audit.record(
+        AuditAction.PENDING_READ,
+        actor_id=user.user_id,
+        person_ids=[c.person_id for c in pending] or [None],
+        details={"reason": "own calls pending wrap-up", "calls": len(pending)},
+    )
     return [
         PendingOut(
             system=c.call.system,
@@ -55,8 +60,7 @@ def pending_wrapups(user: WrapUpper, services: Services) -> list[PendingOut]:
             caller_number=c.caller_number,
             caller_name=c.caller_name,
         )
-        for c in calls
-        if c.call not in closed or closed[c.call].ended_at is None
+        for c in pending
     ]
 
 
@@ -73,6 +77,10 @@ def finish_wrapup(
 ) -> WrapupOut:
     key = CallKey(system, linkedid)
     _handled(user, key, services)
+    if body.person_id is not None:
+        # Linking a person to the call opens their tickets to this agent: the
+        # person must have been identified for this call (need_to_know).
+        services.need.check_link(user, key, body.person_id)
     view = services.wrapups.finish(
         key,
         user.user_id,
@@ -99,4 +107,11 @@ def get_wrapup(system: str, linkedid: str, user: WrapUpper, services: Services) 
     view = services.wrapups.get(key)
     if view is None:
         raise NotFound("no wrap-up")
+    services.audit.record(
+        AuditAction.WRAPUP_READ,
+        actor_id=user.user_id,
+        person_ids=[view.person_id],
+        call=key,
+        details={"reason": "own wrap-up"},
+    )
     return _out(view)

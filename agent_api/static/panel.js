@@ -164,7 +164,9 @@ function handleFrame(frame) {
     case "pop": showPop(frame); break;
     case "pop.person": if (sameCall(frame)) showPerson(frame); break;
     case "call.answered":
-      if (sameCall(frame)) { state.answered = true; setText("pop-status", "En llamada"); openWrapup(); }
+      if (sameCall(frame)) {
+        state.answered = true; setText("pop-status", "En llamada"); openWrapup(); loadCallPerson();
+      }
       break;
     case "call.taken":
     case "call.ring_no_answer":
@@ -221,10 +223,12 @@ function showPerson(frame) {
   setText("person-status", "Persona identificada");
   $("person-facts").hidden = false;
   setText("person-name", `${p.given_names} ${p.family_names}`);
-  setText("person-document", p.document_number);
-  setText("person-phones", p.phones.map((x) => x.number).join(", "));
-  setText("person-emails", p.emails.map((x) => x.address).join(", "));
-  setText("person-addresses", p.addresses.map((x) => x.street).join("; "));
+  // Before answer the pop carries a summary (masked document, no contacts);
+  // the whole record comes from loadCallPerson once the agent answers.
+  setText("person-document", p.document_number || p.document_masked || "");
+  setText("person-phones", (p.phones || []).map((x) => x.number).join(", "));
+  setText("person-emails", (p.emails || []).map((x) => x.address).join(", "));
+  setText("person-addresses", (p.addresses || []).map((x) => x.street).join("; "));
   listItems("person-history", frame.history || [], (h) => {
     const when = h.at ? new Date(h.at).toLocaleString("es-UY") : "";
     const result = h.resolution ? ` — ${RESOLUTION_LABELS[h.resolution] || h.resolution}` : "";
@@ -232,6 +236,18 @@ function showPerson(frame) {
   });
   listItems("person-requests", frame.open_requests || [],
     (r) => `${r.number} (${r.status}): ${r.request_type}, ${r.topic}`);
+}
+
+async function loadCallPerson() {
+  const call = state.call;
+  if (!call) return;
+  const path = `/api/calls/${encodeURIComponent(call.system)}/${encodeURIComponent(call.linkedid)}/person`;
+  try {
+    const card = await api("GET", path);
+    if (sameCall(card) && card.person_status === "identificada") showPerson(card);
+  } catch (err) {
+    setText("person-status", "No se pudieron leer los datos de la persona.");
+  }
 }
 
 function clearPop() {

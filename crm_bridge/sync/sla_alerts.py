@@ -202,14 +202,18 @@ class SlaAlerts:
         with translated("listing SLA alerts"), self._sessions() as session:
             return [_view(alert, str(number)) for alert, number in session.execute(query).all()]
 
-    def acknowledge(self, alert_id: int, user_id: int | None) -> None:
+    def acknowledge(self, alert_id: int, user_id: int | None, note: str | None = None) -> bool:
+        """Mark the alert seen (with the user's note); False if it already was."""
         with translated("acknowledging an SLA alert"), self._sessions.begin() as session:
             alert = session.get(SlaAlert, alert_id)
             if alert is None:
                 raise NotFoundError(f"no SLA alert {alert_id}")
-            if alert.acknowledged_at is None:
-                alert.acknowledged_at = self._clock()
-                alert.acknowledged_by = user_id
+            if alert.acknowledged_at is not None:
+                return False
+            alert.acknowledged_at = self._clock()
+            alert.acknowledged_by = user_id
+            alert.acknowledged_note = note
+            return True
 
     def counts(self) -> dict[AlertLevel, int]:
         """Open alerts per level (what a metrics collector exports)."""

@@ -1,18 +1,22 @@
 "use strict";
 // The wallboard: one WebSocket, frames {"type": "wallboard"} replace the
-// tiles, {"type": "alert"} frames are already listed in the next wallboard
-// frame, so they only refresh the title to draw the eye.
+// tiles, the agent list and the waiting calls; {"type": "alert"} frames are
+// already listed in the next wallboard frame, so they are not drawn twice.
+// Opened as /kiosco/<token> (a kiosk link) it uses that link's socket and
+// needs no session. A refused socket is not retried in a loop: the page says
+// why and stops; a dropped one is retried with a growing delay.
 
 const STATES = {
   available: "Libres",
   ringing: "Sonando",
   on_call: "En llamada",
-  wrap_up: "Posllamada",
+  wrap_up: "Poscierre",
   paused: "En pausa",
   unavailable: "No disponibles",
   logged_out: "Desconectados",
 };
 const LEVEL_WORDS = { ok: "en objetivo", warn: "cerca del objetivo", bad: "bajo el objetivo", none: "sin llamadas" };
+const TIME = new Intl.DateTimeFormat("es-UY", { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 
 function percent(value) {
   return value === null || value === undefined ? "—" : `${Math.round(value * 100)} %`;
@@ -20,8 +24,10 @@ function percent(value) {
 
 function duration(seconds) {
   if (!seconds) return "0 s";
-  const m = Math.floor(seconds / 60);
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
   const s = seconds % 60;
+  if (h) return `${h} h ${m} min`;
   return m ? `${m} min ${s} s` : `${s} s`;
 }
 
@@ -29,6 +35,13 @@ function setText(root, selector, text, level) {
   const node = root.querySelector(selector);
   node.textContent = text;
   node.className = node.className.split(" ")[0] + (level ? ` ${level}` : "");
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
 }
 
 function renderTiles(frame) {
@@ -66,6 +79,33 @@ function renderAgents(frame) {
     row.append(dt, dd);
     list.appendChild(row);
   }
+  const body = document.querySelector("#tabla-agentes tbody");
+  body.replaceChildren();
+  for (const agent of frame.agent_list || []) {
+    const row = document.createElement("tr");
+    const state = agent.reason ? `${agent.state_label} (${agent.reason})` : agent.state_label;
+    row.append(
+      cell(agent.name),
+      cell(state, `estado-${agent.state}`),
+      cell(duration(agent.seconds_in_state)),
+      cell(agent.queues.join(", ")),
+    );
+    body.appendChild(row);
+  }
+  document.getElementById("sin-agentes").hidden = (frame.agent_list || []).length > 0;
+}
+
+function renderWaiting(frame) {
+  const limits = Object.fromEntries(frame.queues.map((q) => [q.queue, q.wait_limit]));
+  const body = document.querySelector("#tabla-espera tbody");
+  body.replaceChildren();
+  for (const call of frame.waiting_calls || []) {
+    const row = document.createElement("tr");
+    const late = limits[call.queue] !== undefined && call.wait > limits[call.queue];
+    row.append(cell(call.queue), cell(duration(call.wait) + (late ? " (excedida)" : ""), late ? "espera-bad" : ""));
+    body.appendChild(row);
+  }
+  document.getElementById("sin-espera").hidden = (frame.waiting_calls || []).length > 0;
 }
 
 function renderAlerts(frame) {
@@ -85,27 +125,52 @@ function render(frame) {
   renderAlerts(frame);
   renderTiles(frame);
   renderAgents(frame);
+  renderWaiting(frame);
+  const updated = document.getElementById("actualizado");
+  const at = frame.generated_at ? new Date(frame.generated_at * 1000) : new Date();
+  updated.textContent = TIME.format(at);
+  updated.dateTime = at.toISOString();
 }
+
+function tickClock() {
+  const clock = document.getElementById("reloj");
+  const now = new Date();
+  clock.textContent = TIME.format(now);
+  clock.dateTime = now.toISOString();
+}
+
+function socketPath() {
+  const kiosk = location.pathname.match(/^\/kiosco\/([A-Za-z0-9_-]+)$/);
+  return kiosk ? `/ws/kiosco/${kiosk[1]}` : "/ws/wallboard";
+}
+
+let delay = 2000;
 
 function connect() {
   const status = document.getElementById("estado");
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${location.host}/ws/wallboard`);
+  const socket = new WebSocket(`${scheme}//${location.host}${socketPath()}`);
   let opened = false;
-  socket.addEventListener("open", () => { opened = true; status.textContent = "En vivo"; });
+  socket.addEventListener("open", () => { opened = true; delay = 2000; status.textContent = "En vivo"; });
   socket.addEventListener("message", (event) => {
     const frame = JSON.parse(event.data);
     if (frame.type === "wallboard") render(frame);
   });
-  socket.addEventListener("close", () => {
-    if (!opened) {
-      status.textContent = "Sin acceso: ingrese en el panel con un usuario supervisor, gerente o administrador.";
-      setTimeout(connect, 10000);
+  socket.addEventListener("close", (event) => {
+    const kiosk = socketPath() !== "/ws/wallboard";
+    if (event.code === 4403 || (!kiosk && !opened)) {
+      // Refused (no session, or a revoked kiosk link): retrying would not help.
+      status.textContent = kiosk
+        ? "Este enlace de pizarra no es válido o fue revocado."
+        : "Sin acceso: ingrese en el panel con un usuario supervisor, gerente o administrador.";
       return;
     }
     status.textContent = "Sin conexión — reintentando…";
-    setTimeout(connect, 2000);
+    setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 60000);
   });
 }
 
+tickClock();
+setInterval(tickClock, 1000);
 connect();

@@ -22,6 +22,13 @@ parts of panoramisk's policy that do not fit a contact-centre bridge):
   (telephony.ami.actions) are resent; the callers of the others get
   ActionOutcomeUnknown and must check the state instead of redialling.
 
+After every login the session waits for Asterisk to be ready: FullyBooted
+(sent right after login when Asterisk is up, or when it finishes booting;
+without it after `boot_timeout`, for AMI users not given the system class),
+and during the resync a list action refused with "Invalid/unknown command"
+(app_queue not loaded yet, although manager already accepts logins) is
+retried with backoff within `resync_timeout` instead of ending the session.
+
 After every login the session resyncs: ResyncStarted, then the lists of
 CoreShowChannels and QueueStatus (channels up, queue members with their pause
 state, callers waiting), then ResyncFinished right after the last list's
@@ -179,6 +186,7 @@ class AmiConnection:
         connect_timeout: float = 10.0,
         action_timeout: float = 10.0,
         resync_timeout: float = 30.0,
+        boot_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
         used_events: Iterable[str] | None = None,
         variable_prefixes: Iterable[str] | None = None,
@@ -206,6 +214,10 @@ class AmiConnection:
         self.connect_timeout = connect_timeout
         self.action_timeout = action_timeout
         self.resync_timeout = resync_timeout
+        self.boot_timeout = boot_timeout
+        # FullyBooted seen on the current session.
+        self._booted = asyncio.Event()
+        self.resync_retries = 0
         self.filters = event_filters(used_events, variable_prefixes)
         self.resync_actions = resync_actions
         self.non_idempotent = non_idempotent
@@ -354,6 +366,8 @@ class AmiConnection:
             # the session task runs again: Connected must still come first.
             self._mark_connected()
         self._put(headers, now)
+        if headers.get("Event") == "FullyBooted":
+            self._booted.set()
         if self._resync_pending and headers.get("Event", "").endswith("Complete"):
             self._resync_pending.discard(headers.get("ActionID", ""))
             if not self._resync_pending:
@@ -407,6 +421,7 @@ class AmiConnection:
         self._ready = False
         self._resync_finished = False
         self._resync_pending = set()
+        self._booted.clear()
         watchdog: asyncio.Task[None] | None = None
         reason = "session ended"
         try:
@@ -430,6 +445,7 @@ class AmiConnection:
             watchdog = asyncio.create_task(self._watchdog(self._lost))
             await self._subscribe()
             self._ready = not self._lost.done()
+            await self._wait_fully_booted(self._lost)
             await self._resync()
             await self._manager.send_awaiting_actions()
             reason = await self._lost
@@ -468,16 +484,72 @@ class AmiConnection:
                     break
         await self._request(Events(on=True), lost=self._lost)
 
+    async def _wait_fully_booted(self, lost: asyncio.Future[str]) -> None:
+        """Until Asterisk says FullyBooted: its modules (app_queue among them)
+        load after manager already accepts logins."""
+        if self._booted.is_set():
+            return
+        log.info("Waiting for FullyBooted from %s before the resync", self.system_name)
+        booted: asyncio.Future[Any] = asyncio.ensure_future(self._booted.wait())
+        waiting: set[asyncio.Future[Any]] = {booted, lost}
+        try:
+            await asyncio.wait(
+                waiting, timeout=self.boot_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            booted.cancel()
+        if lost.done():
+            raise _SessionEnded(lost.result())
+        if not self._booted.is_set():
+            log.warning(
+                "No FullyBooted from %s within %.0f s (does the AMI user read the system "
+                "class?): resyncing anyway",
+                self.system_name,
+                self.boot_timeout,
+            )
+
+    async def _resync_list(self, make: ResyncAction, deadline: float) -> None:
+        """One list of the resync; refused as an unknown command (the module
+        is still loading), asked again with backoff until `deadline`."""
+        attempt = 0
+        action = make()
+        self._resync_pending.add(action.action_id)
+        while True:
+            try:
+                await self._request(action, reply_timeout=self.resync_timeout, lost=self._lost)
+                return
+            except AmiActionFailed as err:
+                # The failed id stays pending until its retry is sent, so the
+                # other lists completing meanwhile do not finish the resync.
+                if "invalid/unknown command" not in err.message.lower():
+                    raise
+                delay = backoff_delay(attempt, self.reconnect_min, 5.0, self._jitter())
+                if time.monotonic() + delay > deadline:
+                    raise
+                attempt += 1
+                self.resync_retries += 1
+                log.info(
+                    "%s not available yet on %s (%s): asking again in %.2f s",
+                    action.name,
+                    self.system_name,
+                    err.message,
+                    delay,
+                )
+                await self._sleep(delay)
+                if self._lost is not None and self._lost.done():
+                    raise _SessionEnded(self._lost.result()) from None
+                failed, action = action, make()
+                self._resync_pending.add(action.action_id)
+                self._resync_pending.discard(failed.action_id)
+
     async def _resync(self) -> None:
-        actions = [make() for make in self.resync_actions]
-        self._resync_pending = {action.action_id for action in actions}
+        self._resync_pending = set()
         self._put(ResyncStarted(self._clock()), time.monotonic())
+        deadline = time.monotonic() + self.resync_timeout
         try:
             async with asyncio.TaskGroup() as group:
-                for action in actions:
-                    group.create_task(
-                        self._request(action, reply_timeout=self.resync_timeout, lost=self._lost)
-                    )
+                for make in self.resync_actions:
+                    group.create_task(self._resync_list(make, deadline))
         except* (_SessionEnded, AmiError) as failed:
             first = failed.exceptions[0]
             if isinstance(first, _SessionEnded):

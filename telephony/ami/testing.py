@@ -128,6 +128,9 @@ class AmiTestServer:
         self._swallowed: set[str] = set()
         self._failures: dict[str, str] = {}
         self._restarted = False
+        # Booting: logins are accepted, FullyBooted waits for finish_boot().
+        self._booting = False
+        self._boot_waiting: list[_Session] = []
         self._started_at = time.monotonic()
         self._replayed = asyncio.Event()
         self._action_seen = asyncio.Condition()
@@ -202,6 +205,20 @@ class AmiTestServer:
     def fail(self, action: str, message: str) -> None:
         """Answer `action` with `Response: Error` and `message`."""
         self._failures[action.lower()] = message
+
+    def start_booting(self) -> None:
+        """Asterisk is loading its modules: manager takes logins but sends
+        FullyBooted only when `finish_boot` is called (combine with `fail` of
+        QueueStatus, "Invalid/unknown command", for app_queue not loaded yet)."""
+        self._booting = True
+
+    def finish_boot(self) -> None:
+        self._booting = False
+        waiting, self._boot_waiting = self._boot_waiting, []
+        for session in waiting:
+            if not session.closed:
+                session.queue(self._fully_booted())
+                session.wake.set()
 
     def simulate_restart(self) -> None:
         """Asterisk restarts: Shutdown event, connection closed, and the next
@@ -352,7 +369,10 @@ class AmiTestServer:
         session.queue(reply(action_id, "Response: Success", "Message: Authentication accepted"))
         # Asterisk sends FullyBooted only to sessions that get system events.
         if session.events_on or "system" in mask.lower().split(","):
-            session.queue(self._fully_booted())
+            if self._booting:
+                self._boot_waiting.append(session)
+            else:
+                session.queue(self._fully_booted())
 
     def _fully_booted(self) -> bytes:
         if not self._booted_sent and self._booted is not None and not self._restarted:

@@ -95,6 +95,7 @@ class Pbx:
         self.no_answer_share = no_answer_share if style == "pjsip" else 0.0
         self.queue_timeout = queue_timeout
         self.retry_seconds = retry_seconds
+        self.wrapup = wrapup_seconds
         self._rng = random.Random(seed)
         self._agenda: list[tuple[float, int, Action]] = []
         self._seq = itertools.count()
@@ -205,40 +206,266 @@ class Pbx:
     # ---------------------------------------------------------------- agents
 
     def set_paused(self, interface: str, paused: bool, reason: str = "") -> None:
+        """An agent pauses in (or comes back to) every queue, one queue at a
+        time as the lab did it (no PAUSEALL line); no-op if already so."""
         agent = self.agents[interface]
         if agent.paused == paused:
             return
-        agent.paused = paused
-        for (queue, iface), member in self.members.items():
-            if iface != interface:
-                continue
-            member.paused = paused
-            member.reason = reason if paused else ""
-            if paused:
-                member.last_pause = int(self.now)
-                self._device(f"Queue:{queue}_pause_{interface}", "INUSE")
-            else:
-                self._device(f"Queue:{queue}_pause_{interface}", "NOT_INUSE")
-                self._device(f"Queue:{queue}_avail", "NOT_INUSE")
-            # An unpause with a reason shows it once (set_queue_member_pause).
-            shown = member.reason or ("" if paused else reason)
-            self._log(queue, "NONE", member.name, "PAUSE" if paused else "UNPAUSE", shown)
-            snapshot = self.member_snapshot(member)
-            if not paused and reason:
-                snapshot = [(k, reason if k == "PausedReason" else v) for k, v in snapshot]
-            self._emit("QueueMemberPause", "agent", snapshot)
+        for (_queue, iface), member in list(self.members.items()):
+            if iface == interface:
+                self._pause_member(member, paused, reason)
+        self._after_pause(agent, paused)
+
+    def _after_pause(self, agent: Agent, paused: bool) -> None:
+        agent.paused = any(
+            m.paused for (_q, iface), m in self.members.items() if iface == agent.interface
+        )
         if not paused:
             self._dispatch_all()
 
+    def _pause_member(self, member: Member, paused: bool, reason: str) -> None:
+        """app_queue's set_queue_member_pause: done even if already so."""
+        queue, interface = member.queue, member.interface
+        member.paused = paused
+        member.reason = reason if paused else ""
+        if paused:
+            member.last_pause = int(self.now)
+            self._device(f"Queue:{queue}_pause_{interface}", "INUSE")
+        else:
+            self._device(f"Queue:{queue}_pause_{interface}", "NOT_INUSE")
+            self._device(f"Queue:{queue}_avail", "NOT_INUSE")
+        # An unpause with a reason shows it once (set_queue_member_pause).
+        shown = member.reason or ("" if paused else reason)
+        self._log(queue, "NONE", member.name, "PAUSE" if paused else "UNPAUSE", shown)
+        snapshot = self.member_snapshot(member)
+        if not paused and reason:
+            snapshot = [(k, reason if k == "PausedReason" else v) for k, v in snapshot]
+        self._emit("QueueMemberPause", "agent", snapshot)
+
+    # ------------------------------------------------------ manager actions
+    # What app_queue's and manager.c's AMI actions do, with their errors
+    # (None when the action succeeded).
+
+    def queue_pause(
+        self, interface: str, paused: bool, reason: str = "", queue: str = ""
+    ) -> str | None:
+        """QueuePause (Paused false unpauses; there is no QueueUnpause
+        action): one queue, or every queue of the interface with a
+        PAUSEALL/UNPAUSEALL line first."""
+        members = [
+            m
+            for (q, iface), m in self.members.items()
+            if iface == interface and (not queue or q.lower() == queue.lower())
+        ]
+        if not members:
+            return "Interface not found"
+        if not queue:
+            event = "PAUSEALL" if paused else "UNPAUSEALL"
+            self._log("NONE", "NONE", members[0].name, event, reason)
+        for member in members:
+            self._pause_member(member, paused, reason)
+        self._after_pause(self.agents[interface], paused)
+        return None
+
+    def queue_add(
+        self,
+        queue: str,
+        interface: str,
+        member_name: str = "",
+        *,
+        paused: bool = False,
+        reason: str = "",
+    ) -> str | None:
+        """QueueAdd: a dynamic member (manager_add_queue_member)."""
+        if not queue:
+            return "'Queue' not specified."
+        if not interface:
+            return "'Interface' not specified."
+        if queue not in self.waiting:
+            return "Unable to add interface to queue: No such queue"
+        if (queue, interface) in self.members:
+            return "Unable to add interface: Already there"
+        agent = self.agents.get(interface)
+        if agent is None:
+            extension = interface.split("/", 1)[-1].split("@", 1)[0]
+            agent = Agent(interface, member_name or interface, extension, wrapup=self.wrapup)
+            self.agents[interface] = agent
+        member = Member(
+            queue,
+            interface,
+            member_name or interface,
+            login_time=int(self.now),
+            paused=paused,
+            reason=reason if paused else "",
+            dynamic=True,
+        )
+        self.members[(queue, interface)] = member
+        self._emit("QueueMemberAdded", "agent", self.member_snapshot(member))
+        if not paused and not agent.busy:
+            self._device(f"Queue:{queue}_avail", "NOT_INUSE")
+        self._log(queue, "MANAGER", member.name, "ADDMEMBER", "PAUSED" if paused else "")
+        agent.paused = all(
+            m.paused for (_q, iface), m in self.members.items() if iface == interface
+        )
+        self._dispatch(queue)
+        return None
+
+    def originate(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        *,
+        caller_id: str = "",
+        action_id: str = "",
+        talk: float = 20.0,
+    ) -> str | None:
+        """Originate to a context (manager.c action_originate): refused at
+        once if the extension does not exist in the simulated dialplan
+        (deploy/asterisk/extensions.conf: from-agents, from-pstn, agents);
+        otherwise queued, and OriginateResponse tells how it went. The
+        agent's phone rings and answers, the dialplan dials the citizen over
+        the trunk, they talk `talk` seconds, the citizen hangs up."""
+        if not _exten_exists(context, exten):
+            return "Extension does not exist."
+        self.at(
+            self.now + 0.001,
+            lambda: self._originate(channel, context, exten, caller_id, action_id, talk),
+        )
+        return None
+
+    def _originate(
+        self, channel: str, context: str, exten: str, caller_id: str, action_id: str, talk: float
+    ) -> None:
+        agent = self.agents.get(channel)
+        number, name = _split_caller_id(caller_id)
+        response: list[Header] = [("ActionID", action_id)] if action_id else []
+        if agent is None or agent.in_call or agent.on_other_call or agent.busy:
+            # Unknown endpoint (0) or a phone already on a call (busy, 5).
+            reason = "0" if agent is None else "5"
+            self._emit(
+                "OriginateResponse",
+                "call",
+                [
+                    *response,
+                    ("Response", "Failure"),
+                    ("Channel", channel),
+                    ("Context", context),
+                    ("Exten", exten),
+                    ("Reason", reason),
+                    ("Uniqueid", "<null>"),
+                    ("CallerIDNum", number or UNKNOWN),
+                    ("CallerIDName", name or UNKNOWN),
+                ],
+            )
+            return
+        seq = next(self._pjsip_seq)
+        uniqueid = self._uniqueid()
+        leg = Channel(
+            f"{channel}-{seq:08x}",
+            uniqueid,
+            uniqueid,
+            context,
+            exten,
+            cid_num=number or UNKNOWN,
+            cid_name=name or UNKNOWN,
+        )
+        agent.on_other_call = True
+        self._chan("Newchannel", "call", leg)
+        self._newstate(leg, 5)
+        self._device(self._device_of(agent.interface), "RINGING")
+
+        def answered() -> None:
+            self._newstate(leg, 6)
+            self._device(self._device_of(agent.interface), "INUSE")
+            for (_q, iface), member in self.members.items():
+                if iface == agent.interface:
+                    self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
+            self._emit(
+                "OriginateResponse",
+                "call",
+                [
+                    *response,
+                    ("Response", "Success"),
+                    ("Channel", leg.name),
+                    ("Context", context),
+                    ("Exten", exten),
+                    ("Reason", "4"),
+                    ("Uniqueid", leg.uniqueid),
+                    ("CallerIDNum", leg.cid_num),
+                    ("CallerIDName", leg.cid_name),
+                ],
+            )
+            self._newexten(leg, 1, "NoOp", "Click-to-call to a citizen")
+            self._newexten(leg, 2, "Dial", f"PJSIP/{exten}@pstn,60")
+            out_seq = next(self._pjsip_seq)
+            citizen = Channel(
+                f"PJSIP/pstn-{out_seq:08x}",
+                self._uniqueid(),
+                leg.linkedid,
+                context,
+                exten,
+                cid_num=exten,
+                cid_name=UNKNOWN,
+            )
+            self._chan("Newchannel", "call", citizen)
+            self._emit(
+                "DialBegin",
+                "call",
+                [*leg.block(), *citizen.block("Dest"), ("DialString", f"{exten}@pstn")],
+            )
+            self._newstate(citizen, 5)
+
+            def picked_up() -> None:
+                self._newstate(citizen, 6)
+                self._emit(
+                    "DialEnd",
+                    "call",
+                    [*leg.block(), *citizen.block("Dest"), ("DialStatus", "ANSWER")],
+                )
+                self.at(self.now + talk, hang_up)
+
+            def hang_up() -> None:
+                self._chan("HangupRequest", "call", citizen)
+                self._hangup(citizen)
+                self._chan("SoftHangupRequest", "call", leg, ("Cause", "16"))
+                self._hangup(leg)
+                agent.on_other_call = False
+                self._device(self._device_of(agent.interface), "NOT_INUSE")
+                for (_q, iface), member in self.members.items():
+                    if iface == agent.interface:
+                        self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
+                self._dispatch_all()
+
+            self.at(self.now + 2.0, picked_up)
+
+        self.at(self.now + self.ring_seconds, answered)
+
+    def queue_remove(self, queue: str, interface: str) -> str | None:
+        """QueueRemove (manager_remove_queue_member): dynamic members only."""
+        if not queue or not interface:
+            return "Need 'Queue' and 'Interface' parameters."
+        if queue not in self.waiting:
+            return "Unable to remove interface from queue: No such queue"
+        member = self.members.get((queue, interface))
+        if member is None:
+            return "Unable to remove interface: Not there"
+        if not member.dynamic:
+            return "Member not dynamic"
+        del self.members[(queue, interface)]
+        self._emit("QueueMemberRemoved", "agent", self.member_snapshot(member))
+        self._log(queue, "MANAGER", member.name, "REMOVEMEMBER", "")
+        return None
+
     def member_snapshot(self, member: Member) -> list[Header]:
         agent = self.agents[member.interface]
-        status = INUSE if agent.in_call else NOT_INUSE
+        status = INUSE if agent.in_call or agent.on_other_call else NOT_INUSE
         return [
             ("Queue", member.queue),
             ("MemberName", member.name),
             ("Interface", member.interface),
             ("StateInterface", member.interface),
-            ("Membership", "static"),
+            ("Membership", "dynamic" if member.dynamic else "static"),
             ("Penalty", "0"),
             ("CallsTaken", str(member.calls_taken)),
             ("LastCall", str(member.last_call)),
@@ -594,8 +821,9 @@ class Pbx:
             return call.spec.name
         return call.variables.get(name)
 
-    def agi_finished(self, call_id: int) -> None:
-        """The AGI session ended: the dialplan goes on after AGI()."""
+    def agi_finished(self, call_id: int, status: str = "SUCCESS") -> None:
+        """The AGI session ended: the dialplan goes on after AGI() with
+        AGISTATUS `status` (FAILURE: the FastAGI server was unreachable)."""
         call = self.calls[call_id]
         if not call.agi_active:
             return
@@ -617,7 +845,7 @@ class Pbx:
             call.outcome = call.outcome or "ivr_hangup"
             self._finish(call)
             return
-        self._varset(one, "AGISTATUS", "SUCCESS")
+        self._varset(one, "AGISTATUS", status)
         queue = call.variables.get("ATIENDE_QUEUE", "")
         self._newexten(one, 4, "GotoIf", f"{0 if queue else 1}?hangup")
         if not queue or queue not in self.waiting:
@@ -683,7 +911,10 @@ class Pbx:
             free = [
                 m
                 for (q, _), m in self.members.items()
-                if q == queue and not self.agents[m.interface].busy and not m.paused
+                if q == queue
+                and not self.agents[m.interface].busy
+                and not self.agents[m.interface].on_other_call
+                and not m.paused
             ]
             if not free:
                 return
@@ -1170,6 +1401,55 @@ class Pbx:
 
 
 _PRES = "0 (Presentation Allowed, Not Screened)"
+# The extensions of the sample dialplan (deploy/asterisk/extensions.conf)
+# that an Originate may be sent to, by context.
+DIALPLAN: dict[str, tuple[str, ...]] = {
+    "from-agents": ("_40XX", "_XXX.", "_+XXX."),
+    "from-pstn": ("_X.", "s"),
+    "agents": ("_40XX",),
+}
+
+
+def _pattern_matches(pattern: str, exten: str) -> bool:
+    """Asterisk's extension patterns: `_` then X (0-9), Z (1-9), N (2-9),
+    `.` (one or more of anything), `!` (zero or more), literals."""
+    if not pattern.startswith("_"):
+        return pattern == exten
+    body = pattern[1:]
+    for index, char in enumerate(body):
+        if char == ".":
+            return len(exten) > index
+        if char == "!":
+            return True
+        if index >= len(exten):
+            return False
+        digit = exten[index]
+        if char == "X":
+            ok = digit.isdigit()
+        elif char == "Z":
+            ok = digit in "123456789"
+        elif char == "N":
+            ok = digit in "23456789"
+        else:
+            ok = digit == char
+        if not ok:
+            return False
+    return len(exten) == len(body)
+
+
+def _exten_exists(context: str, exten: str) -> bool:
+    return any(_pattern_matches(p, exten) for p in DIALPLAN.get(context, ()))
+
+
+def _split_caller_id(caller_id: str) -> tuple[str, str]:
+    """`"Name" <number>` (or a bare number) as Asterisk parses CallerID."""
+    text = caller_id.strip()
+    if "<" in text and text.endswith(">"):
+        name, number = text[:-1].split("<", 1)
+        return number.strip(), name.strip().strip('"')
+    return text, ""
+
+
 _DEAD_OK = frozenset({"GET VARIABLE", "GET FULL", "SET VARIABLE", "VERBOSE"})
 
 

@@ -126,6 +126,7 @@ class Member:
     login_time: int = 0
     paused: bool = False
     reason: str = ""
+    dynamic: bool = False  # added by QueueAdd (removable), not from queues.conf
 
 
 @dataclass
@@ -139,6 +140,7 @@ class Agent:
     in_call: bool = False
     paused: bool = False
     wrapup: float = 3.0
+    on_other_call: bool = False  # a call not from a queue (click-to-call)
 
 
 @dataclass

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from telephony.ami.stream import Headers
 from telephony.simulator.agi_driver import run_session
@@ -59,6 +60,14 @@ class SimulatorConfig:
     # Hold the clock until a client subscribes to events, so a bridge sees
     # every call from the first one.
     wait_for_subscriber: bool = True
+    # queues.conf wrapuptime of every queue (seconds).
+    wrapup_seconds: float = 3.0
+    # Sound files that do not exist ("*": all but `beep`): AGI answers -1.
+    missing_prompts: tuple[str, ...] = ()
+    # Where to append Asterisk's queue_log for this run (None: kept in memory).
+    queue_log: Path | None = None
+    # Each FastAGI session dies after this many commands (None: never).
+    agi_drop_after: int | None = None
 
 
 class SimClock:
@@ -113,8 +122,13 @@ class Simulator:
             survey=config.survey,
             no_answer_share=config.no_answer_share,
             seed=config.seed,
+            wrapup_seconds=config.wrapup_seconds,
+            missing_prompts=config.missing_prompts,
         )
         self.ami.handlers["queuepause"] = self._queue_pause
+        self.ami.handlers["queueadd"] = self._queue_add
+        self.ami.handlers["queueremove"] = self._queue_remove
+        self.ami.handlers["originate"] = self._originate
         self.on_events = on_events
         self.placed = 0
         self.emitted = 0
@@ -172,6 +186,7 @@ class Simulator:
         now = self.clock.now()
         self._plan(now)
         events = self.pbx.advance(now)
+        self._write_queue_log()
         for event in events:
             self.ami.publish(event.encode(), event.fields())
         self.emitted += len(events)
@@ -181,6 +196,12 @@ class Simulator:
             task = asyncio.create_task(self._agi(call_id))
             self._agi_tasks.add(task)
             task.add_done_callback(self._agi_tasks.discard)
+
+    def _write_queue_log(self) -> None:
+        lines = self.pbx.queue_log_lines()
+        if lines and self.config.queue_log is not None:
+            with self.config.queue_log.open("a", encoding="utf-8") as out:
+                out.write("".join(f"{line}\n" for line in lines))
 
     def _plan(self, now: float) -> None:
         """Draw arrivals and pauses a little ahead of the clock."""
@@ -200,18 +221,61 @@ class Simulator:
             )
             self.pbx.at(change.at, functools.partial(self._pause, interface, change))
 
+    def _carry_out(self, run: Callable[[], str | None], done: str) -> tuple[str, str]:
+        """An action on the PBX at the simulated now; Asterisk's reply."""
+        self.sync()
+        error = run()
+        self.sync()
+        return ("Error", error) if error is not None else ("Success", done)
+
     def _queue_pause(self, action: Headers) -> tuple[str, str]:
-        """QueuePause from a client (the agent panel), as app_queue answers it.
-        A pause applies to every queue of the member (the simulator keeps one
-        pause state per agent)."""
+        """QueuePause from a client (the agent panel), as app_queue answers it."""
         interface = action.get("Interface", "")
-        if interface not in self.pbx.agents:
-            return "Error", "Interface not found"
-        paused = action.get("Paused", "").lower() in ("true", "yes", "1", "on")
-        self.sync()
-        self.pbx.set_paused(interface, paused, action.get("Reason", ""))
-        self.sync()
-        return "Success", f"Interface {'paused' if paused else 'unpaused'} successfully"
+        paused_text = action.get("Paused", "")
+        if not interface or not paused_text:
+            return "Error", "Need 'Interface' and 'Paused' parameters."
+        paused = paused_text.lower() in ("true", "yes", "1", "on", "y", "t")
+        return self._carry_out(
+            lambda: self.pbx.queue_pause(
+                interface, paused, action.get("Reason", ""), action.get("Queue", "")
+            ),
+            f"Interface {'paused' if paused else 'unpaused'} successfully",
+        )
+
+    def _queue_add(self, action: Headers) -> tuple[str, str]:
+        paused = action.get("Paused", "").lower() in ("true", "yes", "1", "on", "y", "t")
+        return self._carry_out(
+            lambda: self.pbx.queue_add(
+                action.get("Queue", ""),
+                action.get("Interface", ""),
+                action.get("MemberName", ""),
+                paused=paused,
+                reason=action.get("Reason", ""),
+            ),
+            "Added interface to queue",
+        )
+
+    def _queue_remove(self, action: Headers) -> tuple[str, str]:
+        return self._carry_out(
+            lambda: self.pbx.queue_remove(action.get("Queue", ""), action.get("Interface", "")),
+            "Removed interface from queue",
+        )
+
+    def _originate(self, action: Headers) -> tuple[str, str]:
+        channel = action.get("Channel", "")
+        if not channel:
+            return "Error", "Channel not specified"
+        context, exten = action.get("Context", ""), action.get("Exten", "")
+        return self._carry_out(
+            lambda: self.pbx.originate(
+                channel,
+                context,
+                exten,
+                caller_id=action.get("CallerID", ""),
+                action_id=action.get("ActionID", ""),
+            ),
+            "Originate successfully queued",
+        )
 
     def _pause(self, interface: str, change: PauseChange) -> None:
         self.pbx.set_paused(interface, change.paused, change.reason)
@@ -237,10 +301,17 @@ class Simulator:
             self.sync()
             return reply
 
+        reached = True
         try:
-            await run_session(host, port, self.pbx.agi_environment(call_id), answer)
+            reached = await run_session(
+                host,
+                port,
+                self.pbx.agi_environment(call_id),
+                answer,
+                drop_after=self.config.agi_drop_after,
+            )
         finally:
             # Frozen: calls keep their state, as if Asterisk were still running.
             if call_id in self.pbx.calls and not self._stopping:
                 self.sync()
-                self.pbx.agi_finished(call_id)
+                self.pbx.agi_finished(call_id, "SUCCESS" if reached else "FAILURE")

@@ -2,34 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from agent_api.app import create_app
 from agent_api.audit import AuditLog
-from agent_api.auth import CSRF_HEADER, LoginRateLimiter, Passwords
+from agent_api.auth import LoginRateLimiter, Passwords
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
-from crm_bridge.db import make_engine, upgrade
+from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.tickets import TicketService
 from telephony.agents import AgentSnapshot
+from tests.support.postgres import fresh_database
+from tests.support.web import log_in as support_log_in
+from tests.support.web import served as served  # re-exported: many tests import it from here
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "contraseña-segura-1"
@@ -38,19 +37,8 @@ ORIGIN = "http://testserver"
 
 @pytest.fixture(scope="module")
 def panel_db(postgres_url: str) -> Iterator[str]:
-    url = make_url(postgres_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"{url.database}_panel_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        db = url.set(database=name).render_as_string(hide_password=False)
-        upgrade(db)
+    with fresh_database(postgres_url, "panel", migrate=True) as db:
         yield db
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def fast_passwords() -> Passwords:
@@ -78,9 +66,7 @@ class Panel:
 
 
 def log_in(client: TestClient, username: str, password: str = PASSWORD) -> None:
-    answer = client.post("/api/session", json={"username": username, "password": password})
-    assert answer.status_code == 200, answer.text
-    client.headers[CSRF_HEADER] = answer.json()["csrf_token"]
+    support_log_in(client, username, password)
 
 
 def build_panel(
@@ -139,21 +125,3 @@ def panel(panel_db: str) -> Iterator[Panel]:
         yield built
     finally:
         built.engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def served(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
-    """The app on a real socket in this event loop; yields its host:port."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)

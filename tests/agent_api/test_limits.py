@@ -8,10 +8,10 @@ import pytest
 from fastapi.staticfiles import StaticFiles
 
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES
+from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
 from crm_bridge.organisms import Role
 from dashboards.kpi import QueueKpiDefinition
 from dashboards.queue_metrics import QueueMetrics
-from dashboards.routes import WALLBOARD_STATIC, wallboard_router
 from dashboards.wallboard import Wallboard
 from tests.agent_api.conftest import Panel, served
 

@@ -10,14 +10,10 @@ from answered.queue_log, Asterisk's own record of the same call. axe-core
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -40,37 +36,15 @@ from crm_bridge.persons import PersonRegistry
 from telephony.ami.testing import AmiTestServer
 from telephony.domain import AgentState, AgentStateChanged
 from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
+from tests.support.browser import CHROMIUM, CHROMIUM_INSTALLED, axe_violations
+from tests.support.ports import free_port
 from tests.support.queue_log import parse_queue_log
 
 pytestmark = pytest.mark.postgres
 
-CHROMIUM = "/usr/bin/chromium"
 AMI_SECRET = "browser-secret"
 XSS = "<img src=x onerror=alert(1)>"
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 RECORDED_NAME = "Ciudadana Pérez 1".encode()
-CHROMIUM_INSTALLED = shutil.which("chromium") is not None or os.path.exists(CHROMIUM)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def _axe_violations(page: Any) -> list[dict[str, Any]]:
-    # Evaluated through the DevTools protocol, so the page's CSP (no inline
-    # scripts) stays on while axe runs.
-    await page.evaluate(AXE.read_text(encoding="utf-8"))
-    found: list[dict[str, Any]] = await page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {resultTypes: ["violations"]});
-            return result.violations.map(v => ({id: v.id, impact: v.impact,
-                nodes: v.nodes.map(n => n.target.join(" "))}));
-        }"""
-    )
-    return [v for v in found if v["impact"] in ("serious", "critical")]
 
 
 async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: str) -> None:
@@ -93,7 +67,7 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
         StorePopLookup(engine, registry, PersonHistory(engine), AuditLog(engine)),
         on_wrapup_due=WrapupStore(engine).start,
     )
-    port = _free_port()
+    port = free_port()
     controls = RecordingControls()
     app = create_app(
         engine=engine,
@@ -121,7 +95,7 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
                 "dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss()))
             )
             await page.goto(f"http://{base}/")
-            assert await _axe_violations(page) == []
+            assert await axe_violations(page) == []
 
             # Keyboard only: the username field, Tab, password, Enter.
             await page.focus("#username")
@@ -168,7 +142,7 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
             )
             assert await page.text_content("#pop-ivr") == " › ".join(digits)
             assert "no registrada" in (await page.text_content("#person-status") or "")
-            assert await _axe_violations(page) == []
+            assert await axe_violations(page) == []
 
             # Unknown caller: the agent registers her from the pop, with consent.
             await page.fill("#reg-given", "Carmen")

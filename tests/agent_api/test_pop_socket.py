@@ -34,6 +34,7 @@ from telephony.domain import (
     QueueLeg,
 )
 from tests.agent_api.conftest import ORIGIN, PASSWORD, Panel, build_panel, served
+from tests.support.web import session_cookie as support_session_cookie
 
 pytestmark = pytest.mark.postgres
 SYSTEM = "pbx-ws"
@@ -41,13 +42,7 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 async def session_cookie(base: str, username: str) -> tuple[str, str]:
-    async with httpx.AsyncClient(base_url=f"http://{base}") as client:
-        answer = await client.post(
-            "/api/session", json={"username": username, "password": PASSWORD}
-        )
-        assert answer.status_code == 200
-        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-        return cookie, answer.json()["csrf_token"]
+    return await support_session_cookie(base, username, PASSWORD)
 
 
 async def open_socket(base: str, cookie: str, origin: str = ORIGIN) -> ClientConnection:
@@ -113,6 +108,8 @@ async def test_handshake_refused_without_session_bad_origin_or_role(
 
 
 async def test_pop_goes_to_the_rung_agent_and_supervisors_only(live: tuple[Panel, str]) -> None:
+    """Supervisors watch the queue: the pop reaches them with the caller's
+    number masked, no name, and no person frame at all."""
     panel, base = live
     agent = panel.usernames[Role.EJECUTIVO]
     a = await open_socket(base, (await session_cookie(base, agent))[0])
@@ -120,14 +117,33 @@ async def test_pop_goes_to_the_rung_agent_and_supervisors_only(live: tuple[Panel
     s = await open_socket(base, (await session_cookie(base, panel.usernames[Role.SUPERVISOR]))[0])
     event = ringing(panel, agent, uuid.uuid4().hex)
     panel.hub.publish([event])
-    for ws in (a, s):
+    for ws, caller in (
+        (a, {"number": "099100001", "name": XSS}),
+        (s, {"number": "******001", "name": ""}),
+    ):
         pop = await next_frame(ws, "pop")
-        assert pop["caller"] == {"number": "099100001", "name": XSS}
+        assert pop["caller"] == caller
         assert pop["call"] == {"system": SYSTEM, "linkedid": event.key.linkedid}
         assert pop["queue"] == "consultas" and pop["ivr"]["topic"] == "cedula"
         assert pop["wait_seconds"] == 12.3
-        person = await next_frame(ws, "pop.person")
-        assert person["person_status"] == "desconocida"
+    person = await next_frame(a, "pop.person")
+    assert person["person_status"] == "desconocida"
+    # The supervisor's next frame is the state change below, not a person frame.
+    panel.hub.publish(
+        [
+            AgentStateChanged(
+                time.time(),
+                SYSTEM,
+                panel.interfaces[agent],
+                "A",
+                AgentState.PAUSED,
+                "x",
+                None,
+                None,
+            )
+        ]
+    )
+    assert (await next_frame(s))["type"] == "agent.state"
     # The other agent's first frame is its own state change, not the pop.
     panel.hub.publish(
         [
@@ -199,20 +215,49 @@ async def test_identified_caller_with_history_and_disclosure_audit(
     )
     past = _store_past_attention(panel, person.id)
     agent = panel.usernames[Role.EJECUTIVO]
-    a = await open_socket(base, (await session_cookie(base, agent))[0])
+    cookie, _ = await session_cookie(base, agent)
+    a = await open_socket(base, cookie)
     event = ringing(panel, agent, uuid.uuid4().hex, caller_number=number)
     panel.hub.publish([event])
     await next_frame(a, "pop")
     found = await next_frame(a, "pop.person")
+    # Before answer: names, a masked document, the count of open requests. Nothing else.
     assert found["person_status"] == "identificada"
-    assert found["person"]["id"] == person.id
-    assert found["person"]["family_names"] == XSS
-    assert [p["number"] for p in found["person"]["phones"]] == ["+598" + number[1:]]
-    assert found["history"][0]["reference"] == past
-    assert found["history"][0]["resolution"] == "pendiente"
-    assert found["open_requests"] == []
+    assert found["person"] == {
+        "id": person.id,
+        "given_names": "Rosa",
+        "family_names": XSS,
+        "document_type": None,
+        "document_masked": None,
+    }
+    assert found["open_requests_count"] == 0
+    assert set(found) == {"type", "call", "person_status", "person", "open_requests_count"}
     audit = AuditLog(panel.engine).query(person_id=person.id, action="pop_disclosure")
     assert [(r.actor_id, r.call) for r in audit] == [(panel.users[agent], event.key)]
+    url = f"http://{base}/api/calls/{SYSTEM}/{event.key.linkedid}/person"
+    headers = {"Cookie": cookie, "origin": ORIGIN}
+    async with httpx.AsyncClient() as http:
+        # Ringing is not answering: the whole record waits for the answer.
+        assert (await http.get(url, headers=headers)).status_code == 403
+        panel.hub.publish(
+            [CallAnswered(time.time(), event.key, "consultas", panel.interfaces[agent], "A", 1)]
+        )
+        card = await http.get(url, headers=headers)
+        assert card.status_code == 200, card.text
+        body = card.json()
+        assert body["person_status"] == "identificada"
+        assert [p["number"] for p in body["person"]["phones"]] == ["+598" + number[1:]]
+        assert body["history"][0]["reference"] == past
+        assert body["history"][0]["resolution"] == "pendiente"
+        assert body["open_requests"] == []
+        # Another agent, or a supervisor, does not read it through this call.
+        other, _ = await session_cookie(base, panel.second_agent)
+        refused = await http.get(url, headers={"Cookie": other, "origin": ORIGIN})
+        assert refused.status_code == 403
+    reads = AuditLog(panel.engine).query(person_id=person.id, action="person_read")
+    assert [(r.actor_id, r.call, r.details["reason"]) for r in reads] == [
+        (panel.users[agent], event.key, "call")
+    ]
     await a.close()
 
 
@@ -237,7 +282,7 @@ async def test_ivr_person_wins_and_unconsented_data_stays_out(live: tuple[Panel,
     )
     found = await next_frame(a, "pop.person")
     assert found["person"]["id"] == person.id
-    assert found["person"]["phones"] == [] and found["person"]["consents"]["contacto"] is False
+    assert "phones" not in found["person"] and "consents" not in found["person"]
     await a.close()
 
 

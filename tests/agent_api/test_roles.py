@@ -4,14 +4,18 @@ CSRF, and with another agent's ids (object-level access)."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
 
 from agent_api.auth import CSRF_HEADER
-from crm_bridge.organisms import Role
-from telephony.domain import AgentRinging, CallKey
+from crm_bridge.db import session_factory
+from crm_bridge.models import Ticket
+from crm_bridge.organisms import Directory, Role
+from telephony.domain import AgentRinging, CallAnswered, CallKey
 from tests.agent_api.conftest import Panel
 from tests.agent_api.test_tickets_api import NEW_ENDPOINTS, openapi_path
 
@@ -48,12 +52,37 @@ ENDPOINTS: list[tuple[str, str, set[Role], Any]] = [
     ("GET", "/api/catalog", EVERYONE, None),
     ("POST", "/api/catalog/import", {S, A}, [{"code": "T-1", "name": "Cédula"}]),
     ("POST", "/api/persons", PERSON_WRITERS, "new-person"),
-    ("GET", "/api/persons?name=pe", PERSON_READERS, None),
-    ("GET", "/api/persons/{person}", PERSON_READERS, None),
-    ("PATCH", "/api/persons/{person}", PERSON_WRITERS, {"given_names": "Ana María"}),
-    ("PUT", "/api/persons/{person}/consents/contacto", PERSON_WRITERS, {"granted": True}),
+    ("POST", "/api/persons/search", PERSON_READERS, "search"),
+    ("GET", "/api/persons/{person}?{reason}", PERSON_READERS, None),
+    ("GET", "/api/persons/{person}/history?{reason}", PERSON_READERS, None),
+    ("PATCH", "/api/persons/{person}?{reason}", PERSON_WRITERS, {"given_names": "Ana María"}),
+    (
+        "PUT",
+        "/api/persons/{person}/consents/contacto?{reason}",
+        PERSON_WRITERS,
+        {"granted": True},
+    ),
+    ("GET", "/api/calls/{call}/person", {E}, None),
     ("GET", "/api/audit", {A}, None),
 ]
+
+
+ADMIN_ENDPOINTS = {
+    ("GET", "/api/admin/organisms"),
+    ("POST", "/api/admin/organisms"),
+    ("PATCH", "/api/admin/organisms/{organism_id}"),
+    ("GET", "/api/admin/organisms/{organism_id}/units"),
+    ("POST", "/api/admin/organisms/{organism_id}/units"),
+    ("PATCH", "/api/admin/units/{unit_id}"),
+    ("GET", "/api/admin/units/{unit_id}/referents"),
+    ("POST", "/api/admin/units/{unit_id}/referents"),
+    ("DELETE", "/api/admin/units/{unit_id}/referents/{user_id}"),
+    ("GET", "/api/admin/service-levels"),
+    ("PUT", "/api/admin/service-levels"),
+    ("GET", "/api/admin/topics"),
+    ("POST", "/api/admin/topics"),
+    ("PATCH", "/api/admin/topics/{topic_id}"),
+}
 
 
 def _ringing(panel: Panel, username: str, linkedid: str) -> CallKey:
@@ -77,25 +106,75 @@ def _ringing(panel: Panel, username: str, linkedid: str) -> CallKey:
 
 
 def _person(client: TestClient) -> int:
+    """A registered person holding the number every test call comes from, so
+    the calls below identify them (need_to_know: a read needs a reason)."""
     answer = client.post(
         "/api/persons",
-        json={"given_names": "Pedro", "family_names": "Pérez", "consents": ["identificacion"]},
+        json={
+            "given_names": "Pedro",
+            "family_names": "Pérez",
+            "consents": ["identificacion", "contacto"],
+            "phones": ["099100001"],
+        },
     )
     assert answer.status_code == 201, answer.text
     return int(answer.json()["id"])
 
 
+def _ticket_of(panel: Panel, person: int) -> str:
+    """A ticket of the person derived to the referente: the referente's reason."""
+    code = f"O{uuid.uuid4().hex[:6]}"
+    organism = Directory(panel.engine).create_organism(code, "Organismo")
+    number = f"2026-{uuid.uuid4().int % 1_000_000:06d}"
+    now = datetime.now(UTC)
+    with session_factory(panel.engine).begin() as session:
+        session.add(
+            Ticket(
+                number=number,
+                channel="telefonico",
+                request_type="consulta",
+                topic="Cédula",
+                description="",
+                status="derivada",
+                person_id=person,
+                organism_id=organism.id,
+                referent_id=panel.users[panel.usernames[R]],
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return number
+
+
 def _request(
-    panel: Panel, client: TestClient, role: Role, method: str, path: str, body: Any, person: int
+    panel: Panel,
+    client: TestClient,
+    role: Role,
+    method: str,
+    path: str,
+    body: Any,
+    person: int,
+    ticket: str = "2026-000000",
 ) -> int:
     me = panel.users[panel.usernames[role]]
     call = _ringing(panel, panel.usernames[role], uuid.uuid4().hex) if role in AGENTS else None
+    if call is not None:
+        panel.hub.publish(
+            [CallAnswered(1.0, call, "consultas", panel.interfaces[panel.usernames[role]], "x", 1)]
+        )
+    if call is not None:
+        reason = {"call_system": SYSTEM, "call_linkedid": call.linkedid}
+    else:
+        reason = {"ticket": ticket}
     url = path.format(
         me=me,
         other=panel.users[panel.second_agent],
         person=person,
         call=f"{SYSTEM}/{call.linkedid if call else 'none'}",
+        reason=urlencode(reason),
     )
+    if body == "search":
+        body = {"name": "pe", **reason}
     if body == "new-user":
         body = {
             "username": f"u-{uuid.uuid4().hex[:8]}",
@@ -114,9 +193,10 @@ def _request(
 def test_every_endpoint_allows_exactly_its_roles(panel: Panel, role: Role) -> None:
     writer = panel.client(panel.usernames[E])
     person = _person(writer)
+    ticket = _ticket_of(panel, person)
     client = panel.client(panel.usernames[role])
     for method, path, allowed, body in ENDPOINTS:
-        status = _request(panel, client, role, method, path, body, person)
+        status = _request(panel, client, role, method, path, body, person, ticket)
         if role in allowed:
             assert status not in (401, 403), (method, path, status)
             assert status < 500, (method, path, status)
@@ -129,7 +209,7 @@ def test_every_endpoint_allows_exactly_its_roles(panel: Panel, role: Role) -> No
 def test_every_endpoint_needs_a_session(panel: Panel) -> None:
     client = panel.client()
     for method, path, _allowed, _body in ENDPOINTS:
-        url = path.format(me=1, other=2, person=1, call=f"{SYSTEM}/x")
+        url = path.format(me=1, other=2, person=1, call=f"{SYSTEM}/x", reason="ticket=2026-000001")
         assert client.request(method, url, json={}).status_code == 401, (method, path)
 
 
@@ -192,6 +272,10 @@ def test_openapi_documents_one_router_per_resource(panel: Panel) -> None:
         "alertas",
         "crm",
         "derechos",
+        "organismos",
+        "unidades",
+        "niveles de servicio",
+        "temas del catálogo",
     }
     documented = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
     listed = set()
@@ -205,4 +289,5 @@ def test_openapi_documents_one_router_per_resource(panel: Panel) -> None:
     # The follow-up routes (tickets, SLA alerts, CRM, rights) have their own
     # role matrix in test_tickets_api.py.
     listed |= {(method, openapi_path(path)) for method, path in NEW_ENDPOINTS}
+    listed |= ADMIN_ENDPOINTS  # their role checks: test_admin_api.py
     assert documented == listed | {("POST", "/api/session"), ("DELETE", "/api/session")}

@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from agent_api.audit import AuditAction, AuditLog
 from agent_api.auth import CSRF_HEADER
 from citizen.calendar import WEEKDAYS, BusinessHours, parse_range
 from crm_bridge.exceptions import DeliveryError
@@ -145,6 +146,11 @@ def world(panel_db: str) -> Iterator[World]:
             emails=["ana@example.org"],
         )
         .id
+    )
+    # The ejecutivo registered her (need_to_know: a ticket for a person
+    # without a call needs this, or the call she was identified on).
+    AuditLog(engine).record(
+        AuditAction.PERSON_CREATE, actor_id=panel.users[panel.usernames[E]], person_ids=[person]
     )
     dispatcher = RecordingDispatcher()
     followup = panel.app.state.followup
@@ -632,7 +638,7 @@ def test_a_ticket_from_a_call_only_by_the_agent_who_took_it(world: World) -> Non
                 member_name="x",
                 caller_number="099100001",
                 caller_name="Ciudadana",
-                variables={},
+                variables={"ATIENDE_PERSON_ID": str(world.person)},  # the IVR identified her
                 wait_seconds=1.0,
             )
         ]

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from agent_api.catalog import parse_catalog
 from agent_api.exceptions import InvalidInput
 from citizen.calendar import BusinessHours, parse_range
+from citizen.cedula import check_digit as cedula_check_digit
 from crm_bridge.db import session_factory
 from crm_bridge.models import Attention, AttentionWrapup, Ticket
 from crm_bridge.organisms import Directory, Role
@@ -203,7 +204,10 @@ def test_catalog_parsing_rules() -> None:
 def test_person_registry_with_audit_of_every_read(desk: Panel) -> None:
     agent = desk.usernames[Role.EJECUTIVO]
     client = desk.client(agent)
+    key = _rung(desk, agent)
+    reason = {"call_system": SYSTEM, "call_linkedid": key.linkedid}
     phone = f"099{uuid.uuid4().int % 1_000_000:06d}"
+    document = _cedula()
     created = client.post(
         "/api/persons",
         json={
@@ -211,27 +215,37 @@ def test_person_registry_with_audit_of_every_read(desk: Panel) -> None:
             "family_names": "Fernández",
             "consents": ["identificacion", "contacto"],
             "document_type": "ci",
-            "document_number": "1.234.567-2",
+            "document_number": document,
             "phones": [phone],
+            **reason,
         },
     )
     assert created.status_code == 201, created.text
     person = created.json()
     pid = person["id"]
-    by_doc = client.get("/api/persons", params={"document": "12345672"}).json()
+    # Searches are POSTs with the reason: no document, phone or name in a URL.
+    search = "/api/persons/search"
+    by_doc = client.post(search, json={"document": document, **reason}).json()
     assert [p["id"] for p in by_doc] == [pid]
-    by_phone = client.get("/api/persons", params={"phone": phone}).json()
+    assert by_doc[0]["document_masked"] == "*" * 6 + document[-2:]
+    assert "phones" not in by_doc[0] and "document_number" not in by_doc[0]
+    by_phone = client.post(search, json={"phone": phone, **reason}).json()
     assert [p["id"] for p in by_phone] == [pid]
-    by_name = client.get("/api/persons", params={"name": "fernandez luc"}).json()
+    by_name = client.post(search, json={"name": "fernandez luc", **reason}).json()
     assert pid in [p["id"] for p in by_name]
-    read = client.get(f"/api/persons/{pid}", params={"call_system": SYSTEM, "call_linkedid": "c1"})
-    assert read.status_code == 200
-    withdrawn = client.put(f"/api/persons/{pid}/consents/contacto", json={"granted": False})
+    assert client.get("/api/persons", params={"document": document}).status_code == 405
+    read = client.get(f"/api/persons/{pid}", params=reason)
+    assert read.status_code == 200 and read.json()["document_number"] == document
+    withdrawn = client.put(
+        f"/api/persons/{pid}/consents/contacto", params=reason, json={"granted": False}
+    )
     assert withdrawn.json()["phones"] == []
-    refused = client.patch(f"/api/persons/{pid}", json={"add_phones": [phone]})
+    refused = client.patch(f"/api/persons/{pid}", params=reason, json={"add_phones": [phone]})
     assert refused.status_code == 422 and "consentimiento" in refused.json()["detalle"]
-    assert client.get("/api/persons").status_code == 422
-    assert client.get("/api/persons/999999999").status_code == 404
+    assert client.post(search, json=reason).status_code == 422
+    # An id that does not exist is not identified for the call: 403, not 404
+    # (ids are not probed through reads).
+    assert client.get("/api/persons/999999999", params=reason).status_code == 403
 
     admin = desk.client(desk.usernames[Role.ADMIN])
     audit = admin.get("/api/audit", params={"person_id": pid}).json()
@@ -247,5 +261,35 @@ def test_person_registry_with_audit_of_every_read(desk: Panel) -> None:
         ]
     )
     assert {r["actor_id"] for r in audit} == {desk.users[agent]}
-    read_row = next(r for r in audit if r["action"] == "person_read")
-    assert (read_row["call_system"], read_row["call_linkedid"]) == (SYSTEM, "c1")
+    assert {(r["call_system"], r["call_linkedid"]) for r in audit} == {(SYSTEM, key.linkedid)}
+    assert {r["details"]["reason"] for r in audit} == {"call"}
+
+
+def _cedula() -> str:
+    """A random valid cédula (7 digits + check digit)."""
+    body = f"{uuid.uuid4().int % 9_000_000 + 1_000_000}"
+    return body + str(cedula_check_digit(body))
+
+
+def test_registering_an_existing_document_answers_409_with_the_person(desk: Panel) -> None:
+    agent = desk.usernames[Role.EJECUTIVO]
+    client = desk.client(agent)
+    key = _rung(desk, agent)
+    reason = {"call_system": SYSTEM, "call_linkedid": key.linkedid}
+    body = {
+        "given_names": "Ana",
+        "consents": ["identificacion"],
+        "document_type": "ci",
+        "document_number": _cedula(),
+    }
+    first = client.post("/api/persons", json=body)
+    assert first.status_code == 201, first.text
+    again = client.post("/api/persons", json={**body, "given_names": "Otra", **reason})
+    assert again.status_code == 409, again.text
+    assert again.json() == {
+        "detalle": "Ya existe una persona con ese documento",
+        "person_id": first.json()["id"],
+    }
+    # The page's link opens her with the call as reason (the lookup was audited).
+    opened = client.get(f"/api/persons/{first.json()['id']}", params=reason)
+    assert opened.status_code == 200 and opened.json()["given_names"] == "Ana"

@@ -6,18 +6,17 @@ areas, so these tests create databases of their own on the same server.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from crm_bridge.db import make_engine, upgrade
 from telephony.domain import CallKey, CallRecord, HangupSide, Outcome, QueueLeg
+from tests.support.postgres import fresh_database
 
 SYSTEM = "pbx-montevideo"
 T0 = 1_763_971_200.123456  # 2025-11-24 08:00:00.123456 UTC, microsecond precision like Asterisk
@@ -26,17 +25,8 @@ T0 = 1_763_971_200.123456  # 2025-11-24 08:00:00.123456 UTC, microsecond precisi
 @contextmanager
 def fresh_postgres_database(postgres_url: str) -> Iterator[str]:
     """A new empty database on the server of `postgres_url`, dropped afterwards."""
-    url = make_url(postgres_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"{url.database}_crm_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(postgres_url, "crm") as db:
+        yield db
 
 
 @pytest.fixture

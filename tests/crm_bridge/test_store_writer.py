@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterator
 
@@ -20,6 +18,8 @@ from crm_bridge.db import make_engine
 from crm_bridge.exceptions import WriterClosedError
 from crm_bridge.models import Base
 from telephony.domain import AgentInterval, AgentState, CallRecord, Outcome
+from tests.support.ports import free_port
+from tests.support.tcp import TcpRelay
 
 RecordFactory = Callable[..., CallRecord]
 # Generous ceiling for waits that should end far sooner; a hang fails instead of blocking CI.
@@ -215,75 +215,10 @@ async def test_an_in_memory_sqlite_database_is_shared_with_the_writer_thread(
 # ---------------------------------------------------------------- database outages
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class TcpRelay:
-    """Forwards a local port to the PostgreSQL server; stopping it is the
-    database going away (listener closed, open connections cut)."""
-
-    def __init__(self, port: int, target: tuple[str, int]) -> None:
-        self.port = port
-        self._target = target
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        if self._listener is not None:
-            # shutdown() wakes the accept() blocked in the relay thread; close() alone does not.
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self._target)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-
 @pytest.fixture
 def relay(migrated_postgres_url: str) -> Iterator[TcpRelay]:
     target = make_url(migrated_postgres_url)
-    relay = TcpRelay(_free_port(), (target.host or "127.0.0.1", target.port or 5432))
+    relay = TcpRelay(free_port(), (target.host or "127.0.0.1", target.port or 5432))
     yield relay
     relay.stop()
 

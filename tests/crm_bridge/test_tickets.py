@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from crm_bridge.ticket_rules import DEFAULT_SLA_HOURS, RequestType, TicketAction
 from crm_bridge.tickets import TicketService
 from telephony.domain import CallKey, CallRecord, HangupSide, Outcome
 from tests.crm_bridge.citizen_support import empty_store
+from tests.support.ports import free_port
 
 MVD = ZoneInfo("America/Montevideo")
 HOURS = office_hours("09:00-17:00")
@@ -294,12 +294,6 @@ def test_concurrent_creations_get_distinct_consecutive_numbers(
 
 
 # ------------------------------------------------------------------------ SMTP
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -30,18 +30,13 @@ from tests.dashboards.browser_support import (
     free_port,
 )
 from tests.dashboards.test_wallboard import AGENTS, Clock, busy_metrics
+from tests.support.browser import log_in_page
 
 pytestmark = pytest.mark.postgres
 
 
 async def _log_in(page: Any, base: str, username: str) -> None:
-    await page.goto(f"http://{base}/")
-    await page.focus("#username")
-    await page.keyboard.type(username)
-    await page.keyboard.press("Tab")
-    await page.keyboard.type(PASSWORD)
-    await page.keyboard.press("Enter")
-    await page.wait_for_selector("#panel:not([hidden])")
+    await log_in_page(page, base, username, PASSWORD)
 
 
 async def test_panel_shows_sla_alerts_to_supervisors_only(browser_db: str) -> None:

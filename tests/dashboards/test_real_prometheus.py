@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -24,18 +23,12 @@ from atiende.settings import AmiSettings, Settings
 from atiende.wiring import build_bridge, migrate, start_metrics
 from telephony.ami.testing import AmiTestServer
 from tests.dashboards.test_grafana import BOARDS, load, panels
+from tests.support.ports import free_port
 from tests.support.queue_log import parse_queue_log
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 RULES = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus" / "rules.yml"
 SECRET = "prom-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def get_json(url: str) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,8 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import Engine, create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, insert
 
 from agent_api.routes.figures import reports_router
 from crm_bridge.attentions import leg_to_json
@@ -44,6 +42,7 @@ from dashboards.report_queries import (
 )
 from telephony.domain import Outcome, QueueLeg
 from tests.agent_api.conftest import build_panel
+from tests.support.postgres import fresh_database
 
 TZ = ZoneInfo("America/Montevideo")  # UTC-3 all year
 CONSULTAS = kpi.QueueKpiDefinition(service_level_seconds=20, short_abandon_seconds=5)
@@ -200,22 +199,11 @@ def load(engine: Engine) -> None:
 
 @pytest.fixture(scope="module")
 def pg_url(postgres_url: str) -> Iterator[str]:
-    url = make_url(postgres_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"{url.database}_reports_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        db = url.set(database=name).render_as_string(hide_password=False)
-        upgrade(db)
+    with fresh_database(postgres_url, "reports", migrate=True) as db:
         engine = make_engine(db)
         load(engine)
         engine.dispose()
         yield db
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -347,26 +335,34 @@ def test_queue_report_json_csv_and_xlsx_agree(api: Any) -> None:
     assert download.headers["x-atiende-conteo"] == "por_tramo_de_cola"
     assert download.headers["content-type"].startswith("text/csv")
     assert "attachment" in download.headers["content-disposition"]
-    table = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    # For Uruguay by default: `;`, Spanish labels, dd/mm/aaaa, decimal comma.
+    table = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig")), delimiter=";"))
+    assert table[0] == body["etiquetas"]
+    assert table[1][:4] == ["consultas", "02/03/2026", "", "7"]
+    assert table[1][9] == "75,0%"
+    assert len(table) == 1 + 3
+    rfc = client.get(f"/api/reportes/colas?{QUERY}&formato=csv&estilo_csv=rfc4180")
+    table = list(csv.reader(io.StringIO(rfc.content.decode("utf-8-sig"))))
     assert table[0] == body["columnas"]
     assert table[1][:4] == ["consultas", "2026-03-02", "", "7"]
-    assert len(table) == 1 + 3
     sheet = client.get(f"/api/reportes/colas?{QUERY}&formato=xlsx")
     assert sheet.headers["x-atiende-conteo"] == "por_tramo_de_cola"
     book = load_workbook(io.BytesIO(sheet.content))
     cells = [list(row) for row in book.active.iter_rows(values_only=True)]
-    assert list(cells[0]) == body["columnas"]
-    assert cells[1][:4] == ["consultas", "2026-03-02", None, 7]
+    assert list(cells[0]) == body["etiquetas"]
+    assert cells[1][0] == "consultas" and cells[1][1].date().isoformat() == "2026-03-02"
+    assert cells[1][2:4] == [None, 7]
     assert cells[1][9] == 0.75
 
 
 def test_agent_report_csv_has_pause_reasons(api: Any) -> None:
     client = api.client(api.usernames[Role.SUPERVISOR])
     download = client.get("/api/reportes/agentes?desde=2026-03-02&hasta=2026-03-02&formato=csv")
-    rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
-    ana = next(r for r in rows if r["agente"] == "Ana")
-    assert ana["pausa_almuerzo_s"] == "7200.0" and ana["pausa_baño_s"] == "600.0"
-    assert ana["aht_s"] == "170.0"
+    text = io.StringIO(download.content.decode("utf-8-sig"))
+    rows = list(csv.DictReader(text, delimiter=";"))
+    ana = next(r for r in rows if r["Agente"] == "Ana")
+    assert ana["Pausa: almuerzo"] == "7200,0" and ana["Pausa: baño"] == "600,0"
+    assert ana["Tiempo medio de gestión"] == "170,0"
 
 
 def test_bad_span_is_rejected(api: Any) -> None:

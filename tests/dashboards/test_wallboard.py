@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from starlette.websockets import WebSocketDisconnect
 
 from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
-from crm_bridge.db import upgrade
 from crm_bridge.organisms import Role
 from dashboards.kpi import QueueKpiDefinition
 from dashboards.queue_metrics import QueueMetrics
@@ -26,6 +22,7 @@ from dashboards.wallboard import Wallboard, level
 from telephony.agents import AgentSnapshot
 from telephony.domain import AgentState, CallAnswered, CallKey, CallQueued
 from tests.agent_api.conftest import build_panel
+from tests.support.postgres import fresh_database
 
 
 class Clock:
@@ -135,19 +132,8 @@ def test_max_rate_must_be_positive() -> None:
 
 @pytest.fixture(scope="module")
 def wall_db(postgres_url: str) -> Iterator[str]:
-    url = make_url(postgres_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"{url.database}_wall_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        db = url.set(database=name).render_as_string(hide_password=False)
-        upgrade(db)
+    with fresh_database(postgres_url, "wall", migrate=True) as db:
         yield db
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -238,3 +224,38 @@ async def test_a_failing_tick_does_not_stop_the_board(caplog: pytest.LogCaptureF
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert "wallboard frame failed" in caplog.text
+
+
+def test_frame_v2_lists_agents_and_waiting_calls_without_callers() -> None:
+    clock = Clock()
+    metrics = busy_metrics(clock)
+    metrics.publish([CallQueued(T0 + 25, key(9), "reclamos", 1, "099123456", "Ana Pérez")])
+    board = Wallboard(metrics, lambda: AGENTS, clock=clock)
+    frame = board.frame()
+    assert frame["generated_at"] == int(T0 + 40)
+    names = [(a["name"], a["state_label"], a["seconds_in_state"]) for a in frame["agent_list"]]
+    # Logged-out Diego is not on the floor; the others in name order with their time.
+    assert names == [
+        ("Ana", "En llamada", 40),
+        ("Bruno", "En llamada", 40),
+        ("Carla", "En pausa", 40),
+    ]
+    assert frame["agent_list"][2]["reason"] == "almuerzo"
+    assert frame["waiting_calls"] == [
+        {"queue": "consultas", "wait": 40},
+        {"queue": "reclamos", "wait": 15},
+    ]
+    # A TV shows the frame to anyone in the room: no caller number or name.
+    text = repr(frame)
+    assert "099123456" not in text and "Pérez" not in text
+
+
+def test_only_the_clock_moving_pushes_nothing() -> None:
+    clock = Clock()
+    metrics = QueueMetrics({"consultas": CONSULTAS}, window_seconds=900, clock=clock)
+    board = Wallboard(metrics, list, clock=clock)
+    assert board.tick()[0]["type"] == "wallboard"
+    clock.now += 0.4  # same second: the frame is unchanged, the stamp too
+    assert board.tick() == []
+    clock.now += 5  # a new stamp alone is no news
+    assert board.tick() == []

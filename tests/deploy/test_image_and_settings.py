@@ -59,7 +59,10 @@ def deploy_variables() -> set[str]:
     unit = (DEPLOY / "systemd" / "atiende-serve.service").read_text(encoding="utf-8")
     names |= set(re.findall(r"Environment=(ATIENDE_\w+)=", unit))
     readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
-    names |= set(re.findall(r"\b(ATIENDE_[A-Z_]+[A-Z])\b", readme)) - {"ATIENDE_QUEUE"}
+    # Channel variables of the dialplan (ATIENDE_QUEUE...) are not settings.
+    dialplan = (DEPLOY / "asterisk" / "extensions.conf").read_text(encoding="utf-8")
+    channel = set(re.findall(r"\b(ATIENDE_[A-Z_]+[A-Z])\b", dialplan))
+    names |= set(re.findall(r"\b(ATIENDE_[A-Z_]+[A-Z])\b", readme)) - channel
     return names
 
 

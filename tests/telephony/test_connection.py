@@ -495,7 +495,7 @@ async def test_failed_resync_ends_the_session_with_a_marker(
     protocol_factory: Callable[[], Any],
 ) -> None:
     async with AmiTestServer() as server:
-        server.fail("QueueStatus", "Invalid/unknown command")
+        server.fail("QueueStatus", "Permission denied")
         connection = connect(server, protocol_factory)
         await connection.start()
         recorder = Recorder(connection)
@@ -640,4 +640,62 @@ async def test_a_list_action_returns_its_first_reply_and_streams_its_events(
         )
         queues = [i["Queue"] for i in items if isinstance(i, dict) and i["Event"] == "QueueSummary"]
         assert queues == ["consultas", "reclamos"]
+        await connection.stop()
+
+
+async def test_resync_waits_for_fully_booted(protocol_factory: Callable[[], Any]) -> None:
+    """Asterisk still booting accepts the login: the lists are asked only
+    after FullyBooted, on the same session."""
+    async with AmiTestServer() as server:
+        server.start_booting()
+        connection = connect(server, protocol_factory)
+        await connection.start()
+        recorder = Recorder(connection)
+        await server.wait_for_action("Events")
+        await asyncio.sleep(0.3)
+        assert server.actions("CoreShowChannels") == []
+        assert server.actions("QueueStatus") == []
+        server.finish_boot()
+        items = await recorder.until_count(ResyncFinished, 1)
+        assert markers(items) == ["Connected", "ResyncStarted", "ResyncFinished"]
+        assert server.connections == 1
+        await connection.stop()
+
+
+async def test_resync_without_fully_booted_goes_on_after_the_boot_timeout(
+    protocol_factory: Callable[[], Any],
+) -> None:
+    """An AMI user without the system class never gets FullyBooted."""
+    async with AmiTestServer() as server:
+        server.start_booting()
+        connection = connect(server, protocol_factory, boot_timeout=0.2)
+        await connection.start()
+        recorder = Recorder(connection)
+        items = await recorder.until_count(ResyncFinished, 1)
+        assert markers(items) == ["Connected", "ResyncStarted", "ResyncFinished"]
+        await connection.stop()
+
+
+async def test_queue_status_before_app_queue_is_loaded_is_asked_again(
+    protocol_factory: Callable[[], Any],
+) -> None:
+    """Asterisk's answer while app_queue is not loaded yet: the same session
+    asks again with backoff and finishes its resync once it answers; no
+    Disconnected, no second login."""
+    async with AmiTestServer() as server:
+        server.fail(
+            "QueueStatus",
+            "Invalid/unknown command: QueueStatus. Use Action: ListCommands to show "
+            "available commands.",
+        )
+        connection = connect(server, protocol_factory, resync_timeout=10.0)
+        await connection.start()
+        recorder = Recorder(connection)
+        await server.wait_for_action("QueueStatus", 3)
+        assert "ResyncFinished" not in markers(recorder.items)
+        server.answer("QueueStatus")
+        items = await recorder.until_count(ResyncFinished, 1)
+        assert markers(items) == ["Connected", "ResyncStarted", "ResyncFinished"]
+        assert server.connections == 1
+        assert connection.resync_retries >= 2
         await connection.stop()

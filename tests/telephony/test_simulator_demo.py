@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 from atiende.demo import run_demo
-from atiende.settings import Settings
+from atiende.settings import ApiSettings, Settings
 
 
 async def test_bounded_demo_stores_attentions_in_its_sqlite_file(tmp_path: Path) -> None:
     database = tmp_path / "demo.db"
-    settings = Settings(database_url=f"sqlite:///{database}", metrics_port=0)
+    settings = Settings(
+        database_url=f"sqlite:///{database}", metrics_port=0, api=ApiSettings(port=0)
+    )
     out = io.StringIO()
     await run_demo(settings, speed=40, duration=3.0, calls_per_minute=40, out=out)
     text = out.getvalue()
@@ -38,6 +40,7 @@ def test_demo_command_runs_bounded_and_exits_cleanly(tmp_path: Path) -> None:
     env = {
         "ATIENDE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "ATIENDE_METRICS_PORT": "0",
+        "ATIENDE_API__PORT": "0",  # never 8080: `make demo` may hold it
         "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run(

@@ -7,13 +7,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+from tests.support.ports import free_port
 
 LIMIT = 90.0  # bound on waiting for the calls (not a timing assertion)
 IVR = Path(__file__).resolve().parents[2] / "ivr"
@@ -32,12 +33,6 @@ def always_open_flows(folder: Path) -> Path:
         text.replace("closed: fuera_de_horario", "closed: aviso_privacidad"), encoding="utf-8"
     )
     return flows
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ended_attentions(database: Path) -> Counter[str]:
@@ -71,6 +66,7 @@ def test_serve_tracks_the_simulated_asterisk(tmp_path: Path) -> None:
         **os.environ,
         "ATIENDE_DATABASE_URL": f"sqlite:///{database}",
         "ATIENDE_METRICS_PORT": "0",
+        "ATIENDE_API__PORT": "0",  # never 8080: `make demo` may hold it
         "ATIENDE_AMI__PORT": str(ami_port),
         "ATIENDE_AMI__SECRET": "sim-secret",
         "ATIENDE_AMI__SYSTEM_NAME": "sim",

@@ -19,6 +19,7 @@ from crm_bridge.db import make_engine, upgrade
 from crm_bridge.sync.testing import FakeVtiger, WebhookReceiver
 from crm_bridge.sync.vtiger import VtigerAdapter
 from tests.crm_bridge.conftest import fresh_postgres_database
+from tests.support.redis import redis_test_url
 
 ROOT = Path(__file__).resolve().parents[3]
 ACCESS_KEY = "Zx9kLq2Wm4Rt7Yb1"
@@ -34,7 +35,7 @@ def _sync_redis_url() -> str:
     explicit = os.environ.get("ATIENDE_TEST_CRM_REDIS_URL")
     if explicit:
         return explicit
-    shared = urlsplit(os.environ.get("ATIENDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    shared = urlsplit(redis_test_url())
     return urlunsplit(shared._replace(path="/14"))
 
 

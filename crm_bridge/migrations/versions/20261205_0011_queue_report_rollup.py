@@ -8,8 +8,8 @@ attention, whatever wrote it (the bridge's writer, the queue_log import, a
 COPY), so the rollup never silently goes stale; the report recounts marked
 hours with the same rule as everything else (dashboards.report_rollup).
 
-Revision ID: 0009_queue_report_rollup
-Revises: 0007_dashboards_report_stats
+Revision ID: 0011_queue_report_rollup
+Revises: 0010_attentions_erased_at
 Create Date: 2026-12-05
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_queue_report_rollup"
-down_revision: str | None = "0007_dashboards_report_stats"
+revision: str = "0011_queue_report_rollup"
+down_revision: str | None = "0010_attentions_erased_at"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

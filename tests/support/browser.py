@@ -1,0 +1,57 @@
+"""What every browser test shares: Debian's Chromium, its launch options,
+axe-core (vendored in tests/agent_api/vendor) and logging in through the page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_INSTALLED = shutil.which("chromium") is not None or os.path.exists(CHROMIUM)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+AXE = Path(__file__).parents[1] / "agent_api" / "vendor" / "axe.min.js"
+VIEWPORT = {"width": 1366, "height": 768}
+NO_CHROMIUM = "Debian's chromium is not installed (apt-get install -y chromium)"
+
+
+def require_chromium() -> Any:
+    """Skips (allow-listed reason) without Chromium; returns playwright.async_api."""
+    if not CHROMIUM_INSTALLED:
+        pytest.skip(NO_CHROMIUM)
+    return pytest.importorskip("playwright.async_api")
+
+
+async def launch(playwright: Any) -> Any:
+    """Debian's Chromium, headless (Playwright never downloads a browser here)."""
+    return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+async def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """Serious and critical axe-core findings on the page.
+
+    Evaluated through the DevTools protocol, so the page's CSP (no inline
+    scripts) stays on while axe runs."""
+    await page.evaluate(AXE.read_text(encoding="utf-8"))
+    found: list[dict[str, Any]] = await page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ["violations"]});
+            return result.violations.map(v => ({id: v.id, impact: v.impact,
+                nodes: v.nodes.map(n => n.target.join(" "))}));
+        }"""
+    )
+    return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+async def log_in_page(page: Any, base: str, username: str, password: str) -> None:
+    """Logs in through the panel's form as a person would (keyboard only)."""
+    await page.goto(f"http://{base}/")
+    await page.focus("#username")
+    await page.keyboard.type(username)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(password)
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#panel:not([hidden])")
