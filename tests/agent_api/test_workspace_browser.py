@@ -16,8 +16,10 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -35,7 +37,7 @@ from crm_bridge.db import make_engine, session_factory
 from crm_bridge.history import PersonHistory
 from crm_bridge.models import AttentionWrapup
 from crm_bridge.organisms import Role
-from crm_bridge.persons import PersonRegistry
+from crm_bridge.persons import ConsentCategory, PersonRegistry
 from telephony.ami.actions import AmiAction
 from telephony.ami.exceptions import AmiActionFailed
 from telephony.domain import (
@@ -371,3 +373,121 @@ async def _until(check: Any, seconds: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+def _formatted_cedula(number: str) -> str:
+    body, check = number[:-1], number[-1]
+    return f"{body[0]}.{body[1:4]}.{body[4:]}-{check}"
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+async def test_controls_pending_person_search_edit_and_duplicate(
+    world: World, width: int, height: int
+) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    expect = playwright_api.expect
+    await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
+    users = UserStore(world.engine, fast_passwords())
+    username = users.get(world.ana_id).username  # type: ignore[union-attr]
+    maria = world.registry.get(world.maria_id)
+    assert maria is not None and maria.document_number is not None
+    tag = f"{width}x{height}"
+    # A call of yesterday answered and never closed: on the pending list.
+    old = CallKey(SYSTEM, f"{tag}-old.1")
+    WrapupStore(world.engine).start(old, world.ana_id, datetime.now(UTC) - timedelta(days=1))
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = await browser.new_page(
+                viewport={"width": width, "height": height}, locale="es-UY"
+            )
+            await _login(page, world.base, username)
+
+            # Pause reaches both interfaces; the refused one is named, in Spanish.
+            await page.select_option("#pausa-motivo", "Almuerzo")
+            await page.click("#pausar")
+            result = page.locator("#control-resultado")
+            await expect(result).to_contain_text("pendiente de confirmación")
+            await expect(result).to_contain_text(IFACES["soft"])
+            await expect(result).to_contain_text("no está en ninguna cola")
+            await expect(page.locator("#estado")).to_contain_text(
+                "Pausa: pendiente de confirmación"
+            )
+            assert (IFACES["desk"], True, "Almuerzo") in world.asterisk.pauses()
+            assert (IFACES["soft"], True, "Almuerzo") in world.asterisk.pauses()
+            await _no_axe(page, f"pause-requested-{tag}")
+            world.hub.publish([_state(AgentState.PAUSED, "Almuerzo")])
+            await expect(page.locator("#estado .state")).to_contain_text("En pausa (Almuerzo)")
+            await expect(page.locator("#estado")).not_to_contain_text("pendiente de confirmación")
+            # Queues come from a list, never free text.
+            assert await page.locator("select#cola option").all_text_contents() == [
+                "consultas",
+                "tramites",
+            ]
+
+            # The pending list (yesterday's call): open it, close it.
+            pending = page.locator("#pendientes")
+            await expect(pending).to_contain_text("Pendientes de cierre (1)")
+            await pending.get_by_role("button", name="Cerrar").click()
+            await expect(page.locator(f"#tipo-{_dom(old)}")).to_be_focused()
+            await page.select_option(f"#tipo-{_dom(old)}", "consulta")
+            await page.check(f"#cierre-{_dom(old)} input[name=resolution][value=pendiente]")
+            await page.fill(f"#seguimiento-fecha-{_dom(old)}", "31/12/2030")
+            await page.fill(f"#seguimiento-hora-{_dom(old)}", "14:30")
+            await _no_axe(page, f"pending-open-{tag}")
+            await page.click(f"#cierre-{_dom(old)} button[type=submit]")
+            await expect(page.locator(f"#cierre-{_dom(old)}.saved")).to_be_visible()
+            await expect(pending).to_contain_text("Pendientes de cierre (0)")
+
+            # A call from an unknown number: search María by her formatted cédula.
+            c = CallKey(SYSTEM, f"{tag}-C.1")
+            now = time.time()
+            world.hub.publish([_ring(c, "091000000", now), _answer(c, now + 1)])
+            await expect(page.locator("#persona")).to_contain_text("Persona no registrada")
+            await page.fill("#buscar-persona", _formatted_cedula(maria.document_number))
+            await page.press("#buscar-persona", "Enter")
+            found = page.locator("#persona-detalle .candidates button")
+            await expect(found).to_have_count(1)
+            await expect(found).to_contain_text("María Pérez")
+            await _no_axe(page, f"search-{tag}")
+            await found.click()
+            await expect(page.locator("#ficha-nombre")).to_have_text("María Pérez")
+
+            # Edit: an e-mail (contact consent given) and the address consent.
+            await page.get_by_role("button", name="Editar datos y consentimientos").click()
+            await page.fill("#editar-correo", f"maria{tag}@example.com")
+            await page.check("input[name=consents][value=domicilio]")
+            await _no_axe(page, f"edit-{tag}")
+            await page.get_by_role("button", name="Guardar cambios").click()
+            await expect(page.locator("#ficha-nombre")).to_have_text("María Pérez")
+            await expect(page.locator("#persona-detalle")).to_contain_text(
+                f"maria{tag}@example.com"
+            )
+            edited = world.registry.get(world.maria_id)
+            assert edited is not None
+            assert f"maria{tag}@example.com" in [e.address for e in edited.emails]
+            assert edited.consents_to(ConsentCategory.ADDRESS)
+
+            # Registering her document again: 409 with a link that opens her.
+            await page.get_by_role("button", name="Registrar persona").click()
+            await page.fill("#nueva-nombres", "Otra")
+            await page.fill("#nueva-cedula", _formatted_cedula(maria.document_number))
+            await page.get_by_role("button", name="Registrar", exact=True).click()
+            await expect(page.locator("#persona-detalle")).to_contain_text(
+                "Ya existe una persona con ese documento"
+            )
+            await _no_axe(page, f"duplicate-{tag}")
+            await page.click("#abrir-existente")
+            await expect(page.locator("#ficha-nombre")).to_have_text("María Pérez")
+            await page.screenshot(path=str(SHOTS / f"person-{tag}.png"))
+        finally:
+            await browser.close()
+    closed = WrapupStore(world.engine).get(old)
+    assert closed is not None and closed.resolution == "pendiente"
+    assert closed.follow_up_at is not None
+    assert (
+        closed.follow_up_at.astimezone(ZoneInfo("America/Montevideo")).strftime("%d/%m/%Y %H:%M")
+        == "31/12/2030 14:30"
+    )
