@@ -85,9 +85,9 @@ class TicketScope:
         """Ticket numbers, newest first; `agent` = (user id, interfaces)."""
         query = select(Ticket.number)
         if agent is not None:
-            query = query.where(self._of_agent(*agent))
+            query = query.where(self.of_agent(*agent))
         if referent_id is not None:
-            query = query.where(_of_referent(referent_id))
+            query = query.where(of_referent(referent_id))
         if where.status is not None:
             query = query.where(Ticket.status == where.status.value)
         if where.request_type is not None:
@@ -108,27 +108,41 @@ class TicketScope:
 
     def reaches_as_agent(self, number: str, user_id: int, interfaces: tuple[str, ...]) -> bool:
         query = select(Ticket.id).where(
-            Ticket.number == number.strip(), self._of_agent(user_id, interfaces)
+            Ticket.number == number.strip(), self.of_agent(user_id, interfaces)
         )
         with translated("reading a ticket"), self._sessions() as session:
             return session.scalars(query).first() is not None
 
     @staticmethod
-    def _of_agent(user_id: int, interfaces: tuple[str, ...]) -> ColumnElement[bool]:
+    def of_agent(user_id: int, interfaces: tuple[str, ...]) -> ColumnElement[bool]:
+        """An ejecutivo's tickets: created by them, born of a call they wrapped
+        up, or of a person linked to a call they answered or wrapped up (links
+        are justified when made: agent_api.need_to_know.check_link)."""
         callers = select(AttentionWrapup.person_id).where(
             AttentionWrapup.agent_user_id == user_id, AttentionWrapup.person_id.is_not(None)
         )
         answered = select(Attention.person_id).where(
             Attention.agent.in_(interfaces or ("",)), Attention.person_id.is_not(None)
         )
+        wrapped_call = (
+            select(AttentionWrapup.id)
+            .where(
+                AttentionWrapup.agent_user_id == user_id,
+                AttentionWrapup.system == Ticket.attention_system,
+                AttentionWrapup.linkedid == Ticket.attention_linkedid,
+            )
+            .exists()
+        )
         return or_(
             Ticket.created_by == user_id,
             Ticket.person_id.in_(callers),
             Ticket.person_id.in_(answered),
+            wrapped_call,
         )
 
 
-def _of_referent(user_id: int) -> ColumnElement[bool]:
+def of_referent(user_id: int) -> ColumnElement[bool]:
+    """A referente's tickets: derived to them or to a unit they answer for."""
     units = select(UnitReferent.unit_id).where(UnitReferent.user_id == user_id)
     return or_(Ticket.referent_id == user_id, Ticket.unit_id.in_(units))
 

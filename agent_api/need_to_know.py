@@ -12,8 +12,9 @@ may do with one:
   IVR (`ATIENDE_PERSON_ID`), linked to it, holding the calling number, shown
   to this user by the pop for it, found by a search this user made with that
   call as reason, or registered on it. Or a ticket they reach (they opened
-  it, or it belongs to one of their callers: `followup.TicketScope`), and
-  only for the ticket's person.
+  it, wrapped up the call it came from, or it belongs to one of their
+  callers: `followup.TicketScope.of_agent`, the SQL the ticket lists and
+  ticket routes use too), and only for the ticket's person.
 - **referente**: only through the tickets derived to them or to a unit they
   answer for, and only that ticket's person. A call is never their reason.
 - **supervisor**: oversees every call and every ticket of the centre, so any
@@ -37,11 +38,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from agent_api.auth import Principal
 from agent_api.exceptions import Forbidden
+from agent_api.followup import TicketScope, of_referent
 from crm_bridge.db import session_factory
 from crm_bridge.models import (
     Attention,
@@ -49,7 +51,6 @@ from crm_bridge.models import (
     AuditEntry,
     PersonPhone,
     Ticket,
-    UnitReferent,
 )
 from crm_bridge.organisms import Role
 from crm_bridge.phones import normalise_number
@@ -229,42 +230,15 @@ class NeedToKnow:
                 return False, None
             if user.role is Role.SUPERVISOR:
                 return True, ticket.person_id
+            # The same SQL as the ticket lists (followup.TicketScope): one rule.
             if user.role is Role.REFERENTE:
-                units = select(UnitReferent.unit_id).where(UnitReferent.user_id == user.user_id)
-                mine = session.scalars(
-                    select(Ticket.id).where(
-                        Ticket.id == ticket.id,
-                        or_(Ticket.referent_id == user.user_id, Ticket.unit_id.in_(units)),
-                    )
-                ).first()
-                return mine is not None, ticket.person_id
-            if user.role is Role.EJECUTIVO:
-                if ticket.created_by == user.user_id:
-                    return True, ticket.person_id
-                if ticket.attention_system and ticket.attention_linkedid:
-                    call = CallKey(ticket.attention_system, ticket.attention_linkedid)
-                    if self.handles_call(user, call):
-                        return True, ticket.person_id
-                if ticket.person_id is not None and self._is_caller_of(
-                    session, user, ticket.person_id
-                ):
-                    return True, ticket.person_id
-            return False, ticket.person_id
-
-    @staticmethod
-    def _is_caller_of(session: Session, user: Principal, person_id: int) -> bool:
-        """The person was linked to a call this ejecutivo wrapped up or answered
-        (links are justified when made: see check_link)."""
-        wrapped = session.scalars(
-            select(AttentionWrapup.id).where(
-                AttentionWrapup.agent_user_id == user.user_id,
-                AttentionWrapup.person_id == person_id,
-            )
-        ).first()
-        if wrapped is not None:
-            return True
-        rows = session.scalars(select(Attention.legs).where(Attention.person_id == person_id))
-        return any(set(user.interfaces) & _interfaces(legs, answered=True) for legs in rows)
+                scope = of_referent(user.user_id)
+            elif user.role is Role.EJECUTIVO:
+                scope = TicketScope.of_agent(user.user_id, user.interfaces)
+            else:
+                return False, ticket.person_id
+            mine = session.scalars(select(Ticket.id).where(Ticket.id == ticket.id, scope)).first()
+            return mine is not None, ticket.person_id
 
     # -------------------------------------------------------------- checks
 

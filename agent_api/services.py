@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, SessionStore
@@ -12,6 +12,7 @@ from agent_api.catalog import Catalog
 from agent_api.controls import AgentControls
 from agent_api.need_to_know import NeedToKnow
 from agent_api.pop_lookup import PersonCards
+from agent_api.quota import SocketQuota
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
@@ -38,3 +39,5 @@ class PanelServices:
     # Ley 18.331: who may see whose data, for which reason (one rule, one module).
     need: NeedToKnow
     cards: PersonCards
+    # Open WebSockets per session and per user, across the socket routes.
+    sockets: SocketQuota = field(default_factory=SocketQuota)

@@ -187,6 +187,6 @@ class UserStore:
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH or len(password) > 1024:
         raise InvalidInput(
-            "password length",
+            f"the password must have {MIN_PASSWORD_LENGTH} to 1024 characters",
             detalle=f"La contraseña debe tener al menos {MIN_PASSWORD_LENGTH} caracteres.",
         )

@@ -32,6 +32,10 @@ class AmiSettings(BaseModel):
     # Bounded queue between the socket and the tracker.
     queue_size: int = Field(default=50_000, ge=100)
     connect_timeout: float = Field(default=5.0, gt=0)
+    # Asterisk's queue_log, if readable here (shared volume): after a restart
+    # of serve or an AMI outage, calls that ended unseen take their answer,
+    # wait, talk and hangup side from it instead of bounds.
+    queue_log: Path | None = None
 
 
 class StoreSettings(BaseModel):

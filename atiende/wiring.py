@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 from zoneinfo import ZoneInfo
 
@@ -36,10 +37,11 @@ from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
+from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.settings import ConfigurationError, CrmSettings, Settings
-from citizen.calendar import BusinessHours
+from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
@@ -62,7 +64,7 @@ from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from dashboards.wallboard import Wallboard
-from ivr.flows import FlowRegistry, load_flows
+from ivr.flows import DEFAULT_FLOWS_DIR, FlowRegistry, load_flows
 from ivr.server import FastAgiServer
 from ivr.sounds import warn_missing as warn_missing_prompts
 from telephony.ami.actions import Ping
@@ -213,7 +215,13 @@ def build_bridge(
         timezone=ZoneInfo(settings.kpi.timezone),
         clock=clock,
     )
-    bridge = Bridge(connection, tracker, [recorder, queue_metrics, *extra_sinks], clock=clock)
+    bridge = Bridge(
+        connection,
+        tracker,
+        [recorder, queue_metrics, *extra_sinks],
+        clock=clock,
+        queue_log=ami.queue_log,
+    )
     return BridgeService(
         repository,
         writer,
@@ -242,16 +250,32 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+_LOADED_FLOWS: dict[Path, FlowRegistry] = {}
+
+
 def ivr_flows(settings: Settings) -> FlowRegistry:
-    """The IVR flows: the operator's folder, or the ones shipped with Atiende."""
-    return load_flows(settings.ivr.flows_dir) if settings.ivr.flows_dir else load_flows()
+    """The IVR flows: the operator's folder, or the ones shipped with Atiende.
+
+    Parsed once per folder and shared (the IVR, the tickets' hours, the
+    prompts); the registry itself re-reads files that change."""
+    folder = settings.ivr.flows_dir or DEFAULT_FLOWS_DIR
+    if folder not in _LOADED_FLOWS:
+        _LOADED_FLOWS[folder] = load_flows(folder)
+    return _LOADED_FLOWS[folder]
 
 
 def business_hours(settings: Settings) -> BusinessHours | None:
     """The centre's hours and holidays: the ones the default IVR flow keeps, so
     that ticket due dates and the phone line count the same days."""
     flow = ivr_flows(settings).get("default")
-    return flow.business_hours() if flow is not None else None
+    if flow is None:
+        return None
+    try:
+        return flow.business_hours()
+    except ValueError:
+        # Hours are optional in a flow (ivr/README.md): that line is always open.
+        log.info("IVR flow default has no hours node: business time is every hour")
+        return always_open(settings.kpi.timezone)
 
 
 def crm_adapter(settings: Settings) -> CrmAdapter | None:
@@ -501,6 +525,12 @@ class Panel:
                 definitions=metrics.definitions,
                 default=metrics.default,
             )
+        )
+        app.state.report_sources = ReportSources(
+            self.engine,
+            ZoneInfo(self.settings.kpi.timezone),
+            metrics.definitions,
+            metrics.default,
         )
         wallboard = Wallboard(metrics, service.tracker.agents, clock=service.clock)
         kiosk = KioskLinks(self.engine)

@@ -49,16 +49,26 @@ class TimeRange:
     end: dt.time
 
     def contains(self, moment: dt.time) -> bool:
+        if self.end == END_OF_DAY:  # "24:00": open through the day's last instant
+            return self.start <= moment
         return self.start <= moment < self.end
 
 
+# "24:00" (the end of the day, as ISO 8601 allows) as a time of that same day.
+END_OF_DAY = dt.time.max
+
+
+def _clock(text: str) -> dt.time:
+    return END_OF_DAY if text in ("24:00", "24:00:00") else dt.time.fromisoformat(text)
+
+
 def parse_range(text: str) -> TimeRange:
-    """'08:00-18:00' to a TimeRange; raises ValueError on anything else."""
+    """'08:00-18:00' to a TimeRange ('24:00' ends at midnight); ValueError on anything else."""
     start_text, sep, end_text = text.partition("-")
     if not sep:
         raise ValueError(f"time range must look like 08:00-18:00, got {text!r}")
     start = dt.time.fromisoformat(start_text.strip())
-    end = dt.time.fromisoformat(end_text.strip())
+    end = _clock(end_text.strip())
     if end <= start:
         raise ValueError(f"time range ends before it starts: {text!r}")
     return TimeRange(start, end)
@@ -90,3 +100,10 @@ class BusinessHours:
         ranges = self.weekly.get(WEEKDAYS[local.weekday()], ())
         clock = local.time().replace(tzinfo=None)
         return any(r.contains(clock) for r in ranges)
+
+
+def always_open(timezone: str) -> BusinessHours:
+    """Every hour of every day, holidays included: the hours of a line whose IVR
+    flow has no `hours` node (hours are optional)."""
+    whole_day = (TimeRange(dt.time(0, 0), END_OF_DAY),)
+    return BusinessHours(timezone, dict.fromkeys(WEEKDAYS, whole_day), national_holidays=False)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, func, or_, select, update
+from sqlalchemy import Engine, Select, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
     SQLAlchemyError,
@@ -46,8 +46,11 @@ _Excluded = ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]
 _UPDATABLE = tuple(
     column.name
     for column in Attention.__table__.columns
-    if column.name not in {"id", "system", "linkedid", "created_at", "person_id", "survey_score"}
+    if column.name
+    not in {"id", "system", "linkedid", "created_at", "person_id", "survey_score", "erased_at"}
 )
+# What an erasure anonymised; a later record of the call must not restore it.
+_ERASABLE = frozenset({"caller_number_raw", "caller_number", "caller_name", "variables"})
 # The channel variable the IVR sets to the privacy notice version the caller heard.
 NOTICE_VERSION_VARIABLE = "ATIENDE_NOTICE_VERSION"
 _NOTICE_VERSION_LENGTH = 32
@@ -384,8 +387,16 @@ class AttentionRepository:
             raise translate_error(err, "counting rows") from err
 
 
-def _update_set(excluded: _Excluded) -> dict[str, KeyedColumnElement[Any]]:
-    return {name: excluded[name] for name in _UPDATABLE}
+def _update_set(excluded: _Excluded) -> dict[str, ColumnElement[Any]]:
+    table = Attention.__table__.c
+    return {
+        name: (
+            case((table.erased_at.is_(None), excluded[name]), else_=table[name])
+            if name in _ERASABLE
+            else excluded[name]
+        )
+        for name in _UPDATABLE
+    }
 
 
 def _keep_final(excluded: _Excluded) -> ColumnElement[bool]:

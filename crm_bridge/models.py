@@ -132,6 +132,9 @@ class Attention(Base):
     survey_score: Mapped[int | None] = mapped_column(Integer)
     # Version of the privacy notice the caller heard (ATIENDE_NOTICE_VERSION).
     notice_version: Mapped[str | None] = mapped_column(String(32))
+    # Set by a rights deletion: the caller's data stay anonymised whatever a
+    # later upsert of the call carries (attentions._update_set).
+    erased_at: Mapped[datetime | None]
 
 
 class AgentStateInterval(Base):

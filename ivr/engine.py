@@ -84,6 +84,11 @@ class CallState:
     linkedid: str = ""
     notice_version: str = ""
     finished: bool = False
+    # What ATIENDE_IVR_PATH / ATIENDE_TOPIC hold on the channel now, and the node
+    # to enter once the queued actions that update them are done.
+    announced_path: tuple[str, ...] = ()
+    announced_topic: str = ""
+    then: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,10 @@ def step(flow: Flow, state: CallState, event: Event) -> Decision:
         if not isinstance(event, Done):
             raise FlowRuntimeError(f"expected Done for a queued action, got {event!r}")
         return _emit(state, state.pending)
+    if state.then:
+        if not isinstance(event, Done):
+            raise FlowRuntimeError(f"expected Done for a queued action, got {event!r}")
+        return _run(flow, _Goto(state.then, replace(state, then="")))
     if state.node == "":
         if not isinstance(event, VariableRead):
             raise FlowRuntimeError("the first event must be the linkedid")
@@ -135,11 +144,33 @@ def _run(flow: Flow, outcome: Decision | _Goto) -> Decision:
         hops += 1
         if hops > MAX_HOPS:
             raise FlowRuntimeError(f"flow {flow.name} loops without doing anything")
+        announce = _announcements(outcome.state)
+        if announce:
+            # The channel learns each choice as it is made, so a caller who hangs
+            # up later (even mid-typing a cédula) leaves the choices so far, and
+            # nothing else, on the attention.
+            told = replace(
+                outcome.state,
+                announced_path=outcome.state.path,
+                announced_topic=outcome.state.topic,
+                then=outcome.target,
+            )
+            return _emit(told, announce)
         entered = replace(outcome.state, node=outcome.target, phase="", attempts=0)
         outcome = _handle(flow, flow.node(outcome.target), entered, _Entered())
     if isinstance(outcome.action, HangUp | EndSession):
         return Decision(replace(outcome.state, finished=True), outcome.action)
     return outcome
+
+
+def _announcements(state: CallState) -> list[Action]:
+    """SET VARIABLEs for the IVR's own choices not yet on the channel (never keyed data)."""
+    out: list[Action] = []
+    if state.path != state.announced_path:
+        out.append(SetVariable("ATIENDE_IVR_PATH", ",".join(state.path)))
+    if state.topic and state.topic != state.announced_topic:
+        out.append(SetVariable("ATIENDE_TOPIC", state.topic))
+    return out
 
 
 def _emit(state: CallState, actions: tuple[Action, ...] | list[Action]) -> Decision:

@@ -453,18 +453,31 @@ class FlowRegistry:
     directory: Path
     check_interval: float = 1.0
     clock: Callable[[], float] = time.monotonic
+    # Flows served from another file when `directory` has none of that name
+    # (an operator's folder without survey.yaml still gets the shipped survey).
+    fallbacks: Mapping[str, Path] = field(default_factory=dict)
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _last_check: float = float("-inf")
+
+    def _files(self) -> list[tuple[str, Path]]:
+        own = {path.stem: path for path in sorted(self.directory.glob("*.yaml"))}
+        for name, path in self.fallbacks.items():
+            if name not in own and path.is_file():
+                if name not in self._entries:
+                    log.info("flow %s: none in %s, using %s", name, self.directory, path)
+                own[name] = path
+        return sorted(own.items())
 
     def reload(self) -> list[FlowError]:
         """Re-read changed, new and removed files now; returns the errors met (also logged)."""
         self._last_check = self.clock()
         errors: list[FlowError] = []
         seen: set[str] = set()
-        for path in sorted(self.directory.glob("*.yaml")):
-            name = path.stem
+        for name, path in self._files():
             seen.add(name)
             entry = self._entries.get(name)
+            if entry is not None and entry.flow.source != str(path):
+                entry = None  # the folder gained (or lost) its own file of that name
             if entry is not None:
                 current = _mtimes(entry.flow.dependencies)
                 if current == entry.mtimes or current == entry.failed_mtimes:
@@ -500,9 +513,16 @@ class FlowRegistry:
 DEFAULT_FLOWS_DIR = Path(__file__).resolve().parent / "flows"
 
 
+# The dialplan runs AGI(.../survey) whatever the operator's flows are.
+SHIPPED_FALLBACKS: Mapping[str, Path] = {"survey": DEFAULT_FLOWS_DIR / "survey.yaml"}
+
+
 def load_flows(directory: Path = DEFAULT_FLOWS_DIR, *, strict: bool = True) -> FlowRegistry:
-    """Load every *.yaml flow of `directory`. With strict, the first broken file raises."""
-    registry = FlowRegistry(directory)
+    """Load every *.yaml flow of `directory` (plus the shipped survey if it has
+    none). With strict, the first broken file raises."""
+    if not directory.is_dir():
+        raise FlowError(str(directory), None, "the flows folder does not exist")
+    registry = FlowRegistry(directory, fallbacks=SHIPPED_FALLBACKS)
     errors = registry.reload()
     if strict and errors:
         raise errors[0]

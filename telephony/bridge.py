@@ -10,6 +10,10 @@ in wrap-up until some unrelated event arrived. The tick's time is the clock
 minus the skew between the clock and the Timestamp of the latest event, so a
 bridge host whose clock differs from Asterisk's (or a sped-up simulator)
 still ends wrap-ups on Asterisk's time.
+
+With a readable queue_log (ATIENDE_AMI__QUEUE_LOG), its tail is read at the
+end of every resync so calls that ended or were answered unseen take
+Asterisk's own figures (telephony.queue_log).
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
-from telephony.ami.stream import StreamItem
+from telephony.ami.stream import ResyncFinished, StreamItem
 from telephony.domain import CallRecord, DomainEvent
+from telephony.queue_log import QueueLogCall, read_tail
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,8 @@ class Tracker(Protocol):
     def feed(self, item: StreamItem) -> list[DomainEvent]: ...
 
     def tick(self, now: float) -> list[DomainEvent]: ...
+
+    def queue_log_facts(self, facts: Mapping[str, QueueLogCall]) -> None: ...
 
     def calls_in_progress(self) -> list[CallRecord]: ...
 
@@ -62,6 +70,7 @@ class Bridge:
         *,
         clock: Callable[[], float] | None = None,
         tick_seconds: float = 0.25,
+        queue_log: Path | None = None,
     ) -> None:
         self._source = source
         self._tracker = tracker
@@ -69,6 +78,7 @@ class Bridge:
         self._clock = clock
         self._tick_seconds = tick_seconds
         self._skew = 0.0  # clock() - Asterisk's Timestamp, at the latest event
+        self._queue_log = queue_log
         self.items = 0
         self.domain_events = 0
         self.sink_errors = 0
@@ -85,6 +95,11 @@ class Bridge:
                     if stamp:
                         with contextlib.suppress(ValueError):
                             self._skew = clock() - float(stamp)
+                if self._queue_log is not None and isinstance(item, ResyncFinished):
+                    # What app_queue logged while the bridge was not looking,
+                    # read off the loop, for the calls the resync closes.
+                    facts = await asyncio.to_thread(read_tail, self._queue_log)
+                    self._tracker.queue_log_facts(facts)
                 events = self._tracker.feed(item)
                 if events:
                     self.domain_events += len(events)

@@ -93,6 +93,9 @@ class Call:
     # resync would otherwise call unobserved.
     last_hangup_at: float | None = None
     queue_uid: str | None = None  # the channel that sits in the queue
+    # Placed from an agent's phone (click-to-call, an internal call): not an
+    # attention unless it goes through the IVR or a queue.
+    agent_originated: bool = False
     # The queue channel's far end hung up (HangupRequest) while it waited:
     # an abandon that follows is the caller's.
     queue_hangup_requested: bool = False
@@ -105,10 +108,10 @@ class Call:
         return None
 
     def ivr_choices(self) -> tuple[str, ...]:
-        path = self.variables.get(IVR_PATH_VARIABLE)
-        if path is not None:
-            return tuple(part.strip() for part in path.split(",") if part.strip())
-        return tuple(self.digits)
+        """The IVR's own choices (ATIENDE_IVR_PATH), never the keys pressed: those
+        include the cédula and ticket numbers callers type (personal data)."""
+        path = self.variables.get(IVR_PATH_VARIABLE, "")
+        return tuple(part.strip() for part in path.split(",") if part.strip())
 
     def answered_leg(self) -> Leg | None:
         for leg in reversed(self.legs):

@@ -288,6 +288,8 @@ class QueueMember:
     in_call: bool
     status: int
     login_time: float | None
+    # When the member's last call ended (epoch seconds; None if never).
+    last_call: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -685,6 +687,7 @@ def _queue_member(h: Headers) -> QueueMember:
         h.get("InCall") == "1",
         _int(h, "Status", "QueueMember"),
         _num(h, "LoginTime", "QueueMember"),
+        _num(h, "LastCall", "QueueMember") or None,
     )
 
 

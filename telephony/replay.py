@@ -68,9 +68,9 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
     the last leg; Asterisk's own HoldTime when it gave one), talk_seconds
     (talk time summed over the answered legs: Asterisk's TalkTime),
     arrived_at / queue_joined_at / answered_at / ended_at (ISO 8601 UTC
-    strings, null when unknown), ivr_path (the IVR choices: the
-    ATIENDE_IVR_PATH variable if the IVR set it, else the digits the caller
-    pressed while the IVR ran) and variables (every ATIENDE_* channel variable).
+    strings, null when unknown), ivr_path (the IVR's choices: its
+    ATIENDE_IVR_PATH variable; never the keys pressed) and variables (every
+    ATIENDE_* channel variable).
     """
     return {
         "system": record.key.system,

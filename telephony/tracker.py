@@ -46,6 +46,15 @@ every call at once. Calls restored from the store are kept until the first
 resync; one it does not list ends `lost_during_outage` unless its hangups
 arrived meanwhile, or it had been answered: the answer stands, its talk time
 unknown (nothing bounds it) and its end the last moment on record.
+What Asterisk still knows refines these ends: an answered call ends at its
+agent's LastCall (QueueStatus) when that follows the answer; a leg found
+answered in a bridge is answered when the agent's channel appeared
+(CoreShowChannel Duration), its wait bounded by the caller's arrival; and
+with queue_log's facts (`queue_log_facts`, read by the adapter) a call
+closed unseen takes Asterisk's own answer, wait, talk, side or exit.
+
+Wrap-up ends need a clock: Asterisk sends no event for them, so the adapter
+calls `tick(now)` between events.
 """
 
 from __future__ import annotations
@@ -116,6 +125,7 @@ from telephony.events import (
     VarSet,
     parse_errors,
 )
+from telephony.queue_log import QueueLogCall
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +188,12 @@ class CallTracker:
         # as new or newer and the lists only confirm their channels.
         self._touched: set[str] = set()
         self._gone: set[str] = set()  # Uniqueids hung up during the resync
+        # What Asterisk still knows of calls the bridge did not see end or be
+        # answered: each member's LastCall and each channel's age (from the
+        # resync lists), and queue_log's facts when the file is readable.
+        self._last_calls: dict[str, float] = {}
+        self._channel_ages: dict[str, float] = {}
+        self._queue_log: dict[str, QueueLogCall] = {}
         self.service_levels: dict[str, int] = {}
         self._handlers: dict[type[Any], Callable[[Any], list[DomainEvent]]] = {
             NewChannel: self._on_new_channel,
@@ -242,6 +258,12 @@ class CallTracker:
             return list(self._book.expire(now))
         return []
 
+    def queue_log_facts(self, facts: Mapping[str, QueueLogCall]) -> None:
+        """What queue_log says (telephony.queue_log), for the resync under
+        way: calls it finds over or answered unseen take their figures from
+        it instead of bounds."""
+        self._queue_log = dict(facts)
+
     def restore(self, records: Iterable[CallRecord]) -> None:
         """Calls the store still had in progress when the bridge stopped.
 
@@ -254,14 +276,15 @@ class CallTracker:
             self._calls[linkedid] = call_from_record(record)
 
     def calls_in_progress(self) -> list[CallRecord]:
-        """Snapshot records (outcome in_progress) of every call not ended yet."""
-        return [call.record() for call in self._calls.values()]
+        """Snapshot records (outcome in_progress) of every call not ended yet
+        (agents' own calls aside: they are no attentions)."""
+        return [call.record() for call in self._calls.values() if not call.agent_originated]
 
     def record_of(self, key: CallKey) -> CallRecord | None:
         """Snapshot of one call still in progress (None once ended or unknown);
         O(1), unlike scanning calls_in_progress()."""
         call = self._calls.get(key.linkedid)
-        if call is None or call.key != key:
+        if call is None or call.key != key or call.agent_originated:
             return None
         return call.record()
 
@@ -306,7 +329,7 @@ class CallTracker:
         return call
 
     def _announce(self, call: Call, at: float, out: list[DomainEvent]) -> None:
-        if not call.announced:
+        if not call.announced and not call.agent_originated:
             call.announced = True
             out.append(
                 CallArrived(at, call.key, call.caller_number, call.caller_name, call.channel_kind)
@@ -389,6 +412,15 @@ class CallTracker:
         out: list[DomainEvent],
         forced: Outcome | None = None,
     ) -> None:
+        linkedid = call.key.linkedid
+        if call.agent_originated and not call.legs and not call.ivr_entered:
+            # An agent's own call (click-to-call): over, and no attention.
+            for uniqueid in call.channels:
+                self._channels.pop(uniqueid, None)
+            call.channels.clear()
+            del self._calls[linkedid]
+            self._forget_ended(linkedid)
+            return
         self._announce(call, call.arrived_at, out)
         self._stop_ringing(call, at, out)
         # Gone with an abandon still open and no QUEUESTATUS: the caller hung up.
@@ -439,7 +471,6 @@ class CallTracker:
         for uniqueid in call.channels:
             self._channels.pop(uniqueid, None)
         call.channels.clear()
-        linkedid = call.key.linkedid
         del self._calls[linkedid]
         self._forget_ended(linkedid)
         out.append(CallEnded(at, call.record()))
@@ -453,6 +484,8 @@ class CallTracker:
         if call is None:
             return out
         if ev.uniqueid == ev.linkedid:
+            if not call.announced and self._book.member_for_channel(ev.channel) is not None:
+                call.agent_originated = True
             if ev.caller_number:
                 call.caller_number = ev.caller_number
             if ev.caller_name:
@@ -536,6 +569,7 @@ class CallTracker:
         call = self._call(ev.linkedid, ev.uniqueid, ev.ts, out)
         if call is None:
             return out
+        call.agent_originated = False  # through the IVR: an attention
         self._announce(call, ev.ts, out)
         if ev.uniqueid == call.queue_uid:
             self._settle_abandon(call, out, "")
@@ -647,6 +681,7 @@ class CallTracker:
             call.caller_number = ev.caller_number
         if not call.caller_name and ev.caller_name:
             call.caller_name = ev.caller_name
+        call.agent_originated = False  # into a queue: an attention
         self._announce(call, ev.ts, out)
         self._settle_abandon(call, out, "")
         self._settle_exit(call, out)
@@ -869,6 +904,8 @@ class CallTracker:
             self._waiting_seen = set()
             self._touched = set()
             self._gone = set()
+            self._last_calls = {}
+            self._channel_ages = {}
             for call in self._calls.values():
                 call.unconfirmed = True
             self._book.resync_started()
@@ -890,14 +927,110 @@ class CallTracker:
                 member = self._book.member_for_channel(channel)
                 if member is not None:
                     leg.agent_interface, leg.agent = member
+                    age = self._channel_ages.get(channel)
+                    if age is not None and leg.answered_at is not None:
+                        # The agent's channel was created when it started to
+                        # ring: the answer came at most a ring later, so this
+                        # bounds the wait from above (and below the answer).
+                        leg.answered_at = max(leg.joined_at, leg.answered_at - age)
+                        leg.left_at = leg.answered_at
+                        leg.wait_seconds = leg.answered_at - leg.joined_at
                     break
         self._bridged_legs = []
         self._bridges = {}
 
+    def _from_queue_log(self, call: Call, out: list[DomainEvent]) -> bool:
+        """End a call the bridge did not see end with queue_log's account of
+        it (answer, wait, talk, side, or the queue exit); False without one."""
+        facts = self._queue_log.get(call.key.linkedid)
+        if facts is None and call.queue_uid is not None:
+            facts = self._queue_log.get(call.queue_uid)
+        if facts is None or facts.ended_at is None:
+            return False
+        leg = call.legs[-1] if call.legs and call.legs[-1].queue == facts.queue else None
+        if leg is None:
+            leg = Leg(facts.queue, facts.entered_at, facts.position)
+            call.legs.append(leg)
+        leg.joined_at = facts.entered_at
+        leg.abandon_pending = leg.exit_pending = False
+        self._stop_ringing(call, facts.ended_at, out)
+        if facts.exit is not None:
+            if leg.answered_at is not None:
+                return False  # the bridge saw an answer queue_log denies: keep the bound
+            leg.outcome = facts.exit
+            leg.left_at = facts.ended_at
+            leg.wait_seconds = facts.hold_seconds
+            wait = facts.hold_seconds or 0.0
+            if facts.exit is Outcome.ABANDONED:
+                position = facts.exit_position if facts.exit_position is not None else 0
+                leg.abandon_position = position
+                call.hangup_side = HangupSide.CALLER
+                out.append(CallAbandoned(facts.ended_at, call.key, leg.queue, wait, position))
+            else:
+                call.hangup_side = HangupSide.SYSTEM
+                out.append(QueueExited(facts.ended_at, call.key, leg.queue, facts.exit, wait))
+            self._end(call, facts.ended_at, out)
+            return True
+        if facts.connected_at is None:
+            return False
+        if leg.answered_at is None or leg.outcome is Outcome.LOST_DURING_OUTAGE:
+            leg.outcome = Outcome.ANSWERED
+        leg.answered_at = facts.connected_at
+        leg.left_at = facts.connected_at
+        leg.wait_seconds = facts.hold_seconds
+        leg.agent = leg.agent or facts.agent
+        leg.talk_seconds = facts.talk_seconds
+        leg.completed = True
+        if facts.hangup_side is not None:
+            call.hangup_side = facts.hangup_side
+        self._end(call, facts.ended_at, out)
+        return True
+
+    def _answer_from_queue_log(self, call: Call) -> None:
+        """A call still up that was answered while the bridge was away: its
+        join, answer and wait as queue_log has them (the lists only bound them)."""
+        facts = self._queue_log.get(call.key.linkedid)
+        leg = call.answered_leg()
+        if (
+            facts is None
+            or facts.connected_at is None
+            or leg is None
+            or leg.queue != facts.queue
+            or leg.completed
+        ):
+            return
+        leg.joined_at = facts.entered_at
+        leg.answered_at = leg.left_at = facts.connected_at
+        leg.wait_seconds = facts.hold_seconds
+        leg.agent = leg.agent or facts.agent
+
+    def _talk_from_last_call(self, call: Call, leg: Leg) -> float | None:
+        """The end of an answered call that ended unseen, from its agent's
+        LastCall in the resync's QueueStatus (app_queue stamps it when the
+        member's call completes): None if it does not follow the answer."""
+        last = self._last_calls.get(leg.agent_interface or "")
+        if last is None or leg.answered_at is None or last < int(leg.answered_at):
+            return None
+        return max(last, leg.answered_at)
+
     def _end_unobserved(self, call: Call, ended_at: float, out: list[DomainEvent]) -> None:
         """A call that is over although its end was never seen (gone from a
         resync, or Asterisk restarted)."""
+        if self._from_queue_log(call, out):
+            return
         leg = call.answered_leg()
+        if (
+            leg is not None
+            and call.legs[-1] is leg
+            and leg.outcome is Outcome.ANSWERED
+            and not leg.completed
+        ):
+            last = self._talk_from_last_call(call, leg)
+            if last is not None and leg.answered_at is not None:
+                leg.talk_seconds = last - leg.answered_at
+                leg.completed = True
+                self._end(call, max(last, call.arrived_at), out)
+                return
         if leg is None or call.legs[-1] is not leg or leg.outcome is not Outcome.ANSWERED:
             self._end(call, ended_at, out, forced=Outcome.LOST_DURING_OUTAGE)
         elif not call.restored:
@@ -954,6 +1087,7 @@ class CallTracker:
                 call.unconfirmed = False
                 call.restored = False
                 self._close_unlisted_leg(call, at, out)
+                self._answer_from_queue_log(call)
                 continue
             if call.restored and call.last_hangup_at is not None:
                 # Restored, then its hangups arrived before the resync could
@@ -962,6 +1096,7 @@ class CallTracker:
                 continue
             self._end_unobserved(call, self._lost_end_time(call, at), out)
         out.extend(self._book.resync_finished(at, members_listed=self._queue_status_listed))
+        self._queue_log = {}
         self._queue_status_listed = False
         self._resyncing = False
         self._resync_at = None
@@ -997,6 +1132,8 @@ class CallTracker:
             # The list was taken before an event the tracker already has.
             return out
         self._seen_channels.add(ev.uniqueid)
+        if ev.duration_seconds is not None:
+            self._channel_ages[ev.channel] = ev.duration_seconds
         if ev.bridge_id:
             self._bridges.setdefault(ev.bridge_id, []).append(ev.channel)
         call = self._calls.get(linkedid)
@@ -1009,6 +1146,8 @@ class CallTracker:
             arrived = at - ev.duration_seconds if ev.duration_seconds is not None else at
             call = Call(CallKey(self._system, linkedid), arrived, last_at=at)
             self._calls[linkedid] = call
+            if ev.uniqueid == linkedid and ev.application not in ("AGI", "Queue"):
+                call.agent_originated = self._book.member_for_channel(ev.channel) is not None
         elif ev.uniqueid == linkedid and ev.duration_seconds is not None and call.restored:
             call.arrived_at = min(call.arrived_at, at - ev.duration_seconds)
         call.channels.add(ev.uniqueid)
@@ -1025,10 +1164,16 @@ class CallTracker:
             leg = call.legs[-1] if call.legs else None
             if leg is None or leg.queue != queue or (leg.left_at is not None and not ev.bridge_id):
                 self._leave_ivr(call, at, out)
-                leg = Leg(queue, at, 0)
+                # Already answered: it joined at some moment after it arrived,
+                # so the arrival bounds the wait from above (QueueEntry gives
+                # the exact join of a caller still waiting).
+                joined = call.arrived_at if ev.bridge_id else at
+                leg = Leg(queue, joined, 0)
                 call.legs.append(leg)
                 call.queue_uid = ev.uniqueid
-                out.append(CallQueued(at, call.key, queue, 0, call.caller_number, call.caller_name))
+                out.append(
+                    CallQueued(joined, call.key, queue, 0, call.caller_number, call.caller_name)
+                )
             if ev.bridge_id and leg.answered_at is None:
                 # Answered during the outage: who answered is not in this list.
                 leg.left_at = leg.left_at or at
@@ -1068,6 +1213,8 @@ class CallTracker:
 
     def _on_queue_member(self, ev: QueueMember) -> list[DomainEvent]:
         at = self._now(self._resync_at)
+        if ev.last_call is not None:
+            self._last_calls[ev.interface] = ev.last_call
         return list(
             self._book.resync_member(
                 at,

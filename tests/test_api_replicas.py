@@ -51,6 +51,17 @@ def own_db(postgres_url: str) -> Iterator[str]:
         yield db
 
 
+def with_ivr_path(capture: bytes, path: str) -> bytes:
+    """The capture with ATIENDE_IVR_PATH set right after ATIENDE_QUEUE, as the IVR does."""
+    out: list[bytes] = []
+    for message in capture.split(b"\r\n\r\n"):
+        out.append(message)
+        if b"Event: VarSet\r\n" in message and b"Variable: ATIENDE_QUEUE\r\n" in message:
+            head = message.split(b"Variable: ", 1)[0]
+            out.append(head + b"Variable: ATIENDE_IVR_PATH\r\nValue: " + path.encode())
+    return b"\r\n\r\n".join(out)
+
+
 @contextlib.asynccontextmanager
 async def gate(listen_port: int, target_port: int) -> AsyncIterator[None]:
     """Asterisk "comes up" only now: a TCP relay to the test server, so the
@@ -150,7 +161,10 @@ async def test_two_api_replicas_both_deliver_pops(
     assert len(queue_log) == 1
     ((linkedid, call),) = queue_log.items()
     assert (call.caller_number, call.legs[0].queue) == ("099100001", "consultas")
-    (record,) = replay_records((recordings / "answered.ami").read_bytes())
+    # The lab's stub IVR set only ATIENDE_QUEUE; Atiende's IVR sets its path too
+    # (keys pressed are never taken for one).
+    capture = with_ivr_path((recordings / "answered.ami").read_bytes(), "consultas")
+    (record,) = replay_records(capture)
     ivr_path = record.ivr_path
 
     system = f"api-replicas-{uuid.uuid4().hex[:6]}"
@@ -194,7 +208,6 @@ async def test_two_api_replicas_both_deliver_pops(
                 cookie = await _log_in(f"http://127.0.0.1:{port}", "ana")
                 sockets.append(await _open_socket(port, cookie))
 
-        capture = (recordings / "answered.ami").read_bytes()
         async with AmiTestServer(capture, secret="replica-secret") as server:
             async with gate(ami_port, server.port):
                 async with asyncio.timeout(60):

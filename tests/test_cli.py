@@ -195,6 +195,7 @@ def test_user_add(
     assert "taken" in capsys.readouterr().err
     monkeypatch.setenv("ATIENDE_USER_PASSWORD", "corta")
     assert main(["user", "add", "bruno", "--role", "supervisor", "--name", "Bruno"]) == 1
+    assert "must have 10 to 1024 characters" in capsys.readouterr().err  # says the minimum
     monkeypatch.delenv("ATIENDE_USER_PASSWORD")
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
     assert main(["user", "add", "carla", "--role", "admin", "--name", "Carla"]) == 2

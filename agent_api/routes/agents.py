@@ -7,6 +7,7 @@ only when the AgentStateChanged of that interface arrives on the socket.
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from agent_api.auth import Permission, Principal
 from agent_api.control_fanout import InterfaceResult, agent_interfaces, on_every_interface
@@ -36,6 +37,12 @@ def _target(user: Principal, user_id: int, services: Services) -> PanelUser:
     return target
 
 
+async def _target_off_loop(user: Principal, user_id: int, services: Services) -> PanelUser:
+    # The controls below are async (they send AMI actions on the loop); the
+    # store read runs in the thread pool, never on the bridge's loop.
+    return await run_in_threadpool(_target, user, user_id, services)
+
+
 @router.get("/pause-reasons", response_model=list[str])
 def pause_reasons(_: Controller, services: Services) -> list[str]:
     return list(services.pause_reasons)
@@ -61,14 +68,14 @@ def agent_state(user_id: int, user: Controller, services: Services) -> list[Agen
 
 @router.post("/agents/{user_id}/queues/{queue}", response_model=Accepted, status_code=202)
 async def queue_log_in(user_id: int, queue: str, user: Controller, services: Services) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     await services.controls.log_in(target.interfaces[0], queue, target.display_name)
     return Accepted(detalle=f"Ingreso a la cola {queue} solicitado.")
 
 
 @router.delete("/agents/{user_id}/queues/{queue}", response_model=Accepted, status_code=202)
 async def queue_log_out(user_id: int, queue: str, user: Controller, services: Services) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     results = await on_every_interface(
         _all_interfaces(target, services),
         lambda iface: services.controls.log_out(iface, queue),
@@ -78,7 +85,7 @@ async def queue_log_out(user_id: int, queue: str, user: Controller, services: Se
 
 @router.post("/agents/{user_id}/pause", response_model=Accepted, status_code=202)
 async def pause(user_id: int, body: PauseIn, user: Controller, services: Services) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     if body.reason not in services.pause_reasons:
         raise InvalidInput("unknown pause reason", detalle="Elija un motivo de pausa de la lista.")
     results = await on_every_interface(
@@ -90,7 +97,7 @@ async def pause(user_id: int, body: PauseIn, user: Controller, services: Service
 
 @router.delete("/agents/{user_id}/pause", response_model=Accepted, status_code=202)
 async def unpause(user_id: int, user: Controller, services: Services) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     results = await on_every_interface(_all_interfaces(target, services), services.controls.unpause)
     return _summary(results, "Fin de pausa solicitado.")
 
@@ -119,6 +126,6 @@ def _summary(results: list[InterfaceResult], done: str) -> Accepted:
 async def click_to_call(
     user_id: int, body: CallIn, user: Controller, services: Services
 ) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     await services.controls.call(target.interfaces[0], body.number, target.display_name)
     return Accepted(detalle="Llamada solicitada: atienda su teléfono.")

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -47,12 +47,13 @@ from sqlalchemy import Engine
 
 import dashboards
 from agent_api.audit import AuditAction
-from agent_api.auth import SESSION_COOKIE, Principal, origin_allowed
-from agent_api.deps import CurrentUser, principal_from_cookie
+from agent_api.auth import Principal, origin_allowed
+from agent_api.deps import CurrentUser
 from agent_api.exceptions import Forbidden
 from agent_api.services import PanelServices
+from agent_api.sockets import TooManySockets, run_pumps, socket_user
 from crm_bridge.organisms import Role
-from dashboards import kpi, report_export, report_queries
+from dashboards import kpi, report_export, report_queries, ticket_sla
 from dashboards.kiosk import KioskLinks
 from dashboards.report_queries import ReportSpan
 from dashboards.reports import Granularity
@@ -200,6 +201,23 @@ def reports_router(
         table = report_export.organism_table(rows)
         return _respond("organismos", table, formato, desde, hasta, estilo_csv)
 
+    @router.get("/solicitudes")
+    def tickets_sla(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        agrupar: Literal["organismo", "canal", "tipo"] = "organismo",
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
+        """Ticket SLA compliance of the tickets opened in the span (dashboards.ticket_sla)."""
+        rows = ticket_sla.ticket_sla_report(
+            engine, _span(desde, hasta, timezone), datetime.now(UTC), by=agrupar
+        )
+        labels = {"organismo": "Organismo", "canal": "Canal", "tipo": "Tipo"}
+        table = report_export.ticket_sla_table(rows, labels[agrupar])
+        return _respond("solicitudes", table, formato, desde, hasta, estilo_csv)
+
     return router
 
 
@@ -225,15 +243,17 @@ def wallboard_router(
     @router.websocket("/ws/wallboard")
     async def socket(websocket: WebSocket) -> None:
         services: PanelServices = websocket.app.state.services
-        if not origin_allowed(websocket.headers.get("origin"), services.allowed_origins):
-            await websocket.close(code=REFUSED)
-            return
-        user = principal_from_cookie(services, websocket.cookies.get(SESSION_COOKIE))
+        user = await socket_user(websocket, services)
         if user is None or user.role not in FIGURE_ROLES:
             await websocket.close(code=REFUSED)
             return
-        await websocket.accept()
-        await _serve_board(websocket, wallboard, None)
+        try:
+            with services.sockets.hold(user.user_id, user.session_id):
+                await websocket.accept()
+                await _serve_board(websocket, wallboard, None)
+        except TooManySockets as err:
+            log.warning("wallboard socket refused: %s", err)
+            await websocket.close(code=REFUSED)
 
     if kiosk is None:
         return router
@@ -291,21 +311,20 @@ async def _serve_board(
 ) -> None:
     """Push frames until the page goes or `until` returns (a revoked kiosk link)."""
     queue = wallboard.subscribe()
+    revoked = False
+
+    async def watch(until: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        nonlocal revoked
+        await until()
+        revoked = True
+
     try:
         await websocket.send_json(wallboard.frame())
-        tasks = {
-            asyncio.create_task(_pump(websocket, queue)),
-            asyncio.create_task(_drain(websocket)),
-        }
-        watcher = None if until is None else asyncio.create_task(until())
-        if watcher is not None:
-            tasks.add(watcher)
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if watcher is not None and watcher in done and watcher.exception() is None:
+        work = [_pump(websocket, queue), _drain(websocket)]
+        if until is not None:
+            work.append(watch(until))
+        await run_pumps(*work)
+        if revoked:
             with contextlib.suppress(Exception):
                 await websocket.close(code=KIOSK_REFUSED)
     finally:

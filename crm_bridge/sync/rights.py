@@ -7,11 +7,23 @@ re-sends the contact, a deletion erases the contact and re-sends the person's
 calls without their caller data.
 
 Deletion removes the person (and, through the foreign keys, consents, phones,
-emails, addresses and documents) and anonymises what the organism keeps as
-its own record: calls lose the caller's number, name and channel variables
-and their link to the person; tickets lose the link and responses their
-destination. Ticket descriptions and response bodies are the organism's
-record of the request and are kept as written.
+emails, addresses and documents) and anonymises what else names them:
+
+- calls linked to the person, calls from any of the person's phone numbers
+  (unless linked to another person: a shared line's calls of someone else),
+  calls wrapped up with the person and the calls their tickets came from lose
+  the caller's number, name and channel variables and their link, and are
+  marked `erased_at` so a later upsert of the call cannot restore them;
+- the wrap-ups of those calls (and any wrap-up naming the person) lose their
+  notes and the link;
+- the person's tickets, and tickets born of those calls, keep their number,
+  type, topic, dates and statuses (the organism's figures) but their
+  description, event notes and response bodies become ERASED_TEXT, and
+  responses lose their destination;
+- callback requests of those calls or numbers lose the number.
+
+The audit log keeps its rows (who read what, when) with the person's id
+nulled by the foreign key.
 """
 
 from __future__ import annotations
@@ -23,14 +35,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, delete, inspect, select, update
+from sqlalchemy import ColumnElement, Engine, delete, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import ConsentRequiredError, InvalidValueError, NotFoundError
 from crm_bridge.models import (
     Attention,
+    AttentionWrapup,
     AuditEntry,
+    CallbackRequest,
     CrmLink,
     Person,
     PersonAddress,
@@ -62,7 +76,12 @@ class RightKind(StrEnum):
 class ErasureResult:
     person_id: int
     attentions_anonymised: int
-    tickets_unlinked: int
+    tickets_unlinked: int  # and their texts replaced by ERASED_TEXT
+    wrapups_cleared: int = 0
+
+
+# What replaces free text that may name the person (Spanish: staff read it).
+ERASED_TEXT = "[suprimido a pedido de la persona]"
 
 
 def _plain(value: Any) -> Any:
@@ -247,12 +266,45 @@ class PersonRights:
     # ---------------------------------------------------------- deletion
 
     def erase(self, person_id: int, *, actor_id: int | None) -> ErasureResult:
-        """Delete the person and anonymise the calls and tickets that named them."""
+        """Delete the person and anonymise every call, wrap-up and ticket that
+        names them (see the module docstring for what is matched)."""
         with translated("erasing a person"), self._sessions.begin() as session:
             person = _person(session, person_id)
-            attention_ids = list(
-                session.scalars(select(Attention.id).where(Attention.person_id == person_id))
-            )
+            now = self._clock()
+            owned = select(PersonPhone.number).where(PersonPhone.person_id == person_id)
+            phones = list(session.scalars(owned))
+            tickets = session.execute(
+                select(Ticket.id, Ticket.attention_system, Ticket.attention_linkedid).where(
+                    Ticket.person_id == person_id
+                )
+            ).all()
+            wrapped = session.execute(
+                select(AttentionWrapup.system, AttentionWrapup.linkedid).where(
+                    AttentionWrapup.person_id == person_id
+                )
+            ).all()
+            calls = {(s, lid) for _id, s, lid in tickets if s and lid} | {
+                (s, lid) for s, lid in wrapped
+            }
+            matches = [Attention.person_id == person_id]
+            if phones:
+                # A call from a shared number that is linked to someone else is
+                # that person's record: it stays as it is.
+                matches.append(
+                    or_(
+                        Attention.caller_number.in_(phones),
+                        Attention.caller_number_raw.in_(phones),
+                    )
+                    & Attention.person_id.is_(None)
+                )
+            matches += [
+                (Attention.system == s) & (Attention.linkedid == lid) for s, lid in sorted(calls)
+            ]
+            found = session.execute(
+                select(Attention.id, Attention.system, Attention.linkedid).where(or_(*matches))
+            ).all()
+            attention_ids = [row.id for row in found]
+            calls |= {(row.system, row.linkedid) for row in found}
             if attention_ids:
                 session.execute(
                     update(Attention)
@@ -263,23 +315,74 @@ class PersonRights:
                         caller_name="",
                         variables={},
                         person_id=None,
-                        updated_at=self._clock(),
+                        erased_at=now,
+                        updated_at=now,
                     )
                 )
-            ticket_ids = list(
-                session.scalars(select(Ticket.id).where(Ticket.person_id == person_id))
+            keyed = [
+                (AttentionWrapup.system == s) & (AttentionWrapup.linkedid == lid)
+                for s, lid in sorted(calls)
+            ]
+            wrapup_ids = list(
+                session.scalars(
+                    select(AttentionWrapup.id).where(
+                        or_(AttentionWrapup.person_id == person_id, *keyed)
+                    )
+                )
             )
+            if wrapup_ids:
+                session.execute(
+                    update(AttentionWrapup)
+                    .where(AttentionWrapup.id.in_(wrapup_ids))
+                    .values(notes=None, person_id=None)
+                )
+            wrapups = len(wrapup_ids)
+            # Tickets of the person and those born of their calls.
+            ticket_ids = {t.id for t in tickets}
+            if calls:
+                ticket_ids |= set(
+                    session.scalars(
+                        select(Ticket.id).where(
+                            or_(
+                                *[
+                                    (Ticket.attention_system == s)
+                                    & (Ticket.attention_linkedid == lid)
+                                    for s, lid in sorted(calls)
+                                ]
+                            )
+                        )
+                    )
+                )
             if ticket_ids:
+                ids = sorted(ticket_ids)
                 session.execute(
                     update(TicketResponse)
-                    .where(TicketResponse.ticket_id.in_(ticket_ids))
-                    .values(destination="")
+                    .where(TicketResponse.ticket_id.in_(ids))
+                    .values(destination="", body=ERASED_TEXT)
                 )
                 session.execute(
-                    update(Ticket).where(Ticket.id.in_(ticket_ids)).values(person_id=None)
+                    update(TicketEvent)
+                    .where(TicketEvent.ticket_id.in_(ids), TicketEvent.notes.is_not(None))
+                    .values(notes=ERASED_TEXT)
+                )
+                session.execute(
+                    update(Ticket)
+                    .where(Ticket.id.in_(ids))
+                    .values(person_id=None, description=ERASED_TEXT, updated_at=now)
+                )
+            callbacks: list[ColumnElement[bool]] = [
+                (CallbackRequest.system == s) & (CallbackRequest.linkedid == lid)
+                for s, lid in sorted(calls)
+            ]
+            if phones:
+                callbacks.append(CallbackRequest.number.in_(phones))
+            if callbacks:
+                session.execute(
+                    update(CallbackRequest)
+                    .where(or_(*callbacks))
+                    .values(number_raw="", number=None)
                 )
             session.delete(person)
-            now = self._clock()
             if self._sync:
                 add_rows(session, Entity.PERSON, [person_id], Action.ERASE, now=now)
                 add_rows(session, Entity.ATTENTION, attention_ids, Action.UPSERT, now=now)
@@ -288,9 +391,13 @@ class PersonRights:
                 person_id,
                 RightKind.DELETION,
                 actor_id,
-                {"attentions_anonymised": len(attention_ids), "tickets_unlinked": len(ticket_ids)},
+                {
+                    "attentions_anonymised": len(attention_ids),
+                    "tickets_unlinked": len(ticket_ids),
+                    "wrapups_cleared": wrapups,
+                },
             )
-            return ErasureResult(person_id, len(attention_ids), len(ticket_ids))
+            return ErasureResult(person_id, len(attention_ids), len(ticket_ids), wrapups)
 
     # ------------------------------------------------------------- audit
 

@@ -3,7 +3,10 @@
 Serves AMI on --port for a real `atiende serve` (ATIENDE_AMI__PORT, secret
 --secret) and, with --agi HOST:PORT, runs each call's IVR step against that
 FastAGI server (serve's own IVR, ATIENDE_IVR__PORT). Traffic starts when the
-first client turns events on. Ctrl-C stops it.
+first client turns events on. Ctrl-C stops it. --queue-log writes Asterisk's
+queue_log for the calls (the ground truth to compare the store with);
+--missing-prompts and --agi-drop-after reproduce a missing sound file and an
+AGI session dying mid-call.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Sequence
+from pathlib import Path
 
 from telephony.simulator.runner import Simulator, SimulatorConfig
 from telephony.simulator.traffic import TrafficProfile
@@ -40,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
         "--no-answer-share", type=float, default=0.05, help="rings an agent lets ring out"
     )
     parser.add_argument("--no-survey", action="store_true", help="no post-call survey")
+    parser.add_argument(
+        "--queue-log", type=Path, default=None, help="append Asterisk's queue_log for the calls"
+    )
+    parser.add_argument("--wrapup", type=float, default=3.0, help="queues' wrapuptime (seconds)")
+    parser.add_argument(
+        "--missing-prompts",
+        default="",
+        help="comma-separated sound files that do not exist ('*': all but beep)",
+    )
+    parser.add_argument(
+        "--agi-drop-after", type=int, default=None, help="cut each FastAGI session after N commands"
+    )
     return parser
 
 
@@ -57,6 +73,10 @@ async def _run(args: argparse.Namespace) -> None:
             seed=args.seed,
             no_answer_share=args.no_answer_share,
             survey=not args.no_survey,
+            queue_log=args.queue_log,
+            wrapup_seconds=args.wrapup,
+            missing_prompts=tuple(p for p in args.missing_prompts.split(",") if p),
+            agi_drop_after=args.agi_drop_after,
         )
     )
     await simulator.start()

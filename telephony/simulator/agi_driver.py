@@ -31,8 +31,13 @@ async def run_session(
     *,
     idle_timeout: float = 30.0,
     connect_timeout: float = 5.0,
+    drop_after: int | None = None,
 ) -> bool:
-    """Run one session; False if the IVR could not be reached (AGISTATUS FAILURE)."""
+    """Run one session; False if the IVR could not be reached (AGISTATUS
+    FAILURE). `drop_after`: the session dies after that many commands (the
+    connection is cut without a reply, as when the network or the IVR's
+    process goes away mid-call); res_agi then reads end-of-file and the
+    dialplan goes on with AGISTATUS SUCCESS, whatever the IVR had set."""
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port), connect_timeout
@@ -43,6 +48,7 @@ async def run_session(
     try:
         writer.write(environment_block(environment))
         await writer.drain()
+        commands = 0
         while True:
             raw = await asyncio.wait_for(reader.readline(), idle_timeout)
             if not raw:
@@ -50,6 +56,9 @@ async def run_session(
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if not line:
                 continue
+            if drop_after is not None and commands >= drop_after:
+                break
+            commands += 1
             reply = await answer(line)
             writer.write("".join(f"{r}\n" for r in reply).encode("utf-8"))
             await writer.drain()

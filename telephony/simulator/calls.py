@@ -821,8 +821,9 @@ class Pbx:
             return call.spec.name
         return call.variables.get(name)
 
-    def agi_finished(self, call_id: int) -> None:
-        """The AGI session ended: the dialplan goes on after AGI()."""
+    def agi_finished(self, call_id: int, status: str = "SUCCESS") -> None:
+        """The AGI session ended: the dialplan goes on after AGI() with
+        AGISTATUS `status` (FAILURE: the FastAGI server was unreachable)."""
         call = self.calls[call_id]
         if not call.agi_active:
             return
@@ -844,7 +845,7 @@ class Pbx:
             call.outcome = call.outcome or "ivr_hangup"
             self._finish(call)
             return
-        self._varset(one, "AGISTATUS", "SUCCESS")
+        self._varset(one, "AGISTATUS", status)
         queue = call.variables.get("ATIENDE_QUEUE", "")
         self._newexten(one, 4, "GotoIf", f"{0 if queue else 1}?hangup")
         if not queue or queue not in self.waiting:

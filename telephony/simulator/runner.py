@@ -66,6 +66,8 @@ class SimulatorConfig:
     missing_prompts: tuple[str, ...] = ()
     # Where to append Asterisk's queue_log for this run (None: kept in memory).
     queue_log: Path | None = None
+    # Each FastAGI session dies after this many commands (None: never).
+    agi_drop_after: int | None = None
 
 
 class SimClock:
@@ -299,10 +301,17 @@ class Simulator:
             self.sync()
             return reply
 
+        reached = True
         try:
-            await run_session(host, port, self.pbx.agi_environment(call_id), answer)
+            reached = await run_session(
+                host,
+                port,
+                self.pbx.agi_environment(call_id),
+                answer,
+                drop_after=self.config.agi_drop_after,
+            )
         finally:
             # Frozen: calls keep their state, as if Asterisk were still running.
             if call_id in self.pbx.calls and not self._stopping:
                 self.sync()
-                self.pbx.agi_finished(call_id)
+                self.pbx.agi_finished(call_id, "SUCCESS" if reached else "FAILURE")

@@ -138,3 +138,59 @@ def test_privacy_notice_text_covers_ley_18331() -> None:
     text = " ".join(load_catalogue("es_UY")[p] for p in notices[0].prompts)
     for needle in ("18.331", "finalidad", "derechos", "acceso", "supresión"):
         assert needle in text
+
+
+def test_an_operators_folder_without_a_survey_gets_the_shipped_one(tmp_path: Path) -> None:
+    write(tmp_path, "default", GOOD)
+    registry = load_flows(tmp_path)
+    assert registry.names() == ["default", "survey"]
+    survey = registry.get("survey")
+    assert survey is not None and survey.source == str(DEFAULT_FLOWS_DIR / "survey.yaml")
+    # Its own survey, once written, replaces the shipped one at the next reload.
+    write(tmp_path, "survey", GOOD)
+    registry.reload()
+    own = registry.get("survey")
+    assert own is not None and own.source == str(tmp_path / "survey.yaml")
+
+
+def test_a_flows_folder_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FlowError, match="flows folder does not exist"):
+        load_flows(tmp_path / "nowhere")
+
+
+def test_24_00_is_the_end_of_the_day(tmp_path: Path) -> None:
+    import datetime as dt
+
+    hours_flow = GOOD.replace(
+        "  fin:\n",
+        """  horario:
+    type: hours
+    schedule: {mon: ["20:00-24:00"]}
+    national_holidays: false
+    open: fin
+    closed: fin
+  fin:
+""",
+    )
+    flow = load_flow(write(tmp_path, "default", hours_flow))
+    hours = flow.business_hours()
+    montevideo = dt.timezone(dt.timedelta(hours=-3))
+    monday = dt.datetime(2026, 11, 23, 23, 59, 59, tzinfo=montevideo)
+    assert hours.is_open(monday)
+    assert hours.is_open(monday.replace(hour=20, minute=0, second=0))
+    assert not hours.is_open(monday + dt.timedelta(seconds=1))  # Tuesday 00:00
+    assert not hours.is_open(monday.replace(hour=19))
+
+
+def test_a_flow_without_hours_serves_and_its_line_is_always_open(tmp_path: Path) -> None:
+    """ivr/README.md calls hours optional: serve's wiring must not stop on it."""
+    import datetime as dt
+
+    from atiende.settings import IvrSettings, Settings
+    from atiende.wiring import business_hours
+
+    write(tmp_path, "default", GOOD)
+    hours = business_hours(Settings(ivr=IvrSettings(flows_dir=tmp_path)))
+    assert hours is not None
+    christmas_night = dt.datetime(2026, 12, 25, 3, 0, tzinfo=dt.UTC)
+    assert hours.is_open(christmas_night)

@@ -647,3 +647,35 @@ async def test_route_ignores_a_query_string(make_server: ServerFactory) -> None:
     server = await make_server()
     rec = (await call(server, FakeCall(script="survey?origen=cola", dtmf=["5"]))).record
     assert rec.prompts[0] == "atiende/encuesta-pregunta"
+
+
+async def test_a_status_request_leaves_its_choice_and_topic_never_the_digits(
+    make_server: ServerFactory, services: InMemoryIvrServices
+) -> None:
+    server = await make_server(services)
+    asterisk = await call(server, FakeCall(dtmf=["3", "2047", "98765#", None]))
+    rec = asterisk.record
+    assert ("request_status", ("2047-098765",)) in services.calls
+    assert rec.variables["ATIENDE_IVR_PATH"] == "estado"
+    assert rec.variables["ATIENDE_TOPIC"] == "estado_solicitud"
+    # Set as soon as the menu choice was made, before the year was asked for.
+    set_at = rec.commands.index('SET VARIABLE ATIENDE_IVR_PATH "estado"')
+    year_at = next(i for i, c in enumerate(rec.commands) if "pedir-anio-solicitud" in c)
+    assert set_at < year_at
+    values = " ".join(value for _, value in rec.variable_log)
+    assert "2047" not in values and "98765" not in values
+
+
+async def test_a_hangup_while_typing_the_cedula_leaves_only_the_choices_so_far(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server()
+    # commands: 1 linkedid, 2-3 prompts, 4 notice, 5 menu, 6 path, 7 topic, 8 GET DATA cédula
+    asterisk = await call(server, FakeCall(dtmf=["2", "12345672#"], hangup_at=8))
+    rec = asterisk.record
+    assert rec.parsed[7][:3] == ["GET", "DATA", "atiende/pedir-cedula"]
+    assert rec.variables == {
+        "ATIENDE_NOTICE_VERSION": "2026-01",
+        "ATIENDE_IVR_PATH": "reclamos",
+        "ATIENDE_TOPIC": "reclamos",
+    }

@@ -86,7 +86,7 @@ def test_jsonl_fields(recordings: Path) -> None:
     (row,) = _jsonl(recordings, "answered")
     assert row["caller_name"] == "Ciudadana Pérez 1"
     assert row["agents"] == ["Ana Gómez"]
-    assert row["ivr_path"] == ["1"]
+    assert row["ivr_path"] == []  # the stub IVR set no ATIENDE_IVR_PATH; keys are not kept
     assert row["variables"] == {"ATIENDE_QUEUE": "consultas"}
     assert row["hangup_side"] == "agent"
     # answered.queue_log: CONNECT at 1795342624, COMPLETEAGENT at 1795342629

@@ -136,19 +136,21 @@ def test_answered_call_story(recordings: Path) -> None:
     arrived = next(e for e in events if isinstance(e, CallArrived))
     assert (arrived.caller_number, arrived.caller_name) == ("099100001", "Ciudadana Pérez 1")
     ivr = next(e for e in events if isinstance(e, IvrLeft))
-    assert ivr.choices == ("1",)  # answered.agi: GET DATA returned 1
+    # answered.agi: GET DATA returned 1, but the stub IVR set no ATIENDE_IVR_PATH.
+    assert ivr.choices == ()
     ringing = next(e for e in events if isinstance(e, AgentRinging))
     assert ringing.member_name == "Ana Gómez"
     assert ringing.variables == {"ATIENDE_QUEUE": "consultas"}
     (record,) = _ended(events)
     assert record.hangup_side is HangupSide.AGENT  # COMPLETEAGENT
     assert record.variables == {"ATIENDE_QUEUE": "consultas"}
-    assert record.ivr_path == ("1",)
+    # The lab's stub IVR set no ATIENDE_IVR_PATH: the key pressed is not a choice.
+    assert record.ivr_path == ()
     assert record.ended_at is not None and record.answered_at is not None
     assert record.arrived_at <= record.answered_at <= record.ended_at
 
 
-def test_ivr_path_variable_wins_over_digits(recordings: Path) -> None:
+def test_ivr_path_is_the_ivrs_variable_never_the_keys_pressed(recordings: Path) -> None:
     items: list[StreamItem] = []
     for headers in _headers(recordings, "answered.ami"):
         items.append(headers)
@@ -169,7 +171,8 @@ def test_ivr_hangup_and_agi_tour_are_ivr_hangups(recordings: Path) -> None:
         assert not record.legs
     _, events = _run(_headers(recordings, "agi_tour.ami"))
     (record,) = _ended(events)
-    assert record.ivr_path == ("1", "2", "3", "4")  # the caller sent DTMF 1234
+    # The caller sent DTMF 1234, which could be a cédula: keys are never the path.
+    assert record.ivr_path == ()
 
 
 def test_tricky_caller_id(recordings: Path) -> None:
@@ -683,7 +686,7 @@ def test_ivr_completed_without_queue(recordings: Path) -> None:
     (record,) = _ended(events)
     assert record.outcome is Outcome.IVR_COMPLETED
     assert record.hangup_side is HangupSide.SYSTEM
-    assert record.ivr_path == ("1",)
+    assert record.ivr_path == ()
     left = [e for e in events if isinstance(e, IvrLeft)]
     assert len(left) == 1 and left[0].variables == {"ATIENDE_QUEUE": "consultas"}
 

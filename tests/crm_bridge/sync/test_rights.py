@@ -14,10 +14,12 @@ from crm_bridge.attentions import AttentionRepository
 from crm_bridge.exceptions import ConsentRequiredError, NotFoundError
 from crm_bridge.models import (
     Attention,
+    AttentionWrapup,
     AuditEntry,
     Organism,
     RightsRequest,
     Ticket,
+    TicketEvent,
     TicketResponse,
     User,
 )
@@ -25,7 +27,7 @@ from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.adapter import attention_key, person_key
 from crm_bridge.sync.jobs import CrmSync
 from crm_bridge.sync.outbox import OutboxRelay, OutboxStore
-from crm_bridge.sync.rights import PersonRights
+from crm_bridge.sync.rights import ERASED_TEXT, PersonRights
 from crm_bridge.sync.testing import FakeVtiger
 from crm_bridge.sync.vtiger import VtigerAdapter
 from crm_bridge.sync.worker import InProcessRunner
@@ -194,5 +196,82 @@ def test_deletion_erases_the_person_anonymises_calls_and_reaches_the_crm(
     with pytest.raises(NotFoundError):
         PersonRights(engine).export(person_id, actor_id=officer)
     assert _audit(engine, person_id) == [
-        ("supresion", officer, {"attentions_anonymised": 1, "tickets_unlinked": 1})
+        (
+            "supresion",
+            officer,
+            {"attentions_anonymised": 1, "tickets_unlinked": 1, "wrapups_cleared": 0},
+        )
     ]
+
+
+def test_deletion_erases_every_trace_and_a_replayed_call_does_not_restore_it(
+    engine: Engine, crm: FakeVtiger, runner: OutboxRelay
+) -> None:
+    """Issue 11: erasure left the number and name on calls not linked to the
+    person, and ticket descriptions, notes, responses and wrap-up notes."""
+    person_id, officer, _ = _setup(engine)
+    repository = AttentionRepository(engine, outbox=True)
+    # Two more calls from her number, never linked to her; one wrapped up with notes.
+    unlinked = [make_record("1763971300.1"), make_record("1763971400.1")]
+    stranger = make_record("1763971500.1", caller_number="098777666", caller_name="Otro Señor")
+    # Her husband calls from the same line; his call is linked to him.
+    husband = make_record("1763971600.1", caller_name="Pedro Pérez")
+    repository.upsert_records([*unlinked, stranger, husband])
+    pedro = PersonRegistry(engine).register(
+        given_names="Pedro", family_names="Pérez", consents=["identificacion"]
+    )
+    assert PersonRegistry(engine).link_attention(SYSTEM, "1763971600.1", pedro.id)
+    now = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        session.add(
+            AttentionWrapup(
+                system=SYSTEM,
+                linkedid="1763971300.1",
+                notes="María Pérez, cédula 1.234.567-2, pide turno",
+                resolution="resuelta",
+                wrapup_started_at=now,
+                wrapup_ended_at=now,
+            )
+        )
+        session.add(
+            AttentionWrapup(
+                system=SYSTEM,
+                linkedid="1763971500.1",
+                notes="Otro asunto",
+                resolution="resuelta",
+                wrapup_started_at=now,
+                wrapup_ended_at=now,
+            )
+        )
+        ticket = session.scalars(select(Ticket)).one()
+        session.add(
+            TicketEvent(ticket_id=ticket.id, at=now, action="nota", notes="Llamó María otra vez")
+        )
+    _sync(engine, runner)
+    result = PersonRights(engine).erase(person_id, actor_id=officer)
+    assert (result.attentions_anonymised, result.tickets_unlinked) == (3, 1)
+    assert result.wrapups_cleared == 1
+    # A late replay of her calls (bridge restart, resync) brings her data back in the record.
+    repository.upsert_records([make_record("1763971200.1"), *unlinked])
+    _sync(engine, runner)
+    with Session(engine) as session:
+        calls = {a.linkedid: a for a in session.scalars(select(Attention))}
+        for linkedid in ("1763971200.1", "1763971300.1", "1763971400.1"):
+            call = calls[linkedid]
+            assert (call.caller_number_raw, call.caller_number, call.caller_name) == ("", None, "")
+            assert call.variables == {} and call.erased_at is not None
+            assert call.outcome == "answered"  # the figures stay
+        assert calls["1763971500.1"].caller_name == "Otro Señor"  # a stranger's call is kept
+        assert (calls["1763971600.1"].caller_name, calls["1763971600.1"].person_id) == (
+            "Pedro Pérez",
+            pedro.id,
+        )
+        notes = dict(session.execute(select(AttentionWrapup.linkedid, AttentionWrapup.notes)).all())
+        assert notes == {"1763971300.1": None, "1763971500.1": "Otro asunto"}
+        ticket = session.scalars(select(Ticket)).one()
+        assert (ticket.description, ticket.topic) == (ERASED_TEXT, "Carné de vacunas")
+        assert set(session.scalars(select(TicketEvent.notes))) == {ERASED_TEXT}
+        assert session.scalars(select(TicketResponse.body)).one() == ERASED_TEXT
+    for linkedid in ("1763971300.1", "1763971400.1"):
+        [copy] = crm.records_where("PBXManager", "sourceuuid", attention_key(SYSTEM, linkedid))
+        assert (copy["customernumber"], copy["customer"]) == ("", "")
