@@ -36,6 +36,7 @@ from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
+from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.settings import ConfigurationError, CrmSettings, Settings
@@ -515,6 +516,12 @@ class Panel:
                 definitions=metrics.definitions,
                 default=metrics.default,
             )
+        )
+        app.state.report_sources = ReportSources(
+            self.engine,
+            ZoneInfo(self.settings.kpi.timezone),
+            metrics.definitions,
+            metrics.default,
         )
         wallboard = Wallboard(metrics, service.tracker.agents, clock=service.clock)
         kiosk = KioskLinks(self.engine)

@@ -35,6 +35,7 @@ from openpyxl.styles import Font
 
 from dashboards.report_queries import OrganismRow, TopicRow
 from dashboards.reports import AgentRow, QueueRow
+from dashboards.ticket_sla import TicketSlaRow
 
 Cell = str | int | float | date | None
 CsvDialect = Literal["uy", "rfc4180"]
@@ -165,6 +166,33 @@ def organism_table(rows: Sequence[OrganismRow]) -> Table:
     ]
     body: list[list[Cell]] = [
         [r.organism_code, r.organism_name, r.attentions, r.tickets] for r in rows
+    ]
+    return columns, body
+
+
+def ticket_sla_table(rows: Sequence[TicketSlaRow], group_label: str = "Organismo") -> Table:
+    columns = [
+        Column("grupo", group_label),
+        Column("nombre", "Nombre"),
+        Column("abiertas", "Solicitudes", Kind.INTEGER),
+        Column("en_plazo", "Respondidas en plazo", Kind.INTEGER),
+        Column("fuera_de_plazo", "Respondidas fuera de plazo", Kind.INTEGER),
+        Column("vencidas", "Vencidas sin respuesta", Kind.INTEGER),
+        Column("pendientes", "Pendientes en plazo", Kind.INTEGER),
+        Column("cumplimiento", "Cumplimiento del plazo", Kind.PERCENT),
+    ]
+    body: list[list[Cell]] = [
+        [
+            r.group,
+            r.label,
+            r.counts.opened,
+            r.counts.on_time,
+            r.counts.late,
+            r.counts.overdue,
+            r.counts.pending,
+            _ratio(r.counts.compliance),
+        ]
+        for r in rows
     ]
     return columns, body
 

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -53,7 +53,7 @@ from agent_api.exceptions import Forbidden
 from agent_api.services import PanelServices
 from agent_api.sockets import TooManySockets, run_pumps, socket_user
 from crm_bridge.organisms import Role
-from dashboards import kpi, report_export, report_queries
+from dashboards import kpi, report_export, report_queries, ticket_sla
 from dashboards.kiosk import KioskLinks
 from dashboards.report_queries import ReportSpan
 from dashboards.reports import Granularity
@@ -200,6 +200,23 @@ def reports_router(
         rows = report_queries.organism_report(engine, _span(desde, hasta, timezone))
         table = report_export.organism_table(rows)
         return _respond("organismos", table, formato, desde, hasta, estilo_csv)
+
+    @router.get("/solicitudes")
+    def tickets_sla(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        agrupar: Literal["organismo", "canal", "tipo"] = "organismo",
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
+        """Ticket SLA compliance of the tickets opened in the span (dashboards.ticket_sla)."""
+        rows = ticket_sla.ticket_sla_report(
+            engine, _span(desde, hasta, timezone), datetime.now(UTC), by=agrupar
+        )
+        labels = {"organismo": "Organismo", "canal": "Canal", "tipo": "Tipo"}
+        table = report_export.ticket_sla_table(rows, labels[agrupar])
+        return _respond("solicitudes", table, formato, desde, hasta, estilo_csv)
 
     return router
 

@@ -19,9 +19,6 @@ from crm_bridge.organisms import Role
 router = APIRouter(include_in_schema=False)
 
 Supervisor = Annotated[Principal, Depends(page_for(Role.SUPERVISOR))]
-Referente = Annotated[Principal, Depends(page_for(Role.REFERENTE))]
-Gerente = Annotated[Principal, Depends(page_for(Role.GERENTE))]
-Admin = Annotated[Principal, Depends(page_for(Role.ADMIN))]
 
 
 def _placeholder(request: Request, user: Principal, title: str) -> HTMLResponse:
@@ -31,18 +28,3 @@ def _placeholder(request: Request, user: Principal, title: str) -> HTMLResponse:
 @router.get("/supervision")
 async def supervision(request: Request, user: Supervisor) -> HTMLResponse:
     return _placeholder(request, user, "Supervisión")
-
-
-@router.get("/solicitudes")
-async def solicitudes(request: Request, user: Referente) -> HTMLResponse:
-    return _placeholder(request, user, "Solicitudes")
-
-
-@router.get("/reportes")
-async def reportes(request: Request, user: Gerente) -> HTMLResponse:
-    return _placeholder(request, user, "Reportes")
-
-
-@router.get("/admin")
-async def admin(request: Request, user: Admin) -> HTMLResponse:
-    return _placeholder(request, user, "Administración")
