@@ -76,6 +76,10 @@ class IvrSettings(BaseModel):
     # Asterisk's sounds folder as Atiende sees it: `atiende prompts` builds and
     # checks the flows' prompts there; serve warns at start about missing ones.
     sounds_dir: Path | None = None
+    # Where the IVR synthesises callers' first names for "si usted es ...":
+    # a folder Asterisk reads as sounds/es/atiende-nombres. Unset: the IVR asks
+    # without saying the name.
+    names_dir: Path | None = None
     # Queue a call goes to if a flow fails on a bug: no caller is left stranded.
     fallback_queue: str | None = "consultas"
     # Longer than the longest prompt (the privacy notice).
@@ -128,6 +132,8 @@ class ApiSettings(BaseModel):
     cookie_secure: bool = False
     # Unset: the panel's own list (agent_api.controls.DEFAULT_PAUSE_REASONS).
     pause_reasons: list[str] | None = None
+    # After-call work: longest "Cierre" pause when the queue sets no wrapuptime.
+    wrapup_max_seconds: float = Field(default=120.0, gt=0, le=3600)
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the
     # client; empty: the peer's address is the client's (login limits use it).
     trusted_proxies: list[str] = Field(default_factory=list)
