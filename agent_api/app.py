@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agent_api.audit import AuditLog
@@ -64,6 +65,7 @@ from crm_bridge.exceptions import (
     InvalidTransitionError,
     InvalidValueError,
     NotFoundError,
+    RecordRejectedError,
     StoreError,
     StoreUnavailableError,
 )
@@ -84,6 +86,7 @@ _STORE_ERRORS: list[tuple[type[Exception], int, str]] = [
     (ConsentRequiredError, 422, "La persona no dio consentimiento para guardar esos datos."),
     (InvalidTransitionError, 409, "La solicitud no admite esa acción en su estado actual."),
     (InvalidValueError, 422, "Algún dato no es válido; revise el formulario."),
+    (RecordRejectedError, 422, "Algún dato no es válido o está fuera de rango."),
     (StoreUnavailableError, 503, "La base de datos no está disponible. Intente en unos segundos."),
 ]
 
@@ -192,6 +195,14 @@ def create_app(
     async def too_large(request: Request, err: BodyTooLarge) -> JSONResponse:
         log.info("%s %s -> 413: body over %d bytes", request.method, request.url.path, err.limit)
         return _problem(413, str(err.detail), {"Connection": "close"})
+
+    # Numbers and dates out of range anywhere (an id above 2^63-1 reaching the
+    # database, a report ending on 9999-12-31): the caller's mistake, a 422.
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, err: Exception) -> JSONResponse:
+        log.info("%s %s -> 422: %s", request.method, request.url.path, type(err).__name__)
+        return _problem(422, "Algún número o fecha está fuera de rango.")
 
     @app.exception_handler(AgentApiError)
     async def api_error(request: Request, err: AgentApiError) -> JSONResponse:
