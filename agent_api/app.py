@@ -81,12 +81,15 @@ from telephony.agents import AgentSnapshot
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
+_REFUSED = "Algún dato no es válido o está fuera de rango; revise el formulario."
 _STORE_ERRORS: list[tuple[type[Exception], int, str]] = [
     (NotFoundError, 404, "No se encontró lo solicitado."),
     (ConsentRequiredError, 422, "La persona no dio consentimiento para guardar esos datos."),
     (InvalidTransitionError, 409, "La solicitud no admite esa acción en su estado actual."),
     (InvalidValueError, 422, "Algún dato no es válido; revise el formulario."),
-    (RecordRejectedError, 422, "Algún dato no es válido o está fuera de rango."),
+    # Values the database refuses (a number out of its range, a NUL in a
+    # text, a reference to nothing) come from the request: a 4xx, not a 500.
+    (RecordRejectedError, 422, _REFUSED),
     (StoreUnavailableError, 503, "La base de datos no está disponible. Intente en unos segundos."),
 ]
 
@@ -196,11 +199,10 @@ def create_app(
         log.info("%s %s -> 413: body over %d bytes", request.method, request.url.path, err.limit)
         return _problem(413, str(err.detail), {"Connection": "close"})
 
-    # Numbers and dates out of range anywhere (an id above 2^63-1 reaching the
-    # database, a report ending on 9999-12-31): the caller's mistake, a 422.
+    # Numbers and dates out of range for Python itself (an id above SQLite's
+    # integers, a report ending on 9999-12-31): the caller's mistake, a 422.
     @app.exception_handler(OverflowError)
-    @app.exception_handler(DataError)
-    async def out_of_range(request: Request, err: Exception) -> JSONResponse:
+    async def out_of_range(request: Request, err: OverflowError) -> JSONResponse:
         log.info("%s %s -> 422: %s", request.method, request.url.path, type(err).__name__)
         return _problem(422, "Algún número o fecha está fuera de rango.")
 
@@ -221,6 +223,15 @@ def create_app(
                 return _problem(status, detalle)
         log.error("%s %s failed: %s", request.method, request.url.path, err)
         return _problem(500, "Ocurrió un error al guardar o leer datos.")
+
+    @app.exception_handler(DataError)
+    async def refused_value(request: Request, err: DataError) -> JSONResponse:
+        # A query outside the store's translated() blocks got a value the
+        # database cannot hold (an id above 2^63-1, a NUL byte): the caller's error.
+        kind = type(err.orig).__name__ if err.orig is not None else "DataError"
+        path = request.url.path
+        log.info("%s %s -> 422: value refused by the database (%s)", request.method, path, kind)
+        return _problem(422, _REFUSED)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
