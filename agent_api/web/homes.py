@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from agent_api.auth import Principal
+from agent_api.auth import Permission, Principal
 from agent_api.web.auth import page_for, pages_of
 from crm_bridge.organisms import Role
 
@@ -22,7 +22,11 @@ Supervisor = Annotated[Principal, Depends(page_for(Role.SUPERVISOR))]
 
 
 def _placeholder(request: Request, user: Principal, title: str) -> HTMLResponse:
-    return pages_of(request).render(request, "pendiente.html", {"title": title}, user=user)
+    # SLA alerts for the roles that may see them (agent_api.routes.alerts).
+    alerts = user.can(Permission.ALL_SLA_ALERTS) or user.role is Role.GERENTE
+    return pages_of(request).render(
+        request, "pendiente.html", {"title": title, "alerts": alerts}, user=user
+    )
 
 
 @router.get("/supervision")
