@@ -15,10 +15,10 @@ from agent_api.web.templating import Pages
 
 def install(app: FastAPI, pages: Pages) -> None:
     """Routes, the shared template environment and the page-auth error answers."""
-    from agent_api.web import admin, agente, homes, login, reportes, solicitudes
+    from agent_api.web import admin, agente, login, reportes, solicitudes, supervision
 
     app.state.pages = pages
-    for module in (login, admin, solicitudes, reportes, homes, agente):
+    for module in (login, admin, solicitudes, reportes, supervision, agente):
         app.include_router(module.router)
 
     @app.exception_handler(PageLoginRequired)
