@@ -91,6 +91,17 @@ class PersonCards:
             "open_requests": self._open_requests(person.id),
         }
 
+    def history(self, person_id: int, *, page: int, page_size: int) -> dict[str, Any]:
+        """One page of the person's timeline (newest first), with resolutions."""
+        found = self._history.page(person_id, page=page, page_size=page_size)
+        return {
+            "person_id": person_id,
+            "page": found.page,
+            "page_size": found.page_size,
+            "has_more": found.has_more,
+            "entries": history_payload(found.entries, self._resolutions(found.entries)),
+        }
+
     def open_count(self, person_id: int) -> int:
         query = select(func.count(Ticket.id)).where(
             Ticket.person_id == person_id,

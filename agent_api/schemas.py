@@ -255,3 +255,13 @@ class CallPersonOut(BaseModel):
     candidates: list[PersonSummaryOut] = Field(default_factory=list)
     history: list[dict[str, Any]] = Field(default_factory=list)
     open_requests: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PersonHistoryOut(BaseModel):
+    """A page of a person's timeline, newest first."""
+
+    person_id: int
+    page: int
+    page_size: int
+    has_more: bool
+    entries: list[dict[str, Any]]

@@ -76,6 +76,10 @@ class IvrSettings(BaseModel):
     # Asterisk's sounds folder as Atiende sees it: `atiende prompts` builds and
     # checks the flows' prompts there; serve warns at start about missing ones.
     sounds_dir: Path | None = None
+    # Where the IVR synthesises callers' first names for "si usted es ...":
+    # a folder Asterisk reads as sounds/es/atiende-nombres. Unset: the IVR asks
+    # without saying the name.
+    names_dir: Path | None = None
     # Queue a call goes to if a flow fails on a bug: no caller is left stranded.
     fallback_queue: str | None = "consultas"
     # Longer than the longest prompt (the privacy notice).

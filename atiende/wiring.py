@@ -65,6 +65,7 @@ from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from dashboards.wallboard import Wallboard
 from ivr.flows import DEFAULT_FLOWS_DIR, FlowRegistry, load_flows
 from ivr.server import FastAgiServer
+from ivr.sounds import SynthesisedNames
 from ivr.sounds import warn_missing as warn_missing_prompts
 from telephony.ami.actions import Ping
 from telephony.ami.connection import AmiConnection
@@ -393,6 +394,7 @@ def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
         allowed_networks=ivr.allowed_networks,
         reply_timeout=ivr.reply_timeout,
         fallback_queue=ivr.fallback_queue,
+        name_voice=SynthesisedNames(ivr.names_dir) if ivr.names_dir else None,
     )
 
 

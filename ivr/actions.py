@@ -88,6 +88,13 @@ class ReadVariable:
 
 
 @dataclass(frozen=True, slots=True)
+class PrepareName:
+    """A sound Asterisk can play saying `first_name` (None when no voice is set up)."""
+
+    first_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallService:
     request: ServiceRequest
 
@@ -108,6 +115,7 @@ Action = (
     | SayDigits
     | SetVariable
     | ReadVariable
+    | PrepareName
     | CallService
     | HangUp
     | EndSession
@@ -149,6 +157,11 @@ class VariableRead:
 
 
 @dataclass(frozen=True, slots=True)
+class NameReady:
+    sound: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceReplied:
     value: Person | RequestStatus | float | None
 
@@ -158,4 +171,4 @@ class ServiceFailed:
     reason: str
 
 
-Event = Started | Done | DigitsRead | VariableRead | ServiceReplied | ServiceFailed
+Event = Started | Done | DigitsRead | VariableRead | NameReady | ServiceReplied | ServiceFailed

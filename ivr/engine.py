@@ -30,7 +30,9 @@ from ivr.actions import (
     GetExpectedWait,
     GetRequestStatus,
     HangUp,
+    NameReady,
     PlayPrompt,
+    PrepareName,
     ReadDigits,
     ReadVariable,
     RequestCallback,
@@ -46,7 +48,9 @@ from ivr.exceptions import FlowRuntimeError
 from ivr.flows import Flow
 from ivr.nodes import (
     Branch,
+    Callback,
     Collect,
+    ConfirmPerson,
     Hangup,
     Hours,
     Identify,
@@ -81,6 +85,9 @@ class CallState:
     path: tuple[str, ...] = ()
     topic: str = ""
     person_id: str = ""
+    # The matched person's first name only (to ask "si usted es ..."): never sent
+    # to Asterisk as text, never logged.
+    person_name: str = ""
     linkedid: str = ""
     notice_version: str = ""
     finished: bool = False
@@ -251,8 +258,17 @@ def _handle(flow: Flow, node: Node, state: CallState, event: object) -> Decision
                 return _emit(updated, [SetVariable(k, v) for k, v in node.variables.items()])
             return _expect_done(node, state, event, node.next)
         case Branch():
-            key = state.topic if node.on == "topic" else state.values.get(node.on, "")
+            if node.on == "topic":
+                key = state.topic
+            elif node.on == "person":
+                key = "identified" if state.person_id else ""
+            else:
+                key = state.values.get(node.on, "")
             return _goto(node.cases.get(key, node.default), state)
+        case ConfirmPerson():
+            return _confirm_person(node, state, event)
+        case Callback():
+            return _callback(flow, node, state, event)
         case RecordSurvey():
             if entered:
                 score = state.values.get(node.score_from)
@@ -323,11 +339,14 @@ def _identify(flow: Flow, node: Identify, state: CallState, event: object) -> De
         return _emit(state, [CallService(FindPersonByPhone(phone))])
     if isinstance(event, ServiceReplied):
         if isinstance(event.value, Person):
-            return _goto(node.found, replace(state, person_id=event.value.id))
+            found = replace(
+                state, person_id=event.value.id, person_name=first_name(event.value.display_name)
+            )
+            return _goto(node.found, found)
         if node.by == "cedula":
             # The caller said who they are and that person is unknown: a person
             # matched earlier by the (possibly shared) phone is not them.
-            return _goto(node.not_found, replace(state, person_id=""))
+            return _goto(node.not_found, replace(state, person_id="", person_name=""))
         return _goto(node.not_found, state)
     if isinstance(event, ServiceFailed):
         return _on_error(flow, node.on_error, state)
@@ -423,3 +442,61 @@ def _queue(node: Queue, state: CallState, event: object) -> Decision:
         ]
         return _emit(called_back, actions)
     raise _unexpected(node, event)
+
+
+_FIRST_NAME = re.compile(r"^[^\W\d_]{2,30}$")
+
+
+def first_name(display_name: str) -> str:
+    """The first word of a name if it is a plain given name ("María" of "María
+    Pérez"), else "": only a first name is ever said to a caller."""
+    words = display_name.split()
+    return words[0] if words and _FIRST_NAME.fullmatch(words[0]) else ""
+
+
+def _confirm_person(node: ConfirmPerson, state: CallState, event: object) -> Decision | _Goto:
+    if isinstance(event, _Entered):
+        if not state.person_id:
+            return _goto(node.not_confirmed, state)
+        if not state.person_name:
+            read = ReadDigits(node.prompt, node.timeout_ms, 1)
+            return _emit(replace(state, phase="asking"), [read])
+        return _emit(replace(state, phase="naming"), [PrepareName(state.person_name)])
+    if state.phase == "naming":
+        if not isinstance(event, NameReady):
+            raise _unexpected(node, event)
+        if event.sound is None:
+            return _emit(
+                replace(state, phase="asking"), [ReadDigits(node.prompt, node.timeout_ms, 1)]
+            )
+        asking: list[Action] = [
+            PlayPrompt(node.name_intro_prompt),
+            PlayPrompt(event.sound),
+            ReadDigits(node.name_outro_prompt, node.timeout_ms, 1),
+        ]
+        return _emit(replace(state, phase="asking"), asking)
+    digits = _digits(node, event)
+    if digits.digits == node.accept_digit:
+        return _goto(node.confirmed, state)
+    # Someone else on a known number: the match was not them.
+    return _goto(node.not_confirmed, replace(state, person_id="", person_name=""))
+
+
+def _callback(flow: Flow, node: Callback, state: CallState, event: object) -> Decision | _Goto:
+    if isinstance(event, _Entered):
+        phone = caller_phone(state.call)
+        if phone is None or not state.linkedid:
+            return _goto(node.unavailable, state)
+        request = RequestCallback(state.linkedid, phone, node.queue)
+        return _emit(replace(state, phase="callback"), [CallService(request)])
+    if isinstance(event, ServiceFailed):
+        return _on_error(flow, node.on_error, state)
+    if not isinstance(event, ServiceReplied):
+        raise _unexpected(node, event)
+    actions: list[Action] = [
+        *_handoff_variables(state, None),
+        SetVariable("ATIENDE_CALLBACK", node.queue),
+        PlayPrompt(node.confirm_prompt),
+        HangUp(),
+    ]
+    return _emit(state, actions)

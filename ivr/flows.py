@@ -26,8 +26,10 @@ from ivr.agi import is_sound_name
 from ivr.exceptions import FlowError
 from ivr.nodes import (
     Branch,
+    Callback,
     CallbackOffer,
     Collect,
+    ConfirmPerson,
     Hangup,
     Hours,
     Identify,
@@ -357,6 +359,25 @@ def _parse_node(source: str, node_id: str, raw: Any, base_dir: Path, deps: list[
             node_id,
             f.text("score_from", pattern=_ID),
             f.text("next"),
+            f.text("on_error", None),
+        )
+    elif kind == "confirm_person":
+        node = ConfirmPerson(
+            node_id,
+            f.text("confirmed"),
+            f.text("not_confirmed"),
+            f.prompt("prompt"),
+            f.prompt("name_intro_prompt"),
+            f.prompt("name_outro_prompt"),
+            f.text("accept_digit", "1", pattern=_DIGIT_KEY),
+            f.integer("timeout_ms", 5000, 500, 60000),
+        )
+    elif kind == "callback":
+        node = Callback(
+            node_id,
+            f.text("queue", pattern=_QUEUE),
+            f.prompt("confirm_prompt"),
+            f.text("unavailable"),
             f.text("on_error", None),
         )
     elif kind == "hangup":

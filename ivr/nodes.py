@@ -158,7 +158,7 @@ class Branch:
     """Go to the node matching the call's topic (or a collected value)."""
 
     id: str
-    on: str  # "topic" or a collected value's name
+    on: str  # "topic", "person" (identified or not) or a collected value's name
     cases: Mapping[str, str]
     default: str
 
@@ -170,6 +170,34 @@ class RecordSurvey:
     id: str
     score_from: str
     next: str
+    on_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmPerson:
+    """Ask the caller matched by phone to confirm who they are, by first name:
+    "si usted es <nombre>, marque 1". Without a voice for names, `prompt` asks
+    without the name. Not confirmed: the match is dropped."""
+
+    id: str
+    confirmed: str
+    not_confirmed: str
+    prompt: str
+    name_intro_prompt: str
+    name_outro_prompt: str
+    accept_digit: str = "1"
+    timeout_ms: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """Store a request to call the caller back for `queue`, confirm it and hang up
+    (out of hours). A caller with no usable number goes to `unavailable`."""
+
+    id: str
+    queue: str
+    confirm_prompt: str
+    unavailable: str
     on_error: str | None = None
 
 
@@ -191,6 +219,8 @@ Node = (
     | SetValues
     | Branch
     | RecordSurvey
+    | ConfirmPerson
+    | Callback
     | Hangup
 )
 
@@ -212,6 +242,10 @@ def targets(node: Node) -> list[str]:
             out = [node.open, node.closed]
         case Branch():
             out = [*node.cases.values(), node.default]
+        case ConfirmPerson():
+            out = [node.confirmed, node.not_confirmed]
+        case Callback():
+            out = [node.unavailable]
         case Queue() | Transfer() | Hangup():
             out = []
     on_error = getattr(node, "on_error", None)
@@ -229,6 +263,10 @@ def prompts(node: Node) -> list[str]:
             return [node.prompt, node.retry.no_input_prompt, node.retry.invalid_prompt]
         case RequestStatusLookup():
             return [node.intro_prompt, node.unknown_status_prompt, *node.statuses.values()]
+        case ConfirmPerson():
+            return [node.prompt, node.name_intro_prompt, node.name_outro_prompt]
+        case Callback():
+            return [node.confirm_prompt]
         case Queue():
             if node.callback is None:
                 return []

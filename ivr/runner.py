@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import re
 import threading
+from typing import Protocol
 
 from ivr import agi, engine
 from ivr.actions import (
@@ -22,7 +23,9 @@ from ivr.actions import (
     GetExpectedWait,
     GetRequestStatus,
     HangUp,
+    NameReady,
     PlayPrompt,
+    PrepareName,
     ReadDigits,
     ReadVariable,
     RequestCallback,
@@ -47,6 +50,12 @@ _DTMF = re.compile(r"^[0-9*#]*$")
 # A core sound every Asterisk ships: played in place of a missing prompt so
 # the caller still hears when to key (and an agent is reached on timeouts).
 FALLBACK_SOUND = "beep"
+
+
+class NameVoice(Protocol):
+    async def sound_for(self, first_name: str) -> str | None:
+        """A sound name Asterisk can play saying `first_name`, or None."""
+        ...
 
 
 class MissingPrompts:
@@ -160,6 +169,7 @@ async def perform(
     services: IvrServices,
     service_timeout: float,
     missing: MissingPrompts | None = None,
+    name_voice: NameVoice | None = None,
 ) -> Event:
     """Carry out one action; returns the event for the engine."""
     match action:
@@ -194,6 +204,14 @@ async def perform(
         case ReadVariable():
             reply = _require_ok(await session.send(agi.get_variable(action.name)), action)
             return VariableRead(reply.data if reply.result == "1" else None)
+        case PrepareName():
+            if name_voice is None:
+                return NameReady(None)
+            try:
+                return NameReady(await name_voice.sound_for(action.first_name))
+            except Exception as err:  # no name said is better than no call
+                log.warning("IVR name voice failed: %s", type(err).__name__)
+                return NameReady(None)
         case CallService():
             return await call_service(services, action.request, service_timeout)
         case HangUp():
@@ -211,6 +229,7 @@ async def run_flow(
     now: dt.datetime,
     service_timeout: float,
     missing: MissingPrompts | None = None,
+    name_voice: NameVoice | None = None,
 ) -> engine.CallState:
     """Run `flow` for this session until it ends or the caller hangs up.
 
@@ -223,7 +242,9 @@ async def run_flow(
         # before hanging up is kept); the first AGI action stops the flow.
         if session.hung_up and not isinstance(decision.action, CallService):
             return decision.state
-        event = await perform(session, decision.action, services, service_timeout, missing)
+        event = await perform(
+            session, decision.action, services, service_timeout, missing, name_voice
+        )
         if decision.state.finished:
             return decision.state
         decision = engine.step(flow, decision.state, event)

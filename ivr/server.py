@@ -26,7 +26,7 @@ from ivr.exceptions import (
     FlowRuntimeError,
 )
 from ivr.flows import FlowRegistry, is_plain_value
-from ivr.runner import MissingPrompts, run_flow
+from ivr.runner import MissingPrompts, NameVoice, run_flow
 from ivr.services import IvrServices
 from ivr.session import AgiSession, CommandLatency
 
@@ -69,6 +69,7 @@ class FastAgiServer:
         latency: CommandLatency | None = None,
         max_sessions: int = 5000,
         fallback_queue: str | None = None,
+        name_voice: NameVoice | None = None,
     ) -> None:
         self.flows = flows
         self.services = services
@@ -90,6 +91,7 @@ class FastAgiServer:
         if fallback_queue is not None and not is_plain_value(fallback_queue):
             raise ValueError("fallback_queue must be a plain queue name")
         self.fallback_queue = fallback_queue
+        self.name_voice = name_voice
         self.sessions_started = 0
         self.sessions_finished = 0
         # Prompts Asterisk could not play on a live channel (for /metrics).
@@ -251,4 +253,5 @@ class FastAgiServer:
             self.clock(),
             self.service_timeout,
             self.missing_prompts,
+            self.name_voice,
         )

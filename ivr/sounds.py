@@ -18,6 +18,7 @@ when its text changes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -266,3 +267,30 @@ def studio_brief(prompts: Sequence[Prompt], texts: Mapping[str, str]) -> str:
         path = f"{prompt.language}/{prompt.name}.wav"
         lines.append(f"| `{path}` | {texts.get(prompt.name, '(sin texto)')} |")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------ callers' first names
+
+NAMES_FOLDER = "atiende-nombres"
+
+
+class SynthesisedNames:
+    """Says a caller's first name ("si usted es María, marque 1").
+
+    The name is synthesised once into `<folder>/<key>.<format>`, a folder
+    Asterisk reads as `sounds/<language>/atiende-nombres` (compose shares a
+    volume). Files are named by a hash of the name, never the name, and hold a
+    first name only; deleting the folder loses nothing but time.
+    """
+
+    def __init__(self, folder: Path, voice: str | None = None) -> None:
+        self.folder = folder
+        self.voice = pick_voice(voice)
+
+    async def sound_for(self, first_name: str) -> str | None:
+        key = hashlib.sha256(f"{self.voice}\n{first_name.casefold()}".encode()).hexdigest()[:32]
+        base = self.folder / key
+        if not all(base.with_name(f"{key}.{fmt}").is_file() for fmt in BUILD_FORMATS):
+            # Synthesis runs sox and espeak-ng: off the event loop.
+            await asyncio.to_thread(synthesise, first_name, self.voice, base)
+        return f"{NAMES_FOLDER}/{key}"

@@ -93,6 +93,9 @@ class Call:
     # resync would otherwise call unobserved.
     last_hangup_at: float | None = None
     queue_uid: str | None = None  # the channel that sits in the queue
+    # Placed from an agent's phone (click-to-call, an internal call): not an
+    # attention unless it goes through the IVR or a queue.
+    agent_originated: bool = False
     # The queue channel's far end hung up (HangupRequest) while it waited:
     # an abandon that follows is the caller's.
     queue_hangup_requested: bool = False

@@ -276,14 +276,15 @@ class CallTracker:
             self._calls[linkedid] = call_from_record(record)
 
     def calls_in_progress(self) -> list[CallRecord]:
-        """Snapshot records (outcome in_progress) of every call not ended yet."""
-        return [call.record() for call in self._calls.values()]
+        """Snapshot records (outcome in_progress) of every call not ended yet
+        (agents' own calls aside: they are no attentions)."""
+        return [call.record() for call in self._calls.values() if not call.agent_originated]
 
     def record_of(self, key: CallKey) -> CallRecord | None:
         """Snapshot of one call still in progress (None once ended or unknown);
         O(1), unlike scanning calls_in_progress()."""
         call = self._calls.get(key.linkedid)
-        if call is None or call.key != key:
+        if call is None or call.key != key or call.agent_originated:
             return None
         return call.record()
 
@@ -328,7 +329,7 @@ class CallTracker:
         return call
 
     def _announce(self, call: Call, at: float, out: list[DomainEvent]) -> None:
-        if not call.announced:
+        if not call.announced and not call.agent_originated:
             call.announced = True
             out.append(
                 CallArrived(at, call.key, call.caller_number, call.caller_name, call.channel_kind)
@@ -411,6 +412,15 @@ class CallTracker:
         out: list[DomainEvent],
         forced: Outcome | None = None,
     ) -> None:
+        linkedid = call.key.linkedid
+        if call.agent_originated and not call.legs and not call.ivr_entered:
+            # An agent's own call (click-to-call): over, and no attention.
+            for uniqueid in call.channels:
+                self._channels.pop(uniqueid, None)
+            call.channels.clear()
+            del self._calls[linkedid]
+            self._forget_ended(linkedid)
+            return
         self._announce(call, call.arrived_at, out)
         self._stop_ringing(call, at, out)
         # Gone with an abandon still open and no QUEUESTATUS: the caller hung up.
@@ -461,7 +471,6 @@ class CallTracker:
         for uniqueid in call.channels:
             self._channels.pop(uniqueid, None)
         call.channels.clear()
-        linkedid = call.key.linkedid
         del self._calls[linkedid]
         self._forget_ended(linkedid)
         out.append(CallEnded(at, call.record()))
@@ -475,6 +484,8 @@ class CallTracker:
         if call is None:
             return out
         if ev.uniqueid == ev.linkedid:
+            if not call.announced and self._book.member_for_channel(ev.channel) is not None:
+                call.agent_originated = True
             if ev.caller_number:
                 call.caller_number = ev.caller_number
             if ev.caller_name:
@@ -558,6 +569,7 @@ class CallTracker:
         call = self._call(ev.linkedid, ev.uniqueid, ev.ts, out)
         if call is None:
             return out
+        call.agent_originated = False  # through the IVR: an attention
         self._announce(call, ev.ts, out)
         if ev.uniqueid == call.queue_uid:
             self._settle_abandon(call, out, "")
@@ -669,6 +681,7 @@ class CallTracker:
             call.caller_number = ev.caller_number
         if not call.caller_name and ev.caller_name:
             call.caller_name = ev.caller_name
+        call.agent_originated = False  # into a queue: an attention
         self._announce(call, ev.ts, out)
         self._settle_abandon(call, out, "")
         self._settle_exit(call, out)
@@ -1133,6 +1146,8 @@ class CallTracker:
             arrived = at - ev.duration_seconds if ev.duration_seconds is not None else at
             call = Call(CallKey(self._system, linkedid), arrived, last_at=at)
             self._calls[linkedid] = call
+            if ev.uniqueid == linkedid and ev.application not in ("AGI", "Queue"):
+                call.agent_originated = self._book.member_for_channel(ev.channel) is not None
         elif ev.uniqueid == linkedid and ev.duration_seconds is not None and call.restored:
             call.arrived_at = min(call.arrived_at, at - ev.duration_seconds)
         call.channels.add(ev.uniqueid)

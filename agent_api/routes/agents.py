@@ -7,6 +7,7 @@ only when the AgentStateChanged of that interface arrives on the socket.
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from agent_api.auth import Permission, Principal
 from agent_api.deps import Controller, Services
@@ -35,6 +36,12 @@ def _target(user: Principal, user_id: int, services: Services) -> PanelUser:
     return target
 
 
+async def _target_off_loop(user: Principal, user_id: int, services: Services) -> PanelUser:
+    # The controls below are async (they send AMI actions on the loop); the
+    # store read runs in the thread pool, never on the bridge's loop.
+    return await run_in_threadpool(_target, user, user_id, services)
+
+
 @router.get("/pause-reasons", response_model=list[str])
 def pause_reasons(_: Controller, services: Services) -> list[str]:
     return list(services.pause_reasons)
@@ -60,14 +67,14 @@ def agent_state(user_id: int, user: Controller, services: Services) -> list[Agen
 
 @router.post("/agents/{user_id}/queues/{queue}", response_model=Accepted, status_code=202)
 async def queue_log_in(user_id: int, queue: str, user: Controller, services: Services) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     await services.controls.log_in(target.interfaces[0], queue, target.display_name)
     return Accepted(detalle=f"Ingreso a la cola {queue} solicitado.")
 
 
 @router.delete("/agents/{user_id}/queues/{queue}", response_model=Accepted, status_code=202)
 async def queue_log_out(user_id: int, queue: str, user: Controller, services: Services) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     for interface in target.interfaces:
         await services.controls.log_out(interface, queue)
     return Accepted(detalle=f"Salida de la cola {queue} solicitada.")
@@ -75,7 +82,7 @@ async def queue_log_out(user_id: int, queue: str, user: Controller, services: Se
 
 @router.post("/agents/{user_id}/pause", response_model=Accepted, status_code=202)
 async def pause(user_id: int, body: PauseIn, user: Controller, services: Services) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     if body.reason not in services.pause_reasons:
         raise InvalidInput("unknown pause reason", detalle="Elija un motivo de pausa de la lista.")
     for interface in target.interfaces:
@@ -85,7 +92,7 @@ async def pause(user_id: int, body: PauseIn, user: Controller, services: Service
 
 @router.delete("/agents/{user_id}/pause", response_model=Accepted, status_code=202)
 async def unpause(user_id: int, user: Controller, services: Services) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     for interface in target.interfaces:
         await services.controls.unpause(interface)
     return Accepted(detalle="Fin de pausa solicitado.")
@@ -95,6 +102,6 @@ async def unpause(user_id: int, user: Controller, services: Services) -> Accepte
 async def click_to_call(
     user_id: int, body: CallIn, user: Controller, services: Services
 ) -> Accepted:
-    target = _target(user, user_id, services)
+    target = await _target_off_loop(user, user_id, services)
     await services.controls.call(target.interfaces[0], body.number, target.display_name)
     return Accepted(detalle="Llamada solicitada: atienda su teléfono.")

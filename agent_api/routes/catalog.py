@@ -47,6 +47,7 @@ async def import_topics(request: Request, user: CatalogManager, setup: Setup) ->
     data = await request.body()
     if len(data) > MAX_UPLOAD_BYTES:
         raise InvalidInput("upload too large", detalle="El archivo supera los 5 MB.")
-    topics = parse_catalog(data, request.headers.get("content-type", ""))
+    # Parsing up to 5 MiB of CSV takes a while: not on the bridge's loop.
+    topics = await asyncio.to_thread(parse_catalog, data, request.headers.get("content-type", ""))
     created, updated = await asyncio.to_thread(setup.import_topics, topics, actor_id=user.user_id)
     return ImportOut(created=created, updated=updated)

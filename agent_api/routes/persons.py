@@ -20,6 +20,7 @@ from agent_api.frames import person_payload, person_summary
 from agent_api.need_to_know import Reason
 from agent_api.schemas import (
     ConsentIn,
+    PersonHistoryOut,
     PersonIn,
     PersonOut,
     PersonPatch,
@@ -166,6 +167,25 @@ def read(person_id: int, user: PersonReader, services: Services, reason: ReasonO
         raise NotFound(f"no person {person_id}")
     _audit(services, AuditAction.PERSON_READ, user, [person_id], reason)
     return _out(person)
+
+
+@router.get("/{person_id}/history", response_model=PersonHistoryOut)
+def history(
+    person_id: int,
+    user: PersonReader,
+    services: Services,
+    reason: ReasonOf,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> PersonHistoryOut:
+    """A page of the person's timeline (calls, tickets, responses), for the same
+    reasons as the record; audited as a read."""
+    services.need.check_read(user, person_id, reason)
+    if services.persons.get(person_id) is None:
+        raise NotFound(f"no person {person_id}")
+    found = services.cards.history(person_id, page=page, page_size=page_size)
+    _audit(services, AuditAction.PERSON_READ, user, [person_id], reason, part="history", page=page)
+    return PersonHistoryOut(**found)
 
 
 @router.patch("/{person_id}", response_model=PersonOut)

@@ -107,4 +107,11 @@ def get_wrapup(system: str, linkedid: str, user: WrapUpper, services: Services) 
     view = services.wrapups.get(key)
     if view is None:
         raise NotFound("no wrap-up")
+    services.audit.record(
+        AuditAction.WRAPUP_READ,
+        actor_id=user.user_id,
+        person_ids=[view.person_id],
+        call=key,
+        details={"reason": "own wrap-up"},
+    )
     return _out(view)

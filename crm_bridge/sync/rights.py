@@ -9,7 +9,8 @@ calls without their caller data.
 Deletion removes the person (and, through the foreign keys, consents, phones,
 emails, addresses and documents) and anonymises what else names them:
 
-- calls linked to the person, calls from any of the person's phone numbers,
+- calls linked to the person, calls from any of the person's phone numbers
+  (unless linked to another person: a shared line's calls of someone else),
   calls wrapped up with the person and the calls their tickets came from lose
   the caller's number, name and channel variables and their link, and are
   marked `erased_at` so a later upsert of the call cannot restore them;
@@ -287,10 +288,15 @@ class PersonRights:
             }
             matches = [Attention.person_id == person_id]
             if phones:
-                matches += [
-                    Attention.caller_number.in_(phones),
-                    Attention.caller_number_raw.in_(phones),
-                ]
+                # A call from a shared number that is linked to someone else is
+                # that person's record: it stays as it is.
+                matches.append(
+                    or_(
+                        Attention.caller_number.in_(phones),
+                        Attention.caller_number_raw.in_(phones),
+                    )
+                    & Attention.person_id.is_(None)
+                )
             matches += [
                 (Attention.system == s) & (Attention.linkedid == lid) for s, lid in sorted(calls)
             ]

@@ -166,14 +166,18 @@ def test_an_ejecutivo_reads_a_person_only_for_a_call_that_identified_her(desk: P
         search = client.post("/api/persons/search", json={"phone": phone, **_reason(key)})
         assert search.status_code == (200 if key == mine_from_else else 403)
     assert client.get(url, params={"ticket": "2026-999999"}).status_code == 403
+    assert client.get(url + "/history").status_code == 403
+    assert client.get(url + "/history", params=_reason(theirs_from_her)).status_code == 403
     assert _audited(desk, person, "person_read") == []
     # A search with an own call as reason identifies her for that call.
     assert client.get(url, params=_reason(mine_from_else)).status_code == 200
     ok = client.get(url, params=_reason(mine_from_her))
     assert ok.status_code == 200 and ok.json()["phones"][0]["number"].endswith(phone[1:])
+    page = client.get(url + "/history", params=_reason(mine_from_her))
+    assert page.status_code == 200 and page.json()["page"] == 1
     me = desk.users[agent]
     assert sorted(_audited(desk, person, "person_read")) == sorted(
-        [(me, mine_from_else.linkedid), (me, mine_from_her.linkedid)]
+        [(me, mine_from_else.linkedid), (me, mine_from_her.linkedid), (me, mine_from_her.linkedid)]
     )
     # The call's own route: only once answered, only by who answered.
     rung_only = _rung(desk, agent, phone, answer=False)

@@ -54,6 +54,7 @@ ENDPOINTS: list[tuple[str, str, set[Role], Any]] = [
     ("POST", "/api/persons", PERSON_WRITERS, "new-person"),
     ("POST", "/api/persons/search", PERSON_READERS, "search"),
     ("GET", "/api/persons/{person}?{reason}", PERSON_READERS, None),
+    ("GET", "/api/persons/{person}/history?{reason}", PERSON_READERS, None),
     ("PATCH", "/api/persons/{person}?{reason}", PERSON_WRITERS, {"given_names": "Ana María"}),
     (
         "PUT",

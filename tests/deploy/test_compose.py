@@ -151,5 +151,11 @@ def test_asterisk_plays_the_prompts_atiende_builds_and_checks(compose: dict[str,
     serve = services(compose)["atiende-serve"]
     assert "./sounds:/var/lib/atiende/sounds:ro" in serve["volumes"]
     assert serve["environment"]["ATIENDE_IVR__SOUNDS_DIR"] == "/var/lib/atiende/sounds"
+    # The IVR writes callers' first names where Asterisk reads atiende-nombres/<key>.
+    from ivr.sounds import NAMES_FOLDER
+
+    assert f"atiende-names:/var/lib/asterisk/sounds/es/{NAMES_FOLDER}:ro" in asterisk
+    assert "atiende-names:/var/lib/atiende/names" in serve["volumes"]
+    assert serve["environment"]["ATIENDE_IVR__NAMES_DIR"] == "/var/lib/atiende/names"
     ignored = (DEPLOY / "sounds" / ".gitignore").read_text(encoding="utf-8").split()
     assert "*" in ignored, "generated audio stays out of the repository"

@@ -23,7 +23,9 @@ from ivr.actions import (
     GetExpectedWait,
     GetRequestStatus,
     HangUp,
+    NameReady,
     PlayPrompt,
+    PrepareName,
     ReadDigits,
     ReadVariable,
     RequestCallback,
@@ -56,6 +58,7 @@ def drive(
     service: Callable[[object], Event] | None = None,
     now: dt.datetime = OPEN,
     call: CallInfo = CALL,
+    name_sound: str | None = "atiende-nombres/abc",
 ) -> tuple[list[Action], engine.CallState]:
     """Run the engine like the adapter would, answering actions from a script."""
     keyed = list(digits)
@@ -73,6 +76,8 @@ def drive(
             event = DigitsRead(keyed.pop(0) if keyed else "", timed_out=not keyed)
         elif isinstance(action, CallService):
             event = service(action.request) if service else ServiceReplied(None)
+        elif isinstance(action, PrepareName):
+            event = NameReady(name_sound)
         else:
             event = Done()
         decision = engine.step(flow, decision.state, event)
@@ -94,9 +99,75 @@ def test_first_action_reads_the_linkedid() -> None:
 
 def test_out_of_hours_plays_message_and_hangs_up() -> None:
     actions, _ = drive(default_flow(), [], now=CLOSED)
-    assert prompts(actions) == ["atiende/bienvenida", "atiende/fuera-de-horario"]
+    assert prompts(actions) == [
+        "atiende/bienvenida",
+        "atiende/fuera-de-horario",
+        "atiende/despedida",
+    ]
     assert isinstance(actions[-1], HangUp)
     assert "ATIENDE_QUEUE" not in variables(actions)
+
+
+def test_out_of_hours_offers_a_callback() -> None:
+    requests: list[object] = []
+
+    def service(request: object) -> Event:
+        requests.append(request)
+        return ServiceReplied(None)
+
+    actions, _ = drive(default_flow(), ["1"], service, now=CLOSED)
+    assert requests == [RequestCallback("1795344853.0", "099123456", "consultas")]
+    assert variables(actions)["ATIENDE_CALLBACK"] == "consultas"
+    assert variables(actions)["ATIENDE_IVR_PATH"] == "callback"
+    assert prompts(actions)[-1] == "atiende/llamada-agendada-fuera-de-horario"
+    assert isinstance(actions[-1], HangUp)
+    assert "ATIENDE_QUEUE" not in variables(actions)
+
+
+def known_by_phone(request: object) -> Event:
+    if isinstance(request, FindPersonByPhone):
+        return ServiceReplied(Person("p-9", "María José Pérez Núñez"))
+    return ServiceReplied(None)
+
+
+def test_a_caller_known_by_phone_confirms_once_and_is_not_asked_the_cedula() -> None:
+    actions, _ = drive(default_flow(), ["1", "1"], known_by_phone)
+    # The first name only is ever said.
+    assert [a for a in actions if isinstance(a, PrepareName)] == [PrepareName("María")]
+    said = prompts(actions)
+    start = said.index("atiende/si-usted-es")
+    assert said[start : start + 3] == [
+        "atiende/si-usted-es",
+        "atiende-nombres/abc",
+        "atiende/confirmar-marque-1",
+    ]
+    assert "atiende/pedir-cedula" not in said
+    assert not any(isinstance(a, CallService) and isinstance(a.request, FindPersonByCedula)
+                   for a in actions)  # fmt: skip
+    assert variables(actions)["ATIENDE_PERSON_ID"] == "p-9"
+    assert variables(actions)["ATIENDE_QUEUE"] == "consultas"
+    assert "María" not in " ".join(variables(actions).values())
+
+
+def test_someone_else_on_a_known_number_is_asked_the_cedula() -> None:
+    actions, _ = drive(default_flow(), ["2", "1", "12345672#"], known_by_phone)
+    assert "atiende/pedir-cedula" in prompts(actions)
+    assert "ATIENDE_PERSON_ID" not in variables(actions)
+
+
+def test_without_a_voice_for_names_the_caller_is_asked_without_the_name() -> None:
+    actions, _ = drive(default_flow(), ["1", "1"], known_by_phone, name_sound=None)
+    said = prompts(actions)
+    assert "atiende/confirmar-titular" in said and "atiende/si-usted-es" not in said
+    assert variables(actions)["ATIENDE_PERSON_ID"] == "p-9"
+
+
+def test_first_names_only() -> None:
+    assert engine.first_name("María José Pérez") == "María"
+    assert engine.first_name("  Zoë  ") == "Zoë"
+    assert engine.first_name("J.") == ""
+    assert engine.first_name("") == ""
+    assert engine.first_name("Ana123 Pérez") == ""
 
 
 def test_holiday_is_closed() -> None:
@@ -351,8 +422,9 @@ def test_unknown_cedula_drops_a_person_matched_by_phone() -> None:
             return ServiceReplied(Person("p-phone"))
         return ServiceReplied(None)
 
-    actions, _ = drive(default_flow(), ["1", "12345672"], service)
+    # Not confirmed (silence), then a cédula nobody holds: no person at all.
+    actions, _ = drive(default_flow(), ["", "1", "12345672"], service)
     assert "atiende/persona-no-encontrada" in prompts(actions)
     assert "ATIENDE_PERSON_ID" not in variables(actions)
-    kept, _ = drive(default_flow(), ["0"], service)  # no cédula asked: the phone match stays
+    kept, _ = drive(default_flow(), ["1", "0"], service)  # confirmed: the phone match stays
     assert variables(kept)["ATIENDE_PERSON_ID"] == "p-phone"

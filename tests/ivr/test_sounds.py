@@ -131,3 +131,19 @@ def test_every_prompt_has_a_text_and_the_studio_brief_is_current() -> None:
     assert BRIEF.read_text(encoding="utf-8") == sounds.studio_brief(prompts, texts), (
         "regenerate it: atiende prompts brief --out deploy/prompts-studio-brief.md"
     )
+
+
+@needs_tts
+async def test_a_callers_first_name_is_synthesised_once_under_a_hashed_name(
+    tmp_path: Path,
+) -> None:
+    names = sounds.SynthesisedNames(tmp_path)
+    sound = await names.sound_for("María")
+    assert sound is not None and sound.startswith("atiende-nombres/")
+    key = sound.split("/", 1)[1]
+    assert "mar" not in key.lower()
+    with wave.open(str(tmp_path / f"{key}.wav"), "rb") as w:
+        assert (w.getframerate(), w.getnchannels()) == (8000, 1) and w.getnframes() > 0
+    stamp = (tmp_path / f"{key}.ulaw").stat().st_mtime_ns
+    assert await names.sound_for("maría") == sound  # same name, same files, not redone
+    assert (tmp_path / f"{key}.ulaw").stat().st_mtime_ns == stamp

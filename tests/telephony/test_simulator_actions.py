@@ -215,3 +215,33 @@ async def test_controls_over_ami_change_the_pbx_and_the_tracker() -> None:
         await connection.stop()
         await asyncio.wait_for(task, 10)
         await simulator.stop()
+
+
+def test_click_to_call_is_no_attention_but_the_next_queue_call_is() -> None:
+    """An Originate from an agent's phone: the tracker follows its channels
+    but records no attention (it never went through the IVR or a queue); a
+    queue call the same agent answers afterwards is recorded as usual."""
+    from telephony.domain import CallArrived, CallEnded
+
+    pbx = Pbx(start=START, style="pjsip", queues={"consultas": [("4001", "Ana Gómez")]})
+    tracker = CallTracker("sim", wrapup_seconds={"consultas": 3.0})
+    for member in pbx.members.values():
+        tracker.feed(
+            {
+                "Event": "QueueMemberStatus",
+                "Timestamp": str(START),
+                **dict(pbx.member_snapshot(member)),
+            }
+        )
+    pbx.originate("PJSIP/4001", "from-agents", "099123456", caller_id='"Ana" <4001>', talk=5)
+    pbx.place_call(CallerSpec("099100001", "Caller", ("1",), 1, 120, 4, "consultas"), START + 2)
+    out = []
+    for event in pbx.advance(START + 60):
+        out.extend(tracker.feed(event.fields()))
+    arrived = [e for e in out if isinstance(e, CallArrived)]
+    ended = [e.record for e in out if isinstance(e, CallEnded)]
+    assert [e.caller_number for e in arrived] == ["099100001"]
+    assert [(r.caller_number, r.outcome.value, r.agent) for r in ended] == [
+        ("099100001", "answered", "Ana Gómez")
+    ]
+    assert tracker.calls_in_progress() == []

@@ -214,7 +214,13 @@ def test_deletion_erases_every_trace_and_a_replayed_call_does_not_restore_it(
     # Two more calls from her number, never linked to her; one wrapped up with notes.
     unlinked = [make_record("1763971300.1"), make_record("1763971400.1")]
     stranger = make_record("1763971500.1", caller_number="098777666", caller_name="Otro Señor")
-    repository.upsert_records([*unlinked, stranger])
+    # Her husband calls from the same line; his call is linked to him.
+    husband = make_record("1763971600.1", caller_name="Pedro Pérez")
+    repository.upsert_records([*unlinked, stranger, husband])
+    pedro = PersonRegistry(engine).register(
+        given_names="Pedro", family_names="Pérez", consents=["identificacion"]
+    )
+    assert PersonRegistry(engine).link_attention(SYSTEM, "1763971600.1", pedro.id)
     now = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
     with Session(engine) as session, session.begin():
         session.add(
@@ -256,6 +262,10 @@ def test_deletion_erases_every_trace_and_a_replayed_call_does_not_restore_it(
             assert call.variables == {} and call.erased_at is not None
             assert call.outcome == "answered"  # the figures stay
         assert calls["1763971500.1"].caller_name == "Otro Señor"  # a stranger's call is kept
+        assert (calls["1763971600.1"].caller_name, calls["1763971600.1"].person_id) == (
+            "Pedro Pérez",
+            pedro.id,
+        )
         notes = dict(session.execute(select(AttentionWrapup.linkedid, AttentionWrapup.notes)).all())
         assert notes == {"1763971300.1": None, "1763971500.1": "Otro asunto"}
         ticket = session.scalars(select(Ticket)).one()
