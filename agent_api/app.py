@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from agent_api.after_call import AfterCallWork, attach_after_call
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
 from agent_api.calls import CallLog
@@ -117,6 +118,8 @@ def create_app(
     session_lifetime_seconds: float = 10 * 3600,
     login_limiter: LoginRateLimiter | None = None,
     passwords: Passwords | None = None,
+    after_call: AfterCallWork | None = None,
+    queue_names: Iterable[str] = (),
     clock: Callable[[], datetime] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: Mapping[str, int] | None = None,
@@ -199,6 +202,13 @@ def create_app(
         log.info("%s %s -> 413: body over %d bytes", request.method, request.url.path, err.limit)
         return _problem(413, str(err.detail), {"Connection": "close"})
 
+    # Numbers and dates out of range for Python itself (an id above SQLite's
+    # integers, a report ending on 9999-12-31): the caller's mistake, a 422.
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, err: OverflowError) -> JSONResponse:
+        log.info("%s %s -> 422: %s", request.method, request.url.path, type(err).__name__)
+        return _problem(422, "Algún número o fecha está fuera de rango.")
+
     @app.exception_handler(AgentApiError)
     async def api_error(request: Request, err: AgentApiError) -> JSONResponse:
         log.info("%s %s -> %d: %s", request.method, request.url.path, err.status_code, err)
@@ -237,6 +247,11 @@ def create_app(
         log.exception("%s %s failed", request.method, request.url.path)
         return _problem(500, AgentApiError.detalle)
 
+    app.state.queue_names = tuple(queue_names)
+    app.state.person_history = PersonHistory(engine)
+    app.state.after_call = after_call
+    if after_call is not None:
+        attach_after_call(after_call, hub, user_store, agents_snapshot)
     install_pages(app, Pages(ZoneInfo(timezone), phone_region))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

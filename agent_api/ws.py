@@ -140,6 +140,8 @@ class PopHub:
         self._answers: OrderedDict[CallKey, int] = OrderedDict()
         self._callers: OrderedDict[CallKey, tuple[str, dict[str, str]]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        # agent_api.after_call.AfterCallWork, set by create_app when given.
+        self.after_call: Any = None
         self.frames_sent = 0
         self.sockets_dropped = 0
 
@@ -326,6 +328,8 @@ class PopHub:
             frame = ended_frame(event, wrap_up=user == answering)
             self._send(frame, (user,), watchers=False)
         self._send(ended_frame(event, wrap_up=False), (), watchers=True)
+        if answering is not None and self.after_call is not None:
+            self.after_call.call_ended(answering, record.key, record.queue)
         if answering is not None and self._on_wrapup_due is not None:
             ended_at = datetime.fromtimestamp(record.ended_at or event.at, UTC)
             self._run_off_loop(self._on_wrapup_due, record.key, answering, ended_at)
@@ -402,6 +406,10 @@ class PopHub:
             targets.update(self._watchers)
         self._deliver(json.dumps(frame, separators=(",", ":")), targets)
         return sorted({t.user_id for t in targets})
+
+    def push(self, user_id: int, frame: dict[str, Any]) -> None:
+        """A frame for one user's sockets only (the workspace's own events)."""
+        self._send_to(frame, (user_id,))
 
     def _send_to(self, frame: dict[str, Any], users: Sequence[int]) -> None:
         targets: set[Subscriber] = set()

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
+from agent_api.after_call import AfterCallWork
 from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
@@ -461,12 +462,20 @@ class Panel:
             log.warning("ATIENDE_API__SECRET_KEY unset: a restart will log every agent out")
             secret = secrets.token_urlsafe(48)
         hours = business_hours(self.settings)
+        controls = AmiAgentControls(
+            service.connection.send, originate_context=api.originate_context
+        )
+        queues = queue_configs(self.settings)
         app = create_app(
             engine=self.engine,
             hub=self.hub,
-            controls=AmiAgentControls(
-                service.connection.send, originate_context=api.originate_context
+            controls=controls,
+            after_call=AfterCallWork(
+                controls,
+                per_queue={name: q.wrapup_seconds for name, q in queues.items()},
+                default_seconds=api.wrapup_max_seconds,
             ),
+            queue_names=list(queues),
             agents_snapshot=service.tracker.agents,
             secret_key=secret,
             allowed_origins=origins,
