@@ -202,6 +202,13 @@ def create_app(
         log.info("%s %s -> 413: body over %d bytes", request.method, request.url.path, err.limit)
         return _problem(413, str(err.detail), {"Connection": "close"})
 
+    # Numbers and dates out of range for Python itself (an id above SQLite's
+    # integers, a report ending on 9999-12-31): the caller's mistake, a 422.
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, err: OverflowError) -> JSONResponse:
+        log.info("%s %s -> 422: %s", request.method, request.url.path, type(err).__name__)
+        return _problem(422, "Algún número o fecha está fuera de rango.")
+
     @app.exception_handler(AgentApiError)
     async def api_error(request: Request, err: AgentApiError) -> JSONResponse:
         log.info("%s %s -> %d: %s", request.method, request.url.path, err.status_code, err)

@@ -6,9 +6,11 @@ asks it first and audits the read with the reason it checked.
 A *reason* is a call (system + linkedid) or a ticket number. What each role
 may do with one:
 
-- **ejecutivo**: a call they handle or handled — rung for it, answered it,
-  or wrapping it up (the call must exist: the live hub knows it or the store
-  has it) — and only for a person *identified for that call*: named by the
+- **ejecutivo**: a call they answered (live in the hub, or as the store has
+  it: the call must exist). Being rung for a call, or wrapping it up, lets
+  them wrap it up and create its ticket (`handles_call`) and brings the pop's
+  summary, but reading, searching and registering need the answer. Only for
+  a person *identified for that call*: named by the
   IVR (`ATIENDE_PERSON_ID`), linked to it, holding the calling number, shown
   to this user by the pop for it, found by a search this user made with that
   call as reason, or registered on it. Or a ticket they reach (they opened
@@ -291,7 +293,9 @@ class NeedToKnow:
 
     def _call_reason_ok(self, user: Principal, key: CallKey) -> bool:
         if user.role is Role.EJECUTIVO:
-            return self.handles_call(user, key)
+            # A phone that only rang gets the pop's summary, not the record:
+            # reading, searching and registering need the call answered here.
+            return self.answered_call(user, key)
         if user.role is Role.SUPERVISOR:
             return self.call_exists(key)
         return False

@@ -182,6 +182,8 @@ def test_an_ejecutivo_reads_a_person_only_for_a_call_that_identified_her(desk: P
     # The call's own route: only once answered, only by who answered.
     rung_only = _rung(desk, agent, phone, answer=False)
     assert client.get(f"/api/calls/{SYSTEM}/{rung_only.linkedid}/person").status_code == 403
+    # A phone that only rings gets the pop's summary: no record through that call.
+    assert client.get(url, params=_reason(rung_only)).status_code == 403
     card = client.get(f"/api/calls/{SYSTEM}/{mine_from_her.linkedid}/person")
     assert card.status_code == 200 and card.json()["person"]["id"] == person
     other = desk.client(desk.second_agent)
