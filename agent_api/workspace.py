@@ -215,6 +215,15 @@ def initial(
     )
 
 
+def _when(frame: Mapping[str, Any]) -> float:
+    """When the frame reached the server (its own clock), else the event's time.
+
+    Timers on screen count from the server's receipt: the PBX's clock (or the
+    demo's simulated one) is not the one the page compares with.
+    """
+    return float(frame.get("received_at") or frame.get("at") or 0.0)
+
+
 def apply(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]:
     kind = frame.get("type")
     handler = _HANDLERS.get(str(kind))
@@ -260,7 +269,7 @@ def _pop(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]:
         wait_seconds=frame.get("wait_seconds"),
         ivr_path=dedupe_path(ivr.get("path") or ()),
         topic=ivr.get("topic"),
-        rung_at=float(frame.get("at") or 0.0),
+        rung_at=_when(frame),
     )
     if existing is not None:
         # A ring again (the queue retried this agent): the call stays as it was
@@ -305,7 +314,7 @@ def _answered(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Chang
     call = ws.call(CallId.of(frame))
     if call is None:
         return ws, NOTHING
-    at = float(frame.get("at") or 0.0)
+    at = _when(frame)
     call = replace(call, phase=Phase.TALKING, answered_at=at, mine=True)
     ws = replace(_replace_call(ws, call), current=call.id)
     changes = Changes(frozenset({Region.CALL, Region.PERSON}))
@@ -342,7 +351,7 @@ def _ended(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]
     if call is None:
         return ws, NOTHING
     mine = bool(frame.get("wrap_up"))
-    at = float(frame.get("at") or 0.0)
+    at = _when(frame)
     if not mine and not call.mine:
         # Rung here, answered elsewhere or abandoned: it leaves the card.
         ws, changes = _not_mine(ws, frame, Phase.MISSED)
@@ -420,7 +429,7 @@ def _agent_state(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Ch
         status,
         state=state,
         reason=frame.get("reason"),
-        since=frame.get("at"),
+        since=_when(frame),
         pending=pending,
         queues=queues,
     )
