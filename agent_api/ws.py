@@ -165,6 +165,15 @@ class PopHub:
         """The calling number and channel variables of a recent call."""
         return self._callers.get(key)
 
+    def live_calls(self) -> dict[int, tuple[str, str | None]]:
+        """User id → (calling number, queue) of the call each user answered and is
+        still up, for the supervisors' agents table (which masks the number)."""
+        found: dict[int, tuple[str, str | None]] = {}
+        for live in list(self._live.values()):
+            if live.answered_by is not None and live.ringing is not None:
+                found[live.answered_by] = (live.ringing.caller_number, live.ringing.queue)
+        return found
+
     # --------------------------------------------------------------- sockets
 
     def subscribe(self, user_id: int, session_id: str, *, watch_all: bool) -> Subscriber:

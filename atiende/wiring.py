@@ -543,7 +543,9 @@ class Panel:
         kiosk = KioskLinks(self.engine)
         app.include_router(wallboard_router(wallboard, kiosk))
         app.include_router(kiosk_links_router(kiosk))
-        app.include_router(queue_alerts_router(QueueAlertAcks(self.engine)))
+        acks = QueueAlertAcks(self.engine)
+        app.include_router(queue_alerts_router(acks))
+        app.state.wallboard, app.state.queue_alert_acks = wallboard, acks  # /supervision
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
 
