@@ -111,9 +111,17 @@ def interfaces_of(services: PanelServices, user: Principal) -> tuple[str, ...]:
 
 def load_pending(services: PanelServices, user: Principal) -> list[PendingItem]:
     """Wrap-ups opened and not closed (today and earlier), oldest first (blocking)."""
+    opened = services.wrapups.open_of(user.user_id)
+    # Callers' numbers of the agent's own calls: a read of personal data, audited.
+    services.audit.record(
+        AuditAction.PENDING_READ,
+        actor_id=user.user_id,
+        person_ids=[None],
+        details={"reason": "own wrap-ups pending", "calls": len(opened)},
+    )
     return [
         PendingItem(w.system, w.linkedid, w.arrived_at or w.started_at, w.caller_number, w.queue)
-        for w in services.wrapups.open_of(user.user_id)
+        for w in opened
     ]
 
 

@@ -204,9 +204,11 @@
 
   function tick() {
     const now = Date.now() / 1000;
-    for (const el of document.querySelectorAll(".timer[data-since]")) {
-      const since = Number(el.dataset.since);
-      if (!since) continue;
+    // Each timer says how long it had run when the server drew it; it counts
+    // on from when this page received it (no clock is compared with another).
+    for (const el of document.querySelectorAll(".timer[data-elapsed]")) {
+      if (!el.dataset.base) el.dataset.base = String(now - Number(el.dataset.elapsed));
+      const since = Number(el.dataset.base);
       const total = Math.max(0, Math.round(now - since));
       const h = Math.floor(total / 3600);
       const m = Math.floor((total % 3600) / 60);
