@@ -139,6 +139,8 @@ class AgentStatus:
     pending: Control | None = None
     acw_call: CallId | None = None
     acw_until: float | None = None
+    # Interfaces the after-call pause did not reach, with Asterisk's reason in Spanish.
+    acw_failed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,7 +467,10 @@ def _requested(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Chan
 def _acw_started(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]:
     call_id = CallId.of(frame)
     until = frame.get("until")
-    status = replace(ws.status, acw_call=call_id, acw_until=until)
+    failed = tuple(
+        (str(f.get("interface", "")), str(f.get("detalle", ""))) for f in frame.get("failed") or ()
+    )
+    status = replace(ws.status, acw_call=call_id, acw_until=until, acw_failed=failed)
     wrapups = tuple(replace(w, deadline=until) if w.id == call_id else w for w in ws.wrapups)
     return replace(ws, status=status, wrapups=wrapups), Changes(
         frozenset({Region.STATUS, Region.WRAPUP_TABS})
@@ -476,7 +481,7 @@ def _acw_ended(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Chan
     call_id = CallId.of(frame)
     if ws.status.acw_call is not None and call_id is not None and ws.status.acw_call != call_id:
         return ws, NOTHING  # a later call's after-call work is running
-    status = replace(ws.status, acw_call=None, acw_until=None)
+    status = replace(ws.status, acw_call=None, acw_until=None, acw_failed=())
     wrapups = tuple(replace(w, deadline=None) if w.id == call_id else w for w in ws.wrapups)
     return replace(ws, status=status, wrapups=wrapups), Changes(
         frozenset({Region.STATUS, Region.WRAPUP_TABS})

@@ -285,6 +285,10 @@ async def test_race_pending_and_after_call_pause(world: World, width: int, heigh
             world.hub.publish([_end(a, known_number, now + 2, now + 40)])
             await expect(page.locator(f"#tipo-{_dom(a)}")).to_be_focused()
             await expect(page.locator("#estado")).to_contain_text("Cierre")
+            # The interface Asterisk refused is named on screen.
+            await expect(page.locator("#estado")).to_contain_text(
+                f"La pausa de cierre no llegó a: {IFACES['soft']}"
+            )
             assert (IFACES["desk"], True, ACW_REASON) in world.asterisk.pauses()
             assert (IFACES["soft"], True, ACW_REASON) in world.asterisk.pauses()
             world.hub.publish([_state(AgentState.PAUSED, ACW_REASON)])
