@@ -560,7 +560,9 @@ class Panel:
         app.include_router(kiosk_links_router(kiosk))
         acks = QueueAlertAcks(self.engine)
         app.include_router(queue_alerts_router(acks))
-        app.state.wallboard, app.state.queue_alert_acks = wallboard, acks  # /supervision
+        # What /supervision reads beside the API.
+        app.state.wallboard, app.state.queue_alert_acks = wallboard, acks
+        app.state.kiosk_links = kiosk
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
 
