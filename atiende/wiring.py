@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import Collector
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
@@ -331,10 +332,13 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
     failures: SyncFailures | None = None
     if adapter is not None:
         stops.append(track_changes(engine))
+        redis = sync_redis(settings)
+        if redis is not None:
+            stops.append(redis.close)
         sync = SyncService(
             engine,
             adapter,
-            redis_url=settings.redis_url,
+            redis=redis,
             queue_name=crm.queue,
             retry_intervals=crm.retry_intervals,
             job_timeout=crm.job_timeout,
@@ -363,19 +367,30 @@ def run_worker_command(settings: Settings) -> int:
         return 2
     migrate(settings)
     crm = settings.crm
-    return run_worker(
-        settings.redis_url,
-        settings.database_url,
-        adapter,
-        queue_name=crm.queue,
-        retry_intervals=crm.retry_intervals,
-        job_timeout=crm.job_timeout,
-        relay_interval=crm.relay_interval,
-        stale_after=crm.stale_after,
-        phone_region=settings.phone_region,
-        sla_alerts=sla_alerts(settings, make_engine(settings.database_url)),
-        sla_interval=crm.sla_interval,
-    )
+    redis = SyncRedis.from_url(settings.redis_url)
+    engine = make_engine(settings.database_url)
+    try:
+        return run_worker(
+            redis,
+            engine,
+            adapter,
+            queue_name=crm.queue,
+            retry_intervals=crm.retry_intervals,
+            job_timeout=crm.job_timeout,
+            relay_interval=crm.relay_interval,
+            stale_after=crm.stale_after,
+            phone_region=settings.phone_region,
+            sla_alerts=sla_alerts(settings, engine),
+            sla_interval=crm.sla_interval,
+        )
+    finally:
+        engine.dispose()
+        redis.close()
+
+
+def sync_redis(settings: Settings) -> SyncRedis | None:
+    """The CRM sync's (blocking) Redis client, when replicas share a Redis."""
+    return SyncRedis.from_url(settings.redis_url) if settings.redis_url else None
 
 
 def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
