@@ -497,6 +497,16 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await page.check(f"#cierre-{_dom(old)} input[name=resolution][value=pendiente]")
             await page.fill(f"#seguimiento-fecha-{_dom(old)}", "31/12/2030")
             await page.fill(f"#seguimiento-hora-{_dom(old)}", "14:30")
+            # A reload keeps the draft (this tab's sessionStorage) in the call's own form.
+            await page.reload()
+            await page.wait_for_selector("body[data-socket=open]")
+            await expect(page.locator(f"#seguimiento-fecha-{_dom(old)}")).to_have_value(
+                "31/12/2030"
+            )
+            await expect(page.locator(f"#tipo-{_dom(old)}")).to_have_value("consulta")
+            await expect(
+                page.locator(f"#cierre-{_dom(old)} input[name=resolution][value=pendiente]")
+            ).to_be_checked()
             await _no_axe(page, f"pending-open-{tag}")
             await page.click(f"#cierre-{_dom(old)} button[type=submit]")
             await expect(page.locator(f"#cierre-{_dom(old)}.saved")).to_be_visible()
