@@ -282,6 +282,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             )
     except KeyboardInterrupt:
         pass
+    except wiring.StartupError as err:
+        print(f"atiende: {err}", file=sys.stderr)
+        return 4
     return 0
 
 

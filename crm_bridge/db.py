@@ -49,10 +49,14 @@ def make_engine(url: str, **options: Any) -> Engine:
         if parsed.database in (None, "", ":memory:"):
             # Every pooled connection would open a database of its own.
             options.setdefault("poolclass", StaticPool)
-        elif not parsed.database.startswith("file:"):
-            _private_file(Path(parsed.database))
         engine = create_engine(parsed, connect_args=connect_args, **options)
         event.listen(engine, "connect", _configure_sqlite)
+        database = parsed.database
+        if database not in (None, "", ":memory:") and not database.startswith("file:"):
+            # Before SQLite opens (and creates) the file, not when the engine
+            # is built: a configuration error must leave no file behind.
+            path = Path(database)
+            event.listen(engine, "do_connect", lambda *_: _private_file(path))
         return engine
     options.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **options)

@@ -46,7 +46,11 @@ def test_sqlite_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
     older = tmp_path / "older.db"
     older.touch(mode=0o644)
     older.chmod(0o644)
-    make_engine(f"sqlite:///{older}").dispose()
+    engine = make_engine(f"sqlite:///{older}")
+    assert stat.S_IMODE(older.stat().st_mode) == 0o644  # building an engine touches nothing
+    with engine.connect():
+        pass
+    engine.dispose()
     assert stat.S_IMODE(older.stat().st_mode) == 0o600
 
 

@@ -701,12 +701,12 @@ def _history_rows(
     exclude: str | None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of the person's history, in the page's words (blocking)."""
-    result = history.page(person_id, page=page, page_size=HISTORY_PAGE + 1)
+    result = history.page(person_id, page=page, page_size=HISTORY_PAGE)
+    # The call in progress is not history (its page then shows one less).
     entries = [
         e for e in result.entries if not (e.kind.value == "atencion" and e.reference == exclude)
     ]
-    has_more = result.has_more or len(entries) > HISTORY_PAGE
-    entries = entries[:HISTORY_PAGE]
+    has_more = result.has_more
     linkedids = [e.reference for e in entries if e.kind.value == "atencion"]
     wrapups = services.wrapups.details_of(linkedids)
     rows_out = []

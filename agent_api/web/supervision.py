@@ -33,6 +33,7 @@ from agent_api.web.auth import page_for, pages_of
 from agent_api.web.screens import Errors, action_for, attempt, first, form_of, is_htmx, number
 from crm_bridge.organisms import Role
 from crm_bridge.phones import mask_number
+from dashboards.kiosk import KioskLinks
 from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.wallboard import STATE_LABELS, Wallboard
 from telephony.domain import AgentState
@@ -99,7 +100,11 @@ def _context(request: Request, user: Principal) -> dict[str, Any]:
         for u in services.users.all()
         if u.active and u.interfaces and u.role in (Role.EJECUTIVO, Role.SUPERVISOR)
     ]
+    kiosk: KioskLinks | None = getattr(request.app.state, "kiosk_links", None)
     return {
+        "kiosk_enabled": kiosk is not None,
+        "kiosk_links": [] if kiosk is None else [k for k in kiosk.all() if k.active],
+        "new_kiosk_url": None,
         "floor": _floor(services, time.time()),
         "frame": frame,
         "queue_alerts": [] if frame is None else frame["alerts"],
@@ -123,10 +128,14 @@ def _floor_queues(services: PanelServices) -> list[tuple[str, ...]]:
 
 
 async def _page(
-    request: Request, user: Principal, errors: Errors, message: str | None
+    request: Request,
+    user: Principal,
+    errors: Errors,
+    message: str | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> HTMLResponse:
     context = await run_in_threadpool(_context, request, user)
-    context.update({"errors": errors, "message": None if errors else message})
+    context.update({"errors": errors, "message": None if errors else message, **(extra or {})})
     status = 422 if errors and not is_htmx(request) else 200
     return pages_of(request).render(
         request, "supervision/index.html", context, user=user, status_code=status
@@ -254,3 +263,51 @@ async def ack_queue_alert(request: Request, user: SupervisorAction) -> HTMLRespo
         if done is not None:
             message = f"Alerta de la cola {queue} atendida."
     return await _page(request, user, errors, message)
+
+
+@router.post("/supervision/pizarras")
+async def kiosk_links(request: Request, user: SupervisorAction) -> HTMLResponse:
+    """Create a kiosk link (its URL is shown once) or revoke one; both audited."""
+    services: PanelServices = request.app.state.services
+    kiosk: KioskLinks | None = getattr(request.app.state, "kiosk_links", None)
+    form = await form_of(request)
+    errors: Errors = []
+    message = None
+    extra: dict[str, Any] = {}
+    if kiosk is None:
+        errors.append((None, "La pizarra no está disponible en este servidor."))
+        return await _page(request, user, errors, None)
+    links = kiosk
+    revoke = number(first(form, "revocar"))
+    if revoke is not None:
+        done = await attempt(lambda: links.revoke(revoke, user.user_id), errors)
+        if done is not None:
+            await run_in_threadpool(
+                _audit_kiosk, services, user, {"event": "revoked", "link_id": done.id}
+            )
+            message = f"Enlace «{done.label}» revocado: esa pantalla deja de mostrar la pizarra."
+    else:
+        label = first(form, "nombre")
+        if not label:
+            errors.append(
+                ("kiosk-nombre", "Escriba un nombre para la pantalla (p. ej. TV sala 1).")
+            )
+        else:
+            made = await attempt(lambda: links.create(label[:100], user.user_id), errors)
+            if made is not None:
+                link, token = made
+                await run_in_threadpool(
+                    _audit_kiosk,
+                    services,
+                    user,
+                    {"event": "created", "link_id": link.id, "label": link.label},
+                )
+                message = f"Enlace «{link.label}» creado. Cópielo ahora: no se vuelve a mostrar."
+                extra["new_kiosk_url"] = str(request.base_url).rstrip("/") + f"/kiosco/{token}"
+    return await _page(request, user, errors, message, extra)
+
+
+def _audit_kiosk(services: PanelServices, user: Principal, details: Mapping[str, Any]) -> None:
+    services.audit.record(
+        AuditAction.KIOSK_LINK, actor_id=user.user_id, person_ids=[None], details=dict(details)
+    )

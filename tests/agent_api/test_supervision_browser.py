@@ -136,6 +136,7 @@ def _floor(db: str) -> Floor:
     app.include_router(queue_alerts_router(acks))
     app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
     app.state.wallboard, app.state.queue_alert_acks = board, acks
+    app.state.kiosk_links = links
     return Floor(app, port, controls, board, engine, ana.id, sara.id)
 
 
@@ -254,20 +255,19 @@ async def test_a_kiosk_link_shows_the_board_on_a_tv_until_revoked(floor: Floor) 
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:
-            supervisor = await browser.new_context(viewport=VIEWPORT)
-            login = await supervisor.request.post(
-                f"{base}/api/session",
-                data={"username": sara.username, "password": PASSWORD},
-                headers={"origin": base},
-            )
-            token = (await login.json())["csrf_token"]
-            made = await supervisor.request.post(
-                f"{base}/api/kiosk-links",
-                data={"label": "TV de la sala"},
-                headers={"origin": base, "X-CSRF-Token": token},
-            )
-            assert made.status == 201
-            link = await made.json()
+            supervisor = await (
+                await browser.new_context(viewport=VIEWPORT, locale="es-UY")
+            ).new_page()
+            await _log_in(supervisor, base, sara.username)
+            await supervisor.get_by_role("button", name="Crear enlace").click()
+            await expect(supervisor.locator("#avisos .error-summary")).to_contain_text("nombre")
+            await supervisor.fill("#kiosk-nombre", "TV de la sala")
+            await supervisor.get_by_role("button", name="Crear enlace").click()
+            await expect(supervisor.locator("#avisos .notice")).to_contain_text("no se vuelve")
+            url = await supervisor.locator("#kiosk-url").input_value()
+            assert url.startswith(f"{base}/kiosco/")
+            assert (await axe_violations(supervisor)) == []
+            link = {"url": url.removeprefix(base)}
 
             pages = []
             for size in (VIEWPORT, {"width": 3840, "height": 2160}):
@@ -287,11 +287,13 @@ async def test_a_kiosk_link_shows_the_board_on_a_tv_until_revoked(floor: Floor) 
                 pages.append(page)
             page = pages[0]  # the laptop-sized TV stays on while the link is revoked
 
-            revoked = await supervisor.request.post(
-                f"{base}/api/kiosk-links/{link['id']}/revoke",
-                headers={"origin": base, "X-CSRF-Token": token},
+            await (
+                supervisor.locator("#pizarras li", has_text="TV de la sala")
+                .get_by_role("button")
+                .click()
             )
-            assert revoked.ok
+            await expect(supervisor.locator("#avisos .notice")).to_contain_text("revocado")
+            await expect(supervisor.locator("#pizarras")).to_have_count(0)
             await expect(page.locator("#estado")).to_contain_text("revocado", timeout=10_000)
             again = await page.goto(base + link["url"])
             assert again is not None and again.status == 404
