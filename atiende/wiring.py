@@ -30,7 +30,6 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
 from agent_api.after_call import AfterCallWork
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
@@ -41,6 +40,7 @@ from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from atiende.settings import ConfigurationError, CrmSettings, Settings
 from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
@@ -486,7 +486,7 @@ class Panel:
             service.connection.send, originate_context=api.originate_context
         )
         queues = queue_configs(self.settings)
-        app = create_app(
+        app = panel_app(
             engine=self.engine,
             hub=self.hub,
             controls=controls,
