@@ -22,7 +22,7 @@ from agent_api.exceptions import (
     TelephonyUnavailable,
 )
 from agent_api.masking import mask_number
-from telephony.ami.actions import AmiAction, Originate, QueueAdd, QueuePause, QueueRemove
+from telephony.ami.actions import AmiAction, Originate, QueueAdd, QueuePause, QueueRemove, spy
 from telephony.ami.exceptions import (
     ActionOutcomeUnknown,
     AmiActionFailed,
@@ -51,6 +51,8 @@ class AgentControls(Protocol):
     async def unpause(self, interface: str) -> None: ...
 
     async def call(self, interface: str, number: str, caller_id: str) -> None: ...
+
+    async def spy(self, listener: str, target: str, mode: str) -> None: ...
 
 
 # Asterisk's app_queue / manager answers, as Asterisk 22 words them.
@@ -117,6 +119,11 @@ class AmiAgentControls:
                 caller_id=caller_id[:80],
             )
         )
+
+    async def spy(self, listener: str, target: str, mode: str) -> None:
+        """listen / whisper / barge: ChanSpy on `target`, from the `listener` phone."""
+        log.info("%s %s on %s", listener, mode, target)
+        await self._run(lambda: spy(listener, target, mode))
 
     async def _run(self, build: Callable[[], AmiAction]) -> None:
         try:

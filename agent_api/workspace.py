@@ -139,6 +139,8 @@ class AgentStatus:
     pending: Control | None = None
     acw_call: CallId | None = None
     acw_until: float | None = None
+    # Interfaces the after-call pause did not reach, with Asterisk's reason in Spanish.
+    acw_failed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +217,15 @@ def initial(
     )
 
 
+def _when(frame: Mapping[str, Any]) -> float:
+    """When the frame reached the server (its own clock), else the event's time.
+
+    Timers on screen count from the server's receipt: the PBX's clock (or the
+    demo's simulated one) is not the one the page compares with.
+    """
+    return float(frame.get("received_at") or frame.get("at") or 0.0)
+
+
 def apply(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]:
     kind = frame.get("type")
     handler = _HANDLERS.get(str(kind))
@@ -260,7 +271,7 @@ def _pop(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]:
         wait_seconds=frame.get("wait_seconds"),
         ivr_path=dedupe_path(ivr.get("path") or ()),
         topic=ivr.get("topic"),
-        rung_at=float(frame.get("at") or 0.0),
+        rung_at=_when(frame),
     )
     if existing is not None:
         # A ring again (the queue retried this agent): the call stays as it was
@@ -305,7 +316,7 @@ def _answered(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Chang
     call = ws.call(CallId.of(frame))
     if call is None:
         return ws, NOTHING
-    at = float(frame.get("at") or 0.0)
+    at = _when(frame)
     call = replace(call, phase=Phase.TALKING, answered_at=at, mine=True)
     ws = replace(_replace_call(ws, call), current=call.id)
     changes = Changes(frozenset({Region.CALL, Region.PERSON}))
@@ -342,7 +353,7 @@ def _ended(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]
     if call is None:
         return ws, NOTHING
     mine = bool(frame.get("wrap_up"))
-    at = float(frame.get("at") or 0.0)
+    at = _when(frame)
     if not mine and not call.mine:
         # Rung here, answered elsewhere or abandoned: it leaves the card.
         ws, changes = _not_mine(ws, frame, Phase.MISSED)
@@ -420,7 +431,7 @@ def _agent_state(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Ch
         status,
         state=state,
         reason=frame.get("reason"),
-        since=frame.get("at"),
+        since=_when(frame),
         pending=pending,
         queues=queues,
     )
@@ -456,7 +467,10 @@ def _requested(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Chan
 def _acw_started(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]:
     call_id = CallId.of(frame)
     until = frame.get("until")
-    status = replace(ws.status, acw_call=call_id, acw_until=until)
+    failed = tuple(
+        (str(f.get("interface", "")), str(f.get("detalle", ""))) for f in frame.get("failed") or ()
+    )
+    status = replace(ws.status, acw_call=call_id, acw_until=until, acw_failed=failed)
     wrapups = tuple(replace(w, deadline=until) if w.id == call_id else w for w in ws.wrapups)
     return replace(ws, status=status, wrapups=wrapups), Changes(
         frozenset({Region.STATUS, Region.WRAPUP_TABS})
@@ -467,7 +481,7 @@ def _acw_ended(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Chan
     call_id = CallId.of(frame)
     if ws.status.acw_call is not None and call_id is not None and ws.status.acw_call != call_id:
         return ws, NOTHING  # a later call's after-call work is running
-    status = replace(ws.status, acw_call=None, acw_until=None)
+    status = replace(ws.status, acw_call=None, acw_until=None, acw_failed=())
     wrapups = tuple(replace(w, deadline=None) if w.id == call_id else w for w in ws.wrapups)
     return replace(ws, status=status, wrapups=wrapups), Changes(
         frozenset({Region.STATUS, Region.WRAPUP_TABS})

@@ -11,7 +11,7 @@ Compose it with the bridge and the app (the lead's atiende/wiring.py):
     )
     service = build_bridge(settings, extra_sinks=[hub])       # hub.publish runs in the bridge
     hub.record_of = service.tracker.record_of                  # IVR path of the ringing call
-    app = create_app(engine=engine, hub=hub,
+    app = panel_app(engine=engine, hub=hub,        # atiende.panel_app
                      controls=AmiAgentControls(service.connection.send,
                                                originate_context="from-agents"),
                      agents_snapshot=service.tracker.agents,
@@ -164,6 +164,15 @@ class PopHub:
     def caller_of(self, key: CallKey) -> tuple[str, dict[str, str]] | None:
         """The calling number and channel variables of a recent call."""
         return self._callers.get(key)
+
+    def live_calls(self) -> dict[int, tuple[str, str | None]]:
+        """User id → (calling number, queue) of the call each user answered and is
+        still up, for the supervisors' agents table (which masks the number)."""
+        found: dict[int, tuple[str, str | None]] = {}
+        for live in list(self._live.values()):
+            if live.answered_by is not None and live.ringing is not None:
+                found[live.answered_by] = (live.ringing.caller_number, live.ringing.queue)
+        return found
 
     # --------------------------------------------------------------- sockets
 

@@ -40,6 +40,7 @@ from crm_bridge.persons import PersonRegistry
 from crm_bridge.phones import mask_number
 from ivr.server import FastAgiServer
 from ivr.services import IvrServices
+from ivr.sounds import check, registry_prompts
 from telephony.bridge import DomainEventSink
 from telephony.domain import (
     AgentRinging,
@@ -190,8 +191,15 @@ async def run_demo(
     services = await asyncio.to_thread(_ivr_services, engine, settings, persons)
     users = await asyncio.to_thread(seed_demo_data, engine)
     started = dt.datetime.now(dt.UTC)
+    flows = ivr_flows(settings)
+    # With a sounds folder, the simulated Asterisk lacks what is missing there
+    # (and the IVR plays on with a beep, counting it): the demo shows what
+    # `atiende prompts build` leaves for the studio.
+    prompts = registry_prompts(flows)
+    sounds_dir = settings.ivr.sounds_dir
+    missing = [p.prompt.name for p in check(sounds_dir, prompts)] if sounds_dir else []
     ivr = FastAgiServer(
-        ivr_flows(settings),
+        flows,
         services,
         port=0,
         clock=lambda: OFFICE_HOURS + (dt.datetime.now(dt.UTC) - started),
@@ -206,6 +214,7 @@ async def run_demo(
             profile=TrafficProfile(calls_per_minute=calls_per_minute),
             seed=seed,
             wrapup_seconds=DEMO_WRAPUP_SECONDS,
+            missing_prompts=tuple(missing),
         ),
         known=persons,
     )
@@ -238,6 +247,15 @@ async def run_demo(
         f"  FastAGI IVR    agi://127.0.0.1:{ivr.port}/ivr (services on the attention store)",
         file=out,
     )
+    if sounds_dir is None:
+        print(
+            f"  IVR prompts    {len(prompts)} assumed recorded; `atiende prompts build --sounds"
+            " sounds` and ATIENDE_IVR__SOUNDS_DIR=sounds use real files",
+            file=out,
+        )
+    else:
+        ready = len(prompts) - len(missing)
+        print(f"  IVR prompts    {ready} of {len(prompts)} in {sounds_dir}", file=out)
     if metrics is not None:
         print(
             f"  metrics        http://{settings.metrics_host}:{settings.metrics_port}/metrics",

@@ -25,11 +25,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import Collector
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
 from agent_api.after_call import AfterCallWork
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
@@ -40,6 +40,7 @@ from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from atiende.settings import ConfigurationError, CrmSettings, Settings
 from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
@@ -332,10 +333,13 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
     failures: SyncFailures | None = None
     if adapter is not None:
         stops.append(track_changes(engine))
+        redis = sync_redis(settings)
+        if redis is not None:
+            stops.append(redis.close)
         sync = SyncService(
             engine,
             adapter,
-            redis_url=settings.redis_url,
+            redis=redis,
             queue_name=crm.queue,
             retry_intervals=crm.retry_intervals,
             job_timeout=crm.job_timeout,
@@ -364,19 +368,30 @@ def run_worker_command(settings: Settings) -> int:
         return 2
     migrate(settings)
     crm = settings.crm
-    return run_worker(
-        settings.redis_url,
-        settings.database_url,
-        adapter,
-        queue_name=crm.queue,
-        retry_intervals=crm.retry_intervals,
-        job_timeout=crm.job_timeout,
-        relay_interval=crm.relay_interval,
-        stale_after=crm.stale_after,
-        phone_region=settings.phone_region,
-        sla_alerts=sla_alerts(settings, make_engine(settings.database_url)),
-        sla_interval=crm.sla_interval,
-    )
+    redis = SyncRedis.from_url(settings.redis_url)
+    engine = make_engine(settings.database_url)
+    try:
+        return run_worker(
+            redis,
+            engine,
+            adapter,
+            queue_name=crm.queue,
+            retry_intervals=crm.retry_intervals,
+            job_timeout=crm.job_timeout,
+            relay_interval=crm.relay_interval,
+            stale_after=crm.stale_after,
+            phone_region=settings.phone_region,
+            sla_alerts=sla_alerts(settings, engine),
+            sla_interval=crm.sla_interval,
+        )
+    finally:
+        engine.dispose()
+        redis.close()
+
+
+def sync_redis(settings: Settings) -> SyncRedis | None:
+    """The CRM sync's (blocking) Redis client, when replicas share a Redis."""
+    return SyncRedis.from_url(settings.redis_url) if settings.redis_url else None
 
 
 def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
@@ -468,12 +483,17 @@ class Panel:
     _app: FastAPI | None = None
     _wallboard_task: asyncio.Task[None] | None = None
     _rollup_task: asyncio.Task[None] | None = None
+    _listener: socket.socket | None = None
     url: str = ""
 
     async def start(self, service: BridgeService) -> None:
         api = self.settings.api
         # Port 0: a free port, whose own URL is then the allowed origin.
-        port = api.port or _free_port(api.host)
+        # The socket is bound here, so a taken port is an OSError for serve's
+        # exit stack (uvicorn would log it and call sys.exit inside its task).
+        listener = _bind(api.host, api.port, "ATIENDE_API__PORT")
+        port = listener.getsockname()[1]
+        self._listener = listener
         origins = api.allowed_origins if api.port else [f"http://{api.host}:{port}"]
         self.url = f"http://{api.host}:{port}/"
         self.hub.record_of = service.tracker.record_of
@@ -486,7 +506,7 @@ class Panel:
             service.connection.send, originate_context=api.originate_context
         )
         queues = queue_configs(self.settings)
-        app = create_app(
+        app = panel_app(
             engine=self.engine,
             hub=self.hub,
             controls=controls,
@@ -531,7 +551,7 @@ class Panel:
             proxy_headers=False,
         )
         self._server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
+        self._task = asyncio.create_task(self._server.serve(sockets=[listener]), name="agent-panel")
         while not self._server.started and not self._task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         if self._task.done():
@@ -558,7 +578,11 @@ class Panel:
         kiosk = KioskLinks(self.engine)
         app.include_router(wallboard_router(wallboard, kiosk))
         app.include_router(kiosk_links_router(kiosk))
-        app.include_router(queue_alerts_router(QueueAlertAcks(self.engine)))
+        acks = QueueAlertAcks(self.engine)
+        app.include_router(queue_alerts_router(acks))
+        # What /supervision reads beside the API.
+        app.state.wallboard, app.state.queue_alert_acks = wallboard, acks
+        app.state.kiosk_links = kiosk
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
         self._rollup_task = asyncio.create_task(
@@ -578,15 +602,30 @@ class Panel:
                     await task
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
-            await self._task
+            # A server that failed to start already said why (serve re-raises it).
+            with contextlib.suppress(Exception):
+                await self._task
+        if self._listener is not None:
+            self._listener.close()
         await self.hub.close()
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+class StartupError(Exception):
+    """A part of `atiende serve` could not start (a port taken...); the message
+    names it and its variable. The parts already started have been stopped."""
+
+
+def _bind(host: str, port: int, variable: str) -> socket.socket:
+    """A listening TCP socket on host:port (0: a free port)."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError as err:
+        listener.close()
+        raise StartupError(f"{variable}: cannot listen on {host}:{port}: {err.strerror}") from err
+    return listener
 
 
 def build_panel(settings: Settings, engine: Engine) -> Panel:
@@ -616,57 +655,68 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     service = build_bridge(settings, panel_sinks, engine=engine)
     if relay is not None:
         relay.record_of = service.tracker.record_of
-    await asyncio.to_thread(migrate, settings)
-    if panel is not None:
-        await panel.start(service)
     ivr = build_ivr(settings, engine) if settings.ivr.enabled else None
-    if ivr is not None:
-        await ivr.start()
-        log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
-    if relay is not None:
-        await relay.start()
-    followup = FollowupCollector(
-        alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
-        outbox=OutboxStore(engine).stats if adapter is not None else None,
-    )
-    ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
-    metrics = start_metrics(settings, service, [followup, *ivr_metrics])
-    background = start_background(settings, engine, adapter)
-    if panel is not None:
-        panel.attach_crm_failures(background.failures)
-    log.info(
-        "bridge for AMI %s:%d as %r (system %r)",
-        settings.ami.host,
-        settings.ami.port,
-        settings.ami.username,
-        settings.ami.system_name,
-    )
-    leadership = asyncio.create_task(
-        lead(
-            bridge_lease(settings),
-            service.start,
-            interval=settings.bridge_lease_seconds / 3,
-            stopping=stop,
-        ),
-        name="bridge-lease",
-    )
-    with stop_on_signals(stop):
-        await asyncio.wait(
-            [leadership, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+    # One exit stack: each part is registered as it starts, so whatever
+    # fails (a port taken...) stops the ones already running, last first.
+    async with contextlib.AsyncExitStack() as parts:
+        parts.callback(engine.dispose)
+        # The writer's thread runs from the bridge's construction; stopping a
+        # bridge that never led only flushes and closes it.
+        parts.push_async_callback(service.stop)
+        await asyncio.to_thread(migrate, settings)
+        if panel is not None:
+            parts.push_async_callback(panel.stop)
+            await panel.start(service)
+        if ivr is not None:
+            try:
+                await ivr.start()
+            except OSError as err:
+                where = f"{settings.ivr.host}:{settings.ivr.port}"
+                raise StartupError(
+                    f"ATIENDE_IVR__PORT: cannot listen on {where}: {err.strerror}"
+                ) from err
+            parts.push_async_callback(ivr.stop)
+            log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
+        if relay is not None:
+            parts.push_async_callback(relay.close)
+            await relay.start()
+        followup = FollowupCollector(
+            alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
+            outbox=OutboxStore(engine).stats if adapter is not None else None,
         )
-    stop.set()
-    lost = await leadership
-    log.info("stopping")
-    if metrics is not None:
-        metrics.shutdown()
-    if ivr is not None:
-        await ivr.stop()
-    if relay is not None:
-        await relay.close()
-    if panel is not None:
-        await panel.stop()
-    await asyncio.to_thread(background.stop)
-    await service.stop()
+        ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
+        metrics = start_metrics(settings, service, [followup, *ivr_metrics])
+        if metrics is not None:
+            parts.callback(metrics.server_close)
+            parts.callback(metrics.shutdown)
+        background = start_background(settings, engine, adapter)
+        parts.push_async_callback(asyncio.to_thread, background.stop)
+        if panel is not None:
+            panel.attach_crm_failures(background.failures)
+        log.info(
+            "bridge for AMI %s:%d as %r (system %r)",
+            settings.ami.host,
+            settings.ami.port,
+            settings.ami.username,
+            settings.ami.system_name,
+        )
+        leadership = asyncio.create_task(
+            lead(
+                bridge_lease(settings),
+                service.start,
+                interval=settings.bridge_lease_seconds / 3,
+                stopping=stop,
+            ),
+            name="bridge-lease",
+        )
+        with stop_on_signals(stop):
+            await asyncio.wait(
+                [leadership, asyncio.create_task(stop.wait())],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        stop.set()
+        lost = await leadership
+        log.info("stopping")
     if lost:
         raise SystemExit(3)
 
@@ -687,8 +737,14 @@ def start_metrics(
     """Serve /metrics in a thread of its own (scrapes never touch the loop)."""
     if not settings.metrics_port:
         return None
-    server, _thread = start_http_server(
-        settings.metrics_port, settings.metrics_host, registry=metrics_registry(service, extra)
-    )
+    try:
+        server, _thread = start_http_server(
+            settings.metrics_port, settings.metrics_host, registry=metrics_registry(service, extra)
+        )
+    except OSError as err:
+        where = f"{settings.metrics_host}:{settings.metrics_port}"
+        raise StartupError(
+            f"ATIENDE_METRICS_PORT: cannot listen on {where}: {err.strerror}"
+        ) from err
     log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     return server

@@ -539,6 +539,8 @@ class AuditEntry(Base):
         Index(None, "person_id", "at"),
         Index(None, "actor_id", "at"),
         Index(None, "at"),
+        # Who was shown whom for a call (agent_api.need_to_know).
+        Index(None, "call_linkedid", "call_system"),
     )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)

@@ -111,9 +111,17 @@ def interfaces_of(services: PanelServices, user: Principal) -> tuple[str, ...]:
 
 def load_pending(services: PanelServices, user: Principal) -> list[PendingItem]:
     """Wrap-ups opened and not closed (today and earlier), oldest first (blocking)."""
+    opened = services.wrapups.open_of(user.user_id)
+    # Callers' numbers of the agent's own calls: a read of personal data, audited.
+    services.audit.record(
+        AuditAction.PENDING_READ,
+        actor_id=user.user_id,
+        person_ids=[None],
+        details={"reason": "own wrap-ups pending", "calls": len(opened)},
+    )
     return [
         PendingItem(w.system, w.linkedid, w.arrived_at or w.started_at, w.caller_number, w.queue)
-        for w in services.wrapups.open_of(user.user_id)
+        for w in opened
     ]
 
 
@@ -693,12 +701,12 @@ def _history_rows(
     exclude: str | None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of the person's history, in the page's words (blocking)."""
-    result = history.page(person_id, page=page, page_size=HISTORY_PAGE + 1)
+    result = history.page(person_id, page=page, page_size=HISTORY_PAGE)
+    # The call in progress is not history (its page then shows one less).
     entries = [
         e for e in result.entries if not (e.kind.value == "atencion" and e.reference == exclude)
     ]
-    has_more = result.has_more or len(entries) > HISTORY_PAGE
-    entries = entries[:HISTORY_PAGE]
+    has_more = result.has_more
     linkedids = [e.reference for e in entries if e.kind.value == "atencion"]
     wrapups = services.wrapups.details_of(linkedids)
     rows_out = []

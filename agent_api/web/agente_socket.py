@@ -161,6 +161,7 @@ async def _pump(websocket: WebSocket, sub: Any, screen: Screen) -> None:
                 frame = json.loads(text)
             except ValueError:
                 continue
+            frame["received_at"] = time.time()
         message = await _step(screen, frame)
         if message is not None:
             await websocket.send_text(json.dumps(message))

@@ -275,6 +275,10 @@ def test_pending_wrapups_and_ticket_reads_are_audited(desk: Panel) -> None:
     assert client.get("/api/wrapups/pending").status_code == 200
     pending = AuditLog(desk.engine).query(action="pending_read", actor_id=desk.users[agent])
     assert len(pending) == 1
+    # The workspace page lists them too, audited the same way.
+    assert client.get("/agente").status_code == 200
+    pending = AuditLog(desk.engine).query(action="pending_read", actor_id=desk.users[agent])
+    assert len(pending) == 2
     person = _person(desk)
     ticket = _ticket(desk, person)
     assert desk.client(desk.usernames[S]).get(f"/api/tickets/{ticket}").status_code == 200

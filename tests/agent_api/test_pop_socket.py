@@ -477,3 +477,41 @@ async def test_a_page_opened_during_the_call_gets_the_pop(live: tuple[Panel, str
     assert (await next_frame(b))["type"] == "agent.state"
     await a.close()
     await b.close()
+
+
+async def test_a_supervisor_page_opened_during_the_call_gets_no_caller_data(
+    live: tuple[Panel, str],
+) -> None:
+    panel, base = live
+    agent = panel.usernames[Role.EJECUTIVO]
+    registry = PersonRegistry(panel.engine)
+    number = f"099{uuid.uuid4().int % 1_000_000:06d}"
+    registry.register(
+        given_names="Rosa",
+        family_names="Díaz",
+        consents=["identificacion", "contacto"],
+        phones=[number],
+    )
+    linkedid = uuid.uuid4().hex
+    panel.hub.publish([ringing(panel, agent, linkedid, caller_number=number)])
+    s = await open_socket(base, (await session_cookie(base, panel.usernames[Role.SUPERVISOR]))[0])
+    pop = await next_frame(s)
+    assert (pop["type"], pop["call"]["linkedid"]) == ("pop", linkedid)
+    assert pop["caller"] == {"number": "*" * (len(number) - 3) + number[-3:], "name": ""}
+    # Nothing else follows for that call: the next frame is a state change.
+    panel.hub.publish(
+        [
+            AgentStateChanged(
+                time.time(),
+                SYSTEM,
+                panel.interfaces[agent],
+                "A",
+                AgentState.PAUSED,
+                "x",
+                None,
+                None,
+            )
+        ]
+    )
+    assert (await next_frame(s))["type"] == "agent.state"
+    await s.close()

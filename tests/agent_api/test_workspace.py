@@ -140,7 +140,16 @@ def test_pending_wrapups_at_load_and_after_call_deadline() -> None:
     a = CallId("pbx", "100.1")
     ws = initial([Wrapup(a, "099", "", "consultas", 1.0, ended=True)], pending_count=1)
     assert ws.active_wrapup == a
-    ws, _ = apply(ws, {"type": "acw.started", "call": A, "until": 200.0})
+    ws, _ = apply(
+        ws,
+        {
+            "type": "acw.started",
+            "call": A,
+            "until": 200.0,
+            "failed": [{"interface": "Local/1@a", "detalle": "No está en esa cola."}],
+        },
+    )
+    assert ws.status.acw_failed == (("Local/1@a", "No está en esa cola."),)
     assert ws.status.acw_until == 200.0 and ws.wrapup(a).deadline == 200.0  # type: ignore[union-attr]
     ws, _ = apply(ws, {"type": "acw.ended", "call": A})
     assert ws.status.acw_call is None

@@ -25,7 +25,6 @@ import pytest
 from sqlalchemy import select
 
 from agent_api.after_call import ACW_REASON, AfterCallWork
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.controls import AmiAgentControls
@@ -33,9 +32,10 @@ from agent_api.pop_lookup import StorePopLookup
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine, session_factory
 from crm_bridge.history import PersonHistory
-from crm_bridge.models import AttentionWrapup
+from crm_bridge.models import Attention, AttentionWrapup
 from crm_bridge.organisms import Role
 from crm_bridge.persons import ConsentCategory, PersonRegistry
 from telephony.ami.actions import AmiAction
@@ -182,6 +182,7 @@ async def world(panel_db: str) -> AsyncIterator[World]:
         document_number=_cedula(int(suffix)),
         phones=["099" + suffix],
     )
+    _seed_history(engine, maria.id, suffix)
     history = PersonHistory(engine)
     audit = AuditLog(engine)
     hub = PopHub(
@@ -191,7 +192,7 @@ async def world(panel_db: str) -> AsyncIterator[World]:
     controls = AmiAgentControls(asterisk.send)
     acw = AfterCallWork(controls, per_queue={"consultas": 0.0}, default_seconds=120.0)
     port_holder: dict[str, str] = {}
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=controls,
@@ -211,6 +212,48 @@ async def world(panel_db: str) -> AsyncIterator[World]:
     acw.close()
     await hub.close()
     engine.dispose()
+
+
+def _seed_history(engine: Any, person_id: int, suffix: str) -> None:
+    """Seven earlier calls of María; the newest closed as a complaint with notes."""
+    with session_factory(engine).begin() as session:
+        for i in range(7):
+            linkedid = f"hist-{suffix}-{i}"
+            at = datetime(2026, 11, 20 + i, 14, 5, tzinfo=UTC)
+            session.add(
+                Attention(
+                    system="pbx-hist",
+                    linkedid=linkedid,
+                    channel="phone",
+                    caller_number_raw="099",
+                    caller_number=None,
+                    caller_name="",
+                    arrived_at=at,
+                    ivr_path=[],
+                    queues=["consultas"],
+                    queue="consultas",
+                    agent="Bruno Núñez",
+                    agents=["Bruno Núñez"],
+                    legs=[],
+                    wait_seconds=10.0,
+                    talk_seconds=90.0,
+                    outcome="answered" if i != 3 else "abandoned",
+                    hangup_side="caller",
+                    variables={},
+                    person_id=person_id,
+                )
+            )
+        session.add(
+            AttentionWrapup(
+                system="pbx-hist",
+                linkedid=f"hist-{suffix}-6",
+                attention_type="queja",
+                notes="Reclamó por la demora en la agenda de cédula, pidió un supervisor",
+                resolution="resuelta",
+                wrapup_started_at=datetime(2026, 11, 26, 14, 10, tzinfo=UTC),
+                wrapup_ended_at=datetime(2026, 11, 26, 14, 12, tzinfo=UTC),
+            )
+        )
 
 
 def _cedula(seed: int) -> str:
@@ -272,6 +315,20 @@ async def test_race_pending_and_after_call_pause(world: World, width: int, heigh
             world.hub.publish([_answer(a, now + 2)])
             await expect(page.locator("#llamada")).to_contain_text("En llamada")
             await expect(page.locator("#persona")).to_contain_text(maria.document_number or "")
+            # History in Spanish, newest first, paged by five; dates as Uruguay writes them.
+            history = page.locator("#historial")
+            await expect(history.locator("tbody tr")).to_have_count(5)
+            first_row = history.locator("tbody tr").first
+            await expect(first_row).to_contain_text("26/11/2026 11:05")
+            await expect(first_row).to_contain_text("Teléfono")
+            await expect(first_row).to_contain_text("Atención: Queja")
+            await expect(first_row).to_contain_text("Bruno Núñez")
+            await expect(first_row).to_contain_text("Atendida · Resuelta en el primer contacto")
+            await expect(first_row).to_contain_text("Reclamó por la demora")
+            await expect(history).to_contain_text("Abandonada")
+            assert "answered" not in await history.inner_text()
+            await history.get_by_role("button", name="Siguientes").click()
+            await expect(page.locator("#historial tbody tr")).to_have_count(2)
             # At 1366×768 the card, the person and the wrap-up's main fields are on screen.
             form_a = page.locator(f"#cierre-{_dom(a)}")
             await expect(form_a).to_be_visible()
@@ -285,6 +342,10 @@ async def test_race_pending_and_after_call_pause(world: World, width: int, heigh
             world.hub.publish([_end(a, known_number, now + 2, now + 40)])
             await expect(page.locator(f"#tipo-{_dom(a)}")).to_be_focused()
             await expect(page.locator("#estado")).to_contain_text("Cierre")
+            # The interface Asterisk refused is named on screen.
+            await expect(page.locator("#estado")).to_contain_text(
+                f"La pausa de cierre no llegó a: {IFACES['soft']}"
+            )
             assert (IFACES["desk"], True, ACW_REASON) in world.asterisk.pauses()
             assert (IFACES["soft"], True, ACW_REASON) in world.asterisk.pauses()
             world.hub.publish([_state(AgentState.PAUSED, ACW_REASON)])
@@ -436,6 +497,16 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await page.check(f"#cierre-{_dom(old)} input[name=resolution][value=pendiente]")
             await page.fill(f"#seguimiento-fecha-{_dom(old)}", "31/12/2030")
             await page.fill(f"#seguimiento-hora-{_dom(old)}", "14:30")
+            # A reload keeps the draft (this tab's sessionStorage) in the call's own form.
+            await page.reload()
+            await page.wait_for_selector("body[data-socket=open]")
+            await expect(page.locator(f"#seguimiento-fecha-{_dom(old)}")).to_have_value(
+                "31/12/2030"
+            )
+            await expect(page.locator(f"#tipo-{_dom(old)}")).to_have_value("consulta")
+            await expect(
+                page.locator(f"#cierre-{_dom(old)} input[name=resolution][value=pendiente]")
+            ).to_be_checked()
             await _no_axe(page, f"pending-open-{tag}")
             await page.click(f"#cierre-{_dom(old)} button[type=submit]")
             await expect(page.locator(f"#cierre-{_dom(old)}.saved")).to_be_visible()
