@@ -11,7 +11,7 @@ Compose it with the bridge and the app (the lead's atiende/wiring.py):
     )
     service = build_bridge(settings, extra_sinks=[hub])       # hub.publish runs in the bridge
     hub.record_of = service.tracker.record_of                  # IVR path of the ringing call
-    app = create_app(engine=engine, hub=hub,
+    app = panel_app(engine=engine, hub=hub,        # atiende.panel_app
                      controls=AmiAgentControls(service.connection.send,
                                                originate_context="from-agents"),
                      agents_snapshot=service.tracker.agents,

@@ -30,7 +30,6 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
 from agent_api.after_call import AfterCallWork
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
@@ -41,6 +40,7 @@ from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from atiende.settings import ConfigurationError, CrmSettings, Settings
 from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
@@ -57,6 +57,7 @@ from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
 from crm_bridge.tickets import TicketService
+from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -452,6 +453,24 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+# Days the queue report's rollup is counted ahead at start (newest first).
+REPORT_DAYS_AHEAD = 62
+
+
+async def _count_recent_reports(engine: Engine, metrics: QueueMetrics, now: float) -> None:
+    """Count recent days into the queue report's rollup, one day per worker
+    thread call (stops between days when cancelled); a failure only logs."""
+    end = int(now // 3600) + 1
+    try:
+        for day in range(REPORT_DAYS_AHEAD):
+            last = end - 24 * day
+            await asyncio.to_thread(
+                report_rollup.prepare, engine, last - 24, last, metrics.definitions, metrics.default
+            )
+    except Exception:
+        log.warning("counting recent days into the queue report's rollup failed", exc_info=True)
+
+
 @dataclass
 class Panel:
     """The agent panel: the pop hub (a bridge sink) and the web app."""
@@ -463,6 +482,7 @@ class Panel:
     _task: asyncio.Task[None] | None = None
     _app: FastAPI | None = None
     _wallboard_task: asyncio.Task[None] | None = None
+    _rollup_task: asyncio.Task[None] | None = None
     _listener: socket.socket | None = None
     url: str = ""
 
@@ -486,7 +506,7 @@ class Panel:
             service.connection.send, originate_context=api.originate_context
         )
         queues = queue_configs(self.settings)
-        app = create_app(
+        app = panel_app(
             engine=self.engine,
             hub=self.hub,
             controls=controls,
@@ -565,6 +585,9 @@ class Panel:
         app.state.kiosk_links = kiosk
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
+        self._rollup_task = asyncio.create_task(
+            _count_recent_reports(self.engine, metrics, service.clock()), name="report-rollup"
+        )
 
     def attach_crm_failures(self, failures: SyncFailures | None) -> None:
         """The CRM sync starts after the panel: its failed-jobs API follows it."""
@@ -572,10 +595,11 @@ class Panel:
             self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
-        if self._wallboard_task is not None:
-            self._wallboard_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._wallboard_task
+        for task in (self._wallboard_task, self._rollup_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             # A server that failed to start already said why (serve re-raises it).

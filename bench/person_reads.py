@@ -53,7 +53,6 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=300)
     args = parser.parse_args()
 
-    from agent_api.app import create_app
     from agent_api.audit import AuditLog
     from agent_api.auth import Principal
     from agent_api.need_to_know import Reason
@@ -62,6 +61,7 @@ def main() -> None:
     from agent_api.routes import persons as person_routes
     from agent_api.testing import RecordingControls
     from agent_api.ws import PopHub
+    from atiende.panel_app import panel_app
     from crm_bridge.db import make_engine, upgrade
     from crm_bridge.history import PersonHistory
     from crm_bridge.models import (
@@ -165,7 +165,7 @@ def main() -> None:
                 ],
             )
             conn.execute(text("ANALYZE"))
-        app = create_app(
+        app = panel_app(
             engine=engine,
             hub=PopHub(None),
             controls=RecordingControls(),

@@ -209,6 +209,28 @@ def refresh(
     return key
 
 
+def prepare(
+    engine: Engine,
+    first_hour: int,
+    end_hour: int,
+    definitions: Mapping[str, kpi.QueueKpiDefinition],
+    default: kpi.QueueKpiDefinition,
+) -> None:
+    """Count hours [first_hour, end_hour) into the rollup ahead of any report
+    (`atiende serve` does it for recent weeks at start, a day per call, so
+    the first report of a fresh deploy or of new thresholds is not the one
+    that waits for a month to be counted)."""
+    lock = _SQLITE_LOCK if engine.dialect.name == "sqlite" else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        with engine.begin() as conn:
+            refresh(conn, first_hour, end_hour, definitions, default)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 Period = tuple[date, int | None]  # local day, and local hour or None
 
 

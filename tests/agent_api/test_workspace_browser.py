@@ -25,7 +25,6 @@ import pytest
 from sqlalchemy import select
 
 from agent_api.after_call import ACW_REASON, AfterCallWork
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.controls import AmiAgentControls
@@ -33,6 +32,7 @@ from agent_api.pop_lookup import StorePopLookup
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine, session_factory
 from crm_bridge.history import PersonHistory
 from crm_bridge.models import Attention, AttentionWrapup
@@ -192,7 +192,7 @@ async def world(panel_db: str) -> AsyncIterator[World]:
     controls = AmiAgentControls(asterisk.send)
     acw = AfterCallWork(controls, per_queue={"consultas": 0.0}, default_seconds=120.0)
     port_holder: dict[str, str] = {}
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=controls,
@@ -470,7 +470,7 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await page.select_option("#pausa-motivo", "Almuerzo")
             await page.click("#pausar")
             result = page.locator("#control-resultado")
-            await expect(result).to_contain_text("pendiente de confirmación")
+            await expect(result).to_contain_text("Falló en parte")
             await expect(result).to_contain_text(IFACES["soft"])
             await expect(result).to_contain_text("no está en ninguna cola")
             await expect(page.locator("#estado")).to_contain_text(
@@ -552,6 +552,7 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await _no_axe(page, f"duplicate-{tag}")
             await page.click("#abrir-existente")
             await expect(page.locator("#ficha-nombre")).to_have_text("María Pérez")
+            await expect(page.locator("#historial")).to_contain_text("Bruno Núñez")
             await page.screenshot(path=str(SHOTS / f"person-{tag}.png"))
         finally:
             await browser.close()
