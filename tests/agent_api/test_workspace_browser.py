@@ -470,7 +470,7 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await page.select_option("#pausa-motivo", "Almuerzo")
             await page.click("#pausar")
             result = page.locator("#control-resultado")
-            await expect(result).to_contain_text("pendiente de confirmación")
+            await expect(result).to_contain_text("Falló en parte")
             await expect(result).to_contain_text(IFACES["soft"])
             await expect(result).to_contain_text("no está en ninguna cola")
             await expect(page.locator("#estado")).to_contain_text(
@@ -552,6 +552,7 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await _no_axe(page, f"duplicate-{tag}")
             await page.click("#abrir-existente")
             await expect(page.locator("#ficha-nombre")).to_have_text("María Pérez")
+            await expect(page.locator("#historial")).to_contain_text("Bruno Núñez")
             await page.screenshot(path=str(SHOTS / f"person-{tag}.png"))
         finally:
             await browser.close()
