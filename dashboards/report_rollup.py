@@ -310,7 +310,8 @@ def queue_period_counts(
             total = folded[group]
         elif group in counted:
             # A second hour in one period (by day, or a DST change): sum.
-            total = folded[group] = [getattr(counted.pop(group), n) for n in _COUNT_FIELDS]
+            first = counted.pop(group)
+            total = folded[group] = [getattr(first, n) for n in _COUNT_FIELDS]
         else:
             counted[group] = kpi.QueueCounts(*row[2:])
             continue
