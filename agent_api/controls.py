@@ -22,7 +22,7 @@ from agent_api.exceptions import (
     TelephonyUnavailable,
 )
 from agent_api.masking import mask_number
-from telephony.ami.actions import AmiAction, Originate, QueueAdd, QueuePause, QueueRemove
+from telephony.ami.actions import AmiAction, Originate, QueueAdd, QueuePause, QueueRemove, spy
 from telephony.ami.exceptions import (
     ActionOutcomeUnknown,
     AmiActionFailed,
@@ -51,6 +51,33 @@ class AgentControls(Protocol):
     async def unpause(self, interface: str) -> None: ...
 
     async def call(self, interface: str, number: str, caller_id: str) -> None: ...
+
+    async def spy(self, listener: str, target: str, mode: str) -> None: ...
+
+
+# Asterisk's app_queue / manager answers, as Asterisk 22 words them.
+_REFUSALS: tuple[tuple[str, str], ...] = (
+    ("interface not found", "El teléfono no está en ninguna cola de la central."),
+    ("already there", "Ya está en esa cola."),
+    ("not there", "No está en esa cola."),
+    ("no such queue", "Esa cola no existe en la central."),
+    ("unable to add interface", "La central no pudo agregarlo a la cola."),
+    ("unable to remove interface", "La central no pudo sacarlo de la cola."),
+    ("out of memory", "La central no tiene recursos en este momento."),
+    ("originate failed", "La central no pudo hacer la llamada."),
+    ("extension does not exist", "El número no existe en el plan de marcado."),
+    ("permission denied", "La conexión con la central no tiene permiso para esa acción."),
+    ("missing", "Falta un dato en la solicitud a la central."),
+)
+
+
+def spanish_refusal(message: str) -> str:
+    """Asterisk's English error as the agent reads it (unknown ones: a generic sentence)."""
+    text = message.casefold()
+    for needle, spanish in _REFUSALS:
+        if needle in text:
+            return spanish
+    return "La central rechazó la acción."
 
 
 def dialable(number: str) -> str:
@@ -93,6 +120,11 @@ class AmiAgentControls:
             )
         )
 
+    async def spy(self, listener: str, target: str, mode: str) -> None:
+        """listen / whisper / barge: ChanSpy on `target`, from the `listener` phone."""
+        log.info("%s %s on %s", listener, mode, target)
+        await self._run(lambda: spy(listener, target, mode))
+
     async def _run(self, build: Callable[[], AmiAction]) -> None:
         try:
             action = build()
@@ -105,9 +137,7 @@ class AmiAgentControls:
             await self._send(action)
         except AmiActionFailed as err:
             log.warning("%s refused by Asterisk: %s", err.action, err.message)
-            raise ControlRefused(
-                str(err), detalle=f"La central rechazó la acción: {err.message}"
-            ) from err
+            raise ControlRefused(str(err), detalle=spanish_refusal(err.message)) from err
         except ActionOutcomeUnknown as err:
             raise ControlOutcomeUnknown(str(err)) from err
         except AmiNotConnected as err:

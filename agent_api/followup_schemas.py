@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from agent_api.schemas import Id, Item
 from crm_bridge.ticket_rules import Channel, RequestType, TicketAction, TicketStatus
 
 
@@ -23,10 +24,10 @@ class TicketIn(BaseModel):
     channel: Channel
     request_type: RequestType
     topic: str = Field(min_length=1, max_length=200)
-    organism_id: int
+    organism_id: Id
     description: str = Field(default="", max_length=20_000)
-    person_id: int | None = None
-    unit_id: int | None = None
+    person_id: Id | None = None
+    unit_id: Id | None = None
     call_system: str | None = Field(default=None, max_length=64)
     call_linkedid: str | None = Field(default=None, max_length=64)
 
@@ -84,8 +85,8 @@ class TicketDetailOut(TicketOut):
 
 
 class DeriveIn(BaseModel):
-    unit_id: int | None = None
-    referent_id: int | None = None
+    unit_id: Id | None = None
+    referent_id: Id | None = None
     notes: str | None = Field(default=None, max_length=5000)
 
 
@@ -135,8 +136,8 @@ class RectifyIn(BaseModel):
     family_names: str | None = Field(default=None, max_length=200)
     document_type: str | None = Field(default=None, max_length=16)
     document_number: str | None = Field(default=None, max_length=32)
-    phones: list[str] | None = Field(default=None, max_length=20)
-    emails: list[str] | None = Field(default=None, max_length=20)
+    phones: list[Item] | None = Field(default=None, max_length=20)
+    emails: list[Item] | None = Field(default=None, max_length=20)
 
 
 class RectifiedOut(BaseModel):
@@ -146,7 +147,7 @@ class RectifiedOut(BaseModel):
 
 class EraseIn(BaseModel):
     # The person's id typed again: a slip of the URL must not erase someone else.
-    confirm_person_id: int
+    confirm_person_id: Id
 
 
 class ErasedOut(BaseModel):

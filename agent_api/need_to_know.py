@@ -6,9 +6,11 @@ asks it first and audits the read with the reason it checked.
 A *reason* is a call (system + linkedid) or a ticket number. What each role
 may do with one:
 
-- **ejecutivo**: a call they handle or handled — rung for it, answered it,
-  or wrapping it up (the call must exist: the live hub knows it or the store
-  has it) — and only for a person *identified for that call*: named by the
+- **ejecutivo**: a call they answered (live in the hub, or as the store has
+  it: the call must exist). Being rung for a call, or wrapping it up, lets
+  them wrap it up and create its ticket (`handles_call`) and brings the pop's
+  summary, but reading, searching and registering need the answer. Only for
+  a person *identified for that call*: named by the
   IVR (`ATIENDE_PERSON_ID`), linked to it, holding the calling number, shown
   to this user by the pop for it, found by a search this user made with that
   call as reason, or registered on it. Or a ticket they reach (they opened
@@ -172,11 +174,17 @@ class NeedToKnow:
         """Persons identified for the call; `by` limits the pop/search/registration
         trail to what that user did (None: anyone's, for supervisors)."""
         found: set[int] = set()
-        caller = self.caller_of(key)
+        live = self._live.caller_of(key)
         with translated("identifying a call's person"), self._sessions() as session:
+            row = _attention(session, key)
+            if row is not None and row.person_id is not None:
+                found.add(row.person_id)
+            caller = live
+            if caller is None and row is not None:
+                caller = (row.caller_number or row.caller_number_raw, dict(row.variables or {}))
             if caller is not None:
                 number, variables = caller
-                raw = variables.get(PERSON_VARIABLE, "").strip()
+                raw = str(variables.get(PERSON_VARIABLE, "")).strip()
                 if raw.isdigit():
                     found.add(int(raw))
                 normalised = normalise_number(number, self._region) if number else None
@@ -186,9 +194,6 @@ class NeedToKnow:
                             select(PersonPhone.person_id).where(PersonPhone.number == normalised)
                         )
                     )
-            row = _attention(session, key)
-            if row is not None and row.person_id is not None:
-                found.add(row.person_id)
             trail = select(AuditEntry.person_id).where(
                 AuditEntry.call_system == key.system,
                 AuditEntry.call_linkedid == key.linkedid,
@@ -291,7 +296,9 @@ class NeedToKnow:
 
     def _call_reason_ok(self, user: Principal, key: CallKey) -> bool:
         if user.role is Role.EJECUTIVO:
-            return self.handles_call(user, key)
+            # A phone that only rang gets the pop's summary, not the record:
+            # reading, searching and registering need the call answered here.
+            return self.answered_call(user, key)
         if user.role is Role.SUPERVISOR:
             return self.call_exists(key)
         return False

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from agent_api.wrapups import AttentionType, Resolution
 from crm_bridge.organisms import Role
+
+# Bounds every request field carries: ids fit the database's BIGINT, short
+# texts and list items have a length, lists a count (the body limit caps the
+# whole request; these give a clear 422 naming the field).
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Item = Annotated[str, StringConstraints(max_length=200)]
+Key = Annotated[str, StringConstraints(max_length=64)]
 
 
 class Problem(BaseModel):
@@ -44,7 +52,7 @@ class UserIn(BaseModel):
     display_name: str = Field(min_length=1, max_length=200)
     role: Role
     password: str = Field(min_length=1, max_length=1024)
-    interfaces: list[str] = Field(default_factory=list, max_length=10)
+    interfaces: list[Item] = Field(default_factory=list, max_length=10)
 
 
 class UserPatch(BaseModel):
@@ -55,7 +63,7 @@ class UserPatch(BaseModel):
 
 
 class InterfacesIn(BaseModel):
-    interfaces: list[str] = Field(max_length=10)
+    interfaces: list[Item] = Field(max_length=10)
 
 
 class AgentStateOut(BaseModel):
@@ -72,7 +80,7 @@ class PauseIn(BaseModel):
 
 
 class QueueLoginIn(BaseModel):
-    interface: str | None = None
+    interface: Item | None = None
 
 
 class CallIn(BaseModel):
@@ -107,12 +115,12 @@ class WrapupIn(BaseModel):
 
     attention_type: AttentionType
     resolution: Resolution
-    topic_id: int | None = None
+    topic_id: Id | None = None
     notes: str = Field(default="", max_length=4000)
     follow_up_at: datetime | None = None
-    person_id: int | None = None
-    organism_id: int | None = None
-    unit_id: int | None = None
+    person_id: Id | None = None
+    organism_id: Id | None = None
+    unit_id: Id | None = None
 
 
 class WrapupOut(BaseModel):
@@ -171,11 +179,11 @@ class DocumentIn(BaseModel):
 class PersonIn(BaseModel):
     given_names: str = Field(min_length=1, max_length=200)
     family_names: str = Field(default="", max_length=200)
-    consents: list[str] = Field(min_length=1)
-    document_type: str | None = None
+    consents: list[Key] = Field(min_length=1, max_length=20)
+    document_type: Key | None = None
     document_number: str | None = Field(default=None, max_length=32)
-    phones: list[str] = Field(default_factory=list, max_length=10)
-    emails: list[str] = Field(default_factory=list, max_length=10)
+    phones: list[Item] = Field(default_factory=list, max_length=10)
+    emails: list[Item] = Field(default_factory=list, max_length=10)
     addresses: list[AddressIn] = Field(default_factory=list, max_length=10)
     documents: list[DocumentIn] = Field(default_factory=list, max_length=20)
     notice_version: str | None = Field(default=None, max_length=32)
@@ -210,9 +218,9 @@ class PersonSummaryOut(BaseModel):
 class PersonPatch(BaseModel):
     given_names: str | None = Field(default=None, max_length=200)
     family_names: str | None = Field(default=None, max_length=200)
-    add_phones: list[str] = Field(default_factory=list, max_length=10)
-    remove_phones: list[str] = Field(default_factory=list, max_length=10)
-    add_emails: list[str] = Field(default_factory=list, max_length=10)
+    add_phones: list[Item] = Field(default_factory=list, max_length=10)
+    remove_phones: list[Item] = Field(default_factory=list, max_length=10)
+    add_emails: list[Item] = Field(default_factory=list, max_length=10)
     add_addresses: list[AddressIn] = Field(default_factory=list, max_length=10)
     add_documents: list[DocumentIn] = Field(default_factory=list, max_length=20)
 

@@ -33,3 +33,6 @@ class RecordingControls:
 
     async def call(self, interface: str, number: str, caller_id: str) -> None:
         self._record("call", interface, number, caller_id)
+
+    async def spy(self, listener: str, target: str, mode: str) -> None:
+        self._record("spy", listener, target, mode)

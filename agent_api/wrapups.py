@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from agent_api.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from crm_bridge.db import session_factory
-from crm_bridge.models import AttentionWrapup, CatalogTopic
+from crm_bridge.models import Attention, AttentionWrapup, CatalogTopic
 from crm_bridge.ticket_rules import Channel
 from crm_bridge.tickets import TicketService
 from telephony.domain import CallKey
@@ -93,6 +93,19 @@ def _view(row: AttentionWrapup) -> WrapupView:
         started_at=row.wrapup_started_at,
         ended_at=row.wrapup_ended_at,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenWrapup:
+    """A call the agent answered and has not closed (today or earlier)."""
+
+    system: str
+    linkedid: str
+    started_at: datetime
+    arrived_at: datetime | None
+    caller_number: str
+    caller_name: str
+    queue: str | None
 
 
 class WrapupStore:
@@ -210,6 +223,57 @@ class WrapupStore:
         with self._sessions() as session:
             row = self._row(session, key)
             return None if row is None else _view(row)
+
+    def open_of(self, user_id: int, *, limit: int = 100) -> list[OpenWrapup]:
+        """The agent's wrap-ups opened (at hang-up or by hand) and not finished, oldest first."""
+        query = (
+            select(AttentionWrapup, Attention)
+            .outerjoin(
+                Attention,
+                (Attention.system == AttentionWrapup.system)
+                & (Attention.linkedid == AttentionWrapup.linkedid),
+            )
+            .where(
+                AttentionWrapup.agent_user_id == user_id,
+                AttentionWrapup.wrapup_ended_at.is_(None),
+            )
+            .order_by(AttentionWrapup.wrapup_started_at.desc())
+            .limit(limit)
+        )
+        with self._sessions() as session:
+            rows = session.execute(query).all()
+        out = [
+            OpenWrapup(
+                system=w.system,
+                linkedid=w.linkedid,
+                started_at=w.wrapup_started_at,
+                arrived_at=None if a is None else a.arrived_at,
+                caller_number="" if a is None else (a.caller_number or a.caller_number_raw),
+                caller_name="" if a is None else a.caller_name,
+                queue=None if a is None else a.queue,
+            )
+            for w, a in rows
+        ]
+        out.reverse()
+        return out
+
+    def details_of(self, linkedids: list[str]) -> dict[str, tuple[str | None, ...]]:
+        """linkedid → (resolution, notes, attention type, topic name), for history lists."""
+        if not linkedids:
+            return {}
+        query = (
+            select(
+                AttentionWrapup.linkedid,
+                AttentionWrapup.resolution,
+                AttentionWrapup.notes,
+                AttentionWrapup.attention_type,
+                CatalogTopic.name,
+            )
+            .outerjoin(CatalogTopic, CatalogTopic.id == AttentionWrapup.topic_id)
+            .where(AttentionWrapup.linkedid.in_(linkedids))
+        )
+        with self._sessions() as session:
+            return {str(r[0]): tuple(r[1:]) for r in session.execute(query).all()}
 
     def of_calls(self, keys: list[CallKey]) -> dict[CallKey, WrapupView]:
         if not keys:

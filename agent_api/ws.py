@@ -11,7 +11,7 @@ Compose it with the bridge and the app (the lead's atiende/wiring.py):
     )
     service = build_bridge(settings, extra_sinks=[hub])       # hub.publish runs in the bridge
     hub.record_of = service.tracker.record_of                  # IVR path of the ringing call
-    app = create_app(engine=engine, hub=hub,
+    app = panel_app(engine=engine, hub=hub,        # atiende.panel_app
                      controls=AmiAgentControls(service.connection.send,
                                                originate_context="from-agents"),
                      agents_snapshot=service.tracker.agents,
@@ -140,6 +140,8 @@ class PopHub:
         self._answers: OrderedDict[CallKey, int] = OrderedDict()
         self._callers: OrderedDict[CallKey, tuple[str, dict[str, str]]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        # agent_api.after_call.AfterCallWork, set by create_app when given.
+        self.after_call: Any = None
         self.frames_sent = 0
         self.sockets_dropped = 0
 
@@ -162,6 +164,15 @@ class PopHub:
     def caller_of(self, key: CallKey) -> tuple[str, dict[str, str]] | None:
         """The calling number and channel variables of a recent call."""
         return self._callers.get(key)
+
+    def live_calls(self) -> dict[int, tuple[str, str | None]]:
+        """User id → (calling number, queue) of the call each user answered and is
+        still up, for the supervisors' agents table (which masks the number)."""
+        found: dict[int, tuple[str, str | None]] = {}
+        for live in list(self._live.values()):
+            if live.answered_by is not None and live.ringing is not None:
+                found[live.answered_by] = (live.ringing.caller_number, live.ringing.queue)
+        return found
 
     # --------------------------------------------------------------- sockets
 
@@ -317,6 +328,8 @@ class PopHub:
             frame = ended_frame(event, wrap_up=user == answering)
             self._send(frame, (user,), watchers=False)
         self._send(ended_frame(event, wrap_up=False), (), watchers=True)
+        if answering is not None and self.after_call is not None:
+            self.after_call.call_ended(answering, record.key, record.queue)
         if answering is not None and self._on_wrapup_due is not None:
             ended_at = datetime.fromtimestamp(record.ended_at or event.at, UTC)
             self._run_off_loop(self._on_wrapup_due, record.key, answering, ended_at)
@@ -393,6 +406,10 @@ class PopHub:
             targets.update(self._watchers)
         self._deliver(json.dumps(frame, separators=(",", ":")), targets)
         return sorted({t.user_id for t in targets})
+
+    def push(self, user_id: int, frame: dict[str, Any]) -> None:
+        """A frame for one user's sockets only (the workspace's own events)."""
+        self._send_to(frame, (user_id,))
 
     def _send_to(self, frame: dict[str, Any], users: Sequence[int]) -> None:
         targets: set[Subscriber] = set()

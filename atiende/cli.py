@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         "--channels", choices=("pjsip", "local"), default="pjsip", help="caller channel style"
     )
     demo.add_argument("--seed", type=int, default=1, help="random seed of the traffic")
+    demo.add_argument(
+        "--use-configured-database",
+        action="store_true",
+        help="seed ATIENDE_DATABASE_URL (demo users with printed passwords) instead of "
+        f"the demo's own {DEMO_DATABASE_URL}",
+    )
 
     prompts_cli.add_parser(sub)
     user = sub.add_parser("user", help="manage the agent panel's users")
@@ -161,6 +167,25 @@ def _add_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# The demo seeds users whose passwords it prints: its own file, never the
+# database an operator configured for `serve`, unless asked in so many words.
+DEMO_DATABASE_URL = "sqlite:///atiende-demo.db"
+
+
+def _demo_settings(settings: Settings, use_configured: bool) -> Settings | None:
+    if use_configured:
+        return settings
+    if "database_url" in settings.model_fields_set:
+        print(
+            "atiende demo: ATIENDE_DATABASE_URL is set; the demo would add users with known "
+            "passwords to it. Unset it (the demo uses its own "
+            f"{DEMO_DATABASE_URL}) or pass --use-configured-database.",
+            file=sys.stderr,
+        )
+        return None
+    return settings.model_copy(update={"database_url": DEMO_DATABASE_URL})
+
+
 def _settings() -> Settings | None:
     """The settings, or None after saying which variable is wrong (the value is
     not repeated: it may be a secret)."""
@@ -241,9 +266,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         elif args.command == "demo":
             from atiende.demo import run_demo
 
+            demo_settings = _demo_settings(settings, args.use_configured_database)
+            if demo_settings is None:
+                return 2
+
             asyncio.run(
                 run_demo(
-                    settings,
+                    demo_settings,
                     speed=args.speed,
                     duration=args.duration,
                     calls_per_minute=args.calls_per_minute,
@@ -253,6 +282,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             )
     except KeyboardInterrupt:
         pass
+    except wiring.StartupError as err:
+        print(f"atiende: {err}", file=sys.stderr)
+        return 4
     return 0
 
 

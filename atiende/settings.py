@@ -132,6 +132,8 @@ class ApiSettings(BaseModel):
     cookie_secure: bool = False
     # Unset: the panel's own list (agent_api.controls.DEFAULT_PAUSE_REASONS).
     pause_reasons: list[str] | None = None
+    # After-call work: longest "Cierre" pause when the queue sets no wrapuptime.
+    wrapup_max_seconds: float = Field(default=120.0, gt=0, le=3600)
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the
     # client; empty: the peer's address is the client's (login limits use it).
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -25,10 +25,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import Collector
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
-from agent_api.app import create_app
+from agent_api.after_call import AfterCallWork
 from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
@@ -39,6 +40,7 @@ from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from atiende.settings import ConfigurationError, CrmSettings, Settings
 from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
@@ -55,6 +57,7 @@ from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
 from crm_bridge.tickets import TicketService
+from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -330,10 +333,13 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
     failures: SyncFailures | None = None
     if adapter is not None:
         stops.append(track_changes(engine))
+        redis = sync_redis(settings)
+        if redis is not None:
+            stops.append(redis.close)
         sync = SyncService(
             engine,
             adapter,
-            redis_url=settings.redis_url,
+            redis=redis,
             queue_name=crm.queue,
             retry_intervals=crm.retry_intervals,
             job_timeout=crm.job_timeout,
@@ -362,19 +368,30 @@ def run_worker_command(settings: Settings) -> int:
         return 2
     migrate(settings)
     crm = settings.crm
-    return run_worker(
-        settings.redis_url,
-        settings.database_url,
-        adapter,
-        queue_name=crm.queue,
-        retry_intervals=crm.retry_intervals,
-        job_timeout=crm.job_timeout,
-        relay_interval=crm.relay_interval,
-        stale_after=crm.stale_after,
-        phone_region=settings.phone_region,
-        sla_alerts=sla_alerts(settings, make_engine(settings.database_url)),
-        sla_interval=crm.sla_interval,
-    )
+    redis = SyncRedis.from_url(settings.redis_url)
+    engine = make_engine(settings.database_url)
+    try:
+        return run_worker(
+            redis,
+            engine,
+            adapter,
+            queue_name=crm.queue,
+            retry_intervals=crm.retry_intervals,
+            job_timeout=crm.job_timeout,
+            relay_interval=crm.relay_interval,
+            stale_after=crm.stale_after,
+            phone_region=settings.phone_region,
+            sla_alerts=sla_alerts(settings, engine),
+            sla_interval=crm.sla_interval,
+        )
+    finally:
+        engine.dispose()
+        redis.close()
+
+
+def sync_redis(settings: Settings) -> SyncRedis | None:
+    """The CRM sync's (blocking) Redis client, when replicas share a Redis."""
+    return SyncRedis.from_url(settings.redis_url) if settings.redis_url else None
 
 
 def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
@@ -436,6 +453,24 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+# Days the queue report's rollup is counted ahead at start (newest first).
+REPORT_DAYS_AHEAD = 62
+
+
+async def _count_recent_reports(engine: Engine, metrics: QueueMetrics, now: float) -> None:
+    """Count recent days into the queue report's rollup, one day per worker
+    thread call (stops between days when cancelled); a failure only logs."""
+    end = int(now // 3600) + 1
+    try:
+        for day in range(REPORT_DAYS_AHEAD):
+            last = end - 24 * day
+            await asyncio.to_thread(
+                report_rollup.prepare, engine, last - 24, last, metrics.definitions, metrics.default
+            )
+    except Exception:
+        log.warning("counting recent days into the queue report's rollup failed", exc_info=True)
+
+
 @dataclass
 class Panel:
     """The agent panel: the pop hub (a bridge sink) and the web app."""
@@ -447,12 +482,18 @@ class Panel:
     _task: asyncio.Task[None] | None = None
     _app: FastAPI | None = None
     _wallboard_task: asyncio.Task[None] | None = None
+    _rollup_task: asyncio.Task[None] | None = None
+    _listener: socket.socket | None = None
     url: str = ""
 
     async def start(self, service: BridgeService) -> None:
         api = self.settings.api
         # Port 0: a free port, whose own URL is then the allowed origin.
-        port = api.port or _free_port(api.host)
+        # The socket is bound here, so a taken port is an OSError for serve's
+        # exit stack (uvicorn would log it and call sys.exit inside its task).
+        listener = _bind(api.host, api.port, "ATIENDE_API__PORT")
+        port = listener.getsockname()[1]
+        self._listener = listener
         origins = api.allowed_origins if api.port else [f"http://{api.host}:{port}"]
         self.url = f"http://{api.host}:{port}/"
         self.hub.record_of = service.tracker.record_of
@@ -461,12 +502,20 @@ class Panel:
             log.warning("ATIENDE_API__SECRET_KEY unset: a restart will log every agent out")
             secret = secrets.token_urlsafe(48)
         hours = business_hours(self.settings)
-        app = create_app(
+        controls = AmiAgentControls(
+            service.connection.send, originate_context=api.originate_context
+        )
+        queues = queue_configs(self.settings)
+        app = panel_app(
             engine=self.engine,
             hub=self.hub,
-            controls=AmiAgentControls(
-                service.connection.send, originate_context=api.originate_context
+            controls=controls,
+            after_call=AfterCallWork(
+                controls,
+                per_queue={name: q.wrapup_seconds for name, q in queues.items()},
+                default_seconds=api.wrapup_max_seconds,
             ),
+            queue_names=list(queues),
             agents_snapshot=service.tracker.agents,
             secret_key=secret,
             allowed_origins=origins,
@@ -502,7 +551,7 @@ class Panel:
             proxy_headers=False,
         )
         self._server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._server.serve(), name="agent-panel")
+        self._task = asyncio.create_task(self._server.serve(sockets=[listener]), name="agent-panel")
         while not self._server.started and not self._task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         if self._task.done():
@@ -529,9 +578,16 @@ class Panel:
         kiosk = KioskLinks(self.engine)
         app.include_router(wallboard_router(wallboard, kiosk))
         app.include_router(kiosk_links_router(kiosk))
-        app.include_router(queue_alerts_router(QueueAlertAcks(self.engine)))
+        acks = QueueAlertAcks(self.engine)
+        app.include_router(queue_alerts_router(acks))
+        # What /supervision reads beside the API.
+        app.state.wallboard, app.state.queue_alert_acks = wallboard, acks
+        app.state.kiosk_links = kiosk
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
+        self._rollup_task = asyncio.create_task(
+            _count_recent_reports(self.engine, metrics, service.clock()), name="report-rollup"
+        )
 
     def attach_crm_failures(self, failures: SyncFailures | None) -> None:
         """The CRM sync starts after the panel: its failed-jobs API follows it."""
@@ -539,21 +595,37 @@ class Panel:
             self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
-        if self._wallboard_task is not None:
-            self._wallboard_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._wallboard_task
+        for task in (self._wallboard_task, self._rollup_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
-            await self._task
+            # A server that failed to start already said why (serve re-raises it).
+            with contextlib.suppress(Exception):
+                await self._task
+        if self._listener is not None:
+            self._listener.close()
         await self.hub.close()
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+class StartupError(Exception):
+    """A part of `atiende serve` could not start (a port taken...); the message
+    names it and its variable. The parts already started have been stopped."""
+
+
+def _bind(host: str, port: int, variable: str) -> socket.socket:
+    """A listening TCP socket on host:port (0: a free port)."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError as err:
+        listener.close()
+        raise StartupError(f"{variable}: cannot listen on {host}:{port}: {err.strerror}") from err
+    return listener
 
 
 def build_panel(settings: Settings, engine: Engine) -> Panel:
@@ -564,6 +636,41 @@ def build_panel(settings: Settings, engine: Engine) -> Panel:
         on_wrapup_due=WrapupStore(engine).start,
     )
     return Panel(hub, engine, settings)
+
+
+async def start_panel(
+    parts: contextlib.AsyncExitStack, panel: Panel, service: BridgeService
+) -> None:
+    """Start the panel on `service`; `parts` stops it (also if it fails half-way)."""
+    parts.push_async_callback(panel.stop)
+    await panel.start(service)
+
+
+async def start_ivr(
+    parts: contextlib.AsyncExitStack, ivr: FastAgiServer, settings: Settings
+) -> None:
+    """Start the FastAGI IVR; `parts` stops it. A taken port is a StartupError."""
+    try:
+        await ivr.start()
+    except OSError as err:
+        where = f"{settings.ivr.host}:{settings.ivr.port}"
+        raise StartupError(f"ATIENDE_IVR__PORT: cannot listen on {where}: {err.strerror}") from err
+    parts.push_async_callback(ivr.stop)
+    log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
+
+
+def start_metrics_part(
+    parts: contextlib.AsyncExitStack,
+    settings: Settings,
+    service: BridgeService,
+    extra: Sequence[Collector] = (),
+) -> WSGIServer | None:
+    """/metrics (start_metrics), shut down and closed by `parts`."""
+    metrics = start_metrics(settings, service, extra)
+    if metrics is not None:
+        parts.callback(metrics.server_close)
+        parts.callback(metrics.shutdown)
+    return metrics
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -583,57 +690,57 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     service = build_bridge(settings, panel_sinks, engine=engine)
     if relay is not None:
         relay.record_of = service.tracker.record_of
-    await asyncio.to_thread(migrate, settings)
-    if panel is not None:
-        await panel.start(service)
     ivr = build_ivr(settings, engine) if settings.ivr.enabled else None
-    if ivr is not None:
-        await ivr.start()
-        log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
-    if relay is not None:
-        await relay.start()
-    followup = FollowupCollector(
-        alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
-        outbox=OutboxStore(engine).stats if adapter is not None else None,
-    )
-    ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
-    metrics = start_metrics(settings, service, [followup, *ivr_metrics])
-    background = start_background(settings, engine, adapter)
-    if panel is not None:
-        panel.attach_crm_failures(background.failures)
-    log.info(
-        "bridge for AMI %s:%d as %r (system %r)",
-        settings.ami.host,
-        settings.ami.port,
-        settings.ami.username,
-        settings.ami.system_name,
-    )
-    leadership = asyncio.create_task(
-        lead(
-            bridge_lease(settings),
-            service.start,
-            interval=settings.bridge_lease_seconds / 3,
-            stopping=stop,
-        ),
-        name="bridge-lease",
-    )
-    with stop_on_signals(stop):
-        await asyncio.wait(
-            [leadership, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+    # One exit stack: each part is registered as it starts, so whatever
+    # fails (a port taken...) stops the ones already running, last first.
+    # The demo (atiende.demo) starts the same parts with the same helpers.
+    async with contextlib.AsyncExitStack() as parts:
+        parts.callback(engine.dispose)
+        # The writer's thread runs from the bridge's construction; stopping a
+        # bridge that never led only flushes and closes it.
+        parts.push_async_callback(service.stop)
+        await asyncio.to_thread(migrate, settings)
+        if panel is not None:
+            await start_panel(parts, panel, service)
+        if ivr is not None:
+            await start_ivr(parts, ivr, settings)
+        if relay is not None:
+            parts.push_async_callback(relay.close)
+            await relay.start()
+        followup = FollowupCollector(
+            alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
+            outbox=OutboxStore(engine).stats if adapter is not None else None,
         )
-    stop.set()
-    lost = await leadership
-    log.info("stopping")
-    if metrics is not None:
-        metrics.shutdown()
-    if ivr is not None:
-        await ivr.stop()
-    if relay is not None:
-        await relay.close()
-    if panel is not None:
-        await panel.stop()
-    await asyncio.to_thread(background.stop)
-    await service.stop()
+        ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
+        start_metrics_part(parts, settings, service, [followup, *ivr_metrics])
+        background = start_background(settings, engine, adapter)
+        parts.push_async_callback(asyncio.to_thread, background.stop)
+        if panel is not None:
+            panel.attach_crm_failures(background.failures)
+        log.info(
+            "bridge for AMI %s:%d as %r (system %r)",
+            settings.ami.host,
+            settings.ami.port,
+            settings.ami.username,
+            settings.ami.system_name,
+        )
+        leadership = asyncio.create_task(
+            lead(
+                bridge_lease(settings),
+                service.start,
+                interval=settings.bridge_lease_seconds / 3,
+                stopping=stop,
+            ),
+            name="bridge-lease",
+        )
+        with stop_on_signals(stop):
+            await asyncio.wait(
+                [leadership, asyncio.create_task(stop.wait())],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        stop.set()
+        lost = await leadership
+        log.info("stopping")
     if lost:
         raise SystemExit(3)
 
@@ -654,8 +761,14 @@ def start_metrics(
     """Serve /metrics in a thread of its own (scrapes never touch the loop)."""
     if not settings.metrics_port:
         return None
-    server, _thread = start_http_server(
-        settings.metrics_port, settings.metrics_host, registry=metrics_registry(service, extra)
-    )
+    try:
+        server, _thread = start_http_server(
+            settings.metrics_port, settings.metrics_host, registry=metrics_registry(service, extra)
+        )
+    except OSError as err:
+        where = f"{settings.metrics_host}:{settings.metrics_port}"
+        raise StartupError(
+            f"ATIENDE_METRICS_PORT: cannot listen on {where}: {err.strerror}"
+        ) from err
     log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     return server

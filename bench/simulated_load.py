@@ -40,6 +40,7 @@ from crm_bridge.models import Attention
 from crm_bridge.persons import PersonRegistry
 from ivr.server import FastAgiServer
 from ivr.session import CommandLatency
+from telephony.queue_log import parse_lines
 from telephony.simulator.runner import Simulator, SimulatorConfig
 from telephony.simulator.traffic import KnownPerson, TrafficProfile, sample_persons
 
@@ -65,6 +66,10 @@ class LoadResult:
     pending_max: int
     agi_samples: list[float]
     agi_sessions: int
+    # Stored attentions checked against the simulator's queue_log (outcome,
+    # wait, talk, agent), and how many agreed.
+    queue_log_calls: int = 0
+    queue_log_agreed: int = 0
 
 
 def _register(engine: Engine, settings: Settings, persons: Sequence[KnownPerson]) -> None:
@@ -80,6 +85,31 @@ def _register(engine: Engine, settings: Settings, persons: Sequence[KnownPerson]
                 document_number=person.cedula,
                 phones=[person.number],
             )
+
+
+def _against_queue_log(engine: Engine, system: str, lines: Sequence[str]) -> tuple[int, int]:
+    """(queued calls queue_log shows over, stored attentions that agree with it)."""
+    facts = parse_lines(lines)
+    with session_factory(engine)() as session:
+        rows = session.execute(
+            select(
+                Attention.linkedid,
+                Attention.outcome,
+                Attention.wait_seconds,
+                Attention.talk_seconds,
+                Attention.agent,
+            ).where(Attention.system == system)
+        ).all()
+    stored = {row[0]: tuple(row[1:]) for row in rows}
+    agreed = checked = 0
+    for uniqueid, call in facts.items():
+        outcome = call.exit.value if call.exit is not None else "answered"
+        if call.ended_at is None:
+            continue  # still up when the run stopped
+        checked += 1
+        if stored.get(uniqueid) == (outcome, call.hold_seconds, call.talk_seconds, call.agent):
+            agreed += 1
+    return checked, agreed
 
 
 def _stored(engine: Engine, system: str) -> Counter[str]:
@@ -144,7 +174,9 @@ async def run_load(
     ami = settings.ami.model_copy(
         update={"port": simulator.port, "secret": SecretStr(simulator.config.secret)}
     )
-    service = build_bridge(settings.model_copy(update={"ami": ami}), engine=engine)
+    service = build_bridge(
+        settings.model_copy(update={"ami": ami}), engine=engine, clock=simulator.clock.now
+    )
     samples = Samples()
     stop = asyncio.Event()
     t0 = time.perf_counter()
@@ -170,6 +202,9 @@ async def run_load(
         await simulator.stop()
         await service.stop()  # flushes the writer
     stored = await asyncio.to_thread(_stored, engine, system)
+    checked, agreed = await asyncio.to_thread(
+        _against_queue_log, engine, system, list(simulator.pbx.queue_log)
+    )
     engine.dispose()
     return LoadResult(
         placed=simulator.placed,
@@ -183,6 +218,8 @@ async def run_load(
         pending_max=max(samples.pending, default=0),
         agi_samples=list(latency.samples),
         agi_sessions=ivr.sessions_started,
+        queue_log_calls=checked,
+        queue_log_agreed=agreed,
     )
 
 
@@ -204,6 +241,11 @@ def report(result: LoadResult, out: TextIO) -> None:
     print(f"intended outcomes       {_outcomes(result.intended)}", file=out)
     print(f"stored outcomes         {_outcomes(result.stored)}", file=out)
     print(f"stored == intended      {match}", file=out)
+    print(
+        f"agree with queue_log    {result.queue_log_agreed}/{result.queue_log_calls} queued calls"
+        " (outcome, wait, talk, agent)",
+        file=out,
+    )
     rate = result.events / result.wall if result.wall else 0.0
     print(f"AMI events received     {result.events} ({rate:,.0f}/s over the run)", file=out)
     lag_median = statistics.median(result.lag) if result.lag else 0.0

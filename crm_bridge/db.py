@@ -8,6 +8,8 @@ only for developers writing new revisions.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +51,27 @@ def make_engine(url: str, **options: Any) -> Engine:
             options.setdefault("poolclass", StaticPool)
         engine = create_engine(parsed, connect_args=connect_args, **options)
         event.listen(engine, "connect", _configure_sqlite)
+        database = parsed.database
+        if database not in (None, "", ":memory:") and not database.startswith("file:"):
+            # Before SQLite opens (and creates) the file, not when the engine
+            # is built: a configuration error must leave no file behind.
+            path = Path(database)
+            event.listen(engine, "do_connect", lambda *_: _private_file(path))
         return engine
     options.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **options)
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (it holds names,
+    numbers and documents); SQLite gives its -wal and -shm files the same mode."""
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            with contextlib.suppress(OSError):  # not ours: leave it to its owner
+                path.chmod(0o600)
+        return
+    with contextlib.suppress(FileNotFoundError):  # a missing folder: SQLite says so
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

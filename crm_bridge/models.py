@@ -172,6 +172,54 @@ Index(
 )
 
 
+# ------------------------------------------------------------ queue report rollup
+# Kept by dashboards.report_rollup: the queue report's tallies per queue and
+# UTC hour of arrival, computed by dashboards.kpi's counting rule for one set
+# of thresholds (`fingerprint`). Triggers on attentions (migration 0011) mark
+# the hours whose attentions changed; the next report recounts those hours.
+
+
+class ReportDirtyHour(Base):
+    """An hour (epoch // 3600 of arrived_at) whose attentions changed since it was counted."""
+
+    __tablename__ = "report_dirty_hours"
+
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # Bumped by every write: the row lock it takes orders a writer against
+    # a recount that consumes the mark.
+    touched: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class QueueHourCounted(Base):
+    """An hour counted for one set of thresholds (with or without calls)."""
+
+    __tablename__ = "queue_hours_counted"
+
+    fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class QueueHourTally(Base):
+    """dashboards.kpi.QueueCounts of one queue and hour, for one set of thresholds."""
+
+    __tablename__ = "queue_hour_tallies"
+
+    fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    queue: Mapped[str] = mapped_column(String(128), primary_key=True)
+    offered: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    answered_within: Mapped[int] = mapped_column(Integer)
+    abandoned: Mapped[int] = mapped_column(Integer)
+    short_abandoned: Mapped[int] = mapped_column(Integer)
+    abandoned_within: Mapped[int] = mapped_column(Integer)
+    exited: Mapped[int] = mapped_column(Integer)
+    in_progress: Mapped[int] = mapped_column(Integer)
+    answered_wait_seconds: Mapped[float] = mapped_column(Float)
+    talk_seconds: Mapped[float] = mapped_column(Float)
+    talked: Mapped[int] = mapped_column(Integer)
+
+
 # ------------------------------------------------------------ users and organisms
 
 USER_ROLES = ("ejecutivo", "supervisor", "gerente", "referente", "admin")
@@ -491,6 +539,8 @@ class AuditEntry(Base):
         Index(None, "person_id", "at"),
         Index(None, "actor_id", "at"),
         Index(None, "at"),
+        # Who was shown whom for a call (agent_api.need_to_know).
+        Index(None, "call_linkedid", "call_system"),
     )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)

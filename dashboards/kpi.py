@@ -61,15 +61,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass, field, fields
+from enum import IntEnum, StrEnum
 from typing import TypeVar
 
 from telephony.domain import AgentInterval, AgentState, CallRecord, Outcome, QueueLeg
 
 _Key = TypeVar("_Key", bound=Hashable)
 
+# The counting rule's name, as every report names it (see QueueTally).
+COUNTING_RULE = "por_tramo_de_cola"
+COUNTING_RULE_TEXT = (
+    "Por tramo de cola: cada cola por la que pasa una llamada la cuenta una vez "
+    "(una llamada transferida de una cola a otra se ofrece en ambas, como en el "
+    "queue_log de Asterisk); cada tramo pertenece al período en que llegó la llamada."
+)
+
 _EXITS = frozenset({Outcome.EXIT_TIMEOUT, Outcome.EXIT_KEY, Outcome.EXIT_EMPTY, Outcome.JOIN_EMPTY})
+_EXIT_VALUES = frozenset(outcome.value for outcome in _EXITS)
+_ABANDONED = Outcome.ABANDONED.value
 
 
 class SlTreatment(StrEnum):
@@ -167,8 +177,29 @@ class QueueCounts:
         return self.abandoned - self.short_abandoned
 
 
+class LegEvent(IntEnum):
+    """What happened to a queue leg, as counted: one event at a time (the live
+    metrics, as the tracker reports them) or all of a settled leg at once
+    (`QueueTally.add_leg`: replay, reports, queue_log)."""
+
+    OFFERED = 0
+    ANSWERED = 1  # value: the wait
+    ABANDONED = 2  # value: the wait
+    EXITED = 3
+    TALK = 4  # value: the talk time of an answered leg
+
+
 @dataclass(slots=True)
-class _Tally:
+class QueueTally:
+    """The one counting rule: every figure of a queue is a sum of its legs'
+    events, judged by the queue's definition. The live metrics, `atiende
+    replay --summary`, the reports and the wallboard all count through here.
+
+    A leg counts once, in its own queue (a call moved between two queues is
+    offered in each); the period a leg belongs to is its call's arrival
+    (reports, replay) or the moment of the event (live windows).
+    """
+
     offered: int = 0
     answered: int = 0
     answered_within: int = 0
@@ -181,43 +212,71 @@ class _Tally:
     talk_seconds: float = 0.0
     talked: int = 0
 
-    def add(self, leg: QueueLeg, definition: QueueKpiDefinition) -> None:
-        self.offered += 1
-        wait = leg.wait_seconds if leg.wait_seconds is not None else 0.0
-        if leg.answered_at is not None:
+    def count(
+        self, event: LegEvent, value: float, definition: QueueKpiDefinition, sign: int = 1
+    ) -> None:
+        """Add (sign 1) or take back (sign -1, a sliding window) one event."""
+        if event is LegEvent.ANSWERED:
+            self.answered += sign
+            self.answered_within += sign * within_threshold(value, definition.service_level_seconds)
+            self.answered_wait_seconds += sign * value
+        elif event is LegEvent.ABANDONED:
+            self.abandoned += sign
+            if is_short_abandon(value, definition.short_abandon_seconds):
+                self.short_abandoned += sign
+            elif within_threshold(value, definition.service_level_seconds):
+                self.abandoned_within += sign
+        elif event is LegEvent.EXITED:
+            self.exited += sign
+        elif event is LegEvent.OFFERED:
+            self.offered += sign
+        else:
+            self.talk_seconds += sign * value
+            self.talked += sign
+
+    def add_leg(self, leg: QueueLeg, definition: QueueKpiDefinition) -> None:
+        """Every event of one leg as it stands (a leg still waiting is in progress)."""
+        self.add(
+            leg.answered_at is not None,
+            leg.outcome.value,
+            leg.wait_seconds,
+            leg.talk_seconds,
+            definition,
+        )
+
+    def add(
+        self,
+        answered: bool,
+        outcome: str,
+        wait_seconds: float | None,
+        talk_seconds: float | None,
+        definition: QueueKpiDefinition,
+    ) -> None:
+        """`add_leg` from a leg's plain fields (as stored in `attentions.legs`):
+        whether an agent answered it, its outcome's value, its wait and talk."""
+        self.count(LegEvent.OFFERED, 0.0, definition)
+        wait = wait_seconds if wait_seconds is not None else 0.0
+        if answered:
             # Answered, including legs later transferred.
-            self.answered += 1
-            self.answered_wait_seconds += wait
-            if within_threshold(wait, definition.service_level_seconds):
-                self.answered_within += 1
-            if leg.talk_seconds is not None:
-                self.talk_seconds += leg.talk_seconds
-                self.talked += 1
-        elif leg.outcome is Outcome.ABANDONED:
-            self.abandoned += 1
-            if is_short_abandon(wait, definition.short_abandon_seconds):
-                self.short_abandoned += 1
-            elif within_threshold(wait, definition.service_level_seconds):
-                self.abandoned_within += 1
-        elif leg.outcome in _EXITS:
-            self.exited += 1
+            self.count(LegEvent.ANSWERED, wait, definition)
+            if talk_seconds is not None:
+                self.count(LegEvent.TALK, talk_seconds, definition)
+        elif outcome == _ABANDONED:
+            self.count(LegEvent.ABANDONED, wait, definition)
+        elif outcome in _EXIT_VALUES:
+            self.count(LegEvent.EXITED, 0.0, definition)
         else:
             self.in_progress += 1
 
+    def merge(self, counts: QueueCounts) -> None:
+        for name in _COUNT_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(counts, name))
+
     def freeze(self) -> QueueCounts:
-        return QueueCounts(
-            self.offered,
-            self.answered,
-            self.answered_within,
-            self.abandoned,
-            self.short_abandoned,
-            self.abandoned_within,
-            self.exited,
-            self.in_progress,
-            self.answered_wait_seconds,
-            self.talk_seconds,
-            self.talked,
-        )
+        return QueueCounts(*(getattr(self, name) for name in _COUNT_FIELDS))
+
+
+_COUNT_FIELDS = tuple(f.name for f in fields(QueueCounts))
 
 
 def count_legs(
@@ -245,14 +304,14 @@ def count_legs_by(
     order of first appearance; each leg is judged by its queue's definition."""
     definitions = definitions or {}
     default = default or QueueKpiDefinition()
-    tallies: dict[_Key, _Tally] = {}
+    tallies: dict[_Key, QueueTally] = {}
     for record in records:
         for leg in record.legs:
             group = key(leg)
             tally = tallies.get(group)
             if tally is None:
-                tally = tallies[group] = _Tally()
-            tally.add(leg, definitions.get(leg.queue, default))
+                tally = tallies[group] = QueueTally()
+            tally.add_leg(leg, definitions.get(leg.queue, default))
     return {group: tally.freeze() for group, tally in tallies.items()}
 
 

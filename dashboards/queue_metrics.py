@@ -71,8 +71,6 @@ log = logging.getLogger(__name__)
 WAIT_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 TALK_BUCKETS = (60.0, 180.0, 300.0, 600.0, 1200.0, 3600.0)
 
-_ANSWERED, _ABANDONED, _EXITED, _OFFERED, _TALK = range(5)
-
 
 class _Histogram:
     __slots__ = ("bounds", "counts", "labels", "sum", "total")
@@ -104,71 +102,20 @@ def _le(bound: float) -> str:
 
 
 @dataclass(slots=True)
-class _Tally:
-    """Settled legs of a window, in the shape dashboards.kpi reads."""
-
-    offered: int = 0
-    answered: int = 0
-    answered_within: int = 0
-    abandoned: int = 0
-    short_abandoned: int = 0
-    abandoned_within: int = 0
-    exited: int = 0
-    wait_sum: float = 0.0
-    talk_sum: float = 0.0
-    talked: int = 0
-
-    def apply(self, kind: int, value: float, within: bool, short: bool, sign: int) -> None:
-        if kind == _ANSWERED:
-            self.answered += sign
-            self.answered_within += sign * within
-            self.wait_sum += sign * value
-        elif kind == _ABANDONED:
-            self.abandoned += sign
-            self.short_abandoned += sign * short
-            self.abandoned_within += sign * (within and not short)
-        elif kind == _EXITED:
-            self.exited += sign
-        elif kind == _OFFERED:
-            self.offered += sign
-        else:
-            self.talk_sum += sign * value
-            self.talked += sign
-
-    def counts(self) -> kpi.QueueCounts:
-        return kpi.QueueCounts(
-            offered=self.offered,
-            answered=self.answered,
-            answered_within=self.answered_within,
-            abandoned=self.abandoned,
-            short_abandoned=self.short_abandoned,
-            abandoned_within=self.abandoned_within,
-            exited=self.exited,
-            answered_wait_seconds=self.wait_sum,
-            talk_seconds=self.talk_sum,
-            talked=self.talked,
-        )
-
-
-@dataclass(slots=True)
 class _Queue:
     definition: kpi.QueueKpiDefinition
     waiting: dict[CallKey, float] = field(default_factory=dict)
-    offered: int = 0
-    answered: int = 0
-    answered_within: int = 0
-    abandoned: int = 0
-    abandoned_short: int = 0
-    abandoned_within: int = 0
+    # Since the process started (Prometheus counters).
+    total: kpi.QueueTally = field(default_factory=kpi.QueueTally)
     exited: dict[str, int] = field(default_factory=dict)
     wait_answered: _Histogram = field(default_factory=lambda: _Histogram(WAIT_BUCKETS))
     wait_abandoned: _Histogram = field(default_factory=lambda: _Histogram(WAIT_BUCKETS))
     talk: _Histogram = field(default_factory=lambda: _Histogram(TALK_BUCKETS))
-    # (at, kind, value, within, short) of the legs settled in the window.
-    recent: deque[tuple[float, int, float, bool, bool]] = field(default_factory=deque)
-    window: _Tally = field(default_factory=_Tally)
+    # (at, event, value) of the legs' events in the window.
+    recent: deque[tuple[float, kpi.LegEvent, float]] = field(default_factory=deque)
+    window: kpi.QueueTally = field(default_factory=kpi.QueueTally)
     day: date | None = None
-    today: _Tally = field(default_factory=_Tally)
+    today: kpi.QueueTally = field(default_factory=kpi.QueueTally)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,56 +214,46 @@ class QueueMetrics:
     def _settle(self, queue: _Queue, key: CallKey, at: float) -> None:
         """The leg left the waiting list; count it offered if its join was never seen."""
         if queue.waiting.pop(key, None) is None:
-            queue.offered += 1
-            self._remember(queue, at, _OFFERED, 0.0, False, False)
+            self._count(queue, at, kpi.LegEvent.OFFERED, 0.0)
 
-    def _remember(
-        self, queue: _Queue, at: float, kind: int, value: float, within: bool, short: bool
-    ) -> None:
-        queue.recent.append((at, kind, value, within, short))
-        queue.window.apply(kind, value, within, short, 1)
+    def _count(self, queue: _Queue, at: float, event: kpi.LegEvent, value: float) -> None:
+        """One leg event into the lifetime, window and today tallies (kpi's rule)."""
+        definition = queue.definition
+        queue.total.count(event, value, definition)
+        queue.recent.append((at, event, value))
+        queue.window.count(event, value, definition)
         day = datetime.fromtimestamp(at, self._tz).date()
         if day != queue.day:
             if queue.day is not None and day < queue.day:
                 return  # a late event from yesterday stays out of today
             queue.day = day
-            queue.today = _Tally()
-        queue.today.apply(kind, value, within, short, 1)
+            queue.today = kpi.QueueTally()
+        queue.today.count(event, value, definition)
 
     def _on_queued(self, event: CallQueued) -> None:
         queue = self._queue(event.queue)
         if event.key not in queue.waiting:
             queue.waiting[event.key] = event.at
-            queue.offered += 1
-            self._remember(queue, event.at, _OFFERED, 0.0, False, False)
+            self._count(queue, event.at, kpi.LegEvent.OFFERED, 0.0)
 
     def _on_answered(self, event: CallAnswered) -> None:
         queue = self._queue(event.queue)
         self._settle(queue, event.key, event.at)
-        within = kpi.within_threshold(event.wait_seconds, queue.definition.service_level_seconds)
-        queue.answered += 1
-        queue.answered_within += within
         queue.wait_answered.observe(event.wait_seconds)
-        self._remember(queue, event.at, _ANSWERED, event.wait_seconds, within, False)
+        self._count(queue, event.at, kpi.LegEvent.ANSWERED, event.wait_seconds)
 
     def _on_abandoned(self, event: CallAbandoned) -> None:
         queue = self._queue(event.queue)
         self._settle(queue, event.key, event.at)
-        definition = queue.definition
-        short = kpi.is_short_abandon(event.wait_seconds, definition.short_abandon_seconds)
-        within = kpi.within_threshold(event.wait_seconds, definition.service_level_seconds)
-        queue.abandoned += 1
-        queue.abandoned_short += short
-        queue.abandoned_within += within and not short
         queue.wait_abandoned.observe(event.wait_seconds)
-        self._remember(queue, event.at, _ABANDONED, event.wait_seconds, within, short)
+        self._count(queue, event.at, kpi.LegEvent.ABANDONED, event.wait_seconds)
 
     def _on_exited(self, event: QueueExited) -> None:
         queue = self._queue(event.queue)
         self._settle(queue, event.key, event.at)
         reason = event.outcome.value.removeprefix("exit_")
         queue.exited[reason] = queue.exited.get(reason, 0) + 1
-        self._remember(queue, event.at, _EXITED, 0.0, False, False)
+        self._count(queue, event.at, kpi.LegEvent.EXITED, 0.0)
 
     def _on_ended(self, event: CallEnded) -> None:
         for leg in event.record.legs:
@@ -325,7 +262,7 @@ class QueueMetrics:
             queue.waiting.pop(event.record.key, None)
             if leg.answered_at is not None and leg.talk_seconds is not None:
                 queue.talk.observe(leg.talk_seconds)
-                self._remember(queue, event.at, _TALK, leg.talk_seconds, False, False)
+                self._count(queue, event.at, kpi.LegEvent.TALK, leg.talk_seconds)
 
     def _on_agent(self, event: AgentStateChanged) -> None:
         closed = event.closed
@@ -339,8 +276,8 @@ class QueueMetrics:
         horizon = now - self.window_seconds
         recent = queue.recent
         while recent and recent[0][0] < horizon:
-            _at, kind, value, within, short = recent.popleft()
-            queue.window.apply(kind, value, within, short, -1)
+            _at, event, value = recent.popleft()
+            queue.window.count(event, value, queue.definition, -1)
 
     def views(self) -> list[QueueView]:
         """Every queue's figures now, sorted by name."""
@@ -358,18 +295,18 @@ class QueueMetrics:
                         queue.definition,
                         len(queue.waiting),
                         max(0.0, longest),
-                        queue.offered,
-                        queue.answered,
-                        queue.answered_within,
-                        queue.abandoned,
-                        queue.abandoned_short,
-                        queue.abandoned_within,
+                        queue.total.offered,
+                        queue.total.answered,
+                        queue.total.answered_within,
+                        queue.total.abandoned,
+                        queue.total.short_abandoned,
+                        queue.total.abandoned_within,
                         dict(queue.exited),
                         (queue.wait_answered.buckets(), queue.wait_answered.sum),
                         (queue.wait_abandoned.buckets(), queue.wait_abandoned.sum),
                         (queue.talk.buckets(), queue.talk.sum),
-                        queue.window.counts(),
-                        queue.today.counts() if queue.day == today else kpi.QueueCounts(),
+                        queue.window.freeze(),
+                        queue.today.freeze() if queue.day == today else kpi.QueueCounts(),
                     )
                 )
         return views

@@ -33,8 +33,7 @@ from typing import Any, Literal
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from dashboards.report_queries import OrganismRow, TopicRow
-from dashboards.reports import AgentRow, QueueRow
+from dashboards.report_queries import AgentRow, OrganismRow, QueueRow, TopicRow
 from dashboards.ticket_sla import TicketSlaRow
 
 Cell = str | int | float | date | None

@@ -6,13 +6,15 @@ are computed from those tallies by dashboards.kpi, so a report and the live
 metrics never disagree on what a figure means.
 
 Conventions:
-- An attention counts in its last queue (`attentions.queue`), with its
-  stored wait and talk: a call transferred between queues is one offered
-  call, where it ended up. Calls that never reached a queue are left out of
-  the queue report.
-- Periods are taken from `arrived_at` (indexed with the queue) and folded
-  from UTC hours into the centre's local day or hour in Python; exact for
-  time zones with whole-hour offsets (Uruguay: UTC-3, no DST since 2015).
+- The queue report counts queue legs (the counting rule of dashboards.kpi,
+  "per queue leg"): each leg of a call counts once in its own queue, so a
+  call transferred from one queue to another is offered in both, exactly as
+  Asterisk's queue_log and the live metrics count it. A leg belongs to the
+  hour its call arrived (`arrived_at`). The tallies per queue and UTC hour
+  come from the rollup (dashboards.report_rollup), recounted by the same
+  rule when attentions change, and are folded into the centre's local day
+  or hour in Python; exact for time zones with whole-hour offsets (Uruguay:
+  UTC-3, no DST since 2015).
 - Agents: handled calls and talk from the attentions they answered in the
   span (the last answering member), wrap-up from the panel's
   `attention_wrapups` of those same calls, pause by reason and occupancy
@@ -22,8 +24,9 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +37,6 @@ from sqlalchemy import (
     Float,
     Integer,
     and_,
-    case,
     cast,
     func,
     literal,
@@ -51,8 +53,7 @@ from crm_bridge.models import (
     Organism,
     Ticket,
 )
-from dashboards import kpi
-from dashboards.reports import AgentRow, Granularity, QueueRow
+from dashboards import kpi, report_rollup
 from telephony.domain import AgentState, Outcome
 
 _EXITS = (
@@ -61,6 +62,36 @@ _EXITS = (
     Outcome.EXIT_EMPTY.value,
     Outcome.JOIN_EMPTY.value,
 )
+
+
+class Granularity(StrEnum):
+    DAY = "day"
+    HOUR = "hour"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """A queue's counts and KPIs over one local day (or hour)."""
+
+    queue: str
+    day: date
+    hour: int | None  # local hour 0-23; None in a daily report
+    counts: kpi.QueueCounts
+    service_level: float | None
+    abandon_rate: float | None
+    asa_seconds: float | None
+    mean_talk_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    agent: str  # member name
+    handled: int
+    talk_seconds: float
+    wrapup_seconds: float
+    pause_seconds: Mapping[str, float]  # by reason; "" for a pause without one
+    occupancy: float | None
+    aht_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,100 +173,6 @@ def _bound(moment: datetime) -> Any:
 # ------------------------------------------------------------ queue report
 
 
-def _threshold(
-    definitions: Mapping[str, kpi.QueueKpiDefinition],
-    default: kpi.QueueKpiDefinition,
-    attribute: str,
-) -> Any:
-    fallback = float(getattr(default, attribute))
-    # Only the queues that differ: each arm is a comparison per row and
-    # threshold use, most of the scan's cost when every queue is listed.
-    values = {
-        queue: getattr(d, attribute)
-        for queue, d in definitions.items()
-        if float(getattr(d, attribute)) != fallback
-    }
-    if not values:
-        return literal(fallback, Float)
-    return case(values, value=Attention.queue, else_=fallback)
-
-
-def queue_tallies(
-    engine: Engine,
-    span: ReportSpan,
-    *,
-    definitions: Mapping[str, kpi.QueueKpiDefinition] | None = None,
-    default: kpi.QueueKpiDefinition | None = None,
-    queues: list[str] | None = None,
-) -> dict[tuple[str, int], kpi.QueueCounts]:
-    """Tallies per (queue, UTC hour index = epoch // 3600) of the span."""
-    definitions = definitions or {}
-    default = default or kpi.QueueKpiDefinition()
-    dialect = engine.dialect.name
-    sl = _threshold(definitions, default, "service_level_seconds")
-    short = _threshold(definitions, default, "short_abandon_seconds")
-    wait = func.coalesce(Attention.wait_seconds, 0.0)
-    answered = Attention.answered_at.is_not(None)
-    abandoned = and_(Attention.answered_at.is_(None), Attention.outcome == Outcome.ABANDONED.value)
-    exited = and_(Attention.answered_at.is_(None), Attention.outcome.in_(_EXITS))
-
-    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.count().filter(condition)
-
-    hour = _hour_index(Attention.arrived_at, dialect).label("hour")
-    stmt = (
-        select(
-            Attention.queue,
-            hour,
-            func.count().label("offered"),
-            count_if(answered),
-            count_if(and_(answered, wait <= sl)),
-            count_if(abandoned),
-            count_if(and_(abandoned, wait < short)),
-            count_if(and_(abandoned, wait >= short, wait <= sl)),
-            count_if(exited),
-            func.sum(wait).filter(answered),
-            func.sum(Attention.talk_seconds).filter(answered),
-            func.count(Attention.talk_seconds).filter(answered),
-        )
-        .where(
-            Attention.queue.is_not(None),
-            Attention.arrived_at >= _bound(span.start),
-            Attention.arrived_at < _bound(span.end),
-        )
-        .group_by(Attention.queue, hour)
-    )
-    if queues:
-        stmt = stmt.where(Attention.queue.in_(queues))
-    out: dict[tuple[str, int], kpi.QueueCounts] = {}
-    with engine.connect() as conn:
-        _tune(conn)
-        for row in conn.execute(stmt):
-            offered, ans, ans_in, ab, ab_short, ab_in, ex = (int(v or 0) for v in row[2:9])
-            out[(str(row[0]), int(row[1]))] = kpi.QueueCounts(
-                offered=offered,
-                answered=ans,
-                answered_within=ans_in,
-                abandoned=ab,
-                short_abandoned=ab_short,
-                abandoned_within=ab_in,
-                exited=ex,
-                in_progress=offered - ans - ab - ex,
-                answered_wait_seconds=float(row[9] or 0.0),
-                talk_seconds=float(row[10] or 0.0),
-                talked=int(row[11] or 0),
-            )
-    return out
-
-
-_FIELD_NAMES = tuple(f.name for f in fields(kpi.QueueCounts))
-
-
-def _add(a: kpi.QueueCounts, b: kpi.QueueCounts) -> kpi.QueueCounts:
-    # Field by field: ints stay ints, seconds stay floats.
-    return kpi.QueueCounts(*(getattr(a, n) + getattr(b, n) for n in _FIELD_NAMES))
-
-
 def queue_report(
     engine: Engine,
     span: ReportSpan,
@@ -248,18 +185,19 @@ def queue_report(
     """One row per queue and local day (or hour) with calls, sorted by queue, then period."""
     definitions = definitions or {}
     default = default or kpi.QueueKpiDefinition()
-    tallies = queue_tallies(engine, span, definitions=definitions, default=default, queues=queues)
-    periods: dict[int, tuple[date, int | None]] = {}
-    by_hour = granularity is Granularity.HOUR
-    folded: dict[tuple[str, date, int | None], kpi.QueueCounts] = {}
-    for (queue, hour_index), counts in tallies.items():
-        period = periods.get(hour_index)
-        if period is None:
-            local = datetime.fromtimestamp(hour_index * 3600, span.timezone)
-            period = periods[hour_index] = (local.date(), local.hour if by_hour else None)
-        key = (queue, *period)
-        previous = folded.get(key)
-        folded[key] = counts if previous is None else _add(previous, counts)
+    first, end = span.start.timestamp(), span.end.timestamp()
+    if first % 3600 or end % 3600:
+        raise ValueError("the queue report counts whole hours: bounds must fall on the hour")
+    folded = report_rollup.queue_period_counts(
+        engine,
+        int(first // 3600),
+        int(end // 3600),
+        definitions,
+        default,
+        timezone=span.timezone,
+        by_hour=granularity is Granularity.HOUR,
+        queues=queues,
+    )
     rows = []
     for (queue, day, hour), counts in folded.items():
         treatment = definitions.get(queue, default).treatment

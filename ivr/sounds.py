@@ -122,10 +122,14 @@ def check(sounds_dir: Path, prompts: Sequence[Prompt]) -> list[Problem]:
     return problems
 
 
+def registry_prompts(registry: FlowRegistry) -> list[Prompt]:
+    """Every prompt the loaded flows use."""
+    return used_prompts(f for name in registry.names() if (f := registry.get(name)) is not None)
+
+
 def warn_missing(sounds_dir: Path, registry: FlowRegistry) -> list[Problem]:
     """Log every prompt of the loaded flows that Asterisk could not play (serve's start)."""
-    flows = [f for name in registry.names() if (f := registry.get(name)) is not None]
-    problems = check(sounds_dir, used_prompts(flows))
+    problems = check(sounds_dir, registry_prompts(registry))
     for problem in problems:
         log.warning(
             "IVR prompt %s %s in %s: run `atiende prompts build` (deploy/README.md)",

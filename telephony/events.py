@@ -5,6 +5,9 @@ product has no use for the event. It is on the hot path (every raw event of a
 busy Asterisk goes through it), so it dispatches on the Event name with one
 dict lookup and builds nothing for events it does not use.
 
+Every event is built by keyword (kw_only dataclasses: seven adjacent `str`
+fields cannot be swapped by position).
+
 Bad values never raise: an event whose Timestamp is not a number is dropped,
 other malformed numbers are defaulted; both are counted in `parse_errors`.
 """
@@ -44,7 +47,7 @@ parse_errors: Counter[str] = Counter()
 # ------------------------------------------------------------------ call events
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewChannel:
     ts: float
     channel: str
@@ -54,7 +57,7 @@ class NewChannel:
     caller_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewCallerId:
     ts: float
     channel: str
@@ -64,7 +67,7 @@ class NewCallerId:
     caller_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hangup:
     ts: float
     channel: str
@@ -73,7 +76,7 @@ class Hangup:
     cause: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HangupRequest:
     """The channel's far end hung up (a caller's BYE, the other half of a
     Local pair); a hangup from the dialplan or an AGI HANGUP command is a
@@ -85,7 +88,7 @@ class HangupRequest:
     linkedid: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgiExecStart:
     ts: float
     channel: str
@@ -94,7 +97,7 @@ class AgiExecStart:
     command: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgiExecEnd:
     ts: float
     channel: str
@@ -104,7 +107,7 @@ class AgiExecEnd:
     result: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DtmfEnd:
     ts: float
     channel: str
@@ -114,7 +117,7 @@ class DtmfEnd:
     received: bool  # Direction: Received (from the caller's side)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VarSet:
     ts: float
     channel: str
@@ -124,7 +127,7 @@ class VarSet:
     value: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BlindTransfer:
     ts: float
     transferee_channel: str
@@ -135,7 +138,7 @@ class BlindTransfer:
     result: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AttendedTransfer:
     ts: float
     transferee_linkedid: str
@@ -146,7 +149,7 @@ class AttendedTransfer:
 # ----------------------------------------------------------------- queue events
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueCallerJoin:
     ts: float
     channel: str
@@ -158,7 +161,7 @@ class QueueCallerJoin:
     caller_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueCallerLeave:
     ts: float
     channel: str
@@ -168,7 +171,7 @@ class QueueCallerLeave:
     position: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueCallerAbandon:
     ts: float
     channel: str
@@ -180,7 +183,7 @@ class QueueCallerAbandon:
     hold_time: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentCalled:
     ts: float
     channel: str
@@ -192,7 +195,7 @@ class AgentCalled:
     dest_channel: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentRingNoAnswer:
     ts: float
     channel: str
@@ -204,7 +207,7 @@ class AgentRingNoAnswer:
     ring_seconds: float | None  # Asterisk sends RingTime in milliseconds here
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConnect:
     ts: float
     channel: str
@@ -217,7 +220,7 @@ class AgentConnect:
     ring_time: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentComplete:
     ts: float
     channel: str
@@ -231,7 +234,7 @@ class AgentComplete:
     reason: str  # caller, agent, transfer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueMemberChange:
     """QueueMemberStatus / Pause / Added / Removed: `kind` is the event name."""
 
@@ -246,7 +249,7 @@ class QueueMemberChange:
     status: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FullyBooted:
     uptime: float | None  # seconds since Asterisk started (no Timestamp header)
 
@@ -254,7 +257,7 @@ class FullyBooted:
 # ---------------------------------------------------------- resync list entries
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CoreShowChannel:
     channel: str
     uniqueid: str
@@ -267,18 +270,18 @@ class CoreShowChannel:
     bridge_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CoreShowChannelsComplete:
     items: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueParams:
     queue: str
     service_level: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueMember:
     queue: str
     member_name: str
@@ -292,7 +295,7 @@ class QueueMember:
     last_call: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueEntry:
     queue: str
     position: int
@@ -303,7 +306,7 @@ class QueueEntry:
     wait_seconds: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueStatusComplete:
     items: int
 
@@ -439,69 +442,74 @@ def _duration(raw: str | None) -> float | None:
 
 def _new_channel(h: Headers) -> NewChannel:
     return NewChannel(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        _cid(h.get("CallerIDNum")),
-        _snapshot_name(h.get("CallerIDName")),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        caller_number=_cid(h.get("CallerIDNum")),
+        caller_name=_snapshot_name(h.get("CallerIDName")),
     )
 
 
 def _new_callerid(h: Headers) -> NewCallerId:
     return NewCallerId(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        _cid(h.get("CallerIDNum")),
-        _snapshot_name(h.get("CallerIDName")),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        caller_number=_cid(h.get("CallerIDNum")),
+        caller_name=_snapshot_name(h.get("CallerIDName")),
     )
 
 
 def _hangup(h: Headers) -> Hangup:
     return Hangup(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        _int(h, "Cause", "Hangup"),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        cause=_int(h, "Cause", "Hangup"),
     )
 
 
 def _hangup_request(h: Headers) -> HangupRequest:
-    return HangupRequest(_ts(h), h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""))
+    return HangupRequest(
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+    )
 
 
 def _agi_start(h: Headers) -> AgiExecStart:
     return AgiExecStart(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Command", ""),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        command=h.get("Command", ""),
     )
 
 
 def _agi_end(h: Headers) -> AgiExecEnd:
     return AgiExecEnd(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Command", ""),
-        h.get("Result", ""),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        command=h.get("Command", ""),
+        result=h.get("Result", ""),
     )
 
 
 def _dtmf_end(h: Headers) -> DtmfEnd:
     return DtmfEnd(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Digit", ""),
-        h.get("Direction") == "Received",
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        digit=h.get("Digit", ""),
+        received=h.get("Direction") == "Received",
     )
 
 
@@ -510,24 +518,24 @@ def _varset(h: Headers) -> VarSet | None:
     if not variable.startswith(READ_VARIABLES):
         return None
     return VarSet(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        variable,
-        h.get("Value", ""),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        variable=variable,
+        value=h.get("Value", ""),
     )
 
 
 def _blind_transfer(h: Headers) -> BlindTransfer:
     return BlindTransfer(
-        _ts(h),
-        h.get("TransfereeChannel", ""),
-        h.get("TransfereeUniqueid", ""),
-        h.get("TransfereeLinkedid", ""),
-        h.get("Extension", ""),
-        h.get("Context", ""),
-        h.get("Result", ""),
+        ts=_ts(h),
+        transferee_channel=h.get("TransfereeChannel", ""),
+        transferee_uniqueid=h.get("TransfereeUniqueid", ""),
+        transferee_linkedid=h.get("TransfereeLinkedid", ""),
+        extension=h.get("Extension", ""),
+        context=h.get("Context", ""),
+        result=h.get("Result", ""),
     )
 
 
@@ -538,173 +546,178 @@ def _attended_transfer(h: Headers) -> AttendedTransfer:
         or h.get("DestApp")
         or h.get("DestType", "")
     )
-    return AttendedTransfer(_ts(h), h.get("TransfereeLinkedid", ""), target, h.get("Result", ""))
+    return AttendedTransfer(
+        ts=_ts(h),
+        transferee_linkedid=h.get("TransfereeLinkedid", ""),
+        target=target,
+        result=h.get("Result", ""),
+    )
 
 
 def _caller_join(h: Headers) -> QueueCallerJoin:
     return QueueCallerJoin(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Queue", ""),
-        _int(h, "Position", "QueueCallerJoin"),
-        _cid(h.get("CallerIDNum")),
-        _snapshot_name(h.get("CallerIDName")),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        queue=h.get("Queue", ""),
+        position=_int(h, "Position", "QueueCallerJoin"),
+        caller_number=_cid(h.get("CallerIDNum")),
+        caller_name=_snapshot_name(h.get("CallerIDName")),
     )
 
 
 def _caller_leave(h: Headers) -> QueueCallerLeave:
     return QueueCallerLeave(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Queue", ""),
-        _int(h, "Position", "QueueCallerLeave"),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        queue=h.get("Queue", ""),
+        position=_int(h, "Position", "QueueCallerLeave"),
     )
 
 
 def _caller_abandon(h: Headers) -> QueueCallerAbandon:
     return QueueCallerAbandon(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Queue", ""),
-        _int(h, "Position", "QueueCallerAbandon"),
-        _int(h, "OriginalPosition", "QueueCallerAbandon"),
-        _num(h, "HoldTime", "QueueCallerAbandon"),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        queue=h.get("Queue", ""),
+        position=_int(h, "Position", "QueueCallerAbandon"),
+        original_position=_int(h, "OriginalPosition", "QueueCallerAbandon"),
+        hold_time=_num(h, "HoldTime", "QueueCallerAbandon"),
     )
 
 
 def _agent_called(h: Headers) -> AgentCalled:
     return AgentCalled(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Queue", ""),
-        h.get("Interface", ""),
-        h.get("MemberName", ""),
-        h.get("DestChannel", ""),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        queue=h.get("Queue", ""),
+        interface=h.get("Interface", ""),
+        member_name=h.get("MemberName", ""),
+        dest_channel=h.get("DestChannel", ""),
     )
 
 
 def _agent_rna(h: Headers) -> AgentRingNoAnswer:
     ring_ms = _num(h, "RingTime", "AgentRingNoAnswer")
     return AgentRingNoAnswer(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Queue", ""),
-        h.get("Interface", ""),
-        h.get("MemberName", ""),
-        None if ring_ms is None else ring_ms / 1000.0,
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        queue=h.get("Queue", ""),
+        interface=h.get("Interface", ""),
+        member_name=h.get("MemberName", ""),
+        ring_seconds=None if ring_ms is None else ring_ms / 1000.0,
     )
 
 
 def _agent_connect(h: Headers) -> AgentConnect:
     return AgentConnect(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Queue", ""),
-        h.get("Interface", ""),
-        h.get("MemberName", ""),
-        _num(h, "HoldTime", "AgentConnect"),
-        _num(h, "RingTime", "AgentConnect"),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        queue=h.get("Queue", ""),
+        interface=h.get("Interface", ""),
+        member_name=h.get("MemberName", ""),
+        hold_time=_num(h, "HoldTime", "AgentConnect"),
+        ring_time=_num(h, "RingTime", "AgentConnect"),
     )
 
 
 def _agent_complete(h: Headers) -> AgentComplete:
     return AgentComplete(
-        _ts(h),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        h.get("Queue", ""),
-        h.get("Interface", ""),
-        h.get("MemberName", ""),
-        _num(h, "HoldTime", "AgentComplete"),
-        _num(h, "TalkTime", "AgentComplete"),
-        h.get("Reason", ""),
+        ts=_ts(h),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        queue=h.get("Queue", ""),
+        interface=h.get("Interface", ""),
+        member_name=h.get("MemberName", ""),
+        hold_time=_num(h, "HoldTime", "AgentComplete"),
+        talk_time=_num(h, "TalkTime", "AgentComplete"),
+        reason=h.get("Reason", ""),
     )
 
 
 def _member_change(h: Headers) -> QueueMemberChange:
     kind = h["Event"]
     return QueueMemberChange(
-        _ts(h),
-        kind,
-        h.get("Queue", ""),
-        h.get("Interface") or h.get("StateInterface", ""),
-        h.get("MemberName", ""),
-        h.get("Paused") == "1",
-        h.get("PausedReason", ""),
-        h.get("InCall") == "1",
-        _int(h, "Status", kind),
+        ts=_ts(h),
+        kind=kind,
+        queue=h.get("Queue", ""),
+        interface=h.get("Interface") or h.get("StateInterface", ""),
+        member_name=h.get("MemberName", ""),
+        paused=h.get("Paused") == "1",
+        paused_reason=h.get("PausedReason", ""),
+        in_call=h.get("InCall") == "1",
+        status=_int(h, "Status", kind),
     )
 
 
 def _fully_booted(h: Headers) -> FullyBooted:
-    return FullyBooted(_num(h, "Uptime", "FullyBooted"))
+    return FullyBooted(uptime=_num(h, "Uptime", "FullyBooted"))
 
 
 def _core_show_channel(h: Headers) -> CoreShowChannel:
     return CoreShowChannel(
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        h.get("Linkedid", ""),
-        _cid(h.get("CallerIDNum")),
-        _snapshot_name(h.get("CallerIDName")),
-        h.get("Application", ""),
-        h.get("ApplicationData", ""),
-        _duration(h.get("Duration")),
-        h.get("BridgeId", ""),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        linkedid=h.get("Linkedid", ""),
+        caller_number=_cid(h.get("CallerIDNum")),
+        caller_name=_snapshot_name(h.get("CallerIDName")),
+        application=h.get("Application", ""),
+        application_data=h.get("ApplicationData", ""),
+        duration_seconds=_duration(h.get("Duration")),
+        bridge_id=h.get("BridgeId", ""),
     )
 
 
 def _core_show_complete(h: Headers) -> CoreShowChannelsComplete:
-    return CoreShowChannelsComplete(_int(h, "ListItems", "CoreShowChannelsComplete"))
+    return CoreShowChannelsComplete(items=_int(h, "ListItems", "CoreShowChannelsComplete"))
 
 
 def _queue_params(h: Headers) -> QueueParams:
     raw = h.get("ServiceLevel")
     level = _int(h, "ServiceLevel", "QueueParams", -1) if raw else -1
-    return QueueParams(h.get("Queue", ""), None if level < 0 else level)
+    return QueueParams(queue=h.get("Queue", ""), service_level=None if level < 0 else level)
 
 
 def _queue_member(h: Headers) -> QueueMember:
     return QueueMember(
-        h.get("Queue", ""),
-        h.get("Name") or h.get("MemberName", ""),
-        h.get("StateInterface") or h.get("Location") or h.get("Interface", ""),
-        h.get("Paused") == "1",
-        h.get("PausedReason", ""),
-        h.get("InCall") == "1",
-        _int(h, "Status", "QueueMember"),
-        _num(h, "LoginTime", "QueueMember"),
-        _num(h, "LastCall", "QueueMember") or None,
+        queue=h.get("Queue", ""),
+        member_name=h.get("Name") or h.get("MemberName", ""),
+        interface=h.get("StateInterface") or h.get("Location") or h.get("Interface", ""),
+        paused=h.get("Paused") == "1",
+        paused_reason=h.get("PausedReason", ""),
+        in_call=h.get("InCall") == "1",
+        status=_int(h, "Status", "QueueMember"),
+        login_time=_num(h, "LoginTime", "QueueMember"),
+        last_call=_num(h, "LastCall", "QueueMember") or None,
     )
 
 
 def _queue_entry(h: Headers) -> QueueEntry:
     return QueueEntry(
-        h.get("Queue", ""),
-        _int(h, "Position", "QueueEntry"),
-        h.get("Channel", ""),
-        h.get("Uniqueid", ""),
-        _cid(h.get("CallerIDNum")),
-        _cid(h.get("CallerIDName")),
-        _num(h, "Wait", "QueueEntry"),
+        queue=h.get("Queue", ""),
+        position=_int(h, "Position", "QueueEntry"),
+        channel=h.get("Channel", ""),
+        uniqueid=h.get("Uniqueid", ""),
+        caller_number=_cid(h.get("CallerIDNum")),
+        caller_name=_cid(h.get("CallerIDName")),
+        wait_seconds=_num(h, "Wait", "QueueEntry"),
     )
 
 
 def _queue_status_complete(h: Headers) -> QueueStatusComplete:
-    return QueueStatusComplete(_int(h, "ListItems", "QueueStatusComplete"))
+    return QueueStatusComplete(items=_int(h, "ListItems", "QueueStatusComplete"))
 
 
 PARSERS: dict[str, Callable[[Headers], AmiEvent | None]] = {

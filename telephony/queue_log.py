@@ -40,6 +40,7 @@ class QueueLogCall:
     queue: str
     entered_at: float
     position: int = 0
+    caller_number: str = ""
     agent: str | None = None
     connected_at: float | None = None
     hold_seconds: float | None = None
@@ -64,7 +65,8 @@ def parse_lines(lines: Iterable[str]) -> dict[str, QueueLogCall]:
             at = float(stamp)
             if event == "ENTERQUEUE":
                 position = int(data[2]) if len(data) > 2 and data[2].isdigit() else 0
-                calls[uniqueid] = QueueLogCall(uniqueid, queue, at, position)
+                number = data[1] if len(data) > 1 else ""
+                calls[uniqueid] = QueueLogCall(uniqueid, queue, at, position, number)
                 continue
             call = calls.get(uniqueid)
             if call is None:

@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from agent_api.auth import Permission, Principal
+from agent_api.control_fanout import InterfaceResult, agent_interfaces, on_every_interface
 from agent_api.deps import Controller, Services
-from agent_api.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from agent_api.exceptions import Conflict, ControlRefused, Forbidden, InvalidInput, NotFound
 from agent_api.schemas import Accepted, AgentStateOut, CallIn, PauseIn
 from agent_api.users import PanelUser
 from crm_bridge.organisms import Role
@@ -75,9 +76,11 @@ async def queue_log_in(user_id: int, queue: str, user: Controller, services: Ser
 @router.delete("/agents/{user_id}/queues/{queue}", response_model=Accepted, status_code=202)
 async def queue_log_out(user_id: int, queue: str, user: Controller, services: Services) -> Accepted:
     target = await _target_off_loop(user, user_id, services)
-    for interface in target.interfaces:
-        await services.controls.log_out(interface, queue)
-    return Accepted(detalle=f"Salida de la cola {queue} solicitada.")
+    results = await on_every_interface(
+        _all_interfaces(target, services),
+        lambda iface: services.controls.log_out(iface, queue),
+    )
+    return _summary(results, f"Salida de la cola {queue} solicitada.")
 
 
 @router.post("/agents/{user_id}/pause", response_model=Accepted, status_code=202)
@@ -85,17 +88,38 @@ async def pause(user_id: int, body: PauseIn, user: Controller, services: Service
     target = await _target_off_loop(user, user_id, services)
     if body.reason not in services.pause_reasons:
         raise InvalidInput("unknown pause reason", detalle="Elija un motivo de pausa de la lista.")
-    for interface in target.interfaces:
-        await services.controls.pause(interface, body.reason)
-    return Accepted(detalle="Pausa solicitada.")
+    results = await on_every_interface(
+        _all_interfaces(target, services),
+        lambda iface: services.controls.pause(iface, body.reason),
+    )
+    return _summary(results, "Pausa solicitada.")
 
 
 @router.delete("/agents/{user_id}/pause", response_model=Accepted, status_code=202)
 async def unpause(user_id: int, user: Controller, services: Services) -> Accepted:
     target = await _target_off_loop(user, user_id, services)
-    for interface in target.interfaces:
-        await services.controls.unpause(interface)
-    return Accepted(detalle="Fin de pausa solicitado.")
+    results = await on_every_interface(_all_interfaces(target, services), services.controls.unpause)
+    return _summary(results, "Fin de pausa solicitado.")
+
+
+def _all_interfaces(target: PanelUser, services: Services) -> tuple[str, ...]:
+    """Every interface Asterisk has for the agent (QueueStatus), not only the configured."""
+    return agent_interfaces(target.interfaces, target.display_name, services.agents())
+
+
+def _summary(results: list[InterfaceResult], done: str) -> Accepted:
+    """202 when at least one interface took it (the failures named); 409 when none did."""
+    failed = [r for r in results if not r.ok]
+    if failed and len(failed) == len(results):
+        raise ControlRefused(
+            "refused on every interface",
+            detalle="; ".join(f"{r.interface}: {r.detalle}" for r in failed),
+        )
+    if failed:
+        return Accepted(
+            detalle=done + " Falló en " + "; ".join(f"{r.interface}: {r.detalle}" for r in failed)
+        )
+    return Accepted(detalle=done)
 
 
 @router.post("/agents/{user_id}/calls", response_model=Accepted, status_code=202)

@@ -43,6 +43,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import StringConstraints
 from sqlalchemy import Engine
 
 import dashboards
@@ -55,8 +56,7 @@ from agent_api.sockets import TooManySockets, run_pumps, socket_user
 from crm_bridge.organisms import Role
 from dashboards import kpi, report_export, report_queries, ticket_sla
 from dashboards.kiosk import KioskLinks
-from dashboards.report_queries import ReportSpan
-from dashboards.reports import Granularity
+from dashboards.report_queries import Granularity, ReportSpan
 from dashboards.wallboard import Wallboard
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ KIOSK_REFUSED = 4403
 MAX_SPAN_DAYS = 400
 
 Format = Literal["json", "csv", "xlsx"]
+QueueName = Annotated[str, StringConstraints(max_length=80)]
 
 
 async def figure_reader(user: CurrentUser) -> Principal:
@@ -98,26 +99,37 @@ def _respond(
     desde: date,
     hasta: date,
     estilo_csv: report_export.CsvDialect = "uy",
+    *,
+    counted: bool = False,
 ) -> Response:
+    """`counted`: the table holds queue figures, so it names the counting rule
+    (in the JSON body, and as the X-Atiende-Conteo header of every format)."""
     columns, body = table
     filename = f"{name}_{desde.isoformat()}_{hasta.isoformat()}"
+    rule = {"X-Atiende-Conteo": kpi.COUNTING_RULE} if counted else {}
     if formato == "csv":
         return Response(
             report_export.to_csv(columns, body, dialect=estilo_csv),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"', **rule},
         )
     if formato == "xlsx":
         return Response(
             report_export.to_xlsx(columns, body, sheet=name),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"', **rule},
         )
     keys = [c.key for c in columns]
+    counting = (
+        {"conteo": {"regla": kpi.COUNTING_RULE, "descripcion": kpi.COUNTING_RULE_TEXT}}
+        if counted
+        else {}
+    )
     return JSONResponse(
         {
             "desde": desde.isoformat(),
             "hasta": hasta.isoformat(),
+            **counting,
             "columnas": keys,
             "etiquetas": [c.label for c in columns],
             "filas": [
@@ -149,7 +161,7 @@ def reports_router(
         desde: date,
         hasta: date,
         granularidad: Granularity = Granularity.DAY,
-        cola: Annotated[list[str] | None, Query()] = None,
+        cola: Annotated[list[QueueName] | None, Query(max_length=50)] = None,
         formato: Format = "json",
         estilo_csv: report_export.CsvDialect = "uy",
     ) -> Response:
@@ -163,7 +175,7 @@ def reports_router(
             queues=cola,
         )
         table = report_export.queue_table(rows)
-        return _respond("colas", table, formato, desde, hasta, estilo_csv)
+        return _respond("colas", table, formato, desde, hasta, estilo_csv, counted=True)
 
     @router.get("/agentes")
     def agents(

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from agent_api.audit import AuditAction
+from agent_api.audit import AuditAction, AuditLog
 from agent_api.auth import Permission, Principal
 from agent_api.deps import Services, require
 from dashboards.queue_alert_acks import AckView, QueueAlertAcks
@@ -37,6 +37,20 @@ def _out(ack: AckView) -> QueueAckOut:
     )
 
 
+def acknowledge(
+    acks: QueueAlertAcks, audit: AuditLog, user_id: int, kind: str, queue: str, note: str
+) -> AckView:
+    """Persist the acknowledgement and audit it (the API's and the page's one way)."""
+    done = acks.acknowledge(kind, queue, note, user_id)
+    audit.record(
+        AuditAction.ALERT_ACK,
+        actor_id=user_id,
+        person_ids=[None],
+        details={"kind": kind, "queue": queue, "ack_id": done.id},
+    )
+    return done
+
+
 def queue_alerts_router(acks: QueueAlertAcks) -> APIRouter:
     router = APIRouter(prefix="/api/queue-alerts", tags=["alertas de colas"])
 
@@ -47,14 +61,8 @@ def queue_alerts_router(acks: QueueAlertAcks) -> APIRouter:
         return [_out(a) for a in acks.recent(limit)]
 
     @router.post("/acks", response_model=QueueAckOut, status_code=201)
-    def acknowledge(body: QueueAckIn, user: QueueAlertReader, services: Services) -> QueueAckOut:
-        done = acks.acknowledge(body.kind, body.queue, body.note, user.user_id)
-        services.audit.record(
-            AuditAction.ALERT_ACK,
-            actor_id=user.user_id,
-            person_ids=[None],
-            details={"kind": body.kind, "queue": body.queue, "ack_id": done.id},
-        )
+    def ack(body: QueueAckIn, user: QueueAlertReader, services: Services) -> QueueAckOut:
+        done = acknowledge(acks, services.audit, user.user_id, body.kind, body.queue, body.note)
         return _out(done)
 
     return router

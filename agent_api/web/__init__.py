@@ -15,10 +15,18 @@ from agent_api.web.templating import Pages
 
 def install(app: FastAPI, pages: Pages) -> None:
     """Routes, the shared template environment and the page-auth error answers."""
-    from agent_api.web import admin, agente, homes, login, reportes, solicitudes
+    from agent_api.web import (
+        admin,
+        agente,
+        agente_socket,
+        login,
+        reportes,
+        solicitudes,
+        supervision,
+    )
 
     app.state.pages = pages
-    for module in (login, admin, solicitudes, reportes, homes, agente):
+    for module in (login, admin, solicitudes, reportes, supervision, agente, agente_socket):
         app.include_router(module.router)
 
     @app.exception_handler(PageLoginRequired)

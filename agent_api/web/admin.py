@@ -20,6 +20,7 @@ from agent_api.auth import Principal
 from agent_api.catalog import TopicInput, parse_catalog
 from agent_api.centre_setup import REQUEST_TYPE_LABELS, CentreSetup
 from agent_api.followup import FollowUpServices
+from agent_api.routes.crm import _masked as masked_error
 from agent_api.services import PanelServices
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.nav import ROLE_LABELS
@@ -536,7 +537,19 @@ async def _crm_after(
 ) -> HTMLResponse:
     followup: FollowUpServices = request.app.state.followup
     failures = followup.crm_failures
-    jobs = [] if failures is None else await run_in_threadpool(failures.list, limit=200)
+    rows = [] if failures is None else await run_in_threadpool(failures.list, limit=200)
+    # A CRM may echo the payload in its error: masked as the API masks it.
+    jobs = [
+        {
+            "id": r.id,
+            "what": f"{r.entity.value} {r.entity_id} ({r.action.value})",
+            "created_at": r.created_at,
+            "failed_at": r.failed_at,
+            "attempts": r.attempts,
+            "error": "" if r.last_error is None else masked_error(r.last_error)[:200],
+        }
+        for r in rows
+    ]
     return _render(
         request,
         user,
@@ -579,6 +592,20 @@ async def crm_retry(request: Request, user: AdminAction) -> HTMLResponse:
 # ------------------------------------------------------------ rights (18.331)
 
 
+def _history(rights: Any, person: int) -> list[dict[str, Any]]:
+    """The person's rights requests, their times as datetimes (the export gives ISO text)."""
+    rows = []
+    for r in rights.requests(person):
+        at = r.get("at")
+        if isinstance(at, str):
+            try:
+                at = datetime.fromisoformat(at)
+            except ValueError:
+                at = None
+        rows.append({**r, "at": at})
+    return rows
+
+
 @router.get("/admin/derechos")
 async def rights_page(request: Request, user: AdminPage, persona: str = "") -> HTMLResponse:
     followup: FollowUpServices = request.app.state.followup
@@ -589,7 +616,7 @@ async def rights_page(request: Request, user: AdminPage, persona: str = "") -> H
         errors.append(("der-persona", "Escriba el número de la persona (solo dígitos)."))
     history: list[dict[str, Any]] = []
     if rights is not None and person is not None:
-        history = await run_in_threadpool(rights.requests, person)
+        history = await run_in_threadpool(_history, rights, person)
     return _render(
         request,
         user,
@@ -627,7 +654,9 @@ async def erase_person(request: Request, user: AdminAction) -> HTMLResponse:
                 f"anonimizadas, {done.tickets_unlinked} solicitudes desvinculadas."
             )
     history = (
-        [] if rights is None or person is None else await run_in_threadpool(rights.requests, person)
+        []
+        if rights is None or person is None
+        else await run_in_threadpool(_history, rights, person)
     )
     return _render(
         request,

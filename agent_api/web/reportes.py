@@ -26,8 +26,7 @@ from agent_api.web.auth import page_for, pages_of
 from agent_api.web.screens import Errors
 from crm_bridge.organisms import Role
 from dashboards import kpi, report_queries, ticket_sla
-from dashboards.report_queries import ReportSpan
-from dashboards.reports import Granularity
+from dashboards.report_queries import Granularity, ReportSpan
 
 router = APIRouter(include_in_schema=False)
 

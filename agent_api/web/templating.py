@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from agent_api.auth import Principal
-from agent_api.web import formatting
+from agent_api.web import formatting, labels
 from agent_api.web.nav import home_of, nav_for
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -62,6 +62,8 @@ class Pages:
         self.env.filters["hora"] = lambda v: formatting.time_only(v, zone)
         self.env.filters["telefono"] = lambda v: formatting.phone(v, region)
         self.env.filters["duracion"] = formatting.duration
+        for name, table in labels.ALL.items():
+            self.env.filters[name] = lambda v, t=table: labels.label(t, v)
 
     def render(
         self,

@@ -23,7 +23,8 @@ emails, addresses and documents) and anonymises what else names them:
 - callback requests of those calls or numbers lose the number.
 
 The audit log keeps its rows (who read what, when) with the person's id
-nulled by the foreign key.
+nulled by the foreign key. Access (export) lists the same calls the deletion
+anonymises (`_traces`).
 """
 
 from __future__ import annotations
@@ -137,8 +138,12 @@ class PersonRights:
                 owner = model.__table__.c.person_id
                 rows = session.scalars(select(model).where(owner == person_id)).all()
                 data["person"][name] = [_columns(r, skip=("person_id",)) for r in rows]
+            # Her calls as the erasure finds them: linked, or from her numbers.
+            _phones, _tickets, _calls, found = _traces(session, person_id)
             attentions = session.scalars(
-                select(Attention).where(Attention.person_id == person_id).order_by(Attention.id)
+                select(Attention)
+                .where(Attention.id.in_([row.id for row in found] or [-1]))
+                .order_by(Attention.id)
             ).all()
             data["attentions"] = [_columns(a) for a in attentions]
             data["tickets"] = [
@@ -271,38 +276,7 @@ class PersonRights:
         with translated("erasing a person"), self._sessions.begin() as session:
             person = _person(session, person_id)
             now = self._clock()
-            owned = select(PersonPhone.number).where(PersonPhone.person_id == person_id)
-            phones = list(session.scalars(owned))
-            tickets = session.execute(
-                select(Ticket.id, Ticket.attention_system, Ticket.attention_linkedid).where(
-                    Ticket.person_id == person_id
-                )
-            ).all()
-            wrapped = session.execute(
-                select(AttentionWrapup.system, AttentionWrapup.linkedid).where(
-                    AttentionWrapup.person_id == person_id
-                )
-            ).all()
-            calls = {(s, lid) for _id, s, lid in tickets if s and lid} | {
-                (s, lid) for s, lid in wrapped
-            }
-            matches = [Attention.person_id == person_id]
-            if phones:
-                # A call from a shared number that is linked to someone else is
-                # that person's record: it stays as it is.
-                matches.append(
-                    or_(
-                        Attention.caller_number.in_(phones),
-                        Attention.caller_number_raw.in_(phones),
-                    )
-                    & Attention.person_id.is_(None)
-                )
-            matches += [
-                (Attention.system == s) & (Attention.linkedid == lid) for s, lid in sorted(calls)
-            ]
-            found = session.execute(
-                select(Attention.id, Attention.system, Attention.linkedid).where(or_(*matches))
-            ).all()
+            phones, tickets, calls, found = _traces(session, person_id)
             attention_ids = [row.id for row in found]
             calls |= {(row.system, row.linkedid) for row in found}
             if attention_ids:
@@ -434,6 +408,46 @@ class PersonRights:
         if number is None:
             raise InvalidValueError("not a valid phone number")
         return number
+
+
+def _traces(
+    session: Session, person_id: int
+) -> tuple[list[str], list[Any], set[tuple[str, str]], list[Any]]:
+    """What names the person besides their own rows: their phone numbers, their
+    tickets (id, call key), the keys of calls tied to them, and the attention
+    rows (id, system, linkedid) of those calls and of calls from their numbers
+    not linked to anyone else (a shared line's other callers keep theirs)."""
+    phones = list(
+        session.scalars(select(PersonPhone.number).where(PersonPhone.person_id == person_id))
+    )
+    tickets = list(
+        session.execute(
+            select(Ticket.id, Ticket.attention_system, Ticket.attention_linkedid).where(
+                Ticket.person_id == person_id
+            )
+        ).all()
+    )
+    wrapped = session.execute(
+        select(AttentionWrapup.system, AttentionWrapup.linkedid).where(
+            AttentionWrapup.person_id == person_id
+        )
+    ).all()
+    calls = {(s, lid) for _id, s, lid in tickets if s and lid} | {(s, lid) for s, lid in wrapped}
+    matches: list[ColumnElement[bool]] = [Attention.person_id == person_id]
+    if phones:
+        matches.append(
+            or_(Attention.caller_number.in_(phones), Attention.caller_number_raw.in_(phones))
+            & Attention.person_id.is_(None)
+        )
+    matches += [(Attention.system == s) & (Attention.linkedid == lid) for s, lid in sorted(calls)]
+    found = list(
+        session.execute(
+            select(Attention.id, Attention.system, Attention.linkedid)
+            .where(or_(*matches))
+            .order_by(Attention.id)
+        ).all()
+    )
+    return phones, tickets, calls, found
 
 
 def _audit_of_reads(session: Session, person_id: int) -> list[dict[str, Any]]:

@@ -37,7 +37,12 @@ ALLOWED_TECHNOLOGIES: frozenset[str] = frozenset(
 )
 # Applications an Originate may start. Anything that runs shell commands
 # (System, TrySystem) or other applications (Exec, ExecIf) stays out.
-ALLOWED_APPLICATIONS: frozenset[str] = frozenset({"Playback", "Wait", "Echo", "Queue"})
+ALLOWED_APPLICATIONS: frozenset[str] = frozenset({"Playback", "Wait", "Echo", "Queue", "ChanSpy"})
+# ChanSpy only as a supervisor's listen / whisper / barge on one agent's
+# interface: its data is `Tech/resource,<options>` with one of these option
+# sets (q: no beep, E: leave when the spied channel hangs up, w: whisper,
+# B: barge). Anything else (spying on every channel, recording...) is refused.
+SPY_OPTIONS: dict[str, str] = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
 
 _LINE_BREAKERS = frozenset({"\u2028", "\u2029"})
 # Tech/resource: resource characters seen in real channel and interface names
@@ -93,6 +98,27 @@ def check_channel(
     if not _CHANNEL_RESOURCE.fullmatch(resource):
         raise InvalidActionValue(name, "has characters a channel name cannot hold")
     return value
+
+
+def check_spy_data(name: str, value: str) -> str:
+    """ChanSpy's data as a supervisor may use it: one interface, known options."""
+    target, comma, options = value.partition(",")
+    if not comma or options not in SPY_OPTIONS.values():
+        raise InvalidActionValue(name, "must be Tech/resource,<listen|whisper|barge options>")
+    check_channel(name, target)
+    return value
+
+
+def spy(listener: str, target: str, mode: str) -> Originate:
+    """Ring the supervisor's `listener` phone; once answered it listens to, whispers
+    to or barges into the calls of the agent on `target` (ChanSpy)."""
+    options = SPY_OPTIONS.get(mode)
+    if options is None:
+        raise InvalidActionValue("mode", "must be listen, whisper or barge")
+    check_channel("target", target)
+    return Originate(
+        channel=listener, application="ChanSpy", data=f"{target},{options}", caller_id="Supervisión"
+    )
 
 
 def check_existing_channel(
@@ -373,6 +399,8 @@ class Originate(AmiAction):
             if self.application not in ALLOWED_APPLICATIONS:
                 raise InvalidActionValue("application", "is not an allowed application")
             check_value("data", self.data)
+            if self.application == "ChanSpy":
+                check_spy_data("data", self.data)
         check_value("caller_id", self.caller_id, MAX_NAME_LENGTH)
         for variable, value in self.variables.items():
             _check_pattern("variables", variable, _VARIABLE_NAME, MAX_NAME_LENGTH, "variable name")

@@ -85,6 +85,10 @@ class Pbx:
         self._queue_log_read = 0
         self.style: Style = style
         self.external_ivr = external_ivr
+        # deploy/asterisk/extensions.conf's FALLBACK_QUEUE: where a caller goes
+        # when Atiende's IVR could not choose a queue (the lab's stub IVR ran
+        # the older dialplan, which hung up).
+        self.fallback_queue = "consultas" if external_ivr else None
         self.agi_url = agi_url
         self.ring_seconds = (
             (0.0003 if style == "local" else 0.8) if ring_seconds is None else ring_seconds
@@ -734,6 +738,8 @@ class Pbx:
             reply = ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
         elif upper[:1] == ["ANSWER"]:
             reply = ["200 result=0"]
+        elif verb == "CHANNEL STATUS":
+            reply = ["200 result=6"]  # AST_STATE_UP (a dead channel got 511 above)
         elif upper[:1] == ["VERBOSE"] or verb == "DATABASE PUT":
             reply = ["200 result=1"]
         elif upper[:1] == ["EXEC"] or verb == "WAIT FOR":
@@ -847,6 +853,16 @@ class Pbx:
             return
         self._varset(one, "AGISTATUS", status)
         queue = call.variables.get("ATIENDE_QUEUE", "")
+        fallback = self.fallback_queue
+        if not queue and fallback is not None and fallback in self.waiting:
+            # The fail-safe dialplan: the IVR could not choose (unreachable, or
+            # its session died with AGISTATUS SUCCESS): the fallback queue, and
+            # no survey after it.
+            self._newexten(one, 5, "GotoIf", "1?fallback")
+            call.variables["ATIENDE_IVR_FALLBACK"] = status
+            self._varset(one, "ATIENDE_IVR_FALLBACK", status)
+            self._join(call, fallback)
+            return
         self._newexten(one, 4, "GotoIf", f"{0 if queue else 1}?hangup")
         if not queue or queue not in self.waiting:
             call.outcome = "ivr_completed"
@@ -1219,7 +1235,7 @@ class Pbx:
         self._varset(caller, "DIALEDTIME", str(int(dialed)))
         self._varset(caller, "DIALEDTIME_MS", str(int(dialed * 1000)))
         self._bridge_event("BridgeDestroy", call, 0)
-        if self.survey:
+        if self.survey and "ATIENDE_IVR_FALLBACK" not in call.variables:
             self._hangup(leg)
             self._start_survey(call)
         else:

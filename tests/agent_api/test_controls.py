@@ -89,7 +89,8 @@ async def test_refusals_and_bad_values_become_clear_errors(
     server.fail("QueuePause", "Interface not found")
     with pytest.raises(ControlRefused) as refused:
         await controls.pause("PJSIP/4001", "Almuerzo")
-    assert "Interface not found" in refused.value.detalle
+    # Asterisk's English is translated for the agent.
+    assert refused.value.detalle == "El teléfono no está en ninguna cola de la central."
     with pytest.raises(InvalidInput):
         await controls.pause("PJSIP/4001", "Almuerzo\r\nAction: Originate")
     with pytest.raises(InvalidInput):
@@ -115,7 +116,11 @@ def test_api_reports_a_refusal_in_spanish_and_changes_no_state(panel: Panel) -> 
     )
     answer = agent.post(f"/api/agents/{me}/pause", json={"reason": "Almuerzo"})
     assert answer.status_code == 409
-    assert answer.json() == {"detalle": "La central rechazó la acción: Interface not found"}
+    # Every interface tried; each refusal named with its interface.
+    iface = panel.interfaces[panel.usernames[Role.EJECUTIVO]]
+    assert answer.json() == {
+        "detalle": f"{iface}: La central rechazó la acción: Interface not found"
+    }
     panel.controls.refuse = None
     assert agent.post(f"/api/agents/{me}/pause", json={"reason": "Inventado"}).status_code == 422
     reasons = agent.get("/api/pause-reasons").json()

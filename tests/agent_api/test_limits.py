@@ -108,7 +108,7 @@ def test_every_page_and_answer_carries_the_security_headers(
 
 def test_static_assets_may_be_cached(wallboard_panel: Panel) -> None:
     client = wallboard_panel.client()
-    for path in ("/static/panel.js", "/wallboard/static/wallboard.js"):
+    for path in ("/static/js/agente.js", "/wallboard/static/wallboard.js"):
         answer = client.get(path)
         assert answer.status_code == 200, path
         assert "no-store" not in answer.headers.get("cache-control", "")

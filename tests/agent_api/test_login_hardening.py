@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from agent_api.app import create_app
 from agent_api.auth import LoginRateLimiter, normalize_username, username_problem
 from agent_api.exceptions import Conflict, InvalidInput
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.exceptions import MigrationError
 from crm_bridge.organisms import Role
@@ -80,7 +80,7 @@ def test_password_spraying_from_one_address_is_slowed(panel: Panel) -> None:
 
 def _app_behind_proxy(panel_db: str, trusted: list[str]) -> tuple[TestClient, Panel]:
     built = build_panel(panel_db)
-    app = create_app(
+    app = panel_app(
         engine=built.engine,
         hub=PopHub(None),
         controls=RecordingControls(),

@@ -182,6 +182,8 @@ def test_an_ejecutivo_reads_a_person_only_for_a_call_that_identified_her(desk: P
     # The call's own route: only once answered, only by who answered.
     rung_only = _rung(desk, agent, phone, answer=False)
     assert client.get(f"/api/calls/{SYSTEM}/{rung_only.linkedid}/person").status_code == 403
+    # A phone that only rings gets the pop's summary: no record through that call.
+    assert client.get(url, params=_reason(rung_only)).status_code == 403
     card = client.get(f"/api/calls/{SYSTEM}/{mine_from_her.linkedid}/person")
     assert card.status_code == 200 and card.json()["person"]["id"] == person
     other = desk.client(desk.second_agent)
@@ -273,6 +275,10 @@ def test_pending_wrapups_and_ticket_reads_are_audited(desk: Panel) -> None:
     assert client.get("/api/wrapups/pending").status_code == 200
     pending = AuditLog(desk.engine).query(action="pending_read", actor_id=desk.users[agent])
     assert len(pending) == 1
+    # The workspace page lists them too, audited the same way.
+    assert client.get("/agente").status_code == 200
+    pending = AuditLog(desk.engine).query(action="pending_read", actor_id=desk.users[agent])
+    assert len(pending) == 2
     person = _person(desk)
     ticket = _ticket(desk, person)
     assert desk.client(desk.usernames[S]).get(f"/api/tickets/{ticket}").status_code == 200

@@ -18,14 +18,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
+from agent_api.web.formatting import phone
+from agent_api.workspace import CallId, dedupe_path
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from atiende.settings import AmiSettings, Settings
 from atiende.wiring import build_bridge
 from crm_bridge.db import make_engine, session_factory
@@ -69,7 +71,7 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
     )
     port = free_port()
     controls = RecordingControls()
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=controls,
@@ -103,8 +105,8 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
             await page.keyboard.press("Tab")
             await page.keyboard.type(PASSWORD)
             await page.keyboard.press("Enter")
-            await page.wait_for_selector("#panel:not([hidden])")
-            await expect(page.locator("#connection")).to_have_text("Conectado")
+            await page.wait_for_url("**/agente")
+            await expect(page.locator("#conexion")).to_have_text("Conectado")
 
             async with AmiTestServer(capture, secret=AMI_SECRET) as ami:
                 settings = Settings(
@@ -125,41 +127,52 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
                 try:
                     await asyncio.wait_for(ami.replayed(), timeout=30)
                     await asyncio.wait_for(service.caught_up(), timeout=30)
-                    await page.wait_for_selector("#wrapup-section:not([hidden])", timeout=10_000)
-                    await expect(page.locator("#pop-status")).to_contain_text("finalizada")
+                    await expect(page.locator("#llamada")).to_contain_text(
+                        "Llamada finalizada", timeout=10_000
+                    )
                 finally:
                     await service.stop()
 
-            # The caller's name is text, not markup.
-            assert await page.text_content("#pop-caller-name") == XSS
-            assert await page.locator("#pop img").count() == 0
-            assert await page.text_content("#pop-caller-number") == call.caller_number
-            assert await page.text_content("#pop-queue") == "consultas"
-            # The digit the IVR read (answered.agi: GET DATA answered with result=N).
+            # The caller's name is text, not markup; the number in the one format.
+            card = page.locator("#llamada")
+            await expect(card).to_contain_text(XSS)
+            assert await page.locator("#llamada img").count() == 0
+            await expect(card).to_contain_text(phone(call.caller_number))
+            await expect(card).to_contain_text("consultas")
+            # The digits the IVR read (answered.agi: GET DATA answered with result=N),
+            # each step once.
             digits = re.findall(
                 r"> GET DATA [^\n]*\n< 200 result=(\d+)",
                 (recordings / "answered.agi").read_text(encoding="utf-8"),
             )
-            assert await page.text_content("#pop-ivr") == " › ".join(digits)
-            assert "no registrada" in (await page.text_content("#person-status") or "")
+            await expect(card).to_contain_text(" › ".join(dedupe_path(digits)))
+            await expect(page.locator("#persona")).to_contain_text("no registrada")
+            form = page.locator(f"#cierre-{CallId('pbx-browser', linkedid).dom_id}")
+            await expect(form).to_be_visible()
             assert await axe_violations(page) == []
 
-            # Unknown caller: the agent registers her from the pop, with consent.
-            await page.fill("#reg-given", "Carmen")
-            await page.fill("#reg-family", "Rodríguez")
-            await page.check("#reg-consent-contact")
-            await page.click("#register-form button[type=submit]")
-            await expect(page.locator("#person-name")).to_have_text("Carmen Rodríguez")
-            await expect(page.locator("#person-phones")).to_have_text(
-                "+598" + call.caller_number[1:]
+            # Unknown caller: the agent registers her from the call, with consent.
+            await page.get_by_role("button", name="Registrar persona").click()
+            await page.fill("#nueva-nombres", "Carmen")
+            await page.fill("#nueva-apellidos", "Rodríguez")
+            await page.fill("#nueva-telefono", call.caller_number)
+            await page.check("input[name=consents][value=contacto]")
+            await page.get_by_role("button", name="Registrar", exact=True).click()
+            await expect(page.locator("#ficha-nombre")).to_have_text("Carmen Rodríguez")
+            await expect(page.locator("#persona-detalle")).to_contain_text(
+                phone(call.caller_number)
             )
+            await page.get_by_role("button", name="Usar en el cierre").click()
+            await expect(form.locator(".linked-person")).to_have_text("Carmen Rodríguez")
 
             # Pause: the request alone changes nothing on screen; the AMI event does.
-            shown = await page.text_content("#agent-state")
-            await page.select_option("#pause-reason", "Almuerzo")
-            await page.click("#pause-form button[type=submit]")
-            await expect(page.locator("#control-message")).to_contain_text("solicitada")
-            assert await page.text_content("#agent-state") == shown
+            shown = await page.text_content("#estado .state strong")
+            await page.select_option("#pausa-motivo", "Almuerzo")
+            await page.click("#pausar")
+            await expect(page.locator("#estado")).to_contain_text(
+                "Pausa: pendiente de confirmación"
+            )
+            assert await page.text_content("#estado .state strong") == shown
             assert controls.calls[-1] == ("pause", "Local/4001@agents/n", "Almuerzo")
             hub.publish(
                 [
@@ -175,20 +188,19 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
                     )
                 ]
             )
-            await expect(page.locator("#agent-state")).to_have_text("en pausa")
-            await expect(page.locator("#agent-reason")).to_have_text("(Almuerzo)")
+            await expect(page.locator("#estado .state")).to_contain_text("En pausa (Almuerzo)")
 
-            await page.select_option("#wrapup-type", "consulta")
-            await page.select_option("#wrapup-topic", label="Cédula de identidad")
-            await page.fill("#wrapup-notes", "Consultó requisitos de renovación")
-            await page.check("input[name=resolution][value=resuelta]")
-            await page.click("#wrapup-form button[type=submit]")
-            await expect(page.locator("#wrapup-message")).to_contain_text("Cierre registrado")
-            await page.click("#calls-refresh")
-            await expect(page.locator("#calls-body")).to_contain_text("resuelta")
-            await expect(page.locator("#pending-wrapups")).to_have_text(
-                "Todas sus atenciones de hoy tienen cierre."
+            dom = CallId("pbx-browser", linkedid).dom_id
+            await page.select_option(f"#tipo-{dom}", "consulta")
+            await page.select_option(f"#tema-{dom}", label="Cédula de identidad")
+            await page.fill(f"#notas-{dom}", "Consultó requisitos de renovación")
+            await page.check(f"#cierre-{dom} input[name=resolution][value=resuelta]")
+            await page.click(f"#cierre-{dom} button[type=submit]")
+            await expect(page.locator(f"#cierre-{dom}.saved")).to_contain_text("Cierre registrado")
+            await expect(page.locator("#pendientes")).to_contain_text(
+                "Todas sus atenciones tienen cierre."
             )
+            assert await axe_violations(page) == []
         finally:
             await browser.close()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from agent_api.web.nav import ROLE_HOME
 from crm_bridge.organisms import Role
@@ -56,8 +57,6 @@ def test_each_role_lands_on_its_home(panel: Panel, role: Role) -> None:
     page = client.get(location)
     assert page.status_code == 200, page.text
     _assert_own_assets_only(page.text)
-    if role is Role.EJECUTIVO:
-        return  # interim: /agente is still the single-page panel (issue 13 step 2)
     assert 'aria-label="Principal"' in page.text and "Cerrar sesión" in page.text
     csrf = client.cookies.get("atiende_csrf")
     assert csrf and f'"X-CSRF-Token": "{csrf}"' in page.text.replace("&#34;", '"')
@@ -114,3 +113,23 @@ def test_api_docs_are_served_from_vendored_files(panel: Panel) -> None:
     assert (STATIC / "vendor" / "htmx" / "LICENSE").is_file()
     assert (STATIC / "vendor" / "swagger-ui" / "LICENSE").is_file()
     assert ORIGIN  # the test client's Origin is the app's own
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r is not Role.EJECUTIVO])
+def test_roles_without_pops_never_get_the_agent_socket(panel: Panel, role: Role) -> None:
+    client = panel.client()
+    form_login(client, panel.usernames[role])
+    page = client.get(ROLE_HOME[role])
+    assert "/static/js/agente.js" not in page.text and "/ws/agente" not in page.text
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws/agente") as ws:
+        ws.receive_text()
+
+
+def test_the_agent_socket_starts_with_the_whole_workspace(panel: Panel) -> None:
+    client = panel.client()
+    form_login(client, panel.usernames[Role.EJECUTIVO])
+    with client.websocket_connect("/ws/agente") as ws:
+        first = ws.receive_json()
+    assert first["type"] == "swap"
+    assert set(first["regions"]) == {"estado", "llamada", "persona", "cierres", "pendientes"}
+    assert 'id="llamada"' in first["regions"]["llamada"]

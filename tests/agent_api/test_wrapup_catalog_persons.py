@@ -19,7 +19,7 @@ from crm_bridge.db import session_factory
 from crm_bridge.models import Attention, AttentionWrapup, Ticket
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.tickets import TicketService
-from telephony.domain import AgentRinging, CallKey
+from telephony.domain import AgentRinging, CallAnswered, CallKey
 from tests.agent_api.conftest import Panel, build_panel
 
 pytestmark = pytest.mark.postgres
@@ -201,10 +201,17 @@ def test_catalog_parsing_rules() -> None:
             parse_catalog(bad, kind)
 
 
+def _answered(panel: Panel, username: str) -> CallKey:
+    key = _rung(panel, username)
+    interface = panel.interfaces[username]
+    panel.hub.publish([CallAnswered(time.time(), key, "consultas", interface, "Agente", 2.0)])
+    return key
+
+
 def test_person_registry_with_audit_of_every_read(desk: Panel) -> None:
     agent = desk.usernames[Role.EJECUTIVO]
     client = desk.client(agent)
-    key = _rung(desk, agent)
+    key = _answered(desk, agent)
     reason = {"call_system": SYSTEM, "call_linkedid": key.linkedid}
     phone = f"099{uuid.uuid4().int % 1_000_000:06d}"
     document = _cedula()
@@ -274,7 +281,7 @@ def _cedula() -> str:
 def test_registering_an_existing_document_answers_409_with_the_person(desk: Panel) -> None:
     agent = desk.usernames[Role.EJECUTIVO]
     client = desk.client(agent)
-    key = _rung(desk, agent)
+    key = _answered(desk, agent)
     reason = {"call_system": SYSTEM, "call_linkedid": key.linkedid}
     body = {
         "given_names": "Ana",

@@ -1,5 +1,5 @@
-"""SLA alerts on the agent panel in headless Chromium: a supervisor logged in
-through the panel's form sees the wallboard's alert for a caller waiting past
+"""SLA alerts in headless Chromium: a supervisor logged in through the login
+page lands on their home and sees the wallboard's alert for a caller waiting past
 the limit and can dismiss it with the keyboard; an ejecutivo's page never opens
 the socket; axe-core finds no serious or critical problem on the supervisor's page."""
 
@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from fastapi.staticfiles import StaticFiles
 
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
@@ -53,7 +53,7 @@ async def test_panel_shows_sla_alerts_to_supervisors_only(browser_db: str) -> No
         StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine))
     )
     port = free_port()
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=RecordingControls(),
@@ -100,7 +100,7 @@ async def test_panel_shows_sla_alerts_to_supervisors_only(browser_db: str) -> No
             agent_sockets: list[str] = []
             agent.on("websocket", lambda ws: agent_sockets.append(ws.url))
             await _log_in(agent, base, "ana")
-            await expect(agent.locator("#connection")).to_have_text("Conectado")
+            await expect(agent.locator("#conexion")).to_have_text("Conectado")
             await expect(agent.locator("#alerts-section")).to_be_hidden()
             await expect(agent.locator("#alerts-list li")).to_have_count(0)
             assert agent_sockets and not any("/ws/wallboard" in u for u in agent_sockets)

@@ -16,8 +16,7 @@ from dashboards.report_export import (
     to_xlsx,
     topic_table,
 )
-from dashboards.report_queries import OrganismRow, TopicRow
-from dashboards.reports import QueueRow
+from dashboards.report_queries import OrganismRow, QueueRow, TopicRow
 
 ROW = QueueRow(
     queue="consultas",

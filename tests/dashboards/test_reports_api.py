@@ -20,6 +20,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, insert
 
 from agent_api.routes.figures import reports_router
+from crm_bridge.attentions import leg_to_json
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.models import (
     AgentStateInterval,
@@ -32,13 +33,14 @@ from crm_bridge.models import (
 from crm_bridge.organisms import Role
 from dashboards import kpi
 from dashboards.report_queries import (
+    Granularity,
     ReportSpan,
     agent_report,
     organism_report,
     queue_report,
     topic_report,
 )
-from dashboards.reports import Granularity
+from telephony.domain import Outcome, QueueLeg
 from tests.agent_api.conftest import build_panel
 from tests.support.postgres import fresh_database
 
@@ -63,6 +65,19 @@ def attention(
     agent: str | None = None,
 ) -> dict[str, Any]:
     answered = arrived + timedelta(seconds=wait or 0) if outcome == "answered" else None
+    # One queue leg, as the bridge writes it (the report counts legs).
+    leg = QueueLeg(
+        queue or "",
+        arrived.timestamp(),
+        1,
+        (answered or arrived + timedelta(seconds=wait or 0)).timestamp(),
+        Outcome(outcome),
+        agent,
+        None,
+        None if answered is None else answered.timestamp(),
+        wait,
+        talk,
+    )
     return {
         "system": "pbx1",
         "linkedid": linkedid,
@@ -79,7 +94,7 @@ def attention(
         "queue": queue,
         "agent": agent,
         "agents": [agent] if agent else [],
-        "legs": [],
+        "legs": [leg_to_json(leg)] if queue else [],
         "wait_seconds": wait,
         "talk_seconds": talk,
         "outcome": outcome,
@@ -313,7 +328,11 @@ def test_queue_report_json_csv_and_xlsx_agree(api: Any) -> None:
     first = body["filas"][0]
     assert (first["cola"], first["día"], first["ofrecidas"]) == ("consultas", "2026-03-02", 7)
     assert first["nivel_servicio"] == 0.75
+    # Every queue report names its counting rule.
+    assert body["conteo"]["regla"] == "por_tramo_de_cola"
+    assert "tramo de cola" in body["conteo"]["descripcion"]
     download = client.get(f"/api/reportes/colas?{QUERY}&formato=csv")
+    assert download.headers["x-atiende-conteo"] == "por_tramo_de_cola"
     assert download.headers["content-type"].startswith("text/csv")
     assert "attachment" in download.headers["content-disposition"]
     # For Uruguay by default: `;`, Spanish labels, dd/mm/aaaa, decimal comma.
@@ -327,6 +346,7 @@ def test_queue_report_json_csv_and_xlsx_agree(api: Any) -> None:
     assert table[0] == body["columnas"]
     assert table[1][:4] == ["consultas", "2026-03-02", "", "7"]
     sheet = client.get(f"/api/reportes/colas?{QUERY}&formato=xlsx")
+    assert sheet.headers["x-atiende-conteo"] == "por_tramo_de_cola"
     book = load_workbook(io.BytesIO(sheet.content))
     cells = [list(row) for row in book.active.iter_rows(values_only=True)]
     assert list(cells[0]) == body["etiquetas"]

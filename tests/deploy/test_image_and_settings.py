@@ -62,7 +62,9 @@ def deploy_variables() -> set[str]:
     # Channel variables of the dialplan (ATIENDE_QUEUE...) are not settings.
     dialplan = (DEPLOY / "asterisk" / "extensions.conf").read_text(encoding="utf-8")
     channel = set(re.findall(r"\b(ATIENDE_[A-Z_]+[A-Z])\b", dialplan))
+    # ATIENDE_USER_PASSWORD is read by `atiende user add` itself (cli.py), not a setting.
     names |= set(re.findall(r"\b(ATIENDE_[A-Z_]+[A-Z])\b", readme)) - channel
+    names -= {"ATIENDE_USER_PASSWORD"}
     return names
 
 

@@ -54,4 +54,5 @@ async def log_in_page(page: Any, base: str, username: str, password: str) -> Non
     await page.keyboard.press("Tab")
     await page.keyboard.type(password)
     await page.keyboard.press("Enter")
-    await page.wait_for_selector("#panel:not([hidden])")
+    # The login page sends each role to its home (agent_api/web/nav.py).
+    await page.wait_for_url(lambda url: "/ingresar" not in url)

@@ -44,7 +44,10 @@ def test_demo_command_runs_bounded_and_exits_cleanly(tmp_path: Path) -> None:
         "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "atiende.cli", "demo", "--duration", "2", "--speed", "40"],
+        [
+            *(sys.executable, "-m", "atiende.cli", "demo", "--duration", "2", "--speed", "40"),
+            "--use-configured-database",  # the test's own file, on purpose
+        ],
         env=env,
         capture_output=True,
         text=True,

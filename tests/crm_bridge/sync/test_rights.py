@@ -248,6 +248,13 @@ def test_deletion_erases_every_trace_and_a_replayed_call_does_not_restore_it(
             TicketEvent(ticket_id=ticket.id, at=now, action="nota", notes="Llamó María otra vez")
         )
     _sync(engine, runner)
+    # Access shows what erasure will erase: her calls, linked or from her number.
+    exported = PersonRights(engine).export(person_id, actor_id=officer)
+    assert [a["linkedid"] for a in exported["attentions"]] == [
+        "1763971200.1",
+        "1763971300.1",
+        "1763971400.1",
+    ]
     result = PersonRights(engine).erase(person_id, actor_id=officer)
     assert (result.attentions_anonymised, result.tickets_unlinked) == (3, 1)
     assert result.wrapups_cleared == 1

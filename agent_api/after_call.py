@@ -1,0 +1,187 @@
+"""After-call work: an agent whose answered call ended is paused "Cierre" until the wrap-up.
+
+As a VICIdial agent is held until the call is dispositioned: when a call the
+agent answered ends, every interface Asterisk has for the agent is paused in
+its queues with reason "Cierre" (QueuePause with Reason, so Asterisk emits
+QueueMemberPause with PausedReason and supervisors see it), and unpaused
+when the wrap-up of that call is saved or when the maximum passes: the
+queue's `wrapuptime` from queues.conf when it sets one, else the setting
+(default 120 s).
+
+`deadline_seconds` and `AcwBook` are pure (what to do and when); the
+`AfterCallWork` adapter carries the decisions out through AgentControls and
+tells the agent's page (`acw.started`, `acw.ended` frames via the hub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_api.control_fanout import InterfaceResult, agent_interfaces, on_every_interface
+from agent_api.controls import AgentControls
+from agent_api.users import UserStore
+from telephony.agents import AgentSnapshot
+from telephony.domain import CallKey
+
+log = logging.getLogger(__name__)
+
+ACW_REASON = "Cierre"
+DEFAULT_MAX_SECONDS = 120.0
+
+
+def deadline_seconds(
+    queue: str | None, per_queue: Mapping[str, float], default: float = DEFAULT_MAX_SECONDS
+) -> float:
+    """The queue's wrapuptime when queues.conf sets one (> 0), else the default."""
+    if queue is not None:
+        configured = per_queue.get(queue, 0.0)
+        if configured > 0:
+            return configured
+    return default
+
+
+@dataclass(frozen=True, slots=True)
+class Acw:
+    call: CallKey
+    until: float
+
+
+@dataclass
+class AcwBook:
+    """Who is in after-call work for which call (pure bookkeeping)."""
+
+    running: dict[int, Acw] = field(default_factory=dict)
+
+    def start(self, user_id: int, call: CallKey, until: float) -> Acw | None:
+        """Start (or move to a newer call); the one it replaces, if any."""
+        previous = self.running.get(user_id)
+        self.running[user_id] = Acw(call, until)
+        return previous
+
+    def end(self, user_id: int, call: CallKey | None = None) -> Acw | None:
+        """End the user's after-call work (only if it is for `call`, when given)."""
+        current = self.running.get(user_id)
+        if current is None or (call is not None and current.call != call):
+            return None
+        del self.running[user_id]
+        return current
+
+    def of(self, user_id: int) -> Acw | None:
+        return self.running.get(user_id)
+
+
+class AfterCallWork:
+    def __init__(
+        self,
+        controls: AgentControls,
+        *,
+        per_queue: Mapping[str, float] | None = None,
+        default_seconds: float = DEFAULT_MAX_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._controls = controls
+        self._per_queue = dict(per_queue or {})
+        self._default = default_seconds
+        self._clock = clock
+        self.book = AcwBook()
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Set by create_app: the user's interfaces (QueueStatus included) and
+        # how to tell the user's pages.
+        self.interfaces_of: Callable[[int], Sequence[str]] = lambda _user: ()
+        self.notify: Callable[[int, dict[str, object]], None] = lambda _user, _frame: None
+        self.last_results: dict[int, list[InterfaceResult]] = {}
+
+    def call_ended(self, user_id: int, call: CallKey, queue: str | None) -> None:
+        """The user's answered call ended: pause "Cierre" until the wrap-up or the deadline."""
+        seconds = deadline_seconds(queue, self._per_queue, self._default)
+        until = self._clock() + seconds
+        self.book.start(user_id, call, until)
+        loop = asyncio.get_running_loop()
+        old = self._timers.pop(user_id, None)
+        if old is not None:
+            old.cancel()
+        self._timers[user_id] = loop.call_later(seconds, self._expired, user_id, call)
+        self._spawn(self._pause(user_id, call, until))
+
+    async def wrapup_saved(self, user_id: int, call: CallKey) -> None:
+        """The wrap-up of `call` is saved: end its after-call work (if it is the one running)."""
+        if self.book.end(user_id, call) is None:
+            return
+        timer = self._timers.pop(user_id, None)
+        if timer is not None:
+            timer.cancel()
+        await self._unpause(user_id, call, "saved")
+
+    def _expired(self, user_id: int, call: CallKey) -> None:
+        self._timers.pop(user_id, None)
+        if self.book.end(user_id, call) is not None:
+            self._spawn(self._unpause(user_id, call, "deadline"))
+
+    async def _pause(self, user_id: int, call: CallKey, until: float) -> None:
+        # interfaces_of reads the user from the store: off the loop.
+        interfaces = await asyncio.to_thread(self.interfaces_of, user_id)
+        results = await on_every_interface(
+            interfaces, lambda iface: self._controls.pause(iface, ACW_REASON)
+        )
+        self.last_results[user_id] = results
+        failed = [r for r in results if not r.ok]
+        if failed:
+            log.warning("after-call pause failed on %d of %d interfaces", len(failed), len(results))
+        self.notify(
+            user_id,
+            {
+                "type": "acw.started",
+                "call": {"system": call.system, "linkedid": call.linkedid},
+                "until": until,
+                "failed": [{"interface": r.interface, "detalle": r.detalle} for r in failed],
+            },
+        )
+
+    async def _unpause(self, user_id: int, call: CallKey, why: str) -> None:
+        interfaces = await asyncio.to_thread(self.interfaces_of, user_id)
+        results = await on_every_interface(interfaces, self._controls.unpause)
+        self.last_results[user_id] = results
+        self.notify(
+            user_id,
+            {
+                "type": "acw.ended",
+                "call": {"system": call.system, "linkedid": call.linkedid},
+                "why": why,
+            },
+        )
+
+    def _spawn(self, work: object) -> None:
+        assert asyncio.iscoroutine(work)
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+
+def attach_after_call(
+    acw: AfterCallWork,
+    hub: Any,
+    users: UserStore,
+    snapshot: Callable[[], Sequence[AgentSnapshot]],
+) -> None:
+    """Connect after-call work to the pop hub (call ends) and the users' pages."""
+
+    def interfaces_of(user_id: int) -> tuple[str, ...]:
+        user = users.get(user_id)
+        if user is None:
+            return ()
+        return agent_interfaces(user.interfaces, user.display_name, snapshot())
+
+    acw.interfaces_of = interfaces_of
+    acw.notify = hub.push
+    hub.after_call = acw
