@@ -638,6 +638,41 @@ def build_panel(settings: Settings, engine: Engine) -> Panel:
     return Panel(hub, engine, settings)
 
 
+async def start_panel(
+    parts: contextlib.AsyncExitStack, panel: Panel, service: BridgeService
+) -> None:
+    """Start the panel on `service`; `parts` stops it (also if it fails half-way)."""
+    parts.push_async_callback(panel.stop)
+    await panel.start(service)
+
+
+async def start_ivr(
+    parts: contextlib.AsyncExitStack, ivr: FastAgiServer, settings: Settings
+) -> None:
+    """Start the FastAGI IVR; `parts` stops it. A taken port is a StartupError."""
+    try:
+        await ivr.start()
+    except OSError as err:
+        where = f"{settings.ivr.host}:{settings.ivr.port}"
+        raise StartupError(f"ATIENDE_IVR__PORT: cannot listen on {where}: {err.strerror}") from err
+    parts.push_async_callback(ivr.stop)
+    log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
+
+
+def start_metrics_part(
+    parts: contextlib.AsyncExitStack,
+    settings: Settings,
+    service: BridgeService,
+    extra: Sequence[Collector] = (),
+) -> WSGIServer | None:
+    """/metrics (start_metrics), shut down and closed by `parts`."""
+    metrics = start_metrics(settings, service, extra)
+    if metrics is not None:
+        parts.callback(metrics.server_close)
+        parts.callback(metrics.shutdown)
+    return metrics
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop` is set).
 
@@ -658,6 +693,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     ivr = build_ivr(settings, engine) if settings.ivr.enabled else None
     # One exit stack: each part is registered as it starts, so whatever
     # fails (a port taken...) stops the ones already running, last first.
+    # The demo (atiende.demo) starts the same parts with the same helpers.
     async with contextlib.AsyncExitStack() as parts:
         parts.callback(engine.dispose)
         # The writer's thread runs from the bridge's construction; stopping a
@@ -665,18 +701,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         parts.push_async_callback(service.stop)
         await asyncio.to_thread(migrate, settings)
         if panel is not None:
-            parts.push_async_callback(panel.stop)
-            await panel.start(service)
+            await start_panel(parts, panel, service)
         if ivr is not None:
-            try:
-                await ivr.start()
-            except OSError as err:
-                where = f"{settings.ivr.host}:{settings.ivr.port}"
-                raise StartupError(
-                    f"ATIENDE_IVR__PORT: cannot listen on {where}: {err.strerror}"
-                ) from err
-            parts.push_async_callback(ivr.stop)
-            log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
+            await start_ivr(parts, ivr, settings)
         if relay is not None:
             parts.push_async_callback(relay.close)
             await relay.start()
@@ -685,10 +712,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             outbox=OutboxStore(engine).stats if adapter is not None else None,
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
-        metrics = start_metrics(settings, service, [followup, *ivr_metrics])
-        if metrics is not None:
-            parts.callback(metrics.server_close)
-            parts.callback(metrics.shutdown)
+        start_metrics_part(parts, settings, service, [followup, *ivr_metrics])
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
         if panel is not None:
