@@ -169,8 +169,8 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
             shown = await page.text_content("#estado .state strong")
             await page.select_option("#pausa-motivo", "Almuerzo")
             await page.click("#pausar")
-            await expect(page.locator("#control-resultado")).to_contain_text(
-                "pendiente de confirmación"
+            await expect(page.locator("#estado")).to_contain_text(
+                "Pausa: pendiente de confirmación"
             )
             assert await page.text_content("#estado .state strong") == shown
             assert controls.calls[-1] == ("pause", "Local/4001@agents/n", "Almuerzo")
