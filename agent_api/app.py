@@ -1,7 +1,8 @@
 """The agent panel's FastAPI application.
 
-`create_app` takes ready-made dependencies (no settings are read here); see
-agent_api.ws for how the lead composes it with the bridge in atiende/wiring.py.
+`create_app` takes ready-made services (no settings are read, no client is
+built here): atiende.panel_app builds them from the engine, and
+atiende/wiring.py composes the panel with the bridge (see agent_api.ws).
 OpenAPI docs at /api/docs. Errors are JSON `{"detalle": "..."}` in Spanish
 for the panel; logs get the English reason.
 """
@@ -9,9 +10,8 @@ for the panel; logs get the English reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,21 +19,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agent_api.after_call import AfterCallWork, attach_after_call
-from agent_api.audit import AuditLog
-from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
-from agent_api.calls import CallLog
-from agent_api.catalog import Catalog
-from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.exceptions import AgentApiError
-from agent_api.followup import FollowUpServices, TicketScope
+from agent_api.followup import FollowUpServices
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge, SecurityHeaders
-from agent_api.need_to_know import NeedToKnow
-from agent_api.pop_lookup import PersonCards
 from agent_api.routes import (
     admin_directory,
     admin_topics,
@@ -56,11 +48,8 @@ from agent_api.routes import (
     tickets as ticket_routes,
 )
 from agent_api.services import PanelServices
-from agent_api.users import UserStore
 from agent_api.web import install as install_pages
 from agent_api.web.templating import Pages
-from agent_api.wrapups import WrapupStore
-from agent_api.ws import PopHub
 from crm_bridge.exceptions import (
     ConsentRequiredError,
     InvalidTransitionError,
@@ -71,13 +60,6 @@ from crm_bridge.exceptions import (
     StoreUnavailableError,
 )
 from crm_bridge.history import PersonHistory
-from crm_bridge.organisms import Directory
-from crm_bridge.persons import PersonRegistry
-from crm_bridge.sync.outbox import SyncFailures
-from crm_bridge.sync.rights import PersonRights
-from crm_bridge.sync.sla_alerts import SlaAlerts
-from crm_bridge.tickets import TicketService
-from telephony.agents import AgentSnapshot
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -101,65 +83,30 @@ def _problem(status: int, detalle: str, headers: dict[str, str] | None = None) -
 
 def create_app(
     *,
-    engine: Engine,
-    hub: PopHub,
-    controls: AgentControls,
-    agents_snapshot: Callable[[], list[AgentSnapshot]],
-    secret_key: str,
-    allowed_origins: Iterable[str],
-    pause_reasons: Iterable[str] = DEFAULT_PAUSE_REASONS,
-    tickets: TicketService | None = None,
-    sla_alerts: SlaAlerts | None = None,
-    crm_failures: SyncFailures | None = None,
-    rights: PersonRights | None = None,
-    phone_region: str = "UY",
+    services: PanelServices,
+    followup: FollowUpServices,
+    person_history: PersonHistory,
     timezone: str = "America/Montevideo",
-    cookie_secure: bool = True,
-    session_lifetime_seconds: float = 10 * 3600,
-    login_limiter: LoginRateLimiter | None = None,
-    passwords: Passwords | None = None,
+    phone_region: str = "UY",
     after_call: AfterCallWork | None = None,
     queue_names: Iterable[str] = (),
-    clock: Callable[[], datetime] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
-    """The panel app. `hub` must also be a sink of the bridge (see agent_api.ws).
+    """The panel app, on services the composition root built
+    (atiende.wiring.panel_app builds them from an engine and settings).
 
-    `clock` decides what "today" is for the calls of the day (tests replaying
-    old recordings set it to the recording's day). `tickets`, `sla_alerts`,
-    `crm_failures` and `rights` are optional: their routes answer 503 without
-    them; `app.state.followup.crm_failures` may be set once the sync runs.
+    `services.hub` must also be a sink of the bridge (see agent_api.ws).
+    `followup`'s optional services answer 503 without them;
+    `app.state.followup.crm_failures` may be set once the sync runs.
     `max_body_bytes` bounds every request body (413 before it is read);
     `body_limits` raises it for path prefixes that take files.
     `trusted_proxies` (addresses or networks): requests from them are taken
     to come from the client their X-Forwarded-For names (login limits).
     """
-    user_store = UserStore(engine, passwords or Passwords())
-    registry = PersonRegistry(engine, phone_region=phone_region)
-    services = PanelServices(
-        users=user_store,
-        sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
-        limiter=login_limiter or LoginRateLimiter(),
-        hub=hub,
-        controls=controls,
-        agents=agents_snapshot,
-        persons=registry,
-        audit=AuditLog(engine),
-        catalog=Catalog(engine),
-        wrapups=WrapupStore(engine, tickets=tickets),
-        calls=(
-            CallLog(engine, timezone=timezone)
-            if clock is None
-            else CallLog(engine, timezone=timezone, clock=clock)
-        ),
-        pause_reasons=tuple(pause_reasons),
-        allowed_origins=frozenset(allowed_origins),
-        cookie_secure=cookie_secure,
-        need=NeedToKnow(engine, hub, phone_region=phone_region),
-        cards=PersonCards(engine, registry, PersonHistory(engine)),
-    )
+    hub = services.hub
+    user_store = services.users
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -175,14 +122,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
-    app.state.followup = FollowUpServices(
-        tickets=tickets,
-        scope=TicketScope(engine),
-        directory=Directory(engine),
-        sla_alerts=sla_alerts,
-        crm_failures=crm_failures,
-        rights=rights,
-    )
+    app.state.followup = followup
     for module in (session, users, agents, calls, wrapups, catalog, persons, audit, socket):
         app.include_router(module.router)
     for module in (ticket_routes, alerts, crm, rights_routes):
@@ -248,10 +188,10 @@ def create_app(
         return _problem(500, AgentApiError.detalle)
 
     app.state.queue_names = tuple(queue_names)
-    app.state.person_history = PersonHistory(engine)
+    app.state.person_history = person_history
     app.state.after_call = after_call
     if after_call is not None:
-        attach_after_call(after_call, hub, user_store, agents_snapshot)
+        attach_after_call(after_call, hub, user_store, services.agents)
     install_pages(app, Pages(ZoneInfo(timezone), phone_region))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -174,11 +174,17 @@ class NeedToKnow:
         """Persons identified for the call; `by` limits the pop/search/registration
         trail to what that user did (None: anyone's, for supervisors)."""
         found: set[int] = set()
-        caller = self.caller_of(key)
+        live = self._live.caller_of(key)
         with translated("identifying a call's person"), self._sessions() as session:
+            row = _attention(session, key)
+            if row is not None and row.person_id is not None:
+                found.add(row.person_id)
+            caller = live
+            if caller is None and row is not None:
+                caller = (row.caller_number or row.caller_number_raw, dict(row.variables or {}))
             if caller is not None:
                 number, variables = caller
-                raw = variables.get(PERSON_VARIABLE, "").strip()
+                raw = str(variables.get(PERSON_VARIABLE, "")).strip()
                 if raw.isdigit():
                     found.add(int(raw))
                 normalised = normalise_number(number, self._region) if number else None
@@ -188,9 +194,6 @@ class NeedToKnow:
                             select(PersonPhone.person_id).where(PersonPhone.number == normalised)
                         )
                     )
-            row = _attention(session, key)
-            if row is not None and row.person_id is not None:
-                found.add(row.person_id)
             trail = select(AuditEntry.person_id).where(
                 AuditEntry.call_system == key.system,
                 AuditEntry.call_linkedid == key.linkedid,

@@ -29,7 +29,9 @@ from atiende.wiring import (
     build_panel,
     ivr_flows,
     migrate,
-    start_metrics,
+    start_ivr,
+    start_metrics_part,
+    start_panel,
     stop_on_signals,
 )
 from crm_bridge.db import make_engine, session_factory
@@ -187,6 +189,27 @@ async def run_demo(
         )
     await asyncio.to_thread(migrate, settings)
     engine = make_engine(settings.database_url)
+    # serve's exit stack and start helpers (atiende.wiring): a part that fails
+    # to start stops the ones already running, and the order is serve's.
+    async with contextlib.AsyncExitStack() as parts:
+        parts.callback(engine.dispose)
+        await _run(
+            parts, engine, settings, speed, out, duration, calls_per_minute, style, seed, stop
+        )
+
+
+async def _run(
+    parts: contextlib.AsyncExitStack,
+    engine: Engine,
+    settings: Settings,
+    speed: float,
+    out: TextIO,
+    duration: float | None,
+    calls_per_minute: float,
+    style: str,
+    seed: int,
+    stop: asyncio.Event | None,
+) -> None:
     persons = sample_persons(25)
     services = await asyncio.to_thread(_ivr_services, engine, settings, persons)
     users = await asyncio.to_thread(seed_demo_data, engine)
@@ -204,7 +227,7 @@ async def run_demo(
         port=0,
         clock=lambda: OFFICE_HOURS + (dt.datetime.now(dt.UTC) - started),
     )
-    await ivr.start()
+    await start_ivr(parts, ivr, settings)
     simulator = Simulator(
         SimulatorConfig(
             speed=speed,
@@ -219,6 +242,7 @@ async def run_demo(
         known=persons,
     )
     await simulator.start()
+    parts.push_async_callback(simulator.stop)
     ami = settings.ami.model_copy(
         update={"host": "127.0.0.1", "port": simulator.port, "secret": SecretStr(DEMO_SECRET)}
     )
@@ -236,10 +260,28 @@ async def run_demo(
         for name in simulator.pbx.waiting
     }
     service = build_bridge(settings, sinks, engine=engine, clock=simulator.clock.now, queues=queues)
+    report_settings = settings
+
+    async def report() -> None:
+        await asyncio.to_thread(_report, engine, report_settings, simulator.outcomes(), out)
+
+    parts.push_async_callback(report)
+    parts.push_async_callback(service.stop)
     if panel is not None:
-        await panel.start(service)
+        await start_panel(parts, panel, service)
     await service.start()
-    metrics = start_metrics(settings, service)
+    metrics = start_metrics_part(parts, settings, service)
+
+    async def drain() -> None:
+        # The calls in progress end before the bridge stops: no new arrivals,
+        # the simulated PBX frozen, the IVR closed, every event tracked.
+        simulator.stop_arrivals()
+        await simulator.freeze()
+        await ivr.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(service.caught_up(), 5.0)
+
+    parts.push_async_callback(drain)
     print("Atiende demo: a simulated Asterisk (PBX simulator) feeding the real bridge", file=out)
     print(f"  database       {settings.database_url}", file=out)
     print(f"  simulated AMI  127.0.0.1:{simulator.port} ({style} channels, x{speed:g})", file=out)
@@ -270,20 +312,5 @@ async def run_demo(
             print(f"    {user.username:<12} {user.password:<24} {user.role.value}", file=out)
     print("Ctrl-C stops.\n", file=out, flush=True)
     stop = stop or asyncio.Event()
-    try:
-        with stop_on_signals(stop), contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), duration)
-    finally:
-        simulator.stop_arrivals()
-        await simulator.freeze()
-        await ivr.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(service.caught_up(), 5.0)
-        await simulator.stop()
-        if metrics is not None:
-            metrics.shutdown()
-        if panel is not None:
-            await panel.stop()
-        await service.stop()
-        await asyncio.to_thread(_report, engine, settings, simulator.outcomes(), out)
-        engine.dispose()
+    with stop_on_signals(stop), contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), duration)

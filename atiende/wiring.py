@@ -25,11 +25,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import Collector
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy.engine import Engine
 
 from agent_api.after_call import AfterCallWork
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
@@ -40,6 +40,7 @@ from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from atiende.settings import ConfigurationError, CrmSettings, Settings
 from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
@@ -56,6 +57,7 @@ from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
 from crm_bridge.tickets import TicketService
+from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -331,10 +333,13 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
     failures: SyncFailures | None = None
     if adapter is not None:
         stops.append(track_changes(engine))
+        redis = sync_redis(settings)
+        if redis is not None:
+            stops.append(redis.close)
         sync = SyncService(
             engine,
             adapter,
-            redis_url=settings.redis_url,
+            redis=redis,
             queue_name=crm.queue,
             retry_intervals=crm.retry_intervals,
             job_timeout=crm.job_timeout,
@@ -363,19 +368,30 @@ def run_worker_command(settings: Settings) -> int:
         return 2
     migrate(settings)
     crm = settings.crm
-    return run_worker(
-        settings.redis_url,
-        settings.database_url,
-        adapter,
-        queue_name=crm.queue,
-        retry_intervals=crm.retry_intervals,
-        job_timeout=crm.job_timeout,
-        relay_interval=crm.relay_interval,
-        stale_after=crm.stale_after,
-        phone_region=settings.phone_region,
-        sla_alerts=sla_alerts(settings, make_engine(settings.database_url)),
-        sla_interval=crm.sla_interval,
-    )
+    redis = SyncRedis.from_url(settings.redis_url)
+    engine = make_engine(settings.database_url)
+    try:
+        return run_worker(
+            redis,
+            engine,
+            adapter,
+            queue_name=crm.queue,
+            retry_intervals=crm.retry_intervals,
+            job_timeout=crm.job_timeout,
+            relay_interval=crm.relay_interval,
+            stale_after=crm.stale_after,
+            phone_region=settings.phone_region,
+            sla_alerts=sla_alerts(settings, engine),
+            sla_interval=crm.sla_interval,
+        )
+    finally:
+        engine.dispose()
+        redis.close()
+
+
+def sync_redis(settings: Settings) -> SyncRedis | None:
+    """The CRM sync's (blocking) Redis client, when replicas share a Redis."""
+    return SyncRedis.from_url(settings.redis_url) if settings.redis_url else None
 
 
 def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
@@ -437,6 +453,24 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+# Days the queue report's rollup is counted ahead at start (newest first).
+REPORT_DAYS_AHEAD = 62
+
+
+async def _count_recent_reports(engine: Engine, metrics: QueueMetrics, now: float) -> None:
+    """Count recent days into the queue report's rollup, one day per worker
+    thread call (stops between days when cancelled); a failure only logs."""
+    end = int(now // 3600) + 1
+    try:
+        for day in range(REPORT_DAYS_AHEAD):
+            last = end - 24 * day
+            await asyncio.to_thread(
+                report_rollup.prepare, engine, last - 24, last, metrics.definitions, metrics.default
+            )
+    except Exception:
+        log.warning("counting recent days into the queue report's rollup failed", exc_info=True)
+
+
 @dataclass
 class Panel:
     """The agent panel: the pop hub (a bridge sink) and the web app."""
@@ -448,6 +482,7 @@ class Panel:
     _task: asyncio.Task[None] | None = None
     _app: FastAPI | None = None
     _wallboard_task: asyncio.Task[None] | None = None
+    _rollup_task: asyncio.Task[None] | None = None
     _listener: socket.socket | None = None
     url: str = ""
 
@@ -471,7 +506,7 @@ class Panel:
             service.connection.send, originate_context=api.originate_context
         )
         queues = queue_configs(self.settings)
-        app = create_app(
+        app = panel_app(
             engine=self.engine,
             hub=self.hub,
             controls=controls,
@@ -550,6 +585,9 @@ class Panel:
         app.state.kiosk_links = kiosk
         app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
+        self._rollup_task = asyncio.create_task(
+            _count_recent_reports(self.engine, metrics, service.clock()), name="report-rollup"
+        )
 
     def attach_crm_failures(self, failures: SyncFailures | None) -> None:
         """The CRM sync starts after the panel: its failed-jobs API follows it."""
@@ -557,10 +595,11 @@ class Panel:
             self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
-        if self._wallboard_task is not None:
-            self._wallboard_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._wallboard_task
+        for task in (self._wallboard_task, self._rollup_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             # A server that failed to start already said why (serve re-raises it).
@@ -599,6 +638,41 @@ def build_panel(settings: Settings, engine: Engine) -> Panel:
     return Panel(hub, engine, settings)
 
 
+async def start_panel(
+    parts: contextlib.AsyncExitStack, panel: Panel, service: BridgeService
+) -> None:
+    """Start the panel on `service`; `parts` stops it (also if it fails half-way)."""
+    parts.push_async_callback(panel.stop)
+    await panel.start(service)
+
+
+async def start_ivr(
+    parts: contextlib.AsyncExitStack, ivr: FastAgiServer, settings: Settings
+) -> None:
+    """Start the FastAGI IVR; `parts` stops it. A taken port is a StartupError."""
+    try:
+        await ivr.start()
+    except OSError as err:
+        where = f"{settings.ivr.host}:{settings.ivr.port}"
+        raise StartupError(f"ATIENDE_IVR__PORT: cannot listen on {where}: {err.strerror}") from err
+    parts.push_async_callback(ivr.stop)
+    log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
+
+
+def start_metrics_part(
+    parts: contextlib.AsyncExitStack,
+    settings: Settings,
+    service: BridgeService,
+    extra: Sequence[Collector] = (),
+) -> WSGIServer | None:
+    """/metrics (start_metrics), shut down and closed by `parts`."""
+    metrics = start_metrics(settings, service, extra)
+    if metrics is not None:
+        parts.callback(metrics.server_close)
+        parts.callback(metrics.shutdown)
+    return metrics
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop` is set).
 
@@ -619,6 +693,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     ivr = build_ivr(settings, engine) if settings.ivr.enabled else None
     # One exit stack: each part is registered as it starts, so whatever
     # fails (a port taken...) stops the ones already running, last first.
+    # The demo (atiende.demo) starts the same parts with the same helpers.
     async with contextlib.AsyncExitStack() as parts:
         parts.callback(engine.dispose)
         # The writer's thread runs from the bridge's construction; stopping a
@@ -626,18 +701,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         parts.push_async_callback(service.stop)
         await asyncio.to_thread(migrate, settings)
         if panel is not None:
-            parts.push_async_callback(panel.stop)
-            await panel.start(service)
+            await start_panel(parts, panel, service)
         if ivr is not None:
-            try:
-                await ivr.start()
-            except OSError as err:
-                where = f"{settings.ivr.host}:{settings.ivr.port}"
-                raise StartupError(
-                    f"ATIENDE_IVR__PORT: cannot listen on {where}: {err.strerror}"
-                ) from err
-            parts.push_async_callback(ivr.stop)
-            log.info("IVR (FastAGI) on %s:%d", settings.ivr.host, ivr.port)
+            await start_ivr(parts, ivr, settings)
         if relay is not None:
             parts.push_async_callback(relay.close)
             await relay.start()
@@ -646,10 +712,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             outbox=OutboxStore(engine).stats if adapter is not None else None,
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
-        metrics = start_metrics(settings, service, [followup, *ivr_metrics])
-        if metrics is not None:
-            parts.callback(metrics.server_close)
-            parts.callback(metrics.shutdown)
+        start_metrics_part(parts, settings, service, [followup, *ivr_metrics])
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
         if panel is not None:

@@ -109,12 +109,12 @@ async def run_server(args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import create_engine, insert, text
     from sqlalchemy.engine import make_url
 
-    from agent_api.app import create_app
     from agent_api.audit import AuditLog
     from agent_api.auth import Passwords
     from agent_api.pop_lookup import StorePopLookup
     from agent_api.testing import RecordingControls
     from agent_api.ws import PopHub
+    from atiende.panel_app import panel_app
     from atiende.settings import AmiSettings, Settings
     from atiende.wiring import build_bridge
     from crm_bridge.db import make_engine, upgrade
@@ -186,7 +186,7 @@ async def run_server(args: argparse.Namespace) -> dict[str, Any]:
             )
             hub.record_of = service.tracker.record_of
             app_port = args.port
-            app = create_app(
+            app = panel_app(
                 engine=engine,
                 hub=hub,
                 controls=RecordingControls(),

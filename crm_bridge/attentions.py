@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, case, func, or_, select, update
+from sqlalchemy import Engine, Select, and_, bindparam, case, column, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
     SQLAlchemyError,
@@ -281,11 +281,17 @@ class AttentionRepository:
             attention_values(record, phone_region=self._phone_region, now=now)
             for record in collapse(records).values()
         ]
-        stmt = _attention_upsert(self._engine.dialect.name)
+        dialect = self._engine.dialect.name
+        stmt = _attention_upsert(dialect)
         final = [(row["system"], row["linkedid"]) for row in rows if row["outcome"] != _IN_PROGRESS]
         try:
             with self._engine.begin() as conn:
-                conn.execute(stmt, rows)
+                if dialect == "postgresql":
+                    # The whole batch as one JSON parameter of one statement
+                    # (see _pg_bulk_upsert).
+                    conn.execute(_PG_BULK_UPSERT, {"rows": [_jsonable(row) for row in rows]})
+                else:
+                    conn.execute(stmt, rows)
                 if self._outbox_rows is not None and final:
                     self._outbox_rows(conn, final, now=now)
         except SQLAlchemyError as err:
@@ -404,6 +410,61 @@ def _keep_final(excluded: _Excluded) -> ColumnElement[bool]:
     return or_(Attention.outcome == _IN_PROGRESS, excluded.outcome != _IN_PROGRESS)
 
 
+_ROW_COLUMNS = (
+    "system",
+    "linkedid",
+    "channel",
+    "caller_number_raw",
+    "caller_number",
+    "caller_name",
+    "arrived_at",
+    "queue_joined_at",
+    "answered_at",
+    "ended_at",
+    "ivr_path",
+    "queues",
+    "queue",
+    "agent",
+    "agents",
+    "legs",
+    "wait_seconds",
+    "talk_seconds",
+    "outcome",
+    "hangup_side",
+    "variables",
+    "notice_version",
+    "created_at",
+    "updated_at",
+)
+
+
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+    # Aware UTC datetimes as ISO 8601: PostgreSQL reads them back as
+    # timestamptz from the record definition.
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _pg_bulk_upsert() -> Executable:
+    """The upsert of a whole batch in one statement, rows from one JSON array
+    (`jsonb_to_recordset`): one round trip and one run of the statement
+    triggers per batch, where executemany sends a statement per row. Same
+    conflict rule and updated columns as _attention_upsert."""
+    table = Attention.__table__.c
+    source = (
+        func.jsonb_to_recordset(bindparam("rows", type_=postgresql.JSONB))
+        .table_valued(*(column(name, table[name].type) for name in _ROW_COLUMNS))
+        .render_derived(with_types=True)
+    )
+    pg = postgresql.insert(Attention).from_select(
+        list(_ROW_COLUMNS), select(*(source.c[name] for name in _ROW_COLUMNS))
+    )
+    return pg.on_conflict_do_update(
+        index_elements=[Attention.system, Attention.linkedid],
+        set_=_update_set(pg.excluded),
+        where=_keep_final(pg.excluded),
+    )
+
+
 def _attention_upsert(dialect: str) -> Executable:
     key = [Attention.system, Attention.linkedid]
     if dialect == "postgresql":
@@ -436,3 +497,6 @@ def _close_leg(leg: Mapping[str, Any], at: float) -> dict[str, Any]:
     if leg.get("outcome", _IN_PROGRESS) != _IN_PROGRESS:
         return dict(leg)
     return {**leg, "outcome": Outcome.LOST_DURING_OUTAGE.value, "left_at": _iso(at)}
+
+
+_PG_BULK_UPSERT = _pg_bulk_upsert()

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
@@ -209,6 +209,28 @@ def refresh(
     return key
 
 
+def prepare(
+    engine: Engine,
+    first_hour: int,
+    end_hour: int,
+    definitions: Mapping[str, kpi.QueueKpiDefinition],
+    default: kpi.QueueKpiDefinition,
+) -> None:
+    """Count hours [first_hour, end_hour) into the rollup ahead of any report
+    (`atiende serve` does it for recent weeks at start, a day per call, so
+    the first report of a fresh deploy or of new thresholds is not the one
+    that waits for a month to be counted)."""
+    lock = _SQLITE_LOCK if engine.dialect.name == "sqlite" else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        with engine.begin() as conn:
+            refresh(conn, first_hour, end_hour, definitions, default)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 Period = tuple[date, int | None]  # local day, and local hour or None
 
 
@@ -257,8 +279,12 @@ def queue_period_counts(
                     .where(*where)
                     .group_by(table.c.queue, day, hour)
                 )
+                # sum() of int4 is int8 and of float8 float8: the driver
+                # hands back ints and floats, in QueueCounts' field order.
                 return {
-                    (str(row[0]), row[1], None if row[2] is None else int(row[2])): _counts(row[3:])
+                    (row[0], row[1], None if row[2] is None else int(row[2])): kpi.QueueCounts(
+                        *row[3:]
+                    )
                     for row in conn.execute(stmt).all()
                 }
             stmt = (
@@ -285,16 +311,4 @@ def queue_period_counts(
         else:
             for index, value in enumerate(row[2:]):
                 total[index] += value
-    return {group: _counts(values) for group, values in totals.items()}
-
-
-def _counts(values: Sequence[Any]) -> kpi.QueueCounts:
-    # SUM() of integers comes back as Decimal or int depending on the driver.
-    converted: list[Any] = [
-        float(value) if name in _FLOAT_FIELDS else int(value)
-        for name, value in zip(_COUNT_FIELDS, values, strict=True)
-    ]
-    return kpi.QueueCounts(*converted)
-
-
-_FLOAT_FIELDS = frozenset({"answered_wait_seconds", "talk_seconds"})
+    return {group: kpi.QueueCounts(*values) for group, values in totals.items()}

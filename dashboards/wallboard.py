@@ -194,6 +194,8 @@ class Wallboard:
             "type": "wallboard",
             "generated_at": int(now),
             "window_seconds": window,
+            # Every figure below is counted by kpi.QueueTally (per queue leg).
+            "counting": kpi.COUNTING_RULE,
             "queues": tiles,
             "agents": floor,
             "agent_list": self._agent_list(now),

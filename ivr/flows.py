@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from citizen.calendar import WEEKDAYS, BusinessHours, TimeRange, parse_range
-from ivr.agi import is_sound_name
+from citizen.calendar import BusinessHours, TimeRange, parse_range
+from ivr import flow_schema as schema
 from ivr.exceptions import FlowError
 from ivr.nodes import (
     Branch,
@@ -50,19 +50,12 @@ from ivr.nodes import (
 
 log = logging.getLogger(__name__)
 
-_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_QUEUE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_EXTENSION = re.compile(r"^[A-Za-z0-9_+*#-]{1,32}$")
-_CHANNEL_VAR = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-# Values end up in the dialplan (GotoIf expressions, Queue arguments): keep them plain.
-_SAFE_VALUE = re.compile(r"^[\w .:/@+-]{0,128}$")
-_DIGIT_KEY = re.compile(r"^[0-9*#]$")
 VALIDATORS = ("digits", "cedula", "year")
 
 
 def is_plain_value(value: str) -> bool:
     """True for values safe to hand to the dialplan (queue names, topics)."""
-    return bool(_QUEUE.fullmatch(value))
+    return bool(schema.QUEUE.fullmatch(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,123 +85,44 @@ class Flow:
         raise ValueError(f"flow {self.name} has no {where}")
 
 
-class _Fields:
-    """Typed access to one node's YAML mapping; every error names file and node."""
-
-    def __init__(self, source: str, node_id: str, raw: Mapping[str, Any]) -> None:
-        self.source = source
-        self.node_id = node_id
-        self.raw = raw
-        self.used: set[str] = {"type"}
-
-    def fail(self, problem: str) -> FlowError:
-        return FlowError(self.source, self.node_id, problem)
-
-    def _get(self, key: str, default: Any = ...) -> Any:
-        self.used.add(key)
-        if key not in self.raw:
-            if default is ...:
-                raise self.fail(f"missing '{key}'")
-            return default
-        return self.raw[key]
-
-    def text(self, key: str, default: Any = ..., pattern: re.Pattern[str] | None = None) -> Any:
-        value = self._get(key, default)
-        if value is None and default is None:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            raise self.fail(f"'{key}' must be text")
-        if pattern is not None and not pattern.fullmatch(value):
-            raise self.fail(f"'{key}' has an invalid value {value!r}")
-        return value
-
-    def integer(self, key: str, default: Any = ..., low: int = 0, high: int = 10**6) -> Any:
-        value = self._get(key, default)
-        if value is None and default is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"'{key}' must be a whole number")
-        if not low <= value <= high:
-            raise self.fail(f"'{key}' must be between {low} and {high}")
-        return value
-
-    def prompt(self, key: str, default: Any = ...) -> str:
-        value: str = self.text(key, default)
-        if not is_sound_name(value):
-            raise self.fail(f"'{key}' is not a valid sound name: {value!r}")
-        return value
-
-    def prompt_list(self, key: str) -> tuple[str, ...]:
-        value = self._get(key)
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value:
-            raise self.fail(f"'{key}' must be a non-empty list of sound names")
-        for item in value:
-            if not isinstance(item, str) or not is_sound_name(item):
-                raise self.fail(f"'{key}' holds an invalid sound name: {item!r}")
-        return tuple(value)
-
-    def mapping(self, key: str, default: Any = ...) -> Mapping[str, Any]:
-        value = self._get(key, default)
-        if not isinstance(value, dict):
-            raise self.fail(f"'{key}' must be a mapping")
-        return {str(k): v for k, v in value.items()}
-
-    def retry(self) -> Retry:
-        base = Retry()
-        return Retry(
-            attempts=self.integer("attempts", base.attempts, 1, 5),
-            no_input_prompt=self.prompt("no_input_prompt", base.no_input_prompt),
-            invalid_prompt=self.prompt("invalid_prompt", base.invalid_prompt),
-        )
-
-    def check_unknown(self) -> None:
-        unknown = sorted(set(self.raw) - self.used)
-        if unknown:
-            raise self.fail(f"unknown field(s): {', '.join(unknown)}")
+def _fail(source: str, node_id: str, problem: str) -> FlowError:
+    return FlowError(source, node_id, problem)
 
 
-def _parse_hours(f: _Fields, base_dir: Path, deps: list[Path]) -> BusinessHours:
-    tz = f.text("timezone", "America/Montevideo")
+def _hours(
+    source: str, node_id: str, spec: schema.HoursSpec, base_dir: Path, deps: list[Path]
+) -> BusinessHours:
     try:
-        ZoneInfo(tz)
+        ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise f.fail(f"unknown time zone {tz!r}") from err
+        raise _fail(source, node_id, f"'timezone': unknown time zone {spec.timezone!r}") from err
     weekly: dict[str, tuple[TimeRange, ...]] = {}
-    for day, ranges in f.mapping("schedule").items():
-        if day not in WEEKDAYS:
-            raise f.fail(f"schedule day must be one of {', '.join(WEEKDAYS)}, got {day!r}")
-        if isinstance(ranges, str):
-            ranges = [ranges]
-        if not isinstance(ranges, list):
-            raise f.fail(f"schedule for {day} must be a list like ['08:00-18:00']")
+    for day, ranges in spec.schedule.items():
         try:
-            weekly[day] = tuple(parse_range(str(r)) for r in ranges)
+            weekly[day] = tuple(parse_range(r) for r in ranges)
         except ValueError as err:
-            raise f.fail(str(err)) from err
-    national = f._get("national_holidays", True)
-    if not isinstance(national, bool):
-        raise f.fail("'national_holidays' must be true or false")
+            raise _fail(source, node_id, f"'schedule.{day}': {err}") from err
     holidays: set[dt.date] = set()
     open_days: set[dt.date] = set()
-    calendar = f.text("calendar", None)
-    if calendar is not None:
-        path = (base_dir / calendar).resolve()
+    if spec.calendar is not None:
+        path = (base_dir / spec.calendar).resolve()
         deps.append(path)
-        holidays, open_days = _load_calendar(f, path)
-    return BusinessHours(tz, weekly, national, frozenset(holidays), frozenset(open_days))
+        try:
+            holidays, open_days = _load_calendar(path)
+        except ValueError as err:
+            raise _fail(source, node_id, f"'calendar': {err}") from err
+    return BusinessHours(
+        spec.timezone, weekly, spec.national_holidays, frozenset(holidays), frozenset(open_days)
+    )
 
 
-def _load_calendar(f: _Fields, path: Path) -> tuple[set[dt.date], set[dt.date]]:
+def _load_calendar(path: Path) -> tuple[set[dt.date], set[dt.date]]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as err:
-        raise f.fail(f"calendar {path.name} unreadable: {err}") from err
+        raise ValueError(f"calendar {path.name} unreadable: {err}") from err
     if not isinstance(raw, dict):
-        raise f.fail(f"calendar {path.name} must be a mapping")
+        raise ValueError(f"calendar {path.name} must be a mapping")
 
     def dates(key: str) -> set[dt.date]:
         out: set[dt.date] = set()
@@ -218,174 +132,109 @@ def _load_calendar(f: _Fields, path: Path) -> tuple[set[dt.date], set[dt.date]]:
                 try:
                     value = dt.date.fromisoformat(value)
                 except ValueError as err:
-                    raise f.fail(f"calendar {path.name}: bad date {value!r}") from err
+                    raise ValueError(f"calendar {path.name}: bad date {value!r}") from err
             if not isinstance(value, dt.date):
-                raise f.fail(f"calendar {path.name}: '{key}' entries need a date")
+                raise ValueError(f"calendar {path.name}: '{key}' entries need a date")
             out.add(value)
         return out
 
     return dates("holidays"), dates("open_days")
 
 
+def _retry(spec: schema.MenuSpec | schema.CollectSpec) -> Retry:
+    return Retry(spec.attempts, spec.no_input_prompt, spec.invalid_prompt)
+
+
 def _parse_node(source: str, node_id: str, raw: Any, base_dir: Path, deps: list[Path]) -> Node:
-    if not _ID.fullmatch(node_id):
-        raise FlowError(source, node_id, "node ids are lower-case words (a-z, 0-9, _)")
-    if not isinstance(raw, dict):
-        raise FlowError(source, node_id, "a node must be a mapping")
-    f = _Fields(source, node_id, raw)
-    kind = f.text("type")
-    node: Node
-    if kind == "play":
-        node = Play(node_id, f.prompt_list("prompts"), f.text("next"))
-    elif kind == "notice":
-        version = f.text("version", pattern=_SAFE_VALUE)
-        node = Notice(node_id, f.prompt_list("prompts"), version, f.text("next"))
-    elif kind == "menu":
-        options: dict[str, MenuOption] = {}
-        for digit, target in f.mapping("options").items():
-            if not _DIGIT_KEY.fullmatch(digit):
-                raise f.fail(f"menu keys are single digits, got {digit!r}")
-            if isinstance(target, str):
-                options[digit] = MenuOption(target, digit)
-            elif isinstance(target, dict) and isinstance(target.get("next"), str):
-                label = str(target.get("label", digit))
-                if not _SAFE_VALUE.fullmatch(label) or "," in label:
-                    raise f.fail(f"option {digit}: invalid label {label!r}")
-                options[digit] = MenuOption(target["next"], label)
-            else:
-                raise f.fail(f"option {digit} must be a node id or {{next, label}}")
-        if not options:
-            raise f.fail("a menu needs at least one option")
-        node = Menu(
-            node_id,
-            f.prompt("prompt"),
-            options,
-            f.text("fallback"),
-            f.integer("timeout_ms", 5000, 500, 60000),
-            f.retry(),
-        )
-    elif kind == "collect":
-        validator = f.text("validator", "digits")
-        if validator not in VALIDATORS:
-            raise f.fail(f"validator must be one of {', '.join(VALIDATORS)}")
-        min_digits = f.integer("min_digits", 1, 1, 32)
-        max_digits = f.integer("max_digits", min_digits, 1, 32)
-        if max_digits < min_digits:
-            raise f.fail("max_digits is below min_digits")
-        node = Collect(
-            node_id,
-            f.prompt("prompt"),
-            f.text("store", pattern=_ID),
-            f.text("next"),
-            f.text("fallback"),
-            min_digits,
-            max_digits,
-            validator,
-            f.integer("min_value", None),
-            f.integer("max_value", None),
-            f.integer("timeout_ms", 6000, 500, 60000),
-            f.retry(),
-        )
-    elif kind == "identify":
-        by = f.text("by")
-        if by not in ("cedula", "phone"):
-            raise f.fail("'by' must be cedula or phone")
-        node = Identify(
-            node_id,
-            by,
-            f.text("found"),
-            f.text("not_found"),
-            f.text("cedula_from", "cedula", pattern=_ID),
-            f.text("on_error", None),
-        )
-    elif kind == "request_status":
-        statuses = {}
-        for code, prompt in f.mapping("statuses").items():
-            if not isinstance(prompt, str) or not is_sound_name(prompt):
-                raise f.fail(f"status {code}: invalid sound name {prompt!r}")
-            statuses[code] = prompt
-        node = RequestStatusLookup(
-            node_id,
-            f.text("year_from", pattern=_ID),
-            f.text("number_from", pattern=_ID),
-            statuses,
-            f.prompt("unknown_status_prompt"),
-            f.prompt("intro_prompt"),
-            f.text("next"),
-            f.text("not_found"),
-            f.text("on_error", None),
-        )
-    elif kind == "hours":
-        node = Hours(node_id, _parse_hours(f, base_dir, deps), f.text("open"), f.text("closed"))
-    elif kind == "queue":
-        callback = None
-        if "callback" in raw:
-            cb = _Fields(source, node_id, f.mapping("callback"))
-            callback = CallbackOffer(
-                float(cb.integer("threshold_seconds", low=0, high=86400)),
-                cb.prompt("offer_prompt"),
-                cb.prompt("confirm_prompt"),
-                cb.text("accept_digit", "1", pattern=_DIGIT_KEY),
-                cb.integer("timeout_ms", 5000, 500, 60000),
+    """One node: its typed spec (ivr.flow_schema), then the engine's dataclass."""
+    spec = schema.parse_node_spec(source, node_id, raw)
+    match spec:
+        case schema.PlaySpec():
+            return Play(node_id, spec.prompts, spec.next)
+        case schema.NoticeSpec():
+            return Notice(node_id, spec.prompts, spec.version, spec.next)
+        case schema.MenuSpec():
+            options = {
+                digit: MenuOption(o, digit)
+                if isinstance(o, str)
+                else MenuOption(o.next, o.label or digit)
+                for digit, o in spec.options.items()
+            }
+            return Menu(node_id, spec.prompt, options, spec.fallback, spec.timeout_ms, _retry(spec))
+        case schema.CollectSpec():
+            return Collect(
+                node_id,
+                spec.prompt,
+                spec.store,
+                spec.next,
+                spec.fallback,
+                spec.min_digits,
+                spec.max_digits or spec.min_digits,
+                spec.validator,
+                spec.min_value,
+                spec.max_value,
+                spec.timeout_ms,
+                _retry(spec),
             )
-            cb.check_unknown()
-        node = Queue(
-            node_id,
-            f.text("queue", pattern=_QUEUE),
-            f.integer("priority", 0, 0, 100),
-            f.integer("max_wait", 300, 1, 86400),
-            f.text("topic", None, pattern=_SAFE_VALUE),
-            callback,
-        )
-    elif kind == "transfer":
-        node = Transfer(node_id, f.text("extension", pattern=_EXTENSION))
-    elif kind == "set":
-        variables = {}
-        for name, value in f.mapping("variables", {}).items():
-            if not _CHANNEL_VAR.fullmatch(name):
-                raise f.fail(f"variable names are upper-case words, got {name!r}")
-            text = str(value)
-            if not _SAFE_VALUE.fullmatch(text):
-                raise f.fail(f"variable {name}: value has characters not allowed: {text!r}")
-            variables[name] = text
-        node = SetValues(
-            node_id, f.text("next"), variables, f.text("topic", None, pattern=_SAFE_VALUE)
-        )
-    elif kind == "branch":
-        cases = {str(k): str(v) for k, v in f.mapping("cases").items()}
-        node = Branch(node_id, f.text("on"), cases, f.text("default"))
-    elif kind == "record_survey":
-        node = RecordSurvey(
-            node_id,
-            f.text("score_from", pattern=_ID),
-            f.text("next"),
-            f.text("on_error", None),
-        )
-    elif kind == "confirm_person":
-        node = ConfirmPerson(
-            node_id,
-            f.text("confirmed"),
-            f.text("not_confirmed"),
-            f.prompt("prompt"),
-            f.prompt("name_intro_prompt"),
-            f.prompt("name_outro_prompt"),
-            f.text("accept_digit", "1", pattern=_DIGIT_KEY),
-            f.integer("timeout_ms", 5000, 500, 60000),
-        )
-    elif kind == "callback":
-        node = Callback(
-            node_id,
-            f.text("queue", pattern=_QUEUE),
-            f.prompt("confirm_prompt"),
-            f.text("unavailable"),
-            f.text("on_error", None),
-        )
-    elif kind == "hangup":
-        node = Hangup(node_id)
-    else:
-        raise f.fail(f"unknown node type {kind!r}")
-    f.check_unknown()
-    return node
+        case schema.IdentifySpec():
+            return Identify(
+                node_id, spec.by, spec.found, spec.not_found, spec.cedula_from, spec.on_error
+            )
+        case schema.RequestStatusSpec():
+            return RequestStatusLookup(
+                node_id,
+                spec.year_from,
+                spec.number_from,
+                dict(spec.statuses),
+                spec.unknown_status_prompt,
+                spec.intro_prompt,
+                spec.next,
+                spec.not_found,
+                spec.on_error,
+            )
+        case schema.HoursSpec():
+            hours = _hours(source, node_id, spec, base_dir, deps)
+            return Hours(node_id, hours, spec.open, spec.closed)
+        case schema.QueueSpec():
+            offer = spec.callback
+            callback = (
+                None
+                if offer is None
+                else CallbackOffer(
+                    float(offer.threshold_seconds),
+                    offer.offer_prompt,
+                    offer.confirm_prompt,
+                    offer.accept_digit,
+                    offer.timeout_ms,
+                )
+            )
+            return Queue(node_id, spec.queue, spec.priority, spec.max_wait, spec.topic, callback)
+        case schema.TransferSpec():
+            return Transfer(node_id, spec.extension)
+        case schema.SetSpec():
+            return SetValues(node_id, spec.next, dict(spec.variables), spec.topic)
+        case schema.BranchSpec():
+            return Branch(node_id, spec.on, dict(spec.cases), spec.default)
+        case schema.RecordSurveySpec():
+            return RecordSurvey(node_id, spec.score_from, spec.next, spec.on_error)
+        case schema.ConfirmPersonSpec():
+            return ConfirmPerson(
+                node_id,
+                spec.confirmed,
+                spec.not_confirmed,
+                spec.prompt,
+                spec.name_intro_prompt,
+                spec.name_outro_prompt,
+                spec.accept_digit,
+                spec.timeout_ms,
+            )
+        case schema.CallbackSpec():
+            return Callback(
+                node_id, spec.queue, spec.confirm_prompt, spec.unavailable, spec.on_error
+            )
+        case schema.HangupSpec():
+            return Hangup(node_id)
+    raise _fail(source, node_id, f"unknown node spec {type(spec).__name__}")  # pragma: no cover
 
 
 def parse_flow(text: str, source: str, name: str, base_dir: Path) -> Flow:

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import re
 import threading
+from collections.abc import Iterable
 from typing import Protocol
 
 from ivr import agi, engine
@@ -69,6 +70,12 @@ class MissingPrompts:
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def seed(self, prompts: Iterable[str]) -> None:
+        """Start these at 0, so the first miss is an increase Prometheus sees."""
+        with self._lock:
+            for prompt in prompts:
+                self._counts.setdefault(prompt, 0)
 
     def record(self, prompt: str) -> None:
         with self._lock:

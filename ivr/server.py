@@ -26,7 +26,7 @@ from ivr.exceptions import (
     FlowRuntimeError,
 )
 from ivr.flows import FlowRegistry, is_plain_value
-from ivr.runner import MissingPrompts, NameVoice, run_flow
+from ivr.runner import FALLBACK_SOUND, MissingPrompts, NameVoice, run_flow
 from ivr.services import IvrServices
 from ivr.session import AgiSession, CommandLatency
 
@@ -96,6 +96,10 @@ class FastAgiServer:
         self.sessions_finished = 0
         # Prompts Asterisk could not play on a live channel (for /metrics).
         self.missing_prompts = MissingPrompts()
+        self.missing_prompts.seed(
+            p for name in flows.names() if (f := flows.get(name)) for p in f.all_prompts()
+        )
+        self.missing_prompts.seed([FALLBACK_SOUND])
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 

@@ -14,11 +14,14 @@ ast_queue_log; with log_membername_as_agent the agent is the member name).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from telephony.domain import HangupSide, Outcome
+
+log = logging.getLogger(__name__)
 
 # Exit events: (outcome, index of the wait among the data fields).
 _EXITS = {
@@ -40,6 +43,7 @@ class QueueLogCall:
     queue: str
     entered_at: float
     position: int = 0
+    caller_number: str = ""
     agent: str | None = None
     connected_at: float | None = None
     hold_seconds: float | None = None
@@ -64,7 +68,8 @@ def parse_lines(lines: Iterable[str]) -> dict[str, QueueLogCall]:
             at = float(stamp)
             if event == "ENTERQUEUE":
                 position = int(data[2]) if len(data) > 2 and data[2].isdigit() else 0
-                calls[uniqueid] = QueueLogCall(uniqueid, queue, at, position)
+                number = data[1] if len(data) > 1 else ""
+                calls[uniqueid] = QueueLogCall(uniqueid, queue, at, position, number)
                 continue
             call = calls.get(uniqueid)
             if call is None:
@@ -103,7 +108,9 @@ def read_tail(path: Path, limit: int = TAIL_BYTES) -> dict[str, QueueLogCall]:
             size = handle.tell()
             handle.seek(max(0, size - limit))
             data = handle.read()
-    except OSError:
+    except OSError as err:
+        # The figures fall back to the bounds; the operator should know why.
+        log.warning("queue_log %s not readable (%s): outage figures are bounds", path, err)
         return {}
     text = data.decode("utf-8", errors="replace")
     if size > limit:

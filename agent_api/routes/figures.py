@@ -43,6 +43,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import StringConstraints
 from sqlalchemy import Engine
 
 import dashboards
@@ -69,6 +70,7 @@ KIOSK_REFUSED = 4403
 MAX_SPAN_DAYS = 400
 
 Format = Literal["json", "csv", "xlsx"]
+QueueName = Annotated[str, StringConstraints(max_length=80)]
 
 
 async def figure_reader(user: CurrentUser) -> Principal:
@@ -159,7 +161,7 @@ def reports_router(
         desde: date,
         hasta: date,
         granularidad: Granularity = Granularity.DAY,
-        cola: Annotated[list[str] | None, Query()] = None,
+        cola: Annotated[list[QueueName] | None, Query(max_length=50)] = None,
         formato: Format = "json",
         estilo_csv: report_export.CsvDialect = "uy",
     ) -> Response:
@@ -309,7 +311,13 @@ def wallboard_router(
                     return
                 await asyncio.sleep(kiosk_check_seconds)
 
-        await _serve_board(websocket, wallboard, revoked)
+        try:
+            # A link counts as a session of its own (a negative id: no user's).
+            with services.sockets.hold(-link_id, f"kiosk:{link_id}"):
+                await _serve_board(websocket, wallboard, revoked)
+        except TooManySockets as err:
+            log.warning("kiosk socket refused: %s", err)
+            await websocket.close(code=REFUSED)
 
     return router
 

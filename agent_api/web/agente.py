@@ -193,18 +193,18 @@ async def workspace(request: Request, user: Ejecutivo) -> HTMLResponse:
 # --------------------------------------------------------------- controls
 
 
-def _results_html(done: str, results: list[InterfaceResult]) -> str:
+def _results_html(results: list[InterfaceResult]) -> str:
+    """What the answer itself tells: refusals only. "Pendiente de confirmación"
+    and its confirmation are the status bar's (they follow AMI, not this answer)."""
     failed = [r for r in results if not r.ok]
     if not results:
         return '<p class="error">No tiene interfaces telefónicas asignadas.</p>'
+    items = "".join(f"<li>{escape(r.interface)}: {escape(r.detalle)}</li>" for r in failed)
     if failed and len(failed) == len(results):
-        items = "".join(f"<li>{escape(r.interface)}: {escape(r.detalle)}</li>" for r in failed)
-        return f'<div class="error" role="alert"><p>No se pudo: </p><ul>{items}</ul></div>'
-    text = f'<p class="pending">{escape(done)}: pendiente de confirmación.</p>'
+        return f'<div class="error" role="alert"><p>No se pudo:</p><ul>{items}</ul></div>'
     if failed:
-        items = "".join(f"<li>{escape(r.interface)}: {escape(r.detalle)}</li>" for r in failed)
-        text += f'<div class="warn" role="alert"><p>Falló en parte:</p><ul>{items}</ul></div>'
-    return text
+        return f'<div class="warn" role="alert"><p>Falló en parte:</p><ul>{items}</ul></div>'
+    return ""
 
 
 def _push_requested(
@@ -239,7 +239,7 @@ async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
     )
     if any(r.ok for r in results):
         _push_requested(services, user, "pause", "paused")
-    return HTMLResponse(_results_html("Pausa solicitada", results))
+    return HTMLResponse(_results_html(results))
 
 
 @router.post("/agente/disponible")
@@ -249,7 +249,7 @@ async def unpause(request: Request, user: Ejecutivo) -> HTMLResponse:
     results = await on_every_interface(interfaces, services.controls.unpause)
     if any(r.ok for r in results):
         _push_requested(services, user, "unpause", "available")
-    return HTMLResponse(_results_html("Vuelta a disponible solicitada", results))
+    return HTMLResponse(_results_html(results))
 
 
 @router.post("/agente/colas")
@@ -261,8 +261,10 @@ async def queues(request: Request, user: Ejecutivo) -> HTMLResponse:
         return HTMLResponse('<p class="error">Elija una cola de la lista.</p>')
     interfaces = await run_in_threadpool(interfaces_of, services, user)
     if action == "join":
-        # One interface joins (two would ring the agent twice per call).
-        first = interfaces[:1]
+        # One interface joins (two would ring the agent twice per call): one
+        # QueueStatus already shows as a member, else the first configured.
+        members = {a.interface for a in services.agents() if a.queues}
+        first = [i for i in interfaces if i in members][:1] or list(interfaces[:1])
         results = await on_every_interface(
             first, lambda iface: services.controls.log_in(iface, queue, user.display_name)
         )
@@ -272,8 +274,7 @@ async def queues(request: Request, user: Ejecutivo) -> HTMLResponse:
         )
     if any(r.ok for r in results):
         _push_requested(services, user, action, None, queue)
-    done = f"Ingreso a la cola {queue}" if action == "join" else f"Salida de la cola {queue}"
-    return HTMLResponse(_results_html(done, results))
+    return HTMLResponse(_results_html(results))
 
 
 # ---------------------------------------------------------------- wrap-up
@@ -701,12 +702,12 @@ def _history_rows(
     exclude: str | None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of the person's history, in the page's words (blocking)."""
-    result = history.page(person_id, page=page, page_size=HISTORY_PAGE + 1)
+    result = history.page(person_id, page=page, page_size=HISTORY_PAGE)
+    # The call in progress is not history (its page then shows one less).
     entries = [
         e for e in result.entries if not (e.kind.value == "atencion" and e.reference == exclude)
     ]
-    has_more = result.has_more or len(entries) > HISTORY_PAGE
-    entries = entries[:HISTORY_PAGE]
+    has_more = result.has_more
     linkedids = [e.reference for e in entries if e.kind.value == "atencion"]
     wrapups = services.wrapups.details_of(linkedids)
     rows_out = []

@@ -74,7 +74,7 @@ class SyncService:
         engine: Engine,
         adapter: CrmAdapter,
         *,
-        redis_url: str | None = None,
+        redis: Redis | None = None,
         queue_name: str = QUEUE_NAME,
         retry_intervals: Sequence[int] = DEFAULT_RETRY_INTERVALS,
         job_timeout: int = DEFAULT_JOB_TIMEOUT,
@@ -84,16 +84,16 @@ class SyncService:
         sla_alerts: SlaAlerts | None = None,
         sla_interval: float = 60.0,
     ) -> None:
-        """`sla_alerts`: scanned here every `sla_interval` seconds when there is no
-        Redis (with Redis the workers schedule the scan as an RQ job)."""
+        """`redis`: the client of the composition root (which closes it), or None
+        to run the jobs in this process. `sla_alerts`: scanned here every
+        `sla_interval` seconds when there is no Redis (with Redis the workers
+        schedule the scan as an RQ job)."""
         self._adapter = adapter
-        self._redis: Redis | None = None
         self._runner: InProcessRunner | None = None
         dispatcher: Dispatcher
-        if redis_url:
-            self._redis = Redis.from_url(redis_url)
+        if redis is not None:
             dispatcher = RqDispatcher(
-                self._redis,
+                redis,
                 queue_name=queue_name,
                 retry_intervals=retry_intervals,
                 job_timeout=job_timeout,
@@ -136,5 +136,3 @@ class SyncService:
         if self._runner is not None:
             self._runner.stop()
         self._adapter.close()
-        if self._redis is not None:
-            self._redis.close()

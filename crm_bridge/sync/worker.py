@@ -34,8 +34,8 @@ from rq import Queue, Retry, SimpleWorker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
+from sqlalchemy import Engine
 
-from crm_bridge.db import make_engine
 from crm_bridge.sync.adapter import CrmAdapter
 from crm_bridge.sync.exceptions import DispatchError
 from crm_bridge.sync.jobs import CrmSync, LockFactory, install, sync_outbox_row
@@ -147,8 +147,8 @@ class _SyncWorker(SimpleWorker):
 
 
 def run_worker(
-    redis_url: str,
-    database_url: str,
+    redis: Redis,
+    engine: Engine,
     adapter: CrmAdapter,
     *,
     queue_name: str = QUEUE_NAME,
@@ -167,9 +167,8 @@ def run_worker(
     and finishes the job in progress on the first SIGTERM. Returns an exit code.
     With `sla_alerts`, an SLA scan job is enqueued every `sla_interval`
     seconds (once across all workers) and run by whichever worker takes it.
+    `redis` and `engine` are the composition root's: it closes them.
     """
-    redis = Redis.from_url(redis_url)
-    engine = make_engine(database_url)
     sync = CrmSync(
         engine,
         adapter,
@@ -202,8 +201,6 @@ def run_worker(
             scans.stop()
         relay.stop()
         adapter.close()
-        engine.dispose()
-        redis.close()
     return 0
 
 

@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, Passwords
 from agent_api.pop_lookup import StorePopLookup
@@ -20,6 +19,7 @@ from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
@@ -86,7 +86,7 @@ def build_panel(
     )
     controls = RecordingControls()
     snapshots: list[AgentSnapshot] = []
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=controls,

@@ -113,3 +113,46 @@ def test_a_report_at_the_end_of_the_calendar_is_a_422(full_panel: Panel) -> None
         assert answer.status_code == 422, (report, answer.text)
         assert "fuera de rango" in answer.json()["detalle"]
     assert datetime.now(UTC).year < 9999
+
+
+def _unbounded(
+    schema: dict[str, Any], spec: dict[str, Any], where: str, seen: set[str]
+) -> list[str]:
+    """Strings without a length (or pattern, enum, format) and lists without a count."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        if name in seen:
+            return []
+        seen.add(name)
+        model = spec["components"]["schemas"][name]
+        return [
+            problem
+            for field, prop in model.get("properties", {}).items()
+            for problem in _unbounded(prop, spec, f"{name}.{field}", seen)
+        ]
+    problems = [p for alt in schema.get("anyOf", []) for p in _unbounded(alt, spec, where, seen)]
+    kind = schema.get("type")
+    bounded = {"maxLength", "pattern", "enum", "format", "const"} & set(schema)
+    if kind == "string" and not bounded:
+        problems.append(f"{where}: string without maxLength")
+    if kind == "array":
+        if "maxItems" not in schema:
+            problems.append(f"{where}: list without maxItems")
+        problems += _unbounded(schema.get("items", {}), spec, f"{where}[]", seen)
+    return problems
+
+
+def test_every_string_and_list_a_request_carries_is_bounded(full_panel: Panel) -> None:
+    spec = full_panel.app.openapi()
+    problems: list[str] = []
+    for template, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {template}"
+            for param in operation.get("parameters", []):
+                if param["in"] != "path":  # paths: the request line's own limit
+                    problems += _unbounded(param["schema"], spec, f"{where} {param['name']}", set())
+            content = operation.get("requestBody", {}).get("content", {})
+            for body in content.values():
+                problems += _unbounded(body.get("schema", {}), spec, where, set())
+    assert not problems, "\n".join(sorted(set(problems)))
+    full_panel.engine.dispose()

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.pop_lookup import StorePopLookup
@@ -28,6 +27,7 @@ from agent_api.web.formatting import phone
 from agent_api.workspace import CallId, dedupe_path
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from atiende.settings import AmiSettings, Settings
 from atiende.wiring import build_bridge
 from crm_bridge.db import make_engine, session_factory
@@ -71,7 +71,7 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
     )
     port = free_port()
     controls = RecordingControls()
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=controls,
@@ -169,8 +169,8 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
             shown = await page.text_content("#estado .state strong")
             await page.select_option("#pausa-motivo", "Almuerzo")
             await page.click("#pausar")
-            await expect(page.locator("#control-resultado")).to_contain_text(
-                "pendiente de confirmación"
+            await expect(page.locator("#estado")).to_contain_text(
+                "Pausa: pendiente de confirmación"
             )
             assert await page.text_content("#estado .state strong") == shown
             assert controls.calls[-1] == ("pause", "Local/4001@agents/n", "Almuerzo")

@@ -22,7 +22,6 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.auth import CSRF_HEADER
 from agent_api.pop_lookup import StorePopLookup
@@ -32,6 +31,7 @@ from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.cli import main
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.persons import PersonRegistry
@@ -135,7 +135,7 @@ async def test_a_fresh_install_end_to_end(
     )
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=RecordingControls(),

@@ -21,7 +21,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
@@ -30,6 +29,7 @@ from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.models import QueueAlertAck, SlaAlert
@@ -101,7 +101,7 @@ def _floor(db: str) -> Floor:
     ).number  # fmt: skip
     controls = RecordingControls()
     port = free_port()
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=controls,

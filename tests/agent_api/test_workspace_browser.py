@@ -25,7 +25,6 @@ import pytest
 from sqlalchemy import select
 
 from agent_api.after_call import ACW_REASON, AfterCallWork
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.controls import AmiAgentControls
@@ -33,11 +32,13 @@ from agent_api.pop_lookup import StorePopLookup
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine, session_factory
 from crm_bridge.history import PersonHistory
-from crm_bridge.models import AttentionWrapup
+from crm_bridge.models import Attention, AttentionWrapup
 from crm_bridge.organisms import Role
 from crm_bridge.persons import ConsentCategory, PersonRegistry
+from telephony.agents import AgentSnapshot
 from telephony.ami.actions import AmiAction
 from telephony.ami.exceptions import AmiActionFailed
 from telephony.domain import (
@@ -182,6 +183,7 @@ async def world(panel_db: str) -> AsyncIterator[World]:
         document_number=_cedula(int(suffix)),
         phones=["099" + suffix],
     )
+    _seed_history(engine, maria.id, suffix)
     history = PersonHistory(engine)
     audit = AuditLog(engine)
     hub = PopHub(
@@ -191,11 +193,16 @@ async def world(panel_db: str) -> AsyncIterator[World]:
     controls = AmiAgentControls(asterisk.send)
     acw = AfterCallWork(controls, per_queue={"consultas": 0.0}, default_seconds=120.0)
     port_holder: dict[str, str] = {}
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=controls,
-        agents_snapshot=list,
+        # QueueStatus knows the desk phone, a member of consultas.
+        agents_snapshot=lambda: [
+            AgentSnapshot(
+                IFACES["desk"], "Ana Gómez", ("consultas",), AgentState.AVAILABLE, time.time(), None
+            )
+        ],
         secret_key=SECRET,
         allowed_origins=["http://placeholder"],
         cookie_secure=False,
@@ -211,6 +218,48 @@ async def world(panel_db: str) -> AsyncIterator[World]:
     acw.close()
     await hub.close()
     engine.dispose()
+
+
+def _seed_history(engine: Any, person_id: int, suffix: str) -> None:
+    """Seven earlier calls of María; the newest closed as a complaint with notes."""
+    with session_factory(engine).begin() as session:
+        for i in range(7):
+            linkedid = f"hist-{suffix}-{i}"
+            at = datetime(2026, 11, 20 + i, 14, 5, tzinfo=UTC)
+            session.add(
+                Attention(
+                    system="pbx-hist",
+                    linkedid=linkedid,
+                    channel="phone",
+                    caller_number_raw="099",
+                    caller_number=None,
+                    caller_name="",
+                    arrived_at=at,
+                    ivr_path=[],
+                    queues=["consultas"],
+                    queue="consultas",
+                    agent="Bruno Núñez",
+                    agents=["Bruno Núñez"],
+                    legs=[],
+                    wait_seconds=10.0,
+                    talk_seconds=90.0,
+                    outcome="answered" if i != 3 else "abandoned",
+                    hangup_side="caller",
+                    variables={},
+                    person_id=person_id,
+                )
+            )
+        session.add(
+            AttentionWrapup(
+                system="pbx-hist",
+                linkedid=f"hist-{suffix}-6",
+                attention_type="queja",
+                notes="Reclamó por la demora en la agenda de cédula, pidió un supervisor",
+                resolution="resuelta",
+                wrapup_started_at=datetime(2026, 11, 26, 14, 10, tzinfo=UTC),
+                wrapup_ended_at=datetime(2026, 11, 26, 14, 12, tzinfo=UTC),
+            )
+        )
 
 
 def _cedula(seed: int) -> str:
@@ -272,6 +321,20 @@ async def test_race_pending_and_after_call_pause(world: World, width: int, heigh
             world.hub.publish([_answer(a, now + 2)])
             await expect(page.locator("#llamada")).to_contain_text("En llamada")
             await expect(page.locator("#persona")).to_contain_text(maria.document_number or "")
+            # History in Spanish, newest first, paged by five; dates as Uruguay writes them.
+            history = page.locator("#historial")
+            await expect(history.locator("tbody tr")).to_have_count(5)
+            first_row = history.locator("tbody tr").first
+            await expect(first_row).to_contain_text("26/11/2026 11:05")
+            await expect(first_row).to_contain_text("Teléfono")
+            await expect(first_row).to_contain_text("Atención: Queja")
+            await expect(first_row).to_contain_text("Bruno Núñez")
+            await expect(first_row).to_contain_text("Atendida · Resuelta en el primer contacto")
+            await expect(first_row).to_contain_text("Reclamó por la demora")
+            await expect(history).to_contain_text("Abandonada")
+            assert "answered" not in await history.inner_text()
+            await history.get_by_role("button", name="Siguientes").click()
+            await expect(page.locator("#historial tbody tr")).to_have_count(2)
             # At 1366×768 the card, the person and the wrap-up's main fields are on screen.
             form_a = page.locator(f"#cierre-{_dom(a)}")
             await expect(form_a).to_be_visible()
@@ -413,7 +476,7 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await page.select_option("#pausa-motivo", "Almuerzo")
             await page.click("#pausar")
             result = page.locator("#control-resultado")
-            await expect(result).to_contain_text("pendiente de confirmación")
+            await expect(result).to_contain_text("Falló en parte")
             await expect(result).to_contain_text(IFACES["soft"])
             await expect(result).to_contain_text("no está en ninguna cola")
             await expect(page.locator("#estado")).to_contain_text(
@@ -427,9 +490,25 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await expect(page.locator("#estado")).not_to_contain_text("pendiente de confirmación")
             # Queues come from a list, never free text.
             assert await page.locator("select#cola option").all_text_contents() == [
-                "consultas",
+                "consultas (en la cola)",
                 "tramites",
             ]
+
+            # Joining a queue: one interface asked, pending until AMI confirms;
+            # no confirmation in 5 s gives a warning.
+            await page.select_option("select#cola", "tramites")
+            await page.get_by_role("button", name="Ingresar").click()
+            await expect(page.locator("#estado")).to_contain_text(
+                "Ingreso a la cola (tramites): pendiente de confirmación"
+            )
+            adds = [a for a in world.asterisk.sent if a.name == "QueueAdd"]
+            assert [(a.queue, a.interface) for a in adds] == [  # type: ignore[attr-defined]
+                ("tramites", IFACES["desk"])
+            ]
+            await expect(page.locator("#estado")).to_contain_text(
+                "La central no confirmó «Ingreso a la cola»", timeout=10_000
+            )
+            await _no_axe(page, f"unconfirmed-{tag}")
 
             # The pending list (yesterday's call): open it, close it.
             pending = page.locator("#pendientes")
@@ -440,6 +519,16 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await page.check(f"#cierre-{_dom(old)} input[name=resolution][value=pendiente]")
             await page.fill(f"#seguimiento-fecha-{_dom(old)}", "31/12/2030")
             await page.fill(f"#seguimiento-hora-{_dom(old)}", "14:30")
+            # A reload keeps the draft (this tab's sessionStorage) in the call's own form.
+            await page.reload()
+            await page.wait_for_selector("body[data-socket=open]")
+            await expect(page.locator(f"#seguimiento-fecha-{_dom(old)}")).to_have_value(
+                "31/12/2030"
+            )
+            await expect(page.locator(f"#tipo-{_dom(old)}")).to_have_value("consulta")
+            await expect(
+                page.locator(f"#cierre-{_dom(old)} input[name=resolution][value=pendiente]")
+            ).to_be_checked()
             await _no_axe(page, f"pending-open-{tag}")
             await page.click(f"#cierre-{_dom(old)} button[type=submit]")
             await expect(page.locator(f"#cierre-{_dom(old)}.saved")).to_be_visible()
@@ -485,6 +574,7 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await _no_axe(page, f"duplicate-{tag}")
             await page.click("#abrir-existente")
             await expect(page.locator("#ficha-nombre")).to_have_text("María Pérez")
+            await expect(page.locator("#historial")).to_contain_text("Bruno Núñez")
             await page.screenshot(path=str(SHOTS / f"person-{tag}.png"))
         finally:
             await browser.close()

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from fastapi.staticfiles import StaticFiles
 
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
@@ -53,7 +53,7 @@ async def test_panel_shows_sla_alerts_to_supervisors_only(browser_db: str) -> No
         StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine))
     )
     port = free_port()
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=RecordingControls(),

@@ -215,3 +215,24 @@ def test_bounds_off_the_hour_are_refused(engine: Engine) -> None:
     start = datetime(2026, 3, 2, 0, 30, tzinfo=MONTEVIDEO)
     with pytest.raises(ValueError, match="on the hour"):
         queue_report(engine, ReportSpan(start, start + timedelta(hours=3), MONTEVIDEO))
+
+
+def test_recent_days_are_counted_ahead_at_start(engine: Engine) -> None:
+    # `atiende serve` counts recent days into the rollup when it starts
+    # (atiende.wiring._count_recent_reports), so a first report does not.
+    import asyncio
+
+    from atiende.wiring import REPORT_DAYS_AHEAD, _count_recent_reports
+    from crm_bridge.models import QueueHourCounted
+    from dashboards.queue_metrics import QueueMetrics
+
+    AttentionRepository(engine).upsert_records([record("1", answered("consultas", T0, 12))])
+    metrics = QueueMetrics(default=DEFAULT)
+    asyncio.run(_count_recent_reports(engine, metrics, T0 + 3600))
+    with engine.connect() as conn:
+        hours = conn.scalar(select(func.count()).select_from(QueueHourCounted))
+        tallied = conn.execute(select(QueueHourTally.queue, QueueHourTally.answered)).all()
+    assert hours == REPORT_DAYS_AHEAD * 24
+    assert tallied == [("consultas", 1)]
+    # The report reads what was counted ahead, and agrees.
+    assert counts(engine)["consultas"].answered_within == 1

@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 from fastapi.staticfiles import StaticFiles
 
-from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.ws import PopHub
+from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
@@ -43,7 +43,7 @@ async def test_wallboard_shows_tiles_and_alerts(browser_db: str) -> None:
         StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine))
     )
     port = free_port()
-    app = create_app(
+    app = panel_app(
         engine=engine,
         hub=hub,
         controls=RecordingControls(),

@@ -64,7 +64,7 @@ def test_menu_and_queue_values_are_checked(tmp_path: Path) -> None:
     fallback: fin
 """
     )
-    with pytest.raises(FlowError, match=r"node 'menu'.*single digits"):
+    with pytest.raises(FlowError, match=r"node 'menu': 'options\.12\.\[key\]': one key"):
         load_flow(write(tmp_path, "m", menu))
     queue = (
         GOOD
@@ -194,3 +194,30 @@ def test_a_flow_without_hours_serves_and_its_line_is_always_open(tmp_path: Path)
     assert hours is not None
     christmas_night = dt.datetime(2026, 12, 25, 3, 0, tzinfo=dt.UTC)
     assert hours.is_open(christmas_night)
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("type: menu\n    prompt: atiende/x\n    options: {'1': fin}\n    fallback: fin\n"
+         "    timeout_ms: '5000'", "'timeout_ms': Input should be a valid integer"),
+        ("type: collect\n    prompt: atiende/x\n    store: v\n    next: fin\n"
+         "    fallback: fin\n    min_digits: 4\n    max_digits: 2",
+         "max_digits is below min_digits"),
+        ("type: queue\n    queue: consultas\n    callback: {threshold_seconds: 5,"
+         " offer_prompt: atiende/x}", "missing 'callback.confirm_prompt'"),
+        ("type: hours\n    schedule: {mon: ['18:00-09:00']}\n    open: fin\n    closed: fin",
+         "'schedule.mon': time range ends before it starts"),
+        ("type: hours\n    schedule: {lun: ['09:00-18:00']}\n    open: fin\n    closed: fin",
+         "'schedule.lun.[key]'"),
+        ("type: identify\n    by: email\n    found: fin\n    not_found: fin",
+         "'by': Input should be"),
+    ],
+)  # fmt: skip
+def test_typed_node_errors_name_the_field(tmp_path: Path, spec: str, fragment: str) -> None:
+    path = write(tmp_path, "typed", GOOD + f"  nodo:\n    {spec}\n")
+    with pytest.raises(FlowError) as info:
+        load_flow(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: node 'nodo': "), message
+    assert fragment in message, message

@@ -335,7 +335,7 @@ async def test_hangup_mid_menu_stops_the_flow(make_server: ServerFactory) -> Non
     assert rec.verbs()[-2:] == ["GET DATA", "CHANNEL STATUS"]
     assert "ATIENDE_QUEUE" not in rec.variables
     await until_idle(server, 1)
-    assert server.missing_prompts.snapshot() == {}
+    assert not any(server.missing_prompts.snapshot().values())
 
 
 async def test_missing_prompts_are_counted_and_the_caller_reaches_an_agent(
@@ -357,11 +357,15 @@ async def test_missing_prompts_are_counted_and_the_caller_reaches_an_agent(
     assert rec.prompts[menu + 1] == "beep"
     assert rec.verbs().count("CHANNEL STATUS") == 3  # bienvenida, aviso, menu
     await until_idle(server, 1)
-    assert server.missing_prompts.snapshot() == {
+    counted = {k: v for k, v in server.missing_prompts.snapshot().items() if v}
+    assert counted == {
         "atiende/bienvenida": 1,
         "atiende/aviso-privacidad": 1,
         "atiende/menu-principal": 1,
     }
+    # Every prompt of the flows is on /metrics from the start, at 0 until missed,
+    # so the alert's increase() sees the first miss.
+    assert set(server.missing_prompts.snapshot()) >= every | {"beep"}
 
 
 async def test_a_missing_core_beep_too_reads_as_silence_not_a_hangup(

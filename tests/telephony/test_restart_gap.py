@@ -183,3 +183,56 @@ async def test_the_bridge_reads_queue_log_at_the_end_of_each_resync(tmp_path: Pa
     seen.clear()
     await Bridge(Source(), Spy("sim"), [], queue_log=tmp_path / "missing").run()
     assert ("facts", {}) in seen
+
+
+def test_calls_wholly_inside_an_ami_outage_are_built_from_queue_log() -> None:
+    """serve stays up, its AMI session drops: calls that start and end while
+    it is down exist only in queue_log, and are stored from it; calls from
+    before the drop are not written again."""
+    from telephony.ami.stream import Disconnected
+    from telephony.domain import CallAbandoned, CallQueued
+
+    pbx = Pbx(start=START, style="pjsip", queues=QUEUES, no_answer_share=0.0)
+    state = AsteriskState()
+    for member in pbx.members.values():
+        state.apply({"Event": "QueueMemberStatus", **dict(pbx.member_snapshot(member))})
+    tracker = CallTracker("sim", wrapup_seconds=WRAPUP)
+    pbx.place_call(CallerSpec("099100001", "Before", ("1",), 1, 120, 3, "consultas"), START + 1)
+    seen = _feed(tracker, pbx, state, START + 15, seen=True)
+    before = {e.record.key.linkedid for e in seen if isinstance(e, CallEnded)}
+    assert len(before) == 1
+    events: list[DomainEvent] = list(tracker.feed(Disconnected(pbx.now, "lost")))
+    pbx.queue_pause("PJSIP/4001", True, "Baño")
+    pbx.queue_pause("PJSIP/4002", True, "Baño")
+    pbx.place_call(CallerSpec("099100002", "Gap abandon", ("1",), 1, 5, 3, "consultas"), START + 20)
+    pbx.at(START + 30, lambda: pbx.queue_pause("PJSIP/4001", False))
+    pbx.place_call(
+        CallerSpec("099100003", "Gap answer", ("1",), 1, 120, 4, "consultas"), START + 31
+    )
+    _feed(tracker, pbx, state, START + 60, seen=False)
+    at = pbx.now
+    events += tracker.feed(Connected(at))
+    events += tracker.feed(ResyncStarted(at))
+    state.now = at
+    for item in _lists(state, "CoreShowChannels") + _lists(state, "QueueStatus"):
+        events += tracker.feed(item)
+    tracker.queue_log_facts(parse_lines(pbx.queue_log))
+    events += tracker.feed(ResyncFinished(at))
+    records = {e.record.key.linkedid: e.record for e in events if isinstance(e, CallEnded)}
+    log = parse_lines(pbx.queue_log)
+    assert set(records) == set(log) - before
+    for uniqueid, record in records.items():
+        facts = log[uniqueid]
+        assert record.wait_seconds == facts.hold_seconds
+        assert record.caller_number == facts.caller_number
+        if facts.exit is not None:
+            assert record.outcome is Outcome.ABANDONED
+            assert record.hangup_side is HangupSide.CALLER
+        else:
+            assert record.outcome is Outcome.ANSWERED
+            assert record.agent == facts.agent == "Ana Gómez"
+            assert record.talk_seconds == facts.talk_seconds
+            assert record.hangup_side is HangupSide.AGENT
+    # The live figures: the abandon offered and settled.
+    assert sum(isinstance(e, CallQueued) for e in events) == 1
+    assert sum(isinstance(e, CallAbandoned) for e in events) == 1

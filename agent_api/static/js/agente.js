@@ -121,6 +121,7 @@
       if (!form || $(form.id)) continue; // never replace a form in progress
       form.hidden = true;
       container.append(form);
+      restoreDraft(form);
       if (window.htmx) window.htmx.process(form);
     }
     for (const id of message.remove || []) {
@@ -147,6 +148,40 @@
     linkPerson();
     if (message.ring) ring(message.ring.title);
     else if (regions.llamada && !document.querySelector("#llamada.ringing")) stopFlash();
+  }
+
+  // Drafts: what the agent typed in each call's form is also kept in this
+  // tab's sessionStorage (gone with the tab), so a reload does not lose it.
+  const DRAFT = "atiende-cierre:";
+  const DRAFT_FIELDS = ["attention_type", "topic_id", "notes", "follow_up_date", "follow_up_time"];
+
+  function saveDraft(form) {
+    const data = {};
+    for (const name of DRAFT_FIELDS) {
+      const field = form.elements.namedItem(name);
+      if (field) data[name] = field.value;
+    }
+    const chosen = form.querySelector("input[name=resolution]:checked");
+    if (chosen) data.resolution = chosen.value;
+    try { sessionStorage.setItem(DRAFT + form.dataset.call, JSON.stringify(data)); } catch (_) { /* full or off */ }
+  }
+
+  function restoreDraft(form) {
+    let data = null;
+    try { data = JSON.parse(sessionStorage.getItem(DRAFT + form.dataset.call) || "null"); } catch (_) { data = null; }
+    if (!data) return;
+    for (const name of DRAFT_FIELDS) {
+      const field = form.elements.namedItem(name);
+      if (field && data[name] && !field.value) field.value = data[name];
+    }
+    if (data.resolution) {
+      const radio = form.querySelector(`input[name=resolution][value="${CSS.escape(data.resolution)}"]`);
+      if (radio && !form.querySelector("input[name=resolution]:checked")) radio.checked = true;
+    }
+  }
+
+  function dropDraft(domId) {
+    try { sessionStorage.removeItem(DRAFT + domId); } catch (_) { /* off */ }
   }
 
   // The person identified for a call goes into that call's wrap-up, unless
@@ -274,11 +309,22 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     document.addEventListener("keydown", onKey);
+    const forms = document.getElementById("cierre-formularios");
+    for (const form of forms.querySelectorAll("form.wrapup")) restoreDraft(form);
+    forms.addEventListener("input", (event) => {
+      const form = event.target.closest("form.wrapup");
+      if (form) saveDraft(form);
+    });
+    forms.addEventListener("change", (event) => {
+      const form = event.target.closest("form.wrapup");
+      if (form) saveDraft(form);
+    });
     document.addEventListener("click", onClick);
     window.addEventListener("focus", stopFlash);
     document.body.addEventListener("htmx:afterSwap", () => {
       for (const saved of document.querySelectorAll("#cierre-formularios > .saved:not([data-leaving])")) {
         saved.dataset.leaving = "1";
+        dropDraft(saved.dataset.saved);
         setTimeout(() => { saved.remove(); markTabs(); }, 6000);
       }
       if (!visibleForm()) {

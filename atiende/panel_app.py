@@ -1,0 +1,115 @@
+"""The agent panel's app, composed from an engine: part of the composition root.
+
+agent_api.app.create_app takes ready-made services; this builds them (every
+store on the one engine `atiende serve` made) and hands them in. Tests and
+benchmarks build their panel through here too, the same way serve does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from agent_api.after_call import AfterCallWork
+from agent_api.app import create_app
+from agent_api.audit import AuditLog
+from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
+from agent_api.calls import CallLog
+from agent_api.catalog import Catalog
+from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
+from agent_api.followup import FollowUpServices, TicketScope
+from agent_api.middleware import DEFAULT_MAX_BODY_BYTES
+from agent_api.need_to_know import NeedToKnow
+from agent_api.pop_lookup import PersonCards
+from agent_api.services import PanelServices
+from agent_api.users import UserStore
+from agent_api.wrapups import WrapupStore
+from agent_api.ws import PopHub
+from crm_bridge.history import PersonHistory
+from crm_bridge.organisms import Directory
+from crm_bridge.persons import PersonRegistry
+from crm_bridge.sync.outbox import SyncFailures
+from crm_bridge.sync.rights import PersonRights
+from crm_bridge.sync.sla_alerts import SlaAlerts
+from crm_bridge.tickets import TicketService
+from telephony.agents import AgentSnapshot
+
+
+def panel_app(
+    *,
+    engine: Engine,
+    hub: PopHub,
+    controls: AgentControls,
+    agents_snapshot: Callable[[], list[AgentSnapshot]],
+    secret_key: str,
+    allowed_origins: Iterable[str],
+    pause_reasons: Iterable[str] = DEFAULT_PAUSE_REASONS,
+    tickets: TicketService | None = None,
+    sla_alerts: SlaAlerts | None = None,
+    crm_failures: SyncFailures | None = None,
+    rights: PersonRights | None = None,
+    phone_region: str = "UY",
+    timezone: str = "America/Montevideo",
+    cookie_secure: bool = True,
+    session_lifetime_seconds: float = 10 * 3600,
+    login_limiter: LoginRateLimiter | None = None,
+    passwords: Passwords | None = None,
+    after_call: AfterCallWork | None = None,
+    queue_names: Iterable[str] = (),
+    clock: Callable[[], datetime] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_limits: Mapping[str, int] | None = None,
+    trusted_proxies: Sequence[str] = (),
+) -> FastAPI:
+    """The panel app and its services, built from the engine (the composition
+    root's part of agent_api.app.create_app). `clock` decides what "today" is
+    for the calls of the day (tests replaying old recordings set it to the
+    recording's day); the other arguments are create_app's and the services'.
+    """
+    registry = PersonRegistry(engine, phone_region=phone_region)
+    history = PersonHistory(engine)
+    services = PanelServices(
+        users=UserStore(engine, passwords or Passwords()),
+        sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
+        limiter=login_limiter or LoginRateLimiter(),
+        hub=hub,
+        controls=controls,
+        agents=agents_snapshot,
+        persons=registry,
+        audit=AuditLog(engine),
+        catalog=Catalog(engine),
+        wrapups=WrapupStore(engine, tickets=tickets),
+        calls=(
+            CallLog(engine, timezone=timezone)
+            if clock is None
+            else CallLog(engine, timezone=timezone, clock=clock)
+        ),
+        pause_reasons=tuple(pause_reasons),
+        allowed_origins=frozenset(allowed_origins),
+        cookie_secure=cookie_secure,
+        need=NeedToKnow(engine, hub, phone_region=phone_region),
+        cards=PersonCards(engine, registry, history),
+    )
+    followup = FollowUpServices(
+        tickets=tickets,
+        scope=TicketScope(engine),
+        directory=Directory(engine),
+        sla_alerts=sla_alerts,
+        crm_failures=crm_failures,
+        rights=rights,
+    )
+    return create_app(
+        services=services,
+        followup=followup,
+        person_history=history,
+        timezone=timezone,
+        phone_region=phone_region,
+        after_call=after_call,
+        queue_names=queue_names,
+        max_body_bytes=max_body_bytes,
+        body_limits=body_limits,
+        trusted_proxies=trusted_proxies,
+    )
