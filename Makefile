@@ -19,7 +19,8 @@ test: venv
 # nothing listens, so scripts/with-test-services.sh starts throwaway PostgreSQL
 # and Redis servers; a smoke part of the suite that needs both runs on them.
 SMOKE_TESTS ?= tests/test_support.py tests/crm_bridge/test_store_repository.py \
-	tests/crm_bridge/sync/test_sync.py tests/agent_api/test_fanout.py tests/reliability
+	tests/crm_bridge/sync/test_sync.py tests/agent_api/test_fanout.py \
+	tests/reliability/test_postgres_outage.py
 test-throwaway: venv
 	ATIENDE_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:1/postgres \
 	ATIENDE_TEST_REDIS_URL=redis://127.0.0.1:1/15 \

@@ -1,7 +1,8 @@
 """The agent panel's FastAPI application.
 
-`create_app` takes ready-made dependencies (no settings are read here); see
-agent_api.ws for how the lead composes it with the bridge in atiende/wiring.py.
+`create_app` takes ready-made services (no settings are read, no client is
+built here): atiende.panel_app builds them from the engine, and
+atiende/wiring.py composes the panel with the bridge (see agent_api.ws).
 OpenAPI docs at /api/docs. Errors are JSON `{"detalle": "..."}` in Spanish
 for the panel; logs get the English reason.
 """

@@ -1,4 +1,4 @@
-"""What the routes need, built once by create_app from ready-made dependencies."""
+"""What the routes need: built by the composition root (atiende.panel_app) for create_app."""
 
 from __future__ import annotations
 

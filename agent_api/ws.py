@@ -11,13 +11,13 @@ Compose it with the bridge and the app (the lead's atiende/wiring.py):
     )
     service = build_bridge(settings, extra_sinks=[hub])       # hub.publish runs in the bridge
     hub.record_of = service.tracker.record_of                  # IVR path of the ringing call
-    app = panel_app(engine=engine, hub=hub,        # atiende.panel_app
-                     controls=AmiAgentControls(service.connection.send,
-                                               originate_context="from-agents"),
-                     agents_snapshot=service.tracker.agents,
-                     secret_key=...,                  # >= 32 chars, from the settings
-                     allowed_origins=["https://panel.example"],
-                     tickets=TicketService(engine, business_hours=...))  # for derivations
+    app = panel_app(engine=engine, hub=hub,         # atiende.panel_app: services + create_app
+                    controls=AmiAgentControls(service.connection.send,
+                                              originate_context="from-agents"),
+                    agents_snapshot=service.tracker.agents,
+                    secret_key=...,                  # >= 32 chars, from the settings
+                    allowed_origins=["https://panel.example"],
+                    tickets=TicketService(engine, business_hours=...))  # for derivations
     # then serve `app` with uvicorn in the same event loop as the bridge
     # (uvicorn.Server(uvicorn.Config(app, ...)).serve() as a task beside service.start()),
     # and await hub.close() on shutdown. tests/agent_api/test_panel_browser.py does this.

@@ -311,7 +311,13 @@ def wallboard_router(
                     return
                 await asyncio.sleep(kiosk_check_seconds)
 
-        await _serve_board(websocket, wallboard, revoked)
+        try:
+            # A link counts as a session of its own (a negative id: no user's).
+            with services.sockets.hold(-link_id, f"kiosk:{link_id}"):
+                await _serve_board(websocket, wallboard, revoked)
+        except TooManySockets as err:
+            log.warning("kiosk socket refused: %s", err)
+            await websocket.close(code=REFUSED)
 
     return router
 

@@ -107,6 +107,9 @@ def get_wrapup(system: str, linkedid: str, user: WrapUpper, services: Services) 
     view = services.wrapups.get(key)
     if view is None:
         raise NotFound("no wrap-up")
+    if view.agent_user_id not in (None, user.user_id):
+        # Rung for the call is not enough to read what the answering agent wrote.
+        raise Forbidden(f"wrap-up of call {linkedid} belongs to another agent")
     services.audit.record(
         AuditAction.WRAPUP_READ,
         actor_id=user.user_id,

@@ -261,8 +261,10 @@ async def queues(request: Request, user: Ejecutivo) -> HTMLResponse:
         return HTMLResponse('<p class="error">Elija una cola de la lista.</p>')
     interfaces = await run_in_threadpool(interfaces_of, services, user)
     if action == "join":
-        # One interface joins (two would ring the agent twice per call).
-        first = interfaces[:1]
+        # One interface joins (two would ring the agent twice per call): one
+        # QueueStatus already shows as a member, else the first configured.
+        members = {a.interface for a in services.agents() if a.queues}
+        first = [i for i in interfaces if i in members][:1] or list(interfaces[:1])
         results = await on_every_interface(
             first, lambda iface: services.controls.log_in(iface, queue, user.display_name)
         )

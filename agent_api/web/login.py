@@ -97,7 +97,8 @@ async def login_submit(request: Request) -> Response:
         )
     address = request.client.host if request.client is not None else "unknown"
     try:
-        services.limiter.check(username, address)
+        # Counted before the password is checked, so parallel guesses cannot all pass.
+        services.limiter.begin(username, address)
     except TooManyAttempts as err:
         return pages.render(
             request,
@@ -108,7 +109,6 @@ async def login_submit(request: Request) -> Response:
         )
     user = await _authenticate(services, username, password)
     if user is None:
-        services.limiter.failed(username, address)
         log.info("failed login for %s from %s", mask_name(username), address)
         return pages.render(
             request,

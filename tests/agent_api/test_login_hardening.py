@@ -211,3 +211,34 @@ def test_the_migration_stops_on_names_that_become_one(tmp_path: Path) -> None:
     url = _users_at_0007(tmp_path, ["admin", "ADMIN"])
     with pytest.raises(MigrationError, match="same username once normalised"):
         upgrade(url)
+
+
+async def test_parallel_guesses_through_the_login_form_are_counted_too(panel: Panel) -> None:
+    checked = 0
+    lock = threading.Lock()
+    authenticate = panel.app.state.services.users.authenticate
+
+    def counting(username: str, password: str) -> object:
+        nonlocal checked
+        with lock:
+            checked += 1
+        return authenticate(username, password)
+
+    panel.app.state.services.users.authenticate = counting
+    name = panel.usernames[Role.EJECUTIVO]
+    async with (
+        served(panel.app) as address,
+        httpx.AsyncClient(
+            base_url=f"http://{address}", timeout=30, headers={"origin": f"http://{address}"}
+        ) as client,
+    ):
+        panel.app.state.services.allowed_origins = frozenset({f"http://{address}"})
+        answers = await asyncio.gather(
+            *(
+                client.post("/ingresar", data={"username": name, "password": f"guess-{n}"})
+                for n in range(100)
+            )
+        )
+    statuses = [a.status_code for a in answers]
+    assert checked == 3, (checked, sorted(set(statuses)))
+    assert statuses.count(401) == 3 and statuses.count(429) == 97

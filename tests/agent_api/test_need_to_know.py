@@ -303,3 +303,24 @@ def test_no_personal_data_in_urls(desk: Panel) -> None:
         if "vendor" in source.parts:
             continue
         assert not pattern.search(source.read_text(encoding="utf-8")), source
+
+
+def test_an_agent_rung_for_a_call_does_not_read_the_wrapup_another_wrote(desk: Panel) -> None:
+    key = _rung(desk, desk.usernames[E], _number(), answer=False)
+    other = desk.second_agent
+    desk.hub.publish(
+        [
+            AgentRinging(
+                time.time(), key, "consultas", desk.interfaces[other], "B", "099", "", {}, 1.0
+            ),
+            CallAnswered(time.time(), key, "consultas", desk.interfaces[other], "B", 1.0),
+        ]
+    )
+    url = f"/api/wrapups/{SYSTEM}/{key.linkedid}"
+    written = desk.client(other).put(
+        url,
+        json={"attention_type": "queja", "resolution": "resuelta", "notes": "Dijo su domicilio"},
+    )
+    assert written.status_code == 200, written.text
+    assert desk.client(desk.usernames[E]).get(url).status_code == 403
+    assert desk.client(other).get(url).json()["notes"] == "Dijo su domicilio"

@@ -4,19 +4,25 @@ falls behind ends its socket quietly (no "Task exception was never retrieved")."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from agent_api.routes.figures import wallboard_router
 from agent_api.sockets import run_pumps
 from crm_bridge.organisms import Role
+from dashboards.kiosk import KioskLinks
+from dashboards.wallboard import Wallboard
 from telephony.domain import AgentState, AgentStateChanged
-from tests.agent_api.conftest import ORIGIN, Panel, served
+from tests.agent_api.conftest import ORIGIN, Panel, build_panel, served
 from tests.agent_api.test_pop_socket import open_socket, session_cookie
+from tests.dashboards.test_wallboard import AGENTS, Clock, busy_metrics
 
 pytestmark = pytest.mark.postgres
 
@@ -110,3 +116,26 @@ async def test_run_pumps_retrieves_every_outcome(caplog: pytest.LogCaptureFixtur
     gc.collect()
     await asyncio.sleep(0.05)
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_a_kiosk_link_opens_a_bounded_number_of_sockets(panel_db: str) -> None:
+    built = build_panel(panel_db)
+    try:
+        links = KioskLinks(built.engine)
+        board = Wallboard(busy_metrics(Clock()), lambda: AGENTS)
+        built.app.include_router(wallboard_router(board, links, kiosk_check_seconds=60))
+        _link, token = links.create("TV", built.users[built.usernames[Role.SUPERVISOR]])
+        quota = built.app.state.services.sockets
+        tv = built.client()
+        with contextlib.ExitStack() as sockets:
+            for _ in range(quota.per_session):
+                ws = sockets.enter_context(
+                    tv.websocket_connect(f"/ws/kiosco/{token}", headers={"origin": ORIGIN})
+                )
+                assert ws.receive_json()["type"] == "wallboard"
+            with tv.websocket_connect(f"/ws/kiosco/{token}", headers={"origin": ORIGIN}) as extra:
+                with pytest.raises(WebSocketDisconnect) as refused:
+                    extra.receive_json()
+                assert refused.value.code == 1008
+    finally:
+        built.engine.dispose()

@@ -38,6 +38,7 @@ from crm_bridge.history import PersonHistory
 from crm_bridge.models import Attention, AttentionWrapup
 from crm_bridge.organisms import Role
 from crm_bridge.persons import ConsentCategory, PersonRegistry
+from telephony.agents import AgentSnapshot
 from telephony.ami.actions import AmiAction
 from telephony.ami.exceptions import AmiActionFailed
 from telephony.domain import (
@@ -196,7 +197,12 @@ async def world(panel_db: str) -> AsyncIterator[World]:
         engine=engine,
         hub=hub,
         controls=controls,
-        agents_snapshot=list,
+        # QueueStatus knows the desk phone, a member of consultas.
+        agents_snapshot=lambda: [
+            AgentSnapshot(
+                IFACES["desk"], "Ana Gómez", ("consultas",), AgentState.AVAILABLE, time.time(), None
+            )
+        ],
         secret_key=SECRET,
         allowed_origins=["http://placeholder"],
         cookie_secure=False,
@@ -484,9 +490,25 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             await expect(page.locator("#estado")).not_to_contain_text("pendiente de confirmación")
             # Queues come from a list, never free text.
             assert await page.locator("select#cola option").all_text_contents() == [
-                "consultas",
+                "consultas (en la cola)",
                 "tramites",
             ]
+
+            # Joining a queue: one interface asked, pending until AMI confirms;
+            # no confirmation in 5 s gives a warning.
+            await page.select_option("select#cola", "tramites")
+            await page.get_by_role("button", name="Ingresar").click()
+            await expect(page.locator("#estado")).to_contain_text(
+                "Ingreso a la cola (tramites): pendiente de confirmación"
+            )
+            adds = [a for a in world.asterisk.sent if a.name == "QueueAdd"]
+            assert [(a.queue, a.interface) for a in adds] == [  # type: ignore[attr-defined]
+                ("tramites", IFACES["desk"])
+            ]
+            await expect(page.locator("#estado")).to_contain_text(
+                "La central no confirmó «Ingreso a la cola»", timeout=10_000
+            )
+            await _no_axe(page, f"unconfirmed-{tag}")
 
             # The pending list (yesterday's call): open it, close it.
             pending = page.locator("#pendientes")
