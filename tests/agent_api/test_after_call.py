@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from agent_api.after_call import ACW_REASON, AcwBook, AfterCallWork, deadline_seconds
+from agent_api.after_call import (
+    ACW_REASON,
+    AcwBook,
+    AfterCallWork,
+    acw_interfaces,
+    deadline_seconds,
+)
 from agent_api.control_fanout import agent_interfaces, on_every_interface
 from agent_api.controls import spanish_refusal
 from agent_api.exceptions import ControlRefused
@@ -154,3 +160,22 @@ def test_a_call_without_agent_complete_starts_after_call_work_at_its_end() -> No
     record = CallRecord(B, "099123456", "", 5.0, Outcome.ANSWERED, ended_at=40.0, legs=(leg,))
     hub.publish([CallEnded(40.0, record)])
     assert acw.started == [(7, B, "consultas")]
+
+
+def test_after_call_work_pauses_the_interfaces_asterisk_has_in_queues() -> None:
+    # The demo (and a desk phone plus a softphone) configure interfaces that
+    # are not queue members: pausing them is refused ("Interface not found")
+    # and the agent was warned on every call about a phone that takes none.
+    snapshot = [
+        AgentSnapshot("PJSIP/4001", "Ana Gómez", ("consultas",), AgentState.AVAILABLE, 0, None),
+        AgentSnapshot("PJSIP/4002", "Otro", ("consultas",), AgentState.AVAILABLE, 0, None),
+    ]
+    configured = ["PJSIP/4001", "Local/4001@agents/n"]
+    assert acw_interfaces(configured, "Ana Gómez", snapshot) == ("PJSIP/4001",)
+    # A member interface Asterisk lists under the agent's name is paused too.
+    snapshot.append(
+        AgentSnapshot("SIP/ana-movil", "Ana Gómez", ("reclamos",), AgentState.AVAILABLE, 0, None)
+    )
+    assert acw_interfaces(configured, "Ana Gómez", snapshot) == ("PJSIP/4001", "SIP/ana-movil")
+    # Asterisk lists none of them (QueueStatus not seen yet): try every configured one.
+    assert acw_interfaces(configured, "Ana Gómez", []) == tuple(configured)
