@@ -270,7 +270,9 @@ def queue_period_counts(
             if queues:
                 where.append(table.c.queue.in_(queues))
             sums = [func.sum(table.c[name]) for name in _COUNT_FIELDS]
-            if conn.dialect.name == "postgresql" and zone is not None:
+            # By day PostgreSQL folds 24 rows into one; by hour nothing folds
+            # (whole-hour offsets), so the rows come as they are stored.
+            if conn.dialect.name == "postgresql" and zone is not None and not by_hour:
                 local = func.timezone(zone, func.to_timestamp(table.c.hour * 3600))
                 day = func.date(local)
                 hour = cast(func.extract("hour", local), Integer) if by_hour else literal(None)
@@ -287,28 +289,33 @@ def queue_period_counts(
                     )
                     for row in conn.execute(stmt).all()
                 }
-            stmt = (
-                select(table.c.queue, table.c.hour, *sums)
-                .where(*where)
-                .group_by(table.c.queue, table.c.hour)
+            stmt = select(table.c.queue, table.c.hour, *(table.c[n] for n in _COUNT_FIELDS)).where(
+                *where
             )
             rows = conn.execute(stmt).all()
     finally:
         if lock is not None:
             lock.release()
     periods: dict[int, Period] = {}
-    totals: dict[tuple[str, date, int | None], list[Any]] = {}
+    counted: dict[tuple[str, date, int | None], kpi.QueueCounts] = {}
+    folded: dict[tuple[str, date, int | None], list[Any]] = {}
     for row in rows:
-        hour_index = int(row[1])
+        hour_index = row[1]
         period = periods.get(hour_index)
         if period is None:
             moment = datetime.fromtimestamp(hour_index * 3600, timezone)
             period = periods[hour_index] = (moment.date(), moment.hour if by_hour else None)
-        group = (str(row[0]), *period)
-        total = totals.get(group)
-        if total is None:
-            totals[group] = list(row[2:])
+        group = (row[0], *period)
+        if group in folded:
+            total = folded[group]
+        elif group in counted:
+            # A second hour in one period (by day, or a DST change): sum.
+            first = counted.pop(group)
+            total = folded[group] = [getattr(first, n) for n in _COUNT_FIELDS]
         else:
-            for index, value in enumerate(row[2:]):
-                total[index] += value
-    return {group: kpi.QueueCounts(*values) for group, values in totals.items()}
+            counted[group] = kpi.QueueCounts(*row[2:])
+            continue
+        for index, value in enumerate(row[2:]):
+            total[index] += value
+    counted.update((group, kpi.QueueCounts(*values)) for group, values in folded.items())
+    return counted

@@ -14,11 +14,14 @@ ast_queue_log; with log_membername_as_agent the agent is the member name).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from telephony.domain import HangupSide, Outcome
+
+log = logging.getLogger(__name__)
 
 # Exit events: (outcome, index of the wait among the data fields).
 _EXITS = {
@@ -105,7 +108,9 @@ def read_tail(path: Path, limit: int = TAIL_BYTES) -> dict[str, QueueLogCall]:
             size = handle.tell()
             handle.seek(max(0, size - limit))
             data = handle.read()
-    except OSError:
+    except OSError as err:
+        # The figures fall back to the bounds; the operator should know why.
+        log.warning("queue_log %s not readable (%s): outage figures are bounds", path, err)
         return {}
     text = data.decode("utf-8", errors="replace")
     if size > limit:

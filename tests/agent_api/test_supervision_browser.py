@@ -299,3 +299,56 @@ async def test_a_kiosk_link_shows_the_board_on_a_tv_until_revoked(floor: Floor) 
             assert again is not None and again.status == 404
         finally:
             await browser.close()
+
+
+def test_every_action_on_an_agent_over_http(floor: Floor) -> None:
+    """What the browser test does not click: remove from a queue, log off, resume,
+    whisper, barge; bad input told in words; audited; other roles refused."""
+    from fastapi.testclient import TestClient
+
+    from tests.agent_api.test_web_pages import form_login
+
+    users = UserStore(floor.engine, fast_passwords())
+    sara, ana = users.get(floor.sara), users.get(floor.ana)
+    assert sara is not None and ana is not None
+    client = TestClient(floor.app, headers={"origin": f"http://127.0.0.1:{floor.port}"})
+    form_login(client, sara.username)
+    client.headers.update(
+        {"HX-Request": "true", "X-CSRF-Token": client.cookies.get("atiende_csrf") or ""}
+    )
+
+    def act(**data: str) -> str:
+        answer = client.post("/supervision/agentes", data={"agente": str(ana.id), **data})
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    iface = ana.interfaces[0]
+    assert "Elija la cola" in act(accion="quitar")
+    assert "no está en esa cola" in act(accion="quitar", cola="reclamos")
+    assert "de la cola consultas solicitada" in act(accion="quitar", cola="consultas")
+    assert "de todas sus colas" in act(accion="desconectar")
+    assert "Fin de pausa" in act(accion="reanudar")
+    assert "Elija un motivo" in act(accion="pausar", motivo="Siesta")
+    assert "atienda su teléfono" in act(accion="whisper")
+    assert "atienda su teléfono" in act(accion="barge")
+    assert floor.controls.calls == [
+        ("log_out", iface, "consultas"),
+        ("log_out", iface, "consultas"),
+        ("unpause", iface),
+        ("spy", sara.interfaces[0], iface, "whisper"),
+        ("spy", sara.interfaces[0], iface, "barge"),
+    ]
+    done = [
+        e.details
+        for e in AuditLog(floor.engine).query(action="agent_action", actor_id=sara.id)
+        if e.details["agent_id"] == ana.id  # the database is shared with the module's tests
+    ]
+    assert sorted(d["action"] for d in done) == ["barge", "desconectar", "quitar", "reanudar",
+                                                "whisper"]  # fmt: skip
+    # Without the token, or as another role, nothing is sent.
+    client.headers.pop("X-CSRF-Token")
+    assert client.post("/supervision/agentes", data={"agente": str(ana.id)}).status_code == 403
+    agent = TestClient(floor.app, headers={"origin": f"http://127.0.0.1:{floor.port}"})
+    form_login(agent, ana.username)
+    assert agent.get("/supervision").status_code == 403
+    assert len(floor.controls.calls) == 5
