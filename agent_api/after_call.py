@@ -45,6 +45,22 @@ def deadline_seconds(
     return default
 
 
+def acw_interfaces(
+    configured: Sequence[str], member_name: str, snapshot: Sequence[AgentSnapshot]
+) -> tuple[str, ...]:
+    """The agent's interfaces the "Cierre" pause goes to: those Asterisk has in a queue.
+
+    A configured interface that is in no queue cannot be offered a call, and
+    Asterisk refuses to pause it ("Interface not found"): warning the agent
+    about it on every call says nothing useful. When QueueStatus lists none
+    of the agent's interfaces yet, every one is tried.
+    """
+    every = agent_interfaces(configured, member_name, snapshot)
+    members = {agent.interface for agent in snapshot if agent.queues}
+    chosen = tuple(iface for iface in every if iface in members)
+    return chosen or every
+
+
 @dataclass(frozen=True, slots=True)
 class Acw:
     call: CallKey
@@ -180,7 +196,7 @@ def attach_after_call(
         user = users.get(user_id)
         if user is None:
             return ()
-        return agent_interfaces(user.interfaces, user.display_name, snapshot())
+        return acw_interfaces(user.interfaces, user.display_name, snapshot())
 
     acw.interfaces_of = interfaces_of
     acw.notify = hub.push

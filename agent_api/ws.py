@@ -60,6 +60,7 @@ from agent_api.masking import mask_number
 from agent_api.pop_lookup import PopLookup
 from telephony.domain import (
     AgentRinging,
+    AgentState,
     AgentStateChanged,
     CallAnswered,
     CallEnded,
@@ -105,6 +106,11 @@ class _LiveCall:
     pop: str | None = None
     watched: str | None = None  # the pop as supervisors get it (caller masked)
     answered: str | None = None
+    answered_interface: str | None = None
+    queue: str | None = None
+    # After-call work began when the agent hung up (the caller may stay for
+    # the survey): the call's end does not start it again.
+    acw_started: bool = False
 
 
 class PopHub:
@@ -250,6 +256,8 @@ class PopHub:
             elif isinstance(event, AgentStateChanged):
                 user = self._interfaces.get(event.interface)
                 self._send(agent_state_frame(event), () if user is None else (user,))
+                if user is not None:
+                    self._talk_ended(event, user)
 
     def calls_in_progress(self, records: Sequence[CallRecord]) -> None:
         """Nothing to keep: live pops end with the sockets."""
@@ -293,6 +301,8 @@ class PopHub:
         live = self._live.setdefault(event.key, _LiveCall())
         user = self._interfaces.get(event.interface)
         live.answered_by = user
+        live.answered_interface = event.interface
+        live.queue = event.queue
         frame = answered_frame(event)
         live.answered = json.dumps(frame, separators=(",", ":"))
         if user is not None:
@@ -328,11 +338,30 @@ class PopHub:
             frame = ended_frame(event, wrap_up=user == answering)
             self._send(frame, (user,), watchers=False)
         self._send(ended_frame(event, wrap_up=False), (), watchers=True)
-        if answering is not None and self.after_call is not None:
+        already = live is not None and live.acw_started
+        if answering is not None and self.after_call is not None and not already:
             self.after_call.call_ended(answering, record.key, record.queue)
         if answering is not None and self._on_wrapup_due is not None:
             ended_at = datetime.fromtimestamp(record.ended_at or event.at, UTC)
             self._run_off_loop(self._on_wrapup_due, record.key, answering, ended_at)
+
+    def _talk_ended(self, event: AgentStateChanged, user: int) -> None:
+        """The agent's talk ended (AgentComplete closes the on-call interval):
+        after-call work starts now, while the caller may still be in the survey."""
+        closed = event.closed
+        if self.after_call is None or closed is None or closed.state is not AgentState.ON_CALL:
+            return
+        if event.state is AgentState.ON_CALL:
+            return
+        for key, live in self._live.items():
+            if (
+                live.answered_by == user
+                and live.answered_interface == event.interface
+                and not live.acw_started
+            ):
+                live.acw_started = True
+                self.after_call.call_ended(user, key, live.queue)
+                return
 
     def _answering_user(self, record: CallRecord) -> int | None:
         if record.outcome is not Outcome.ANSWERED:

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import asyncio
 
-from agent_api.after_call import ACW_REASON, AcwBook, AfterCallWork, deadline_seconds
+from agent_api.after_call import (
+    ACW_REASON,
+    AcwBook,
+    AfterCallWork,
+    acw_interfaces,
+    deadline_seconds,
+)
 from agent_api.control_fanout import agent_interfaces, on_every_interface
 from agent_api.controls import spanish_refusal
 from agent_api.exceptions import ControlRefused
 from agent_api.testing import RecordingControls
+from agent_api.ws import PopHub
 from telephony.agents import AgentSnapshot
-from telephony.domain import AgentState, CallKey
+from telephony.domain import (
+    AgentInterval,
+    AgentState,
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    CallKey,
+    CallRecord,
+    Outcome,
+    QueueLeg,
+)
 
 A, B = CallKey("pbx", "1.1"), CallKey("pbx", "2.1")
 
@@ -86,3 +103,79 @@ async def test_pause_at_hangup_unpause_at_save_or_deadline() -> None:
     assert controls.calls[-2:] == [("unpause", "PJSIP/1"), ("unpause", "Local/1@a")]
     assert told[-1]["why"] == "deadline"
     acw.close()
+
+
+class _RecordingAcw:
+    """Stands for AfterCallWork: records when the hub starts after-call work."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[int, CallKey, str | None]] = []
+
+    def call_ended(self, user_id: int, call: CallKey, queue: str | None) -> None:
+        self.started.append((user_id, call, queue))
+
+
+def test_after_call_work_starts_when_the_agent_hangs_up_not_after_the_survey() -> None:
+    # The caller stays on the line for the post-call survey after the agent
+    # hangs up: the "Cierre" pause must start at the agent's AgentComplete
+    # (on-call interval closed), else the queue offers the agent a new call
+    # before the pause and pauses them in the middle of it.
+    hub = PopHub(None)
+    hub.set_interfaces({"PJSIP/4001": 7, "PJSIP/4002": 8})
+    acw = _RecordingAcw()
+    hub.after_call = acw
+    iface, member = "PJSIP/4001", "Ana"
+    hub.publish([CallAnswered(10.0, A, "consultas", iface, member, 4.0)])
+    # Another agent's call ending its talk does not start Ana's after-call work.
+    other = AgentInterval("pbx", "PJSIP/4002", "Bruno", AgentState.ON_CALL, 5.0, 30.0)
+    hub.publish(
+        [
+            AgentStateChanged(
+                30.0, "pbx", "PJSIP/4002", "Bruno", AgentState.AVAILABLE, None, None, other
+            )
+        ]
+    )
+    assert acw.started == []
+    talk = AgentInterval("pbx", iface, member, AgentState.ON_CALL, 10.0, 40.0)
+    hub.publish(
+        [AgentStateChanged(40.0, "pbx", iface, member, AgentState.WRAP_UP, None, None, talk)]
+    )
+    assert acw.started == [(7, A, "consultas")]
+    # The survey ends: the call ends, and the pause is not started again.
+    leg = QueueLeg("consultas", 6.0, 1, 40.0, Outcome.ANSWERED, member, iface, 10.0, 4.0, 30.0)
+    record = CallRecord(A, "099123456", "", 5.0, Outcome.ANSWERED, ended_at=70.0, legs=(leg,))
+    hub.publish([CallEnded(70.0, record)])
+    assert acw.started == [(7, A, "consultas")]
+
+
+def test_a_call_without_agent_complete_starts_after_call_work_at_its_end() -> None:
+    hub = PopHub(None)
+    hub.set_interfaces({"PJSIP/4001": 7})
+    acw = _RecordingAcw()
+    hub.after_call = acw
+    hub.publish([CallAnswered(10.0, B, "consultas", "PJSIP/4001", "Ana", 4.0)])
+    leg = QueueLeg(
+        "consultas", 6.0, 1, 40.0, Outcome.ANSWERED, "Ana", "PJSIP/4001", 10.0, 4.0, 30.0
+    )
+    record = CallRecord(B, "099123456", "", 5.0, Outcome.ANSWERED, ended_at=40.0, legs=(leg,))
+    hub.publish([CallEnded(40.0, record)])
+    assert acw.started == [(7, B, "consultas")]
+
+
+def test_after_call_work_pauses_the_interfaces_asterisk_has_in_queues() -> None:
+    # The demo (and a desk phone plus a softphone) configure interfaces that
+    # are not queue members: pausing them is refused ("Interface not found")
+    # and the agent was warned on every call about a phone that takes none.
+    snapshot = [
+        AgentSnapshot("PJSIP/4001", "Ana Gómez", ("consultas",), AgentState.AVAILABLE, 0, None),
+        AgentSnapshot("PJSIP/4002", "Otro", ("consultas",), AgentState.AVAILABLE, 0, None),
+    ]
+    configured = ["PJSIP/4001", "Local/4001@agents/n"]
+    assert acw_interfaces(configured, "Ana Gómez", snapshot) == ("PJSIP/4001",)
+    # A member interface Asterisk lists under the agent's name is paused too.
+    snapshot.append(
+        AgentSnapshot("SIP/ana-movil", "Ana Gómez", ("reclamos",), AgentState.AVAILABLE, 0, None)
+    )
+    assert acw_interfaces(configured, "Ana Gómez", snapshot) == ("PJSIP/4001", "SIP/ana-movil")
+    # Asterisk lists none of them (QueueStatus not seen yet): try every configured one.
+    assert acw_interfaces(configured, "Ana Gómez", []) == tuple(configured)
