@@ -27,7 +27,7 @@ from crm_bridge.exceptions import RecordRejectedError, StoreError
 from crm_bridge.models import AgentStateInterval, Attention
 from crm_bridge.phones import normalise_number
 from crm_bridge.store_access import translate_error
-from crm_bridge.sync.outbox import add_attention_rows
+from crm_bridge.sync.outbox import add_attention_ids, add_attention_rows
 from telephony.domain import (
     AgentInterval,
     CallKey,
@@ -288,12 +288,17 @@ class AttentionRepository:
             with self._engine.begin() as conn:
                 if dialect == "postgresql":
                     # The whole batch as one JSON parameter of one statement
-                    # (see _pg_bulk_upsert).
-                    conn.execute(_PG_BULK_UPSERT, {"rows": [_jsonable(row) for row in rows]})
+                    # (see _pg_bulk_upsert); it returns the ids it wrote.
+                    written = conn.execute(
+                        _PG_BULK_UPSERT, {"rows": [_jsonable(row) for row in rows]}
+                    ).all()
+                    if self._outbox_rows is not None:
+                        ids = [row[0] for row in written if row[1] != _IN_PROGRESS]
+                        add_attention_ids(conn, ids, now=now)
                 else:
                     conn.execute(stmt, rows)
-                if self._outbox_rows is not None and final:
-                    self._outbox_rows(conn, final, now=now)
+                    if self._outbox_rows is not None and final:
+                        self._outbox_rows(conn, final, now=now)
         except SQLAlchemyError as err:
             raise translate_error(err, f"writing {len(rows)} attentions") from err
         return len(rows)
@@ -462,7 +467,7 @@ def _pg_bulk_upsert() -> Executable:
         index_elements=[Attention.system, Attention.linkedid],
         set_=_update_set(pg.excluded),
         where=_keep_final(pg.excluded),
-    )
+    ).returning(Attention.id, Attention.outcome)
 
 
 def _attention_upsert(dialect: str) -> Executable:

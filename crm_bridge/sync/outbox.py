@@ -126,6 +126,28 @@ def add_attention_rows(
             )
 
 
+def add_attention_ids(conn: Connection, ids: Sequence[int], *, now: datetime | None = None) -> None:
+    """Outbox rows for the attentions of these ids (the ids the store's
+    upsert returned: no lookup by key, whatever the planner thinks of a
+    table that grew since its last ANALYZE)."""
+    if not ids:
+        return
+    moment = now or datetime.now(UTC)
+    conn.execute(
+        insert(CrmOutbox),
+        [
+            {
+                "entity": Entity.ATTENTION.value,
+                "entity_id": entity_id,
+                "action": Action.UPSERT.value,
+                "created_at": moment,
+                "attempts": 0,
+            }
+            for entity_id in dict.fromkeys(ids)
+        ],
+    )
+
+
 _QUEUED_PERSONS = "crm_outbox_persons"
 _IN_PROGRESS = Outcome.IN_PROGRESS.value
 _PERSON_PARTS = (PersonPhone, PersonEmail, PersonConsent, PersonAddress, PersonDocument)

@@ -396,6 +396,9 @@ def _follows_end(buf: bytes, start: int, sep: bytes) -> int:
         if buf.find(_END_COMMAND_BYTES, start, end) >= 0:
             return end
         after = end + len(sep)
+        half = sep[: len(sep) // 2]
+        while buf.startswith(half, after):  # stray blank lines before the next message
+            after += len(half)
         probe = buf[after : after + len(_NEXT_MESSAGE)]
         if len(probe) < len(_NEXT_MESSAGE):
             return -1

@@ -29,6 +29,7 @@ from bench.fuzz_protocols import (
 from ivr.flows import DEFAULT_FLOWS_DIR, load_flows
 from ivr.server import FastAgiServer
 from ivr.testing import FakeAsterisk, FakeCall, InMemoryIvrServices
+from telephony.ami.parser import AmiParser
 from tests.conftest import RECORDINGS
 
 AMI_CORPUS = ami_seeds(RECORDINGS) if RECORDINGS.is_dir() else [b""]
@@ -122,3 +123,15 @@ async def test_hostile_peers_over_tcp_leave_the_server_serving(
     # crash would carry a traceback.
     assert "Traceback" not in caplog.text
     assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("garbage", [b"Response: Follows\n", b"Response: Follows\r\n\r\n\r\n"])
+def test_a_follows_reply_without_its_end_marker_does_not_swallow_the_stream(
+    garbage: bytes,
+) -> None:
+    """Found by fuzzing: an old-style reply cut short, then extra blank lines,
+    kept every later message waiting for a --END COMMAND-- that never came."""
+    parser = AmiParser()
+    parser.feed(garbage)
+    good = "Event: Good\r\nName: Ñandú\r\n\r\n".encode()
+    assert parser.feed(b"\r\n\r\n" + good)[-1:] == [{"Event": "Good", "Name": "Ñandú"}]
