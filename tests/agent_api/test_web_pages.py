@@ -133,3 +133,15 @@ def test_the_agent_socket_starts_with_the_whole_workspace(panel: Panel) -> None:
     assert first["type"] == "swap"
     assert set(first["regions"]) == {"estado", "llamada", "persona", "cierres", "pendientes"}
     assert 'id="llamada"' in first["regions"]["llamada"]
+
+
+def test_pages_name_an_icon_the_app_serves(panel: Panel) -> None:
+    # Without one, the browser asks for /favicon.ico on every page and logs a
+    # 404 in the console (seen on every screen of the demo).
+    client = panel.client()
+    page = client.get("/ingresar")
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', page.text)
+    assert icon is not None, "no <link rel=icon>"
+    served = client.get(icon.group(1))
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("image/svg+xml")
