@@ -1,10 +1,11 @@
-"""ASGI middleware of the panel's app: request body limits and response headers.
+"""ASGI middleware of the panel's app: request size limits and response headers.
 
 Both are plain ASGI (not Starlette's BaseHTTPMiddleware) so that a request
 body is refused before anything reads it, and streamed responses are not
 buffered.
 
-`BodyLimit` answers 413 when the declared Content-Length is over the limit,
+`BodyLimit` answers 414 for a path (or one of its segments) over its bound,
+and 413 when the declared Content-Length is over the limit,
 without reading a byte of the body; a body sent without a length (chunked)
 is counted chunk by chunk as the app reads it and cut off at the limit. The
 limit is small by default (the panel's forms are a few KiB); routes that
@@ -29,6 +30,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Path parameters (a call's system and linkedid, a ticket number, a kiosk
+# token) are short; bounding each segment here bounds them on every route at
+# once, before routing, instead of a max_length on each parameter.
+MAX_PATH_SEGMENT = 200
+MAX_PATH_BYTES = 2048
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -80,6 +86,15 @@ class BodyLimit:
         return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if not path_within_limits(scope["path"]):
+            if scope["type"] == "http":
+                await _refuse(send, status=414, detalle="La dirección pedida es demasiado larga.")
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -93,7 +108,7 @@ class BodyLimit:
                 declared,
                 limit,
             )
-            await _refuse(send, limit)
+            await _refuse(send, status=413, detalle=too_large_text(limit))
             return
 
         received = 0
@@ -119,7 +134,14 @@ class BodyLimit:
         except BodyTooLarge:
             log.info("%s %s -> 413: streamed body over %d", scope["method"], scope["path"], limit)
             if not started:
-                await _refuse(send, limit)
+                await _refuse(send, status=413, detalle=too_large_text(limit))
+
+
+def path_within_limits(path: str) -> bool:
+    """Whether a request path is short enough, as a whole and per segment."""
+    if len(path) > MAX_PATH_BYTES:
+        return False
+    return all(len(segment) <= MAX_PATH_SEGMENT for segment in path.split("/"))
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -132,12 +154,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = _problem(too_large_text(limit))
+async def _refuse(send: Send, *, status: int, detalle: str) -> None:
+    body = _problem(detalle)
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

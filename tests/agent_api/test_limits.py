@@ -61,6 +61,24 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(panel: Panel) -> None:
     assert status == 413, answer[:300]
 
 
+def test_over_long_path_parameters_are_refused_on_every_route(panel: Panel) -> None:
+    # Before the bound, a 100 KB linkedid reached the route, its database
+    # query and the audit row.
+    client = panel.client(panel.usernames[Role.EJECUTIVO])
+    long_id = "1" * 5000
+    for path in (
+        f"/api/wrapups/asterisk/{long_id}",
+        f"/api/calls/asterisk/{long_id}/person",
+        f"/api/tickets/{long_id}",
+        "/api/" + "a/" * 1500,
+    ):
+        answer = client.get(path)
+        assert answer.status_code == 414, (path[:40], answer.status_code)
+        assert answer.json()["detalle"] == "La dirección pedida es demasiado larga."
+        assert answer.headers["cache-control"] == "no-store"
+    assert client.get("/api/wrapups/asterisk/1763971200.1").status_code != 414
+
+
 def test_small_bodies_pass_and_the_catalog_import_gets_its_own_limit(panel: Panel) -> None:
     client = panel.client(panel.usernames[Role.SUPERVISOR])
     # Within 1 MiB: read and validated as before.
