@@ -107,6 +107,11 @@ class BridgeService:
         if restored:
             log.info("restoring %d call(s) in progress from the store", len(restored))
         self.tracker.restore(restored)
+        seen_until, ended_since = await asyncio.to_thread(
+            self.repository.seen_until, self.connection.system_name
+        )
+        if seen_until is not None:
+            self.tracker.resume_after_restart(seen_until, ended_since)
         await self.connection.start()
         self._task = asyncio.create_task(self.bridge.run(), name="bridge")
 

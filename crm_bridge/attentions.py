@@ -339,6 +339,35 @@ class AttentionRepository:
             raise translate_error(err, "reading calls in progress") from err
         return [record_from_row(row) for row in rows]
 
+    def seen_until(self, system: str) -> tuple[float | None, list[str]]:
+        """The newest moment the store recorded for `system` (an arrival or an
+        end), and the calls it has as over from the second before it on.
+
+        What a restarted bridge needs to tell a call queue_log has that began
+        while no bridge ran from one already stored.
+        """
+        try:
+            with self._sessions() as session:
+                newest = session.execute(
+                    select(func.max(Attention.arrived_at), func.max(Attention.ended_at)).where(
+                        Attention.system == system
+                    )
+                ).one()
+                moments = [to_timestamp(value) for value in newest if value is not None]
+                if not moments:
+                    return None, []
+                until = max(m for m in moments if m is not None)
+                recent = session.scalars(
+                    select(Attention.linkedid).where(
+                        Attention.system == system,
+                        Attention.outcome != "in_progress",
+                        Attention.ended_at >= to_datetime(float(int(until)) - 1.0),
+                    )
+                ).all()
+        except SQLAlchemyError as err:
+            raise translate_error(err, "reading the newest attention") from err
+        return until, list(recent)
+
     def close_lost(
         self, system: str, keys_still_up: Iterable[CallKey], at: float
     ) -> list[CallRecord]:

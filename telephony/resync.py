@@ -74,6 +74,11 @@ class Resync:
         self._t = tracker
         self.connected_at: float | None = None
         self._disconnected_at: float | None = None
+        # After a restart of the bridge: the newest moment the store had
+        # recorded (set once by the adapter), so the first resync can rebuild
+        # from queue_log the queued calls that began and ended while no
+        # bridge ran, without writing again an old call of the file's tail.
+        self.store_seen_until: float | None = None
         self._boot_time: float | None = None
         self.active = False  # between ResyncStarted and ResyncFinished
         self._resync_at: float | None = None
@@ -302,13 +307,17 @@ class Resync:
 
     def _calls_inside_the_gap(self, out: list[DomainEvent]) -> None:
         """Queued calls that started and ended while the session was down
-        (after a Disconnected this process saw): only queue_log knows them.
-        Without a known start of the gap (a restart of serve) none is built,
-        lest an old call of the file's tail be written again."""
+        (after a Disconnected this process saw, or since the newest moment the
+        store had when the bridge restarted): only queue_log knows them.
+        Without a known start of the gap none is built, lest an old call of
+        the file's tail be written again."""
         t = self._t
-        if self._disconnected_at is None or not self.queue_log:
+        gap_start = self._disconnected_at
+        if gap_start is None:
+            gap_start = self.store_seen_until
+        if gap_start is None or not self.queue_log:
             return
-        since = float(int(self._disconnected_at))  # queue_log stamps whole seconds
+        since = float(int(gap_start))  # queue_log stamps whole seconds
         for uniqueid, facts in self.queue_log.items():
             if (
                 facts.ended_at is None
@@ -368,6 +377,7 @@ class Resync:
         self._calls_inside_the_gap(out)
         out.extend(t._book.resync_finished(at, members_listed=self._queue_status_listed))
         self.queue_log = {}
+        self.store_seen_until = None
         self._queue_status_listed = False
         self.active = False
         self._resync_at = None

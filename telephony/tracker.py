@@ -229,6 +229,17 @@ class CallTracker:
                 continue
             self._calls[linkedid] = call_from_record(record)
 
+    def resume_after_restart(self, seen_until: float, ended_since: Iterable[str]) -> None:
+        """What the store had when the bridge (re)started: the newest moment it
+        recorded and the calls it has as over from about then. The first
+        resync rebuilds from queue_log the queued calls that began after that
+        moment and are not among those (they began and ended while no bridge
+        ran, or their end never reached the store)."""
+        self._resync.store_seen_until = seen_until
+        for linkedid in ended_since:
+            if linkedid not in self._calls and linkedid not in self._ended:
+                self._forget_ended(linkedid)
+
     def calls_in_progress(self) -> list[CallRecord]:
         """Snapshot records (outcome in_progress) of every call not ended yet
         (agents' own calls aside: they are no attentions)."""

@@ -113,6 +113,28 @@ def test_a_final_record_may_correct_another_final_record(
     assert repo.get_record(corrected.key) == corrected
 
 
+def test_seen_until_is_the_newest_moment_stored_and_the_calls_over_since(
+    engine: Engine, new_record: RecordFactory
+) -> None:
+    repo = AttentionRepository(engine)
+    assert repo.seen_until("asterisk") == (None, [])
+    older = new_record("1.5", Outcome.ANSWERED)
+    newest = new_record("1.6", Outcome.ABANDONED)
+    newest = dataclasses.replace(
+        newest,
+        arrived_at=older.arrived_at + 100,
+        ended_at=older.arrived_at + 130,
+    )
+    up = dataclasses.replace(
+        new_record("1.7", Outcome.IN_PROGRESS), arrived_at=older.arrived_at + 129, ended_at=None
+    )
+    repo.upsert_records([older, newest, up])
+    until, over = repo.seen_until(older.key.system)
+    assert until == newest.ended_at
+    assert over == ["1.6"]  # the older call ended long before; 1.7 is still up
+    assert repo.seen_until("another-system") == (None, [])
+
+
 def test_the_same_linkedid_on_two_systems_is_two_attentions(
     engine: Engine, new_record: RecordFactory
 ) -> None:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from telephony.ami.parser import AmiParser, iter_capture
 from telephony.ami.stream import Headers
+from tests.conftest import RECORDINGS
 
-RECORDINGS = Path(__file__).resolve().parents[2].parent / "shared" / "asterisk-recordings"
 CAPTURES = sorted(p.name for p in RECORDINGS.glob("*.ami"))
 
 

@@ -47,7 +47,9 @@ def _lists(state: AsteriskState, action: str) -> list[dict[str, str]]:
     return items
 
 
-def _scenario(tmp_path: Path, *, with_queue_log: bool) -> tuple[list[CallRecord], Path]:
+def _scenario(
+    tmp_path: Path, *, with_queue_log: bool, resume: bool = False
+) -> tuple[list[CallRecord], Path]:
     pbx = Pbx(start=START, style="pjsip", queues=QUEUES, no_answer_share=0.0)
     state = AsteriskState()
     for member in pbx.members.values():
@@ -69,6 +71,10 @@ def _scenario(tmp_path: Path, *, with_queue_log: bool) -> tuple[list[CallRecord]
     # The new serve: restore, then resync from what Asterisk still has.
     after = CallTracker("sim", wrapup_seconds=WRAPUP)
     after.restore(stored)
+    if resume:
+        # What the store tells a restarted bridge (AttentionRepository.seen_until):
+        # the newest moment it recorded, and no call over since then.
+        after.resume_after_restart(max(r.arrived_at for r in stored), [])
     events: list[DomainEvent] = []
     at = pbx.now
     events += after.feed(Connected(at))
@@ -103,6 +109,24 @@ def test_with_queue_log_every_call_is_as_asterisk_logged_it(tmp_path: Path) -> N
     assert killed.hangup_side is HangupSide.AGENT
     assert killed.ended_at is not None and killed.answered_at is not None
     assert killed.ended_at > killed.answered_at
+
+
+def test_a_restart_rebuilds_from_queue_log_the_calls_wholly_inside_the_gap(
+    tmp_path: Path,
+) -> None:
+    """Told the newest moment the store had, the restarted bridge also stores
+    the call that began and ended while no bridge ran (Ceci's), as logged."""
+    records, path = _scenario(tmp_path, with_queue_log=True, resume=True)
+    log = parse_queue_log(path)
+    by_id = {r.key.linkedid: r for r in records}
+    assert set(by_id) == set(log.calls)
+    for uniqueid, expected in log.calls.items():
+        record = by_id[uniqueid]
+        assert record.outcome.value == expected.outcome, uniqueid
+        assert record.wait_seconds == expected.wait, uniqueid
+        assert record.talk_seconds == expected.talk, uniqueid
+    gap = next(r for r in records if r.caller_number.endswith("99100003"))
+    assert gap.outcome is Outcome.ABANDONED and gap.hangup_side is HangupSide.CALLER
 
 
 def test_without_queue_log_the_talk_comes_from_the_members_last_call(tmp_path: Path) -> None:
