@@ -459,6 +459,18 @@ def _requested(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Chan
         queue=frame.get("queue"),
         requested_at=float(frame.get("at") or 0.0),
     )
+    # Asterisk's answer (the state frame) may reach the page before the
+    # request does: a state entered since the actions were sent confirms it.
+    sent_at = frame.get("sent_at")
+    status = ws.status
+    if (
+        control.expected_state is not None
+        and control.expected_state == status.state
+        and sent_at is not None
+        and status.since is not None
+        and status.since >= float(sent_at)
+    ):
+        return ws, NOTHING
     return replace(ws, status=replace(ws.status, pending=control)), Changes(
         frozenset({Region.STATUS})
     )

@@ -213,6 +213,7 @@ def _push_requested(
     kind: str,
     expected: str | None,
     queue: str | None = None,
+    sent_at: float | None = None,
 ) -> None:
     services.hub.push(
         user.user_id,
@@ -221,6 +222,7 @@ def _push_requested(
             "kind": kind,
             "expected_state": expected,
             "queue": queue,
+            "sent_at": sent_at,
             "at": time.time(),
         },
     )
@@ -234,11 +236,12 @@ async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
     if reason not in services.pause_reasons:
         return HTMLResponse('<p class="error">Elija un motivo de pausa de la lista.</p>')
     interfaces = await run_in_threadpool(interfaces_of, services, user)
+    sent_at = time.time()
     results = await on_every_interface(
         interfaces, lambda iface: services.controls.pause(iface, reason)
     )
     if any(r.ok for r in results):
-        _push_requested(services, user, "pause", "paused")
+        _push_requested(services, user, "pause", "paused", sent_at=sent_at)
     return HTMLResponse(_results_html(results))
 
 
@@ -246,9 +249,10 @@ async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
 async def unpause(request: Request, user: Ejecutivo) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     interfaces = await run_in_threadpool(interfaces_of, services, user)
+    sent_at = time.time()
     results = await on_every_interface(interfaces, services.controls.unpause)
     if any(r.ok for r in results):
-        _push_requested(services, user, "unpause", "available")
+        _push_requested(services, user, "unpause", "available", sent_at=sent_at)
     return HTMLResponse(_results_html(results))
 
 

@@ -155,3 +155,36 @@ def test_pending_wrapups_at_load_and_after_call_deadline() -> None:
     assert ws.status.acw_call is None
     ws, _ = apply(ws, {"type": "wrapup.saved", "call": A})
     assert ws.wrapups == () and ws.pending_count == 0
+
+
+def test_a_control_confirmed_before_its_request_reached_the_page_is_not_pending() -> None:
+    # The route pushes control.requested after Asterisk answered the actions;
+    # Asterisk's QueueMemberPause often reaches the page first. Seen in the
+    # demo: "En pausa (Descanso)" and, 5 s later, "La central no confirmó".
+    ws = initial()
+    ws, _ = apply(ws, {"type": "agent.state", "state": "paused", "reason": "Descanso", "at": 10.2})
+    ws, _ = apply(
+        ws,
+        {
+            "type": "control.requested",
+            "kind": "pause",
+            "expected_state": "paused",
+            "sent_at": 10.0,
+            "at": 10.4,
+        },
+    )
+    assert ws.status.pending is None
+    ws, _ = apply(ws, {"type": "tick", "at": 30})
+    assert ws.status.pending is None
+    # A state from before the request does not confirm it.
+    ws, _ = apply(
+        ws,
+        {
+            "type": "control.requested",
+            "kind": "pause",
+            "expected_state": "paused",
+            "sent_at": 40.0,
+            "at": 40.2,
+        },
+    )
+    assert ws.status.pending is not None
