@@ -5,7 +5,6 @@ requests. Every change goes through agent_api.centre_setup, as the admin API and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +22,7 @@ from agent_api.followup import FollowUpServices
 from agent_api.routes.crm import _masked as masked_error
 from agent_api.services import PanelServices
 from agent_api.web.auth import page_for, pages_of
+from agent_api.web.labels import audit_details
 from agent_api.web.nav import ROLE_LABELS
 from agent_api.web.screens import (
     BIG_FORM_BYTES,
@@ -443,6 +443,8 @@ AUDIT_ACTIONS = (
     ("consent_change", "Consentimiento"),
     ("pop_disclosure", "Datos mostrados en una llamada"),
     ("calls_read", "Llamadas del día listadas"),
+    ("pending_read", "Llamadas pendientes de cierre listadas"),
+    ("wrapup_read", "Cierre de atención releído"),
     ("ticket_read", "Solicitud leída"),
     ("tickets_listed", "Solicitudes listadas"),
     ("admin_change", "Cambio de configuración"),
@@ -504,7 +506,7 @@ async def audit_page(
             "actor": names.get(r.actor_id, "—") if r.actor_id is not None else "Sistema",
             "action": labels.get(r.action, r.action),
             "person": r.person_id,
-            "details": json.dumps(r.details, ensure_ascii=False, sort_keys=True)[:300],
+            "details": audit_details(r.details)[:300],
         }
         for r in rows
     ]

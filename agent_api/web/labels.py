@@ -88,3 +88,101 @@ ALL = {
     "consentimiento": CONSENT,
     "entrega": DELIVERY,
 }
+
+
+AUDIT_DETAIL_KEY = {
+    "reason": "Motivo",
+    "via": "Vía",
+    "criterion": "Criterio",
+    "calls": "Llamadas",
+    "tickets": "Solicitudes",
+    "ticket": "Solicitud",
+    "scope": "Alcance",
+    "masked": "Números enmascarados",
+    "disclosed": "Datos mostrados",
+    "history_page": "Página del historial",
+    "event": "Evento",
+    "link_id": "Enlace",
+    "label": "Nombre",
+    "kind": "Tipo",
+    "alert_id": "Alerta",
+    "ack_id": "Atención de alerta",
+    "note": "Nota",
+    "queue": "Cola",
+    "resource": "Recurso",
+    "op": "Operación",
+    "agent_id": "Agente",
+    "action": "Acción",
+    "user_id": "Usuario",
+    "organism_id": "Organismo",
+    "unit_id": "Unidad",
+    "topic_id": "Tema",
+    "code": "Código",
+    "role": "Rol",
+    "fields": "Campos",
+    "interfaces": "Interfaces",
+    "created": "Creados",
+    "updated": "Actualizados",
+}
+AUDIT_DETAIL_VALUE = {
+    "call": "llamada en curso",
+    "ticket": "solicitud",
+    "ticket list": "lista de solicitudes",
+    "own wrap-up": "cierre propio",
+    "own wrap-ups pending": "cierres propios pendientes",
+    "own calls pending wrap-up": "llamadas propias pendientes de cierre",
+    "answered call": "llamada atendida",
+    "caller number": "número del llamante",
+    "candidates": "posibles personas",
+    "name, masked document, open count": "nombre, documento enmascarado, casos abiertos",
+    "all": "todas",
+    "own": "propias",
+    "created": "creado",
+    "opened": "abierto",
+    "revoked": "revocado",
+    "ticket_sla": "plazo de solicitud",
+    "sl_under_target": "nivel de servicio bajo el objetivo",
+    "wait_over_limit": "espera sobre el límite",
+    "organism": "organismo",
+    "unit": "unidad",
+    "referent": "referente",
+    "service_level": "nivel de servicio",
+    "topic": "tema",
+    "user": "usuario",
+    "create": "alta",
+    "rename": "cambio de nombre",
+    "update": "cambio",
+    "add": "agregado",
+    "remove": "quitado",
+    "set": "fijado",
+    "import": "importación",
+    "pausar": "pausar",
+    "reanudar": "reanudar",
+    "quitar": "quitar de una cola",
+    "desconectar": "sacar de todas las colas",
+    "listen": "escuchar",
+    "whisper": "susurrar",
+    "barge": "intervenir",
+}
+
+
+def _detail_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "sí" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(_detail_value(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{_detail_key(k)}: {_detail_value(v)}" for k, v in value.items())
+    if value is None:
+        return "—"
+    return AUDIT_DETAIL_VALUE.get(str(value), str(value))
+
+
+def _detail_key(key: object) -> str:
+    # An unknown key is shown readable rather than dropped: the audit must not hide data.
+    return AUDIT_DETAIL_KEY.get(str(key), str(key).replace("_", " ").capitalize())
+
+
+def audit_details(details: dict[str, object]) -> str:
+    """An audit row's details as Spanish "Clave: valor" text, sorted by key as stored."""
+    return "; ".join(f"{_detail_key(k)}: {_detail_value(details[k])}" for k in sorted(details))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from agent_api.audit import AuditLog
+from agent_api.audit import AuditAction, AuditLog
 from crm_bridge.organisms import Directory, Role
 from tests.agent_api import test_tickets_api
 from tests.agent_api.conftest import PASSWORD
@@ -74,6 +74,34 @@ def test_admin_imports_a_catalog_and_sees_it_audited(world: World) -> None:
     assert "aaaa-mm-dd" in admin.get("/admin/auditoria?desde=ayer").text
 
 
+def test_the_audit_page_speaks_spanish(world: World) -> None:
+    """Every action the store records has its Spanish name in the filter and the table,
+    and the details read as Spanish key/value text, never the stored English JSON."""
+    log = AuditLog(world.panel.engine)
+    log.record(
+        AuditAction.PENDING_READ,
+        actor_id=None,
+        person_ids=[None],
+        details={"reason": "own calls pending wrap-up", "calls": 2},
+    )
+    log.record(
+        AuditAction.POP_DISCLOSURE,
+        actor_id=None,
+        person_ids=[None],
+        details={"reason": "call", "via": "answered call", "masked": True},
+    )
+    admin = _browser(world, Role.ADMIN)
+    pending = admin.get("/admin/auditoria?accion=pending_read").text
+    assert '<option value="pending_read" selected>' in pending
+    assert '<option value="wrapup_read">Cierre de atención releído</option>' in pending
+    assert "<td>Llamadas pendientes de cierre listadas</td>" in pending
+    assert "Llamadas: 2; Motivo: llamadas propias pendientes de cierre" in pending
+    shown = admin.get("/admin/auditoria?accion=pop_disclosure").text
+    assert "Números enmascarados: sí; Motivo: llamada en curso; Vía: llamada atendida" in shown
+    for raw in ("pending_read", "&#34;reason&#34;", "answered call", "own calls"):
+        assert f">{raw}" not in shown + pending and f"{raw}<" not in shown + pending
+
+
 def test_admin_retries_crm_jobs_and_erases_a_person(world: World) -> None:
     admin = _browser(world, Role.ADMIN)
     failed = _failed_rows(world, 2)
@@ -109,6 +137,8 @@ def test_referente_filters_takes_and_derives(world: World) -> None:
     assert mine not in referente.get("/solicitudes?plazo=vencidas").text
     # Another unit's ticket is not reachable by URL either.
     assert referente.get(f"/solicitudes/{other}").status_code == 404
+    detail = referente.get(f"/solicitudes/{mine}").text
+    assert "<dt>Canal</dt><dd>Presencial</dd>" in detail
     taken = referente.post(f"/solicitudes/{mine}/tomar", data={})
     assert "en proceso" in taken.text
     derived = referente.post(

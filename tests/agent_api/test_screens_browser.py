@@ -300,6 +300,15 @@ async def test_a_fresh_install_end_to_end(
             download = await page.request.get(base + (await csv_link.get_attribute("href") or ""))
             rows = (await download.text()).lstrip("\ufeff").splitlines()
             assert rows[0].startswith("Organismo;") and "100,0%" in rows[1]
+            # Spanish labels, never the stored codes, in Temas and Canales.
+            await expect(page.locator("#temas tbody td").first).to_have_text("Consulta")
+            await expect(page.locator("#canales tbody td").first).to_have_text("Teléfono")
+            # The Canales download groups by channel (the query escaped once, not twice).
+            channel_href = await page.locator("#canales a", has_text="CSV").get_attribute("href")
+            assert channel_href is not None and "amp;" not in channel_href
+            assert "&agrupar=canal&" in channel_href
+            by_channel = await page.request.get(base + channel_href)
+            assert (await by_channel.text()).lstrip("\ufeff").startswith("Canal;")
             assert off_origin == []
         finally:
             await browser.close()
