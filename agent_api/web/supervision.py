@@ -23,12 +23,14 @@ from starlette.concurrency import run_in_threadpool
 
 from agent_api.audit import AuditAction
 from agent_api.auth import Principal
+from agent_api.control_fanout import InterfaceResult, agent_interfaces, on_every_interface
 from agent_api.exceptions import AgentApiError
 from agent_api.followup import FollowUpServices
 from agent_api.routes import alerts as alert_routes
 from agent_api.routes import queue_alerts
 from agent_api.routes.agents import _target
 from agent_api.services import PanelServices
+from agent_api.users import PanelUser
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.screens import Errors, action_for, attempt, first, form_of, is_htmx, number
 from crm_bridge.organisms import Role
@@ -153,6 +155,39 @@ def _audit(services: PanelServices, user: Principal, details: Mapping[str, Any])
     )
 
 
+def _all_interfaces(target: PanelUser, services: PanelServices) -> tuple[str, ...]:
+    """Every interface Asterisk has for the agent (QueueStatus), as the agent routes use."""
+    return agent_interfaces(target.interfaces, target.display_name, services.agents())
+
+
+def _spy_interface(target: PanelUser, services: PanelServices) -> str:
+    """The interface to listen on: the one Asterisk has the agent's call on, else the
+    first one Asterisk lists in a queue, else the first configured. The first configured
+    may be a Local/ channel in no queue, which ChanSpy would never find talking."""
+    mine = _all_interfaces(target, services)
+    snapshot = [a for a in services.agents() if a.interface in mine]
+    for agent in snapshot:
+        if agent.state is AgentState.ON_CALL:
+            return agent.interface
+    for agent in snapshot:
+        if agent.queues:
+            return agent.interface
+    return target.interfaces[0]
+
+
+def _fanout_outcome(results: list[InterfaceResult], done: str, errors: Errors) -> str | None:
+    """The success message when at least one interface took the action, naming the ones
+    that refused it (as the agent API's answer does); None, with every refusal shown as an
+    error, when none did."""
+    failed = [r for r in results if not r.ok]
+    if failed and len(failed) == len(results):
+        errors.extend((None, f"{r.interface}: {r.detalle}") for r in failed)
+        return None
+    if failed:
+        return done + " Falló en " + "; ".join(f"{r.interface}: {r.detalle}" for r in failed)
+    return done
+
+
 @router.post("/supervision/agentes")
 async def act_on_agent(request: Request, user: SupervisorAction) -> HTMLResponse:
     services: PanelServices = request.app.state.services
@@ -171,13 +206,18 @@ async def act_on_agent(request: Request, user: SupervisorAction) -> HTMLResponse
             if reason not in services.pause_reasons:
                 errors.append(("acc-motivo", "Elija un motivo de pausa de la lista."))
             else:
-                for interface in target.interfaces:
-                    await controls.pause(interface, reason)
-                message = f"Pausa de {target.display_name} solicitada ({reason})."
+                results = await on_every_interface(
+                    _all_interfaces(target, services),
+                    lambda iface: controls.pause(iface, reason),
+                )
+                message = _fanout_outcome(
+                    results, f"Pausa de {target.display_name} solicitada ({reason}).", errors
+                )
         elif action == "reanudar":
-            for interface in target.interfaces:
-                await controls.unpause(interface)
-            message = f"Fin de pausa de {target.display_name} solicitado."
+            results = await on_every_interface(_all_interfaces(target, services), controls.unpause)
+            message = _fanout_outcome(
+                results, f"Fin de pausa de {target.display_name} solicitado.", errors
+            )
         elif action in ("quitar", "desconectar"):
             snapshot = [a for a in services.agents() if a.interface in target.interfaces]
             queue = first(form, "cola")
@@ -204,7 +244,7 @@ async def act_on_agent(request: Request, user: SupervisorAction) -> HTMLResponse
             if not user.interfaces:
                 errors.append((None, "Su usuario no tiene un teléfono (interfaz) asignado."))
             else:
-                await controls.spy(user.interfaces[0], target.interfaces[0], action)
+                await controls.spy(user.interfaces[0], _spy_interface(target, services), action)
                 message = (
                     f"{SPY_LABELS[action]}: atienda su teléfono para unirse a "
                     f"{target.display_name}."

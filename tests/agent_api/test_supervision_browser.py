@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from agent_api.audit import AuditLog
+from agent_api.exceptions import ControlRefused
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
@@ -68,6 +69,7 @@ class Floor:
     engine: Any
     ana: int
     sara: int
+    snapshots: list[AgentSnapshot]
 
 
 def _floor(db: str) -> Floor:
@@ -137,7 +139,7 @@ def _floor(db: str) -> Floor:
     app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
     app.state.wallboard, app.state.queue_alert_acks = board, acks
     app.state.kiosk_links = links
-    return Floor(app, port, controls, board, engine, ana.id, sara.id)
+    return Floor(app, port, controls, board, engine, ana.id, sara.id, snapshots)
 
 
 @pytest.fixture
@@ -352,3 +354,74 @@ def test_every_action_on_an_agent_over_http(floor: Floor) -> None:
     form_login(agent, ana.username)
     assert agent.get("/supervision").status_code == 403
     assert len(floor.controls.calls) == 5
+
+
+@dataclass
+class _RefusesOne(RecordingControls):
+    """Refuses every action on one interface, as Asterisk does for a Local/ channel in no queue."""
+
+    refused: str = ""
+
+    def _record(self, *call: str) -> None:
+        self.calls.append(call)
+        if self.refused in call[1:]:
+            raise ControlRefused("no", detalle="El teléfono no está en ninguna cola de la central.")
+
+
+def test_supervisor_actions_reach_every_interface_and_spy_on_the_one_in_call(
+    floor: Floor,
+) -> None:
+    """Bruno has a Local/ interface in no queue before his PJSIP phone: pause and resume
+    reach both (the refusal named next to the success), and listening targets the
+    interface Asterisk has his call on, not the first configured."""
+    from fastapi.testclient import TestClient
+
+    from tests.agent_api.test_web_pages import form_login
+
+    users = UserStore(floor.engine, fast_passwords())
+    sara = users.get(floor.sara)
+    assert sara is not None
+    suffix = uuid.uuid4().hex[:5]
+    local, desk = f"Local/41{suffix}@agents/n", f"PJSIP/41{suffix}"
+    bruno = users.create(f"bruno{suffix}", "Bruno Benítez", Role.EJECUTIVO, PASSWORD, [local, desk])
+    floor.snapshots.append(
+        AgentSnapshot(
+            desk, "Bruno Benítez", ("consultas",), AgentState.ON_CALL, time.time() - 5, None
+        )
+    )
+    controls = _RefusesOne(refused=local)
+    floor.app.state.services.controls = controls
+    client = TestClient(floor.app, headers={"origin": f"http://127.0.0.1:{floor.port}"})
+    form_login(client, sara.username)
+    client.headers.update(
+        {"HX-Request": "true", "X-CSRF-Token": client.cookies.get("atiende_csrf") or ""}
+    )
+
+    def act(**data: str) -> str:
+        answer = client.post("/supervision/agentes", data={"agente": str(bruno.id), **data})
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    reason = floor.app.state.services.pause_reasons[0]
+    paused = act(accion="pausar", motivo=reason)
+    assert "Pausa de Bruno Benítez solicitada" in paused
+    assert f"{local}: El teléfono no está en ninguna cola" in paused
+    resumed = act(accion="reanudar")
+    assert "Fin de pausa de Bruno Benítez solicitado" in resumed and local in resumed
+    assert "atienda su teléfono" in act(accion="listen")
+    assert controls.calls == [
+        ("pause", local, reason),
+        ("pause", desk, reason),
+        ("unpause", local),
+        ("unpause", desk),
+        ("spy", sara.interfaces[0], desk, "listen"),
+    ]
+    # Refused everywhere: no success message, every refusal shown.
+    floor.snapshots[-1] = AgentSnapshot(desk, "Bruno Benítez", (), AgentState.LOGGED_OUT, 0.0, None)
+    everywhere = RecordingControls(
+        refuse=ControlRefused("no", detalle="El teléfono no está en ninguna cola de la central.")
+    )
+    floor.app.state.services.controls = everywhere
+    refused = act(accion="reanudar")
+    assert "Fin de pausa de Bruno Benítez solicitado" not in refused
+    assert refused.count("El teléfono no está en ninguna cola") == 2
