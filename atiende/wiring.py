@@ -523,6 +523,7 @@ class Panel:
             ),
             queue_names=list(queues),
             agents_snapshot=service.tracker.agents,
+            state_clock=service.clock,
             secret_key=secret,
             allowed_origins=origins,
             pause_reasons=api.pause_reasons or DEFAULT_PAUSE_REASONS,

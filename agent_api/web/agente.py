@@ -91,8 +91,14 @@ class PendingItem:
     queue: str | None
 
 
-def _status(snapshot: Sequence[AgentSnapshot], interfaces: Sequence[str]) -> AgentStatus:
-    """The agent's state as QueueStatus last told it (the busiest interface wins)."""
+def _status(
+    snapshot: Sequence[AgentSnapshot], interfaces: Sequence[str], *, to_wall: float = 0.0
+) -> AgentStatus:
+    """The agent's state as QueueStatus last told it (the busiest interface wins).
+
+    `to_wall`: wall clock minus the clock that stamped `since` (the bridge's,
+    simulated in the demo); the page's timers and live frames use the wall clock.
+    """
     mine = [a for a in snapshot if a.interface in set(interfaces)]
     if not mine:
         return AgentStatus(state="logged_out", queues=())
@@ -101,7 +107,7 @@ def _status(snapshot: Sequence[AgentSnapshot], interfaces: Sequence[str]) -> Age
     return AgentStatus(
         state=best.state.value,
         reason=best.reason,
-        since=best.since,
+        since=best.since + to_wall,
         queues=queues_of(interfaces, mine),
     )
 
@@ -147,7 +153,11 @@ def load_workspace(services: PanelServices, user: Principal) -> tuple[Workspace,
         )
         for p in pending[-10:]
     ]
-    status = _status(services.agents(), interfaces_of(services, user))
+    status = _status(
+        services.agents(),
+        interfaces_of(services, user),
+        to_wall=time.time() - services.state_clock(),
+    )
     return initial(forms, status=status, pending_count=len(pending)), pending
 
 
