@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from agent_api.after_call import acw_interfaces
 from agent_api.audit import AuditAction
 from agent_api.auth import Principal
 from agent_api.control_fanout import (
@@ -113,6 +114,13 @@ def _status(
 
 def interfaces_of(services: PanelServices, user: Principal) -> tuple[str, ...]:
     return agent_interfaces(user.interfaces, user.display_name, services.agents())
+
+
+def pause_interfaces_of(services: PanelServices, user: Principal) -> tuple[str, ...]:
+    """Pause goes where Asterisk has the agent in a queue (as the "Cierre"
+    pause does): a configured interface in no queue would be refused on every
+    click, a warning that says nothing useful."""
+    return acw_interfaces(user.interfaces, user.display_name, services.agents())
 
 
 def load_pending(services: PanelServices, user: Principal) -> list[PendingItem]:
@@ -245,7 +253,7 @@ async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
     reason = form.get("reason", "")
     if reason not in services.pause_reasons:
         return HTMLResponse('<p class="error">Elija un motivo de pausa de la lista.</p>')
-    interfaces = await run_in_threadpool(interfaces_of, services, user)
+    interfaces = await run_in_threadpool(pause_interfaces_of, services, user)
     sent_at = time.time()
     results = await on_every_interface(
         interfaces, lambda iface: services.controls.pause(iface, reason)
@@ -258,7 +266,7 @@ async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
 @router.post("/agente/disponible")
 async def unpause(request: Request, user: Ejecutivo) -> HTMLResponse:
     services: PanelServices = request.app.state.services
-    interfaces = await run_in_threadpool(interfaces_of, services, user)
+    interfaces = await run_in_threadpool(pause_interfaces_of, services, user)
     sent_at = time.time()
     results = await on_every_interface(interfaces, services.controls.unpause)
     if any(r.ok for r in results):
