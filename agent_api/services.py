@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,3 +42,6 @@ class PanelServices:
     cards: PersonCards
     # Open WebSockets per session and per user, across the socket routes.
     sockets: SocketQuota = field(default_factory=SocketQuota)
+    # The clock that stamped the agents' `since` (the bridge's: the demo's
+    # simulated one runs faster): time in state is measured with it, not time.time.
+    state_clock: Callable[[], float] = time.time

@@ -88,7 +88,11 @@ def seed_demo_data(engine: Engine) -> Sequence[DemoUser]:
             store.create(
                 user.username, user.display_name, user.role, user.password, user.interfaces
             )
+    # Rosa is the referent of every unit: a ticket of any demo topic (TR, AC
+    # or RQ) reaches a referente the demo prints the credentials of.
     referent = directory.find_user("referente")
-    if referent is not None and not directory.is_referent_of(units["RQ"].id, referent.id):
-        directory.add_referent(units["RQ"].id, referent.id)
+    if referent is not None:
+        for unit in units.values():
+            if not directory.is_referent_of(unit.id, referent.id):
+                directory.add_referent(unit.id, referent.id)
     return users

@@ -60,14 +60,16 @@ def panel_app(
     after_call: AfterCallWork | None = None,
     queue_names: Iterable[str] = (),
     clock: Callable[[], datetime] | None = None,
+    state_clock: Callable[[], float] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
-    root's part of agent_api.app.create_app). `clock` decides what "today" is
-    for the calls of the day (tests replaying old recordings set it to the
-    recording's day); the other arguments are create_app's and the services'.
+        root's part of agent_api.app.create_app). `clock` decides what "today" is
+        for the calls of the day (tests replaying old recordings set it to the
+        recording's day); `state_clock` is the one that stamped the agents' snapshots
+    (the bridge's); the other arguments are create_app's and the services'.
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
@@ -93,6 +95,8 @@ def panel_app(
         need=NeedToKnow(engine, hub, phone_region=phone_region),
         cards=PersonCards(engine, registry, history),
     )
+    if state_clock is not None:
+        services.state_clock = state_clock
     followup = FollowUpServices(
         tickets=tickets,
         scope=TicketScope(engine),

@@ -124,10 +124,9 @@ class ApiSettings(BaseModel):
     # production; unset, a random key is made at start and a restart logs
     # everyone out.
     secret_key: SecretStr | None = None
-    # Origins allowed to open the panel's WebSocket (the panel's own URL).
-    allowed_origins: list[str] = Field(
-        default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"]
-    )
+    # Origins allowed to open the panel's WebSocket. Unset: the panel's own
+    # URL at the configured host and port (see `origins`).
+    allowed_origins: list[str] | None = None
     # Secure cookies need HTTPS: true in production behind TLS.
     cookie_secure: bool = False
     # Unset: the panel's own list (agent_api.controls.DEFAULT_PAUSE_REASONS).
@@ -142,6 +141,17 @@ class ApiSettings(BaseModel):
     # Dialplan context that click-to-call originates into.
     originate_context: str = "from-agents"
     timezone: str = "America/Montevideo"
+
+    def origins(self, port: int) -> list[str]:
+        """The configured origins, else the panel's own URL on `port` (the
+        bound one: ATIENDE_API__PORT=0 picks it at start), in both its
+        127.0.0.1 and localhost forms when the host is a loopback or any one."""
+        if self.allowed_origins is not None:
+            return list(self.allowed_origins)
+        hosts = [self.host]
+        if self.host in ("127.0.0.1", "localhost", "0.0.0.0", "::", "::1"):
+            hosts = ["127.0.0.1", "localhost"]
+        return [f"http://{host}:{port}" for host in hosts]
 
 
 class Settings(BaseSettings):

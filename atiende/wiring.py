@@ -493,13 +493,14 @@ class Panel:
 
     async def start(self, service: BridgeService) -> None:
         api = self.settings.api
-        # Port 0: a free port, whose own URL is then the allowed origin.
+        # Port 0: a free port, whose own URL is then the allowed origin (unless
+        # ATIENDE_API__ALLOWED_ORIGINS names them).
         # The socket is bound here, so a taken port is an OSError for serve's
         # exit stack (uvicorn would log it and call sys.exit inside its task).
         listener = _bind(api.host, api.port, "ATIENDE_API__PORT")
         port = listener.getsockname()[1]
         self._listener = listener
-        origins = api.allowed_origins if api.port else [f"http://{api.host}:{port}"]
+        origins = api.origins(port)
         self.url = f"http://{api.host}:{port}/"
         self.hub.record_of = service.tracker.record_of
         secret = api.secret_key.get_secret_value() if api.secret_key else None
@@ -522,6 +523,7 @@ class Panel:
             ),
             queue_names=list(queues),
             agents_snapshot=service.tracker.agents,
+            state_clock=service.clock,
             secret_key=secret,
             allowed_origins=origins,
             pause_reasons=api.pause_reasons or DEFAULT_PAUSE_REASONS,

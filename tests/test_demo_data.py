@@ -35,7 +35,14 @@ def test_seed_is_idempotent_and_every_user_can_log_in(tmp_path: Path) -> None:
                 assert f"Local/{extension}@agents/n" in interfaces
         directory = Directory(engine)
         referent = directory.find_user("referente")
-        assert referent is not None and directory.units_of_referent(referent.id)
+        assert referent is not None
+        # Every unit a demo topic belongs to has the referente, so each
+        # ticket reaches someone whose credentials the demo prints.
+        organism = next(o for o in directory.organisms() if o.code == "MDE")
+        units = {unit.code: unit.id for unit in directory.units(organism.id)}
+        assert {topic.unit for topic in TOPICS} <= set(units)
+        for code, unit_id in units.items():
+            assert directory.is_referent_of(unit_id, referent.id), code
         assert len(Catalog(engine).topics()) == len(TOPICS)
     finally:
         engine.dispose()

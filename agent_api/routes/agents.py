@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from agent_api.after_call import acw_interfaces
 from agent_api.auth import Permission, Principal
 from agent_api.control_fanout import InterfaceResult, agent_interfaces, on_every_interface
 from agent_api.deps import Controller, Services
@@ -89,7 +90,7 @@ async def pause(user_id: int, body: PauseIn, user: Controller, services: Service
     if body.reason not in services.pause_reasons:
         raise InvalidInput("unknown pause reason", detalle="Elija un motivo de pausa de la lista.")
     results = await on_every_interface(
-        _all_interfaces(target, services),
+        _queued_interfaces(target, services),
         lambda iface: services.controls.pause(iface, body.reason),
     )
     return _summary(results, "Pausa solicitada.")
@@ -98,13 +99,21 @@ async def pause(user_id: int, body: PauseIn, user: Controller, services: Service
 @router.delete("/agents/{user_id}/pause", response_model=Accepted, status_code=202)
 async def unpause(user_id: int, user: Controller, services: Services) -> Accepted:
     target = await _target_off_loop(user, user_id, services)
-    results = await on_every_interface(_all_interfaces(target, services), services.controls.unpause)
+    results = await on_every_interface(
+        _queued_interfaces(target, services), services.controls.unpause
+    )
     return _summary(results, "Fin de pausa solicitado.")
 
 
 def _all_interfaces(target: PanelUser, services: Services) -> tuple[str, ...]:
     """Every interface Asterisk has for the agent (QueueStatus), not only the configured."""
     return agent_interfaces(target.interfaces, target.display_name, services.agents())
+
+
+def _queued_interfaces(target: PanelUser, services: Services) -> tuple[str, ...]:
+    """Pauses go where Asterisk has the agent in a queue (all when it lists none):
+    an interface in no queue is refused on every request, saying nothing useful."""
+    return acw_interfaces(target.interfaces, target.display_name, services.agents())
 
 
 def _summary(results: list[InterfaceResult], done: str) -> Accepted:

@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from agent_api.after_call import acw_interfaces
 from agent_api.audit import AuditAction
 from agent_api.auth import Principal
 from agent_api.control_fanout import (
@@ -90,8 +91,14 @@ class PendingItem:
     queue: str | None
 
 
-def _status(snapshot: Sequence[AgentSnapshot], interfaces: Sequence[str]) -> AgentStatus:
-    """The agent's state as QueueStatus last told it (the busiest interface wins)."""
+def _status(
+    snapshot: Sequence[AgentSnapshot], interfaces: Sequence[str], *, to_wall: float = 0.0
+) -> AgentStatus:
+    """The agent's state as QueueStatus last told it (the busiest interface wins).
+
+    `to_wall`: wall clock minus the clock that stamped `since` (the bridge's,
+    simulated in the demo); the page's timers and live frames use the wall clock.
+    """
     mine = [a for a in snapshot if a.interface in set(interfaces)]
     if not mine:
         return AgentStatus(state="logged_out", queues=())
@@ -100,13 +107,20 @@ def _status(snapshot: Sequence[AgentSnapshot], interfaces: Sequence[str]) -> Age
     return AgentStatus(
         state=best.state.value,
         reason=best.reason,
-        since=best.since,
+        since=best.since + to_wall,
         queues=queues_of(interfaces, mine),
     )
 
 
 def interfaces_of(services: PanelServices, user: Principal) -> tuple[str, ...]:
     return agent_interfaces(user.interfaces, user.display_name, services.agents())
+
+
+def pause_interfaces_of(services: PanelServices, user: Principal) -> tuple[str, ...]:
+    """Pause goes where Asterisk has the agent in a queue (as the "Cierre"
+    pause does): a configured interface in no queue would be refused on every
+    click, a warning that says nothing useful."""
+    return acw_interfaces(user.interfaces, user.display_name, services.agents())
 
 
 def load_pending(services: PanelServices, user: Principal) -> list[PendingItem]:
@@ -139,7 +153,11 @@ def load_workspace(services: PanelServices, user: Principal) -> tuple[Workspace,
         )
         for p in pending[-10:]
     ]
-    status = _status(services.agents(), interfaces_of(services, user))
+    status = _status(
+        services.agents(),
+        interfaces_of(services, user),
+        to_wall=time.time() - services.state_clock(),
+    )
     return initial(forms, status=status, pending_count=len(pending)), pending
 
 
@@ -235,7 +253,7 @@ async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
     reason = form.get("reason", "")
     if reason not in services.pause_reasons:
         return HTMLResponse('<p class="error">Elija un motivo de pausa de la lista.</p>')
-    interfaces = await run_in_threadpool(interfaces_of, services, user)
+    interfaces = await run_in_threadpool(pause_interfaces_of, services, user)
     sent_at = time.time()
     results = await on_every_interface(
         interfaces, lambda iface: services.controls.pause(iface, reason)
@@ -248,7 +266,7 @@ async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
 @router.post("/agente/disponible")
 async def unpause(request: Request, user: Ejecutivo) -> HTMLResponse:
     services: PanelServices = request.app.state.services
-    interfaces = await run_in_threadpool(interfaces_of, services, user)
+    interfaces = await run_in_threadpool(pause_interfaces_of, services, user)
     sent_at = time.time()
     results = await on_every_interface(interfaces, services.controls.unpause)
     if any(r.ok for r in results):

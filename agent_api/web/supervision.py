@@ -12,7 +12,6 @@ actions) and are audited as `agent_action`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -107,7 +106,7 @@ def _context(request: Request, user: Principal) -> dict[str, Any]:
         "kiosk_enabled": kiosk is not None,
         "kiosk_links": [] if kiosk is None else [k for k in kiosk.all() if k.active],
         "new_kiosk_url": None,
-        "floor": _floor(services, time.time()),
+        "floor": _floor(services, services.state_clock()),
         "frame": frame,
         "queue_alerts": [] if frame is None else frame["alerts"],
         "queue_alert_labels": QUEUE_ALERT_LABELS,

@@ -74,6 +74,7 @@ def build_panel(
     *,
     budget: float = 0.15,
     tickets: Callable[[Engine], TicketService] | None = None,
+    state_clock: Callable[[], float] | None = None,
 ) -> Panel:
     engine = make_engine(db_url)
     suffix = uuid.uuid4().hex[:6]
@@ -91,6 +92,7 @@ def build_panel(
         hub=hub,
         controls=controls,
         agents_snapshot=lambda: snapshots,
+        state_clock=state_clock,
         secret_key=SECRET,
         allowed_origins=[ORIGIN],
         cookie_secure=False,

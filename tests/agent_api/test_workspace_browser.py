@@ -4,8 +4,8 @@ The pop hub gets the domain events the bridge would publish (ring, answer,
 hang-up, agent state), so the page goes through the real hub, socket,
 templates, routes and store (PostgreSQL). Controls go through the real
 AmiAgentControls over a `send` that answers as Asterisk does: one of the
-agent's two interfaces is not a queue member and is refused with
-"Interface not found". axe-core checks every state.
+agent's two interfaces refuses with "Interface not found" (it is in no queue,
+so pauses skip it unless QueueStatus lists it). axe-core checks every state.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,8 @@ class World:
     ana_id: int
     maria_id: int
     registry: PersonRegistry
+    # What QueueStatus lists (a test may add a member).
+    members: list[AgentSnapshot]
 
 
 async def _axe(page: Any) -> list[dict[str, Any]]:
@@ -190,6 +192,11 @@ async def world(panel_db: str) -> AsyncIterator[World]:
         StorePopLookup(engine, registry, history, audit), on_wrapup_due=WrapupStore(engine).start
     )
     asterisk = Asterisk()
+    members = [
+        AgentSnapshot(
+            IFACES["desk"], "Ana Gómez", ("consultas",), AgentState.AVAILABLE, time.time(), None
+        )
+    ]
     controls = AmiAgentControls(asterisk.send)
     acw = AfterCallWork(controls, per_queue={"consultas": 0.0}, default_seconds=120.0)
     port_holder: dict[str, str] = {}
@@ -198,11 +205,7 @@ async def world(panel_db: str) -> AsyncIterator[World]:
         hub=hub,
         controls=controls,
         # QueueStatus knows the desk phone, a member of consultas.
-        agents_snapshot=lambda: [
-            AgentSnapshot(
-                IFACES["desk"], "Ana Gómez", ("consultas",), AgentState.AVAILABLE, time.time(), None
-            )
-        ],
+        agents_snapshot=lambda: list(members),
         secret_key=SECRET,
         allowed_origins=["http://placeholder"],
         cookie_secure=False,
@@ -214,7 +217,7 @@ async def world(panel_db: str) -> AsyncIterator[World]:
         port_holder["base"] = base
         object.__setattr__(app.state.services, "allowed_origins", frozenset({f"http://{base}"}))
         hub.set_interfaces(users.interface_map())
-        yield World(base, hub, engine, asterisk, acw, ana.id, maria.id, registry)
+        yield World(base, hub, engine, asterisk, acw, ana.id, maria.id, registry, members)
     acw.close()
     await hub.close()
     engine.dispose()
@@ -471,18 +474,27 @@ async def test_controls_pending_person_search_edit_and_duplicate(
             )
             await _login(page, world.base, username)
 
-            # Pause reaches both interfaces; the refused one is named, in Spanish.
+            # Pause goes only where QueueStatus lists the agent: the
+            # softphone (in no queue) is not asked, so nothing is refused.
             await page.select_option("#pausa-motivo", "Almuerzo")
             await page.click("#pausar")
             result = page.locator("#control-resultado")
-            await expect(result).to_contain_text("Falló en parte")
-            await expect(result).to_contain_text(IFACES["soft"])
-            await expect(result).to_contain_text("no está en ninguna cola")
             await expect(page.locator("#estado")).to_contain_text(
                 "Pausa: pendiente de confirmación"
             )
-            assert (IFACES["desk"], True, "Almuerzo") in world.asterisk.pauses()
+            await _until(lambda: (IFACES["desk"], True, "Almuerzo") in world.asterisk.pauses())
+            assert (IFACES["soft"], True, "Almuerzo") not in world.asterisk.pauses()
+            await expect(result).not_to_contain_text("Falló")
+            # A real partial failure: QueueStatus lists the softphone in a
+            # queue, Asterisk refuses it; the refused one is named, in Spanish.
+            softphone = replace(world.members[0], interface=IFACES["soft"])
+            world.members.append(softphone)
+            await page.click("#pausar")
+            await expect(result).to_contain_text("Falló en parte")
+            await expect(result).to_contain_text(IFACES["soft"])
+            await expect(result).to_contain_text("no está en ninguna cola")
             assert (IFACES["soft"], True, "Almuerzo") in world.asterisk.pauses()
+            world.members.remove(softphone)
             await _no_axe(page, f"pause-requested-{tag}")
             world.hub.publish([_state(AgentState.PAUSED, "Almuerzo")])
             await expect(page.locator("#estado .state")).to_contain_text("En pausa (Almuerzo)")
