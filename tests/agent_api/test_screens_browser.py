@@ -292,6 +292,16 @@ async def test_a_fresh_install_end_to_end(
             await expect(page.locator("#sla-en-plazo")).to_have_text("1")
             await expect(page.locator("#sla-cumplimiento")).to_have_text("100,0 %")
             await expect(page.locator("#datos-graficos")).to_have_attribute("data-drawn", "true")
+            # Responsive charts sized by their parent once grew without end.
+            heights = (
+                "[...document.querySelectorAll('#datos-graficos canvas')]"
+                ".map(c => c.getBoundingClientRect().height)"
+            )
+            first = await page.evaluate(heights)
+            await page.wait_for_timeout(3000)
+            later = await page.evaluate(heights)
+            assert len(later) == 4 and later == first, (first, later)
+            assert all(0 < h <= 240 for h in later), later
             content = await page.content()
             assert "099123456" not in content and "Ciudadana" not in content
             assert "ciudadana@example.org" not in content
