@@ -16,7 +16,8 @@ Wiring, in create_app (or in the composition root on the app it returns)::
     )
     # queue_metrics: the QueueMetrics sink the bridge already feeds (the one
     # the /metrics collector reads); agents: service.tracker.agents.
-    wallboard = Wallboard(queue_metrics, agents, wait_limits=None, max_rate=2.0)
+    # clock: the bridge's (service.clock), the one that stamped the agents.
+    wallboard = Wallboard(queue_metrics, agents, clock=service.clock, max_rate=2.0)
     app.include_router(wallboard_router(wallboard))
     app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
 

@@ -18,10 +18,13 @@ from agent_api.exceptions import (
     TelephonyUnavailable,
 )
 from agent_api.testing import RecordingControls
+from agent_api.users import UserStore
 from crm_bridge.organisms import Role
+from telephony.agents import AgentSnapshot
 from telephony.ami.connection import AmiConnection
 from telephony.ami.testing import AmiTestServer
-from tests.agent_api.conftest import ORIGIN, Panel, log_in
+from telephony.domain import AgentState
+from tests.agent_api.conftest import ORIGIN, Panel, fast_passwords, log_in
 
 SECRET = "controls-secret"
 
@@ -184,3 +187,25 @@ def test_an_unexpected_error_is_a_spanish_500_without_details(panel: Panel) -> N
     assert answer.status_code == 500
     assert answer.json() == {"detalle": "Ocurrió un error inesperado. Intente nuevamente."}
     assert "099" not in answer.text
+
+
+@pytest.mark.postgres
+def test_pause_goes_to_the_interfaces_asterisk_has_in_queues(panel: Panel) -> None:
+    """Demo agents have PJSIP/x and Local/x@agents/n; only one is a queue
+    member. Pausing the other would be refused on every click."""
+    name = panel.usernames[Role.EJECUTIVO]
+    me, desk = panel.users[name], panel.interfaces[name]
+    soft = f"Local/{desk.removeprefix('PJSIP/')}@agents/n"
+    UserStore(panel.engine, fast_passwords()).set_interfaces(me, [desk, soft])
+    agent = panel.client(name)
+    # QueueStatus lists none yet: every configured interface is tried.
+    assert agent.post(f"/api/agents/{me}/pause", json={"reason": "Almuerzo"}).status_code == 202
+    assert {c[1] for c in panel.controls.calls if c[0] == "pause"} == {desk, soft}
+    panel.controls.calls.clear()
+    panel.agents.append(
+        AgentSnapshot(desk, "Ejecutivo Prueba", ("consultas",), AgentState.AVAILABLE, 0.0, None)
+    )
+    answer = agent.post(f"/api/agents/{me}/pause", json={"reason": "Almuerzo"})
+    assert answer.status_code == 202 and "Falló" not in answer.json()["detalle"]
+    assert agent.delete(f"/api/agents/{me}/pause").status_code == 202
+    assert [c[:2] for c in panel.controls.calls] == [("pause", desk), ("unpause", desk)]
