@@ -197,6 +197,18 @@ async def test_a_fresh_install_end_to_end(
                 await page.get_by_role("button", name="Crear usuario", exact=True).click()
                 await expect(page.locator(".notice")).to_have_text(f"Usuario {username} creado.")
             await _clean(page, "admin usuarios")
+            # A softphone plus a desk phone fits whole in the row's box (not submitted).
+            box = page.locator("input[id^='interfaces-']").last
+            await box.fill("Local/4001@agents/n PJSIP/4001")
+            fits = await box.evaluate("e => e.scrollWidth <= e.clientWidth")
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+            )
+            spills = await page.evaluate(
+                "(() => { const t = document.querySelector('#t-usuarios').parentElement;"
+                " return t.querySelector('table').scrollWidth > t.clientWidth; })()"
+            )
+            assert fits and not overflow and not spills
 
             await page.click("nav[aria-label='Secciones de administración'] >> text=Estructura")
             await page.select_option("#ref-usuario", label="Rita Referente (rita)")
