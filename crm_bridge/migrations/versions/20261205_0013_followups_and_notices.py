@@ -1,7 +1,7 @@
 """Pending wrap-ups that come back (contact, reminder, escalation, closing) and
 the notices a person gets about their tickets (citizen_notices).
 
-Revision ID: 0014_followups_and_notices
+Revision ID: 0013_followups_and_notices
 Revises: 0012_audit_by_call
 Create Date: 2026-12-05
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_followups_and_notices"
+revision: str = "0013_followups_and_notices"
 down_revision: str | None = "0012_audit_by_call"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
