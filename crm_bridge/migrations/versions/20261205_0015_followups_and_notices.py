@@ -1,8 +1,8 @@
 """Pending wrap-ups that come back (contact, reminder, escalation, closing) and
 the notices a person gets about their tickets (citizen_notices).
 
-Revision ID: 0013_followups_and_notices
-Revises: 0012_audit_by_call
+Revision ID: 0015_followups_and_notices
+Revises: 0014_callback_worklist
 Create Date: 2026-12-05
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_followups_and_notices"
-down_revision: str | None = "0012_audit_by_call"
+revision: str = "0015_followups_and_notices"
+down_revision: str | None = "0014_callback_worklist"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
