@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from citizen.channels import Channel
-from telephony.domain import CallKey, CallRecord, HangupSide, Outcome, QueueLeg
+from telephony.domain import CallKey, CallRecord, HangupSide, OutboundLeg, Outcome, QueueLeg
 
 IVR_PATH_VARIABLE = "ATIENDE_IVR_PATH"
 
@@ -97,6 +97,10 @@ class Call:
     # Placed from an agent's phone (click-to-call, an internal call): not an
     # attention unless it goes through the IVR or a queue.
     agent_originated: bool = False
+    # (interface, member name) of the agent whose phone placed it.
+    originator: tuple[str, str] | None = None
+    # A callback Atiende originated (ATIENDE_DIRECTION=outbound): its leg.
+    outbound: OutboundLeg | None = None
     # The queue channel's far end hung up (HangupRequest) while it waited:
     # an abandon that follows is the caller's.
     queue_hangup_requested: bool = False
@@ -143,6 +147,7 @@ class Call:
             talk_seconds=sum(talks) if talks else None,
             variables=dict(self.variables),
             channel=self.channel_kind,
+            outbound=self.outbound,
         )
 
 
