@@ -23,6 +23,7 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.followup import FollowUpServices, TicketScope
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES
 from agent_api.need_to_know import NeedToKnow
+from agent_api.pending_cases import PendingCases
 from agent_api.pop_lookup import PersonCards
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
@@ -48,6 +49,7 @@ def panel_app(
     allowed_origins: Iterable[str],
     pause_reasons: Iterable[str] = DEFAULT_PAUSE_REASONS,
     tickets: TicketService | None = None,
+    pending_cases: PendingCases | None = None,
     sla_alerts: SlaAlerts | None = None,
     crm_failures: SyncFailures | None = None,
     rights: PersonRights | None = None,
@@ -73,6 +75,8 @@ def panel_app(
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
+    if pending_cases is None:
+        pending_cases = PendingCases(engine)
     services = PanelServices(
         users=UserStore(engine, passwords or Passwords()),
         sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
@@ -83,7 +87,7 @@ def panel_app(
         persons=registry,
         audit=AuditLog(engine),
         catalog=Catalog(engine),
-        wrapups=WrapupStore(engine, tickets=tickets),
+        wrapups=WrapupStore(engine, tickets=tickets, phone_region=phone_region),
         calls=(
             CallLog(engine, timezone=timezone)
             if clock is None
@@ -105,7 +109,7 @@ def panel_app(
         crm_failures=crm_failures,
         rights=rights,
     )
-    return create_app(
+    app = create_app(
         services=services,
         followup=followup,
         person_history=history,
@@ -117,3 +121,5 @@ def panel_app(
         body_limits=body_limits,
         trusted_proxies=trusted_proxies,
     )
+    app.state.pending_cases = pending_cases
+    return app

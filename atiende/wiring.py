@@ -33,6 +33,7 @@ from agent_api.after_call import AfterCallWork
 from agent_api.audit import AuditLog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
+from agent_api.pending_cases import PendingCases, remind_forever
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
@@ -310,6 +311,10 @@ def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
     )
 
 
+def pending_cases(settings: Settings, engine: Engine) -> PendingCases:
+    return PendingCases(engine, overdue_after=timedelta(hours=settings.api.followup_overdue_hours))
+
+
 def citizen_notices(settings: Settings, engine: Engine) -> CitizenNotices:
     """The notices to persons about their tickets. No email or SMS responder is
     configured yet: notices go to the log responder (sent_via "log")."""
@@ -504,6 +509,7 @@ class Panel:
     _app: FastAPI | None = None
     _wallboard_task: asyncio.Task[None] | None = None
     _rollup_task: asyncio.Task[None] | None = None
+    _followup_task: asyncio.Task[None] | None = None
     _listener: socket.socket | None = None
     url: str = ""
 
@@ -546,6 +552,7 @@ class Panel:
             tickets=(
                 TicketService(self.engine, business_hours=hours) if hours is not None else None
             ),
+            pending_cases=pending_cases(self.settings, self.engine),
             sla_alerts=sla_alerts(self.settings, self.engine),
             rights=PersonRights(
                 self.engine,
@@ -560,6 +567,10 @@ class Panel:
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
+        self._followup_task = asyncio.create_task(
+            remind_forever(app.state.pending_cases, self.hub, api.followup_interval),
+            name="pending-case-reminders",
+        )
         self._app = app
         # log_config=None: uvicorn's records go through the process's one
         # (control-character-escaping) handler, not handlers of its own.
@@ -618,7 +629,7 @@ class Panel:
             self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
-        for task in (self._wallboard_task, self._rollup_task):
+        for task in (self._wallboard_task, self._rollup_task, self._followup_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -733,6 +744,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         followup = FollowupCollector(
             alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
             outbox=OutboxStore(engine).stats if adapter is not None else None,
+            overdue_followups=pending_cases(settings, engine).overdue_count,
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)

@@ -21,12 +21,22 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente_socket,
         login,
         reportes,
+        seguimientos,
         solicitudes,
         supervision,
     )
 
     app.state.pages = pages
-    for module in (login, admin, solicitudes, reportes, supervision, agente, agente_socket):
+    for module in (
+        login,
+        admin,
+        solicitudes,
+        reportes,
+        supervision,
+        agente,
+        agente_socket,
+        seguimientos,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(PageLoginRequired)
