@@ -574,6 +574,64 @@ class CatalogTopic(Base):
         Identifier, ForeignKey("units.id", ondelete="SET NULL")
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What the agent reads to the citizen ("orientar") and sends ("difundir");
+    # crm_bridge.knowledge searches it. Plain text, one item a line.
+    description: Mapped[str | None] = mapped_column(Text)  # qué es
+    requirements: Mapped[str | None] = mapped_column(Text)  # requisitos
+    steps: Mapped[str | None] = mapped_column(Text)  # pasos
+    deadlines: Mapped[str | None] = mapped_column(Text)  # plazos
+    cost: Mapped[str | None] = mapped_column(Text)  # costo
+    where_how: Mapped[str | None] = mapped_column(Text)  # dónde y cómo
+    online_url: Mapped[str | None] = mapped_column(String(500))
+    keywords: Mapped[str | None] = mapped_column(Text)  # words citizens use for it
+    # The organism as the source names it, when it is not one of ours.
+    organism_label: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(16))  # tramites-gub, propio, None: by hand
+    source_updated: Mapped[str | None] = mapped_column(String(32))  # the source's revision date
+    # PostgreSQL also has `search_vector`, a generated tsvector (migration 0014)
+    # the models leave out: see DATABASE_ONLY.
+
+
+# Objects only some databases have, made by the migrations and unknown to the
+# models (a PostgreSQL generated tsvector and its index): the schema comparison
+# and autogenerate leave them alone.
+DATABASE_ONLY = frozenset({"search_vector", "ix_catalog_topics_search_vector"})
+
+
+def include_object(
+    _object: object, name: str | None, _type: str, _reflected: bool, _compare_to: object
+) -> bool:
+    """Alembic's include_object hook: everything but DATABASE_ONLY."""
+    return name not in DATABASE_ONLY
+
+
+class TopicDissemination(Base):
+    """A trámite's information sent to the person of an attention ("difundir").
+
+    Keyed by call like the wrap-up. The destination is kept masked: the record
+    says that and how it was sent, not the address itself.
+    """
+
+    __tablename__ = "topic_disseminations"
+    __table_args__ = (Index(None, "system", "linkedid"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    system: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    topic_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("catalog_topics.id", ondelete="SET NULL")
+    )
+    person_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="SET NULL")
+    )
+    means: Mapped[str] = mapped_column(String(16))  # email, sms (the responder's channel)
+    destination_masked: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String(200))
 
 
 class AttentionWrapup(Base):
