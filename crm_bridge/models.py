@@ -665,6 +665,8 @@ class AttentionWrapup(Base):
     __table_args__ = (
         UniqueConstraint("system", "linkedid"),
         Index(None, "agent_user_id", "wrapup_started_at"),
+        # The follow-up worklists: open pending cases by due time.
+        Index(None, "resolution", "follow_up_closed_at", "follow_up_at"),
     )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
@@ -688,6 +690,18 @@ class AttentionWrapup(Base):
     )
     wrapup_started_at: Mapped[datetime]
     wrapup_ended_at: Mapped[datetime | None]
+    # A pendiente wrap-up's way back to the person (phone or email, chosen in
+    # the form from the person's consented contacts) and its follow-up life:
+    # reminded when due, escalated when overdue, closed with a response.
+    follow_up_contact_kind: Mapped[str | None] = mapped_column(String(8))
+    follow_up_contact: Mapped[str | None] = mapped_column(String(254))
+    follow_up_reminded_at: Mapped[datetime | None]
+    follow_up_escalated_at: Mapped[datetime | None]
+    follow_up_closed_at: Mapped[datetime | None]
+    follow_up_closed_by: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    follow_up_response: Mapped[str | None] = mapped_column(Text)
 
 
 # ------------------------------------------- CRM sync and rights (crm_bridge.sync area)
@@ -817,3 +831,37 @@ class QueueAlertAck(Base):
         Identifier, ForeignKey("users.id", ondelete="SET NULL")
     )
     note: Mapped[str] = mapped_column(Text)
+
+
+class CitizenNotice(Base):
+    """A notice due to the person about their ticket (acknowledgement, derivation,
+    response), written in the transaction of the ticket change it tells about
+    and worked by a periodic job (crm_bridge.notifications) with retries.
+
+    `destination` is set only for contacts given with consent in the request
+    itself (the public form); otherwise the person's consented contact is read
+    when the notice is sent, so a consent withdrawn in between stops it.
+    """
+
+    __tablename__ = "citizen_notices"
+    __table_args__ = (
+        UniqueConstraint("event_id", "means"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "ticket_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(Identifier, ForeignKey("tickets.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("ticket_events.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # acuse, derivacion, respuesta
+    means: Mapped[str] = mapped_column(String(8))  # email, sms
+    destination: Mapped[str | None] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16))  # pendiente, enviada, fallida, omitida
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None]
+    sent_via: Mapped[str | None] = mapped_column(String(8))  # the responder: email, sms, log
+    last_error: Mapped[str | None] = mapped_column(Text)
