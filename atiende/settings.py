@@ -62,6 +62,9 @@ class KpiSettings(BaseModel):
     # zone whose midnight starts the "today" window.
     window_seconds: int = Field(default=900, ge=60, le=86_400)
     timezone: str = "America/Montevideo"
+    # The rolling window of the quality indicators on /metrics (CSAT, first
+    # contact resolution, complaints, ticket SLA: dashboards.indicator_metrics).
+    indicator_window_days: int = Field(default=7, ge=1, le=400)
 
 
 class IvrSettings(BaseModel):
@@ -114,6 +117,9 @@ class CrmSettings(BaseModel):
     sla_alerts: bool = True
     sla_interval: float = Field(default=60.0, gt=0)
     sla_warn_hours: float = Field(default=4.0, ge=0)
+    # Notices to persons about their tickets (crm_bridge.notifications): the
+    # due ones are sent every notices_interval seconds.
+    notices_interval: float = Field(default=30.0, gt=0)
 
 
 class ApiSettings(BaseModel):

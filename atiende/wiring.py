@@ -48,6 +48,7 @@ from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.history import PersonHistory
 from crm_bridge.ivr_services import StoreIvrServices
+from crm_bridge.notifications import CitizenNotices
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
 from crm_bridge.sync.adapter import CrmAdapter
@@ -60,6 +61,7 @@ from crm_bridge.tickets import TicketService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
+from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
 from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
@@ -308,6 +310,12 @@ def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
     )
 
 
+def citizen_notices(settings: Settings, engine: Engine) -> CitizenNotices:
+    """The notices to persons about their tickets. No email or SMS responder is
+    configured yet: notices go to the log responder (sent_via "log")."""
+    return CitizenNotices(engine)
+
+
 def sla_alerts(settings: Settings, engine: Engine) -> SlaAlerts | None:
     if not settings.crm.sla_alerts:
         return None
@@ -362,6 +370,12 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
         scan = PeriodicScan(alerts.scan, crm.sla_interval)
         scan.start()
         stops.append(scan.stop)
+    if adapter is None or not settings.redis_url:
+        # Without `atiende worker` (it needs Redis and a CRM) the notices go
+        # from here; with it, its RQ job sends them.
+        notices = PeriodicScan(citizen_notices(settings, engine).send_due, crm.notices_interval)
+        notices.start()
+        stops.append(notices.stop)
     return Background(stops, failures)
 
 
@@ -388,6 +402,8 @@ def run_worker_command(settings: Settings) -> int:
             phone_region=settings.phone_region,
             sla_alerts=sla_alerts(settings, engine),
             sla_interval=crm.sla_interval,
+            notices=citizen_notices(settings, engine),
+            notices_interval=crm.notices_interval,
         )
     finally:
         engine.dispose()
@@ -719,7 +735,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             outbox=OutboxStore(engine).stats if adapter is not None else None,
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
-        start_metrics_part(parts, settings, service, [followup, *ivr_metrics])
+        indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
+        start_metrics_part(parts, settings, service, [followup, indicators, *ivr_metrics])
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
         if panel is not None:

@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from sqlalchemy import Engine, select
 
-from crm_bridge.models import Organism, Ticket
+from crm_bridge.models import Organism, Ticket, Unit
 from dashboards.report_queries import ReportSpan
 
 
@@ -69,12 +69,12 @@ class SlaCounts:
 
 @dataclass(frozen=True, slots=True)
 class TicketSlaRow:
-    group: str  # organism code, channel or request type
+    group: str  # organism code, "<organism code>/<unit code>", channel or request type
     label: str
     counts: SlaCounts = field(default_factory=SlaCounts)
 
 
-GROUPS = ("organismo", "canal", "tipo")
+GROUPS = ("organismo", "unidad", "canal", "tipo")
 
 
 def tally(
@@ -99,7 +99,10 @@ def total(rows: Iterable[TicketSlaRow]) -> SlaCounts:
 def ticket_sla_report(
     engine: Engine, span: ReportSpan, now: datetime, *, by: str = "organismo"
 ) -> list[TicketSlaRow]:
-    """Tickets created in the span, grouped `by` organism, channel or request type."""
+    """Tickets created in the span, grouped `by` organism, unit, channel or request type.
+
+    By unit, a ticket with no unit counts in "<organism code>/" (its
+    organism, no unit), so the units of an organism add up to the organism."""
     if by not in GROUPS:
         raise ValueError(f"group by one of {GROUPS}")
     answered = Ticket.responded_at
@@ -107,6 +110,8 @@ def ticket_sla_report(
         select(
             Organism.code,
             Organism.name,
+            Unit.code,
+            Unit.name,
             Ticket.channel,
             Ticket.request_type,
             Ticket.due_at,
@@ -114,12 +119,17 @@ def ticket_sla_report(
             Ticket.closed_at,
         )
         .join(Organism, Organism.id == Ticket.organism_id)
+        .outerjoin(Unit, Unit.id == Ticket.unit_id)
         .where(Ticket.created_at >= span.start, Ticket.created_at < span.end)
     )
     with engine.connect() as conn:
         found = conn.execute(query).all()
 
-    def key(code: str, name: str, channel: str, kind: str) -> tuple[str, str]:
+    def key(
+        code: str, name: str, unit: str | None, unit_name: str | None, channel: str, kind: str
+    ) -> tuple[str, str]:
+        if by == "unidad":
+            return f"{code}/{unit or ''}", unit_name or f"{name} (sin unidad)"
         if by == "canal":
             return channel, channel
         if by == "tipo":
@@ -128,8 +138,12 @@ def ticket_sla_report(
 
     return tally(
         (
-            (*key(code, name, channel, kind), _aware(due), _aware(responded or closed))
-            for code, name, channel, kind, due, responded, closed in found
+            (
+                *key(code, name, unit, unit_name, channel, kind),
+                _aware(due),
+                _aware(responded or closed),
+            )
+            for code, name, unit, unit_name, channel, kind, due, responded, closed in found
         ),
         now,
     )

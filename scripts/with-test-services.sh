@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs a command with the real PostgreSQL, Redis, Prometheus, Chromium, espeak-ng
-# and sox the tests need.
+# Runs a command with the real PostgreSQL, Redis, Prometheus, Chromium, espeak-ng,
+# sox, Dovecot and OpenSMTPD the tests need.
 #
 # If the servers named by ATIENDE_TEST_POSTGRES_URL / ATIENDE_TEST_REDIS_URL
 # (defaults: the local ones on 5432 and 6379) answer, they are used as they are.
@@ -95,7 +95,8 @@ make_workdir() {
 # Tools the tests drive, from Debian's packages; one apt-get run for all that miss.
 # command -> package: promtool/prometheus (metrics tests), chromium (browser
 # tests), espeak-ng and sox (IVR prompts), systemd-analyze (unit checks),
-# redis-server (the fan-out test restarts a Redis of its own).
+# redis-server (the fan-out test restarts a Redis of its own), dovecot (IMAP and
+# LMTP) and smtpd (OpenSMTPD): tests/support/mail.py starts throwaway instances.
 missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 command -v chromium >/dev/null || missing+=(chromium)
@@ -103,6 +104,9 @@ command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v sox >/dev/null || missing+=(sox)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v redis-server >/dev/null || missing+=(redis-server)
+{ command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/lmtp ]; } ||
+  missing+=(dovecot-imapd dovecot-lmtpd)
+command -v smtpd >/dev/null || missing+=(opensmtpd)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}" || echo "test services: tests needing ${missing[*]} will fail or skip" >&2
 fi

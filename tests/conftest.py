@@ -25,7 +25,7 @@ RECORDINGS = Path(
 )
 SCENARIOS = sorted(p.stem for p in RECORDINGS.glob("*.ami") if not p.name.endswith(".actions.ami"))
 
-pytest_plugins = ["tests.support.skips", "pytester"]
+pytest_plugins = ["tests.support.skips", "tests.support.mail", "pytester"]
 
 
 @pytest.fixture(scope="session")
