@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from enum import StrEnum
@@ -33,6 +33,7 @@ from typing import Any, Literal
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from crm_bridge.callbacks import TargetCount
 from dashboards.indicator_queries import DIMENSION_LABELS, ComplaintRow, CsatRow, Dimension, FcrRow
 from dashboards.indicators import SCORES
 from dashboards.report_queries import AgentRow, OrganismRow, QueueRow, TopicRow
@@ -260,6 +261,27 @@ def complaint_table(rows: Sequence[ComplaintRow], by: Dimension) -> Table:
     body: list[list[Cell]] = [
         [r.group.key, r.group.label, r.counts.quejas, r.counts.reclamos, r.counts.total]
         for r in rows
+    ]
+    return columns, body
+
+
+def callback_table(rows: Mapping[str, TargetCount]) -> Table:
+    """Callbacks completed in the span per queue, and how many within their
+    target (crm_bridge.callbacks.completed_within_target, the one count)."""
+    columns = [
+        Column("cola", "Cola"),
+        Column("completadas", "Devoluciones completadas", Kind.INTEGER),
+        Column("en_objetivo", "Completadas dentro del objetivo", Kind.INTEGER),
+        Column("cumplimiento", "Dentro del objetivo", Kind.PERCENT),
+    ]
+    body: list[list[Cell]] = [
+        [
+            queue,
+            counts.completed,
+            counts.within_target,
+            _ratio(counts.within_target / counts.completed if counts.completed else None),
+        ]
+        for queue, counts in sorted(rows.items())
     ]
     return columns, body
 

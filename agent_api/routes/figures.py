@@ -56,6 +56,7 @@ from agent_api.deps import CurrentUser
 from agent_api.exceptions import Forbidden
 from agent_api.services import PanelServices
 from agent_api.sockets import TooManySockets, run_pumps, socket_user
+from crm_bridge.callbacks import completed_within_target
 from crm_bridge.organisms import Role
 from dashboards import indicator_queries, kpi, report_export, report_queries, ticket_sla
 from dashboards.indicator_queries import Dimension
@@ -277,6 +278,21 @@ def reports_router(
         rows = indicator_queries.complaint_report(engine, _span(desde, hasta, timezone), agrupar)
         table = report_export.complaint_table(rows, agrupar)
         return _respond("quejas", table, formato, desde, hasta, estilo_csv)
+
+    @router.get("/devoluciones")
+    def callbacks(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
+        """Callbacks completed in the span per queue, and within their target."""
+        span = _span(desde, hasta, timezone)
+        rows = completed_within_target(engine, span.start, span.end)
+        return _respond(
+            "devoluciones", report_export.callback_table(rows), formato, desde, hasta, estilo_csv
+        )
 
     return router
 

@@ -414,6 +414,14 @@ def test_indicator_reports_json_and_csv_give_the_hand_figures(api: Any) -> None:
         ("DNIC/PAS", 1, 0),
         (None, 1, 0),
     ]
+    # Callbacks: consultas CB1 within, CB2 late (1 of 2); reclamos CB3 (no target) within.
+    callbacks = client.get(f"/api/reportes/devoluciones?{DAY_QUERY}").json()["filas"]
+    assert [
+        (r["cola"], r["completadas"], r["en_objetivo"], r["cumplimiento"]) for r in callbacks
+    ] == [
+        ("consultas", 2, 1, 0.5),
+        ("reclamos", 1, 1, 1.0),
+    ]
     units = client.get(f"/api/reportes/solicitudes?{DAY_QUERY}&agrupar=unidad").json()["filas"]
     assert {r["grupo"]: r["cumplimiento"] for r in units}["DNIC/PAS"] == 1.0
 
@@ -433,6 +441,10 @@ def test_the_reports_page_shows_the_hand_figures(api: Any) -> None:
     # Channels by their Spanish label; groups with no value named as such.
     assert "<td>Teléfono</td>" in html and "<td>Sin cola</td>" in html
     assert "<td>Pasaportes (DNIC/PAS)</td>" in html  # SLA by unit
+    row = (
+        '<td>consultas</td><td class="num">2</td><td class="num">1</td><td class="num">50,0 %</td>'
+    )
+    assert '<table id="devoluciones">' in html and row in html  # callbacks: 1 of 2
     assert (
         "/api/reportes/satisfaccion?desde=2026-03-02&amp;hasta=2026-03-02&amp;agrupar=agente"
         in html
