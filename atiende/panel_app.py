@@ -29,6 +29,7 @@ from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.history import PersonHistory
+from crm_bridge.mail_store import MailThreads
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.outbox import SyncFailures
@@ -104,6 +105,7 @@ def panel_app(
         sla_alerts=sla_alerts,
         crm_failures=crm_failures,
         rights=rights,
+        mail=MailThreads(engine),
     )
     return create_app(
         services=services,
