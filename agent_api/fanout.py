@@ -32,6 +32,7 @@ from telephony.domain import (
     AgentRinging,
     AgentStateChanged,
     CallAnswered,
+    CallbackAttemptEnded,
     CallEnded,
     CallKey,
     CallRecord,
@@ -49,6 +50,7 @@ PANEL_EVENTS: tuple[type[DomainEvent], ...] = (
     RingNoAnswer,
     CallEnded,
     AgentStateChanged,
+    CallbackAttemptEnded,
 )
 
 

@@ -63,6 +63,7 @@ from telephony.domain import (
     AgentState,
     AgentStateChanged,
     CallAnswered,
+    CallbackAttemptEnded,
     CallEnded,
     CallKey,
     CallRecord,
@@ -253,6 +254,8 @@ class PopHub:
                 self._ring_no_answer(event)
             elif isinstance(event, CallEnded):
                 self._ended(event)
+            elif isinstance(event, CallbackAttemptEnded) and not event.answered:
+                self._callback_unanswered(event)
             elif isinstance(event, AgentStateChanged):
                 user = self._interfaces.get(event.interface)
                 self._send(agent_state_frame(event), () if user is None else (user,))
@@ -345,6 +348,28 @@ class PopHub:
             ended_at = datetime.fromtimestamp(record.ended_at or event.at, UTC)
             self._run_off_loop(self._on_wrapup_due, record.key, answering, ended_at)
 
+    def _callback_unanswered(self, event: CallbackAttemptEnded) -> None:
+        """A callback the citizen did not take is no attention (no CallEnded):
+        its card leaves the agent's screen as a missed call does."""
+        live = self._live.pop(event.key, None)
+        user = self._interfaces.get(event.interface)
+        users = set() if live is None else set(live.rung)
+        if user is not None:
+            users.add(user)
+        frame = {
+            "type": "call.ended",
+            "call": {"system": event.key.system, "linkedid": event.key.linkedid},
+            "at": event.at,
+            "outcome": "callback_unanswered",
+            "hangup_side": "unknown",
+            "talk_seconds": None,
+            "wait_seconds": None,
+            "agent": None,
+            "wrap_up": False,
+        }
+        for one in users:
+            self._send(frame, (one,), watchers=False)
+
     def _talk_ended(self, event: AgentStateChanged, user: int) -> None:
         """The agent's talk ended (AgentComplete closes the on-call interval):
         after-call work starts now, while the caller may still be in the survey."""
@@ -366,6 +391,9 @@ class PopHub:
     def _answering_user(self, record: CallRecord) -> int | None:
         if record.outcome is not Outcome.ANSWERED:
             return None
+        outbound = record.outbound
+        if outbound is not None and outbound.answered_at is not None:
+            return self._interfaces.get(outbound.agent_interface)
         for leg in reversed(record.legs):
             if leg.agent_interface is not None and leg.answered_at is not None:
                 return self._interfaces.get(leg.agent_interface)

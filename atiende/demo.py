@@ -40,6 +40,7 @@ from crm_bridge.ivr_services import StoreIvrServices
 from crm_bridge.models import Attention
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.phones import mask_number
+from dashboards.indicator_metrics import IndicatorCollector
 from ivr.server import FastAgiServer
 from ivr.services import IvrServices
 from ivr.sounds import check, registry_prompts
@@ -270,7 +271,8 @@ async def _run(
     if panel is not None:
         await start_panel(parts, panel, service)
     await service.start()
-    metrics = start_metrics_part(parts, settings, service)
+    indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
+    metrics = start_metrics_part(parts, settings, service, [indicators])
 
     async def drain() -> None:
         # The calls in progress end before the bridge stops: no new arrivals,

@@ -62,6 +62,9 @@ class KpiSettings(BaseModel):
     # zone whose midnight starts the "today" window.
     window_seconds: int = Field(default=900, ge=60, le=86_400)
     timezone: str = "America/Montevideo"
+    # The rolling window of the quality indicators on /metrics (CSAT, first
+    # contact resolution, complaints, ticket SLA: dashboards.indicator_metrics).
+    indicator_window_days: int = Field(default=7, ge=1, le=400)
 
 
 class IvrSettings(BaseModel):

@@ -66,6 +66,7 @@ from crm_bridge.tickets import TicketService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.followup_metrics import FollowupCollector
+from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
 from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
@@ -824,7 +825,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             outbox=OutboxStore(engine).stats if adapter is not None else None,
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
-        start_metrics_part(parts, settings, service, [followup, *ivr_metrics])
+        indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
+        start_metrics_part(parts, settings, service, [followup, indicators, *ivr_metrics])
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
         start_mail_intake(parts, settings, engine)

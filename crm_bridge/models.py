@@ -103,7 +103,7 @@ class Attention(Base):
     # Asterisk restarts its uniqueid counters: the system name is part of the key.
     system: Mapped[str] = mapped_column(String(64))
     linkedid: Mapped[str] = mapped_column(String(64))
-    channel: Mapped[str] = mapped_column(String(16), default="phone")
+    channel: Mapped[str] = mapped_column(String(16), default="telefonico")
     # Caller ID is whatever the trunk sent: unbounded text so no value can
     # make a batch fail.
     caller_number_raw: Mapped[str] = mapped_column(Text)
@@ -536,6 +536,7 @@ class CallbackRequest(Base):
     __table_args__ = (
         UniqueConstraint("system", "linkedid"),
         Index(None, "status", "requested_at"),
+        Index(None, "queue", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
@@ -544,8 +545,27 @@ class CallbackRequest(Base):
     number_raw: Mapped[str] = mapped_column(String(64))
     number: Mapped[str | None] = mapped_column(String(20))  # E.164 or null
     queue: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16))  # pending, done, cancelled
+    status: Mapped[str] = mapped_column(String(16))  # pending, done, failed, cancelled
     requested_at: Mapped[datetime]
+    # The worklist (crm_bridge.callback_rules): ivr or agent; when it may be
+    # called (business hours applied) and by when it counts within target.
+    origin: Mapped[str] = mapped_column(String(8), default="ivr", server_default="ivr")
+    due_at: Mapped[datetime | None]
+    target_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_attempt_at: Mapped[datetime | None]
+    last_result: Mapped[str | None] = mapped_column(String(16))
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    completed_at: Mapped[datetime | None]
+    # The agent calling it now (users.id); a stale hold is released by time.
+    claimed_by: Mapped[int | None] = mapped_column(Identifier)
+    claimed_at: Mapped[datetime | None]
+    outbound_linkedid: Mapped[str | None] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str | None] = mapped_column(String(200))
+    scheduled_by: Mapped[int | None] = mapped_column(Identifier)
 
 
 class CallSurvey(Base):

@@ -15,6 +15,9 @@ Three dashboards (titles in Spanish, the supervisors' language):
 - ``atiende-agents``: the floor's performance: agents by state, occupancy,
   talk and handle times, calls handled per queue (no per-agent series: see
   dashboards.metric_names).
+- ``atiende-indicators``: the quality indicators (dashboards.indicators):
+  CSAT mean and distribution by channel, queue and organism, first contact
+  resolution, ticket SLA compliance by organism and unit, complaints by unit.
 """
 
 from __future__ import annotations
@@ -167,7 +170,16 @@ def _queue_variable() -> Json:
     }
 
 
-def _dashboard(uid: str, title: str, panels: list[Json], *, refresh: str, tags: list[str]) -> Json:
+def _dashboard(
+    uid: str,
+    title: str,
+    panels: list[Json],
+    *,
+    refresh: str,
+    tags: list[str],
+    variables: list[Json] | None = None,
+    since: str = "now-3h",
+) -> Json:
     return {
         "uid": uid,
         "title": title,
@@ -177,8 +189,8 @@ def _dashboard(uid: str, title: str, panels: list[Json], *, refresh: str, tags: 
         "version": 1,
         "editable": True,
         "refresh": refresh,
-        "time": {"from": "now-3h", "to": "now"},
-        "templating": {"list": [_queue_variable()]},
+        "time": {"from": since, "to": "now"},
+        "templating": {"list": [_queue_variable()] if variables is None else variables},
         "annotations": {"list": []},
         "panels": panels,
     }
@@ -504,11 +516,130 @@ providers:
 """
 
 
+def _bars(
+    layout: _Layout,
+    title: str,
+    targets: list[Json],
+    *,
+    unit: str,
+    thresholds: Json,
+    w: int = 12,
+    h: int = 8,
+    decimals: int | None = None,
+    limits: tuple[float, float] | None = None,
+) -> Json:
+    """Horizontal bars, one per series, of the last value (instant queries)."""
+    defaults: Json = {"unit": unit, "thresholds": thresholds, "color": {"mode": "thresholds"}}
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    if limits is not None:
+        defaults["min"], defaults["max"] = limits
+    return {
+        "id": layout.take_id(),
+        "type": "bargauge",
+        "title": title,
+        "datasource": DATASOURCE,
+        "gridPos": layout.place(w, h),
+        "targets": [{**t, "instant": True} for t in targets],
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "orientation": "horizontal",
+            "displayMode": "basic",
+            "showUnfilled": True,
+        },
+    }
+
+
+def _csat(by: str) -> str:
+    """CSAT mean by a label: points summed over responses summed (never a mean of
+    means). `> 0` on every denominator: a group with nothing to count has no
+    figure (as in the reports), not NaN."""
+    return f"sum by ({by}) ({m.SURVEY_SCORE_POINTS}) / (sum by ({by}) ({m.SURVEY_RESPONSES}) > 0)"
+
+
+_JUDGED = 'outcome=~"on_time|late|overdue"'
+
+
+def _sla(by: str) -> str:
+    return (
+        f'sum by ({by}) ({m.TICKET_SLA_TICKETS}{{outcome="on_time"}})'
+        f" / (sum by ({by}) ({m.TICKET_SLA_TICKETS}{{{_JUDGED}}}) > 0)"
+    )
+
+
+def _fcr(by: str) -> str:
+    return (
+        f'sum by ({by}) ({m.WRAPUPS_FINISHED}{{resolution="resuelta"}})'
+        f" / (sum by ({by}) ({m.WRAPUPS_FINISHED}) > 0)"
+    )
+
+
+def indicators() -> Json:
+    """Quality indicators over the metrics' rolling window (dashboards.indicator_metrics):
+    the same sums the reports make, so a panel and /reportes over the same
+    days agree."""
+    layout = _Layout()
+    csat_steps = _steps((None, _RED), (3.5, _YELLOW), (4.0, _GREEN))
+    share_steps = _steps((None, _RED), (0.5, _YELLOW), (0.8, _GREEN))
+    panels: list[Json] = [_row(layout, "Centro (últimos días)")]
+    panels += [
+        _stat(layout, "Satisfacción media (1 a 5)", _csat("window"), unit="none",
+              thresholds=csat_steps, w=6, decimals=2),
+        _stat(layout, "Resuelto en el primer contacto", _fcr("window"), unit="percentunit",
+              thresholds=share_steps, w=6, decimals=0),
+        _stat(layout, "Solicitudes respondidas en plazo", _sla("window"), unit="percentunit",
+              thresholds=share_steps, w=6, decimals=0),
+        _stat(layout, "Quejas y reclamos", f"sum({m.COMPLAINTS})", unit="none",
+              thresholds=_steps((None, "blue")), w=6),
+    ]  # fmt: skip
+    panels.append(_row(layout, "Satisfacción (encuesta posterior a la llamada)"))
+    panels += [
+        _bars(layout, "Respuestas por nota",
+              [_target(f"sum by (score) ({m.SURVEY_RESPONSES})", "{{score}}")],
+              unit="none", thresholds=_steps((None, "blue")), w=8),
+        _bars(layout, "Satisfacción por canal", [_target(_csat("channel"), "{{channel}}")],
+              unit="none", thresholds=csat_steps, w=8, decimals=2, limits=(1, 5)),
+        _bars(layout, "Satisfacción por cola", [_target(_csat("queue"), "{{queue}}")],
+              unit="none", thresholds=csat_steps, w=8, decimals=2, limits=(1, 5)),
+        _bars(layout, "Satisfacción por organismo",
+              [_target(_csat("organism"), "{{organism}}")],
+              unit="none", thresholds=csat_steps, w=12, decimals=2, limits=(1, 5)),
+        _bars(layout, "Resuelto en el primer contacto por canal",
+              [_target(_fcr("channel"), "{{channel}}")],
+              unit="percentunit", thresholds=share_steps, w=12, decimals=0, limits=(0, 1)),
+    ]  # fmt: skip
+    panels.append(_row(layout, "Solicitudes y quejas"))
+    panels += [
+        _bars(layout, "Cumplimiento del plazo por organismo",
+              [_target(_sla("organism"), "{{organism}}")],
+              unit="percentunit", thresholds=share_steps, w=8, decimals=0, limits=(0, 1)),
+        _bars(layout, "Cumplimiento del plazo por unidad",
+              [_target(_sla("organism, unit"), "{{organism}}/{{unit}}")],
+              unit="percentunit", thresholds=share_steps, w=8, decimals=0, limits=(0, 1)),
+        _bars(layout, "Quejas y reclamos por unidad",
+              [_target(f"sum by (organism, unit, type) ({m.COMPLAINTS})",
+                       "{{organism}}/{{unit}} {{type}}")],
+              unit="none", thresholds=_steps((None, "blue")), w=8),
+        _timeseries(layout, "Satisfacción media en el tiempo",
+                    [_target(_csat("channel"), "{{channel}}")], unit="none", w=24),
+    ]  # fmt: skip
+    return _dashboard(
+        "atiende-indicators",
+        "Atiende: indicadores de calidad",
+        panels,
+        refresh="5m",
+        tags=["calidad"],
+        variables=[],
+        since="now-7d",
+    )
+
+
 def files() -> dict[str, str]:
     """Relative path under dashboards/grafana/ -> file content."""
     out = {
         f"{board['uid']}.json": json.dumps(board, ensure_ascii=False, indent=2) + "\n"
-        for board in (wallboard(), supervisor(), agents())
+        for board in (wallboard(), supervisor(), agents(), indicators())
     }
     out["provisioning/datasources/atiende.yml"] = DATASOURCE_YAML
     out["provisioning/dashboards/atiende.yml"] = PROVIDER_YAML

@@ -7,7 +7,8 @@ alert rules are checked against `exposed_names()` by the tests.
 
 Labels are bounded: `system` (one per Asterisk server), `queue` (configured
 queues), `state` (agent states), `outcome`, `reason`, `window`, `prompt` (the
-flows' sound names). No caller
+flows' sound names), and for the quality indicators `channel`, `organism` and
+`unit` (codes), `score` (1-5), `resolution`, `type`. No caller
 numbers, call ids or agent names: agent-level series would multiply every
 series by the number of agents (1,000 on a large floor), so agent figures are
 per queue and per state only.
@@ -59,6 +60,15 @@ CRM_OUTBOX_PENDING = "atiende_crm_outbox_pending"
 CRM_OUTBOX_FAILED = "atiende_crm_outbox_failed"
 CRM_OUTBOX_OLDEST = "atiende_crm_outbox_oldest_pending_seconds"
 
+# ------------------------------------ quality indicators (dashboards.indicators)
+# Gauges of counts over a rolling window (label `window`, e.g. "7d"), read
+# from the store by dashboards.indicator_metrics.
+SURVEY_RESPONSES = "atiende_survey_responses"
+SURVEY_SCORE_POINTS = "atiende_survey_score_points"
+WRAPUPS_FINISHED = "atiende_wrapups_finished"
+COMPLAINTS = "atiende_complaints"
+TICKET_SLA_TICKETS = "atiende_ticket_sla_tickets"
+
 # ------------------------------------------------------------------------- IVR
 IVR_PROMPTS_MISSING = "atiende_ivr_prompts_missing"
 
@@ -106,6 +116,11 @@ GAUGES = frozenset(
         CRM_OUTBOX_PENDING,
         CRM_OUTBOX_FAILED,
         CRM_OUTBOX_OLDEST,
+        SURVEY_RESPONSES,
+        SURVEY_SCORE_POINTS,
+        WRAPUPS_FINISHED,
+        COMPLAINTS,
+        TICKET_SLA_TICKETS,
     }
 )
 

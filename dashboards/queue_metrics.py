@@ -237,6 +237,8 @@ class QueueMetrics:
             self._count(queue, event.at, kpi.LegEvent.OFFERED, 0.0)
 
     def _on_answered(self, event: CallAnswered) -> None:
+        if event.outbound:
+            return  # a callback the centre placed: it never waited in the queue
         queue = self._queue(event.queue)
         self._settle(queue, event.key, event.at)
         queue.wait_answered.observe(event.wait_seconds)

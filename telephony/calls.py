@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from telephony.domain import CallKey, CallRecord, HangupSide, Outcome, QueueLeg
+from citizen.channels import Channel
+from telephony.domain import CallKey, CallRecord, HangupSide, OutboundLeg, Outcome, QueueLeg
 
 IVR_PATH_VARIABLE = "ATIENDE_IVR_PATH"
 
@@ -64,7 +65,7 @@ class Call:
     arrived_at: float
     caller_number: str = ""
     caller_name: str = ""
-    channel_kind: str = "phone"
+    channel_kind: str = Channel.TELEFONICO.value
     channels: set[str] = field(default_factory=set)  # live Uniqueids
     announced: bool = False
     ivr_entered: bool = False
@@ -96,6 +97,10 @@ class Call:
     # Placed from an agent's phone (click-to-call, an internal call): not an
     # attention unless it goes through the IVR or a queue.
     agent_originated: bool = False
+    # (interface, member name) of the agent whose phone placed it.
+    originator: tuple[str, str] | None = None
+    # A callback Atiende originated (ATIENDE_DIRECTION=outbound): its leg.
+    outbound: OutboundLeg | None = None
     # The queue channel's far end hung up (HangupRequest) while it waited:
     # an abandon that follows is the caller's.
     queue_hangup_requested: bool = False
@@ -142,6 +147,7 @@ class Call:
             talk_seconds=sum(talks) if talks else None,
             variables=dict(self.variables),
             channel=self.channel_kind,
+            outbound=self.outbound,
         )
 
 

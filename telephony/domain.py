@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from citizen.channels import Channel
+
 
 class Outcome(StrEnum):
     """How a call ended, from the centre's point of view."""
@@ -78,6 +80,20 @@ class QueueLeg:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundLeg:
+    """A call the centre placed (a callback): the agent rung first, then the
+    citizen. It is no queue leg: queue figures count only calls that queued."""
+
+    queue: str  # the worklist's queue
+    agent: str  # member name
+    agent_interface: str
+    callback_id: str
+    callback_of: str  # linkedid of the call that asked for it
+    answered_at: float | None = None  # when the citizen answered
+    dial_status: str = ""  # app_dial's DIALSTATUS towards the citizen
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecord:
     """Everything known about one call; what becomes an attention."""
 
@@ -96,7 +112,8 @@ class CallRecord:
     talk_seconds: float | None = None
     # ATIENDE_* channel variables the IVR set (topic, person, notice version...).
     variables: Mapping[str, str] = field(default_factory=dict)
-    channel: str = "phone"
+    channel: str = Channel.TELEFONICO.value
+    outbound: OutboundLeg | None = None
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -104,11 +121,16 @@ class CallRecord:
 
     @property
     def agents(self) -> tuple[str, ...]:
-        return tuple(leg.agent for leg in self.legs if leg.agent is not None)
+        agents = tuple(leg.agent for leg in self.legs if leg.agent is not None)
+        if self.outbound is not None and self.outbound.answered_at is not None:
+            agents = (*agents, self.outbound.agent)
+        return agents
 
     @property
     def queue(self) -> str | None:
-        return self.legs[-1].queue if self.legs else None
+        if self.legs:
+            return self.legs[-1].queue
+        return self.outbound.queue if self.outbound is not None else None
 
     @property
     def agent(self) -> str | None:
@@ -197,6 +219,7 @@ class CallAnswered:
     interface: str
     member_name: str
     wait_seconds: float
+    outbound: bool = False  # a callback the citizen answered: no queue figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +277,21 @@ class AsteriskRestarted:
     system: str
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackAttemptEnded:
+    """A callback call is over, answered by the citizen or not (the result
+    the worklist applies, crm_bridge.callback_rules)."""
+
+    at: float
+    key: CallKey
+    callback_id: str
+    queue: str
+    interface: str
+    member_name: str
+    answered: bool
+    dial_status: str
+
+
 DomainEvent = (
     CallArrived
     | IvrEntered
@@ -268,4 +306,5 @@ DomainEvent = (
     | CallEnded
     | AgentStateChanged
     | AsteriskRestarted
+    | CallbackAttemptEnded
 )

@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from telephony.agents import AgentBook, AgentSnapshot
@@ -58,6 +59,7 @@ from telephony.domain import (
     CallAbandoned,
     CallAnswered,
     CallArrived,
+    CallbackAttemptEnded,
     CallEnded,
     CallKey,
     CallQueued,
@@ -67,6 +69,7 @@ from telephony.domain import (
     HangupSide,
     IvrEntered,
     IvrLeft,
+    OutboundLeg,
     Outcome,
     QueueExited,
     RingNoAnswer,
@@ -108,6 +111,24 @@ from telephony.queue_log import QueueLogCall
 from telephony.resync import Resync
 
 log = logging.getLogger(__name__)
+
+# The variables of a callback Atiende originates (agent_api.callbacks sets
+# the first five on the Originate; the dialplan the last two).
+_CALLBACK_PREFIX = "ATIENDE_"
+DIRECTION_VARIABLE = "ATIENDE_DIRECTION"
+CALLBACK_ID_VARIABLE = "ATIENDE_CALLBACK_ID"
+CALLBACK_OF_VARIABLE = "ATIENDE_CALLBACK_OF"
+CALLBACK_QUEUE_VARIABLE = "ATIENDE_CALLBACK_QUEUE"
+CALLBACK_NUMBER_VARIABLE = "ATIENDE_CALLBACK_NUMBER"
+CALLBACK_ANSWERED_VARIABLE = "ATIENDE_CALLBACK_ANSWERED"
+CALLBACK_RESULT_VARIABLE = "ATIENDE_CALLBACK_RESULT"
+
+
+def _public_variables(variables: Mapping[str, str]) -> dict[str, str]:
+    """The call's variables without the number dialled (it is the record's
+    caller number; stored twice it would escape an erasure of that column)."""
+    return {k: v for k, v in variables.items() if k != CALLBACK_NUMBER_VARIABLE}
+
 
 # QUEUESTATUS values, by what they mean for the call.
 _LEAVE_STATUS = {
@@ -373,11 +394,14 @@ class CallTracker:
         linkedid = call.key.linkedid
         if call.agent_originated and not call.legs and not call.ivr_entered:
             # An agent's own call (click-to-call): over, and no attention.
+            # A callback Atiende placed is one when the citizen answered.
             for uniqueid in call.channels:
                 self._channels.pop(uniqueid, None)
             call.channels.clear()
             del self._calls[linkedid]
             self._forget_ended(linkedid)
+            if call.outbound is not None:
+                out.extend(self._end_callback(call, call.outbound, at))
             return
         self._announce(call, call.arrived_at, out)
         self._stop_ringing(call, at, out)
@@ -442,8 +466,10 @@ class CallTracker:
         if call is None:
             return out
         if ev.uniqueid == ev.linkedid:
-            if not call.announced and self._book.member_for_channel(ev.channel) is not None:
+            member = None if call.announced else self._book.member_for_channel(ev.channel)
+            if member is not None:
                 call.agent_originated = True
+                call.originator = member
             if ev.caller_number:
                 call.caller_number = ev.caller_number
             if ev.caller_name:
@@ -575,6 +601,8 @@ class CallTracker:
             return out
         if ev.variable != QUEUE_STATUS_VARIABLE:
             call.variables[ev.variable] = ev.value
+            if call.agent_originated and ev.variable.startswith(_CALLBACK_PREFIX):
+                self._callback_step(call, ev, out)
             return out
         status = ev.value
         if call.legs and call.legs[-1].abandon_pending:
@@ -601,6 +629,89 @@ class CallTracker:
             out.append(QueueExited(ev.ts, call.key, queue, Outcome.JOIN_EMPTY, 0.0))
         elif status in _LEAVE_STATUS:
             call.queue_status = status
+        return out
+
+    def _callback_step(self, call: Call, ev: VarSet, out: list[DomainEvent]) -> None:
+        """A callback Atiende originated from an agent's phone (the Originate's
+        variables, then what deploy/asterisk/extensions.conf's
+        [atiende-callback] sets): the agent's phone rings with the citizen's
+        pop, the citizen's answer is the call's answer, DIALSTATUS the result."""
+        variables = call.variables
+        if variables.get(DIRECTION_VARIABLE) != "outbound" or call.originator is None:
+            return
+        outbound = call.outbound
+        if outbound is None:
+            callback_id = variables.get(CALLBACK_ID_VARIABLE, "")
+            queue = variables.get(CALLBACK_QUEUE_VARIABLE, "")
+            number = variables.get(CALLBACK_NUMBER_VARIABLE, "")
+            if not (callback_id and queue and number):
+                return  # the Originate's other variables are still coming
+            interface, member = call.originator
+            call.caller_number = number
+            call.caller_name = ""
+            call.outbound = OutboundLeg(
+                queue=queue,
+                agent=member,
+                agent_interface=interface,
+                callback_id=callback_id,
+                callback_of=variables.get(CALLBACK_OF_VARIABLE, ""),
+            )
+            out.append(
+                AgentRinging(
+                    ev.ts,
+                    call.key,
+                    queue,
+                    interface,
+                    member,
+                    number,
+                    "",
+                    _public_variables(variables),
+                    0.0,
+                )
+            )
+            return
+        if ev.variable == CALLBACK_ANSWERED_VARIABLE and outbound.answered_at is None:
+            call.outbound = replace(outbound, answered_at=ev.ts)
+            out.append(
+                CallAnswered(
+                    ev.ts,
+                    call.key,
+                    outbound.queue,
+                    outbound.agent_interface,
+                    outbound.agent,
+                    0.0,
+                    outbound=True,
+                )
+            )
+        elif ev.variable == CALLBACK_RESULT_VARIABLE:
+            call.outbound = replace(outbound, dial_status=ev.value.strip().upper()[:16])
+
+    def _end_callback(self, call: Call, outbound: OutboundLeg, at: float) -> list[DomainEvent]:
+        """The attempt's result, and for an answered one the outbound attention."""
+        answered = outbound.answered_at is not None
+        out: list[DomainEvent] = [
+            CallbackAttemptEnded(
+                at,
+                call.key,
+                outbound.callback_id,
+                outbound.queue,
+                outbound.agent_interface,
+                outbound.agent,
+                answered,
+                outbound.dial_status,
+            )
+        ]
+        if outbound.answered_at is None:
+            return out
+        call.variables = _public_variables(call.variables)
+        call.outcome = Outcome.ANSWERED
+        call.ended_at = at
+        record = replace(
+            call.record(),
+            answered_at=outbound.answered_at,
+            talk_seconds=max(0.0, at - outbound.answered_at),
+        )
+        out.append(CallEnded(at, record))
         return out
 
     def _on_blind_transfer(self, ev: BlindTransfer) -> list[DomainEvent]:

@@ -136,6 +136,9 @@ async def test_serve_records_calls_and_stops_on_sigterm(recordings: Path, tmp_pa
     assert metrics["atiende_ami_connected"] == 1
     assert 'atiende_sla_alerts_open{level="vencido"} 0.0' in exposition
     assert "atiende_crm_outbox_failed 0.0" in exposition
+    # The quality indicators are served (no survey yet: the families, no series).
+    assert "# TYPE atiende_survey_responses gauge" in exposition
+    assert "# TYPE atiende_ticket_sla_tickets gauge" in exposition
     assert metrics["atiende_ami_events_total"] > 0
     assert metrics["atiende_ami_malformed_messages_total"] == 0
     assert metrics["atiende_store_rows_written_total"] >= 1

@@ -69,13 +69,19 @@ class Pbx:
         retry_seconds: float = 1.0,
         seed: int = 1,
         missing_prompts: Collection[str] = (),
+        callback_answer_share: float = 0.8,
+        callback_busy_share: float = 0.1,
+        callback_ring_seconds: float = 20.0,
     ) -> None:
         """queues: queue name -> [(agent extension, member name)]. survey: after
         the agent hangs up, a PJSIP caller goes on to the IVR's `survey` route
         (Queue option c, as deploy/asterisk/extensions.conf does).
         missing_prompts: sound files that do not exist ("*": none but the
         core's `beep`): STREAM FILE and GET DATA answer them with -1, as
-        Asterisk does for a file it cannot open."""
+        Asterisk does for a file it cannot open.
+        callback_answer_share / callback_busy_share: how often a citizen
+        called back (context atiende-callback) answers, or is busy; the rest
+        let it ring `callback_ring_seconds` (Dial's timeout) unanswered."""
         self.now = start
         self.missing_prompts = frozenset(missing_prompts)
         # Asterisk's queue_log for the calls and members of this run, line by
@@ -100,7 +106,13 @@ class Pbx:
         self.queue_timeout = queue_timeout
         self.retry_seconds = retry_seconds
         self.wrapup = wrapup_seconds
+        self.callback_answer_share = callback_answer_share
+        self.callback_busy_share = callback_busy_share
+        self.callback_ring_seconds = callback_ring_seconds
         self._rng = random.Random(seed)
+        # Callbacks are decided on their own generator so that they do not
+        # shift the traffic a seed gives.
+        self._callback_rng = random.Random(seed + 7919)
         self._agenda: list[tuple[float, int, Action]] = []
         self._seq = itertools.count()
         self._out: list[SimEvent] = []
@@ -323,6 +335,7 @@ class Pbx:
         caller_id: str = "",
         action_id: str = "",
         talk: float = 20.0,
+        variables: dict[str, str] | None = None,
     ) -> str | None:
         """Originate to a context (manager.c action_originate): refused at
         once if the extension does not exist in the simulated dialplan
@@ -334,12 +347,21 @@ class Pbx:
             return "Extension does not exist."
         self.at(
             self.now + 0.001,
-            lambda: self._originate(channel, context, exten, caller_id, action_id, talk),
+            lambda: self._originate(
+                channel, context, exten, caller_id, action_id, talk, dict(variables or {})
+            ),
         )
         return None
 
     def _originate(
-        self, channel: str, context: str, exten: str, caller_id: str, action_id: str, talk: float
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        caller_id: str,
+        action_id: str,
+        talk: float,
+        variables: dict[str, str],
     ) -> None:
         agent = self.agents.get(channel)
         number, name = _split_caller_id(caller_id)
@@ -376,8 +398,18 @@ class Pbx:
         )
         agent.on_other_call = True
         self._chan("Newchannel", "call", leg)
+        # Originate's Variable headers are set on the new channel before it
+        # is dialled (ast_pbx_outgoing_exten), each one a VarSet.
+        for name, value in variables.items():
+            self._varset(leg, name, value)
         self._newstate(leg, 5)
         self._device(self._device_of(agent.interface), "RINGING")
+        if context == CALLBACK_CONTEXT:
+            self.at(
+                self.now + self.ring_seconds,
+                lambda: self._callback_answered(agent, leg, exten, response, talk),
+            )
+            return
 
         def answered() -> None:
             self._newstate(leg, 6)
@@ -444,6 +476,114 @@ class Pbx:
             self.at(self.now + 2.0, picked_up)
 
         self.at(self.now + self.ring_seconds, answered)
+
+    def _agent_leg_up(self, agent: Agent, leg: Channel, response: list[Header]) -> None:
+        """The agent's phone answered the Originate: OriginateResponse Success."""
+        self._newstate(leg, 6)
+        self._device(self._device_of(agent.interface), "INUSE")
+        for (_q, iface), member in self.members.items():
+            if iface == agent.interface:
+                self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
+        self._emit(
+            "OriginateResponse",
+            "call",
+            [
+                *response,
+                ("Response", "Success"),
+                ("Channel", leg.name),
+                ("Context", leg.context),
+                ("Exten", leg.exten),
+                ("Reason", "4"),
+                ("Uniqueid", leg.uniqueid),
+                ("CallerIDNum", leg.cid_num),
+                ("CallerIDName", leg.cid_name),
+            ],
+        )
+
+    def _agent_leg_down(self, agent: Agent, leg: Channel) -> None:
+        self._hangup(leg)
+        agent.on_other_call = False
+        self._device(self._device_of(agent.interface), "NOT_INUSE")
+        for (_q, iface), member in self.members.items():
+            if iface == agent.interface:
+                self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
+        self._dispatch_all()
+
+    def _callback_answered(
+        self, agent: Agent, leg: Channel, exten: str, response: list[Header], talk: float
+    ) -> None:
+        """deploy/asterisk/extensions.conf [atiende-callback]: the agent is on
+        the line; the dialplan pushes a hangup handler that leaves DIALSTATUS
+        in ATIENDE_CALLBACK_RESULT and dials the citizen over the trunk, with
+        a U() subroutine that marks the answer on the citizen's channel. The
+        citizen answers, is busy or lets it ring, as `callback_*_share` say."""
+        self._agent_leg_up(agent, leg, response)
+        self._newexten(leg, 1, "NoOp", "Callback to a citizen")
+        self._newexten(leg, 2, "Set", "CHANNEL(hangup_handler_push)=atiende-callback-end,s,1")
+        ring = _seconds(self.callback_ring_seconds)
+        self._newexten(leg, 3, "Dial", f"PJSIP/{exten}@pstn,{ring},U(atiende-callback-answered)")
+        citizen = Channel(
+            f"PJSIP/pstn-{next(self._pjsip_seq):08x}",
+            self._uniqueid(),
+            leg.linkedid,
+            "from-pstn",
+            exten,
+            cid_num=exten,
+            cid_name=UNKNOWN,
+        )
+        self._chan("Newchannel", "call", citizen)
+        self._emit(
+            "DialBegin",
+            "call",
+            [*leg.block(), *citizen.block("Dest"), ("DialString", f"{exten}@pstn")],
+        )
+        draw = self._callback_rng.random()
+        if draw < self.callback_answer_share:
+            self._newstate(citizen, 5)
+            self.at(self.now + 2.0, lambda: self._callback_talk(agent, leg, citizen, talk))
+        elif draw < self.callback_answer_share + self.callback_busy_share:
+            self.at(self.now + 0.5, lambda: self._callback_failed(agent, leg, citizen, "BUSY"))
+        else:
+            self._newstate(citizen, 5)
+            self.at(
+                self.now + self.callback_ring_seconds,
+                lambda: self._callback_failed(agent, leg, citizen, "NOANSWER"),
+            )
+
+    def _callback_talk(self, agent: Agent, leg: Channel, citizen: Channel, talk: float) -> None:
+        self._newstate(citizen, 6)
+        self._varset(citizen, "ATIENDE_CALLBACK_ANSWERED", "1")
+        self._emit(
+            "DialEnd", "call", [*leg.block(), *citizen.block("Dest"), ("DialStatus", "ANSWER")]
+        )
+        bridge = str(uuid.UUID(int=self._callback_rng.getrandbits(128), version=4))
+        self._emit("BridgeCreate", "call", _bridge_block(bridge, 0))
+        self._emit("BridgeEnter", "call", [*_bridge_block(bridge, 1), *leg.block()])
+        self._emit("BridgeEnter", "call", [*_bridge_block(bridge, 2), *citizen.block()])
+
+        def citizen_hangs_up() -> None:
+            self._chan("HangupRequest", "call", citizen)
+            self._emit("BridgeLeave", "call", [*_bridge_block(bridge, 1), *citizen.block()])
+            self._hangup(citizen)
+            self._emit("BridgeLeave", "call", [*_bridge_block(bridge, 0), *leg.block()])
+            self._emit("BridgeDestroy", "call", _bridge_block(bridge, 0))
+            self._varset(leg, "DIALSTATUS", "ANSWER")
+            self._newexten(leg, 4, "Hangup", "")
+            self._varset(leg, "ATIENDE_CALLBACK_RESULT", "ANSWER")
+            self._agent_leg_down(agent, leg)
+
+        self.at(self.now + talk, citizen_hangs_up)
+
+    def _callback_failed(self, agent: Agent, leg: Channel, citizen: Channel, status: str) -> None:
+        cause, text = (17, "User busy") if status == "BUSY" else (19, "No user responding")
+        self._hangup(citizen, cause, text)
+        self._emit(
+            "DialEnd", "call", [*leg.block(), *citizen.block("Dest"), ("DialStatus", status)]
+        )
+        self._varset(leg, "DIALSTATUS", status)
+        self._newexten(leg, 4, "Hangup", "")
+        self._varset(leg, "ATIENDE_CALLBACK_RESULT", status)
+        self._agent_leg_down(agent, leg)
 
     def queue_remove(self, queue: str, interface: str) -> str | None:
         """QueueRemove (manager_remove_queue_member): dynamic members only."""
@@ -1419,8 +1559,10 @@ class Pbx:
 _PRES = "0 (Presentation Allowed, Not Screened)"
 # The extensions of the sample dialplan (deploy/asterisk/extensions.conf)
 # that an Originate may be sent to, by context.
+CALLBACK_CONTEXT = "atiende-callback"
 DIALPLAN: dict[str, tuple[str, ...]] = {
     "from-agents": ("_40XX", "_XXX.", "_+XXX."),
+    CALLBACK_CONTEXT: ("_XXX.", "_+XXX."),
     "from-pstn": ("_X.", "s"),
     "agents": ("_40XX",),
 }
@@ -1455,6 +1597,18 @@ def _pattern_matches(pattern: str, exten: str) -> bool:
 
 def _exten_exists(context: str, exten: str) -> bool:
     return any(_pattern_matches(p, exten) for p in DIALPLAN.get(context, ()))
+
+
+def _bridge_block(bridge: str, count: int) -> list[Header]:
+    return [
+        ("BridgeUniqueid", bridge),
+        ("BridgeType", "basic"),
+        ("BridgeTechnology", "simple_bridge"),
+        ("BridgeCreator", "<unknown>"),
+        ("BridgeName", "<unknown>"),
+        ("BridgeNumChannels", str(count)),
+        ("BridgeVideoSourceMode", "none"),
+    ]
 
 
 def _split_caller_id(caller_id: str) -> tuple[str, str]:

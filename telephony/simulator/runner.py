@@ -273,6 +273,7 @@ class Simulator:
                 exten,
                 caller_id=action.get("CallerID", ""),
                 action_id=action.get("ActionID", ""),
+                variables=originate_variables(action.get("Variable", "")),
             ),
             "Originate successfully queued",
         )
@@ -315,3 +316,15 @@ class Simulator:
             if call_id in self.pbx.calls and not self._stopping:
                 self.sync()
                 self.pbx.agi_finished(call_id, "SUCCESS" if reached else "FAILURE")
+
+
+def originate_variables(text: str) -> dict[str, str]:
+    """Originate's Variable headers (repeated headers arrive joined by a
+    newline; Asterisk also splits each one on commas), name=value each."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        for item in line.split(","):
+            name, sep, value = item.partition("=")
+            if sep and name.strip():
+                out[name.strip()] = value
+    return out

@@ -15,7 +15,12 @@ from dashboards import grafana_build
 from dashboards.metric_names import exposed_names
 
 METRIC = re.compile(r"\batiende_[a-z0-9_]+\b")
-BOARDS = ["atiende-wallboard.json", "atiende-supervisor.json", "atiende-agents.json"]
+BOARDS = [
+    "atiende-wallboard.json",
+    "atiende-supervisor.json",
+    "atiende-agents.json",
+    "atiende-indicators.json",
+]
 
 
 def load(name: str) -> dict[str, Any]:

@@ -5,13 +5,16 @@ on SQLite and PostgreSQL. The arithmetic is in the comments."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine, text
 
 from crm_bridge.db import make_engine, upgrade
 from dashboards import indicators, ticket_sla
+from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.indicator_queries import (
     Dimension,
     complaint_report,
@@ -19,6 +22,8 @@ from dashboards.indicator_queries import (
     fcr_report,
 )
 from dashboards.indicators import ComplaintCounts, ResolutionCounts, ScoreCounts, tally_scores
+from dashboards.metric_names import exposed_names
+from dashboards.report_queries import ReportSpan
 from tests.dashboards import indicator_fixture as fx
 from tests.support.postgres import fresh_database
 
@@ -223,13 +228,128 @@ def test_a_report_row_per_group_sorted_with_none_last(engine: Engine) -> None:
     assert keys == ["consultas", "reclamos", None]
 
 
-def test_empty_span_gives_no_rows(engine: Engine, tmp_path: Path) -> None:
-    from datetime import timedelta
-
-    from dashboards.report_queries import ReportSpan
-
+def test_empty_span_gives_no_rows(engine: Engine) -> None:
     later = ReportSpan(fx.DAY + timedelta(days=30), fx.DAY + timedelta(days=31), fx.TZ)
     for by in Dimension:
         assert csat_report(engine, later, by) == []
         assert fcr_report(engine, later, by) == []
         assert complaint_report(engine, later, by) == []
+
+
+# ------------------------------------------------- /metrics agrees with reports
+
+
+def scrape(engine: Engine) -> CollectorRegistry:
+    # Window of one day ending at the fixture day's midnight: exactly fx.SPAN.
+    end = (fx.DAY + timedelta(days=1)).astimezone(UTC)
+    registry = CollectorRegistry()
+    registry.register(IndicatorCollector(engine, window_days=1, clock=lambda: end))
+    return registry
+
+
+def summed(registry: CollectorRegistry, name: str, by: str, **match: str) -> dict[str, float]:
+    """What `sum by (by) (name{match})` gives, as Grafana and the rules ask it."""
+    out: dict[str, float] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name != name or any(sample.labels.get(k) != v for k, v in match.items()):
+                continue
+            assert sample.labels["window"] == "1d"
+            key = sample.labels[by]
+            out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
+def test_metrics_give_the_reports_figures(engine: Engine) -> None:
+    registry = scrape(engine)
+    for dim, label in ((Dimension.CHANNEL, "channel"), (Dimension.QUEUE, "queue"),
+                       (Dimension.ORGANISM, "organism")):  # fmt: skip
+        responses = summed(registry, "atiende_survey_responses", label)
+        points = summed(registry, "atiende_survey_score_points", label)
+        report = {r.group.key or "": r.counts for r in csat_report(engine, fx.SPAN, dim)}
+        assert set(responses) == set(report), dim
+        for key, counts in report.items():
+            assert responses[key] == counts.responses
+            assert points[key] / responses[key] == pytest.approx(counts.mean)
+            for score in indicators.SCORES:
+                per_score = summed(registry, "atiende_survey_responses", label, score=str(score))
+                assert per_score.get(key, 0) == counts.by_score[score - 1]
+        resolved = summed(registry, "atiende_wrapups_finished", label, resolution="resuelta")
+        finished = summed(registry, "atiende_wrapups_finished", label)
+        fcr_rows = {r.group.key or "": r.counts for r in fcr_report(engine, fx.SPAN, dim)}
+        assert set(finished) == set(fcr_rows)
+        for key, fcr_counts in fcr_rows.items():
+            assert (resolved[key], finished[key]) == (fcr_counts.resolved, fcr_counts.wrapped)
+    # Hand figures through the metrics: CSAT of consultas 16/4 = 4, FCR 3/6.
+    assert summed(registry, "atiende_survey_score_points", "queue")["consultas"] == 16
+    assert (
+        sum(summed(registry, "atiende_wrapups_finished", "window", resolution="resuelta").values())
+        == 3
+    )
+    # Complaints by unit (the unit label is the unit's code; its organism beside it).
+    quejas = summed(registry, "atiende_complaints", "unit", type="queja")
+    reclamos = summed(registry, "atiende_complaints", "unit", type="reclamo")
+    assert (quejas, reclamos) == (
+        {"PRE": 1, "CED": 0, "PAS": 1, "": 1},
+        {"PRE": 0, "CED": 2, "PAS": 0, "": 0},
+    )
+    # Ticket SLA by organism: DNIC 1 on time of 2 judged, BPS 0 of 1.
+    on_time = summed(registry, "atiende_ticket_sla_tickets", "organism", outcome="on_time")
+    judged = {
+        org: sum(
+            summed(registry, "atiende_ticket_sla_tickets", "organism", outcome=o).get(org, 0)
+            for o in ("on_time", "late", "overdue")
+        )
+        for org in on_time
+    }
+    assert {org: on_time[org] / judged[org] for org in on_time} == {"DNIC": 0.5, "BPS": 0.0}
+    report = {
+        r.group: r.counts.compliance for r in ticket_sla.ticket_sla_report(engine, fx.SPAN, fx.NOW)
+    }
+    assert report == {"DNIC": 0.5, "BPS": 0.0}
+
+
+def test_metrics_have_no_person_or_agent_labels(engine: Engine) -> None:
+    allowed = {
+        "window",
+        "channel",
+        "queue",
+        "organism",
+        "unit",
+        "score",
+        "resolution",
+        "type",
+        "outcome",
+    }
+    names = set()
+    for family in scrape(engine).collect():
+        names.add(family.name)
+        for sample in family.samples:
+            assert set(sample.labels) <= allowed, sample
+            assert "Ana" not in sample.labels.values() and "Bruno" not in sample.labels.values()
+    assert names <= exposed_names()
+
+
+def test_metrics_are_cached_and_survive_a_dead_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    built = make_engine(url)
+    fx.load(built)
+    ticks = [0.0]
+    end = (fx.DAY + timedelta(days=1)).astimezone(UTC)
+    collector = IndicatorCollector(
+        built, window_days=1, refresh_seconds=60, monotonic=lambda: ticks[0], clock=lambda: end
+    )
+    first = list(collector.collect())
+    assert first
+    with built.begin() as conn:
+        conn.execute(text("DELETE FROM call_surveys"))
+        conn.execute(text("UPDATE attentions SET survey_score = NULL"))
+    assert list(collector.collect()) == first  # within refresh_seconds: the cached figures
+    ticks[0] = 61.0
+    again = {f.name: f for f in collector.collect()}
+    assert not again["atiende_survey_responses"].samples
+    ticks[0] = 200.0
+    built.dispose()
+    (tmp_path / "store.db").unlink()  # an empty store: the queries fail
+    assert list(collector.collect()) == []

@@ -99,6 +99,8 @@ def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
     if hint is float:
         # NaN is never equal to itself; infinities and ints (JSON keeps them) are fine.
         return st.one_of(st.floats(allow_nan=False), st.integers(-(2**53), 2**53))
+    if hint is bool:
+        return st.booleans()
     if hint is int:
         return st.integers(-(2**63), 2**63)
     if hint is str:
@@ -120,7 +122,7 @@ def test_arbitrary_events_round_trip(cls: type[Any]) -> None:
 
 def test_every_event_type_is_known_to_the_codec() -> None:
     assert set(EVENT_TYPES.values()) == set(EVENT_CLASSES)
-    assert len(EVENT_CLASSES) == 13
+    assert len(EVENT_CLASSES) == 14
 
 
 @pytest.mark.parametrize(
