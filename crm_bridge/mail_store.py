@@ -348,16 +348,19 @@ class ThreadedEmailResponder:
             )
         self._smtp.send(outgoing)
         assert outgoing.message_id is not None
-        self._threads.claim(
-            outgoing.message_id,
-            mailbox=mailbox,
-            kind=REPLY,
-            address=message.destination,
-            subject=outgoing.subject,
-            body=message.body,
-            direction=OUT,
-            ticket_number=message.reference,
-        )
+        try:
+            self._threads.claim(
+                outgoing.message_id,
+                mailbox=mailbox,
+                kind=REPLY,
+                address=message.destination,
+                subject=outgoing.subject,
+                body=message.body,
+                direction=OUT,
+                ticket_number=message.reference,
+            )
+        except NotFoundError:
+            return  # not about a ticket (a notice): nothing to thread
         if thread is not None and thread.attention is not None and self._contacts is not None:
             # The email contact is attended when the centre first answers it:
             # its wait is the time to that first reply (closing twice is a no-op).
