@@ -1,8 +1,8 @@
 """Email intake: the messages of each ticket's thread (by Message-ID) and the
 attachments that came with them.
 
-Revision ID: 0015_mail_intake
-Revises: 0014_callback_worklist
+Revision ID: 0017_mail_intake
+Revises: 0016_knowledge_base
 Create Date: 2026-12-05
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_mail_intake"
-down_revision: str | None = "0014_callback_worklist"
+revision: str = "0017_mail_intake"
+down_revision: str | None = "0016_knowledge_base"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
