@@ -81,9 +81,7 @@ class RawEventFilter:
         self._varset = (_EVENT + b"VarSet\r\n", _EVENT + b"VarSet\n")
         prefixes = [re.escape(prefix.encode()) for prefix in variable_prefixes]
         self._variable = (
-            re.compile(b"\nVariable: (?:" + b"|".join(prefixes) + b")").search
-            if prefixes
-            else None
+            re.compile(b"\nVariable: (?:" + b"|".join(prefixes) + b")").search if prefixes else None
         )
         # First line (up to its LF, CR included) -> the C-level callable that
         # judges a message starting with it; learnt from the exact rule (`_learn`).

@@ -60,9 +60,7 @@ class AmiParser:
         self.max_message_bytes = max_message_bytes
         self.accept = accept
         # A filter that judges a whole read at once (interest.RawEventFilter.select).
-        self._select: Callable[[list[bytes]], list[bytes]] | None = getattr(
-            accept, "select", None
-        )
+        self._select: Callable[[list[bytes]], list[bytes]] | None = getattr(accept, "select", None)
         self.dropped = 0  # messages refused by `accept`
         self.banner: str | None = None
         self.malformed = 0
