@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
 from agent_api.schemas import Id, Item
-from crm_bridge.ticket_rules import Channel, RequestType, TicketAction, TicketStatus
+from citizen.channels import Channel, parse_channel
+from crm_bridge.ticket_rules import RequestType, TicketAction, TicketStatus
 
 
 def _plain_channel(value: Any) -> Any:
-    # The page and people write "telefónico"; the store keeps "telefonico".
+    # The page and people write "telefónico" (or the old "email"); the store
+    # keeps the Channel value. Anything else is left for pydantic to refuse.
     if not isinstance(value, str):
         return value
-    decomposed = unicodedata.normalize("NFKD", value.strip().lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    try:
+        return parse_channel(value)
+    except ValueError:
+        return value
 
 
 class TicketIn(BaseModel):

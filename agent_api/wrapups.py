@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent_api.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from citizen.channels import Channel
 from crm_bridge.db import session_factory
 from crm_bridge.models import Attention, AttentionWrapup, CatalogTopic
-from crm_bridge.ticket_rules import Channel
 from crm_bridge.tickets import TicketService
 from telephony.domain import CallKey
 

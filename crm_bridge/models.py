@@ -102,7 +102,7 @@ class Attention(Base):
     # Asterisk restarts its uniqueid counters: the system name is part of the key.
     system: Mapped[str] = mapped_column(String(64))
     linkedid: Mapped[str] = mapped_column(String(64))
-    channel: Mapped[str] = mapped_column(String(16), default="phone")
+    channel: Mapped[str] = mapped_column(String(16), default="telefonico")
     # Caller ID is whatever the trunk sent: unbounded text so no value can
     # make a batch fail.
     caller_number_raw: Mapped[str] = mapped_column(Text)

@@ -44,14 +44,6 @@ class RequestType(StrEnum):
     RECLAMO = "reclamo"
 
 
-class Channel(StrEnum):
-    TELEFONICO = "telefonico"
-    PRESENCIAL = "presencial"
-    WEB = "web"
-    WHATSAPP = "whatsapp"
-    EMAIL = "email"
-
-
 _S = TicketStatus
 _A = TicketAction
 TRANSITIONS: Mapping[tuple[TicketStatus, TicketAction], TicketStatus] = {

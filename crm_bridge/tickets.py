@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from citizen.calendar import BusinessHours
+from citizen.channels import Channel, parse_channel
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import (
     DeliveryError,
@@ -45,7 +46,6 @@ from crm_bridge.store_access import translated
 from crm_bridge.ticket_rules import (
     DEFAULT_SLA_HOURS,
     OPEN_STATUSES,
-    Channel,
     RequestType,
     TicketAction,
     TicketStatus,
@@ -221,7 +221,11 @@ class TicketService:
         Without `person_id`, a ticket created from a call (`attention`) belongs
         to the person that call is linked to.
         """
-        via = parse_enum(Channel, str(channel), "channel")
+        try:
+            via = parse_channel(str(channel))
+        except ValueError:
+            choices = ", ".join(member.value for member in Channel)
+            raise InvalidValueError(f"unknown channel {channel!r} (one of: {choices})") from None
         kind = parse_enum(RequestType, str(request_type), "request type")
         subject = " ".join(topic.split())
         if not subject or len(subject) > 200:

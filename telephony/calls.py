@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from citizen.channels import Channel
 from telephony.domain import CallKey, CallRecord, HangupSide, OutboundLeg, Outcome, QueueLeg
 
 IVR_PATH_VARIABLE = "ATIENDE_IVR_PATH"
@@ -64,7 +65,7 @@ class Call:
     arrived_at: float
     caller_number: str = ""
     caller_name: str = ""
-    channel_kind: str = "phone"
+    channel_kind: str = Channel.TELEFONICO.value
     channels: set[str] = field(default_factory=set)  # live Uniqueids
     announced: bool = False
     ivr_entered: bool = False

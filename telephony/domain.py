@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from citizen.channels import Channel
+
 
 class Outcome(StrEnum):
     """How a call ended, from the centre's point of view."""
@@ -110,7 +112,7 @@ class CallRecord:
     talk_seconds: float | None = None
     # ATIENDE_* channel variables the IVR set (topic, person, notice version...).
     variables: Mapping[str, str] = field(default_factory=dict)
-    channel: str = "phone"
+    channel: str = Channel.TELEFONICO.value
     outbound: OutboundLeg | None = None
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from citizen.channels import CHANNEL_LABELS
+
 AGENT_STATE = {
     "logged_out": "Fuera de las colas",
     "available": "Disponible",
@@ -44,14 +46,7 @@ ATTENTION_TYPE = {
     "queja": "Queja",
     "reclamo": "Reclamo",
 }
-CHANNEL = {
-    "phone": "Teléfono",
-    "telefonico": "Teléfono",
-    "presencial": "Presencial",
-    "web": "Web",
-    "whatsapp": "WhatsApp",
-    "email": "Correo electrónico",
-}
+CHANNEL = {channel.value: label for channel, label in CHANNEL_LABELS.items()}
 TICKET_STATUS = {
     "abierta": "Abierta",
     "derivada": "Derivada",

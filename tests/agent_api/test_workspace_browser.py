@@ -233,7 +233,7 @@ def _seed_history(engine: Any, person_id: int, suffix: str) -> None:
                 Attention(
                     system="pbx-hist",
                     linkedid=linkedid,
-                    channel="phone",
+                    channel="telefonico",
                     caller_number_raw="099",
                     caller_number=None,
                     caller_name="",

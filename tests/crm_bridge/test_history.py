@@ -32,7 +32,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[Engine]:
     engine.dispose()
 
 
-def call(linkedid: str, at: dt.datetime, channel: str = "phone") -> CallRecord:
+def call(linkedid: str, at: dt.datetime, channel: str = "telefonico") -> CallRecord:
     return CallRecord(
         key=CallKey(SYSTEM, linkedid),
         caller_number="099123456",
@@ -62,7 +62,7 @@ def test_timeline_newest_first_across_sources_and_pages(store: Engine) -> None:
     repo = AttentionRepository(store)
     for index in range(4):  # days 0, 2, 4, 6: calls (one presencial)
         at = START + 2 * index * day
-        channel = "presencial" if index == 2 else "phone"
+        channel = "presencial" if index == 2 else "telefonico"
         repo.upsert_records([call(f"100.{index}", at, channel)])
         assert registry.link_attention(SYSTEM, f"100.{index}", maria.id)
         expected.append((EntryKind.ATTENTION, at, f"100.{index}"))

@@ -355,7 +355,7 @@ def _records(draw: st.DrawFn) -> CallRecord:
         wait_seconds=draw(_seconds),
         talk_seconds=draw(_seconds),
         variables=draw(st.dictionaries(_words, _words, max_size=4)),
-        channel=draw(st.sampled_from(["phone", "web"])),
+        channel=draw(st.sampled_from(["telefonico", "web"])),
     )
 
 

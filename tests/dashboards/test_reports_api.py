@@ -81,7 +81,7 @@ def attention(
     return {
         "system": "pbx1",
         "linkedid": linkedid,
-        "channel": "phone",
+        "channel": "telefonico",
         "caller_number_raw": "099000000",
         "caller_number": None,
         "caller_name": "",
@@ -185,7 +185,7 @@ def load(engine: Engine) -> None:
         conn.execute(
             insert(Ticket).values(
                 number="2026-000001",
-                channel="phone",
+                channel="telefonico",
                 request_type="reclamo",
                 topic="Baches",
                 description="bache en la calle",

@@ -8,7 +8,7 @@ why it ended (completed, no answer, busy, invalid number, max attempts,
 cancelled). The outbound attention that completed it is linked by linkedid.
 
 Revision ID: 0014_callback_worklist
-Revises: 0012_audit_by_call
+Revises: 0013_one_channel_vocabulary
 Create Date: 2026-12-05
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_callback_worklist"
-down_revision: str | None = "0012_audit_by_call"
+down_revision: str | None = "0013_one_channel_vocabulary"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -29,7 +29,7 @@ MARIA = ContactData(
 def _call(key: str = "pbx/1763971200.15", contact: str | None = None) -> AttentionData:
     return AttentionData(
         external_key=attention_key("pbx", key),
-        channel="phone",
+        channel="telefonico",
         caller_number="+59899123456",
         arrived_at=datetime(2026, 11, 24, 8, 0, tzinfo=UTC),
         answered_at=datetime(2026, 11, 24, 8, 0, 30, tzinfo=UTC),
