@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+
 from agent_api.audit import AuditLog
 from agent_api.callbacks import CallbackDesk
 from agent_api.pop_lookup import StorePopLookup

@@ -13,7 +13,7 @@ from sqlalchemy import Column, Engine, MetaData, String, Table, inspect, text
 
 from crm_bridge.db import current_revision, make_engine, upgrade
 from crm_bridge.exceptions import MigrationError
-from crm_bridge.models import Base
+from crm_bridge.models import Base, include_object
 
 pytestmark = pytest.mark.filterwarnings(
     # SQLite cannot reflect expression indexes; the span index is checked directly.
@@ -32,7 +32,9 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def _differences(engine: Engine, metadata: MetaData) -> list[object]:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
         return list(compare_metadata(context, metadata))
 
 
