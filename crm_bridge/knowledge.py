@@ -2,7 +2,7 @@
 requisitos, pasos, plazos, costo, dónde/cómo and online link, searched by
 relevance and accent-insensitively ("cedula" finds "Cédula de identidad").
 
-PostgreSQL searches a generated tsvector (migration 0015: Spanish text search
+PostgreSQL searches a generated tsvector (migration 0016: Spanish text search
 over accent-folded text, the name weighing most, then the keywords, then the
 rest) ranked by ts_rank_cd. SQLite, the embedded default, has no text search
 of that kind: the same rules run here in Python over the active topics (a

@@ -608,7 +608,7 @@ class CatalogTopic(Base):
     organism_label: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(String(16))  # tramites-gub, propio, None: by hand
     source_updated: Mapped[str | None] = mapped_column(String(32))  # the source's revision date
-    # PostgreSQL also has `search_vector`, a generated tsvector (migration 0015)
+    # PostgreSQL also has `search_vector`, a generated tsvector (migration 0016)
     # the models leave out: see DATABASE_ONLY.
 
 

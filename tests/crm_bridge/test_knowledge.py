@@ -216,7 +216,7 @@ def test_the_migration_goes_down_and_up_again(engine: Engine) -> None:
     with engine.begin() as conn:
         config = alembic_config()
         config.attributes["connection"] = conn
-        command.downgrade(config, "0015_knowledge_base-1")
+        command.downgrade(config, "0016_knowledge_base-1")
     with engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("catalog_topics")}
     assert "requirements" not in columns and "search_vector" not in columns

@@ -9,8 +9,8 @@ this role create it (Debian's postgresql ships it; trusted since 13), else a
 translate() of the Spanish and Portuguese accented letters. Either way the
 function is immutable, as a generated column requires.
 
-Revision ID: 0015_knowledge_base
-Revises: 0014_callback_worklist
+Revision ID: 0016_knowledge_base
+Revises: 0015_followups_and_notices
 Create Date: 2026-12-05
 """
 
@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.exc import DBAPIError
 
-revision: str = "0015_knowledge_base"
-down_revision: str | None = "0014_callback_worklist"
+revision: str = "0016_knowledge_base"
+down_revision: str | None = "0015_followups_and_notices"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
