@@ -32,6 +32,7 @@ from agent_api.ws import PopHub
 from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.knowledge_send import Disseminator
+from crm_bridge.mail_store import MailThreads
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.responders import Responder
@@ -118,6 +119,7 @@ def panel_app(
         sla_alerts=sla_alerts,
         crm_failures=crm_failures,
         rights=rights,
+        mail=MailThreads(engine),
     )
     return create_app(
         services=services,

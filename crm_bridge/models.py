@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -477,6 +478,52 @@ class TicketResponse(Base):
     actor_id: Mapped[int | None] = mapped_column(Identifier, ForeignKey("users.id"))
     delivered: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class MailMessage(Base):
+    """One email message of a ticket's thread, in or out, keyed by Message-ID.
+
+    The intake's idempotence (a message read twice is handled once) and its
+    thread map (an answer's In-Reply-To/References find the ticket) both rest
+    on the unique Message-ID. Messages that made no ticket (bounces,
+    auto-replies) are kept too, so they are not looked at again.
+    """
+
+    __tablename__ = "mail_messages"
+    __table_args__ = (UniqueConstraint("message_id"), Index(None, "ticket_id", "at"))
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    # As in the header, angle brackets included; longer ones are hashed.
+    message_id: Mapped[str] = mapped_column(String(255))
+    direction: Mapped[str] = mapped_column(String(8))  # in, out
+    kind: Mapped[str] = mapped_column(String(16))  # nuevo, respuesta, rebote, automatica...
+    mailbox: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("tickets.id", ondelete="CASCADE")
+    )
+    # The other end's address: the citizen's, whom replies go to.
+    address: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class TicketAttachment(Base):
+    """A file that came with a ticket's email: stored as data, only ever downloaded."""
+
+    __tablename__ = "ticket_attachments"
+    __table_args__ = (Index(None, "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(Identifier, ForeignKey("tickets.id", ondelete="CASCADE"))
+    mail_message_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("mail_messages.id", ondelete="SET NULL")
+    )
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
 
 
 # ------------------------------------------------------- what the IVR stores

@@ -132,3 +132,14 @@ def test_bridges_starting_together_migrate_one_after_the_other(
 def test_an_unknown_revision_is_a_migration_error(tmp_path: Path) -> None:
     with pytest.raises(MigrationError):
         upgrade(f"sqlite:///{tmp_path / 'x.db'}", revision="no-such-revision")
+
+
+def test_the_migrations_have_one_head() -> None:
+    # Two branches landing migrations on the same parent leave two heads, and
+    # `upgrade head` then refuses to run on an operator's database.
+    from alembic.script import ScriptDirectory
+
+    from crm_bridge.db import alembic_config
+
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert len(heads) == 1, f"several alembic heads: {heads}; renumber the newest migration"
