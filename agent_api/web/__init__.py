@@ -19,6 +19,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         admin,
         agente,
         agente_socket,
+        conocimiento,
         login,
         reportes,
         solicitudes,
@@ -26,7 +27,16 @@ def install(app: FastAPI, pages: Pages) -> None:
     )
 
     app.state.pages = pages
-    for module in (login, admin, solicitudes, reportes, supervision, agente, agente_socket):
+    for module in (
+        login,
+        admin,
+        solicitudes,
+        reportes,
+        supervision,
+        agente,
+        agente_socket,
+        conocimiento,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(PageLoginRequired)

@@ -2,8 +2,8 @@
 turns, one-time evaluation links; kiosk links learn what they open (wallboard,
 waiting-room display, evaluation tablet); a survey may carry a comment.
 
-Revision ID: 0015_walk_in_turns
-Revises: 0014_callback_worklist
+Revision ID: 0018_walk_in_turns
+Revises: 0017_mail_intake
 Create Date: 2026-12-05
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0015_walk_in_turns"
-down_revision: str | None = "0014_callback_worklist"
+revision: str = "0018_walk_in_turns"
+down_revision: str | None = "0017_mail_intake"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
