@@ -100,6 +100,11 @@ class CrmSettings(BaseModel):
     # The Contacts custom field holding Atiende's key (e.g. cf_853, label "Atiende key").
     vtiger_contact_key_field: str = "cf_atiende_key"
     vtiger_attention_module: str = "PBXManager"
+    # The HelpDesk custom field holding a ticket's Atiende key (like the contacts' one).
+    vtiger_ticket_key_field: str = "cf_atiende_key"
+    # Where a wrap-up goes: a ModComments note on the call record ("comment")
+    # or the call record's description ("description", for a module with one).
+    vtiger_wrapup_mode: Literal["comment", "description"] = "comment"
     webhook_url: str | None = None
     webhook_secret: SecretStr = SecretStr("")
     timeout: float = Field(default=10.0, gt=0)

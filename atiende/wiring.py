@@ -310,6 +310,8 @@ def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
         vtiger_access_key=crm.vtiger_access_key.get_secret_value(),
         vtiger_contact_key_field=crm.vtiger_contact_key_field,
         vtiger_attention_module=crm.vtiger_attention_module,
+        vtiger_ticket_key_field=crm.vtiger_ticket_key_field,
+        vtiger_wrapup_mode=crm.vtiger_wrapup_mode,
         webhook_url=crm.webhook_url,
         webhook_secret=crm.webhook_secret.get_secret_value(),
         timeout=crm.timeout,
