@@ -30,8 +30,8 @@ from atiende.wiring import (
     ivr_flows,
     migrate,
     start_ivr,
-    start_metrics_part,
     start_mail_intake,
+    start_metrics_part,
     start_panel,
     stop_on_signals,
 )
