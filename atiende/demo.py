@@ -27,6 +27,7 @@ from atiende.settings import AmiSettings, Settings
 from atiende.wiring import (
     build_bridge,
     build_panel,
+    callback_collector,
     ivr_flows,
     migrate,
     start_ivr,
@@ -273,7 +274,8 @@ async def _run(
         await start_panel(parts, panel, service)
     await service.start()
     indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
-    metrics = start_metrics_part(parts, settings, service, [indicators])
+    callbacks = callback_collector(settings, engine)
+    metrics = start_metrics_part(parts, settings, service, [indicators, *callbacks])
 
     async def drain() -> None:
         # The calls in progress end before the bridge stops: no new arrivals,
