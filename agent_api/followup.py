@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Engine, or_, select
 
 from agent_api.exceptions import AgentApiError
 from crm_bridge.db import session_factory
+from crm_bridge.mail_store import MailThreads
 from crm_bridge.models import Attention, AttentionWrapup, Ticket, UnitReferent
 from crm_bridge.organisms import Directory
 from crm_bridge.store_access import translated
@@ -157,6 +158,8 @@ class FollowUpServices:
     sla_alerts: SlaAlerts | None = None
     crm_failures: SyncFailures | None = None
     rights: PersonRights | None = None
+    # Email threads of tickets: reply addresses and attachments.
+    mail: MailThreads | None = None
 
 
 def get_followup(request: Request) -> FollowUpServices:

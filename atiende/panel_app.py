@@ -17,6 +17,7 @@ from agent_api.after_call import AfterCallWork
 from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
+from agent_api.callbacks import CallbackDesk
 from agent_api.calls import CallLog
 from agent_api.catalog import Catalog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
@@ -30,8 +31,12 @@ from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.history import PersonHistory
+from crm_bridge.knowledge import KnowledgeBase
+from crm_bridge.knowledge_send import Disseminator
+from crm_bridge.mail_store import MailThreads
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
+from crm_bridge.responders import Responder
 from crm_bridge.sync.outbox import SyncFailures
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
@@ -66,17 +71,23 @@ def panel_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
+    responders: Sequence[Responder] = (),
+    callbacks: Callable[[AuditLog], CallbackDesk] | None = None,
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
         root's part of agent_api.app.create_app). `clock` decides what "today" is
         for the calls of the day (tests replaying old recordings set it to the
         recording's day); `state_clock` is the one that stamped the agents' snapshots
-    (the bridge's); the other arguments are create_app's and the services'.
+    (the bridge's); `responders` carry a trámite's information to the citizen
+    (email, sms; without them it is only logged); `callbacks` builds the
+    callback desk on the app's audit log; the other arguments are create_app's
+    and the services'.
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
     if pending_cases is None:
         pending_cases = PendingCases(engine)
+    knowledge = KnowledgeBase(engine)
     services = PanelServices(
         users=UserStore(engine, passwords or Passwords()),
         sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
@@ -98,9 +109,13 @@ def panel_app(
         cookie_secure=cookie_secure,
         need=NeedToKnow(engine, hub, phone_region=phone_region),
         cards=PersonCards(engine, registry, history),
+        knowledge=knowledge,
+        disseminator=Disseminator(engine, registry, knowledge, responders=responders),
     )
     if state_clock is not None:
         services.state_clock = state_clock
+    if callbacks is not None:
+        services.callbacks = callbacks(services.audit)
     followup = FollowUpServices(
         tickets=tickets,
         scope=TicketScope(engine),
@@ -108,6 +123,7 @@ def panel_app(
         sla_alerts=sla_alerts,
         crm_failures=crm_failures,
         rights=rights,
+        mail=MailThreads(engine),
     )
     app = create_app(
         services=services,

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from agent_api.after_call import AfterCallWork
 from agent_api.audit import AuditLog
+from agent_api.callbacks import CallbackDesk
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
 from agent_api.pending_cases import PendingCases, remind_forever
@@ -46,21 +47,31 @@ from atiende.settings import ConfigurationError, CrmSettings, Settings
 from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
+from crm_bridge.callback_results import CallbackResults
+from crm_bridge.callback_rules import AttemptResult, CallbackPolicy
+from crm_bridge.callbacks import CallbackQueue
+from crm_bridge.contacts import ContactAttentions
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.history import PersonHistory
 from crm_bridge.ivr_services import StoreIvrServices
+from crm_bridge.mail_intake import Mailbox, MailIntake
+from crm_bridge.mail_rules import AttachmentPolicy
+from crm_bridge.mail_store import MailThreads, ThreadedEmailResponder
 from crm_bridge.notifications import CitizenNotices
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
+from crm_bridge.responders import Responder, SmtpResponder
 from crm_bridge.sync.adapter import CrmAdapter
 from crm_bridge.sync.outbox import OutboxStore, SyncFailures, track_changes
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
+from crm_bridge.ticket_rules import RequestType
 from crm_bridge.tickets import TicketService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
+from dashboards.callback_metrics import CallbackCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -226,10 +237,13 @@ def build_bridge(
         timezone=ZoneInfo(settings.kpi.timezone),
         clock=clock,
     )
+    callback_sinks: list[DomainEventSink] = (
+        [CallbackResults(callback_worklist(settings, engine))] if settings.callbacks.enabled else []
+    )
     bridge = Bridge(
         connection,
         tracker,
-        [recorder, queue_metrics, *extra_sinks],
+        [recorder, queue_metrics, *callback_sinks, *extra_sinks],
         clock=clock,
         queue_log=ami.queue_log,
     )
@@ -275,6 +289,33 @@ def ivr_flows(settings: Settings) -> FlowRegistry:
     return _LOADED_FLOWS[folder]
 
 
+def callback_worklist(settings: Settings, engine: Engine) -> CallbackQueue:
+    """The callback worklist with the configured policy and the centre's hours."""
+    config = settings.callbacks
+    policy = CallbackPolicy(
+        max_attempts=config.max_attempts,
+        retry_after={
+            AttemptResult.NO_ANSWER: config.retry_no_answer_seconds,
+            AttemptResult.BUSY: config.retry_busy_seconds,
+            AttemptResult.AGENT_MISSED: 0.0,
+        },
+        target_seconds=config.target_seconds,
+        claim_seconds=config.claim_seconds,
+    )
+    return CallbackQueue(
+        engine, policy=policy, hours=business_hours(settings), phone_region=settings.phone_region
+    )
+
+
+def callback_collector(settings: Settings, engine: Engine) -> list[CallbackCollector]:
+    """/metrics' callback backlog (none when callbacks are off)."""
+    if not settings.callbacks.enabled:
+        return []
+    worklist = callback_worklist(settings, engine)
+    queues = list(queue_configs(settings))
+    return [CallbackCollector(lambda: worklist.backlog(queues))]
+
+
 def business_hours(settings: Settings) -> BusinessHours | None:
     """The centre's hours and holidays: the ones the default IVR flow keeps, so
     that ticket due dates and the phone line count the same days."""
@@ -305,6 +346,8 @@ def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
         vtiger_access_key=crm.vtiger_access_key.get_secret_value(),
         vtiger_contact_key_field=crm.vtiger_contact_key_field,
         vtiger_attention_module=crm.vtiger_attention_module,
+        vtiger_ticket_key_field=crm.vtiger_ticket_key_field,
+        vtiger_wrapup_mode=crm.vtiger_wrapup_mode,
         webhook_url=crm.webhook_url,
         webhook_secret=crm.webhook_secret.get_secret_value(),
         timeout=crm.timeout,
@@ -316,9 +359,13 @@ def pending_cases(settings: Settings, engine: Engine) -> PendingCases:
 
 
 def citizen_notices(settings: Settings, engine: Engine) -> CitizenNotices:
-    """The notices to persons about their tickets. No email or SMS responder is
-    configured yet: notices go to the log responder (sent_via "log")."""
-    return CitizenNotices(engine)
+    """The notices to persons about their tickets: by SMTP when a relay is
+    configured (plain messages, not threaded into a conversation: nobody
+    answers an automatic notice). No SMS gateway is configured yet: SMS
+    notices, and email ones without SMTP, go to the log responder and say so
+    (sent_via "log")."""
+    smtp = smtp_responder(settings)
+    return CitizenNotices(engine, responders=[] if smtp is None else [smtp])
 
 
 def sla_alerts(settings: Settings, engine: Engine) -> SlaAlerts | None:
@@ -382,6 +429,107 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
         notices.start()
         stops.append(notices.stop)
     return Background(stops, failures)
+
+
+def smtp_responder(settings: Settings) -> SmtpResponder | None:
+    """Plain SMTP to the configured relay, when there is one."""
+    mail = settings.mail
+    if not mail.smtp_host:
+        return None
+    sender = mail.sender or (mail.mailboxes[0].address if mail.mailboxes else None)
+    if not sender:
+        raise ConfigurationError(
+            "ATIENDE_MAIL__SENDER: replies by email need a sender address (or a mailbox)"
+        )
+    return SmtpResponder(
+        mail.smtp_host,
+        mail.smtp_port,
+        sender,
+        username=mail.smtp_username,
+        password=mail.smtp_password.get_secret_value() or None,
+        starttls=mail.smtp_starttls,
+        timeout=mail.timeout,
+    )
+
+
+def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
+    """The "email" responder of the tickets when SMTP is configured: replies
+    threaded into the citizen's conversation, from the ticket's mailbox."""
+    mail = settings.mail
+    smtp = smtp_responder(settings)
+    if smtp is None:
+        return []
+    return [
+        ThreadedEmailResponder(
+            smtp,
+            MailThreads(engine),
+            contacts=ContactAttentions(
+                engine, phone_region=settings.phone_region, outbox=settings.crm.adapter != "none"
+            ),
+            mailbox_addresses={box.name: box.address for box in mail.mailboxes},
+            default_mailbox=mail.mailboxes[0].name if mail.mailboxes else "",
+        )
+    ]
+
+
+def mail_intake(settings: Settings, engine: Engine) -> MailIntake | None:
+    """The IMAP intake of the configured mailboxes; None when there are none."""
+    mail = settings.mail
+    if not mail.mailboxes:
+        return None
+    hours = business_hours(settings)
+    if hours is None:
+        log.warning("mail intake off: tickets need the centre's hours (IVR flow 'default')")
+        return None
+    return MailIntake(
+        engine,
+        tickets=TicketService(
+            engine, business_hours=hours, responders=mail_responders(settings, engine)
+        ),
+        contacts=ContactAttentions(
+            engine, phone_region=settings.phone_region, outbox=settings.crm.adapter != "none"
+        ),
+        threads=MailThreads(engine),
+        mailboxes=[
+            Mailbox(
+                name=box.name,
+                address=box.address,
+                organism=box.organism,
+                unit=box.unit,
+                host=box.host,
+                port=box.port,
+                security=box.security,
+                username=box.username,
+                password=box.password.get_secret_value(),
+                folder=box.folder,
+                request_type=RequestType(box.request_type),
+                timeout=mail.timeout,
+            )
+            for box in mail.mailboxes
+        ],
+        policy=AttachmentPolicy(
+            max_bytes=mail.max_attachment_bytes, max_count=mail.max_attachments
+        ),
+    )
+
+
+def start_mail_intake(
+    parts: contextlib.AsyncExitStack, settings: Settings, engine: Engine
+) -> MailIntake | None:
+    """Poll the mailboxes every ATIENDE_MAIL__POLL_INTERVAL seconds in a worker
+    thread (imaplib blocks; the event loop never does); `parts` stops it."""
+    intake = mail_intake(settings, engine)
+    if intake is None:
+        return None
+    scan = PeriodicScan(intake.poll, settings.mail.poll_interval, name="mail-intake")
+    scan.start()
+    parts.push_async_callback(asyncio.to_thread, scan.stop)
+    log.info(
+        "mail intake: %d mailbox(es) every %gs",
+        len(intake.mailboxes),
+        settings.mail.poll_interval,
+    )
+    return intake
 
 
 def run_worker_command(settings: Settings) -> int:
@@ -550,7 +698,13 @@ class Panel:
             allowed_origins=origins,
             pause_reasons=api.pause_reasons or DEFAULT_PAUSE_REASONS,
             tickets=(
-                TicketService(self.engine, business_hours=hours) if hours is not None else None
+                TicketService(
+                    self.engine,
+                    business_hours=hours,
+                    responders=mail_responders(self.settings, self.engine),
+                )
+                if hours is not None
+                else None
             ),
             pending_cases=pending_cases(self.settings, self.engine),
             sla_alerts=sla_alerts(self.settings, self.engine),
@@ -564,6 +718,7 @@ class Panel:
             cookie_secure=api.cookie_secure,
             trusted_proxies=api.trusted_proxies,
             max_body_bytes=api.max_body_bytes,
+            callbacks=self._callback_desk(controls, service),
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
@@ -591,6 +746,27 @@ class Panel:
         if self._task.done():
             self._task.result()  # raises what stopped it (a taken port...)
         log.info("agent panel on %s (API docs: %sapi/docs)", self.url, self.url)
+
+    def _callback_desk(
+        self, controls: AmiAgentControls, service: BridgeService
+    ) -> Callable[[AuditLog], CallbackDesk] | None:
+        config = self.settings.callbacks
+        if not config.enabled:
+            return None
+        worklist = callback_worklist(self.settings, self.engine)
+
+        def build(audit: AuditLog) -> CallbackDesk:
+            return CallbackDesk(
+                worklist,
+                controls,
+                service.tracker.agents,
+                self.engine,
+                audit,
+                context=config.context,
+                caller_id=config.caller_id,
+            )
+
+        return build
 
     def _add_figures(self, app: FastAPI, metrics: QueueMetrics, service: BridgeService) -> None:
         """The reports and the built-in wallboard, on the panel's app and sessions."""
@@ -748,9 +924,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
-        start_metrics_part(parts, settings, service, [followup, indicators, *ivr_metrics])
+        callbacks = callback_collector(settings, engine)
+        start_metrics_part(
+            parts, settings, service, [followup, indicators, *ivr_metrics, *callbacks]
+        )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
+        start_mail_intake(parts, settings, engine)
         if panel is not None:
             panel.attach_crm_failures(background.failures)
         log.info(

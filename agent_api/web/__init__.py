@@ -19,6 +19,8 @@ def install(app: FastAPI, pages: Pages) -> None:
         admin,
         agente,
         agente_socket,
+        conocimiento,
+        devoluciones,
         login,
         reportes,
         seguimientos,
@@ -35,6 +37,8 @@ def install(app: FastAPI, pages: Pages) -> None:
         supervision,
         agente,
         agente_socket,
+        conocimiento,
+        devoluciones,
         seguimientos,
     ):
         app.include_router(module.router)
