@@ -26,8 +26,10 @@ from agent_api.need_to_know import NeedToKnow
 from agent_api.pop_lookup import PersonCards
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
+from agent_api.web.publico import PublicPages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from crm_bridge.citizen_requests import CitizenRequests
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
@@ -64,12 +66,15 @@ def panel_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
+    public_min_fill_seconds: float = 3.0,
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
         root's part of agent_api.app.create_app). `clock` decides what "today" is
         for the calls of the day (tests replaying old recordings set it to the
         recording's day); `state_clock` is the one that stamped the agents' snapshots
-    (the bridge's); the other arguments are create_app's and the services'.
+    (the bridge's); `public_min_fill_seconds` is how long the public form must
+    have been open before it is sent (agent_api.web.publico); the other
+    arguments are create_app's and the services'.
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
@@ -97,6 +102,16 @@ def panel_app(
     )
     if state_clock is not None:
         services.state_clock = state_clock
+    requests = (
+        None
+        if tickets is None
+        else CitizenRequests(
+            engine,
+            tickets,
+            responders=[r for m in ("email", "sms") if (r := tickets.responder(m)) is not None],
+            phone_region=phone_region,
+        )
+    )
     followup = FollowUpServices(
         tickets=tickets,
         scope=TicketScope(engine),
@@ -104,8 +119,9 @@ def panel_app(
         sla_alerts=sla_alerts,
         crm_failures=crm_failures,
         rights=rights,
+        requests=requests,
     )
-    return create_app(
+    app = create_app(
         services=services,
         followup=followup,
         person_history=history,
@@ -117,3 +133,10 @@ def panel_app(
         body_limits=body_limits,
         trusted_proxies=trusted_proxies,
     )
+    app.state.public = PublicPages(
+        requests=requests,
+        audit=services.audit,
+        secret_key=secret_key,
+        min_fill_seconds=public_min_fill_seconds,
+    )
+    return app

@@ -275,7 +275,7 @@ def respond_ticket(
             f"no responder {body.channel!r}",
             detalle="Canal de respuesta no disponible. Canales: " + ", ".join(tickets.channels),
         )
-    destination = body.destination or _destination(services, ticket, body.channel)
+    destination = body.destination or _destination(services, ticket, body.channel, followup)
     try:
         done = tickets.respond(
             number,
@@ -290,13 +290,20 @@ def respond_ticket(
     return _acted(followup, user, done)
 
 
-def _destination(services: Services, ticket: TicketView, channel: str) -> str:
-    """The person's address for the channel, when the person consented to keep one."""
+def _destination(
+    services: Services, ticket: TicketView, channel: str, followup: FollowUpServices
+) -> str:
+    """The person's address for the channel, when the person consented to keep one;
+    else the one a web request's person allowed this request to be answered at."""
     person = None if ticket.person_id is None else services.persons.get(ticket.person_id)
     if channel == "email" and person is not None and person.emails:
         return person.emails[0].address
     if channel == "sms" and person is not None and person.phones:
         return person.phones[0].number
+    if followup.requests is not None and ticket.attention is not None:
+        contact = followup.requests.contact(ticket.attention, channel)
+        if contact is not None:
+            return contact
     if channel == "log":
         return "" if ticket.person_id is None else f"persona {ticket.person_id}"
     raise InvalidInput(

@@ -20,13 +20,23 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         login,
+        publico,
         reportes,
         solicitudes,
         supervision,
     )
 
     app.state.pages = pages
-    for module in (login, admin, solicitudes, reportes, supervision, agente, agente_socket):
+    for module in (
+        login,
+        admin,
+        solicitudes,
+        reportes,
+        supervision,
+        agente,
+        agente_socket,
+        publico,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(PageLoginRequired)

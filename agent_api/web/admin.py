@@ -451,6 +451,7 @@ AUDIT_ACTIONS = (
     ("kiosk_link", "Enlace de pizarra"),
     ("alert_ack", "Alerta atendida"),
     ("agent_action", "Acción sobre un agente"),
+    ("public_tracking", "Seguimiento público de una solicitud"),
 )
 
 
