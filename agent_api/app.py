@@ -35,6 +35,7 @@ from agent_api.routes import (
     calls,
     catalog,
     crm,
+    knowledge,
     persons,
     session,
     socket,
@@ -127,7 +128,7 @@ def create_app(
         app.include_router(module.router)
     for module in (ticket_routes, alerts, crm, rights_routes):
         app.include_router(module.router)
-    for router in (*admin_directory.routers, admin_topics.router):
+    for router in (*admin_directory.routers, admin_topics.router, knowledge.router):
         app.include_router(router)
 
     # Outermost last: the headers go on every answer, the 413 included.

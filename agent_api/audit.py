@@ -27,6 +27,8 @@ class AuditAction(StrEnum):
     WRAPUP_READ = "wrapup_read"  # an agent reread a wrap-up (its notes may name someone)
     TICKET_READ = "ticket_read"  # a ticket (description, notes, responses) was read
     TICKETS_LISTED = "tickets_listed"  # a list of tickets was shown
+    # A trámite's information sent to the person's email or phone ("difundir").
+    KNOWLEDGE_SENT = "knowledge_sent"
     # Not about a person: who changed the centre's set-up or looked at its screens.
     ADMIN_CHANGE = "admin_change"  # users, organisms, units, referents, SLA, catalog
     KIOSK_LINK = "kiosk_link"  # a wallboard kiosk link created, revoked or opened

@@ -49,6 +49,8 @@ class Permission(StrEnum):
     WRITE_PERSONS = "write_persons"
     READ_CATALOG = "read_catalog"
     MANAGE_CATALOG = "manage_catalog"
+    # The knowledge base read during a call or at the desk (requisitos, pasos...).
+    READ_KNOWLEDGE = "read_knowledge"
     MANAGE_USERS = "manage_users"
     READ_AUDIT = "read_audit"
     # Tickets have no permission here: ticket_access.may decides per action and ticket.
@@ -69,6 +71,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             _P.READ_PERSONS,
             _P.WRITE_PERSONS,
             _P.READ_CATALOG,
+            _P.READ_KNOWLEDGE,
         }
     ),
     Role.SUPERVISOR: frozenset(
@@ -81,6 +84,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             _P.READ_PERSONS,
             _P.WRITE_PERSONS,
             _P.READ_CATALOG,
+            _P.READ_KNOWLEDGE,
             _P.MANAGE_CATALOG,
             _P.ALL_SLA_ALERTS,
         }

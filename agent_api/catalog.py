@@ -4,7 +4,10 @@ Import format, CSV with a header row or a JSON list of objects:
 `code`, `name`, `kind` (tramite or servicio, default tramite), optionally
 `organism` (an organism code) and `unit` (a unit code of that organism), the
 body a derivation of that topic goes to. Rows are upserted by code; `active`
-false hides a topic without losing the wrap-ups that used it.
+false hides a topic without losing the wrap-ups that used it. The knowledge
+base's columns (descripcion, requisitos, pasos, plazos, costo, donde_como,
+enlace, palabras_clave: crm_bridge.knowledge_import) are taken when present;
+a column left out leaves that field as it is.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from sqlalchemy import Engine, select
 
 from agent_api.exceptions import InvalidInput
 from crm_bridge.db import session_factory
+from crm_bridge.exceptions import InvalidValueError
+from crm_bridge.knowledge import apply_content
+from crm_bridge.knowledge_import import own_content
 from crm_bridge.models import CatalogTopic, Organism, Unit
 
 KINDS = ("tramite", "servicio")
@@ -33,6 +39,15 @@ class TopicInput:
     organism: str | None = None
     unit: str | None = None
     active: bool = True
+    # The knowledge base's content: None leaves the field as it is, "" clears it.
+    description: str | None = None
+    requirements: str | None = None
+    steps: str | None = None
+    deadlines: str | None = None
+    cost: str | None = None
+    where_how: str | None = None
+    online_url: str | None = None
+    keywords: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +59,14 @@ class TopicView:
     organism_id: int | None
     unit_id: int | None
     active: bool
+    description: str | None = None
+    requirements: str | None = None
+    steps: str | None = None
+    deadlines: str | None = None
+    cost: str | None = None
+    where_how: str | None = None
+    online_url: str | None = None
+    keywords: str | None = None
 
 
 def _truthy(value: Any) -> bool:
@@ -74,6 +97,7 @@ def _topic(raw: dict[str, Any], line: int) -> TopicInput:
         organism=text("organism") or None,
         unit=text("unit") or None,
         active=_truthy(raw.get("active", True)),
+        **own_content(raw),
     )
 
 
@@ -113,7 +137,23 @@ def parse_catalog(data: bytes, content_type: str) -> list[TopicInput]:
 
 
 def _view(row: CatalogTopic) -> TopicView:
-    return TopicView(row.id, row.code, row.name, row.kind, row.organism_id, row.unit_id, row.active)
+    return TopicView(
+        row.id,
+        row.code,
+        row.name,
+        row.kind,
+        row.organism_id,
+        row.unit_id,
+        row.active,
+        description=row.description,
+        requirements=row.requirements,
+        steps=row.steps,
+        deadlines=row.deadlines,
+        cost=row.cost,
+        where_how=row.where_how,
+        online_url=row.online_url,
+        keywords=row.keywords,
+    )
 
 
 class Catalog:
@@ -167,4 +207,13 @@ class Catalog:
                     updated += 1
                 row.name, row.kind, row.active = topic.name, topic.kind, topic.active
                 row.organism_id, row.unit_id = organism_id, unit_id
+                if organism_id is not None:
+                    row.organism_label = None  # one of ours now: its name shows
+                try:
+                    apply_content(row, topic)
+                except InvalidValueError as err:
+                    raise InvalidInput(
+                        f"topic {topic.code}: {err}",
+                        detalle=f"{topic.code}: el enlace debe empezar con https://.",
+                    ) from err
         return created, updated

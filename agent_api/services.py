@@ -17,6 +17,8 @@ from agent_api.quota import SocketQuota
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from crm_bridge.knowledge import KnowledgeBase
+from crm_bridge.knowledge_send import Disseminator
 from crm_bridge.persons import PersonRegistry
 from telephony.agents import AgentSnapshot
 
@@ -40,6 +42,10 @@ class PanelServices:
     # Ley 18.331: who may see whose data, for which reason (one rule, one module).
     need: NeedToKnow
     cards: PersonCards
+    # What the agent reads to the citizen about a trámite (search by relevance).
+    knowledge: KnowledgeBase
+    # Sends a trámite's information to the person from the wrap-up ("difundir").
+    disseminator: Disseminator
     # Open WebSockets per session and per user, across the socket routes.
     sockets: SocketQuota = field(default_factory=SocketQuota)
     # The clock that stamped the agents' `since` (the bridge's: the demo's

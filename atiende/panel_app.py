@@ -31,8 +31,11 @@ from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.citizen_requests import CitizenRequests
 from crm_bridge.history import PersonHistory
+from crm_bridge.knowledge import KnowledgeBase
+from crm_bridge.knowledge_send import Disseminator
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
+from crm_bridge.responders import Responder
 from crm_bridge.sync.outbox import SyncFailures
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
@@ -66,18 +69,21 @@ def panel_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
+    responders: Sequence[Responder] = (),
     public_min_fill_seconds: float = 3.0,
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
         root's part of agent_api.app.create_app). `clock` decides what "today" is
         for the calls of the day (tests replaying old recordings set it to the
         recording's day); `state_clock` is the one that stamped the agents' snapshots
-    (the bridge's); `public_min_fill_seconds` is how long the public form must
-    have been open before it is sent (agent_api.web.publico); the other
-    arguments are create_app's and the services'.
+    (the bridge's); `responders` carry a trámite's information to the citizen
+    (email, sms; without them it is only logged); `public_min_fill_seconds` is
+    how long the public form must have been open before it is sent
+    (agent_api.web.publico); the other arguments are create_app's and the services'.
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
+    knowledge = KnowledgeBase(engine)
     services = PanelServices(
         users=UserStore(engine, passwords or Passwords()),
         sessions=SessionStore(secret_key, lifetime_seconds=session_lifetime_seconds),
@@ -99,6 +105,8 @@ def panel_app(
         cookie_secure=cookie_secure,
         need=NeedToKnow(engine, hub, phone_region=phone_region),
         cards=PersonCards(engine, registry, history),
+        knowledge=knowledge,
+        disseminator=Disseminator(engine, registry, knowledge, responders=responders),
     )
     if state_clock is not None:
         services.state_clock = state_clock
@@ -108,7 +116,6 @@ def panel_app(
         else CitizenRequests(
             engine,
             tickets,
-            responders=[r for m in ("email", "sms") if (r := tickets.responder(m)) is not None],
             phone_region=phone_region,
         )
     )

@@ -117,6 +117,9 @@ class CrmSettings(BaseModel):
     sla_alerts: bool = True
     sla_interval: float = Field(default=60.0, gt=0)
     sla_warn_hours: float = Field(default=4.0, ge=0)
+    # Notices to persons about their tickets (crm_bridge.notifications): the
+    # due ones are sent every notices_interval seconds.
+    notices_interval: float = Field(default=30.0, gt=0)
 
 
 class ApiSettings(BaseModel):

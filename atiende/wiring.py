@@ -48,6 +48,7 @@ from crm_bridge.attentions import AttentionRepository
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.history import PersonHistory
 from crm_bridge.ivr_services import StoreIvrServices
+from crm_bridge.notifications import CitizenNotices
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
 from crm_bridge.sync.adapter import CrmAdapter
@@ -309,6 +310,12 @@ def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
     )
 
 
+def citizen_notices(settings: Settings, engine: Engine) -> CitizenNotices:
+    """The notices to persons about their tickets. No email or SMS responder is
+    configured yet: notices go to the log responder (sent_via "log")."""
+    return CitizenNotices(engine)
+
+
 def sla_alerts(settings: Settings, engine: Engine) -> SlaAlerts | None:
     if not settings.crm.sla_alerts:
         return None
@@ -363,6 +370,12 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
         scan = PeriodicScan(alerts.scan, crm.sla_interval)
         scan.start()
         stops.append(scan.stop)
+    if adapter is None or not settings.redis_url:
+        # Without `atiende worker` (it needs Redis and a CRM) the notices go
+        # from here; with it, its RQ job sends them.
+        notices = PeriodicScan(citizen_notices(settings, engine).send_due, crm.notices_interval)
+        notices.start()
+        stops.append(notices.stop)
     return Background(stops, failures)
 
 
@@ -389,6 +402,8 @@ def run_worker_command(settings: Settings) -> int:
             phone_region=settings.phone_region,
             sla_alerts=sla_alerts(settings, engine),
             sla_interval=crm.sla_interval,
+            notices=citizen_notices(settings, engine),
+            notices_interval=crm.notices_interval,
         )
     finally:
         engine.dispose()

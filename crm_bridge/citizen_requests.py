@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,11 +39,11 @@ from citizen import cedula as cedulas
 from citizen.channels import Channel
 from crm_bridge.contacts import TOPIC_VARIABLE, ContactAttentions
 from crm_bridge.db import session_factory
-from crm_bridge.exceptions import DeliveryError, NotFoundError
+from crm_bridge.exceptions import NotFoundError
 from crm_bridge.models import Attention, CatalogTopic, Person, PersonEmail, Ticket, TicketResponse
+from crm_bridge.notifications import notify_ticket_opened
 from crm_bridge.persons import ConsentCategory, DocumentType, PersonRegistry
 from crm_bridge.phones import normalise_number
-from crm_bridge.responders import OutgoingMessage, Responder
 from crm_bridge.store_access import translated
 from crm_bridge.ticket_rules import RequestType, TicketStatus, parse_number
 from crm_bridge.tickets import TicketService
@@ -120,7 +120,7 @@ class Receipt:
     number: str
     attention: CallKey
     person_id: int | None
-    acknowledged_by: tuple[str, ...]  # delivery means that took the acknowledgement
+    acknowledged_by: tuple[str, ...]  # delivery means the acknowledgement was queued for
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +148,6 @@ class PublicTopic:
     name: str
 
 
-def ack_text(number: str, topic: str) -> str:
-    return (
-        f"Recibimos su solicitud sobre «{topic}». Su número de solicitud es {number}.\n"
-        "Con ese número y el documento o correo que indicó puede seguirla en la página "
-        "de seguimiento. Le responderemos por el medio que eligió.\n"
-        "Este mensaje es automático; no lo responda."
-    )
-
-
 class CitizenRequests:
     """Opens citizens' web requests and finds them again for tracking."""
 
@@ -165,15 +156,14 @@ class CitizenRequests:
         engine: Engine,
         tickets: TicketService,
         *,
-        responders: Sequence[Responder] = (),
         phone_region: str = "UY",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._engine = engine
         self._sessions = session_factory(engine)
         self._tickets = tickets
         self._contacts = ContactAttentions(engine, phone_region=phone_region)
         self._persons = PersonRegistry(engine, phone_region=phone_region)
-        self._responders = {r.channel: r for r in responders}
         self._region = phone_region
         self._clock = clock
 
@@ -229,37 +219,20 @@ class CitizenRequests:
             person_id=person_id,
             attention=key,
         )
-        sent = self.acknowledge(ticket.number, topic_name, request)
-        return Receipt(ticket.number, key, person_id, sent)
+        queued = self.acknowledge(ticket.number, request)
+        return Receipt(ticket.number, key, person_id, queued)
 
-    def acknowledge(self, number: str, topic: str, request: CitizenRequest) -> tuple[str, ...]:
-        """The ticket number by the means the person allowed (best effort).
-
-        A small direct sender: the citizen-notification queue (followup) takes
-        over once it handles requests without a person record.
-        """
-        wanted: list[tuple[str, str]] = []
-        if request.answer_by_email and request.email:
-            wanted.append(("email", request.email))
-        if request.answer_by_sms and request.phone:
-            wanted.append(("sms", request.phone))
-        sent: list[str] = []
-        for means, destination in wanted:
-            responder = self._responders.get(means)
-            if responder is None:
-                continue
-            message = OutgoingMessage(
-                destination=destination,
-                subject=f"Solicitud {number} recibida",
-                body=ack_text(number, topic),
-                reference=number,
-            )
-            try:
-                responder.send(message)
-            except DeliveryError:
-                continue  # the page shows the number anyway
-            sent.append(means)
-        return tuple(sent)
+    def acknowledge(self, number: str, request: CitizenRequest) -> tuple[str, ...]:
+        """Queue the acknowledgement with the number by the means the person ticked
+        (crm_bridge.notifications sends it, retrying, in its job)."""
+        email = request.email if request.answer_by_email else None
+        phone = request.phone if request.answer_by_sms else None
+        if email is None and phone is None:
+            return ()
+        notify_ticket_opened(
+            self._engine, number, email=email, phone=phone, phone_region=self._region
+        )
+        return tuple(m for m, v in (("email", email), ("sms", phone)) if v is not None)
 
     def _person_for(self, request: CitizenRequest) -> int | None:
         if not request.keep_record or request.cedula is None:

@@ -594,6 +594,64 @@ class CatalogTopic(Base):
         Identifier, ForeignKey("units.id", ondelete="SET NULL")
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What the agent reads to the citizen ("orientar") and sends ("difundir");
+    # crm_bridge.knowledge searches it. Plain text, one item a line.
+    description: Mapped[str | None] = mapped_column(Text)  # qué es
+    requirements: Mapped[str | None] = mapped_column(Text)  # requisitos
+    steps: Mapped[str | None] = mapped_column(Text)  # pasos
+    deadlines: Mapped[str | None] = mapped_column(Text)  # plazos
+    cost: Mapped[str | None] = mapped_column(Text)  # costo
+    where_how: Mapped[str | None] = mapped_column(Text)  # dónde y cómo
+    online_url: Mapped[str | None] = mapped_column(String(500))
+    keywords: Mapped[str | None] = mapped_column(Text)  # words citizens use for it
+    # The organism as the source names it, when it is not one of ours.
+    organism_label: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(16))  # tramites-gub, propio, None: by hand
+    source_updated: Mapped[str | None] = mapped_column(String(32))  # the source's revision date
+    # PostgreSQL also has `search_vector`, a generated tsvector (migration 0016)
+    # the models leave out: see DATABASE_ONLY.
+
+
+# Objects only some databases have, made by the migrations and unknown to the
+# models (a PostgreSQL generated tsvector and its index): the schema comparison
+# and autogenerate leave them alone.
+DATABASE_ONLY = frozenset({"search_vector", "ix_catalog_topics_search_vector"})
+
+
+def include_object(
+    _object: object, name: str | None, _type: str, _reflected: bool, _compare_to: object
+) -> bool:
+    """Alembic's include_object hook: everything but DATABASE_ONLY."""
+    return name not in DATABASE_ONLY
+
+
+class TopicDissemination(Base):
+    """A trámite's information sent to the person of an attention ("difundir").
+
+    Keyed by call like the wrap-up. The destination is kept masked: the record
+    says that and how it was sent, not the address itself.
+    """
+
+    __tablename__ = "topic_disseminations"
+    __table_args__ = (Index(None, "system", "linkedid"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    system: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    topic_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("catalog_topics.id", ondelete="SET NULL")
+    )
+    person_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("persons.id", ondelete="SET NULL")
+    )
+    means: Mapped[str] = mapped_column(String(16))  # email, sms (the responder's channel)
+    destination_masked: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String(200))
 
 
 class AttentionWrapup(Base):
@@ -607,6 +665,8 @@ class AttentionWrapup(Base):
     __table_args__ = (
         UniqueConstraint("system", "linkedid"),
         Index(None, "agent_user_id", "wrapup_started_at"),
+        # The follow-up worklists: open pending cases by due time.
+        Index(None, "resolution", "follow_up_closed_at", "follow_up_at"),
     )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
@@ -630,6 +690,18 @@ class AttentionWrapup(Base):
     )
     wrapup_started_at: Mapped[datetime]
     wrapup_ended_at: Mapped[datetime | None]
+    # A pendiente wrap-up's way back to the person (phone or email, chosen in
+    # the form from the person's consented contacts) and its follow-up life:
+    # reminded when due, escalated when overdue, closed with a response.
+    follow_up_contact_kind: Mapped[str | None] = mapped_column(String(8))
+    follow_up_contact: Mapped[str | None] = mapped_column(String(254))
+    follow_up_reminded_at: Mapped[datetime | None]
+    follow_up_escalated_at: Mapped[datetime | None]
+    follow_up_closed_at: Mapped[datetime | None]
+    follow_up_closed_by: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    follow_up_response: Mapped[str | None] = mapped_column(Text)
 
 
 # ------------------------------------------- CRM sync and rights (crm_bridge.sync area)
@@ -759,3 +831,37 @@ class QueueAlertAck(Base):
         Identifier, ForeignKey("users.id", ondelete="SET NULL")
     )
     note: Mapped[str] = mapped_column(Text)
+
+
+class CitizenNotice(Base):
+    """A notice due to the person about their ticket (acknowledgement, derivation,
+    response), written in the transaction of the ticket change it tells about
+    and worked by a periodic job (crm_bridge.notifications) with retries.
+
+    `destination` is set only for contacts given with consent in the request
+    itself (the public form); otherwise the person's consented contact is read
+    when the notice is sent, so a consent withdrawn in between stops it.
+    """
+
+    __tablename__ = "citizen_notices"
+    __table_args__ = (
+        UniqueConstraint("event_id", "means"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "ticket_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(Identifier, ForeignKey("tickets.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("ticket_events.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # acuse, derivacion, respuesta
+    means: Mapped[str] = mapped_column(String(8))  # email, sms
+    destination: Mapped[str | None] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16))  # pendiente, enviada, fallida, omitida
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None]
+    sent_via: Mapped[str | None] = mapped_column(String(8))  # the responder: email, sms, log
+    last_error: Mapped[str | None] = mapped_column(Text)

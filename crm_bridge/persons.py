@@ -44,6 +44,11 @@ class ConsentCategory(StrEnum):
     CONTACT = "contacto"  # phones and emails
     ADDRESS = "domicilio"
     DOCUMENTS = "documentacion"  # passport, vaccination card, birth certificate...
+    # Notices about the person's tickets (acknowledgement, derivation,
+    # response), per means: they hold no data of their own, they allow using
+    # the contacts kept under CONTACT for that purpose.
+    NOTICE_EMAIL = "avisos_correo"
+    NOTICE_SMS = "avisos_sms"
 
 
 class DocumentType(StrEnum):
@@ -434,6 +439,8 @@ _CATEGORY_TABLES: Mapping[
     ConsentCategory.CONTACT: (PersonPhone, PersonEmail),
     ConsentCategory.ADDRESS: (PersonAddress,),
     ConsentCategory.DOCUMENTS: (PersonDocument,),
+    ConsentCategory.NOTICE_EMAIL: (),
+    ConsentCategory.NOTICE_SMS: (),
 }
 
 

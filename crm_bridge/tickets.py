@@ -39,6 +39,7 @@ from crm_bridge.models import (
     UnitReferent,
     User,
 )
+from crm_bridge.notifications import NOTICE_OF_ACTION, Means, queue_notices
 from crm_bridge.organisms import Role, service_level_in
 from crm_bridge.responders import LogResponder, OutgoingMessage, Responder
 from crm_bridge.sla import add_business_time
@@ -200,10 +201,6 @@ class TicketService:
     def channels(self) -> list[str]:
         """Channels a response can be sent through."""
         return sorted(self._responders)
-
-    def responder(self, channel: str) -> Responder | None:
-        """The adapter that delivers through `channel` ("email", "sms", "log")."""
-        return self._responders.get(channel)
 
     # -------------------------------------------------------------- create
 
@@ -436,7 +433,18 @@ class TicketService:
                     action = TicketAction.NOTE
                 row.responded_at = row.responded_at or now
                 row.updated_at = now
-                self._event(session, row, now, actor_id, action, before, notes=f"via {channel}")
+                # The response went by email or SMS: no notice by that means as well.
+                heard = Means(channel) if channel in tuple(Means) else None
+                self._event(
+                    session,
+                    row,
+                    now,
+                    actor_id,
+                    action,
+                    before,
+                    notes=f"via {channel}",
+                    heard_by=heard,
+                )
                 _first_answer(session, row, now, actor_id)
             view = _view(row)
         if failure is not None:
@@ -472,20 +480,27 @@ class TicketService:
         unit_id: int | None = None,
         referent_id: int | None = None,
         notes: str | None = None,
+        heard_by: Means | None = None,
     ) -> None:
-        session.add(
-            TicketEvent(
-                ticket_id=row.id,
-                at=at,
-                actor_id=actor_id,
-                action=action.value,
-                from_status=None if before is None else before.value,
-                to_status=row.status,
-                unit_id=unit_id,
-                referent_id=referent_id,
-                notes=None if notes is None else notes.replace("\x00", ""),
-            )
+        event = TicketEvent(
+            ticket_id=row.id,
+            at=at,
+            actor_id=actor_id,
+            action=action.value,
+            from_status=None if before is None else before.value,
+            to_status=row.status,
+            unit_id=unit_id,
+            referent_id=referent_id,
+            notes=None if notes is None else notes.replace("\x00", ""),
         )
+        session.add(event)
+        kind = NOTICE_OF_ACTION.get(action)
+        if kind is not None:
+            session.flush()
+            # The person's notice rides in the change's transaction: no change
+            # without its notice, no notice of a change rolled back.
+            skip = () if heard_by is None else (heard_by,)
+            queue_notices(session, row, event.id, kind, at, skip=skip)
 
     def _locked(self, session: Session, number: str) -> Ticket:
         # FOR UPDATE: two agents acting at once apply one after the other, each

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -202,6 +203,11 @@ class FakeAsterisk:
         self._dtmf = list(call.dtmf)
         self._dead = False
         self._announce_hangup = False
+        # Asterisk's view of the server's speed (bench.agi_latency): seconds
+        # from the environment, then each reply, written to the next command
+        # read, so they include the time the session waited on the server's loop.
+        self.reply_gaps: list[float] = []
+        self._sent_at: float | None = None
 
     async def run(self, host: str, port: int, limit_seconds: float = 10.0) -> CallRecord:
         reader, writer = await asyncio.open_connection(host, port)
@@ -209,6 +215,7 @@ class FakeAsterisk:
             async with asyncio.timeout(limit_seconds):
                 writer.write(environment_block(self.call))
                 await writer.drain()
+                self._sent_at = time.perf_counter()
                 await self._serve(reader, writer)
         except ConnectionError:
             self.record.closed_by_server = True  # reset: closed with our data unread
@@ -225,6 +232,9 @@ class FakeAsterisk:
             if not raw:
                 self.record.closed_by_server = True
                 return
+            if self._sent_at is not None:
+                self.reply_gaps.append(time.perf_counter() - self._sent_at)
+                self._sent_at = None
             index += 1
             line = raw.decode("utf-8").rstrip("\n")
             self.record.commands.append(line)
@@ -251,6 +261,7 @@ class FakeAsterisk:
                 await asyncio.sleep(self.call.reply_delay)
             writer.write("".join(r + "\n" for r in reply).encode("utf-8"))
             await writer.drain()
+            self._sent_at = time.perf_counter()
 
     def _reply(self, words: list[str], hangs_now: bool) -> list[str]:
         upper = [w.upper() for w in words]

@@ -5,17 +5,39 @@ The bulk import is /api/catalog/import.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from agent_api.catalog import TopicInput, TopicView
 from agent_api.deps import CatalogManager
 from agent_api.routes.admin_directory import Setup
+from crm_bridge.knowledge import CONTENT_LIMITS
 
 router = APIRouter(prefix="/api/admin/topics", tags=["temas del catálogo"])
 
 
-class TopicIn(BaseModel):
+class TopicContent(BaseModel):
+    """What the agent reads to the citizen: absent leaves a field as it is, "" clears it."""
+
+    description: str | None = Field(default=None, max_length=CONTENT_LIMITS["description"])
+    requirements: str | None = Field(default=None, max_length=CONTENT_LIMITS["requirements"])
+    steps: str | None = Field(default=None, max_length=CONTENT_LIMITS["steps"])
+    deadlines: str | None = Field(default=None, max_length=CONTENT_LIMITS["deadlines"])
+    cost: str | None = Field(default=None, max_length=CONTENT_LIMITS["cost"])
+    where_how: str | None = Field(default=None, max_length=CONTENT_LIMITS["where_how"])
+    online_url: str | None = Field(
+        default=None, max_length=CONTENT_LIMITS["online_url"], pattern=r"^(https?://\S+)?$"
+    )
+    keywords: str | None = Field(default=None, max_length=CONTENT_LIMITS["keywords"])
+
+    def content(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in CONTENT_LIMITS}
+
+
+class TopicIn(TopicContent):
     code: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(default="tramite", pattern="^(tramite|servicio)$")
@@ -24,7 +46,7 @@ class TopicIn(BaseModel):
     active: bool = True
 
 
-class TopicPatch(BaseModel):
+class TopicPatch(TopicContent):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     kind: str | None = Field(default=None, pattern="^(tramite|servicio)$")
     organism: str | None = Field(default=None, max_length=32)
@@ -40,6 +62,14 @@ class AdminTopicOut(BaseModel):
     organism_id: int | None
     unit_id: int | None
     active: bool
+    description: str | None = None
+    requirements: str | None = None
+    steps: str | None = None
+    deadlines: str | None = None
+    cost: str | None = None
+    where_how: str | None = None
+    online_url: str | None = None
+    keywords: str | None = None
 
 
 def _out(t: TopicView) -> AdminTopicOut:
@@ -51,6 +81,7 @@ def _out(t: TopicView) -> AdminTopicOut:
         organism_id=t.organism_id,
         unit_id=t.unit_id,
         active=t.active,
+        **{k: getattr(t, k) for k in CONTENT_LIMITS},
     )
 
 
@@ -69,6 +100,7 @@ def create_topic(body: TopicIn, user: CatalogManager, setup: Setup) -> AdminTopi
         organism=body.organism or None,
         unit=body.unit or None,
         active=body.active,
+        **body.content(),
     )
     return _out(setup.save_topic(topic, actor_id=user.user_id))
 
@@ -92,4 +124,5 @@ def edit_topic(
         unit=unit,
         active=now.active if body.active is None else body.active,
     )
+    topic = replace(topic, **body.content())
     return _out(setup.save_topic(topic, actor_id=user.user_id))

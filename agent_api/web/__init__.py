@@ -19,6 +19,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         admin,
         agente,
         agente_socket,
+        conocimiento,
         login,
         publico,
         reportes,
@@ -35,6 +36,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         supervision,
         agente,
         agente_socket,
+        conocimiento,
         publico,
     ):
         app.include_router(module.router)

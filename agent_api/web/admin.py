@@ -34,6 +34,7 @@ from agent_api.web.screens import (
     is_htmx,
     number,
 )
+from crm_bridge.knowledge import CONTENT_LIMITS
 from crm_bridge.organisms import Role
 from crm_bridge.ticket_rules import RequestType
 
@@ -358,21 +359,50 @@ def _catalog(setup: CentreSetup) -> dict[str, Any]:
             "active": t.active,
             "organism": "" if t.organism_id is None else organisms[t.organism_id].code,
             "unit": "" if t.unit_id is None else units[t.unit_id].code,
+            "content": {k: getattr(t, k) or "" for k in TOPIC_CONTENT},
+            "has_content": bool(t.requirements or t.steps or t.online_url),
         }
         for t in setup.catalog.topics(include_inactive=True)
     ]
     return {"topics": topics, "organisms": list(organisms.values())}
 
 
+# The knowledge base's fields on the topic form: (form name, topic field, label, rows).
+TOPIC_CONTENT_FIELDS = (
+    ("descripcion", "description", "Qué es", 2),
+    ("requisitos", "requirements", "Requisitos (uno por línea)", 4),
+    ("pasos", "steps", "Pasos (uno por línea)", 4),
+    ("plazos", "deadlines", "Plazos", 1),
+    ("costo", "cost", "Costo", 1),
+    ("donde_como", "where_how", "Dónde y cómo", 3),
+    ("enlace", "online_url", "Enlace en línea (https://…)", 0),
+    ("palabras_clave", "keywords", "Palabras clave (cómo lo nombra la gente)", 1),
+)
+TOPIC_CONTENT = tuple(field for _, field, _, _ in TOPIC_CONTENT_FIELDS)
+
+
 async def _catalog_after(
-    request: Request, user: Principal, errors: Errors, message: str
+    request: Request,
+    user: Principal,
+    errors: Errors,
+    message: str,
+    editing: Mapping[str, Any] | None = None,
 ) -> HTMLResponse:
     data = await run_in_threadpool(_catalog, _setup(request))
+    if editing is None and request.method == "GET":
+        wanted = request.query_params.get("editar", "")
+        editing = next((t for t in data["topics"] if str(t["id"]) == wanted), None)
     return _render(
         request,
         user,
         "catalogo.html",
-        {**data, "errors": errors, "message": None if errors else message},
+        {
+            **data,
+            "errors": errors,
+            "message": None if errors else message,
+            "editing": editing,
+            "content_fields": TOPIC_CONTENT_FIELDS,
+        },
     )
 
 
@@ -383,7 +413,7 @@ async def catalog_page(request: Request, user: AdminPage) -> HTMLResponse:
 
 @router.post("/admin/catalogo")
 async def save_topic(request: Request, user: AdminAction) -> HTMLResponse:
-    form = await form_of(request)
+    form = await form_of(request, BIG_FORM_BYTES)
     code, name = first(form, "codigo"), " ".join(first(form, "nombre").split())
     kind = first(form, "tipo") or "tramite"
     errors: Errors = []
@@ -393,6 +423,15 @@ async def save_topic(request: Request, user: AdminAction) -> HTMLResponse:
         errors.append(("tema-nombre", "Escriba el nombre del trámite o servicio."))
     if kind not in ("tramite", "servicio"):
         errors.append(("tema-tipo", "Elija trámite o servicio."))
+    content: dict[str, str] = {}
+    for form_name, field_name, label, _ in TOPIC_CONTENT_FIELDS:
+        value = (form.get(form_name) or [""])[0]
+        if len(value) > CONTENT_LIMITS[field_name]:
+            errors.append((f"tema-{form_name}", f"{label}: el texto es demasiado largo."))
+        content[field_name] = value
+    link = content["online_url"].strip()
+    if link and not link.startswith(("https://", "http://")):
+        errors.append(("tema-enlace", "El enlace debe empezar con https://."))
     topic = TopicInput(
         code=code,
         name=name,
@@ -400,11 +439,24 @@ async def save_topic(request: Request, user: AdminAction) -> HTMLResponse:
         organism=first(form, "organismo") or None,
         unit=first(form, "unidad") or None,
         active=first(form, "oculto") != "si",
+        **content,
     )
     setup = _setup(request)
     if not errors:
         await attempt(lambda: setup.save_topic(topic, actor_id=user.user_id), errors, "tema-codigo")
-    return await _catalog_after(request, user, errors, f"Trámite {code} guardado.")
+    editing = None
+    if errors:  # the form comes back as it was typed
+        editing = {
+            "id": None,
+            "code": code,
+            "name": name,
+            "kind": kind,
+            "organism": first(form, "organismo"),
+            "unit": first(form, "unidad"),
+            "active": first(form, "oculto") != "si",
+            "content": content,
+        }
+    return await _catalog_after(request, user, errors, f"Trámite {code} guardado.", editing)
 
 
 @router.post("/admin/catalogo/importar")
@@ -447,6 +499,7 @@ AUDIT_ACTIONS = (
     ("wrapup_read", "Cierre de atención releído"),
     ("ticket_read", "Solicitud leída"),
     ("tickets_listed", "Solicitudes listadas"),
+    ("knowledge_sent", "Información de trámite enviada"),
     ("admin_change", "Cambio de configuración"),
     ("kiosk_link", "Enlace de pizarra"),
     ("alert_ack", "Alerta atendida"),

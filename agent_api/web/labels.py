@@ -60,6 +60,8 @@ CONSENT = {
     "contacto": "Contacto (teléfonos y correos)",
     "domicilio": "Domicilio",
     "documentacion": "Documentación",
+    "avisos_correo": "Avisos de sus solicitudes por correo electrónico",
+    "avisos_sms": "Avisos de sus solicitudes por SMS",
 }
 DELIVERY = {"entregada": "Entregada", "fallida": "No entregada"}
 

@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from crm_bridge.db import make_engine
-from crm_bridge.models import Base
+from crm_bridge.models import Base, include_object
 
 target_metadata = Base.metadata
 
@@ -26,6 +26,7 @@ def _run(connection: Connection) -> None:
         # SQLite alters tables by copying them; batch mode does that for us.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

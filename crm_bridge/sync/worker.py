@@ -36,6 +36,8 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from sqlalchemy import Engine
 
+from crm_bridge.notifications import CitizenNotices, send_citizen_notices
+from crm_bridge.notifications import install as install_notices
 from crm_bridge.sync.adapter import CrmAdapter
 from crm_bridge.sync.exceptions import DispatchError
 from crm_bridge.sync.jobs import CrmSync, LockFactory, install, sync_outbox_row
@@ -160,13 +162,16 @@ def run_worker(
     burst: bool = False,
     sla_alerts: SlaAlerts | None = None,
     sla_interval: float = 60.0,
+    notices: CitizenNotices | None = None,
+    notices_interval: float = 30.0,
 ) -> int:
     """`atiende worker`: run sync jobs (and the outbox relay) until SIGINT/SIGTERM.
 
     Blocks in the calling (main) thread: RQ installs its signal handlers there
     and finishes the job in progress on the first SIGTERM. Returns an exit code.
     With `sla_alerts`, an SLA scan job is enqueued every `sla_interval`
-    seconds (once across all workers) and run by whichever worker takes it.
+    seconds (once across all workers) and run by whichever worker takes it;
+    with `notices`, the citizen notices' job likewise every `notices_interval`.
     `redis` and `engine` are the composition root's: it closes them.
     """
     sync = CrmSync(
@@ -189,6 +194,13 @@ def run_worker(
             lambda: enqueue_sla_scan(redis, dispatcher.queue, sla_interval), sla_interval
         )
         scans.start()
+    notice_scans: PeriodicScan | None = None
+    if notices is not None:
+        install_notices(notices)
+        notice_scans = PeriodicScan(
+            lambda: enqueue_notices(redis, dispatcher.queue, notices_interval), notices_interval
+        )
+        notice_scans.start()
     worker = _SyncWorker([dispatcher.queue], connection=redis)
     # RQ installs its handlers only once it has registered: a stop asked for
     # before that is kept and honoured when they are installed.
@@ -199,6 +211,8 @@ def run_worker(
     finally:
         if scans is not None:
             scans.stop()
+        if notice_scans is not None:
+            notice_scans.stop()
         relay.stop()
         adapter.close()
     return 0
@@ -209,6 +223,16 @@ def enqueue_sla_scan(redis: Redis, queue: Queue, interval: float) -> bool:
     if not redis.set("atiende:sla:tick", "1", nx=True, ex=max(1, int(interval))):
         return False
     queue.enqueue(scan_sla_alerts, job_id="sla-scan", result_ttl=_RESULT_TTL, failure_ttl=3600)
+    return True
+
+
+def enqueue_notices(redis: Redis, queue: Queue, interval: float) -> bool:
+    """Enqueue the citizen notices' job unless another worker did within `interval`."""
+    if not redis.set("atiende:notices:tick", "1", nx=True, ex=max(1, int(interval))):
+        return False
+    queue.enqueue(
+        send_citizen_notices, job_id="citizen-notices", result_ttl=_RESULT_TTL, failure_ttl=3600
+    )
     return True
 
 

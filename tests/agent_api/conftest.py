@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -24,6 +24,7 @@ from crm_bridge.db import make_engine
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
+from crm_bridge.responders import Responder
 from crm_bridge.tickets import TicketService
 from telephony.agents import AgentSnapshot
 from tests.support.postgres import fresh_database
@@ -75,6 +76,7 @@ def build_panel(
     budget: float = 0.15,
     tickets: Callable[[Engine], TicketService] | None = None,
     state_clock: Callable[[], float] | None = None,
+    responders: Sequence[Responder] = (),
 ) -> Panel:
     engine = make_engine(db_url)
     suffix = uuid.uuid4().hex[:6]
@@ -99,6 +101,7 @@ def build_panel(
         passwords=fast_passwords(),
         login_limiter=LoginRateLimiter(max_failures=3),
         tickets=None if tickets is None else tickets(engine),
+        responders=responders,
     )
     store = UserStore(engine, fast_passwords())
     users: dict[str, int] = {}

@@ -17,6 +17,7 @@ from agent_api.catalog import Catalog, TopicInput
 from agent_api.public_limits import AttemptWindow
 from agent_api.web.publico import FORM_COOKIE, NOT_FOUND, PublicPages
 from crm_bridge.models import Attention, Ticket
+from crm_bridge.notifications import CitizenNotices
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.responders import OutgoingMessage
@@ -53,6 +54,9 @@ class Public:
 
     def client(self) -> TestClient:
         return TestClient(self.panel.app, headers={"origin": ORIGIN})
+
+    def notices(self) -> CitizenNotices:
+        return CitizenNotices(self.panel.engine, responders=[self.email, self.sms])
 
 
 @pytest.fixture
@@ -138,7 +142,8 @@ def test_a_request_opens_a_web_attention_and_ticket_and_is_acknowledged(public: 
     status, html = submit(public, public.client())
     assert status == 201, html
     number = number_in(html)
-    assert "correo electrónico" in html  # acknowledged by email
+    assert "le enviaremos el número por correo electrónico" in html
+    public.notices().send_due()
     assert [m.destination for m in public.email.sent] == ["ana@example.org"]
     assert number in public.email.sent[0].body
     assert public.sms.sent == []  # SMS not asked for
@@ -165,6 +170,7 @@ def test_keeping_the_record_registers_the_person_once(public: Public) -> None:
     person = PersonRegistry(public.panel.engine).find_by_cedula(CEDULA)
     assert person is not None and person.phones[0].number == "+59899123456"
     assert person.emails[0].address == "ana@example.org"
+    public.notices().send_due()
     assert [m.destination for m in public.sms.sent] == ["+59899123456"]
     # A second request with the same cédula links to that person, changing nothing.
     status, html = submit(public, client, guardar="on", correo="otra@example.org")

@@ -51,6 +51,7 @@ ENDPOINTS: list[tuple[str, str, set[Role], Any]] = [
     ("PUT", "/api/wrapups/{call}", {E}, {"attention_type": "consulta", "resolution": "resuelta"}),
     ("GET", "/api/catalog", EVERYONE, None),
     ("POST", "/api/catalog/import", {S, A}, [{"code": "T-1", "name": "Cédula"}]),
+    ("GET", "/api/conocimiento?q=cedula", AGENTS, None),
     ("POST", "/api/persons", PERSON_WRITERS, "new-person"),
     ("POST", "/api/persons/search", PERSON_READERS, "search"),
     ("GET", "/api/persons/{person}?{reason}", PERSON_READERS, None),

@@ -289,4 +289,6 @@ def test_a_search_shows_each_person_only_their_consented_values(registry: Person
         C.CONTACT: False,
         C.ADDRESS: False,
         C.DOCUMENTS: False,
+        C.NOTICE_EMAIL: False,
+        C.NOTICE_SMS: False,
     }

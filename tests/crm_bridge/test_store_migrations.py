@@ -13,7 +13,7 @@ from sqlalchemy import Column, Engine, MetaData, String, Table, inspect, text
 
 from crm_bridge.db import current_revision, make_engine, upgrade
 from crm_bridge.exceptions import MigrationError
-from crm_bridge.models import Base
+from crm_bridge.models import Base, include_object
 
 pytestmark = pytest.mark.filterwarnings(
     # SQLite cannot reflect expression indexes; the span index is checked directly.
@@ -32,7 +32,9 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def _differences(engine: Engine, metadata: MetaData) -> list[object]:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
         return list(compare_metadata(context, metadata))
 
 
@@ -130,3 +132,14 @@ def test_bridges_starting_together_migrate_one_after_the_other(
 def test_an_unknown_revision_is_a_migration_error(tmp_path: Path) -> None:
     with pytest.raises(MigrationError):
         upgrade(f"sqlite:///{tmp_path / 'x.db'}", revision="no-such-revision")
+
+
+def test_the_migrations_have_one_head() -> None:
+    # Two branches landing migrations on the same parent leave two heads, and
+    # `upgrade head` then refuses to run on an operator's database.
+    from alembic.script import ScriptDirectory
+
+    from crm_bridge.db import alembic_config
+
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert len(heads) == 1, f"several alembic heads: {heads}; renumber the newest migration"

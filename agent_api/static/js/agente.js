@@ -300,6 +300,17 @@
       form.querySelector(".linked-person").textContent = link.dataset.nombre;
       return;
     }
+    const topic = event.target.closest("[data-tema]");
+    if (topic) {
+      // A trámite found in the knowledge panel becomes the wrap-up's topic.
+      const form = visibleForm();
+      if (!form) return;
+      const select = form.querySelector("select[name=topic_id]");
+      select.value = topic.dataset.tema;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+      topic.textContent = `«${topic.dataset.temaNombre}» elegido en el cierre`;
+      return;
+    }
     if (event.target.id === "avisos" && "Notification" in window) {
       Notification.requestPermission().then((answer) => {
         event.target.textContent = answer === "granted" ? "Avisos en el escritorio permitidos" : "Avisos no permitidos";
