@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Engine, or_, select
 from agent_api.exceptions import AgentApiError
 from crm_bridge.citizen_requests import CitizenRequests
 from crm_bridge.db import session_factory
+from crm_bridge.mail_store import MailThreads
 from crm_bridge.models import Attention, AttentionWrapup, Ticket, UnitReferent
 from crm_bridge.organisms import Directory
 from crm_bridge.store_access import translated
@@ -160,6 +161,8 @@ class FollowUpServices:
     rights: PersonRights | None = None
     # Requests citizens opened on the web form: where their answer may go.
     requests: CitizenRequests | None = None
+    # Email threads of tickets: reply addresses and attachments.
+    mail: MailThreads | None = None
 
 
 def get_followup(request: Request) -> FollowUpServices:

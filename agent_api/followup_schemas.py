@@ -82,9 +82,18 @@ class TicketResponseOut(BaseModel):
     body: str
 
 
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+
+
 class TicketDetailOut(TicketOut):
     timeline: list[TicketEventOut]
     responses: list[TicketResponseOut]
+    # Files that came by email (download: /api/tickets/{number}/attachments/{id}).
+    attachments: list[AttachmentOut] = []
 
 
 class DeriveIn(BaseModel):

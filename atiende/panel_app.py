@@ -33,6 +33,7 @@ from crm_bridge.citizen_requests import CitizenRequests
 from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.knowledge_send import Disseminator
+from crm_bridge.mail_store import MailThreads
 from crm_bridge.organisms import Directory
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.responders import Responder
@@ -127,6 +128,7 @@ def panel_app(
         crm_failures=crm_failures,
         rights=rights,
         requests=requests,
+        mail=MailThreads(engine),
     )
     app = create_app(
         services=services,

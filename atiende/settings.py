@@ -100,6 +100,11 @@ class CrmSettings(BaseModel):
     # The Contacts custom field holding Atiende's key (e.g. cf_853, label "Atiende key").
     vtiger_contact_key_field: str = "cf_atiende_key"
     vtiger_attention_module: str = "PBXManager"
+    # The HelpDesk custom field holding a ticket's Atiende key (like the contacts' one).
+    vtiger_ticket_key_field: str = "cf_atiende_key"
+    # Where a wrap-up goes: a ModComments note on the call record ("comment")
+    # or the call record's description ("description", for a module with one).
+    vtiger_wrapup_mode: Literal["comment", "description"] = "comment"
     webhook_url: str | None = None
     webhook_secret: SecretStr = SecretStr("")
     timeout: float = Field(default=10.0, gt=0)
@@ -120,6 +125,42 @@ class CrmSettings(BaseModel):
     # Notices to persons about their tickets (crm_bridge.notifications): the
     # due ones are sent every notices_interval seconds.
     notices_interval: float = Field(default=30.0, gt=0)
+
+
+class MailboxSettings(BaseModel):
+    """One organism's or unit's mailbox, read over IMAP by the email intake."""
+
+    # Short name for logs and the store (never the address): [a-z0-9_-].
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,64}$")
+    address: str = Field(min_length=3, max_length=254)  # replies go out from it
+    organism: str = Field(min_length=1, max_length=32)  # organism code
+    unit: str | None = Field(default=None, max_length=32)  # unit code in it
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    # ssl: IMAPS (993); starttls: upgrade on 143; none: only for a local test server.
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str
+    password: SecretStr
+    folder: str = "INBOX"
+    request_type: Literal["consulta", "sugerencia", "queja", "reclamo"] = "consulta"
+
+
+class MailSettings(BaseModel):
+    """Email: mailboxes read into tickets, and SMTP for the replies written on them."""
+
+    mailboxes: list[MailboxSettings] = Field(default_factory=list)
+    poll_interval: float = Field(default=60.0, gt=0)
+    # Unset: replies cannot go by email (the ticket's other channels remain).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr = SecretStr("")
+    # From of replies on tickets that did not come by email; unset: the first mailbox's.
+    sender: str | None = None
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    max_attachments: int = Field(default=10, ge=0, le=50)
+    timeout: float = Field(default=30.0, gt=0)
 
 
 class ApiSettings(BaseModel):
@@ -190,3 +231,4 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)

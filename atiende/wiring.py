@@ -45,18 +45,24 @@ from atiende.settings import ConfigurationError, CrmSettings, Settings
 from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
+from crm_bridge.contacts import ContactAttentions
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.history import PersonHistory
 from crm_bridge.ivr_services import StoreIvrServices
+from crm_bridge.mail_intake import Mailbox, MailIntake
+from crm_bridge.mail_rules import AttachmentPolicy
+from crm_bridge.mail_store import MailThreads, ThreadedEmailResponder
 from crm_bridge.notifications import CitizenNotices
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.recorder import AttentionRecorder
+from crm_bridge.responders import Responder, SmtpResponder
 from crm_bridge.sync.adapter import CrmAdapter
 from crm_bridge.sync.outbox import OutboxStore, SyncFailures, track_changes
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.runtime import SyncService, build_adapter
 from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
+from crm_bridge.ticket_rules import RequestType
 from crm_bridge.tickets import TicketService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
@@ -304,6 +310,8 @@ def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
         vtiger_access_key=crm.vtiger_access_key.get_secret_value(),
         vtiger_contact_key_field=crm.vtiger_contact_key_field,
         vtiger_attention_module=crm.vtiger_attention_module,
+        vtiger_ticket_key_field=crm.vtiger_ticket_key_field,
+        vtiger_wrapup_mode=crm.vtiger_wrapup_mode,
         webhook_url=crm.webhook_url,
         webhook_secret=crm.webhook_secret.get_secret_value(),
         timeout=crm.timeout,
@@ -377,6 +385,99 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
         notices.start()
         stops.append(notices.stop)
     return Background(stops, failures)
+
+
+def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
+    """The "email" responder of the tickets when SMTP is configured: replies
+    threaded into the citizen's conversation, from the ticket's mailbox."""
+    mail = settings.mail
+    if not mail.smtp_host:
+        return []
+    sender = mail.sender or (mail.mailboxes[0].address if mail.mailboxes else None)
+    if not sender:
+        raise ConfigurationError(
+            "ATIENDE_MAIL__SENDER: replies by email need a sender address (or a mailbox)"
+        )
+    smtp = SmtpResponder(
+        mail.smtp_host,
+        mail.smtp_port,
+        sender,
+        username=mail.smtp_username,
+        password=mail.smtp_password.get_secret_value() or None,
+        starttls=mail.smtp_starttls,
+        timeout=mail.timeout,
+    )
+    return [
+        ThreadedEmailResponder(
+            smtp,
+            MailThreads(engine),
+            contacts=ContactAttentions(
+                engine, phone_region=settings.phone_region, outbox=settings.crm.adapter != "none"
+            ),
+            mailbox_addresses={box.name: box.address for box in mail.mailboxes},
+            default_mailbox=mail.mailboxes[0].name if mail.mailboxes else "",
+        )
+    ]
+
+
+def mail_intake(settings: Settings, engine: Engine) -> MailIntake | None:
+    """The IMAP intake of the configured mailboxes; None when there are none."""
+    mail = settings.mail
+    if not mail.mailboxes:
+        return None
+    hours = business_hours(settings)
+    if hours is None:
+        log.warning("mail intake off: tickets need the centre's hours (IVR flow 'default')")
+        return None
+    return MailIntake(
+        engine,
+        tickets=TicketService(
+            engine, business_hours=hours, responders=mail_responders(settings, engine)
+        ),
+        contacts=ContactAttentions(
+            engine, phone_region=settings.phone_region, outbox=settings.crm.adapter != "none"
+        ),
+        threads=MailThreads(engine),
+        mailboxes=[
+            Mailbox(
+                name=box.name,
+                address=box.address,
+                organism=box.organism,
+                unit=box.unit,
+                host=box.host,
+                port=box.port,
+                security=box.security,
+                username=box.username,
+                password=box.password.get_secret_value(),
+                folder=box.folder,
+                request_type=RequestType(box.request_type),
+                timeout=mail.timeout,
+            )
+            for box in mail.mailboxes
+        ],
+        policy=AttachmentPolicy(
+            max_bytes=mail.max_attachment_bytes, max_count=mail.max_attachments
+        ),
+    )
+
+
+def start_mail_intake(
+    parts: contextlib.AsyncExitStack, settings: Settings, engine: Engine
+) -> MailIntake | None:
+    """Poll the mailboxes every ATIENDE_MAIL__POLL_INTERVAL seconds in a worker
+    thread (imaplib blocks; the event loop never does); `parts` stops it."""
+    intake = mail_intake(settings, engine)
+    if intake is None:
+        return None
+    scan = PeriodicScan(intake.poll, settings.mail.poll_interval, name="mail-intake")
+    scan.start()
+    parts.push_async_callback(asyncio.to_thread, scan.stop)
+    log.info(
+        "mail intake: %d mailbox(es) every %gs",
+        len(intake.mailboxes),
+        settings.mail.poll_interval,
+    )
+    return intake
 
 
 def run_worker_command(settings: Settings) -> int:
@@ -544,7 +645,13 @@ class Panel:
             allowed_origins=origins,
             pause_reasons=api.pause_reasons or DEFAULT_PAUSE_REASONS,
             tickets=(
-                TicketService(self.engine, business_hours=hours) if hours is not None else None
+                TicketService(
+                    self.engine,
+                    business_hours=hours,
+                    responders=mail_responders(self.settings, self.engine),
+                )
+                if hours is not None
+                else None
             ),
             sla_alerts=sla_alerts(self.settings, self.engine),
             rights=PersonRights(
@@ -739,6 +846,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         start_metrics_part(parts, settings, service, [followup, indicators, *ivr_metrics])
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
+        start_mail_intake(parts, settings, engine)
         if panel is not None:
             panel.attach_crm_failures(background.failures)
         log.info(

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 from typing import Protocol
 
 from crm_bridge.exceptions import DeliveryError
@@ -32,6 +32,12 @@ class OutgoingMessage:
     subject: str
     body: str
     reference: str  # the ticket number, for threading and for the logs
+    # Email only (ThreadedEmailResponder fills them): the mailbox it goes out
+    # from, its own Message-ID, and the ids that keep the citizen's thread.
+    sender: str | None = None
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
 
 
 class Responder(Protocol):
@@ -87,12 +93,23 @@ class SmtpResponder:
         self._timeout = timeout
         self._local_hostname = local_hostname
 
+    @property
+    def sender(self) -> str:
+        return self._sender
+
     def build(self, message: OutgoingMessage) -> EmailMessage:
         email = EmailMessage()
-        email["From"] = self._sender
+        email["From"] = message.sender or self._sender
         email["To"] = message.destination
         email["Subject"] = message.subject
-        email["Message-ID"] = make_msgid(idstring=message.reference.replace("-", "."))
+        email["Date"] = formatdate(localtime=False)
+        email["Message-ID"] = message.message_id or make_msgid(
+            idstring=message.reference.replace("-", ".")
+        )
+        if message.in_reply_to:
+            email["In-Reply-To"] = message.in_reply_to
+        if message.references:
+            email["References"] = " ".join(message.references)
         email["X-Atiende-Ticket"] = message.reference
         email.set_content(message.body)
         return email

@@ -372,6 +372,21 @@ class TicketService:
             raise InvalidValueError("a note needs text")
         return self._simple(number, TicketAction.NOTE, actor_id, notes)
 
+    def citizen_message(self, number: str, *, notes: str) -> TicketView:
+        """The person wrote again on the ticket (an email answer): a note on the
+        timeline with no actor, and an answered ticket goes back into process."""
+        if not notes.strip():
+            raise InvalidValueError("a message needs text")
+        with translated("recording the person's message"), self._sessions.begin() as session:
+            row = self._locked(session, number)
+            before = TicketStatus(row.status)
+            action = TicketAction.REOPEN if before is TicketStatus.RESPONDIDA else TicketAction.NOTE
+            row.status = next_status(before, action).value
+            now = self._clock()
+            row.updated_at = now
+            self._event(session, row, now, None, action, before, notes=notes)
+            return _view(row)
+
     def respond(
         self,
         number: str,

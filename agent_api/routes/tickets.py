@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
 from agent_api.audit import AuditAction
 from agent_api.auth import Principal
@@ -19,6 +21,7 @@ from agent_api.deps import CurrentUser, Services
 from agent_api.exceptions import Forbidden, InvalidInput, NotFound
 from agent_api.followup import DeliveryFailed, FollowUp, FollowUpServices, TicketFilter, need
 from agent_api.followup_schemas import (
+    AttachmentOut,
     DeriveIn,
     NoteIn,
     NotesIn,
@@ -30,7 +33,7 @@ from agent_api.followup_schemas import (
     TicketResponseOut,
 )
 from agent_api.need_to_know import NOT_IDENTIFIED
-from crm_bridge.exceptions import DeliveryError
+from crm_bridge.exceptions import DeliveryError, NotFoundError
 from crm_bridge.organisms import Role
 from crm_bridge.ticket_access import VIEW, may
 from crm_bridge.ticket_rules import RequestType, TicketAction, TicketStatus, allowed_actions
@@ -230,6 +233,12 @@ def read_ticket(
             )
             for r in tickets.responses(number)
         ],
+        attachments=[]
+        if figures or followup.mail is None
+        else [
+            AttachmentOut(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size)
+            for a in followup.mail.attachments(number)
+        ],
     )
 
 
@@ -293,8 +302,13 @@ def respond_ticket(
 def _destination(
     services: Services, ticket: TicketView, channel: str, followup: FollowUpServices
 ) -> str:
-    """The person's address for the channel, when the person consented to keep one;
-    else the one a web request's person allowed this request to be answered at."""
+    """The address the person wrote from (an email ticket), else the person's
+    address for the channel when the person consented to keep one, else the one
+    a web request's person allowed this request to be answered at."""
+    if channel == "email" and followup.mail is not None:
+        thread = followup.mail.thread(ticket.number)
+        if thread is not None and thread.address:
+            return thread.address
     person = None if ticket.person_id is None else services.persons.get(ticket.person_id)
     if channel == "email" and person is not None and person.emails:
         return person.emails[0].address
@@ -309,6 +323,49 @@ def _destination(
     raise InvalidInput(
         f"no destination for {channel}",
         detalle="La persona no tiene un dato de contacto para ese canal; indique el destino.",
+    )
+
+
+@router.get("/{number}/attachments/{attachment_id}", response_class=Response)
+def download_attachment(
+    number: Number,
+    attachment_id: Annotated[int, Path(ge=1, le=2**53)],
+    user: CurrentUser,
+    services: Services,
+    followup: FollowUp,
+) -> Response:
+    """A file that came with the ticket's email, only as a download.
+
+    Never rendered by the browser: Content-Disposition attachment, nosniff and
+    a sandboxing CSP, whatever its type. Whoever may read the ticket may
+    download it (the gerente, who sees figures only, may not); each download
+    is audited like a read of the ticket.
+    """
+    ticket = _checked(followup, user, number, VIEW)
+    if user.role is Role.GERENTE or followup.mail is None:
+        raise Forbidden(
+            f"user {user.user_id} ({user.role}) may not download attachments",
+            detalle="No tiene acceso a los adjuntos de las solicitudes.",
+        )
+    try:
+        info, data = followup.mail.attachment(number, attachment_id)
+    except NotFoundError as err:
+        raise NotFound(str(err), detalle="Ese adjunto no existe en la solicitud.") from err
+    services.audit.record(
+        AuditAction.TICKET_READ,
+        actor_id=user.user_id,
+        person_ids=[ticket.person_id],
+        details={"reason": "adjunto", "ticket": ticket.number, "attachment": info.id},
+    )
+    return Response(
+        content=data,
+        media_type=info.content_type,
+        headers={
+            "Content-Disposition": "attachment; filename*=UTF-8''" + quote(info.filename),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
     )
 
 

@@ -211,6 +211,25 @@ async def detail(request: Request, ticket_number: str, user: Referente) -> Respo
     return await _detail(request, user, ticket_number, [], None)
 
 
+@router.get("/solicitudes/{ticket_number}/adjuntos/{adjunto}")
+async def attachment(
+    request: Request, ticket_number: str, adjunto: str, user: Referente
+) -> Response:
+    """A file of the ticket's email, as a download (the API's checks and audit)."""
+    services, followup = _services(request)
+    attachment_id = number(adjunto)
+    if not NUMBER.match(ticket_number) or attachment_id is None:
+        return RedirectResponse("/solicitudes", status_code=303)
+    errors: Errors = []
+    found = await attempt(
+        lambda: api.download_attachment(ticket_number, attachment_id, user, services, followup),
+        errors,
+    )
+    if found is None:
+        return await _detail(request, user, ticket_number, errors, None)
+    return found
+
+
 @router.post("/solicitudes/{ticket_number}/{accion}")
 async def act(request: Request, ticket_number: str, accion: str, user: ReferenteAction) -> Response:
     services, followup = _services(request)

@@ -262,16 +262,17 @@ def scan_sla_alerts() -> int:
 class PeriodicScan:
     """Calls `tick` every `interval` seconds in a daemon thread (errors logged, not fatal)."""
 
-    def __init__(self, tick: Callable[[], object], interval: float) -> None:
+    def __init__(self, tick: Callable[[], object], interval: float, name: str = "sla-scan") -> None:
         self._tick = tick
         self._interval = interval
+        self._name = name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="sla-scan", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -285,7 +286,7 @@ class PeriodicScan:
             try:
                 self._tick()
             except (CrmBridgeError, OSError) as err:
-                log.warning("SLA scan failed: %s", err)
+                log.warning("%s failed: %s", self._name, err)
             except Exception:
-                log.exception("SLA scan failed")
+                log.exception("%s failed", self._name)
             self._stop.wait(self._interval)

@@ -21,6 +21,7 @@ and opensmtpd when missing).
 from __future__ import annotations
 
 import email
+import email.policy
 import imaplib
 import os
 import pwd
@@ -108,7 +109,7 @@ class MailServers:
             for uid in data[0].split():
                 _, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
                 raw = next(p[1] for p in parts if isinstance(p, tuple))
-                found.append(email.message_from_bytes(raw))
+                found.append(email.message_from_bytes(raw, policy=email.policy.default))
             return found
         finally:
             client.logout()
