@@ -20,6 +20,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         conocimiento,
+        devoluciones,
         login,
         publico,
         reportes,
@@ -37,7 +38,11 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         conocimiento,
+<<<<<<< HEAD
         publico,
+=======
+        devoluciones,
+>>>>>>> main
     ):
         app.include_router(module.router)
 
