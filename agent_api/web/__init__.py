@@ -22,6 +22,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         conocimiento,
         devoluciones,
         login,
+        publico,
         reportes,
         solicitudes,
         supervision,
@@ -37,7 +38,11 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         conocimiento,
+<<<<<<< HEAD
+        publico,
+=======
         devoluciones,
+>>>>>>> main
     ):
         app.include_router(module.router)
 
