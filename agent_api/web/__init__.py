@@ -38,11 +38,8 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         conocimiento,
-<<<<<<< HEAD
-        publico,
-=======
         devoluciones,
->>>>>>> main
+        publico,
     ):
         app.include_router(module.router)
 
