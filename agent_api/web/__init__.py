@@ -22,6 +22,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         conocimiento,
         devoluciones,
         login,
+        publico,
         reportes,
         seguimientos,
         solicitudes,
@@ -39,6 +40,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente_socket,
         conocimiento,
         devoluciones,
+        publico,
         seguimientos,
     ):
         app.include_router(module.router)
