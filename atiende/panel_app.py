@@ -27,8 +27,10 @@ from agent_api.need_to_know import NeedToKnow
 from agent_api.pop_lookup import PersonCards
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
+from agent_api.web.publico import PublicPages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from crm_bridge.citizen_requests import CitizenRequests
 from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.knowledge_send import Disseminator
@@ -71,6 +73,7 @@ def panel_app(
     trusted_proxies: Sequence[str] = (),
     responders: Sequence[Responder] = (),
     callbacks: Callable[[AuditLog], CallbackDesk] | None = None,
+    public_min_fill_seconds: float = 3.0,
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
         root's part of agent_api.app.create_app). `clock` decides what "today" is
@@ -78,8 +81,9 @@ def panel_app(
         recording's day); `state_clock` is the one that stamped the agents' snapshots
     (the bridge's); `responders` carry a trámite's information to the citizen
     (email, sms; without them it is only logged); `callbacks` builds the
-    callback desk on the app's audit log; the other arguments are create_app's
-    and the services'.
+    callback desk on the app's audit log; `public_min_fill_seconds` is how long
+    the public form must have been open before it is sent
+    (agent_api.web.publico); the other arguments are create_app's and the services'.
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
@@ -112,6 +116,15 @@ def panel_app(
         services.state_clock = state_clock
     if callbacks is not None:
         services.callbacks = callbacks(services.audit)
+    requests = (
+        None
+        if tickets is None
+        else CitizenRequests(
+            engine,
+            tickets,
+            phone_region=phone_region,
+        )
+    )
     followup = FollowUpServices(
         tickets=tickets,
         scope=TicketScope(engine),
@@ -119,9 +132,10 @@ def panel_app(
         sla_alerts=sla_alerts,
         crm_failures=crm_failures,
         rights=rights,
+        requests=requests,
         mail=MailThreads(engine),
     )
-    return create_app(
+    app = create_app(
         services=services,
         followup=followup,
         person_history=history,
@@ -133,3 +147,10 @@ def panel_app(
         body_limits=body_limits,
         trusted_proxies=trusted_proxies,
     )
+    app.state.public = PublicPages(
+        requests=requests,
+        audit=services.audit,
+        secret_key=secret_key,
+        min_fill_seconds=public_min_fill_seconds,
+    )
+    return app

@@ -22,6 +22,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         conocimiento,
         devoluciones,
         login,
+        publico,
         reportes,
         solicitudes,
         supervision,
@@ -38,6 +39,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente_socket,
         conocimiento,
         devoluciones,
+        publico,
     ):
         app.include_router(module.router)
 
