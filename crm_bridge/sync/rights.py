@@ -377,8 +377,12 @@ class PersonRights:
                 add_rows(session, Entity.ATTENTION, attention_ids, Action.UPSERT, now=now)
                 # Wrap-up notes and tickets already in the CRM are sent again,
                 # anonymised; those never sent stay out of it until their own row.
-                for entity, ids in ((Entity.WRAPUP, wrapup_ids), (Entity.TICKET, ticket_ids)):
-                    add_rows(session, entity, _in_crm(session, entity, ids), now=now)
+                sent: tuple[tuple[Entity, Iterable[int]], ...] = (
+                    (Entity.WRAPUP, wrapup_ids),
+                    (Entity.TICKET, ticket_ids),
+                )
+                for entity, entity_ids in sent:
+                    add_rows(session, entity, _in_crm(session, entity, entity_ids), now=now)
             self._audit(
                 session,
                 person_id,
