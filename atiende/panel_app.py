@@ -28,6 +28,7 @@ from agent_api.services import PanelServices
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from crm_bridge.contacts import ContactAttentions
 from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.knowledge_send import Disseminator
@@ -39,6 +40,8 @@ from crm_bridge.sync.outbox import SyncFailures
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
 from crm_bridge.tickets import TicketService
+from crm_bridge.turns import TurnService
+from dashboards.kiosk import KioskLinks
 from telephony.agents import AgentSnapshot
 
 
@@ -69,6 +72,7 @@ def panel_app(
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
     responders: Sequence[Responder] = (),
+    walkin_outbox: bool = False,
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
         root's part of agent_api.app.create_app). `clock` decides what "today" is
@@ -116,7 +120,7 @@ def panel_app(
         rights=rights,
         mail=MailThreads(engine),
     )
-    return create_app(
+    app = create_app(
         services=services,
         followup=followup,
         person_history=history,
@@ -128,3 +132,15 @@ def panel_app(
         body_limits=body_limits,
         trusted_proxies=trusted_proxies,
     )
+    # Walk-in attention (agent_api.web.presencial): turns over the same store,
+    # the room display's and tablets' kiosk links. `walkin_outbox`: closed
+    # walk-ins reach the CRM as calls do.
+    contacts = ContactAttentions(engine, phone_region=phone_region, outbox=walkin_outbox)
+    app.state.walkin_contacts = contacts
+    app.state.turns = (
+        TurnService(engine, contacts, timezone=timezone)
+        if clock is None
+        else TurnService(engine, contacts, timezone=timezone, clock=clock)
+    )
+    app.state.walkin_kiosk = KioskLinks(engine)
+    return app

@@ -664,6 +664,7 @@ class Panel:
             cookie_secure=api.cookie_secure,
             trusted_proxies=api.trusted_proxies,
             max_body_bytes=api.max_body_bytes,
+            walkin_outbox=self.settings.crm.adapter != "none",
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)

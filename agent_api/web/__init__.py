@@ -21,6 +21,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente_socket,
         conocimiento,
         login,
+        presencial,
         reportes,
         solicitudes,
         supervision,
@@ -36,6 +37,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         conocimiento,
+        presencial,
     ):
         app.include_router(module.router)
 
