@@ -17,6 +17,7 @@ from agent_api.after_call import AfterCallWork
 from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
+from agent_api.callbacks import CallbackDesk
 from agent_api.calls import CallLog
 from agent_api.catalog import Catalog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
@@ -26,8 +27,10 @@ from agent_api.need_to_know import NeedToKnow
 from agent_api.pop_lookup import PersonCards
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
+from agent_api.web.publico import PublicPages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from crm_bridge.citizen_requests import CitizenRequests
 from crm_bridge.contacts import ContactAttentions
 from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
@@ -73,14 +76,18 @@ def panel_app(
     trusted_proxies: Sequence[str] = (),
     responders: Sequence[Responder] = (),
     walkin_outbox: bool = False,
+    callbacks: Callable[[AuditLog], CallbackDesk] | None = None,
+    public_min_fill_seconds: float = 3.0,
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
         root's part of agent_api.app.create_app). `clock` decides what "today" is
         for the calls of the day (tests replaying old recordings set it to the
         recording's day); `state_clock` is the one that stamped the agents' snapshots
     (the bridge's); `responders` carry a trámite's information to the citizen
-    (email, sms; without them it is only logged); the other arguments are
-    create_app's and the services'.
+    (email, sms; without them it is only logged); `callbacks` builds the
+    callback desk on the app's audit log; `public_min_fill_seconds` is how long
+    the public form must have been open before it is sent
+    (agent_api.web.publico); the other arguments are create_app's and the services'.
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
@@ -111,6 +118,17 @@ def panel_app(
     )
     if state_clock is not None:
         services.state_clock = state_clock
+    if callbacks is not None:
+        services.callbacks = callbacks(services.audit)
+    requests = (
+        None
+        if tickets is None
+        else CitizenRequests(
+            engine,
+            tickets,
+            phone_region=phone_region,
+        )
+    )
     followup = FollowUpServices(
         tickets=tickets,
         scope=TicketScope(engine),
@@ -118,6 +136,7 @@ def panel_app(
         sla_alerts=sla_alerts,
         crm_failures=crm_failures,
         rights=rights,
+        requests=requests,
         mail=MailThreads(engine),
     )
     app = create_app(
@@ -143,4 +162,10 @@ def panel_app(
         else TurnService(engine, contacts, timezone=timezone, clock=clock)
     )
     app.state.walkin_kiosk = KioskLinks(engine)
+    app.state.public = PublicPages(
+        requests=requests,
+        audit=services.audit,
+        secret_key=secret_key,
+        min_fill_seconds=public_min_fill_seconds,
+    )
     return app

@@ -20,8 +20,10 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         conocimiento,
+        devoluciones,
         login,
         presencial,
+        publico,
         reportes,
         solicitudes,
         supervision,
@@ -38,6 +40,8 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente_socket,
         conocimiento,
         presencial,
+        devoluciones,
+        publico,
     ):
         app.include_router(module.router)
 
