@@ -76,6 +76,7 @@ from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
 from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
+from dashboards.mail_metrics import MailIntakeCollector
 from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
 from dashboards.wallboard import Wallboard
@@ -496,14 +497,20 @@ def mail_intake(settings: Settings, engine: Engine) -> MailIntake | None:
     )
 
 
+def mail_collectors(intake: MailIntake | None) -> list[Collector]:
+    """/metrics for the intake: messages per mailbox and outcome, failed reads."""
+    if intake is None:
+        return []
+    return [MailIntakeCollector(intake.stats, [box.name for box in intake.mailboxes])]
+
+
 def start_mail_intake(
-    parts: contextlib.AsyncExitStack, settings: Settings, engine: Engine
-) -> MailIntake | None:
+    parts: contextlib.AsyncExitStack, settings: Settings, intake: MailIntake | None
+) -> None:
     """Poll the mailboxes every ATIENDE_MAIL__POLL_INTERVAL seconds in a worker
     thread (imaplib blocks; the event loop never does); `parts` stops it."""
-    intake = mail_intake(settings, engine)
     if intake is None:
-        return None
+        return
     scan = PeriodicScan(intake.poll, settings.mail.poll_interval, name="mail-intake")
     scan.start()
     parts.push_async_callback(asyncio.to_thread, scan.stop)
@@ -512,7 +519,6 @@ def start_mail_intake(
         len(intake.mailboxes),
         settings.mail.poll_interval,
     )
-    return intake
 
 
 def run_worker_command(settings: Settings) -> int:
@@ -902,12 +908,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
         callbacks = callback_collector(settings, engine)
+        intake = mail_intake(settings, engine)
         start_metrics_part(
-            parts, settings, service, [followup, indicators, *ivr_metrics, *callbacks]
+            parts,
+            settings,
+            service,
+            [followup, indicators, *ivr_metrics, *callbacks, *mail_collectors(intake)],
         )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
-        start_mail_intake(parts, settings, engine)
+        start_mail_intake(parts, settings, intake)
         if panel is not None:
             panel.attach_crm_failures(background.failures)
         log.info(

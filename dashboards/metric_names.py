@@ -79,6 +79,12 @@ CALLBACK_OLDEST_WAIT = "atiende_callback_oldest_wait_seconds"
 CALLBACKS_COMPLETED = "atiende_callbacks_completed"
 CALLBACKS_FAILED = "atiende_callbacks_failed"
 
+# ------------------------------------------- email intake (crm_bridge.mail_intake)
+# Label `mailbox`: the configured mailbox's short name (never an address).
+MAIL_MESSAGES = "atiende_mail_messages"  # label `outcome`: nuevo, respuesta, rebote...
+MAIL_READ_FAILURES = "atiende_mail_read_failures"
+MAIL_LAST_READ = "atiende_mail_last_read_timestamp_seconds"
+
 # ------------------------------------------------------------------------- IVR
 IVR_PROMPTS_MISSING = "atiende_ivr_prompts_missing"
 
@@ -104,6 +110,8 @@ COUNTERS = frozenset(
         AGENT_STATE_SECONDS,
         CALLBACKS_COMPLETED,
         CALLBACKS_FAILED,
+        MAIL_MESSAGES,
+        MAIL_READ_FAILURES,
     }
 )
 HISTOGRAMS = frozenset({QUEUE_WAIT, QUEUE_TALK})
@@ -137,6 +145,7 @@ GAUGES = frozenset(
         CALLBACKS_DUE,
         CALLBACKS_OVERDUE,
         CALLBACK_OLDEST_WAIT,
+        MAIL_LAST_READ,
     }
 )
 
