@@ -24,6 +24,7 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.followup import FollowUpServices, TicketScope
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES
 from agent_api.need_to_know import NeedToKnow
+from agent_api.pending_cases import PendingCases
 from agent_api.pop_lookup import PersonCards
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
@@ -58,6 +59,7 @@ def panel_app(
     allowed_origins: Iterable[str],
     pause_reasons: Iterable[str] = DEFAULT_PAUSE_REASONS,
     tickets: TicketService | None = None,
+    pending_cases: PendingCases | None = None,
     sla_alerts: SlaAlerts | None = None,
     crm_failures: SyncFailures | None = None,
     rights: PersonRights | None = None,
@@ -91,6 +93,8 @@ def panel_app(
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
+    if pending_cases is None:
+        pending_cases = PendingCases(engine)
     knowledge = KnowledgeBase(engine)
     services = PanelServices(
         users=UserStore(engine, passwords or Passwords()),
@@ -102,7 +106,7 @@ def panel_app(
         persons=registry,
         audit=AuditLog(engine),
         catalog=Catalog(engine),
-        wrapups=WrapupStore(engine, tickets=tickets),
+        wrapups=WrapupStore(engine, tickets=tickets, phone_region=phone_region),
         calls=(
             CallLog(engine, timezone=timezone)
             if clock is None
@@ -162,6 +166,7 @@ def panel_app(
         else TurnService(engine, contacts, timezone=timezone, clock=clock)
     )
     app.state.walkin_kiosk = KioskLinks(engine)
+    app.state.pending_cases = pending_cases
     app.state.public = PublicPages(
         requests=requests,
         audit=services.audit,

@@ -60,6 +60,8 @@ SLA_ALERTS_OPEN = "atiende_sla_alerts_open"
 CRM_OUTBOX_PENDING = "atiende_crm_outbox_pending"
 CRM_OUTBOX_FAILED = "atiende_crm_outbox_failed"
 CRM_OUTBOX_OLDEST = "atiende_crm_outbox_oldest_pending_seconds"
+# Pending wrap-ups overdue (agent_api.pending_cases): escalated to supervisors.
+FOLLOWUPS_OVERDUE = "atiende_followups_overdue"
 
 # ------------------------------------ quality indicators (dashboards.indicators)
 # Gauges of counts over a rolling window (label `window`, e.g. "7d"), read
@@ -136,6 +138,7 @@ GAUGES = frozenset(
         CRM_OUTBOX_PENDING,
         CRM_OUTBOX_FAILED,
         CRM_OUTBOX_OLDEST,
+        FOLLOWUPS_OVERDUE,
         SURVEY_RESPONSES,
         SURVEY_SCORE_POINTS,
         WRAPUPS_FINISHED,

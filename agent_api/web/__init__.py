@@ -25,6 +25,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         presencial,
         publico,
         reportes,
+        seguimientos,
         solicitudes,
         supervision,
     )
@@ -42,6 +43,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         presencial,
         devoluciones,
         publico,
+        seguimientos,
     ):
         app.include_router(module.router)
 
