@@ -55,7 +55,7 @@ from crm_bridge.ticket_rules import (
     parse_enum,
     parse_number,
 )
-from telephony.domain import CallKey
+from telephony.domain import CallKey, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +460,7 @@ class TicketService:
                     notes=f"via {channel}",
                     heard_by=heard,
                 )
+                _first_answer(session, row, now, actor_id)
             view = _view(row)
         if failure is not None:
             raise failure
@@ -594,6 +595,36 @@ class TicketService:
         )
         with translated("reading a ticket"), self._sessions() as session:
             return session.scalars(query).first() is not None
+
+
+def _first_answer(session: Session, ticket: Ticket, at: datetime, actor_id: int | None) -> None:
+    """A written request (web, mail) is attended when its first response goes out.
+
+    Its attention (crm_bridge.contacts) waited from arrival until then, which
+    is what the per-channel service level measures; calls are the bridge's.
+    """
+    system = ticket.attention_system
+    if system is None or not system.startswith("atiende:") or ticket.attention_linkedid is None:
+        return
+    row = session.scalars(
+        select(Attention).where(
+            Attention.system == system, Attention.linkedid == ticket.attention_linkedid
+        )
+    ).first()
+    if row is None or row.answered_at is not None or row.ended_at is not None:
+        return
+    user = None if actor_id is None else session.get(User, actor_id)
+    agent = None if user is None else user.username
+    arrived = row.arrived_at if row.arrived_at.tzinfo else row.arrived_at.replace(tzinfo=UTC)
+    row.answered_at = at
+    row.ended_at = at
+    row.wait_seconds = max(0.0, (at - arrived).total_seconds())
+    row.talk_seconds = 0.0
+    row.outcome = Outcome.ANSWERED.value
+    if agent is not None:
+        row.agent = agent
+        row.agents = [*row.agents, agent]
+    row.updated_at = at
 
 
 def _by_number(number: str) -> Select[Ticket]:

@@ -17,7 +17,8 @@ Three dashboards (titles in Spanish, the supervisors' language):
   dashboards.metric_names).
 - ``atiende-indicators``: the quality indicators (dashboards.indicators):
   CSAT mean and distribution by channel, queue and organism, first contact
-  resolution, ticket SLA compliance by organism and unit, complaints by unit.
+  resolution, ticket SLA compliance by organism and unit, complaints by unit,
+  callbacks completed within target.
 """
 
 from __future__ import annotations
@@ -580,6 +581,7 @@ def indicators() -> Json:
     the same sums the reports make, so a panel and /reportes over the same
     days agree."""
     layout = _Layout()
+    callbacks = f"{m.CALLBACKS_COMPLETED}_total"
     csat_steps = _steps((None, _RED), (3.5, _YELLOW), (4.0, _GREEN))
     share_steps = _steps((None, _RED), (0.5, _YELLOW), (0.8, _GREEN))
     panels: list[Json] = [_row(layout, "Centro (últimos días)")]
@@ -622,7 +624,12 @@ def indicators() -> Json:
                        "{{organism}}/{{unit}} {{type}}")],
               unit="none", thresholds=_steps((None, "blue")), w=8),
         _timeseries(layout, "Satisfacción media en el tiempo",
-                    [_target(_csat("channel"), "{{channel}}")], unit="none", w=24),
+                    [_target(_csat("channel"), "{{channel}}")], unit="none", w=16),
+        # The worklist's own count (crm_bridge.callbacks, dashboards.callback_metrics).
+        _bars(layout, "Devoluciones de llamada dentro del objetivo (24 h)",
+              [_target(f'sum by (queue) (increase({callbacks}{{within_target="true"}}[24h]))'
+                       f" / (sum by (queue) (increase({callbacks}[24h])) > 0)", "{{queue}}")],
+              unit="percentunit", thresholds=share_steps, w=8, decimals=0, limits=(0, 1)),
     ]  # fmt: skip
     return _dashboard(
         "atiende-indicators",

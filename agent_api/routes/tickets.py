@@ -303,7 +303,8 @@ def _destination(
     services: Services, ticket: TicketView, channel: str, followup: FollowUpServices
 ) -> str:
     """The address the person wrote from (an email ticket), else the person's
-    address for the channel when the person consented to keep one."""
+    address for the channel when the person consented to keep one, else the one
+    a web request's person allowed this request to be answered at."""
     if channel == "email" and followup.mail is not None:
         thread = followup.mail.thread(ticket.number)
         if thread is not None and thread.address:
@@ -313,6 +314,10 @@ def _destination(
         return person.emails[0].address
     if channel == "sms" and person is not None and person.phones:
         return person.phones[0].number
+    if followup.requests is not None and ticket.attention is not None:
+        contact = followup.requests.contact(ticket.attention, channel)
+        if contact is not None:
+            return contact
     if channel == "log":
         return "" if ticket.person_id is None else f"persona {ticket.person_id}"
     raise InvalidInput(

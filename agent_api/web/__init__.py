@@ -22,7 +22,9 @@ def install(app: FastAPI, pages: Pages) -> None:
         conocimiento,
         devoluciones,
         login,
+        publico,
         reportes,
+        seguimientos,
         solicitudes,
         supervision,
     )
@@ -38,6 +40,8 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente_socket,
         conocimiento,
         devoluciones,
+        publico,
+        seguimientos,
     ):
         app.include_router(module.router)
 
