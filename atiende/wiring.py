@@ -71,6 +71,7 @@ from crm_bridge.tickets import TicketService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.callback_metrics import CallbackCollector
+from dashboards.channel_figures import ChannelCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -900,9 +901,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
+        channels = ChannelCollector(engine, window_days=settings.kpi.indicator_window_days)
         callbacks = callback_collector(settings, engine)
         start_metrics_part(
-            parts, settings, service, [followup, indicators, *ivr_metrics, *callbacks]
+            parts, settings, service, [followup, indicators, channels, *ivr_metrics, *callbacks]
         )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
