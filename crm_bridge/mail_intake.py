@@ -30,7 +30,7 @@ import logging
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from enum import StrEnum
 from typing import Literal
@@ -75,6 +75,9 @@ log = logging.getLogger(__name__)
 # A message bigger than this is not fetched (it could not be kept anyway).
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024
 MAILBOX_VARIABLE = "ATIENDE_MAILBOX"
+# A claim still unfinished after this long was left by a pass that died;
+# younger ones may be another replica's pass at work.
+STALE_CLAIM = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,9 +275,15 @@ class MailIntake:
         )
         if record is None:
             previous = self._threads.seen(message_id)
-            if previous is None or previous.kind != PENDING or previous.direction == OUT:
+            if (
+                previous is None
+                or previous.kind != PENDING
+                or previous.direction == OUT
+                or self._clock() - previous.at < STALE_CLAIM
+            ):
+                # Handled, or being handled right now (another replica's pass).
                 return Outcome.DUPLICATE
-            record = previous  # a claim a crash left half done: finish it
+            record = previous  # a claim a crash left half done long ago: finish it
         if kind is MailKind.BOUNCE:
             self._bounced(message)
             return Outcome.BOUNCE
