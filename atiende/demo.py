@@ -29,6 +29,8 @@ from atiende.wiring import (
     build_panel,
     callback_collector,
     ivr_flows,
+    mail_collectors,
+    mail_intake,
     migrate,
     start_ivr,
     start_mail_intake,
@@ -275,7 +277,12 @@ async def _run(
     await service.start()
     indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
     callbacks = callback_collector(settings, engine)
-    metrics = start_metrics_part(parts, settings, service, [indicators, *callbacks])
+    # Only a mailbox the operator configured (ATIENDE_MAIL__MAILBOXES, e.g. a
+    # local Dovecot): the demo never reaches for a mail server of its own.
+    intake = mail_intake(settings, engine)
+    metrics = start_metrics_part(
+        parts, settings, service, [indicators, *callbacks, *mail_collectors(intake)]
+    )
 
     async def drain() -> None:
         # The calls in progress end before the bridge stops: no new arrivals,
@@ -303,9 +310,7 @@ async def _run(
     else:
         ready = len(prompts) - len(missing)
         print(f"  IVR prompts    {ready} of {len(prompts)} in {sounds_dir}", file=out)
-    # Only a mailbox the operator configured (ATIENDE_MAIL__MAILBOXES, e.g. a
-    # local Dovecot): the demo never reaches for a mail server of its own.
-    intake = start_mail_intake(parts, settings, engine)
+    start_mail_intake(parts, settings, intake)
     if intake is not None:
         print(
             f"  mail intake    {len(intake.mailboxes)} mailbox(es) every"

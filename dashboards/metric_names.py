@@ -60,6 +60,8 @@ SLA_ALERTS_OPEN = "atiende_sla_alerts_open"
 CRM_OUTBOX_PENDING = "atiende_crm_outbox_pending"
 CRM_OUTBOX_FAILED = "atiende_crm_outbox_failed"
 CRM_OUTBOX_OLDEST = "atiende_crm_outbox_oldest_pending_seconds"
+# Pending wrap-ups overdue (agent_api.pending_cases): escalated to supervisors.
+FOLLOWUPS_OVERDUE = "atiende_followups_overdue"
 
 # ------------------------------------ quality indicators (dashboards.indicators)
 # Gauges of counts over a rolling window (label `window`, e.g. "7d"), read
@@ -84,6 +86,12 @@ CALLBACKS_OVERDUE = "atiende_callbacks_overdue"
 CALLBACK_OLDEST_WAIT = "atiende_callback_oldest_wait_seconds"
 CALLBACKS_COMPLETED = "atiende_callbacks_completed"
 CALLBACKS_FAILED = "atiende_callbacks_failed"
+
+# ------------------------------------------- email intake (crm_bridge.mail_intake)
+# Label `mailbox`: the configured mailbox's short name (never an address).
+MAIL_MESSAGES = "atiende_mail_messages"  # label `outcome`: nuevo, respuesta, rebote...
+MAIL_READ_FAILURES = "atiende_mail_read_failures"
+MAIL_LAST_READ = "atiende_mail_last_read_timestamp_seconds"
 
 # ------------------------------------------------------------------------- IVR
 IVR_PROMPTS_MISSING = "atiende_ivr_prompts_missing"
@@ -110,6 +118,8 @@ COUNTERS = frozenset(
         AGENT_STATE_SECONDS,
         CALLBACKS_COMPLETED,
         CALLBACKS_FAILED,
+        MAIL_MESSAGES,
+        MAIL_READ_FAILURES,
     }
 )
 HISTOGRAMS = frozenset({QUEUE_WAIT, QUEUE_TALK})
@@ -134,6 +144,7 @@ GAUGES = frozenset(
         CRM_OUTBOX_PENDING,
         CRM_OUTBOX_FAILED,
         CRM_OUTBOX_OLDEST,
+        FOLLOWUPS_OVERDUE,
         SURVEY_RESPONSES,
         SURVEY_SCORE_POINTS,
         WRAPUPS_FINISHED,
@@ -145,6 +156,7 @@ GAUGES = frozenset(
         CALLBACKS_DUE,
         CALLBACKS_OVERDUE,
         CALLBACK_OLDEST_WAIT,
+        MAIL_LAST_READ,
     }
 )
 
