@@ -72,6 +72,7 @@ from crm_bridge.tickets import TicketService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.callback_metrics import CallbackCollector
+from dashboards.channel_figures import ChannelCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -724,6 +725,7 @@ class Panel:
             cookie_secure=api.cookie_secure,
             trusted_proxies=api.trusted_proxies,
             max_body_bytes=api.max_body_bytes,
+            walkin_outbox=self.settings.crm.adapter != "none",
             callbacks=self._callback_desk(controls, service),
         )
         if service.queue_metrics is not None:
@@ -930,13 +932,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
+        channels = ChannelCollector(engine, window_days=settings.kpi.indicator_window_days)
         callbacks = callback_collector(settings, engine)
         intake = mail_intake(settings, engine)
         start_metrics_part(
             parts,
             settings,
             service,
-            [followup, indicators, *ivr_metrics, *callbacks, *mail_collectors(intake)],
+            [followup, indicators, channels, *ivr_metrics, *callbacks, *mail_collectors(intake)],
         )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
