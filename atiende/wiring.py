@@ -73,6 +73,7 @@ from crm_bridge.turns import TurnService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.callback_metrics import CallbackCollector
+from dashboards.channel_figures import ChannelCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -939,13 +940,22 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 engine, ContactAttentions(engine), timezone=settings.kpi.timezone
             ).live_facts
         )
+        channels = ChannelCollector(engine, window_days=settings.kpi.indicator_window_days)
         callbacks = callback_collector(settings, engine)
         intake = mail_intake(settings, engine)
         start_metrics_part(
             parts,
             settings,
             service,
-            [followup, indicators, walkin, *ivr_metrics, *callbacks, *mail_collectors(intake)],
+            [
+                followup,
+                indicators,
+                channels,
+                walkin,
+                *ivr_metrics,
+                *callbacks,
+                *mail_collectors(intake),
+            ],
         )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)

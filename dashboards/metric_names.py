@@ -72,6 +72,12 @@ WRAPUPS_FINISHED = "atiende_wrapups_finished"
 COMPLAINTS = "atiende_complaints"
 TICKET_SLA_TICKETS = "atiende_ticket_sla_tickets"
 
+# ------------------------------ attentions per channel (dashboards.channel_figures)
+# Gauges over a rolling window; labels `window`, `channel` (a channel code) and
+# `state` (answered_within, answered_late, abandoned, other).
+CHANNEL_ATTENTIONS = "atiende_channel_attentions"
+CHANNEL_SL_THRESHOLD = "atiende_channel_sl_threshold_seconds"
+
 # ------------------------------------------- callbacks (crm_bridge.callbacks)
 # Read from the worklist at scrape time; labels `queue` and `within_target`.
 CALLBACKS_PENDING = "atiende_callbacks_pending"
@@ -159,6 +165,8 @@ GAUGES = frozenset(
         WRAPUPS_FINISHED,
         COMPLAINTS,
         TICKET_SLA_TICKETS,
+        CHANNEL_ATTENTIONS,
+        CHANNEL_SL_THRESHOLD,
         CALLBACKS_PENDING,
         CALLBACKS_DUE,
         CALLBACKS_OVERDUE,
