@@ -24,6 +24,7 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.followup import FollowUpServices, TicketScope
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES
 from agent_api.need_to_know import NeedToKnow
+from agent_api.pending_cases import PendingCases
 from agent_api.pop_lookup import PersonCards
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
@@ -31,6 +32,7 @@ from agent_api.web.publico import PublicPages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.citizen_requests import CitizenRequests
+from crm_bridge.contacts import ContactAttentions
 from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.knowledge_send import Disseminator
@@ -42,6 +44,8 @@ from crm_bridge.sync.outbox import SyncFailures
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
 from crm_bridge.tickets import TicketService
+from crm_bridge.turns import TurnService
+from dashboards.kiosk import KioskLinks
 from telephony.agents import AgentSnapshot
 
 
@@ -55,6 +59,7 @@ def panel_app(
     allowed_origins: Iterable[str],
     pause_reasons: Iterable[str] = DEFAULT_PAUSE_REASONS,
     tickets: TicketService | None = None,
+    pending_cases: PendingCases | None = None,
     sla_alerts: SlaAlerts | None = None,
     crm_failures: SyncFailures | None = None,
     rights: PersonRights | None = None,
@@ -72,6 +77,7 @@ def panel_app(
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
     responders: Sequence[Responder] = (),
+    walkin_outbox: bool = False,
     callbacks: Callable[[AuditLog], CallbackDesk] | None = None,
     public_min_fill_seconds: float = 3.0,
 ) -> FastAPI:
@@ -87,6 +93,8 @@ def panel_app(
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
+    if pending_cases is None:
+        pending_cases = PendingCases(engine)
     knowledge = KnowledgeBase(engine)
     services = PanelServices(
         users=UserStore(engine, passwords or Passwords()),
@@ -98,7 +106,7 @@ def panel_app(
         persons=registry,
         audit=AuditLog(engine),
         catalog=Catalog(engine),
-        wrapups=WrapupStore(engine, tickets=tickets),
+        wrapups=WrapupStore(engine, tickets=tickets, phone_region=phone_region),
         calls=(
             CallLog(engine, timezone=timezone)
             if clock is None
@@ -147,6 +155,18 @@ def panel_app(
         body_limits=body_limits,
         trusted_proxies=trusted_proxies,
     )
+    # Walk-in attention (agent_api.web.presencial): turns over the same store,
+    # the room display's and tablets' kiosk links. `walkin_outbox`: closed
+    # walk-ins reach the CRM as calls do.
+    contacts = ContactAttentions(engine, phone_region=phone_region, outbox=walkin_outbox)
+    app.state.walkin_contacts = contacts
+    app.state.turns = (
+        TurnService(engine, contacts, timezone=timezone)
+        if clock is None
+        else TurnService(engine, contacts, timezone=timezone, clock=clock)
+    )
+    app.state.walkin_kiosk = KioskLinks(engine)
+    app.state.pending_cases = pending_cases
     app.state.public = PublicPages(
         requests=requests,
         audit=services.audit,

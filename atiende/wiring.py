@@ -34,6 +34,7 @@ from agent_api.audit import AuditLog
 from agent_api.callbacks import CallbackDesk
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
+from agent_api.pending_cases import PendingCases, remind_forever
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
@@ -71,6 +72,7 @@ from crm_bridge.tickets import TicketService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.callback_metrics import CallbackCollector
+from dashboards.channel_figures import ChannelCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -354,10 +356,18 @@ def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
     )
 
 
+def pending_cases(settings: Settings, engine: Engine) -> PendingCases:
+    return PendingCases(engine, overdue_after=timedelta(hours=settings.api.followup_overdue_hours))
+
+
 def citizen_notices(settings: Settings, engine: Engine) -> CitizenNotices:
-    """The notices to persons about their tickets. No email or SMS responder is
-    configured yet: notices go to the log responder (sent_via "log")."""
-    return CitizenNotices(engine)
+    """The notices to persons about their tickets: by SMTP when a relay is
+    configured (plain messages, not threaded into a conversation: nobody
+    answers an automatic notice). No SMS gateway is configured yet: SMS
+    notices, and email ones without SMTP, go to the log responder and say so
+    (sent_via "log")."""
+    smtp = smtp_responder(settings)
+    return CitizenNotices(engine, responders=[] if smtp is None else [smtp])
 
 
 def sla_alerts(settings: Settings, engine: Engine) -> SlaAlerts | None:
@@ -423,18 +433,17 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
     return Background(stops, failures)
 
 
-def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
-    """The "email" responder of the tickets when SMTP is configured: replies
-    threaded into the citizen's conversation, from the ticket's mailbox."""
+def smtp_responder(settings: Settings) -> SmtpResponder | None:
+    """Plain SMTP to the configured relay, when there is one."""
     mail = settings.mail
     if not mail.smtp_host:
-        return []
+        return None
     sender = mail.sender or (mail.mailboxes[0].address if mail.mailboxes else None)
     if not sender:
         raise ConfigurationError(
             "ATIENDE_MAIL__SENDER: replies by email need a sender address (or a mailbox)"
         )
-    smtp = SmtpResponder(
+    return SmtpResponder(
         mail.smtp_host,
         mail.smtp_port,
         sender,
@@ -443,6 +452,15 @@ def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
         starttls=mail.smtp_starttls,
         timeout=mail.timeout,
     )
+
+
+def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
+    """The "email" responder of the tickets when SMTP is configured: replies
+    threaded into the citizen's conversation, from the ticket's mailbox."""
+    mail = settings.mail
+    smtp = smtp_responder(settings)
+    if smtp is None:
+        return []
     return [
         ThreadedEmailResponder(
             smtp,
@@ -646,6 +664,7 @@ class Panel:
     _app: FastAPI | None = None
     _wallboard_task: asyncio.Task[None] | None = None
     _rollup_task: asyncio.Task[None] | None = None
+    _followup_task: asyncio.Task[None] | None = None
     _listener: socket.socket | None = None
     url: str = ""
 
@@ -694,6 +713,7 @@ class Panel:
                 if hours is not None
                 else None
             ),
+            pending_cases=pending_cases(self.settings, self.engine),
             sla_alerts=sla_alerts(self.settings, self.engine),
             rights=PersonRights(
                 self.engine,
@@ -705,10 +725,15 @@ class Panel:
             cookie_secure=api.cookie_secure,
             trusted_proxies=api.trusted_proxies,
             max_body_bytes=api.max_body_bytes,
+            walkin_outbox=self.settings.crm.adapter != "none",
             callbacks=self._callback_desk(controls, service),
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
+        self._followup_task = asyncio.create_task(
+            remind_forever(app.state.pending_cases, self.hub, api.followup_interval),
+            name="pending-case-reminders",
+        )
         self._app = app
         # log_config=None: uvicorn's records go through the process's one
         # (control-character-escaping) handler, not handlers of its own.
@@ -788,7 +813,7 @@ class Panel:
             self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
-        for task in (self._wallboard_task, self._rollup_task):
+        for task in (self._wallboard_task, self._rollup_task, self._followup_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -903,16 +928,18 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         followup = FollowupCollector(
             alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
             outbox=OutboxStore(engine).stats if adapter is not None else None,
+            overdue_followups=pending_cases(settings, engine).overdue_count,
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
+        channels = ChannelCollector(engine, window_days=settings.kpi.indicator_window_days)
         callbacks = callback_collector(settings, engine)
         intake = mail_intake(settings, engine)
         start_metrics_part(
             parts,
             settings,
             service,
-            [followup, indicators, *ivr_metrics, *callbacks, *mail_collectors(intake)],
+            [followup, indicators, channels, *ivr_metrics, *callbacks, *mail_collectors(intake)],
         )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)

@@ -392,6 +392,15 @@ class TurnService:
         raw = str((variables or {}).get(RECEIVED_BY_VARIABLE, ""))
         return int(raw) if raw.isdigit() else None
 
+    def person_of(self, key: CallKey) -> int | None:
+        """The person linked to a walk-in's attention (at reception)."""
+        with translated("reading an attention"), self._sessions() as session:
+            return session.scalars(
+                select(Attention.person_id).where(
+                    Attention.system == key.system, Attention.linkedid == key.linkedid
+                )
+            ).first()
+
     def give_turn(
         self, key: CallKey, topic_id: int, *, priority: str | None = None, user_id: int | None
     ) -> TurnView:

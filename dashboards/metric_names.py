@@ -60,6 +60,8 @@ SLA_ALERTS_OPEN = "atiende_sla_alerts_open"
 CRM_OUTBOX_PENDING = "atiende_crm_outbox_pending"
 CRM_OUTBOX_FAILED = "atiende_crm_outbox_failed"
 CRM_OUTBOX_OLDEST = "atiende_crm_outbox_oldest_pending_seconds"
+# Pending wrap-ups overdue (agent_api.pending_cases): escalated to supervisors.
+FOLLOWUPS_OVERDUE = "atiende_followups_overdue"
 
 # ------------------------------------ quality indicators (dashboards.indicators)
 # Gauges of counts over a rolling window (label `window`, e.g. "7d"), read
@@ -69,6 +71,12 @@ SURVEY_SCORE_POINTS = "atiende_survey_score_points"
 WRAPUPS_FINISHED = "atiende_wrapups_finished"
 COMPLAINTS = "atiende_complaints"
 TICKET_SLA_TICKETS = "atiende_ticket_sla_tickets"
+
+# ------------------------------ attentions per channel (dashboards.channel_figures)
+# Gauges over a rolling window; labels `window`, `channel` (a channel code) and
+# `state` (answered_within, answered_late, abandoned, other).
+CHANNEL_ATTENTIONS = "atiende_channel_attentions"
+CHANNEL_SL_THRESHOLD = "atiende_channel_sl_threshold_seconds"
 
 # ------------------------------------------- callbacks (crm_bridge.callbacks)
 # Read from the worklist at scrape time; labels `queue` and `within_target`.
@@ -136,11 +144,14 @@ GAUGES = frozenset(
         CRM_OUTBOX_PENDING,
         CRM_OUTBOX_FAILED,
         CRM_OUTBOX_OLDEST,
+        FOLLOWUPS_OVERDUE,
         SURVEY_RESPONSES,
         SURVEY_SCORE_POINTS,
         WRAPUPS_FINISHED,
         COMPLAINTS,
         TICKET_SLA_TICKETS,
+        CHANNEL_ATTENTIONS,
+        CHANNEL_SL_THRESHOLD,
         CALLBACKS_PENDING,
         CALLBACKS_DUE,
         CALLBACKS_OVERDUE,

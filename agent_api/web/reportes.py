@@ -28,7 +28,7 @@ from agent_api.web.auth import page_for, pages_of
 from agent_api.web.screens import Errors
 from crm_bridge.callbacks import completed_within_target
 from crm_bridge.organisms import Role
-from dashboards import indicator_queries, kpi, report_queries, ticket_sla
+from dashboards import channel_figures, indicator_queries, kpi, report_queries, ticket_sla
 from dashboards.indicator_queries import DIMENSION_LABELS, Dimension
 from dashboards.indicators import ComplaintCounts, ResolutionCounts, ScoreCounts
 from dashboards.report_queries import Granularity, ReportSpan
@@ -123,6 +123,7 @@ def _figures(sources: ReportSources, start: date, end: date) -> dict[str, Any]:
     }
     return {
         "quality": _quality(engine, span),
+        "channels": channel_figures.channel_report(engine, span),
         "callbacks": sorted(completed_within_target(engine, span.start, span.end).items()),
         "sla_units": ticket_sla.ticket_sla_report(engine, span, now, by="unidad"),
         "daily": daily,
