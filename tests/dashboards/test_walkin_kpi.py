@@ -104,8 +104,8 @@ def test_a_store_that_does_not_answer_leaves_the_families_out() -> None:
 
 def test_the_wallboard_shows_the_same_walk_in_figures_without_reading_on_its_loop() -> None:
     from dashboards.queue_metrics import QueueMetrics
-    from dashboards.wallboard import Wallboard
     from dashboards.walkin_metrics import WalkinBoardRows
+    from dashboards.wallboard import Wallboard
 
     facts = [
         _f(TurnStatus.DONE, issued=0, called=12, served=12, ended=17, score=5),
