@@ -34,6 +34,7 @@ class AuditAction(StrEnum):
     KIOSK_LINK = "kiosk_link"  # a wallboard kiosk link created, revoked or opened
     ALERT_ACK = "alert_ack"  # a queue or ticket SLA alert acknowledged with a note
     AGENT_ACTION = "agent_action"  # a supervisor paused, removed, logged off or spied an agent
+    CALLBACK_OFFER = "callback_offer"  # a callback offered to an agent named its person
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,31 @@ class AmiAgentControls:
             )
         )
 
+    async def originate_callback(
+        self,
+        interface: str,
+        number: str,
+        *,
+        context: str,
+        caller_id: str,
+        variables: dict[str, str],
+    ) -> None:
+        """A callback: the agent's phone rings first; once it answers, `context`
+        dials the citizen with the centre's caller ID (deploy/asterisk/
+        extensions.conf [atiende-callback]). Asynchronous, as every Originate:
+        the outcome arrives as events (OriginateResponse, then the call's)."""
+        target = dialable(number)
+        log.info("callback from %s to %s", interface, mask_number(target))
+        await self._run(
+            lambda: Originate(
+                channel=interface,
+                context=context,
+                exten=target,
+                caller_id=caller_id[:80],
+                variables=variables,
+            )
+        )
+
     async def spy(self, listener: str, target: str, mode: str) -> None:
         """listen / whisper / barge: ChanSpy on `target`, from the `listener` phone."""
         log.info("%s %s on %s", listener, mode, target)

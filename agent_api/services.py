@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, SessionStore
+from agent_api.callbacks import CallbackDesk
 from agent_api.calls import CallLog
 from agent_api.catalog import Catalog
 from agent_api.controls import AgentControls
@@ -51,3 +52,5 @@ class PanelServices:
     # The clock that stamped the agents' `since` (the bridge's: the demo's
     # simulated one runs faster): time in state is measured with it, not time.time.
     state_clock: Callable[[], float] = time.time
+    # The callback worklist at the agent's desk (None: callbacks are off).
+    callbacks: CallbackDesk | None = None

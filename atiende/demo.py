@@ -27,9 +27,11 @@ from atiende.settings import AmiSettings, Settings
 from atiende.wiring import (
     build_bridge,
     build_panel,
+    callback_collector,
     ivr_flows,
     migrate,
     start_ivr,
+    start_mail_intake,
     start_metrics_part,
     start_panel,
     stop_on_signals,
@@ -272,7 +274,8 @@ async def _run(
         await start_panel(parts, panel, service)
     await service.start()
     indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
-    metrics = start_metrics_part(parts, settings, service, [indicators])
+    callbacks = callback_collector(settings, engine)
+    metrics = start_metrics_part(parts, settings, service, [indicators, *callbacks])
 
     async def drain() -> None:
         # The calls in progress end before the bridge stops: no new arrivals,
@@ -300,6 +303,15 @@ async def _run(
     else:
         ready = len(prompts) - len(missing)
         print(f"  IVR prompts    {ready} of {len(prompts)} in {sounds_dir}", file=out)
+    # Only a mailbox the operator configured (ATIENDE_MAIL__MAILBOXES, e.g. a
+    # local Dovecot): the demo never reaches for a mail server of its own.
+    intake = start_mail_intake(parts, settings, engine)
+    if intake is not None:
+        print(
+            f"  mail intake    {len(intake.mailboxes)} mailbox(es) every"
+            f" {settings.mail.poll_interval:g}s",
+            file=out,
+        )
     if metrics is not None:
         print(
             f"  metrics        http://{settings.metrics_host}:{settings.metrics_port}/metrics",

@@ -17,6 +17,7 @@ from agent_api.after_call import AfterCallWork
 from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
+from agent_api.callbacks import CallbackDesk
 from agent_api.calls import CallLog
 from agent_api.catalog import Catalog
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
@@ -69,14 +70,16 @@ def panel_app(
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
     responders: Sequence[Responder] = (),
+    callbacks: Callable[[AuditLog], CallbackDesk] | None = None,
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
         root's part of agent_api.app.create_app). `clock` decides what "today" is
         for the calls of the day (tests replaying old recordings set it to the
         recording's day); `state_clock` is the one that stamped the agents' snapshots
     (the bridge's); `responders` carry a trámite's information to the citizen
-    (email, sms; without them it is only logged); the other arguments are
-    create_app's and the services'.
+    (email, sms; without them it is only logged); `callbacks` builds the
+    callback desk on the app's audit log; the other arguments are create_app's
+    and the services'.
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
@@ -107,6 +110,8 @@ def panel_app(
     )
     if state_clock is not None:
         services.state_clock = state_clock
+    if callbacks is not None:
+        services.callbacks = callbacks(services.audit)
     followup = FollowUpServices(
         tickets=tickets,
         scope=TicketScope(engine),

@@ -100,6 +100,11 @@ class CrmSettings(BaseModel):
     # The Contacts custom field holding Atiende's key (e.g. cf_853, label "Atiende key").
     vtiger_contact_key_field: str = "cf_atiende_key"
     vtiger_attention_module: str = "PBXManager"
+    # The HelpDesk custom field holding a ticket's Atiende key (like the contacts' one).
+    vtiger_ticket_key_field: str = "cf_atiende_key"
+    # Where a wrap-up goes: a ModComments note on the call record ("comment")
+    # or the call record's description ("description", for a module with one).
+    vtiger_wrapup_mode: Literal["comment", "description"] = "comment"
     webhook_url: str | None = None
     webhook_secret: SecretStr = SecretStr("")
     timeout: float = Field(default=10.0, gt=0)
@@ -196,6 +201,24 @@ class ApiSettings(BaseModel):
         return [f"http://{host}:{port}" for host in hosts]
 
 
+class CallbackSettings(BaseModel):
+    """The callback worklist (crm_bridge.callback_rules.CallbackPolicy)."""
+
+    enabled: bool = True
+    # Dialplan context the callback's Originate runs once the agent answers
+    # (deploy/asterisk/extensions.conf [atiende-callback]).
+    context: str = Field(default="atiende-callback", min_length=1, max_length=80)
+    # The centre's caller ID the citizen sees: '"Atención Ciudadana" <08001234>'.
+    caller_id: str = Field(default='"Atencion Ciudadana" <08001234>', max_length=80)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_no_answer_seconds: float = Field(default=1800.0, ge=0)
+    retry_busy_seconds: float = Field(default=600.0, ge=0)
+    # Open time from due within which a completed callback is within target.
+    target_seconds: float = Field(default=4 * 3600.0, gt=0)
+    # An accepted callback with no result by then is offered again.
+    claim_seconds: float = Field(default=300.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ATIENDE_",
@@ -226,4 +249,5 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     mail: MailSettings = Field(default_factory=MailSettings)

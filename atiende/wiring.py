@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from agent_api.after_call import AfterCallWork
 from agent_api.audit import AuditLog
+from agent_api.callbacks import CallbackDesk
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
 from agent_api.pop_lookup import StorePopLookup
@@ -45,6 +46,9 @@ from atiende.settings import ConfigurationError, CrmSettings, Settings
 from citizen.calendar import BusinessHours, always_open
 from crm_bridge.attention_writer import AttentionWriter
 from crm_bridge.attentions import AttentionRepository
+from crm_bridge.callback_results import CallbackResults
+from crm_bridge.callback_rules import AttemptResult, CallbackPolicy
+from crm_bridge.callbacks import CallbackQueue
 from crm_bridge.contacts import ContactAttentions
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.history import PersonHistory
@@ -66,6 +70,7 @@ from crm_bridge.ticket_rules import RequestType
 from crm_bridge.tickets import TicketService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
+from dashboards.callback_metrics import CallbackCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -231,10 +236,13 @@ def build_bridge(
         timezone=ZoneInfo(settings.kpi.timezone),
         clock=clock,
     )
+    callback_sinks: list[DomainEventSink] = (
+        [CallbackResults(callback_worklist(settings, engine))] if settings.callbacks.enabled else []
+    )
     bridge = Bridge(
         connection,
         tracker,
-        [recorder, queue_metrics, *extra_sinks],
+        [recorder, queue_metrics, *callback_sinks, *extra_sinks],
         clock=clock,
         queue_log=ami.queue_log,
     )
@@ -280,6 +288,33 @@ def ivr_flows(settings: Settings) -> FlowRegistry:
     return _LOADED_FLOWS[folder]
 
 
+def callback_worklist(settings: Settings, engine: Engine) -> CallbackQueue:
+    """The callback worklist with the configured policy and the centre's hours."""
+    config = settings.callbacks
+    policy = CallbackPolicy(
+        max_attempts=config.max_attempts,
+        retry_after={
+            AttemptResult.NO_ANSWER: config.retry_no_answer_seconds,
+            AttemptResult.BUSY: config.retry_busy_seconds,
+            AttemptResult.AGENT_MISSED: 0.0,
+        },
+        target_seconds=config.target_seconds,
+        claim_seconds=config.claim_seconds,
+    )
+    return CallbackQueue(
+        engine, policy=policy, hours=business_hours(settings), phone_region=settings.phone_region
+    )
+
+
+def callback_collector(settings: Settings, engine: Engine) -> list[CallbackCollector]:
+    """/metrics' callback backlog (none when callbacks are off)."""
+    if not settings.callbacks.enabled:
+        return []
+    worklist = callback_worklist(settings, engine)
+    queues = list(queue_configs(settings))
+    return [CallbackCollector(lambda: worklist.backlog(queues))]
+
+
 def business_hours(settings: Settings) -> BusinessHours | None:
     """The centre's hours and holidays: the ones the default IVR flow keeps, so
     that ticket due dates and the phone line count the same days."""
@@ -310,6 +345,8 @@ def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
         vtiger_access_key=crm.vtiger_access_key.get_secret_value(),
         vtiger_contact_key_field=crm.vtiger_contact_key_field,
         vtiger_attention_module=crm.vtiger_attention_module,
+        vtiger_ticket_key_field=crm.vtiger_ticket_key_field,
+        vtiger_wrapup_mode=crm.vtiger_wrapup_mode,
         webhook_url=crm.webhook_url,
         webhook_secret=crm.webhook_secret.get_secret_value(),
         timeout=crm.timeout,
@@ -662,6 +699,7 @@ class Panel:
             cookie_secure=api.cookie_secure,
             trusted_proxies=api.trusted_proxies,
             max_body_bytes=api.max_body_bytes,
+            callbacks=self._callback_desk(controls, service),
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
@@ -685,6 +723,27 @@ class Panel:
         if self._task.done():
             self._task.result()  # raises what stopped it (a taken port...)
         log.info("agent panel on %s (API docs: %sapi/docs)", self.url, self.url)
+
+    def _callback_desk(
+        self, controls: AmiAgentControls, service: BridgeService
+    ) -> Callable[[AuditLog], CallbackDesk] | None:
+        config = self.settings.callbacks
+        if not config.enabled:
+            return None
+        worklist = callback_worklist(self.settings, self.engine)
+
+        def build(audit: AuditLog) -> CallbackDesk:
+            return CallbackDesk(
+                worklist,
+                controls,
+                service.tracker.agents,
+                self.engine,
+                audit,
+                context=config.context,
+                caller_id=config.caller_id,
+            )
+
+        return build
 
     def _add_figures(self, app: FastAPI, metrics: QueueMetrics, service: BridgeService) -> None:
         """The reports and the built-in wallboard, on the panel's app and sessions."""
@@ -841,7 +900,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
-        start_metrics_part(parts, settings, service, [followup, indicators, *ivr_metrics])
+        callbacks = callback_collector(settings, engine)
+        start_metrics_part(
+            parts, settings, service, [followup, indicators, *ivr_metrics, *callbacks]
+        )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
         start_mail_intake(parts, settings, engine)

@@ -112,11 +112,28 @@ class ContactAttentions:
             raise translate_error(err, f"opening a {channel.value} attention") from err
         return key
 
-    def answer(self, key: CallKey, *, agent: str, at: datetime) -> None:
-        """Someone of the centre started attending: the wait ends here."""
+    def answer(
+        self,
+        key: CallKey,
+        *,
+        agent: str,
+        at: datetime,
+        variables: Mapping[str, str] | None = None,
+    ) -> None:
+        """Someone of the centre started attending: the wait ends here.
+
+        `variables` are added to the attention's (who serves a walk-in, for need to know)."""
         moment = _aware(at)
 
         def change(row: Attention) -> None:
+            if variables:
+                row.variables = {
+                    **(row.variables or {}),
+                    **{
+                        str(k)[:64]: str(v).replace("\x00", "")[:_VARIABLE_LENGTH]
+                        for k, v in variables.items()
+                    },
+                }
             if row.answered_at is None:
                 row.answered_at = moment
                 row.wait_seconds = _seconds(row.arrived_at, moment)

@@ -12,7 +12,7 @@ migration, on either database, refers to the same names.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -578,6 +579,8 @@ class CallSurvey(Base):
     linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
     score: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime]
+    # The person's own words with a farewell evaluation (walk-ins); null for the IVR's.
+    comment: Mapped[str | None] = mapped_column(Text)
 
 
 # ------------------------------------------------ agent panel (agent_api area)
@@ -862,6 +865,15 @@ class KioskLink(Base):
         Identifier, ForeignKey("users.id", ondelete="SET NULL")
     )
     last_used_at: Mapped[datetime | None]
+    # What the link opens: the wallboard, a service point's waiting-room
+    # display (sala) or a desk's evaluation tablet (evaluacion).
+    kind: Mapped[str] = mapped_column(String(16), default="pizarra", server_default="pizarra")
+    service_point_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("service_points.id", ondelete="CASCADE")
+    )
+    desk_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("service_desks.id", ondelete="CASCADE")
+    )
 
 
 class QueueAlertAck(Base):
@@ -878,6 +890,138 @@ class QueueAlertAck(Base):
         Identifier, ForeignKey("users.id", ondelete="SET NULL")
     )
     note: Mapped[str] = mapped_column(Text)
+
+
+# ---------------------------------------------- walk-in attention (crm_bridge.turns)
+
+
+class ServicePoint(Base):
+    """A place where people are attended in person (a Centro de Atención Ciudadana)."""
+
+    __tablename__ = "service_points"
+    __table_args__ = (UniqueConstraint("code"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    # A turn called within this wait counts as "served within target".
+    target_wait_seconds: Mapped[int] = mapped_column(Integer, default=900)
+    # Recalls before a called turn is a no-show.
+    max_recalls: Mapped[int] = mapped_column(Integer, default=2)
+    # The estimate of one attention before any has been measured today.
+    attention_seconds: Mapped[int] = mapped_column(Integer, default=600)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ServicePointTopic(Base):
+    """What people come for at a point (a catalog topic), with its turn prefix letter."""
+
+    __tablename__ = "service_point_topics"
+    __table_args__ = (UniqueConstraint("point_id", "prefix"), UniqueConstraint("point_id", "code"))
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    point_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("service_points.id", ondelete="CASCADE")
+    )
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(1))
+    catalog_topic_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("catalog_topics.id", ondelete="SET NULL")
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ServiceDesk(Base):
+    """A desk (puesto) of a point; `topic_ids` empty means it serves every topic."""
+
+    __tablename__ = "service_desks"
+    __table_args__ = (UniqueConstraint("point_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    point_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("service_points.id", ondelete="CASCADE")
+    )
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(60))
+    topic_ids: Mapped[list[Any]] = mapped_column(default=list)
+    # Who sits at the desk now (set when an ejecutivo takes it at /puesto).
+    user_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class TurnPriority(Base):
+    """A priority category the centre configures (discapacidad, embarazo, ...)."""
+
+    __tablename__ = "turn_priorities"
+    __table_args__ = (UniqueConstraint("code"),)
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(100))
+    rank: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Turn(Base):
+    """A person's turn at a point: its number, its wait and its desk (no personal data:
+    the person is on the attention it belongs to)."""
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        UniqueConstraint("point_id", "topic_id", "service_day", "number"),
+        Index(None, "point_id", "status", "issued_at"),
+        Index(None, "attention_linkedid", "attention_system"),
+        Index(None, "issued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Identifier, primary_key=True)
+    point_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("service_points.id", ondelete="CASCADE")
+    )
+    topic_id: Mapped[int] = mapped_column(
+        Identifier, ForeignKey("service_point_topics.id", ondelete="CASCADE")
+    )
+    service_day: Mapped[date] = mapped_column(Date)
+    number: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(8))
+    priority_code: Mapped[str | None] = mapped_column(String(32))
+    priority_rank: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    issued_at: Mapped[datetime]
+    issued_by: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    first_called_at: Mapped[datetime | None]
+    called_at: Mapped[datetime | None]
+    desk_id: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("service_desks.id", ondelete="SET NULL")
+    )
+    called_by: Mapped[int | None] = mapped_column(
+        Identifier, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    recalls: Mapped[int] = mapped_column(Integer, default=0)
+    served_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    attention_system: Mapped[str] = mapped_column(String(64))
+    attention_linkedid: Mapped[str] = mapped_column(String(64))
+    # The farewell evaluation was given (or offered by link) for this turn.
+    evaluated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EvaluationLink(Base):
+    """A one-time farewell evaluation link sent to a person (only its SHA-256 is kept)."""
+
+    __tablename__ = "evaluation_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    system: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class CitizenNotice(Base):

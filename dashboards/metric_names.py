@@ -8,7 +8,8 @@ alert rules are checked against `exposed_names()` by the tests.
 Labels are bounded: `system` (one per Asterisk server), `queue` (configured
 queues), `state` (agent states), `outcome`, `reason`, `window`, `prompt` (the
 flows' sound names), and for the quality indicators `channel`, `organism` and
-`unit` (codes), `score` (1-5), `resolution`, `type`. No caller
+`unit` (codes), `score` (1-5), `resolution`, `type`, and for callbacks
+`within_target` (true/false). No caller
 numbers, call ids or agent names: agent-level series would multiply every
 series by the number of agents (1,000 on a large floor), so agent figures are
 per queue and per state only.
@@ -69,6 +70,15 @@ WRAPUPS_FINISHED = "atiende_wrapups_finished"
 COMPLAINTS = "atiende_complaints"
 TICKET_SLA_TICKETS = "atiende_ticket_sla_tickets"
 
+# ------------------------------------------- callbacks (crm_bridge.callbacks)
+# Read from the worklist at scrape time; labels `queue` and `within_target`.
+CALLBACKS_PENDING = "atiende_callbacks_pending"
+CALLBACKS_DUE = "atiende_callbacks_due"
+CALLBACKS_OVERDUE = "atiende_callbacks_overdue"
+CALLBACK_OLDEST_WAIT = "atiende_callback_oldest_wait_seconds"
+CALLBACKS_COMPLETED = "atiende_callbacks_completed"
+CALLBACKS_FAILED = "atiende_callbacks_failed"
+
 # ------------------------------------------------------------------------- IVR
 IVR_PROMPTS_MISSING = "atiende_ivr_prompts_missing"
 
@@ -92,6 +102,8 @@ COUNTERS = frozenset(
         QUEUE_ABANDONED_WITHIN_SL,
         QUEUE_EXITED,
         AGENT_STATE_SECONDS,
+        CALLBACKS_COMPLETED,
+        CALLBACKS_FAILED,
     }
 )
 HISTOGRAMS = frozenset({QUEUE_WAIT, QUEUE_TALK})
@@ -121,6 +133,10 @@ GAUGES = frozenset(
         WRAPUPS_FINISHED,
         COMPLAINTS,
         TICKET_SLA_TICKETS,
+        CALLBACKS_PENDING,
+        CALLBACKS_DUE,
+        CALLBACKS_OVERDUE,
+        CALLBACK_OLDEST_WAIT,
     }
 )
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from enum import StrEnum
@@ -33,6 +33,9 @@ from typing import Any, Literal
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from crm_bridge.callbacks import TargetCount
+from dashboards.indicator_queries import DIMENSION_LABELS, ComplaintRow, CsatRow, Dimension, FcrRow
+from dashboards.indicators import SCORES
 from dashboards.report_queries import AgentRow, OrganismRow, QueueRow, TopicRow
 from dashboards.ticket_sla import TicketSlaRow
 
@@ -192,6 +195,93 @@ def ticket_sla_table(rows: Sequence[TicketSlaRow], group_label: str = "Organismo
             _ratio(r.counts.compliance),
         ]
         for r in rows
+    ]
+    return columns, body
+
+
+def _group_columns(by: Dimension) -> list[Column]:
+    name = DIMENSION_LABELS[by]
+    return [Column("código", f"{name}: código"), Column("nombre", name)]
+
+
+def csat_table(rows: Sequence[CsatRow], by: Dimension) -> Table:
+    """CSAT (dashboards.indicators): responses, mean 1-5 and the share of each score."""
+    columns = [
+        *_group_columns(by),
+        Column("respuestas", "Respuestas", Kind.INTEGER),
+        Column("satisfacción_media", "Satisfacción media (1 a 5)"),
+        *[Column(f"nota_{s}", f"Nota {s}", Kind.PERCENT) for s in SCORES],
+    ]
+    body: list[list[Cell]] = [
+        [
+            r.group.key,
+            r.group.label,
+            r.counts.responses,
+            None if r.counts.mean is None else round(r.counts.mean, 2),
+            *[_ratio(r.counts.share(s)) for s in SCORES],
+        ]
+        for r in rows
+    ]
+    return columns, body
+
+
+def fcr_table(rows: Sequence[FcrRow], by: Dimension) -> Table:
+    """First contact resolution (dashboards.indicators) of the finished wrap-ups."""
+    columns = [
+        *_group_columns(by),
+        Column("cerradas", "Atenciones cerradas", Kind.INTEGER),
+        Column("resueltas", "Resueltas en el primer contacto", Kind.INTEGER),
+        Column("derivadas", "Derivadas a una solicitud", Kind.INTEGER),
+        Column("pendientes", "Pendientes de seguimiento", Kind.INTEGER),
+        Column("resolución_primer_contacto", "Resolución en el primer contacto", Kind.PERCENT),
+    ]
+    body: list[list[Cell]] = [
+        [
+            r.group.key,
+            r.group.label,
+            r.counts.wrapped,
+            r.counts.resolved,
+            r.counts.derived,
+            r.counts.pending,
+            _ratio(r.counts.fcr),
+        ]
+        for r in rows
+    ]
+    return columns, body
+
+
+def complaint_table(rows: Sequence[ComplaintRow], by: Dimension) -> Table:
+    """Complaints (dashboards.indicators): quejas and reclamos, counted once each."""
+    columns = [
+        *_group_columns(by),
+        Column("quejas", "Quejas", Kind.INTEGER),
+        Column("reclamos", "Reclamos", Kind.INTEGER),
+        Column("total", "Total", Kind.INTEGER),
+    ]
+    body: list[list[Cell]] = [
+        [r.group.key, r.group.label, r.counts.quejas, r.counts.reclamos, r.counts.total]
+        for r in rows
+    ]
+    return columns, body
+
+
+def callback_table(rows: Mapping[str, TargetCount]) -> Table:
+    """Callbacks completed in the span per queue, and how many within their
+    target (crm_bridge.callbacks.completed_within_target, the one count)."""
+    columns = [
+        Column("cola", "Cola"),
+        Column("completadas", "Devoluciones completadas", Kind.INTEGER),
+        Column("en_objetivo", "Completadas dentro del objetivo", Kind.INTEGER),
+        Column("cumplimiento", "Dentro del objetivo", Kind.PERCENT),
+    ]
+    body: list[list[Cell]] = [
+        [
+            queue,
+            counts.completed,
+            counts.within_target,
+            _ratio(counts.within_target / counts.completed if counts.completed else None),
+        ]
+        for queue, counts in sorted(rows.items())
     ]
     return columns, body
 

@@ -27,7 +27,9 @@ most `max_rate` per second. The page is GET /wallboard (a supervisor,
 gerente or admin signs in on the panel first, same cookie), its socket
 /ws/wallboard, a one-off snapshot GET /api/wallboard, the reports GET
 /api/reportes/{colas,agentes,temas,organismos}?desde=YYYY-MM-DD&hasta=...
-[&granularidad=hour][&cola=...][&formato=csv|xlsx]. The routes read
+[&granularidad=hour][&cola=...][&formato=csv|xlsx], the quality indicators
+/api/reportes/{satisfaccion,resolucion,quejas}?...&agrupar=agente|cola|canal|
+tema|organismo|unidad and ticket SLA /api/reportes/solicitudes?...&agrupar=. The routes read
 `request.app.state.services` (PanelServices) for sessions and origins, so
 they only work inside the panel's app.
 """
@@ -54,8 +56,10 @@ from agent_api.deps import CurrentUser
 from agent_api.exceptions import Forbidden
 from agent_api.services import PanelServices
 from agent_api.sockets import TooManySockets, run_pumps, socket_user
+from crm_bridge.callbacks import completed_within_target
 from crm_bridge.organisms import Role
-from dashboards import kpi, report_export, report_queries, ticket_sla
+from dashboards import indicator_queries, kpi, report_export, report_queries, ticket_sla
+from dashboards.indicator_queries import Dimension
 from dashboards.kiosk import KioskLinks
 from dashboards.report_queries import Granularity, ReportSpan
 from dashboards.wallboard import Wallboard
@@ -219,7 +223,7 @@ def reports_router(
         _user: FigureReader,
         desde: date,
         hasta: date,
-        agrupar: Literal["organismo", "canal", "tipo"] = "organismo",
+        agrupar: Literal["organismo", "unidad", "canal", "tipo"] = "organismo",
         formato: Format = "json",
         estilo_csv: report_export.CsvDialect = "uy",
     ) -> Response:
@@ -227,9 +231,68 @@ def reports_router(
         rows = ticket_sla.ticket_sla_report(
             engine, _span(desde, hasta, timezone), datetime.now(UTC), by=agrupar
         )
-        labels = {"organismo": "Organismo", "canal": "Canal", "tipo": "Tipo"}
+        labels = {"organismo": "Organismo", "unidad": "Unidad", "canal": "Canal", "tipo": "Tipo"}
         table = report_export.ticket_sla_table(rows, labels[agrupar])
         return _respond("solicitudes", table, formato, desde, hasta, estilo_csv)
+
+    # Quality indicators (dashboards.indicators), by any dimension of the attention.
+
+    @router.get("/satisfaccion")
+    def satisfaction(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        agrupar: Dimension = Dimension.QUEUE,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
+        """CSAT: survey responses, mean and distribution per group."""
+        rows = indicator_queries.csat_report(engine, _span(desde, hasta, timezone), agrupar)
+        table = report_export.csat_table(rows, agrupar)
+        return _respond("satisfaccion", table, formato, desde, hasta, estilo_csv)
+
+    @router.get("/resolucion")
+    def first_contact(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        agrupar: Dimension = Dimension.AGENT,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
+        """First contact resolution of the finished wrap-ups per group."""
+        rows = indicator_queries.fcr_report(engine, _span(desde, hasta, timezone), agrupar)
+        table = report_export.fcr_table(rows, agrupar)
+        return _respond("resolucion", table, formato, desde, hasta, estilo_csv)
+
+    @router.get("/quejas")
+    def complaints(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        agrupar: Dimension = Dimension.UNIT,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
+        """Quejas and reclamos per group."""
+        rows = indicator_queries.complaint_report(engine, _span(desde, hasta, timezone), agrupar)
+        table = report_export.complaint_table(rows, agrupar)
+        return _respond("quejas", table, formato, desde, hasta, estilo_csv)
+
+    @router.get("/devoluciones")
+    def callbacks(
+        _user: FigureReader,
+        desde: date,
+        hasta: date,
+        formato: Format = "json",
+        estilo_csv: report_export.CsvDialect = "uy",
+    ) -> Response:
+        """Callbacks completed in the span per queue, and within their target."""
+        span = _span(desde, hasta, timezone)
+        rows = completed_within_target(engine, span.start, span.end)
+        return _respond(
+            "devoluciones", report_export.callback_table(rows), formato, desde, hasta, estilo_csv
+        )
 
     return router
 

@@ -20,6 +20,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         conocimiento,
+        devoluciones,
         login,
         reportes,
         solicitudes,
@@ -36,6 +37,7 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         conocimiento,
+        devoluciones,
     ):
         app.include_router(module.router)
 

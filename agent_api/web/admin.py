@@ -504,6 +504,7 @@ AUDIT_ACTIONS = (
     ("kiosk_link", "Enlace de pizarra"),
     ("alert_ack", "Alerta atendida"),
     ("agent_action", "Acción sobre un agente"),
+    ("callback_offer", "Devolución de llamada ofrecida"),
 )
 
 

@@ -1,6 +1,8 @@
 """The gerente's screen, /reportes: a date range's figures by queue, agent, topic,
 organism and channel, charts (service level over time, volume by hour and
-weekday, abandonment), ticket SLA compliance, and CSV/XLSX downloads.
+weekday, abandonment), ticket SLA compliance (by organism and unit), the
+quality indicators (CSAT, first contact resolution, complaints:
+dashboards.indicators), and CSV/XLSX downloads.
 
 Figures only: every number comes from dashboards.report_queries and
 dashboards.ticket_sla (the one counting rule); nothing here names a caller or
@@ -24,8 +26,11 @@ from starlette.concurrency import run_in_threadpool
 from agent_api.auth import Principal
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.screens import Errors
+from crm_bridge.callbacks import completed_within_target
 from crm_bridge.organisms import Role
-from dashboards import kpi, report_queries, ticket_sla
+from dashboards import indicator_queries, kpi, report_queries, ticket_sla
+from dashboards.indicator_queries import DIMENSION_LABELS, Dimension
+from dashboards.indicators import ComplaintCounts, ResolutionCounts, ScoreCounts
 from dashboards.report_queries import Granularity, ReportSpan
 
 router = APIRouter(include_in_schema=False)
@@ -117,6 +122,9 @@ def _figures(sources: ReportSources, start: date, end: date) -> dict[str, Any]:
         "by_weekday": [b["offered"] for b in weekdays],
     }
     return {
+        "quality": _quality(engine, span),
+        "callbacks": sorted(completed_within_target(engine, span.start, span.end).items()),
+        "sla_units": ticket_sla.ticket_sla_report(engine, span, now, by="unidad"),
         "daily": daily,
         "agents": report_queries.agent_report(engine, span),
         "topics": report_queries.topic_report(engine, span),
@@ -127,6 +135,36 @@ def _figures(sources: ReportSources, start: date, end: date) -> dict[str, Any]:
         "hours": list(enumerate(hours)),
         "weekdays": list(zip(WEEKDAYS, weekdays, strict=True)),
         "charts": charts,
+    }
+
+
+# The quality indicators' tables on the page; every dimension is in the CSV/XLSX.
+CSAT_BY = (Dimension.AGENT, Dimension.QUEUE, Dimension.CHANNEL, Dimension.TOPIC, Dimension.ORGANISM)
+FCR_BY = (Dimension.AGENT, Dimension.CHANNEL, Dimension.ORGANISM)
+COMPLAINTS_BY = (Dimension.UNIT, Dimension.AGENT)
+
+
+def _quality(engine: Engine, span: ReportSpan) -> dict[str, Any]:
+    """CSAT, first contact resolution and complaints (dashboards.indicators) by
+    dimension, and the centre's totals (the sum of any one dimension's rows)."""
+    csat = [
+        (by, DIMENSION_LABELS[by], indicator_queries.csat_report(engine, span, by))
+        for by in CSAT_BY
+    ]
+    fcr = [
+        (by, DIMENSION_LABELS[by], indicator_queries.fcr_report(engine, span, by)) for by in FCR_BY
+    ]
+    complaints = [
+        (by, DIMENSION_LABELS[by], indicator_queries.complaint_report(engine, span, by))
+        for by in COMPLAINTS_BY
+    ]
+    return {
+        "csat": csat,
+        "csat_total": sum((r.counts for r in csat[0][2]), ScoreCounts()),
+        "fcr": fcr,
+        "fcr_total": sum((r.counts for r in fcr[0][2]), ResolutionCounts()),
+        "complaints": complaints,
+        "complaints_total": sum((r.counts for r in complaints[0][2]), ComplaintCounts()),
     }
 
 

@@ -31,6 +31,7 @@ from agent_api.routes.agents import _target
 from agent_api.services import PanelServices
 from agent_api.users import PanelUser
 from agent_api.web.auth import page_for, pages_of
+from agent_api.web.devoluciones import backlog_of
 from agent_api.web.screens import Errors, action_for, attempt, first, form_of, is_htmx, number
 from crm_bridge.organisms import Role
 from crm_bridge.phones import mask_number
@@ -118,6 +119,7 @@ def _context(request: Request, user: Principal) -> dict[str, Any]:
         "agents": agents,
         "pause_reasons": services.pause_reasons,
         "queues": sorted({q for row in _floor_queues(services) for q in row}),
+        "callbacks": backlog_of(services, list(getattr(request.app.state, "queue_names", ()))),
         "spy_labels": SPY_LABELS,
         "my_interface": user.interfaces[0] if user.interfaces else None,
         "now": datetime.now(UTC),

@@ -30,8 +30,12 @@ __all__ = [
     "CrmRejectedError",
     "CrmUnavailableError",
     "SyncBusyError",
+    "TicketData",
+    "WrapupData",
     "attention_key",
     "person_key",
+    "ticket_key",
+    "wrapup_key",
 ]
 
 
@@ -44,6 +48,17 @@ def attention_key(system: str, linkedid: str) -> str:
     """The external key of a call: hashed so any system name or linkedid is query-safe."""
     digest = hashlib.sha256(f"{system}\x00{linkedid}".encode()).hexdigest()[:32]
     return f"atiende-call-{digest}"
+
+
+def wrapup_key(system: str, linkedid: str) -> str:
+    """The external key of a call's wrap-up (one per call)."""
+    digest = hashlib.sha256(f"{system}\x00{linkedid}".encode()).hexdigest()[:32]
+    return f"atiende-wrapup-{digest}"
+
+
+def ticket_key(number: str) -> str:
+    """The external key of a ticket: its number (YYYY-NNNNNN) is unique and query-safe."""
+    return f"atiende-ticket-{number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +92,44 @@ class AttentionData:
     contact_crm_id: str | None = None  # the person's record in this CRM, if known
 
 
+@dataclass(frozen=True, slots=True)
+class WrapupData:
+    """A call's finished wrap-up, sent as a note on the call's CRM record."""
+
+    external_key: str
+    call_crm_id: str  # the call's record in this CRM (synced first)
+    attention_type: str  # consulta, tramite, sugerencia, queja, reclamo
+    resolution: str  # resuelta, derivada, pendiente
+    topic: str | None  # the catalogue topic's name
+    notes: str
+    ticket_number: str | None
+    follow_up_at: datetime | None
+    agent: str | None  # the agent's display name
+    wrapped_up_at: datetime
+    contact_crm_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketData:
+    """A ticket (solicitud), sent as the CRM's trouble ticket."""
+
+    external_key: str
+    number: str
+    request_type: str
+    status: str  # crm_bridge.ticket_rules.TicketStatus values
+    channel: str
+    topic: str
+    description: str
+    organism: str  # "CODE Name"
+    unit: str | None
+    created_at: datetime
+    due_at: datetime | None
+    responded_at: datetime | None
+    closed_at: datetime | None
+    call_crm_id: str | None = None  # the call it came from, if synced
+    contact_crm_id: str | None = None
+
+
 class CrmAdapter(Protocol):
     """One CRM. Methods block (jobs run in worker threads or processes)."""
 
@@ -91,6 +144,14 @@ class CrmAdapter(Protocol):
 
     def sync_attention(self, attention: AttentionData, known_id: str | None) -> str:
         """Create or update the call record; returns its CRM id."""
+        ...
+
+    def sync_wrapup(self, wrapup: WrapupData, known_id: str | None) -> str:
+        """Create or update the wrap-up's note on the call; returns the note's CRM id."""
+        ...
+
+    def sync_ticket(self, ticket: TicketData, known_id: str | None) -> str:
+        """Create or update the ticket; returns its CRM id."""
         ...
 
     def erase_contact(self, external_key: str, known_id: str | None) -> None:

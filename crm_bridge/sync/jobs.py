@@ -20,11 +20,20 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import CrmBridgeError
-from crm_bridge.models import Attention, CrmLink
+from crm_bridge.models import (
+    Attention,
+    AttentionWrapup,
+    CatalogTopic,
+    CrmLink,
+    Organism,
+    Ticket,
+    Unit,
+    User,
+)
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.store_access import translated
 from crm_bridge.sync.adapter import (
@@ -32,8 +41,12 @@ from crm_bridge.sync.adapter import (
     ContactData,
     CrmAdapter,
     SyncBusyError,
+    TicketData,
+    WrapupData,
     attention_key,
     person_key,
+    ticket_key,
+    wrapup_key,
 )
 from crm_bridge.sync.outbox import Action, Entity, OutboxRow, OutboxStore
 
@@ -166,6 +179,10 @@ class CrmSync:
             self._sync_person(row.entity_id)
         elif row.entity is Entity.ATTENTION:
             self._sync_attention(row.entity_id)
+        elif row.entity is Entity.WRAPUP:
+            self._sync_wrapup(row.entity_id)
+        elif row.entity is Entity.TICKET:
+            self._sync_ticket(row.entity_id)
 
     def _sync_person(self, person_id: int) -> str | None:
         person = self._persons.get(person_id)
@@ -190,19 +207,113 @@ class CrmSync:
         self._adapter.erase_contact(person_key(person_id), known)
         self.links.drop(Entity.PERSON, person_id)
 
-    def _sync_attention(self, attention_id: int) -> None:
+    def _contact_of(self, person_id: int | None) -> str | None:
+        """The person's CRM id, syncing the person first if it never was."""
+        if person_id is None:
+            return None
+        contact_id = self.links.get(Entity.PERSON, person_id)
+        if contact_id is None:
+            with self._locks(f"{Entity.PERSON.value}:{person_id}") as acquired:
+                if not acquired:
+                    raise SyncBusyError(f"person {person_id} is being synced")
+                contact_id = self._sync_person(person_id)
+        return contact_id
+
+    def _call_of(self, system: str, linkedid: str) -> str | None:
+        """The CRM id of the call stored under this key, syncing it first if
+        it never was; None when the call is not (yet) in the store."""
+        with translated("reading an attention to sync"), self._sessions() as session:
+            attention_id = session.scalar(
+                select(Attention.id).where(
+                    Attention.system == system, Attention.linkedid == linkedid
+                )
+            )
+        if attention_id is None:
+            return None
+        known = self.links.get(Entity.ATTENTION, attention_id)
+        if known is not None:
+            return known
+        with self._locks(f"{Entity.ATTENTION.value}:{attention_id}") as acquired:
+            if not acquired:
+                raise SyncBusyError(f"attention {attention_id} is being synced")
+            return self._sync_attention(attention_id)
+
+    def _sync_wrapup(self, wrapup_id: int) -> None:
+        with translated("reading a wrap-up to sync"), self._sessions() as session:
+            found = session.execute(
+                select(AttentionWrapup, CatalogTopic.name, User.display_name)
+                .outerjoin(CatalogTopic, CatalogTopic.id == AttentionWrapup.topic_id)
+                .outerjoin(User, User.id == AttentionWrapup.agent_user_id)
+                .where(AttentionWrapup.id == wrapup_id)
+            ).first()
+        if found is None:
+            return
+        row, topic, agent = found
+        if row.resolution is None or row.wrapup_ended_at is None:
+            return  # reopened or never finished: its finishing brings a new row
+        call_id = self._call_of(row.system, row.linkedid)
+        if call_id is None:
+            # The bridge writes the call when it ends; a wrap-up finished
+            # before that waits for it (retried like any unavailable CRM).
+            raise CrmBridgeError(f"the call of wrap-up {wrapup_id} is not stored yet")
+        data = WrapupData(
+            external_key=wrapup_key(row.system, row.linkedid),
+            call_crm_id=call_id,
+            attention_type=row.attention_type or "",
+            resolution=row.resolution,
+            topic=topic,
+            notes=row.notes or "",
+            ticket_number=row.ticket_number,
+            follow_up_at=row.follow_up_at,
+            agent=agent,
+            wrapped_up_at=row.wrapup_ended_at,
+            contact_crm_id=self._contact_of(row.person_id),
+        )
+        known = self.links.get(Entity.WRAPUP, wrapup_id)
+        crm_id = self._adapter.sync_wrapup(data, known)
+        self.links.put(Entity.WRAPUP, wrapup_id, crm_id)
+
+    def _sync_ticket(self, ticket_id: int) -> None:
+        with translated("reading a ticket to sync"), self._sessions() as session:
+            found = session.execute(
+                select(Ticket, Organism.code, Organism.name, Unit.code, Unit.name)
+                .join(Organism, Organism.id == Ticket.organism_id)
+                .outerjoin(Unit, Unit.id == Ticket.unit_id)
+                .where(Ticket.id == ticket_id)
+            ).first()
+        if found is None:
+            return
+        row, organism_code, organism_name, unit_code, unit_name = found
+        call_id = None
+        if row.attention_system and row.attention_linkedid:
+            call_id = self._call_of(row.attention_system, row.attention_linkedid)
+        data = TicketData(
+            external_key=ticket_key(row.number),
+            number=row.number,
+            request_type=row.request_type,
+            status=row.status,
+            channel=row.channel,
+            topic=row.topic,
+            description=row.description,
+            organism=f"{organism_code} {organism_name}",
+            unit=None if unit_code is None else f"{unit_code} {unit_name}",
+            created_at=row.created_at,
+            due_at=row.due_at,
+            responded_at=row.responded_at,
+            closed_at=row.closed_at,
+            call_crm_id=call_id,
+            contact_crm_id=self._contact_of(row.person_id),
+        )
+        known = self.links.get(Entity.TICKET, ticket_id)
+        crm_id = self._adapter.sync_ticket(data, known)
+        self.links.put(Entity.TICKET, ticket_id, crm_id)
+
+    def _sync_attention(self, attention_id: int) -> str | None:
         with translated("reading an attention to sync"), self._sessions() as session:
             row = session.get(Attention, attention_id)
         if row is None:
-            return
-        contact_id: str | None = None
-        if row.person_id is not None:
-            contact_id = self.links.get(Entity.PERSON, row.person_id)
-            if contact_id is None:
-                with self._locks(f"{Entity.PERSON.value}:{row.person_id}") as acquired:
-                    if not acquired:
-                        raise SyncBusyError(f"person {row.person_id} is being synced")
-                    contact_id = self._sync_person(row.person_id)
+            return None
+        contact_id = self._contact_of(row.person_id)
         data = AttentionData(
             external_key=attention_key(row.system, row.linkedid),
             channel=row.channel,
@@ -220,6 +331,7 @@ class CrmSync:
         known = self.links.get(Entity.ATTENTION, attention_id)
         crm_id = self._adapter.sync_attention(data, known)
         self.links.put(Entity.ATTENTION, attention_id, crm_id)
+        return crm_id
 
 
 # ------------------------------------------------------------- the RQ job

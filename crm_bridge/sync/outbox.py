@@ -28,6 +28,7 @@ from crm_bridge.db import session_factory
 from crm_bridge.exceptions import CrmBridgeError
 from crm_bridge.models import (
     Attention,
+    AttentionWrapup,
     CrmOutbox,
     Person,
     PersonAddress,
@@ -35,6 +36,7 @@ from crm_bridge.models import (
     PersonDocument,
     PersonEmail,
     PersonPhone,
+    Ticket,
 )
 from crm_bridge.store_access import translated
 from crm_bridge.sync.exceptions import DispatchError
@@ -49,6 +51,8 @@ _ERROR_LENGTH = 500
 class Entity(StrEnum):
     ATTENTION = "attention"
     PERSON = "person"
+    WRAPUP = "wrapup"  # attention_wrapups.id: a finished wrap-up, a note on the call
+    TICKET = "ticket"  # tickets.id
 
 
 class Action(StrEnum):
@@ -223,9 +227,65 @@ def track_attention_updates(engine: Engine) -> Callable[[], None]:
     return lambda: event.remove(Session, "do_orm_execute", before_update)
 
 
+_QUEUED_FOLLOWUPS = "crm_outbox_followups"
+
+
+def track_followup_changes(engine: Engine) -> Callable[[], None]:
+    """Outbox rows for wrap-ups finished and tickets written through an ORM
+    session bound to `engine` (agent_api.wrapups, crm_bridge.tickets and
+    crm_bridge.contacts need no change).
+
+    A wrap-up counts once it is finished (a resolution and its end time): an
+    open one is not news for the CRM. A ticket counts when inserted or when
+    any of its columns changes (status, unit, response...). One row per
+    entity per transaction, as for persons. Returns the function that stops it.
+    """
+
+    def after_flush(session: Session, _context: object) -> None:
+        if session.bind is not engine:
+            return
+        wrapups: set[int] = set()
+        tickets: set[int] = set()
+        for obj in (*session.new, *session.dirty):
+            if (
+                isinstance(obj, AttentionWrapup)
+                and obj.resolution is not None
+                and obj.wrapup_ended_at is not None
+                and (obj in session.new or session.is_modified(obj))
+            ):
+                wrapups.add(obj.id)
+            elif isinstance(obj, Ticket) and (obj in session.new or session.is_modified(obj)):
+                tickets.add(obj.id)
+        queued: set[tuple[str, int]] = session.info.setdefault(_QUEUED_FOLLOWUPS, set())
+        conn = session.connection()
+        for entity, ids in ((Entity.WRAPUP, wrapups), (Entity.TICKET, tickets)):
+            fresh = sorted(i for i in ids if (entity.value, i) not in queued)
+            if fresh:
+                add_rows(conn, entity, fresh)
+                queued.update((entity.value, i) for i in fresh)
+
+    def forget(session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            session.info.pop(_QUEUED_FOLLOWUPS, None)
+
+    event.listen(Session, "after_flush", after_flush)
+    event.listen(Session, "after_transaction_end", forget)
+
+    def stop() -> None:
+        event.remove(Session, "after_flush", after_flush)
+        event.remove(Session, "after_transaction_end", forget)
+
+    return stop
+
+
 def track_changes(engine: Engine) -> Callable[[], None]:
-    """Both trackers (persons, attention updates); returns the function that stops them."""
-    stops = [track_person_changes(engine), track_attention_updates(engine)]
+    """Every tracker (persons, attention updates, wrap-ups and tickets);
+    returns the function that stops them."""
+    stops = [
+        track_person_changes(engine),
+        track_attention_updates(engine),
+        track_followup_changes(engine),
+    ]
 
     def stop() -> None:
         for undo in stops:

@@ -41,6 +41,8 @@ def build_adapter(
     vtiger_access_key: str = "",
     vtiger_contact_key_field: str = "cf_atiende_key",
     vtiger_attention_module: str = "PBXManager",
+    vtiger_ticket_key_field: str = "cf_atiende_key",
+    vtiger_wrapup_mode: str = "comment",
     webhook_url: str | None = None,
     webhook_secret: str = "",
     timeout: float = 10.0,
@@ -51,12 +53,16 @@ def build_adapter(
     if kind == "vtiger":
         if not vtiger_url or not vtiger_access_key:
             raise ValueError("the vTiger adapter needs a URL and an access key")
+        if vtiger_wrapup_mode not in ("comment", "description"):
+            raise ValueError("the vTiger wrap-up mode is comment or description")
         return VtigerAdapter(
             vtiger_url,
             vtiger_username,
             vtiger_access_key,
             contact_key_field=vtiger_contact_key_field,
             attention_module=vtiger_attention_module,
+            ticket_key_field=vtiger_ticket_key_field,
+            wrapup_mode="description" if vtiger_wrapup_mode == "description" else "comment",
             timeout=timeout,
         )
     if kind == "webhook":

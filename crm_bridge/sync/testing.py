@@ -152,17 +152,27 @@ def _error(code: str, message: str) -> bytes:
 
 
 class FakeVtiger(_FakeServer):
-    """vTiger's webservice.php with Contacts and PBXManager records kept in memory."""
+    """vTiger's webservice.php with Contacts, PBXManager, HelpDesk and
+    ModComments records kept in memory."""
 
     MODULE_PREFIX: ClassVar[dict[str, str]] = {
         "Users": "19",
         "Contacts": "12",
         "PBXManager": "44",
         "Calendar": "9",
+        "HelpDesk": "17",
+        "ModComments": "31",
     }
     MANDATORY: ClassVar[dict[str, tuple[str, ...]]] = {
         "Contacts": ("lastname", "assigned_user_id"),
         "PBXManager": ("assigned_user_id",),
+        "HelpDesk": ("ticket_title", "ticketstatus", "assigned_user_id"),
+        "ModComments": ("commentcontent", "related_to", "assigned_user_id"),
+    }
+    # Reference fields that must name an existing record (uitype 10).
+    REFERENCES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "ModComments": ("related_to",),
+        "HelpDesk": ("contact_id",),
     }
 
     def __init__(
@@ -281,6 +291,9 @@ class FakeVtiger(_FakeServer):
         missing = [f for f in self.MANDATORY.get(module, ()) if not values.get(f)]
         if missing:
             return _error("MANDATORY_FIELDS_MISSING", f"{missing[0]} does not have a value")
+        for name in self.REFERENCES.get(module, ()):
+            if values.get(name) and self._find(str(values[name])) is None:
+                return _error("INVALID_PARAMETER", f"{name} does not name a record")
         self._next_id += 1
         crm_id = f"{self.MODULE_PREFIX[module]}x{self._next_id}"
         record = {**values, "id": crm_id}
@@ -339,6 +352,8 @@ class WebhookReceiver(_FakeServer):
         self.secret = secret.encode()
         self.contacts: dict[str, dict[str, Any]] = {}
         self.attentions: dict[str, dict[str, Any]] = {}
+        self.wrapups: dict[str, dict[str, Any]] = {}
+        self.tickets: dict[str, dict[str, Any]] = {}
         self.ids: dict[str, str] = {}
         self.deliveries = 0
         self.bad_signatures = 0
@@ -363,6 +378,10 @@ class WebhookReceiver(_FakeServer):
                 self.contacts[key] = event["data"]
             elif kind == "attention.upsert":
                 self.attentions[key] = event["data"]
+            elif kind == "wrapup.upsert":
+                self.wrapups[key] = event["data"]
+            elif kind == "ticket.upsert":
+                self.tickets[key] = event["data"]
             elif kind == "contact.erase":
                 self.contacts.pop(key, None)
             else:

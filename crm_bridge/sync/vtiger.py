@@ -9,6 +9,20 @@ Contacts carry Atiende's external key in a custom field (`contact_key_field`,
 e.g. `cf_853` created by the administrator with the label "Atiende key");
 calls go to the PBXManager module with the key in `sourceuuid`, the field
 vTiger's own telephony integrations key calls by.
+
+Wrap-ups are notes on the call's record. vTiger's webservice offers two
+places, chosen by `wrapup_mode`:
+
+- ``comment`` (default): a ModComments record whose `related_to` is the
+  call's record (comments must be enabled on the call module, as they are
+  on Contacts, HelpDesk and Calendar); the note ends with its external key,
+  which is how a retry without the stored id finds it (ModComments has no
+  custom fields to hold a key);
+- ``description``: the call record's own `description` field, revised
+  (for a call module that has one, e.g. Calendar's Calls).
+
+Tickets are HelpDesk trouble tickets carrying the key in the custom field
+`ticket_key_field` (created by the administrator, like the contacts' one).
 """
 
 from __future__ import annotations
@@ -20,8 +34,9 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from http.client import HTTPException
-from typing import Any
+from typing import Any, Literal
 
 from crm_bridge.sync.adapter import (
     AttentionData,
@@ -29,6 +44,8 @@ from crm_bridge.sync.adapter import (
     CrmProtocolError,
     CrmRejectedError,
     CrmUnavailableError,
+    TicketData,
+    WrapupData,
 )
 
 INVALID_SESSION = "INVALID_SESSIONID"
@@ -37,6 +54,76 @@ _GONE = {"RECORD_NOT_FOUND", "ACCESS_DENIED"}
 # Values interpolated into VTQL: keys and E.164 numbers never need quoting.
 _QUERY_SAFE = re.compile(r"[A-Za-z0-9+_.\-]{1,128}")
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+WrapupMode = Literal["comment", "description"]
+
+# What a person reads in the CRM (Spanish); unknown values are shown as stored.
+_TYPE_LABELS = {
+    "consulta": "Consulta",
+    "tramite": "Trámite",
+    "sugerencia": "Sugerencia",
+    "queja": "Queja",
+    "reclamo": "Reclamo",
+}
+_RESOLUTION_LABELS = {
+    "resuelta": "Resuelta en el primer contacto",
+    "derivada": "Derivada a una solicitud",
+    "pendiente": "Pendiente de seguimiento",
+}
+# HelpDesk's stock ticketstatus picklist.
+_TICKET_STATUS = {
+    "abierta": "Open",
+    "derivada": "In Progress",
+    "en_proceso": "In Progress",
+    "respondida": "Wait For Response",
+    "cerrada": "Closed",
+}
+_TITLE_LENGTH = 255
+
+
+def _when(moment: datetime | None) -> str:
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def wrapup_note(wrapup: WrapupData) -> str:
+    """The wrap-up as the text of the note (ends with its external key)."""
+    resolution = _RESOLUTION_LABELS.get(wrapup.resolution, wrapup.resolution)
+    lines = [
+        "Cierre de la atención (Atiende)",
+        f"Tipo: {_TYPE_LABELS.get(wrapup.attention_type, wrapup.attention_type)}",
+        f"Tema: {wrapup.topic or 'sin tema'}",
+        f"Resolución: {resolution}",
+    ]
+    if wrapup.ticket_number:
+        lines.append(f"Solicitud: {wrapup.ticket_number}")
+    if wrapup.follow_up_at is not None:
+        lines.append(f"Seguimiento: {_when(wrapup.follow_up_at)} (UTC)")
+    if wrapup.agent:
+        lines.append(f"Agente: {wrapup.agent}")
+    lines.append(f"Cerrada: {_when(wrapup.wrapped_up_at)} (UTC)")
+    if wrapup.notes:
+        lines += ["", wrapup.notes]
+    lines += ["", f"Ref.: {wrapup.external_key}"]
+    return "\n".join(lines)
+
+
+def ticket_description(ticket: TicketData) -> str:
+    lines = [
+        f"Solicitud {ticket.number} (Atiende)",
+        f"Tipo: {_TYPE_LABELS.get(ticket.request_type, ticket.request_type)}",
+        f"Canal: {ticket.channel}",
+        f"Organismo: {ticket.organism}",
+    ]
+    if ticket.unit:
+        lines.append(f"Unidad: {ticket.unit}")
+    lines.append(f"Creada: {_when(ticket.created_at)} (UTC)")
+    if ticket.due_at is not None:
+        lines.append(f"Plazo: {_when(ticket.due_at)} (UTC)")
+    if ticket.responded_at is not None:
+        lines.append(f"Respondida: {_when(ticket.responded_at)} (UTC)")
+    if ticket.closed_at is not None:
+        lines.append(f"Cerrada: {_when(ticket.closed_at)} (UTC)")
+    return "\n".join([*lines, "", ticket.description])
 
 
 def _safe(value: str) -> str:
@@ -56,16 +143,23 @@ class VtigerAdapter:
         *,
         contact_key_field: str = "cf_atiende_key",
         attention_module: str = "PBXManager",
+        ticket_key_field: str = "cf_atiende_key",
+        wrapup_mode: WrapupMode = "comment",
         timeout: float = 10.0,
     ) -> None:
-        if not _FIELD.fullmatch(contact_key_field) or not _FIELD.fullmatch(attention_module):
+        names = (contact_key_field, attention_module, ticket_key_field)
+        if not all(_FIELD.fullmatch(name) for name in names):
             raise ValueError("vTiger field and module names are identifiers")
+        if wrapup_mode not in ("comment", "description"):
+            raise ValueError("wrapup_mode is comment or description")
         base = url.rstrip("/")
         self._endpoint = base if base.endswith("webservice.php") else f"{base}/webservice.php"
         self._username = username
         self._access_key = access_key
         self._key_field = contact_key_field
         self._attention_module = attention_module
+        self._ticket_key_field = ticket_key_field
+        self._wrapup_mode: WrapupMode = wrapup_mode
         self._timeout = timeout
         self._lock = threading.Lock()
         self._session: str | None = None
@@ -114,6 +208,47 @@ class VtigerAdapter:
         }
         return self._upsert(
             self._attention_module, "sourceuuid", attention.external_key, fields, known_id
+        )
+
+    def sync_wrapup(self, wrapup: WrapupData, known_id: str | None) -> str:
+        text = wrapup_note(wrapup)
+        if self._wrapup_mode == "description":
+            return self._revise(wrapup.call_crm_id, {"description": text})
+        fields = {"commentcontent": text, "related_to": wrapup.call_crm_id}
+        if known_id:
+            try:
+                return self._revise(known_id, fields)
+            except CrmRejectedError as err:
+                if not _is_gone(err):
+                    raise
+        # No stored id (a job killed after the create): the note is found by
+        # the key at its end, among the call's comments.
+        call = _safe(wrapup.call_crm_id)
+        rows = self._query(
+            f"SELECT id, commentcontent FROM ModComments WHERE related_to = '{call}';"
+        )
+        marker = f"Ref.: {wrapup.external_key}"
+        for row in rows:
+            if marker in str(row.get("commentcontent") or "") and "id" in row:
+                return self._revise(str(row["id"]), fields)
+        element = {**fields, "assigned_user_id": self._assigned_user()}
+        result = self._call(
+            "POST",
+            {"operation": "create", "elementType": "ModComments", "element": json.dumps(element)},
+        )
+        return _record_id(result)
+
+    def sync_ticket(self, ticket: TicketData, known_id: str | None) -> str:
+        fields: dict[str, Any] = {
+            "ticket_title": f"{ticket.number} · {ticket.topic}"[:_TITLE_LENGTH],
+            "ticketstatus": _TICKET_STATUS.get(ticket.status, "Open"),
+            "ticketpriorities": "Normal",
+            "description": ticket_description(ticket),
+            "contact_id": ticket.contact_crm_id or "",
+            self._ticket_key_field: ticket.external_key,
+        }
+        return self._upsert(
+            "HelpDesk", self._ticket_key_field, ticket.external_key, fields, known_id
         )
 
     def erase_contact(self, external_key: str, known_id: str | None) -> None:

@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from http.client import HTTPException
 from typing import Any
 
@@ -33,6 +34,8 @@ from crm_bridge.sync.adapter import (
     CrmProtocolError,
     CrmRejectedError,
     CrmUnavailableError,
+    TicketData,
+    WrapupData,
 )
 
 SIGNATURE_HEADER = "X-Atiende-Signature"
@@ -117,6 +120,45 @@ class WebhookAdapter:
             "contact_id": attention.contact_crm_id,
         }
         return self._post("attention.upsert", attention.external_key, data, known_id)
+
+    def sync_wrapup(self, wrapup: WrapupData, known_id: str | None) -> str:
+        data = {
+            "call_id": wrapup.call_crm_id,
+            "attention_type": wrapup.attention_type,
+            "resolution": wrapup.resolution,
+            "topic": wrapup.topic,
+            "notes": wrapup.notes,
+            "ticket_number": wrapup.ticket_number,
+            "follow_up_at": None
+            if wrapup.follow_up_at is None
+            else wrapup.follow_up_at.isoformat(),
+            "agent": wrapup.agent,
+            "wrapped_up_at": wrapup.wrapped_up_at.isoformat(),
+            "contact_id": wrapup.contact_crm_id,
+        }
+        return self._post("wrapup.upsert", wrapup.external_key, data, known_id)
+
+    def sync_ticket(self, ticket: TicketData, known_id: str | None) -> str:
+        def iso(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat()
+
+        data = {
+            "number": ticket.number,
+            "request_type": ticket.request_type,
+            "status": ticket.status,
+            "channel": ticket.channel,
+            "topic": ticket.topic,
+            "description": ticket.description,
+            "organism": ticket.organism,
+            "unit": ticket.unit,
+            "created_at": iso(ticket.created_at),
+            "due_at": iso(ticket.due_at),
+            "responded_at": iso(ticket.responded_at),
+            "closed_at": iso(ticket.closed_at),
+            "call_id": ticket.call_crm_id,
+            "contact_id": ticket.contact_crm_id,
+        }
+        return self._post("ticket.upsert", ticket.external_key, data, known_id)
 
     def erase_contact(self, external_key: str, known_id: str | None) -> None:
         self._post("contact.erase", external_key, {}, known_id)

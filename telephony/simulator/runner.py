@@ -68,6 +68,11 @@ class SimulatorConfig:
     queue_log: Path | None = None
     # Each FastAGI session dies after this many commands (None: never).
     agi_drop_after: int | None = None
+    # Citizens called back (Originate into atiende-callback): how often they
+    # answer or are busy; the rest let it ring out.
+    callback_answer_share: float = 0.8
+    callback_busy_share: float = 0.1
+    callback_ring_seconds: float = 20.0
 
 
 class SimClock:
@@ -124,6 +129,9 @@ class Simulator:
             seed=config.seed,
             wrapup_seconds=config.wrapup_seconds,
             missing_prompts=config.missing_prompts,
+            callback_answer_share=config.callback_answer_share,
+            callback_busy_share=config.callback_busy_share,
+            callback_ring_seconds=config.callback_ring_seconds,
         )
         self.ami.handlers["queuepause"] = self._queue_pause
         self.ami.handlers["queueadd"] = self._queue_add

@@ -26,6 +26,17 @@ unit PAS), JUB "Jubilación" (BPS, no unit). Tickets:
 | 3      | web  | reclamo  | DNIC/CED      | 20:00 / none, by Rosa   | overdue        |
 | 4      | web  | queja    | BPS/-         | NOW + 1 day / none      | pending        |
 | 5      | web  | queja    | BPS/-         | day before              | (out of span)  |
+
+Callbacks (completed in the span, per queue; within target when completed
+at or before target_at, or with no target):
+
+| cb  | queue     | status  | completed  | target | within |
+|-----|-----------|---------|------------|--------|--------|
+| CB1 | consultas | done    | 10:00      | 12:00  | yes    |
+| CB2 | consultas | done    | 15:00      | 12:00  | no     |
+| CB3 | reclamos  | done    | 11:00      | -      | yes    |
+| CB4 | consultas | pending |            | 12:00  | -      |
+| CB5 | consultas | done    | day before |        | (out)  |
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from sqlalchemy.orm import Session
 from crm_bridge.models import (
     Attention,
     AttentionWrapup,
+    CallbackRequest,
     CatalogTopic,
     Organism,
     Ticket,
@@ -162,6 +174,26 @@ def load(engine: Engine) -> None:
                 ticket("2026-000005", "queja", bps, None, at(15, days=-1), at(16, days=-1), None),
             ]
         )  # fmt: skip
+
+        for name, queue, status, completed, target in (
+            ("CB1", "consultas", "done", at(10), at(12)),
+            ("CB2", "consultas", "done", at(15), at(12)),
+            ("CB3", "reclamos", "done", at(11), None),
+            ("CB4", "consultas", "pending", None, at(12)),
+            ("CB5", "consultas", "done", at(10, days=-1), None),
+        ):
+            session.add(
+                CallbackRequest(
+                    system="lab",
+                    linkedid=name,
+                    number_raw="",
+                    queue=queue,
+                    status=status,
+                    requested_at=at(8, days=-1),
+                    completed_at=completed,
+                    target_at=target,
+                )
+            )
 
         plan: list[tuple[str, datetime, str, str | None, str, int | None, Any]] = [
             ("A1", at(9), "telefonico", "consultas", "Ana", 5,

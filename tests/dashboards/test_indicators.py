@@ -4,15 +4,21 @@ on SQLite and PostgreSQL. The arithmetic is in the comments."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
 
+from agent_api.routes.figures import reports_router
+from agent_api.web.reportes import ReportSources
 from crm_bridge.db import make_engine, upgrade
+from crm_bridge.organisms import Role
 from dashboards import indicators, ticket_sla
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.indicator_queries import (
@@ -24,6 +30,8 @@ from dashboards.indicator_queries import (
 from dashboards.indicators import ComplaintCounts, ResolutionCounts, ScoreCounts, tally_scores
 from dashboards.metric_names import exposed_names
 from dashboards.report_queries import ReportSpan
+from tests.agent_api.conftest import build_panel
+from tests.agent_api.test_web_pages import form_login
 from tests.dashboards import indicator_fixture as fx
 from tests.support.postgres import fresh_database
 
@@ -353,3 +361,91 @@ def test_metrics_are_cached_and_survive_a_dead_store(tmp_path: Path) -> None:
     built.dispose()
     (tmp_path / "store.db").unlink()  # an empty store: the queries fail
     assert list(collector.collect()) == []
+
+
+# ------------------------------------------------------ reports API and files
+
+
+@pytest.fixture(scope="module")
+def api(postgres_url: str) -> Iterator[Any]:
+    with fresh_database(postgres_url, "indapi", migrate=True) as db:
+        panel = build_panel(db)
+        fx.load(panel.engine)
+        panel.app.include_router(reports_router(panel.engine, timezone=fx.TZ))
+        yield panel
+        panel.engine.dispose()
+
+
+DAY_QUERY = "desde=2026-03-02&hasta=2026-03-02"
+
+
+def test_indicator_reports_need_a_figure_role(api: Any) -> None:
+    for name in ("satisfaccion", "resolucion", "quejas"):
+        assert api.client().get(f"/api/reportes/{name}?{DAY_QUERY}").status_code == 401
+        ejecutivo = api.client(api.usernames[Role.EJECUTIVO])
+        assert ejecutivo.get(f"/api/reportes/{name}?{DAY_QUERY}").status_code == 403
+    bad = api.client(api.usernames[Role.GERENTE]).get(
+        f"/api/reportes/satisfaccion?{DAY_QUERY}&agrupar=persona"
+    )
+    assert bad.status_code == 422  # an unknown dimension is refused, not a 500
+
+
+def test_indicator_reports_json_and_csv_give_the_hand_figures(api: Any) -> None:
+    client = api.client(api.usernames[Role.GERENTE])
+    body = client.get(f"/api/reportes/satisfaccion?{DAY_QUERY}&agrupar=agente").json()
+    ana = next(r for r in body["filas"] if r["código"] == "Ana")
+    # Ana: 5 responses (3, 4, 4, 5, 5), mean 21/5; 2 of 5 gave a 4.
+    assert (ana["respuestas"], ana["satisfacción_media"], ana["nota_4"]) == (5, 4.2, 0.4)
+    download = client.get(f"/api/reportes/satisfaccion?{DAY_QUERY}&agrupar=cola&formato=csv")
+    table = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig")), delimiter=";"))
+    assert table[0][:4] == ["Cola: código", "Cola", "Respuestas", "Satisfacción media (1 a 5)"]
+    # consultas: 4 responses, mean 16/4 = 4; one 3 of four = 25 %.
+    assert table[1][:4] == ["consultas", "consultas", "4", "4,0"]
+    assert table[1][6] == "25,0%"
+    fcr_rows = client.get(f"/api/reportes/resolucion?{DAY_QUERY}&agrupar=canal").json()["filas"]
+    assert {r["código"]: r["resolución_primer_contacto"] for r in fcr_rows} == {
+        "telefonico": 0.4,  # 2 of 5
+        "presencial": 1.0,  # 1 of 1
+    }
+    quejas = client.get(f"/api/reportes/quejas?{DAY_QUERY}").json()["filas"]  # by unit
+    assert [(r["código"], r["quejas"], r["reclamos"]) for r in quejas] == [
+        ("BPS/PRE", 1, 0),
+        ("DNIC/CED", 0, 2),
+        ("DNIC/PAS", 1, 0),
+        (None, 1, 0),
+    ]
+    # Callbacks: consultas CB1 within, CB2 late (1 of 2); reclamos CB3 (no target) within.
+    callbacks = client.get(f"/api/reportes/devoluciones?{DAY_QUERY}").json()["filas"]
+    assert [
+        (r["cola"], r["completadas"], r["en_objetivo"], r["cumplimiento"]) for r in callbacks
+    ] == [
+        ("consultas", 2, 1, 0.5),
+        ("reclamos", 1, 1, 1.0),
+    ]
+    units = client.get(f"/api/reportes/solicitudes?{DAY_QUERY}&agrupar=unidad").json()["filas"]
+    assert {r["grupo"]: r["cumplimiento"] for r in units}["DNIC/PAS"] == 1.0
+
+
+def test_the_reports_page_shows_the_hand_figures(api: Any) -> None:
+    api.app.state.report_sources = ReportSources(api.engine, fx.TZ)
+    client = api.client()
+    form_login(client, api.usernames[Role.GERENTE])
+    page = client.get(f"/reportes?{DAY_QUERY}")
+    assert page.status_code == 200, page.text
+    html = page.text
+    # CSAT 24/7 = 3.43 of 7 responses; FCR 3/6; complaints 5.
+    assert '<dd id="csat-media">3,43</dd>' in html
+    assert '<dd id="csat-respuestas">7</dd>' in html
+    assert '<dd id="fcr">50,0 %</dd>' in html
+    assert '<dd id="quejas-total">5</dd>' in html
+    # Channels by their Spanish label; groups with no value named as such.
+    assert "<td>Teléfono</td>" in html and "<td>Sin cola</td>" in html
+    assert "<td>Pasaportes (DNIC/PAS)</td>" in html  # SLA by unit
+    row = (
+        '<td>consultas</td><td class="num">2</td><td class="num">1</td><td class="num">50,0 %</td>'
+    )
+    assert '<table id="devoluciones">' in html and row in html  # callbacks: 1 of 2
+    assert (
+        "/api/reportes/satisfaccion?desde=2026-03-02&amp;hasta=2026-03-02&amp;agrupar=agente"
+        in html
+    )

@@ -72,6 +72,13 @@ def test_build_adapter_from_plain_values() -> None:
     assert isinstance(vtiger, VtigerAdapter) and vtiger.name == "vtiger"
     with pytest.raises(ValueError, match="access key"):
         build_adapter("vtiger", vtiger_url="https://crm.example")
+    with pytest.raises(ValueError, match="comment or description"):
+        build_adapter(
+            "vtiger",
+            vtiger_url="https://crm.example",
+            vtiger_access_key="k",
+            vtiger_wrapup_mode="x",
+        )
     with pytest.raises(ValueError, match="signing secret"):
         build_adapter("webhook", webhook_url="https://hooks.example")
     with pytest.raises(ValueError, match="unknown"):
