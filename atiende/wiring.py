@@ -422,18 +422,17 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
     return Background(stops, failures)
 
 
-def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
-    """The "email" responder of the tickets when SMTP is configured: replies
-    threaded into the citizen's conversation, from the ticket's mailbox."""
+def smtp_responder(settings: Settings) -> SmtpResponder | None:
+    """The plain SMTP sender when SMTP is configured (None otherwise)."""
     mail = settings.mail
     if not mail.smtp_host:
-        return []
+        return None
     sender = mail.sender or (mail.mailboxes[0].address if mail.mailboxes else None)
     if not sender:
         raise ConfigurationError(
             "ATIENDE_MAIL__SENDER: replies by email need a sender address (or a mailbox)"
         )
-    smtp = SmtpResponder(
+    return SmtpResponder(
         mail.smtp_host,
         mail.smtp_port,
         sender,
@@ -442,6 +441,23 @@ def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
         starttls=mail.smtp_starttls,
         timeout=mail.timeout,
     )
+
+
+def knowledge_responders(settings: Settings) -> list[Responder]:
+    """What carries a trámite's information to the citizen ("difundir"): plain
+    SMTP (not a ticket's thread) when configured; no SMS gateway is configured
+    yet, so an SMS send is only logged."""
+    smtp = smtp_responder(settings)
+    return [] if smtp is None else [smtp]
+
+
+def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
+    """The "email" responder of the tickets when SMTP is configured: replies
+    threaded into the citizen's conversation, from the ticket's mailbox."""
+    mail = settings.mail
+    smtp = smtp_responder(settings)
+    if smtp is None:
+        return []
     return [
         ThreadedEmailResponder(
             smtp,
@@ -689,6 +705,7 @@ class Panel:
                 else None
             ),
             sla_alerts=sla_alerts(self.settings, self.engine),
+            responders=knowledge_responders(self.settings),
             rights=PersonRights(
                 self.engine,
                 phone_region=self.settings.phone_region,

@@ -57,3 +57,17 @@ def test_a_bad_file_is_refused_with_a_reason(
     assert "cannot read" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["catalogo", "importar", "--formato", "otro", str(wrong)])
+
+
+def test_difundir_sends_email_by_plain_smtp_when_configured() -> None:
+    from atiende.settings import MailSettings, Settings
+    from atiende.wiring import knowledge_responders
+    from crm_bridge.responders import SmtpResponder
+
+    assert knowledge_responders(Settings()) == []
+    configured = Settings(
+        mail=MailSettings(smtp_host="127.0.0.1", sender="atencion@example.gub.uy")
+    )
+    (smtp,) = knowledge_responders(configured)
+    # Not the tickets' threaded responder: a trámite's information is no ticket reply.
+    assert type(smtp) is SmtpResponder and smtp.channel == "email"

@@ -88,7 +88,9 @@ async def test_the_agent_reads_and_sends_a_tramite_during_the_call(panel_db: str
             await log_in_page(page, base, agent.username, PASSWORD)
             await page.wait_for_selector("body[data-socket=open]")
             panel = page.locator("#conocimiento")
-            await expect(panel).to_be_visible()
+            toggle = page.locator("#abrir-tramites")
+            await expect(panel).to_be_hidden()  # closed, it takes no room
+            await expect(toggle).to_have_attribute("aria-expanded", "false")
             assert await axe_violations(page) == []
 
             now = time.time()
@@ -100,8 +102,13 @@ async def test_the_agent_reads_and_sends_a_tramite_during_the_call(panel_db: str
             )
             await expect(page.locator("#persona")).to_contain_text("Lucía Rodríguez")
 
-            # Typed without the accent, found as the agent types (no Enter).
-            await page.locator("#buscar-tramite").press_sequentially("cedula", delay=30)
+            # Alt+T opens the panel on its search box; typed without the
+            # accent, found as the agent types (no Enter).
+            await page.keyboard.press("Alt+t")
+            await expect(panel).to_be_visible()
+            await expect(page.locator("#buscar-tramite")).to_be_focused()
+            await expect(toggle).to_have_attribute("aria-expanded", "true")
+            await page.keyboard.type("cedula", delay=30)
             results = page.locator("#conocimiento-resultados .tramite")
             await expect(results).to_have_count(3)
             first = results.first
@@ -111,12 +118,15 @@ async def test_the_agent_reads_and_sends_a_tramite_during_the_call(panel_db: str
                 "href", "https://www.gub.uy/tramites/cedula-identidad"
             )
             await expect(results.nth(1).locator("summary")).to_contain_text("Agenda para la DNIC")
-            # The search box and the first trámite are on screen at 1366×768.
+            # The search box and the first trámite are on screen at 1366×768,
+            # without scrolling the page.
             for locator in (page.locator("#buscar-tramite"), first.locator("summary")):
-                await locator.scroll_into_view_if_needed()
                 box = await locator.bounding_box()
                 assert box is not None and 0 <= box["y"] <= VIEWPORT["height"] - box["height"]
+            assert await page.evaluate("window.scrollY") == 0
             assert await axe_violations(page) == []
+            await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
+            await page.screenshot(path=str(SHOTS / "knowledge-open-1366x768.png"))
 
             # It becomes the wrap-up's topic; the caller is linked; the info is sent.
             await first.get_by_role(
@@ -124,6 +134,11 @@ async def test_the_agent_reads_and_sends_a_tramite_during_the_call(panel_db: str
             ).click()
             topic_value = await page.locator(f"#tema-{dom}").input_value()
             assert topic_value != ""
+            # Escape closes the panel and gives the focus back to its button.
+            await page.locator("#buscar-tramite").focus()
+            await page.keyboard.press("Escape")
+            await expect(panel).to_be_hidden()
+            await expect(toggle).to_be_focused()
             await page.locator("#persona").get_by_role("button", name="Usar en el cierre").click()
             await (
                 page.locator(f"#cierre-{dom}")
@@ -136,8 +151,7 @@ async def test_the_agent_reads_and_sends_a_tramite_during_the_call(panel_db: str
             await choices.get_by_role("button", name="Enviar información").click()
             await expect(choices).to_contain_text("enviada por correo electrónico")
             assert await axe_violations(page) == []
-            await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
-            await page.screenshot(path=str(SHOTS / "knowledge-1366x768.png"))
+            await page.screenshot(path=str(SHOTS / "knowledge-sent-1366x768.png"))
         finally:
             await browser.close()
             await hub.close()
