@@ -17,7 +17,8 @@ Three dashboards (titles in Spanish, the supervisors' language):
   dashboards.metric_names).
 - ``atiende-indicators``: the quality indicators (dashboards.indicators):
   CSAT mean and distribution by channel, queue and organism, first contact
-  resolution, ticket SLA compliance by organism and unit, complaints by unit.
+  resolution, ticket SLA compliance by organism and unit, complaints by unit,
+  callbacks completed within target.
 """
 
 from __future__ import annotations
@@ -580,6 +581,7 @@ def indicators() -> Json:
     the same sums the reports make, so a panel and /reportes over the same
     days agree."""
     layout = _Layout()
+    callbacks = f"{m.CALLBACKS_COMPLETED}_total"
     csat_steps = _steps((None, _RED), (3.5, _YELLOW), (4.0, _GREEN))
     share_steps = _steps((None, _RED), (0.5, _YELLOW), (0.8, _GREEN))
     panels: list[Json] = [_row(layout, "Centro (últimos días)")]
@@ -609,6 +611,19 @@ def indicators() -> Json:
               [_target(_fcr("channel"), "{{channel}}")],
               unit="percentunit", thresholds=share_steps, w=12, decimals=0, limits=(0, 1)),
     ]  # fmt: skip
+    # Every channel counted one way (dashboards.channel_figures).
+    chan = m.CHANNEL_ATTENTIONS
+    settled = 'state=~"answered_within|answered_late|abandoned"'
+    panels.append(_row(layout, "Atención por canal"))
+    panels += [
+        _bars(layout, "Atenciones por canal",
+              [_target(f"sum by (channel) ({chan})", "{{channel}}")],
+              unit="none", thresholds=_steps((None, "blue")), w=12),
+        _bars(layout, "Nivel de servicio por canal",
+              [_target(f'sum by (channel) ({chan}{{state="answered_within"}})'
+                       f" / (sum by (channel) ({chan}{{{settled}}}) > 0)", "{{channel}}")],
+              unit="percentunit", thresholds=share_steps, w=12, decimals=0, limits=(0, 1)),
+    ]  # fmt: skip
     panels.append(_row(layout, "Solicitudes y quejas"))
     panels += [
         _bars(layout, "Cumplimiento del plazo por organismo",
@@ -622,7 +637,12 @@ def indicators() -> Json:
                        "{{organism}}/{{unit}} {{type}}")],
               unit="none", thresholds=_steps((None, "blue")), w=8),
         _timeseries(layout, "Satisfacción media en el tiempo",
-                    [_target(_csat("channel"), "{{channel}}")], unit="none", w=24),
+                    [_target(_csat("channel"), "{{channel}}")], unit="none", w=16),
+        # The worklist's own count (crm_bridge.callbacks, dashboards.callback_metrics).
+        _bars(layout, "Devoluciones de llamada dentro del objetivo (24 h)",
+              [_target(f'sum by (queue) (increase({callbacks}{{within_target="true"}}[24h]))'
+                       f" / (sum by (queue) (increase({callbacks}[24h])) > 0)", "{{queue}}")],
+              unit="percentunit", thresholds=share_steps, w=8, decimals=0, limits=(0, 1)),
     ]  # fmt: skip
     return _dashboard(
         "atiende-indicators",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from itertools import compress, repeat
+from operator import call, itemgetter, not_, truth
 
 # Events every session needs whatever the tracker uses: the end of a session
 # and the answer to an Originate.
@@ -20,6 +22,10 @@ ALWAYS_WANTED_EVENTS = frozenset({"FullyBooted", "Shutdown", "OriginateResponse"
 MAX_FILTER_LENGTH = 900
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 _EVENT = b"Event: "
+_first = itemgetter(0)
+# Distinct first lines remembered: a peer inventing event names endlessly
+# only loses the table, never the exact answer.
+_MAX_HEADS = 4096
 
 
 def event_filters(
@@ -55,41 +61,88 @@ def event_filters(
     return filters
 
 
-def raw_event_filter(
-    events: Iterable[str], variable_prefixes: Iterable[str]
-) -> Callable[[bytes], bool]:
+class RawEventFilter:
     """A predicate over one raw AMI message (bytes, without its blank line):
     False for an event not in `events`, and for a `VarSet` of a variable
     that starts with none of `variable_prefixes`. Responses, and anything it
     cannot read with certainty, are kept for the parser to judge.
 
-    It runs once per message on the hot path, so the common answers are one
-    C-level call each: `startswith` over a tuple of every wanted first line,
-    and one regex search for the variable of a VarSet.
+    Calling it judges one message. `select` judges a whole read's messages
+    at once with the same answers, and is what the parser uses: it runs on
+    every message of the stream, most of them unwanted, so it does no
+    Python-level work per message once it has seen a message's first line
+    (see `select`).
     """
-    names = sorted({name.encode() for name in events} - {b"VarSet"})
-    wanted = tuple(_EVENT + name + eol for name in names for eol in (b"\r\n", b"\n"))
-    bare = frozenset(names)
-    varset = (_EVENT + b"VarSet\r\n", _EVENT + b"VarSet\n")
-    prefixes = [re.escape(prefix.encode()) for prefix in variable_prefixes]
-    variable = (
-        re.compile(b"\nVariable: (?:" + b"|".join(prefixes) + b")").search if prefixes else None
-    )
 
-    def accept(raw: bytes) -> bool:
-        if raw.startswith(wanted):
+    def __init__(self, events: Iterable[str], variable_prefixes: Iterable[str]) -> None:
+        names = sorted({name.encode() for name in events} - {b"VarSet"})
+        self._wanted = tuple(_EVENT + name + eol for name in names for eol in (b"\r\n", b"\n"))
+        self._bare = frozenset(names)
+        self._varset = (_EVENT + b"VarSet\r\n", _EVENT + b"VarSet\n")
+        prefixes = [re.escape(prefix.encode()) for prefix in variable_prefixes]
+        self._variable = (
+            re.compile(b"\nVariable: (?:" + b"|".join(prefixes) + b")").search if prefixes else None
+        )
+        # First line (up to its LF, CR included) -> the C-level callable that
+        # judges a message starting with it; learnt from the exact rule (`_learn`).
+        self._by_head: dict[bytes, Callable[[bytes], object]] = {}
+
+    def __call__(self, raw: bytes) -> bool:
+        if raw.startswith(self._wanted):
             return True
-        if raw.startswith(varset):
-            return variable is not None and variable(raw) is not None
+        if raw.startswith(self._varset):
+            return self._variable is not None and self._variable(raw) is not None
         if not raw.startswith(_EVENT):
             return True
         # An unwanted event, or a one-line message naming a wanted one.
-        return b"\n" not in raw and raw[7:].rstrip(b"\r") in bare
+        return b"\n" not in raw and raw[7:].rstrip(b"\r") in self._bare
 
-    return accept
+    def select(self, messages: list[bytes]) -> list[bytes]:
+        """The messages `self` accepts, in order.
+
+        Every step is a C-level map: each message's first line (partition at
+        LF), the judge of that line from a table, the judge applied. For an
+        `Event:` line the exact rule's answer depends on that line alone
+        (wanted, unwanted, or a VarSet whose Variable decides), so the table
+        maps it to `truth` (keep), `not_` (drop: an Event message is never
+        empty) or the Variable search; any other first line is kept. A line
+        seen for the first time is learnt from the exact rule (`_learn`); the
+        few whose answer would depend on more than that line go through the
+        exact rule every time.
+        """
+        heads = list(map(_first, map(bytes.partition, messages, repeat(b"\n"))))
+        try:
+            judges = list(map(self._by_head.__getitem__, heads))
+        except KeyError:
+            known = self._by_head.get
+            judges = [known(head) or self._learn(head) for head in heads]
+        return list(compress(messages, map(call, judges, messages)))
+
+    def _learn(self, head: bytes) -> Callable[[bytes], object]:
+        if not head:
+            return self  # an empty message: the exact rule keeps it, `truth` would not
+        line = head + b"\n"
+        judge: Callable[[bytes], object]
+        if not head.startswith(_EVENT) or line.startswith(self._wanted):
+            judge = truth  # never empty: it holds `head`
+        elif line.startswith(self._varset):
+            judge = self._variable or not_
+        elif head[7:].rstrip(b"\r") in self._bare:
+            # "Event: X\r\r": kept only as a whole one-line message.
+            return self
+        else:
+            judge = not_
+        if len(self._by_head) < _MAX_HEADS:
+            self._by_head[head] = judge
+        return judge
 
 
-def tracker_event_filter() -> Callable[[bytes], bool]:
+def raw_event_filter(events: Iterable[str], variable_prefixes: Iterable[str]) -> RawEventFilter:
+    """The predicate over raw messages for these events and VarSet variables."""
+    return RawEventFilter(events, variable_prefixes)
+
+
+def tracker_event_filter() -> RawEventFilter:
     """The predicate for what telephony.tracker uses (and the events the
     connection itself needs)."""
     from telephony import events

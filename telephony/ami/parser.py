@@ -59,6 +59,8 @@ class AmiParser:
     ) -> None:
         self.max_message_bytes = max_message_bytes
         self.accept = accept
+        # A filter that judges a whole read at once (interest.RawEventFilter.select).
+        self._select: Callable[[list[bytes]], list[bytes]] | None = getattr(accept, "select", None)
         self.dropped = 0  # messages refused by `accept`
         self.banner: str | None = None
         self.malformed = 0
@@ -223,7 +225,8 @@ class AmiParser:
             # Framing is cheap C work; decoding and building headers is not,
             # so messages nobody wants are dropped before either.
             framed = region.split(sep)
-            kept = list(filter(accept, framed))
+            select = self._select
+            kept = select(framed) if select is not None else list(filter(accept, framed))
             if len(kept) != len(framed):
                 self.dropped += len(framed) - len(kept)
                 if not kept:

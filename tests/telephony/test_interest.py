@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telephony.ami.interest import raw_event_filter, tracker_event_filter
 from telephony.ami.parser import AmiParser, iter_capture
@@ -111,3 +113,44 @@ async def test_refused_filters_still_drop_unused_events_locally(recordings: Path
     assert len(server.actions("Filter")) == 1  # refused: the session runs unfiltered
     assert "Newexten" not in seen and "DeviceStateChange" not in seen
     assert seen.count("Hangup") == data.count(b"Event: Hangup\r\n")
+
+
+_TRICKY = [
+    b"",
+    b"Event: Hangup",
+    b"Event: Hangup\r",
+    b"Event: Hangup\r\r",
+    b"Event: Hangup\r\r\nCause: 16",
+    b"Event: Hangup\nCause: 16",
+    b"Event: Hangupx\r\nCause: 16",
+    b"Event: VarSet",
+    b"Event: VarSet\r",
+    b"Event: VarSet\r\nVariable: ATIENDE_QUEUE",
+    b"Event: VarSet\nVariable: ATIENDE_QUEUE",
+    b"Event: VarSet\r\nVariable: __AGENT_TALK",
+    b"Event: Newexten",
+    b"Event: Newexten\nChannel: x",
+    b"Response: Success\r\nActionID: 1",
+    b"garbage without a header",
+    b"\r\nEvent: Hangup",
+]
+
+
+@pytest.mark.parametrize("prefixes", [("ATIENDE_",), ()])
+def test_select_answers_as_the_predicate(recordings: Path, prefixes: tuple[str, ...]) -> None:
+    """`select` (what the parser runs) keeps exactly what the predicate
+    keeps, in order, whatever order the first lines are learnt in."""
+    accept = raw_event_filter({"Hangup", "VarSet", "QueueCallerJoin"}, prefixes)
+    messages = list(_TRICKY)
+    for scenario in SCENARIOS:
+        messages += (recordings / f"{scenario}.ami").read_bytes().split(b"\r\n\r\n")
+    for batch in (messages, messages[::-1], _TRICKY * 2):
+        assert accept.select(batch) == [m for m in batch if accept(m)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TRICKY) | st.binary(max_size=40), max_size=20))
+def test_select_answers_as_the_predicate_on_any_bytes(batch: list[bytes]) -> None:
+    accept = tracker_event_filter()
+    for _ in range(2):  # first lines unknown, then learnt
+        assert accept.select(batch) == [m for m in batch if accept(m)]
