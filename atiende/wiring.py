@@ -69,6 +69,7 @@ from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
 from crm_bridge.ticket_rules import RequestType
 from crm_bridge.tickets import TicketService
+from crm_bridge.turns import TurnService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.callback_metrics import CallbackCollector
@@ -81,6 +82,7 @@ from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.mail_metrics import MailIntakeCollector
 from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
+from dashboards.walkin_metrics import WalkinCollector
 from dashboards.wallboard import Wallboard
 from ivr.flows import DEFAULT_FLOWS_DIR, FlowRegistry, load_flows
 from ivr.server import FastAgiServer
@@ -932,6 +934,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
+        # Walk-in turns of today, per service point and topic (no personal data).
+        walkin = WalkinCollector(
+            TurnService(
+                engine, ContactAttentions(engine), timezone=settings.kpi.timezone
+            ).live_facts
+        )
         channels = ChannelCollector(engine, window_days=settings.kpi.indicator_window_days)
         callbacks = callback_collector(settings, engine)
         intake = mail_intake(settings, engine)
@@ -939,7 +947,15 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             parts,
             settings,
             service,
-            [followup, indicators, channels, *ivr_metrics, *callbacks, *mail_collectors(intake)],
+            [
+                followup,
+                indicators,
+                channels,
+                walkin,
+                *ivr_metrics,
+                *callbacks,
+                *mail_collectors(intake),
+            ],
         )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)

@@ -96,6 +96,21 @@ MAIL_LAST_READ = "atiende_mail_last_read_timestamp_seconds"
 # ------------------------------------------------------------------------- IVR
 IVR_PROMPTS_MISSING = "atiende_ivr_prompts_missing"
 
+# Walk-in attention (dashboards.walkin_metrics): today's turns per service
+# point and topic, counted by dashboards.walkin_kpi. Labels: point and topic
+# codes only (no desk, no agent, nothing about a person).
+WALKIN_WAITING = "atiende_walkin_waiting"
+WALKIN_LONGEST_WAIT = "atiende_walkin_longest_wait_seconds"
+WALKIN_TURNS_GIVEN = "atiende_walkin_turns_given"
+WALKIN_TURNS_CALLED = "atiende_walkin_turns_called"
+WALKIN_CALLED_WITHIN_TARGET = "atiende_walkin_called_within_target"
+WALKIN_WAIT_SECONDS = "atiende_walkin_wait_seconds"
+WALKIN_SERVED = "atiende_walkin_served"
+WALKIN_ATTENTION_SECONDS = "atiende_walkin_attention_seconds"
+WALKIN_NO_SHOWS = "atiende_walkin_no_shows"
+WALKIN_EVALUATIONS = "atiende_walkin_evaluations"
+WALKIN_SCORE_POINTS = "atiende_walkin_score_points"
+
 COUNTERS = frozenset(
     {
         IVR_PROMPTS_MISSING,
@@ -157,6 +172,17 @@ GAUGES = frozenset(
         CALLBACKS_OVERDUE,
         CALLBACK_OLDEST_WAIT,
         MAIL_LAST_READ,
+        WALKIN_WAITING,
+        WALKIN_LONGEST_WAIT,
+        WALKIN_TURNS_GIVEN,
+        WALKIN_TURNS_CALLED,
+        WALKIN_CALLED_WITHIN_TARGET,
+        WALKIN_WAIT_SECONDS,
+        WALKIN_SERVED,
+        WALKIN_ATTENTION_SECONDS,
+        WALKIN_NO_SHOWS,
+        WALKIN_EVALUATIONS,
+        WALKIN_SCORE_POINTS,
     }
 )
 

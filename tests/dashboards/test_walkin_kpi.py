@@ -54,3 +54,49 @@ def test_walk_in_figures_by_hand() -> None:
     assert cedula.evaluations == 2 and cedula.mean_score == 3
     assert pagos.served == 0 and pagos.called == 1 and pagos.mean_score is None
     assert tally([], now) == []
+
+
+def test_metrics_are_the_tally_with_point_and_topic_labels_only() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from dashboards.metric_names import exposed_names
+    from dashboards.walkin_metrics import WalkinCollector
+
+    facts = [
+        _f(TurnStatus.DONE, issued=0, called=10, served=11, ended=21, score=4),
+        _f(TurnStatus.WAITING, issued=20),
+    ]
+    now = T0 + dt.timedelta(minutes=30)
+    calls = []
+
+    def read() -> list[TurnFacts]:
+        calls.append(1)
+        return facts
+
+    clock = iter([0.0, 1.0, 100.0, 101.0])
+    registry = CollectorRegistry()
+    registry.register(WalkinCollector(read, clock=lambda: now, monotonic=lambda: next(clock)))
+    text = generate_latest(registry).decode()
+    assert 'atiende_walkin_waiting{point="centro",topic="cedula"} 1.0' in text
+    assert 'atiende_walkin_longest_wait_seconds{point="centro",topic="cedula"} 600.0' in text
+    assert 'atiende_walkin_called_within_target{point="centro",topic="cedula"} 1.0' in text
+    assert 'atiende_walkin_score_points{point="centro",topic="cedula"} 4.0' in text
+    names = {line.split("{")[0] for line in text.splitlines() if line.startswith("atiende_")}
+    assert names <= exposed_names() and len(names) == 11
+    generate_latest(registry)  # within refresh_seconds: served from the cache
+    assert len(calls) == 1
+    generate_latest(registry)  # past it: read again
+    assert len(calls) == 2
+
+
+def test_a_store_that_does_not_answer_leaves_the_families_out() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from dashboards.walkin_metrics import WalkinCollector
+
+    def broken() -> list[TurnFacts]:
+        raise OSError("database down")
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(WalkinCollector(broken))
+    assert "atiende_walkin" not in generate_latest(registry).decode()
