@@ -456,6 +456,18 @@ def smtp_responder(settings: Settings) -> SmtpResponder | None:
     )
 
 
+def check_mail(settings: Settings) -> None:
+    """Mail settings that cannot work, refused before anything starts."""
+    mail = settings.mail
+    if mail.smtp_host and not (mail.sender or mail.mailboxes):
+        raise ConfigurationError(
+            "ATIENDE_MAIL__SENDER: replies by email need a sender address (or a mailbox)"
+        )
+    names = [box.name for box in mail.mailboxes]
+    if len(set(names)) != len(names):
+        raise ConfigurationError("ATIENDE_MAIL__MAILBOXES: each mailbox needs a name of its own")
+
+
 def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
     """The "email" responder of the tickets when SMTP is configured: replies
     threaded into the citizen's conversation, from the ticket's mailbox."""
@@ -903,6 +915,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # Everything is built (and its configuration checked) before anything
     # touches the database or a port.
     adapter = crm_adapter(settings)
+    check_mail(settings)
     engine = make_engine(settings.database_url)
     panel = build_panel(settings, engine) if settings.api.enabled else None
     relay = panel_relay(settings, panel.hub) if panel is not None else None
