@@ -35,6 +35,9 @@ class AuditAction(StrEnum):
     ALERT_ACK = "alert_ack"  # a queue or ticket SLA alert acknowledged with a note
     AGENT_ACTION = "agent_action"  # a supervisor paused, removed, logged off or spied an agent
     CALLBACK_OFFER = "callback_offer"  # a callback offered to an agent named its person
+    # Someone on the public tracking page asked for a ticket with its number and
+    # a document or email (shown or refused: both are recorded).
+    PUBLIC_TRACKING = "public_tracking"
 
 
 @dataclass(frozen=True, slots=True)

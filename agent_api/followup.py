@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from sqlalchemy import ColumnElement, Engine, or_, select
 
 from agent_api.exceptions import AgentApiError
+from crm_bridge.citizen_requests import CitizenRequests
 from crm_bridge.db import session_factory
 from crm_bridge.mail_store import MailThreads
 from crm_bridge.models import Attention, AttentionWrapup, Ticket, UnitReferent
@@ -158,6 +159,8 @@ class FollowUpServices:
     sla_alerts: SlaAlerts | None = None
     crm_failures: SyncFailures | None = None
     rights: PersonRights | None = None
+    # Requests citizens opened on the web form: where their answer may go.
+    requests: CitizenRequests | None = None
     # Email threads of tickets: reply addresses and attachments.
     mail: MailThreads | None = None
 

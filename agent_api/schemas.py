@@ -118,6 +118,8 @@ class WrapupIn(BaseModel):
     topic_id: Id | None = None
     notes: str = Field(default="", max_length=4000)
     follow_up_at: datetime | None = None
+    # Pendiente: the linked person's phone or email to come back through.
+    follow_up_contact: str | None = Field(default=None, max_length=254)
     person_id: Id | None = None
     organism_id: Id | None = None
     unit_id: Id | None = None
@@ -137,6 +139,7 @@ class WrapupOut(BaseModel):
     started_at: datetime
     ended_at: datetime | None
     wrapup_seconds: float | None
+    follow_up_contact: str | None = None
 
 
 class PendingOut(BaseModel):

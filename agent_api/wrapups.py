@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Engine, select
@@ -20,9 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent_api.exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from citizen.channels import Channel
+from citizen.channels import Channel, parse_channel
 from crm_bridge.db import session_factory
 from crm_bridge.models import Attention, AttentionWrapup, CatalogTopic
+from crm_bridge.persons import PersonRegistry
+from crm_bridge.phones import normalise_number
 from crm_bridge.tickets import TicketService
 from telephony.domain import CallKey
 
@@ -56,6 +58,8 @@ class WrapupInput:
     person_id: int | None = None
     organism_id: int | None = None  # derivation target when the topic names none
     unit_id: int | None = None
+    # Pendiente: the person's phone or email the case comes back through.
+    follow_up_contact: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,8 @@ class WrapupView:
     person_id: int | None
     started_at: datetime
     ended_at: datetime | None
+    follow_up_contact_kind: str | None = None
+    follow_up_contact: str | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -92,7 +98,14 @@ def _view(row: AttentionWrapup) -> WrapupView:
         person_id=row.person_id,
         started_at=row.wrapup_started_at,
         ended_at=row.wrapup_ended_at,
+        follow_up_contact_kind=row.follow_up_contact_kind,
+        follow_up_contact=row.follow_up_contact,
     )
+
+
+# How far ahead a follow-up may be set, and how far back a time just typed may be.
+MAX_FOLLOW_UP_AHEAD = timedelta(days=366)
+FOLLOW_UP_SLACK = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +127,13 @@ class WrapupStore:
         engine: Engine,
         *,
         tickets: TicketService | None = None,
+        phone_region: str = "UY",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = session_factory(engine)
         self._tickets = tickets
+        self._persons = PersonRegistry(engine, phone_region=phone_region)
+        self._region = phone_region
         self._clock = clock
 
     def start(self, key: CallKey, user_id: int, at: datetime | None = None) -> WrapupView:
@@ -151,11 +167,7 @@ class WrapupStore:
         notes = data.notes.replace("\x00", "").strip()
         if len(notes) > 4000:
             raise InvalidInput("notes too long", detalle="Las notas admiten hasta 4000 caracteres.")
-        if data.resolution is Resolution.PENDIENTE and data.follow_up_at is None:
-            raise InvalidInput(
-                "pending without follow-up",
-                detalle="Una atención pendiente necesita fecha de seguimiento.",
-            )
+        contact = self._follow_up(data) if data.resolution is Resolution.PENDIENTE else None
         self.start(key, user_id)
         topic = None
         with self._sessions() as session:
@@ -183,11 +195,69 @@ class WrapupStore:
             row.notes = notes or None
             row.resolution = data.resolution.value
             row.follow_up_at = data.follow_up_at
+            row.follow_up_contact_kind = None if contact is None else contact[0]
+            row.follow_up_contact = None if contact is None else contact[1]
             row.ticket_number = ticket_number
             row.person_id = data.person_id
             row.wrapup_ended_at = max(now, row.wrapup_started_at)
             session.flush()
             return _view(row)
+
+    def _follow_up(self, data: WrapupInput) -> tuple[str, str]:
+        """A pending case's (contact kind, contact): checked here, whatever the page did."""
+        if data.follow_up_at is None:
+            raise InvalidInput(
+                "pending without follow-up",
+                detalle="Una atención pendiente necesita fecha y hora de seguimiento.",
+            )
+        if data.follow_up_at.tzinfo is None:
+            raise InvalidInput(
+                "naive follow-up time", detalle="La fecha de seguimiento no es válida."
+            )
+        if data.person_id is None:
+            raise InvalidInput(
+                "pending without person",
+                detalle=(
+                    "Una atención pendiente necesita la persona vinculada y un teléfono "
+                    "o correo suyo para volver a contactarla."
+                ),
+            )
+        raw = (data.follow_up_contact or "").strip()
+        if not raw:
+            raise InvalidInput(
+                "pending without contact",
+                detalle="Elija el teléfono o correo de la persona para el seguimiento.",
+            )
+        now = self._clock()
+        if data.follow_up_at < now - FOLLOW_UP_SLACK:
+            raise InvalidInput(
+                "follow-up in the past",
+                detalle="La fecha de seguimiento ya pasó; elija una fecha y hora futuras.",
+            )
+        if data.follow_up_at > now + MAX_FOLLOW_UP_AHEAD:
+            raise InvalidInput(
+                "follow-up too far",
+                detalle="La fecha de seguimiento puede estar a lo sumo a un año.",
+            )
+        person = self._persons.get(data.person_id)
+        if person is None:
+            raise InvalidInput("unknown person", detalle="La persona vinculada no existe.")
+        # Only contacts kept with the person's consent (the view holds no others).
+        if "@" in raw:
+            emails = {e.address.casefold(): e.address for e in person.emails}
+            if raw.casefold() in emails:
+                return "email", emails[raw.casefold()]
+        else:
+            number = normalise_number(raw, self._region)
+            if number is not None and number in {p.number for p in person.phones}:
+                return "phone", number
+        raise InvalidInput(
+            "contact not of the person",
+            detalle=(
+                "El contacto de seguimiento debe ser un teléfono o correo registrado de la "
+                "persona (con su consentimiento). Regístrelo en su ficha si falta."
+            ),
+        )
 
     def _derive(
         self,
@@ -207,7 +277,7 @@ class WrapupStore:
                 detalle="Para derivar, elija un tema con organismo o indique el organismo.",
             )
         ticket = self._tickets.create(
-            channel=Channel.TELEFONICO,
+            channel=_channel_of(key),
             request_type=_TICKET_TYPE.get(data.attention_type, data.attention_type.value),
             topic=topic.name if topic is not None else data.attention_type.value,
             organism_id=organism_id,
@@ -294,3 +364,14 @@ class WrapupStore:
         if lock:
             query = query.with_for_update()
         return session.scalars(query).first()
+
+
+def _channel_of(key: CallKey) -> Channel:
+    """A derived ticket's channel: the attention's (a walk-in's ticket is presencial)."""
+    prefix, _, name = key.system.partition(":")
+    if prefix == "atiende":
+        try:
+            return parse_channel(name)
+        except ValueError:
+            pass
+    return Channel.TELEFONICO

@@ -22,13 +22,15 @@ from typing import TextIO
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
-from atiende.demo_data import seed_demo_data
+from atiende.demo_data import seed_demo_data, seed_walkin_demo
 from atiende.settings import AmiSettings, Settings
 from atiende.wiring import (
     build_bridge,
     build_panel,
     callback_collector,
     ivr_flows,
+    mail_collectors,
+    mail_intake,
     migrate,
     start_ivr,
     start_mail_intake,
@@ -216,6 +218,7 @@ async def _run(
     persons = sample_persons(25)
     services = await asyncio.to_thread(_ivr_services, engine, settings, persons)
     users = await asyncio.to_thread(seed_demo_data, engine)
+    walkin = await asyncio.to_thread(seed_walkin_demo, engine, settings.api.timezone)
     started = dt.datetime.now(dt.UTC)
     flows = ivr_flows(settings)
     # With a sounds folder, the simulated Asterisk lacks what is missing there
@@ -275,7 +278,12 @@ async def _run(
     await service.start()
     indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
     callbacks = callback_collector(settings, engine)
-    metrics = start_metrics_part(parts, settings, service, [indicators, *callbacks])
+    # Only a mailbox the operator configured (ATIENDE_MAIL__MAILBOXES, e.g. a
+    # local Dovecot): the demo never reaches for a mail server of its own.
+    intake = mail_intake(settings, engine)
+    metrics = start_metrics_part(
+        parts, settings, service, [indicators, *callbacks, *mail_collectors(intake)]
+    )
 
     async def drain() -> None:
         # The calls in progress end before the bridge stops: no new arrivals,
@@ -303,9 +311,7 @@ async def _run(
     else:
         ready = len(prompts) - len(missing)
         print(f"  IVR prompts    {ready} of {len(prompts)} in {sounds_dir}", file=out)
-    # Only a mailbox the operator configured (ATIENDE_MAIL__MAILBOXES, e.g. a
-    # local Dovecot): the demo never reaches for a mail server of its own.
-    intake = start_mail_intake(parts, settings, engine)
+    start_mail_intake(parts, settings, intake)
     if intake is not None:
         print(
             f"  mail intake    {len(intake.mailboxes)} mailbox(es) every"
@@ -324,6 +330,13 @@ async def _run(
         print("  users (user / password / role):", file=out)
         for user in users:
             print(f"    {user.username:<12} {user.password:<24} {user.role.value}", file=out)
+        print(
+            "  walk-in (reception: recepcion at /recepcion; desks: any ejecutivo at /puesto):",
+            file=out,
+        )
+        print(f"    waiting room {panel.url}{walkin.room}", file=out)
+        for desk, path in walkin.tablets:
+            print(f"    tablet {desk:<6}{panel.url}{path}", file=out)
     print("Ctrl-C stops.\n", file=out, flush=True)
     stop = stop or asyncio.Event()
     with stop_on_signals(stop), contextlib.suppress(TimeoutError):

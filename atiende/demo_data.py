@@ -10,12 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from agent_api.auth import Passwords
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.users import UserStore
+from crm_bridge.callbacks import CallbackQueue
+from crm_bridge.contacts import ContactAttentions
+from crm_bridge.models import CatalogTopic
 from crm_bridge.organisms import Directory, Role
+from crm_bridge.turns import TurnService
+from dashboards.kiosk import DESK_TABLET, ROOM_DISPLAY, KioskLinks
+from telephony.domain import CallKey
 from telephony.simulator.traffic import DEFAULT_QUEUES
 
 ORGANISM = ("MDE", "Ministerio de Ejemplo")
@@ -47,6 +54,12 @@ class DemoUser:
         return f"demo-{self.username}-2026"
 
 
+DEMO_CALLBACKS = (
+    ("099100201", "Consulta por la renovación de la cédula de identidad"),
+    ("099100202", "Pidió que le confirmen los requisitos del pasaporte"),
+)
+
+
 def demo_users() -> list[DemoUser]:
     """Every agent of the simulator (both channel styles) plus one user of each other role."""
     agents = {extension: name for members in DEFAULT_QUEUES.values() for extension, name in members}
@@ -60,6 +73,8 @@ def demo_users() -> list[DemoUser]:
         for extension, name in sorted(agents.items())
     ]
     users += [
+        # Receives walk-ins at /recepcion (any ejecutivo may; she has no phone).
+        DemoUser("recepcion", "Raquel Recepción", Role.EJECUTIVO),
         DemoUser("supervisora", "Sofía Supervisora", Role.SUPERVISOR),
         DemoUser("gerente", "Gabriel Gerente", Role.GERENTE),
         DemoUser("referente", "Rosa Referente", Role.REFERENTE),
@@ -95,4 +110,65 @@ def seed_demo_data(engine: Engine) -> Sequence[DemoUser]:
         for unit in units.values():
             if not directory.is_referent_of(unit.id, referent.id):
                 directory.add_referent(unit.id, referent.id)
+    # Two citizens asked to be called back: a demo agent who is available is
+    # offered them on /agente, and the simulated citizen answers or not.
+    callbacks = CallbackQueue(engine)
+    for n, (number, reason) in enumerate(DEMO_CALLBACKS, start=1):
+        callbacks.schedule(
+            call=CallKey("demo", f"callback-{n}"), number=number, queue="consultas", reason=reason
+        )
     return users
+
+
+# Walk-in attention: one service point, its topics (with turn prefixes), two desks.
+POINT = ("CAC-CENTRO", "Centro de Atención Ciudadana — Centro")
+POINT_TOPICS = (
+    ("cedula", "Cédula de identidad", "A", "T001"),
+    ("informacion", "Información y trámites en línea", "B", "S001"),
+)
+DESKS = (("1", "Puesto 1"), ("2", "Puesto 2"))
+PRIORITIES = (
+    ("discapacidad", "Persona con discapacidad", 1),
+    ("embarazo", "Embarazo", 2),
+    ("mayor", "Persona mayor", 3),
+    ("infancia", "Con niños en brazos", 4),
+)
+ROOM_LABEL = "Demo: sala de espera"
+TABLET_LABEL = "Demo: tableta del "
+
+
+@dataclass(frozen=True, slots=True)
+class WalkinDemo:
+    """Paths of the demo's kiosk links (new tokens each run; the old ones revoked)."""
+
+    room: str
+    tablets: tuple[tuple[str, str], ...]  # (desk name, path)
+
+
+def seed_walkin_demo(engine: Engine, timezone: str = "America/Montevideo") -> WalkinDemo:
+    """The service point, its topics, desks and priorities (idempotent), and
+    fresh kiosk links for its room display and desk tablets."""
+    turns = TurnService(engine, ContactAttentions(engine), timezone=timezone)
+    point = next((p for p in turns.points() if p.code == POINT[0]), None)
+    if point is None:
+        point = turns.create_point(*POINT)
+        with engine.connect() as conn:
+            catalog = dict(conn.execute(select(CatalogTopic.code, CatalogTopic.id)).tuples().all())
+        for code, name, prefix, catalog_code in POINT_TOPICS:
+            turns.add_topic(
+                point.id, code, name, prefix, catalog_topic_id=catalog.get(catalog_code)
+            )
+        for code, name in DESKS:
+            turns.add_desk(point.id, code, name)
+    for code, label, rank in PRIORITIES:
+        turns.set_priority(code, label, rank)
+    links = KioskLinks(engine)
+    for link in links.all():
+        if link.active and link.label.startswith(("Demo: sala", "Demo: tableta")):
+            links.revoke(link.id, None)
+    _, room = links.create(ROOM_LABEL, None, kind=ROOM_DISPLAY, service_point_id=point.id)
+    tablets = []
+    for desk in turns.desks(point.id):
+        _, token = links.create(TABLET_LABEL + desk.name, None, kind=DESK_TABLET, desk_id=desk.id)
+        tablets.append((desk.name, f"evaluacion/{token}"))
+    return WalkinDemo(f"sala/{room}", tuple(tablets))

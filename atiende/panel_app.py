@@ -24,11 +24,15 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AgentControls
 from agent_api.followup import FollowUpServices, TicketScope
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES
 from agent_api.need_to_know import NeedToKnow
+from agent_api.pending_cases import PendingCases
 from agent_api.pop_lookup import PersonCards
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
+from agent_api.web.publico import PublicPages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
+from crm_bridge.citizen_requests import CitizenRequests
+from crm_bridge.contacts import ContactAttentions
 from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.knowledge_send import Disseminator
@@ -40,6 +44,8 @@ from crm_bridge.sync.outbox import SyncFailures
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
 from crm_bridge.tickets import TicketService
+from crm_bridge.turns import TurnService
+from dashboards.kiosk import KioskLinks
 from telephony.agents import AgentSnapshot
 
 
@@ -53,6 +59,7 @@ def panel_app(
     allowed_origins: Iterable[str],
     pause_reasons: Iterable[str] = DEFAULT_PAUSE_REASONS,
     tickets: TicketService | None = None,
+    pending_cases: PendingCases | None = None,
     sla_alerts: SlaAlerts | None = None,
     crm_failures: SyncFailures | None = None,
     rights: PersonRights | None = None,
@@ -70,7 +77,9 @@ def panel_app(
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
     responders: Sequence[Responder] = (),
+    walkin_outbox: bool = False,
     callbacks: Callable[[AuditLog], CallbackDesk] | None = None,
+    public_min_fill_seconds: float = 3.0,
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
         root's part of agent_api.app.create_app). `clock` decides what "today" is
@@ -78,11 +87,14 @@ def panel_app(
         recording's day); `state_clock` is the one that stamped the agents' snapshots
     (the bridge's); `responders` carry a trámite's information to the citizen
     (email, sms; without them it is only logged); `callbacks` builds the
-    callback desk on the app's audit log; the other arguments are create_app's
-    and the services'.
+    callback desk on the app's audit log; `public_min_fill_seconds` is how long
+    the public form must have been open before it is sent
+    (agent_api.web.publico); the other arguments are create_app's and the services'.
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
+    if pending_cases is None:
+        pending_cases = PendingCases(engine)
     knowledge = KnowledgeBase(engine)
     services = PanelServices(
         users=UserStore(engine, passwords or Passwords()),
@@ -94,7 +106,7 @@ def panel_app(
         persons=registry,
         audit=AuditLog(engine),
         catalog=Catalog(engine),
-        wrapups=WrapupStore(engine, tickets=tickets),
+        wrapups=WrapupStore(engine, tickets=tickets, phone_region=phone_region),
         calls=(
             CallLog(engine, timezone=timezone)
             if clock is None
@@ -112,6 +124,15 @@ def panel_app(
         services.state_clock = state_clock
     if callbacks is not None:
         services.callbacks = callbacks(services.audit)
+    requests = (
+        None
+        if tickets is None
+        else CitizenRequests(
+            engine,
+            tickets,
+            phone_region=phone_region,
+        )
+    )
     followup = FollowUpServices(
         tickets=tickets,
         scope=TicketScope(engine),
@@ -119,9 +140,10 @@ def panel_app(
         sla_alerts=sla_alerts,
         crm_failures=crm_failures,
         rights=rights,
+        requests=requests,
         mail=MailThreads(engine),
     )
-    return create_app(
+    app = create_app(
         services=services,
         followup=followup,
         person_history=history,
@@ -133,3 +155,22 @@ def panel_app(
         body_limits=body_limits,
         trusted_proxies=trusted_proxies,
     )
+    # Walk-in attention (agent_api.web.presencial): turns over the same store,
+    # the room display's and tablets' kiosk links. `walkin_outbox`: closed
+    # walk-ins reach the CRM as calls do.
+    contacts = ContactAttentions(engine, phone_region=phone_region, outbox=walkin_outbox)
+    app.state.walkin_contacts = contacts
+    app.state.turns = (
+        TurnService(engine, contacts, timezone=timezone)
+        if clock is None
+        else TurnService(engine, contacts, timezone=timezone, clock=clock)
+    )
+    app.state.walkin_kiosk = KioskLinks(engine)
+    app.state.pending_cases = pending_cases
+    app.state.public = PublicPages(
+        requests=requests,
+        audit=services.audit,
+        secret_key=secret_key,
+        min_fill_seconds=public_min_fill_seconds,
+    )
+    return app

@@ -187,6 +187,11 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Dialplan context that click-to-call originates into.
     originate_context: str = "from-agents"
+    # Pending cases (wrap-ups "pendiente"): overdue, and escalated to the
+    # supervisors, this long after their follow-up time; checked every
+    # followup_interval seconds (the agent is reminded when one comes due).
+    followup_overdue_hours: float = Field(default=4.0, gt=0)
+    followup_interval: float = Field(default=60.0, gt=0)
     timezone: str = "America/Montevideo"
 
     def origins(self, port: int) -> list[str]:

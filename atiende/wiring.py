@@ -34,6 +34,7 @@ from agent_api.audit import AuditLog
 from agent_api.callbacks import CallbackDesk
 from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
+from agent_api.pending_cases import PendingCases, remind_forever
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
@@ -68,16 +69,20 @@ from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
 from crm_bridge.ticket_rules import RequestType
 from crm_bridge.tickets import TicketService
+from crm_bridge.turns import TurnService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.callback_metrics import CallbackCollector
+from dashboards.channel_figures import ChannelCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
 from dashboards.kiosk import KioskLinks
 from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
+from dashboards.mail_metrics import MailIntakeCollector
 from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
+from dashboards.walkin_metrics import WalkinBoardRows, WalkinCollector
 from dashboards.wallboard import Wallboard
 from ivr.flows import DEFAULT_FLOWS_DIR, FlowRegistry, load_flows
 from ivr.server import FastAgiServer
@@ -353,10 +358,18 @@ def _build_adapter(crm: CrmSettings) -> CrmAdapter | None:
     )
 
 
+def pending_cases(settings: Settings, engine: Engine) -> PendingCases:
+    return PendingCases(engine, overdue_after=timedelta(hours=settings.api.followup_overdue_hours))
+
+
 def citizen_notices(settings: Settings, engine: Engine) -> CitizenNotices:
-    """The notices to persons about their tickets. No email or SMS responder is
-    configured yet: notices go to the log responder (sent_via "log")."""
-    return CitizenNotices(engine)
+    """The notices to persons about their tickets: by SMTP when a relay is
+    configured (plain messages, not threaded into a conversation: nobody
+    answers an automatic notice). No SMS gateway is configured yet: SMS
+    notices, and email ones without SMTP, go to the log responder and say so
+    (sent_via "log")."""
+    smtp = smtp_responder(settings)
+    return CitizenNotices(engine, responders=[] if smtp is None else [smtp])
 
 
 def sla_alerts(settings: Settings, engine: Engine) -> SlaAlerts | None:
@@ -422,18 +435,17 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
     return Background(stops, failures)
 
 
-def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
-    """The "email" responder of the tickets when SMTP is configured: replies
-    threaded into the citizen's conversation, from the ticket's mailbox."""
+def smtp_responder(settings: Settings) -> SmtpResponder | None:
+    """Plain SMTP to the configured relay, when there is one."""
     mail = settings.mail
     if not mail.smtp_host:
-        return []
+        return None
     sender = mail.sender or (mail.mailboxes[0].address if mail.mailboxes else None)
     if not sender:
         raise ConfigurationError(
             "ATIENDE_MAIL__SENDER: replies by email need a sender address (or a mailbox)"
         )
-    smtp = SmtpResponder(
+    return SmtpResponder(
         mail.smtp_host,
         mail.smtp_port,
         sender,
@@ -442,6 +454,27 @@ def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
         starttls=mail.smtp_starttls,
         timeout=mail.timeout,
     )
+
+
+def check_mail(settings: Settings) -> None:
+    """Mail settings that cannot work, refused before anything starts."""
+    mail = settings.mail
+    if mail.smtp_host and not (mail.sender or mail.mailboxes):
+        raise ConfigurationError(
+            "ATIENDE_MAIL__SENDER: replies by email need a sender address (or a mailbox)"
+        )
+    names = [box.name for box in mail.mailboxes]
+    if len(set(names)) != len(names):
+        raise ConfigurationError("ATIENDE_MAIL__MAILBOXES: each mailbox needs a name of its own")
+
+
+def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
+    """The "email" responder of the tickets when SMTP is configured: replies
+    threaded into the citizen's conversation, from the ticket's mailbox."""
+    mail = settings.mail
+    smtp = smtp_responder(settings)
+    if smtp is None:
+        return []
     return [
         ThreadedEmailResponder(
             smtp,
@@ -496,14 +529,20 @@ def mail_intake(settings: Settings, engine: Engine) -> MailIntake | None:
     )
 
 
+def mail_collectors(intake: MailIntake | None) -> list[Collector]:
+    """/metrics for the intake: messages per mailbox and outcome, failed reads."""
+    if intake is None:
+        return []
+    return [MailIntakeCollector(intake.stats, [box.name for box in intake.mailboxes])]
+
+
 def start_mail_intake(
-    parts: contextlib.AsyncExitStack, settings: Settings, engine: Engine
-) -> MailIntake | None:
+    parts: contextlib.AsyncExitStack, settings: Settings, intake: MailIntake | None
+) -> None:
     """Poll the mailboxes every ATIENDE_MAIL__POLL_INTERVAL seconds in a worker
     thread (imaplib blocks; the event loop never does); `parts` stops it."""
-    intake = mail_intake(settings, engine)
     if intake is None:
-        return None
+        return
     scan = PeriodicScan(intake.poll, settings.mail.poll_interval, name="mail-intake")
     scan.start()
     parts.push_async_callback(asyncio.to_thread, scan.stop)
@@ -512,7 +551,6 @@ def start_mail_intake(
         len(intake.mailboxes),
         settings.mail.poll_interval,
     )
-    return intake
 
 
 def run_worker_command(settings: Settings) -> int:
@@ -640,6 +678,8 @@ class Panel:
     _app: FastAPI | None = None
     _wallboard_task: asyncio.Task[None] | None = None
     _rollup_task: asyncio.Task[None] | None = None
+    _walkin_task: asyncio.Task[None] | None = None
+    _followup_task: asyncio.Task[None] | None = None
     _listener: socket.socket | None = None
     url: str = ""
 
@@ -688,6 +728,7 @@ class Panel:
                 if hours is not None
                 else None
             ),
+            pending_cases=pending_cases(self.settings, self.engine),
             sla_alerts=sla_alerts(self.settings, self.engine),
             rights=PersonRights(
                 self.engine,
@@ -699,10 +740,15 @@ class Panel:
             cookie_secure=api.cookie_secure,
             trusted_proxies=api.trusted_proxies,
             max_body_bytes=api.max_body_bytes,
+            walkin_outbox=self.settings.crm.adapter != "none",
             callbacks=self._callback_desk(controls, service),
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
+        self._followup_task = asyncio.create_task(
+            remind_forever(app.state.pending_cases, self.hub, api.followup_interval),
+            name="pending-case-reminders",
+        )
         self._app = app
         # log_config=None: uvicorn's records go through the process's one
         # (control-character-escaping) handler, not handlers of its own.
@@ -761,7 +807,15 @@ class Panel:
             metrics.definitions,
             metrics.default,
         )
-        wallboard = Wallboard(metrics, service.tracker.agents, clock=service.clock)
+        walkin = WalkinBoardRows(
+            TurnService(
+                self.engine, ContactAttentions(self.engine), timezone=self.settings.kpi.timezone
+            ).live_facts
+        )
+        wallboard = Wallboard(
+            metrics, service.tracker.agents, clock=service.clock, walkin=walkin.rows
+        )
+        self._walkin_task = asyncio.create_task(walkin.run(), name="wallboard-walkin")
         kiosk = KioskLinks(self.engine)
         app.include_router(wallboard_router(wallboard, kiosk))
         app.include_router(kiosk_links_router(kiosk))
@@ -782,7 +836,12 @@ class Panel:
             self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
-        for task in (self._wallboard_task, self._rollup_task):
+        for task in (
+            self._wallboard_task,
+            self._rollup_task,
+            self._followup_task,
+            self._walkin_task,
+        ):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -870,6 +929,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # Everything is built (and its configuration checked) before anything
     # touches the database or a port.
     adapter = crm_adapter(settings)
+    check_mail(settings)
     engine = make_engine(settings.database_url)
     panel = build_panel(settings, engine) if settings.api.enabled else None
     relay = panel_relay(settings, panel.hub) if panel is not None else None
@@ -897,16 +957,36 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         followup = FollowupCollector(
             alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
             outbox=OutboxStore(engine).stats if adapter is not None else None,
+            overdue_followups=pending_cases(settings, engine).overdue_count,
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
+        # Walk-in turns of today, per service point and topic (no personal data).
+        walkin = WalkinCollector(
+            TurnService(
+                engine, ContactAttentions(engine), timezone=settings.kpi.timezone
+            ).live_facts
+        )
+        channels = ChannelCollector(engine, window_days=settings.kpi.indicator_window_days)
         callbacks = callback_collector(settings, engine)
+        intake = mail_intake(settings, engine)
         start_metrics_part(
-            parts, settings, service, [followup, indicators, *ivr_metrics, *callbacks]
+            parts,
+            settings,
+            service,
+            [
+                followup,
+                indicators,
+                channels,
+                walkin,
+                *ivr_metrics,
+                *callbacks,
+                *mail_collectors(intake),
+            ],
         )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)
-        start_mail_intake(parts, settings, engine)
+        start_mail_intake(parts, settings, intake)
         if panel is not None:
             panel.attach_crm_failures(background.failures)
         log.info(

@@ -28,9 +28,11 @@ import hashlib
 import imaplib
 import logging
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from enum import StrEnum
 from typing import Literal
@@ -75,6 +77,9 @@ log = logging.getLogger(__name__)
 # A message bigger than this is not fetched (it could not be kept anyway).
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024
 MAILBOX_VARIABLE = "ATIENDE_MAILBOX"
+# A claim still unfinished after this long was left by a pass that died;
+# younger ones may be another replica's pass at work.
+STALE_CLAIM = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,15 @@ class Outcome(StrEnum):
     BOUNCE = "rebote"
     AUTO_REPLY = "automatica"
     DUPLICATE = "repetido"
+
+
+@dataclass(frozen=True, slots=True)
+class MailStats:
+    """Totals since start, per mailbox name, for /metrics."""
+
+    messages: dict[tuple[str, str], int]  # (mailbox, outcome) -> count
+    read_failures: dict[str, int]
+    last_read: dict[str, float]  # mailbox -> Unix time of its last complete pass
 
 
 @dataclass
@@ -205,6 +219,23 @@ class MailIntake:
         self._policy = policy or AttachmentPolicy()
         self._source = source
         self._clock = clock
+        # Written by the polling thread, read by the metrics thread.
+        self._stats_lock = threading.Lock()
+        self._messages: dict[tuple[str, str], int] = {}
+        self._read_failures: dict[str, int] = {}
+        self._last_read: dict[str, float] = {}
+
+    def stats(self) -> MailStats:
+        with self._stats_lock:
+            return MailStats(dict(self._messages), dict(self._read_failures), dict(self._last_read))
+
+    def _count(self, box: Mailbox, outcome: Outcome | None) -> None:
+        with self._stats_lock:
+            if outcome is None:
+                self._read_failures[box.name] = self._read_failures.get(box.name, 0) + 1
+            else:
+                key = (box.name, outcome.value)
+                self._messages[key] = self._messages.get(key, 0) + 1
 
     @property
     def mailboxes(self) -> list[Mailbox]:
@@ -230,10 +261,14 @@ class MailIntake:
                             log.warning("mailbox %s: a message not handled: %s", box.name, err)
                             continue
                         report.add(outcome)
+                        self._count(box, outcome)
                         # Only after the store has it: a crash in between reads it again,
                         # and the Message-ID makes that harmless.
                         source.mark_seen(uid)
+                with self._stats_lock:
+                    self._last_read[box.name] = time.time()
             except (imaplib.IMAP4.error, OSError) as err:
+                self._count(box, None)
                 report.failed_mailboxes.append(box.name)
                 log.warning("mailbox %s: IMAP read failed (%s)", box.name, type(err).__name__)
         if report.counts:
@@ -272,9 +307,15 @@ class MailIntake:
         )
         if record is None:
             previous = self._threads.seen(message_id)
-            if previous is None or previous.kind != PENDING or previous.direction == OUT:
+            if (
+                previous is None
+                or previous.kind != PENDING
+                or previous.direction == OUT
+                or self._clock() - previous.at < STALE_CLAIM
+            ):
+                # Handled, or being handled right now (another replica's pass).
                 return Outcome.DUPLICATE
-            record = previous  # a claim a crash left half done: finish it
+            record = previous  # a claim a crash left half done long ago: finish it
         if kind is MailKind.BOUNCE:
             self._bounced(message)
             return Outcome.BOUNCE

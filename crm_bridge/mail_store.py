@@ -47,6 +47,7 @@ class MailRecord:
     kind: str
     mailbox: str
     ticket_id: int | None
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,9 @@ class AttachmentInfo:
 
 
 def _record(row: MailMessage) -> MailRecord:
-    return MailRecord(row.id, row.message_id, row.direction, row.kind, row.mailbox, row.ticket_id)
+    return MailRecord(
+        row.id, row.message_id, row.direction, row.kind, row.mailbox, row.ticket_id, row.at
+    )
 
 
 class MailThreads:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -55,7 +55,7 @@ from crm_bridge.ticket_rules import (
     parse_enum,
     parse_number,
 )
-from telephony.domain import CallKey
+from telephony.domain import CallKey, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +372,37 @@ class TicketService:
             raise InvalidValueError("a note needs text")
         return self._simple(number, TicketAction.NOTE, actor_id, notes)
 
+    def link_person(self, number: str, *, person_id: int, actor_id: int | None) -> TicketView:
+        """Say whose ticket it is, when it arrived unlinked (an email from an
+        unknown address); its attention gets the same person. A ticket already
+        linked is not re-linked here (InvalidValueError)."""
+        with translated("linking a person to a ticket"), self._sessions.begin() as session:
+            row = self._locked(session, number)
+            if session.get(Person, person_id) is None:
+                raise NotFoundError(f"no person {person_id}")
+            if row.person_id is not None:
+                if row.person_id == person_id:
+                    return _view(row)
+                raise InvalidValueError(f"ticket {number} already belongs to a person")
+            now = self._clock()
+            row.person_id = person_id
+            row.updated_at = now
+            if row.attention_system is not None and row.attention_linkedid is not None:
+                session.execute(
+                    update(Attention)
+                    .where(
+                        Attention.system == row.attention_system,
+                        Attention.linkedid == row.attention_linkedid,
+                        Attention.person_id.is_(None),
+                    )
+                    .values(person_id=person_id)
+                )
+            before = TicketStatus(row.status)
+            self._event(
+                session, row, now, actor_id, TicketAction.NOTE, before, notes="Persona vinculada."
+            )
+            return _view(row)
+
     def citizen_message(self, number: str, *, notes: str) -> TicketView:
         """The person wrote again on the ticket (an email answer): a note on the
         timeline with no actor, and an answered ticket goes back into process."""
@@ -460,6 +491,7 @@ class TicketService:
                     notes=f"via {channel}",
                     heard_by=heard,
                 )
+                _first_answer(session, row, now, actor_id)
             view = _view(row)
         if failure is not None:
             raise failure
@@ -594,6 +626,36 @@ class TicketService:
         )
         with translated("reading a ticket"), self._sessions() as session:
             return session.scalars(query).first() is not None
+
+
+def _first_answer(session: Session, ticket: Ticket, at: datetime, actor_id: int | None) -> None:
+    """A written request (web, mail) is attended when its first response goes out.
+
+    Its attention (crm_bridge.contacts) waited from arrival until then, which
+    is what the per-channel service level measures; calls are the bridge's.
+    """
+    system = ticket.attention_system
+    if system is None or not system.startswith("atiende:") or ticket.attention_linkedid is None:
+        return
+    row = session.scalars(
+        select(Attention).where(
+            Attention.system == system, Attention.linkedid == ticket.attention_linkedid
+        )
+    ).first()
+    if row is None or row.answered_at is not None or row.ended_at is not None:
+        return
+    user = None if actor_id is None else session.get(User, actor_id)
+    agent = None if user is None else user.username
+    arrived = row.arrived_at if row.arrived_at.tzinfo else row.arrived_at.replace(tzinfo=UTC)
+    row.answered_at = at
+    row.ended_at = at
+    row.wait_seconds = max(0.0, (at - arrived).total_seconds())
+    row.talk_seconds = 0.0
+    row.outcome = Outcome.ANSWERED.value
+    if agent is not None:
+        row.agent = agent
+        row.agents = [*row.agents, agent]
+    row.updated_at = at
 
 
 def _by_number(number: str) -> Select[Ticket]:

@@ -1,4 +1,4 @@
-"""Tickets' SLA alerts and the CRM sync's backlog, for Prometheus.
+"""Tickets' SLA alerts, the CRM sync's backlog and overdue pending cases, for Prometheus.
 
 Read from the store when Prometheus scrapes (a few counting queries, in the
 metrics thread). A database that does not answer leaves these families out
@@ -41,11 +41,24 @@ class FollowupCollector(Collector):
         *,
         alerts: AlertCounts | None = None,
         outbox: Callable[[], OutboxBacklog] | None = None,
+        overdue_followups: Callable[[], int] | None = None,
     ) -> None:
         self._alerts = alerts
         self._outbox = outbox
+        self._overdue_followups = overdue_followups
 
     def collect(self) -> Iterator[Metric]:
+        if self._overdue_followups is not None:
+            try:
+                overdue = self._overdue_followups()
+            except Exception as err:
+                log.warning("overdue pending cases unavailable for /metrics: %s", err)
+            else:
+                yield GaugeMetricFamily(
+                    names.FOLLOWUPS_OVERDUE,
+                    "Pending wrap-ups past their follow-up time (plus the grace) and not closed",
+                    overdue,
+                )
         if self._alerts is not None:
             try:
                 counts = self._alerts.counts()

@@ -46,3 +46,34 @@ def test_seed_is_idempotent_and_every_user_can_log_in(tmp_path: Path) -> None:
         assert len(Catalog(engine).topics()) == len(TOPICS)
     finally:
         engine.dispose()
+
+
+def test_walk_in_demo_point_desks_receptionist_and_fresh_kiosk_links(tmp_path: Path) -> None:
+    from atiende.demo_data import seed_walkin_demo
+    from crm_bridge.contacts import ContactAttentions
+    from crm_bridge.turns import TurnService
+    from dashboards.kiosk import DESK_TABLET, ROOM_DISPLAY, KioskLinks
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    migrate(Settings(database_url=url))
+    engine = make_engine(url)
+    try:
+        users = seed_demo_data(engine)
+        assert any(u.username == "recepcion" and u.role is Role.EJECUTIVO for u in users)
+        first = seed_walkin_demo(engine)
+        second = seed_walkin_demo(engine)
+        turns = TurnService(engine, ContactAttentions(engine))
+        [point] = turns.points()
+        assert len(turns.desks(point.id)) == 2 and len(turns.topics(point.id)) == 2
+        assert all(t.catalog_topic_id is not None for t in turns.topics(point.id))
+        assert len(turns.priorities()) == 4
+        links = KioskLinks(engine)
+        room = second.room.removeprefix("sala/")
+        assert links.resolve(room, ROOM_DISPLAY) is not None
+        assert links.resolve(room) is None  # not a wallboard link
+        assert links.resolve(first.room.removeprefix("sala/"), ROOM_DISPLAY) is None  # revoked
+        assert len(second.tablets) == 2
+        for _desk, path in second.tablets:
+            assert links.resolve(path.removeprefix("evaluacion/"), DESK_TABLET) is not None
+    finally:
+        engine.dispose()

@@ -37,6 +37,7 @@ def _out(view: WrapupView) -> WrapupOut:
         started_at=view.started_at,
         ended_at=view.ended_at,
         wrapup_seconds=view.seconds,
+        follow_up_contact=view.follow_up_contact,
     )
 
 
@@ -90,6 +91,7 @@ def finish_wrapup(
             topic_id=body.topic_id,
             notes=body.notes,
             follow_up_at=body.follow_up_at,
+            follow_up_contact=body.follow_up_contact,
             person_id=body.person_id,
             organism_id=body.organism_id,
             unit_id=body.unit_id,

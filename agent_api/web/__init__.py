@@ -22,7 +22,10 @@ def install(app: FastAPI, pages: Pages) -> None:
         conocimiento,
         devoluciones,
         login,
+        presencial,
+        publico,
         reportes,
+        seguimientos,
         solicitudes,
         supervision,
     )
@@ -37,7 +40,10 @@ def install(app: FastAPI, pages: Pages) -> None:
         agente,
         agente_socket,
         conocimiento,
+        presencial,
         devoluciones,
+        publico,
+        seguimientos,
     ):
         app.include_router(module.router)
 

@@ -505,6 +505,7 @@ AUDIT_ACTIONS = (
     ("alert_ack", "Alerta atendida"),
     ("agent_action", "Acción sobre un agente"),
     ("callback_offer", "Devolución de llamada ofrecida"),
+    ("public_tracking", "Seguimiento público de una solicitud"),
 )
 
 

@@ -37,6 +37,7 @@ from agent_api.control_fanout import (
 )
 from agent_api.exceptions import AgentApiError
 from agent_api.need_to_know import Reason
+from agent_api.pending_cases import agent_cases, pending_cases_of
 from agent_api.routes import calls as call_routes
 from agent_api.routes import persons as person_routes
 from agent_api.routes import tickets as ticket_routes
@@ -198,6 +199,9 @@ async def workspace(request: Request, user: Ejecutivo) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     ws, pending = await run_in_threadpool(load_workspace, services, user)
     topics = await run_in_threadpool(services.catalog.topics)
+    cases = await run_in_threadpool(
+        agent_cases, services.audit, pending_cases_of(request.app.state), user
+    )
     context = workspace_context(
         ws,
         services=services,
@@ -205,6 +209,7 @@ async def workspace(request: Request, user: Ejecutivo) -> HTMLResponse:
         queues=queue_names(request.app.state, services),
         pending=pending,
     )
+    context["cases"] = cases
     return pages_of(request).render(request, "agente/index.html", context, user=user)
 
 
@@ -350,10 +355,11 @@ async def save_wrapup(system: str, linkedid: str, request: Request, user: Ejecut
                 topic_id=int(topic) if topic.isdigit() else None,
                 notes=form.get("notes", ""),
                 follow_up_at=follow_up,
+                follow_up_contact=form.get("follow_up_contact", "").strip() or None,
                 person_id=int(person) if person.isdigit() else None,
             )
         except ValidationError:
-            errors.append("Revise las notas (hasta 4000 caracteres).")
+            errors.append("Revise las notas (hasta 4000 caracteres) y el contacto de seguimiento.")
     ticket: str | None = None
     if body is not None and not errors:
         try:
@@ -755,6 +761,9 @@ def _history_rows(
                 row["topic"] = ATTENTION_TYPE.get(kind, "") + (
                     f" — {row['topic']}" if row["topic"] else ""
                 )
+            score = e.details.get("survey_score")
+            if isinstance(score, int):
+                outcome += f" · evaluación {score}/5"
             row["outcome"] = outcome
             row["notes"] = _start(notes)
         elif e.kind.value == "solicitud":

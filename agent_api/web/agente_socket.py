@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from agent_api.auth import SESSION_COOKIE, Permission, Principal, origin_allowed
 from agent_api.deps import principal_from_cookie
 from agent_api.exceptions import AgentApiError
+from agent_api.pending_cases import agent_cases, pending_cases_of
 from agent_api.routes import calls as call_routes
 from agent_api.services import PanelServices
 from agent_api.web.agente import load_pending, load_workspace, queue_names, workspace_context
@@ -66,6 +67,8 @@ class Screen:
         self.ws = Workspace()
         self.topics: list[Any] = []
         self.pending: list[Any] = []
+        # The app's state (for the pending cases' store).
+        self.pages_state: Any = None
 
     def context(self) -> dict[str, Any]:
         return {
@@ -129,6 +132,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     screen = Screen(
         websocket.app.state.pages, services, user, queue_names(websocket.app.state, services)
     )
+    screen.pages_state = websocket.app.state
     screen.ws, screen.pending = await run_in_threadpool(load_workspace, services, user)
     screen.topics = await run_in_threadpool(services.catalog.topics)
     sub = services.hub.subscribe(user.user_id, user.session_id, watch_all=False)
@@ -168,6 +172,8 @@ async def _pump(websocket: WebSocket, sub: Any, screen: Screen) -> None:
 
 
 async def _step(screen: Screen, frame: dict[str, Any]) -> dict[str, Any] | None:
+    if frame.get("type") == "followup.due":
+        return await _followups(screen)
     screen.ws, changes = apply(screen.ws, frame)
     if Region.PENDING in changes.regions:
         screen.pending = await run_in_threadpool(load_pending, screen.services, screen.user)
@@ -176,6 +182,18 @@ async def _step(screen: Screen, frame: dict[str, Any]) -> dict[str, Any] | None:
         if more is not None:
             changes = changes | more
     return screen.render(changes)
+
+
+async def _followups(screen: Screen) -> dict[str, Any]:
+    """A reminder: the worklist redrawn (its "para retomar" notice is a status region)."""
+    state = screen.pages_state
+    cases = await run_in_threadpool(
+        agent_cases, screen.services.audit, pending_cases_of(state), screen.user
+    )
+    html = screen.pages.fragment(
+        "agente/_seguimientos.html", {**screen.context(), "cases": cases, "reminder": True}
+    )
+    return {"type": "swap", "regions": {"seguimientos": html}, "add": [], "remove": []}
 
 
 async def _full_person(screen: Screen, frame: dict[str, Any]) -> Changes | None:

@@ -41,7 +41,7 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in fields.items() if values}
 
 
-def _same_site(request: Request, services: PanelServices) -> bool:
+def same_site(request: Request, services: PanelServices) -> bool:
     """Login CSRF: a form posted from another site must not log the browser in.
 
     Browsers say where a request comes from in Sec-Fetch-Site; with the pages'
@@ -77,7 +77,7 @@ async def login_page(request: Request) -> Response:
 async def login_submit(request: Request) -> Response:
     services: PanelServices = request.app.state.services
     pages = pages_of(request)
-    if not _same_site(request, services):
+    if not same_site(request, services):
         log.warning("login form refused: origin not allowed")
         return pages.render(
             request,

@@ -25,6 +25,7 @@ from agent_api.auth import Principal
 from agent_api.control_fanout import InterfaceResult, agent_interfaces, on_every_interface
 from agent_api.exceptions import AgentApiError
 from agent_api.followup import FollowUpServices
+from agent_api.pending_cases import pending_cases_of, supervisor_cases
 from agent_api.routes import alerts as alert_routes
 from agent_api.routes import queue_alerts
 from agent_api.routes.agents import _target
@@ -123,6 +124,7 @@ def _context(request: Request, user: Principal) -> dict[str, Any]:
         "spy_labels": SPY_LABELS,
         "my_interface": user.interfaces[0] if user.interfaces else None,
         "now": datetime.now(UTC),
+        "cases": supervisor_cases(pending_cases_of(request.app.state)),
     }
 
 

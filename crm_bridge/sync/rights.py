@@ -20,7 +20,10 @@ emails, addresses and documents) and anonymises what else names them:
   type, topic, dates and statuses (the organism's figures) but their
   description, event notes and response bodies become ERASED_TEXT, and
   responses lose their destination;
-- callback requests of those calls or numbers lose the number.
+- callback requests of those calls, numbers or the person lose the number,
+  the reason and the person; pending ones are cancelled;
+- with the CRM sync on, the contact is deleted there, and the calls, wrap-up
+  notes and tickets it already holds are sent again as they now stand.
 
 The audit log keeps its rows (who read what, when) with the person's id
 nulled by the foreign key. Access (export) lists the same calls the deletion
@@ -30,7 +33,7 @@ anonymises (`_traces`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -102,6 +105,19 @@ def _columns(row: object, *, skip: Sequence[str] = ()) -> dict[str, Any]:
         for column in mapper.column_attrs
         if column.key not in skip
     }
+
+
+def _in_crm(session: Session, entity: Entity, ids: Iterable[int]) -> list[int]:
+    """Those of `ids` some CRM holds (crm_links), in order."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    query = (
+        select(CrmLink.entity_id)
+        .where(CrmLink.entity == entity.value, CrmLink.entity_id.in_(wanted))
+        .distinct()
+    )
+    return sorted(session.scalars(query))
 
 
 class PersonRights:
@@ -350,16 +366,30 @@ class PersonRights:
             ]
             if phones:
                 callbacks.append(CallbackRequest.number.in_(phones))
-            if callbacks:
-                session.execute(
-                    update(CallbackRequest)
-                    .where(or_(*callbacks))
-                    .values(number_raw="", number=None)
-                )
+            callbacks.append(CallbackRequest.person_id == person_id)
+            # A callback nobody can make any more ends (cancelled) with the erasure.
+            session.execute(
+                update(CallbackRequest)
+                .where(or_(*callbacks), CallbackRequest.status == "pending")
+                .values(status="cancelled", end_reason="cancelled", claimed_by=None)
+            )
+            session.execute(
+                update(CallbackRequest)
+                .where(or_(*callbacks))
+                .values(number_raw="", number=None, reason=None, person_id=None)
+            )
             session.delete(person)
             if self._sync:
                 add_rows(session, Entity.PERSON, [person_id], Action.ERASE, now=now)
                 add_rows(session, Entity.ATTENTION, attention_ids, Action.UPSERT, now=now)
+                # Wrap-up notes and tickets already in the CRM are sent again,
+                # anonymised; those never sent stay out of it until their own row.
+                sent: tuple[tuple[Entity, Iterable[int]], ...] = (
+                    (Entity.WRAPUP, wrapup_ids),
+                    (Entity.TICKET, ticket_ids),
+                )
+                for entity, entity_ids in sent:
+                    add_rows(session, entity, _in_crm(session, entity, entity_ids), now=now)
             self._audit(
                 session,
                 person_id,

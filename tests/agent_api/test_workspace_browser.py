@@ -541,6 +541,12 @@ async def test_controls_pending_person_search_edit_and_duplicate(
                 page.locator(f"#cierre-{_dom(old)} input[name=resolution][value=pendiente]")
             ).to_be_checked()
             await _no_axe(page, f"pending-open-{tag}")
+            # Pending needs the person and their phone or email (none linked here).
+            await page.click(f"#cierre-{_dom(old)} button[type=submit]")
+            await expect(page.locator(f"#cierre-{_dom(old)} .error-summary")).to_contain_text(
+                "necesita la persona vinculada"
+            )
+            await page.check(f"#cierre-{_dom(old)} input[name=resolution][value=resuelta]")
             await page.click(f"#cierre-{_dom(old)} button[type=submit]")
             await expect(page.locator(f"#cierre-{_dom(old)}.saved")).to_be_visible()
             await expect(pending).to_contain_text("Pendientes de cierre (0)")
@@ -590,7 +596,7 @@ async def test_controls_pending_person_search_edit_and_duplicate(
         finally:
             await browser.close()
     closed = WrapupStore(world.engine).get(old)
-    assert closed is not None and closed.resolution == "pendiente"
+    assert closed is not None and closed.resolution == "resuelta"
     assert closed.follow_up_at is not None
     assert (
         closed.follow_up_at.astimezone(ZoneInfo("America/Montevideo")).strftime("%d/%m/%Y %H:%M")

@@ -75,12 +75,23 @@ def test_wrapup_needs_an_outcome_and_counts_its_time(desk: Panel) -> None:
         == 422
     )
     follow_up = (datetime.now(UTC) + timedelta(days=2)).isoformat()
-    done = client.put(url, json={**no_date, "follow_up_at": follow_up, "notes": "Llamar el lunes"})
+    # A pending case also needs the person and a contact (test_pending_cases.py).
+    no_person = client.put(url, json={**no_date, "follow_up_at": follow_up})
+    assert no_person.status_code == 422 and "persona" in no_person.json()["detalle"]
+    done = client.put(
+        url,
+        json={
+            "attention_type": "queja",
+            "resolution": "resuelta",
+            "follow_up_at": follow_up,
+            "notes": "Llamar el lunes",
+        },
+    )
     assert done.status_code == 200, done.text
     body = done.json()
     assert body["started_at"] == started  # opening the form again does not restart the clock
     assert body["wrapup_seconds"] is not None and body["wrapup_seconds"] >= 0
-    assert body["resolution"] == "pendiente" and body["notes"] == "Llamar el lunes"
+    assert body["resolution"] == "resuelta" and body["notes"] == "Llamar el lunes"
     again = client.put(url, json={"attention_type": "consulta", "resolution": "resuelta"})
     assert again.status_code == 409
     with session_factory(desk.engine)() as session:

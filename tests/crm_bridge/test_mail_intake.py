@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage, Message
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine, func, select
 
 from citizen.calendar import always_open
@@ -26,6 +27,8 @@ from crm_bridge.persons import ConsentCategory, PersonRegistry
 from crm_bridge.responders import SmtpResponder
 from crm_bridge.ticket_rules import TicketAction, TicketStatus
 from crm_bridge.tickets import TicketService
+from dashboards.mail_metrics import MailIntakeCollector
+from dashboards.metric_names import exposed_names
 from tests.support.mail import MailServers
 
 HOURS = always_open("America/Montevideo")
@@ -237,6 +240,16 @@ def test_an_email_round_trip_keeps_one_ticket(centre: Centre) -> None:
     # Everything read is flagged seen: the next pass finds nothing.
     assert centre.intake.poll().counts == {}
 
+    # /metrics: per mailbox and outcome, no address anywhere.
+    exposed = scrape(centre.intake)
+    for outcome, count in (("nuevo", 1), ("repetido", 1), ("respuesta", 1), ("rebote", 1)):
+        assert f'atiende_mail_messages_total{{mailbox="bps",outcome="{outcome}"}} {count}.0' in (
+            exposed
+        )
+    assert 'atiende_mail_read_failures_total{mailbox="bps"} 0.0' in exposed
+    assert 'atiende_mail_last_read_timestamp_seconds{mailbox="bps"}' in exposed
+    assert "@" not in exposed
+
 
 def test_a_ticket_number_in_the_subject_threads_only_its_own_sender(centre: Centre) -> None:
     centre.send(first_message(centre))
@@ -287,3 +300,15 @@ def test_an_unreachable_mailbox_is_reported_not_raised(centre: Centre) -> None:
     )
     report = broken.poll()
     assert report.failed_mailboxes == ["rota"] and report.counts == {}
+    exposed = scrape(broken)
+    assert 'atiende_mail_read_failures_total{mailbox="rota"} 1.0' in exposed
+    assert "atiende_mail_last_read_timestamp_seconds{" not in exposed
+
+
+def scrape(intake: MailIntake) -> str:
+    registry = CollectorRegistry()
+    registry.register(MailIntakeCollector(intake.stats, [b.name for b in intake.mailboxes]))
+    text = generate_latest(registry).decode()
+    families = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+    assert families <= exposed_names()
+    return text

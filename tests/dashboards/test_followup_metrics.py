@@ -68,3 +68,17 @@ def test_a_store_that_does_not_answer_leaves_only_its_families_out() -> None:
         names.CRM_OUTBOX_FAILED,
         names.CRM_OUTBOX_OLDEST,
     }
+
+
+def test_overdue_pending_cases_are_one_unlabelled_gauge() -> None:
+    values = scrape(FollowupCollector(overdue_followups=lambda: 3))
+    assert values == {(names.FOLLOWUPS_OVERDUE, ()): 3}
+
+
+def test_overdue_pending_cases_skipped_when_the_store_fails() -> None:
+    def broken() -> int:
+        raise OSError("database unreachable")
+
+    values = scrape(FollowupCollector(overdue_followups=broken, alerts=Alerts({"vencido": 1})))
+    assert (names.FOLLOWUPS_OVERDUE, ()) not in values
+    assert values[(names.SLA_ALERTS_OPEN, (("level", "vencido"),))] == 1

@@ -198,6 +198,19 @@
     form.querySelector(".linked-person").textContent = area.dataset.personName;
   }
 
+  // The linked person's phones and emails, offered for a pending case's way back.
+  function offerContacts(form, lines) {
+    const list = form.querySelector("datalist");
+    if (!list) return;
+    list.replaceChildren();
+    for (const value of lines.split("\n")) {
+      if (!value) continue;
+      const option = document.createElement("option");
+      option.value = value;
+      list.append(option);
+    }
+  }
+
   // ------------------------------------------------------------ ringing
 
   function ring(text) {
@@ -298,6 +311,7 @@
       form.querySelector("input[name=person_id]").value = link.dataset.vincular;
       form.querySelector("input[name=person_name]").value = link.dataset.nombre;
       form.querySelector(".linked-person").textContent = link.dataset.nombre;
+      offerContacts(form, link.dataset.contactos || "");
       return;
     }
     const topic = event.target.closest("[data-tema]");

@@ -29,6 +29,7 @@ from crm_bridge.models import (
     Unit,
     User,
 )
+from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.adapter import (
     AttentionData,
     TicketData,
@@ -39,6 +40,7 @@ from crm_bridge.sync.adapter import (
 )
 from crm_bridge.sync.jobs import CrmSync
 from crm_bridge.sync.outbox import Entity, OutboxStore, add_rows, track_changes
+from crm_bridge.sync.rights import ERASED_TEXT, PersonRights
 from crm_bridge.sync.testing import FakeVtiger, WebhookReceiver
 from crm_bridge.sync.vtiger import VtigerAdapter
 from crm_bridge.sync.webhook import WebhookAdapter
@@ -341,3 +343,33 @@ def test_the_webhook_sends_wrapups_and_tickets_as_signed_upserts(
         "PAS Pasaportes",
     )
     assert "wrapup.upsert:" + wrapup_key("pbx", "1.1") in receiver.idempotency_keys
+
+
+def test_an_erasure_reaches_the_notes_and_tickets_already_in_vtiger(
+    tracked: Engine, crm: FakeVtiger, vtiger: VtigerAdapter
+) -> None:
+    engine = tracked
+    user_id, topic_id = _seed(engine)
+    person = PersonRegistry(engine).register(
+        given_names="María", family_names="Pérez", consents=["identificacion"]
+    )
+    _finish(engine, user_id, topic_id)
+    with Session(engine) as session, session.begin():
+        session.scalars(select(AttentionWrapup)).one().person_id = person.id
+        session.scalars(select(Ticket)).one().person_id = person.id
+    sync = CrmSync(engine, vtiger)
+    _sync_all(sync)
+    note = next(iter(crm.records["ModComments"].values()))
+    helpdesk = next(iter(crm.records["HelpDesk"].values()))
+    assert "Reclama por la demora." in note["commentcontent"]
+    assert helpdesk["contact_id"] in crm.records["Contacts"]
+
+    PersonRights(engine).erase(person.id, actor_id=None)
+    _sync_all(sync)
+    assert crm.records["Contacts"] == {}
+    assert "Reclama por la demora." not in note["commentcontent"]
+    assert "Tipo: Queja" in note["commentcontent"]  # the figures stay
+    assert ERASED_TEXT in helpdesk["description"]
+    assert "Demora en la entrega" not in helpdesk["description"]
+    assert helpdesk["contact_id"] == ""
+    assert (crm.creates["ModComments"], crm.creates["HelpDesk"]) == (1, 1)

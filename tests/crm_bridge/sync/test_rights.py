@@ -173,7 +173,14 @@ def test_deletion_erases_the_person_anonymises_calls_and_reaches_the_crm(
 ) -> None:
     person_id, officer, _ = _setup(engine)
     _sync(engine, runner)
-    assert crm.creates == {"Users": 0, "Contacts": 1, "PBXManager": 1, "Calendar": 0}
+    assert crm.creates == {
+        "Users": 0,
+        "Contacts": 1,
+        "PBXManager": 1,
+        "Calendar": 0,
+        "HelpDesk": 0,
+        "ModComments": 0,
+    }
     result = PersonRights(engine).erase(person_id, actor_id=officer)
     assert (result.attentions_anonymised, result.tickets_unlinked) == (1, 1)
     _sync(engine, runner)
