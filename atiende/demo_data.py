@@ -16,11 +16,13 @@ from sqlalchemy.engine import Engine
 from agent_api.auth import Passwords
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.users import UserStore
+from crm_bridge.callbacks import CallbackQueue
 from crm_bridge.contacts import ContactAttentions
 from crm_bridge.models import CatalogTopic
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.turns import TurnService
 from dashboards.kiosk import DESK_TABLET, ROOM_DISPLAY, KioskLinks
+from telephony.domain import CallKey
 from telephony.simulator.traffic import DEFAULT_QUEUES
 
 ORGANISM = ("MDE", "Ministerio de Ejemplo")
@@ -141,6 +143,12 @@ class DemoUser:
         return f"demo-{self.username}-2026"
 
 
+DEMO_CALLBACKS = (
+    ("099100201", "Consulta por la renovación de la cédula de identidad"),
+    ("099100202", "Pidió que le confirmen los requisitos del pasaporte"),
+)
+
+
 def demo_users() -> list[DemoUser]:
     """Every agent of the simulator (both channel styles) plus one user of each other role."""
     agents = {extension: name for members in DEFAULT_QUEUES.values() for extension, name in members}
@@ -191,6 +199,13 @@ def seed_demo_data(engine: Engine) -> Sequence[DemoUser]:
         for unit in units.values():
             if not directory.is_referent_of(unit.id, referent.id):
                 directory.add_referent(unit.id, referent.id)
+    # Two citizens asked to be called back: a demo agent who is available is
+    # offered them on /agente, and the simulated citizen answers or not.
+    callbacks = CallbackQueue(engine)
+    for n, (number, reason) in enumerate(DEMO_CALLBACKS, start=1):
+        callbacks.schedule(
+            call=CallKey("demo", f"callback-{n}"), number=number, queue="consultas", reason=reason
+        )
     return users
 
 

@@ -82,7 +82,7 @@ from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.mail_metrics import MailIntakeCollector
 from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
-from dashboards.walkin_metrics import WalkinCollector
+from dashboards.walkin_metrics import WalkinBoardRows, WalkinCollector
 from dashboards.wallboard import Wallboard
 from ivr.flows import DEFAULT_FLOWS_DIR, FlowRegistry, load_flows
 from ivr.server import FastAgiServer
@@ -686,6 +686,7 @@ class Panel:
     _app: FastAPI | None = None
     _wallboard_task: asyncio.Task[None] | None = None
     _rollup_task: asyncio.Task[None] | None = None
+    _walkin_task: asyncio.Task[None] | None = None
     _followup_task: asyncio.Task[None] | None = None
     _listener: socket.socket | None = None
     url: str = ""
@@ -815,7 +816,15 @@ class Panel:
             metrics.definitions,
             metrics.default,
         )
-        wallboard = Wallboard(metrics, service.tracker.agents, clock=service.clock)
+        walkin = WalkinBoardRows(
+            TurnService(
+                self.engine, ContactAttentions(self.engine), timezone=self.settings.kpi.timezone
+            ).live_facts
+        )
+        wallboard = Wallboard(
+            metrics, service.tracker.agents, clock=service.clock, walkin=walkin.rows
+        )
+        self._walkin_task = asyncio.create_task(walkin.run(), name="wallboard-walkin")
         kiosk = KioskLinks(self.engine)
         app.include_router(wallboard_router(wallboard, kiosk))
         app.include_router(kiosk_links_router(kiosk))
@@ -836,7 +845,12 @@ class Panel:
             self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
-        for task in (self._wallboard_task, self._rollup_task, self._followup_task):
+        for task in (
+            self._wallboard_task,
+            self._rollup_task,
+            self._followup_task,
+            self._walkin_task,
+        ):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
