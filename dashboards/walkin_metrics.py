@@ -10,11 +10,13 @@ about a person or an agent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -103,3 +105,49 @@ class WalkinCollector(Collector):
                 self._cached_at = now
             found = self._cached
         yield from found
+
+
+def board_rows(tallies: Sequence[WalkinTally]) -> list[dict[str, Any]]:
+    """The wallboard's walk-in table (figures only: point and topic codes)."""
+    return [
+        {
+            "point": t.point,
+            "topic": t.topic,
+            "waiting": t.waiting_now,
+            "longest_wait": round(t.longest_wait_seconds),
+            "within_target": None if t.within_target_pct is None else round(t.within_target_pct),
+            "no_shows": t.no_shows,
+            "satisfaction": None if t.mean_score is None else round(t.mean_score, 1),
+        }
+        for t in tallies
+    ]
+
+
+class WalkinBoardRows:
+    """Today's walk-in rows for the wallboard, refreshed off the event loop
+    (the wallboard computes frames on the loop and must not read the store there)."""
+
+    def __init__(
+        self,
+        facts: Callable[[], list[TurnFacts]],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._facts = facts
+        self._clock = clock
+        self._rows: list[dict[str, Any]] = []
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self._rows
+
+    def refresh(self) -> None:
+        """Read the store now (blocking)."""
+        self._rows = board_rows(tally(self._facts(), self._clock()))
+
+    async def run(self, every_seconds: float = 10.0) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception as err:  # the store is down: keep the last rows
+                log.warning("walk-in figures unavailable for the wallboard: %s", err)
+            await asyncio.sleep(every_seconds)

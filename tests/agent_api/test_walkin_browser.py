@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.users import UserStore
+from agent_api.web.reportes import ReportSources
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from atiende.panel_app import panel_app
@@ -53,6 +55,7 @@ class Centre:
     reception: str
     desk_user: str
     phone_agent: str
+    manager: str
     phone_iface: str
     maria_id: int
     cedula: str
@@ -71,6 +74,7 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
     ana = users.create(f"rec{suffix}", "Ana Recepción", Role.EJECUTIVO, PASSWORD, [])
     bruno = users.create(f"des{suffix}", "Bruno Puesto", Role.EJECUTIVO, PASSWORD, [])
     carla = users.create(f"tel{suffix}", "Carla Teléfono", Role.EJECUTIVO, PASSWORD, [iface])
+    gerente = users.create(f"ger{suffix}", "Gabriel Gerente", Role.GERENTE, PASSWORD, [])
     directory = Directory(engine)
     organism = directory.create_organism(f"dnic{suffix}", "Dirección Nacional de Identificación")
     Catalog(engine).import_topics(
@@ -107,6 +111,7 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
         passwords=fast_passwords(),
         tickets=TicketService(engine, business_hours=ALWAYS_OPEN),
     )
+    app.state.report_sources = ReportSources(engine, ZoneInfo("America/Montevideo"))
     turns: TurnService = app.state.turns
     point = turns.create_point(f"cac{suffix}", f"Centro de Atención {suffix}")
     turns.add_topic(point.id, "cedula", "Cédula de identidad", "A", catalog_topic_id=catalog_id)
@@ -128,6 +133,7 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
             users.get(ana.id).username,  # type: ignore[union-attr]
             users.get(bruno.id).username,  # type: ignore[union-attr]
             users.get(carla.id).username,  # type: ignore[union-attr]
+            users.get(gerente.id).username,  # type: ignore[union-attr]
             iface,
             maria.id,
             cedula,
@@ -288,6 +294,15 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre) -> No
             await expect(history).to_contain_text("Presencial", timeout=10_000)
             await expect(history).to_contain_text("evaluación 4/5")
             await expect(history).to_contain_text(ticket.number)
+
+            # The gerente's reports count the walk-in per point and topic.
+            manager = await browser.new_page(viewport=VIEWPORT, locale="es-UY")
+            await log_in_page(manager, centre.base, centre.manager, PASSWORD)
+            await manager.goto(f"{base}/reportes")
+            row = manager.locator("#presencial tbody tr")
+            await expect(row).to_have_count(1)
+            await expect(row).to_contain_text("cedula")
+            await expect(row).to_contain_text("4,00")
         finally:
             await browser.close()
     await asyncio.sleep(0)

@@ -100,3 +100,37 @@ def test_a_store_that_does_not_answer_leaves_the_families_out() -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WalkinCollector(broken))
     assert "atiende_walkin" not in generate_latest(registry).decode()
+
+
+def test_the_wallboard_shows_the_same_walk_in_figures_without_reading_on_its_loop() -> None:
+    from dashboards.queue_metrics import QueueMetrics
+    from dashboards.walkin_metrics import WalkinBoardRows
+    from dashboards.wallboard import Wallboard
+
+    facts = [
+        _f(TurnStatus.DONE, issued=0, called=12, served=12, ended=17, score=5),
+        _f(TurnStatus.NO_SHOW, issued=1, called=5, ended=8),
+        _f(TurnStatus.WAITING, issued=25),
+    ]
+    reads: list[int] = []
+
+    def read() -> list[TurnFacts]:
+        reads.append(1)
+        return facts
+
+    rows = WalkinBoardRows(read, clock=lambda: T0 + dt.timedelta(minutes=30))
+    board = Wallboard(QueueMetrics(), walkin=rows.rows, clock=lambda: 0.0)
+    assert board.frame()["walkin"] == [] and reads == []  # nothing read yet, nothing shown
+    rows.refresh()
+    [row] = board.frame()["walkin"]
+    assert row == {
+        "point": "centro",
+        "topic": "cedula",
+        "waiting": 1,
+        "longest_wait": 300,
+        "within_target": 50,
+        "no_shows": 1,
+        "satisfaction": 5.0,
+    }
+    board.frame()
+    assert reads == [1]  # frames never read the store
