@@ -106,6 +106,10 @@ class NotesIn(BaseModel):
     notes: str | None = Field(default=None, max_length=5000)
 
 
+class PersonLinkIn(BaseModel):
+    person_id: Id
+
+
 class NoteIn(BaseModel):
     notes: str = Field(min_length=1, max_length=5000)
 

@@ -6,7 +6,9 @@ asks it first and audits the read with the reason it checked.
 A *reason* is a call (system + linkedid) or a ticket number. What each role
 may do with one:
 
-- **ejecutivo**: a call they answered (live in the hub, or as the store has
+- **ejecutivo**: a call they answered (a walk-in they received at
+  reception or serve at a desk: crm_bridge.turns records who, since a
+  walk-in has no phone legs) (live in the hub, or as the store has
   it: the call must exist). Being rung for a call, or wrapping it up, lets
   them wrap it up and create its ticket (`handles_call`) and brings the pop's
   summary, but reading, searching and registering need the answer. Only for
@@ -57,9 +59,12 @@ from crm_bridge.models import (
 from crm_bridge.organisms import Role
 from crm_bridge.phones import normalise_number
 from crm_bridge.store_access import translated
+from crm_bridge.turns import RECEIVED_BY_VARIABLE, SERVED_BY_VARIABLE
 from telephony.domain import CallKey
 
 PERSON_VARIABLE = "ATIENDE_PERSON_ID"
+# Non-phone attentions are keyed atiende:<channel> (citizen.channels.attention_system).
+WALK_IN_SYSTEM_PREFIX = "atiende:"
 # Audit actions that show a person to a user for a call: each makes the person
 # "identified for that call" for that user (values of agent_api.audit.AuditAction).
 IDENTIFYING_ACTIONS = ("pop_disclosure", "person_search", "person_create")
@@ -139,6 +144,8 @@ class NeedToKnow:
             row = _attention(session, key)
             if row is not None and set(user.interfaces) & _interfaces(row.legs, answered=False):
                 return True
+            if row is not None and user.user_id in _walk_in_staff(row):
+                return True
             return _wrapup_of(session, key, user.user_id) is not None
 
     def answered_call(self, user: Principal, key: CallKey) -> bool:
@@ -148,8 +155,9 @@ class NeedToKnow:
             return answered == user.user_id
         with translated("checking a call's agent"), self._sessions() as session:
             row = _attention(session, key)
-            return row is not None and bool(
-                set(user.interfaces) & _interfaces(row.legs, answered=True)
+            return row is not None and (
+                bool(set(user.interfaces) & _interfaces(row.legs, answered=True))
+                or user.user_id in _walk_in_staff(row)
             )
 
     def call_exists(self, key: CallKey) -> bool:
@@ -308,6 +316,20 @@ def _attention(session: Session, key: CallKey) -> Attention | None:
     return session.scalars(
         select(Attention).where(Attention.system == key.system, Attention.linkedid == key.linkedid)
     ).first()
+
+
+def _walk_in_staff(row: Attention) -> set[int]:
+    """Who received and who serves a walk-in (it has no phone legs to tell):
+    for them the attention is what an answered call is to a phone agent."""
+    if not row.system.startswith(WALK_IN_SYSTEM_PREFIX):
+        return set()
+    variables = row.variables or {}
+    found = set()
+    for name in (RECEIVED_BY_VARIABLE, SERVED_BY_VARIABLE):
+        raw = str(variables.get(name, ""))
+        if raw.isdigit():
+            found.add(int(raw))
+    return found
 
 
 def _wrapup_of(session: Session, key: CallKey, user_id: int) -> int | None:

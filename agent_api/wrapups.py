@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent_api.exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from citizen.channels import Channel
+from citizen.channels import Channel, parse_channel
 from crm_bridge.db import session_factory
 from crm_bridge.models import Attention, AttentionWrapup, CatalogTopic
 from crm_bridge.persons import PersonRegistry
@@ -277,7 +277,7 @@ class WrapupStore:
                 detalle="Para derivar, elija un tema con organismo o indique el organismo.",
             )
         ticket = self._tickets.create(
-            channel=Channel.TELEFONICO,
+            channel=_channel_of(key),
             request_type=_TICKET_TYPE.get(data.attention_type, data.attention_type.value),
             topic=topic.name if topic is not None else data.attention_type.value,
             organism_id=organism_id,
@@ -364,3 +364,14 @@ class WrapupStore:
         if lock:
             query = query.with_for_update()
         return session.scalars(query).first()
+
+
+def _channel_of(key: CallKey) -> Channel:
+    """A derived ticket's channel: the attention's (a walk-in's ticket is presencial)."""
+    prefix, _, name = key.system.partition(":")
+    if prefix == "atiende":
+        try:
+            return parse_channel(name)
+        except ValueError:
+            pass
+    return Channel.TELEFONICO

@@ -22,7 +22,7 @@ from typing import TextIO
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
-from atiende.demo_data import seed_demo_data
+from atiende.demo_data import seed_demo_data, seed_walkin_demo
 from atiende.settings import AmiSettings, Settings
 from atiende.wiring import (
     build_bridge,
@@ -218,6 +218,7 @@ async def _run(
     persons = sample_persons(25)
     services = await asyncio.to_thread(_ivr_services, engine, settings, persons)
     users = await asyncio.to_thread(seed_demo_data, engine)
+    walkin = await asyncio.to_thread(seed_walkin_demo, engine, settings.api.timezone)
     started = dt.datetime.now(dt.UTC)
     flows = ivr_flows(settings)
     # With a sounds folder, the simulated Asterisk lacks what is missing there
@@ -326,9 +327,17 @@ async def _run(
         print(f"  agent panel    {panel.url}", file=out)
         print(f"  wallboard      {panel.url}wallboard (as supervisora)", file=out)
         print(f"  API docs       {panel.url}api/docs", file=out)
+        print(f"  citizen form   {panel.url}solicitud (tracking: {panel.url}seguimiento)", file=out)
         print("  users (user / password / role):", file=out)
         for user in users:
             print(f"    {user.username:<12} {user.password:<24} {user.role.value}", file=out)
+        print(
+            "  walk-in (reception: recepcion at /recepcion; desks: any ejecutivo at /puesto):",
+            file=out,
+        )
+        print(f"    waiting room {panel.url}{walkin.room}", file=out)
+        for desk, path in walkin.tablets:
+            print(f"    tablet {desk:<6}{panel.url}{path}", file=out)
     print("Ctrl-C stops.\n", file=out, flush=True)
     stop = stop or asyncio.Event()
     with stop_on_signals(stop), contextlib.suppress(TimeoutError):

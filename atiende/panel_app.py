@@ -32,6 +32,8 @@ from agent_api.web.publico import PublicPages
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.citizen_requests import CitizenRequests
+from crm_bridge.contacts import ContactAttentions
+from crm_bridge.evaluation_send import EvaluationSender
 from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.knowledge_send import Disseminator
@@ -43,6 +45,8 @@ from crm_bridge.sync.outbox import SyncFailures
 from crm_bridge.sync.rights import PersonRights
 from crm_bridge.sync.sla_alerts import SlaAlerts
 from crm_bridge.tickets import TicketService
+from crm_bridge.turns import TurnService
+from dashboards.kiosk import KioskLinks
 from telephony.agents import AgentSnapshot
 
 
@@ -74,6 +78,7 @@ def panel_app(
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
     responders: Sequence[Responder] = (),
+    walkin_outbox: bool = False,
     callbacks: Callable[[AuditLog], CallbackDesk] | None = None,
     public_min_fill_seconds: float = 3.0,
 ) -> FastAPI:
@@ -151,6 +156,19 @@ def panel_app(
         body_limits=body_limits,
         trusted_proxies=trusted_proxies,
     )
+    # Walk-in attention (agent_api.web.presencial): turns over the same store,
+    # the room display's and tablets' kiosk links. `walkin_outbox`: closed
+    # walk-ins reach the CRM as calls do.
+    contacts = ContactAttentions(engine, phone_region=phone_region, outbox=walkin_outbox)
+    app.state.walkin_contacts = contacts
+    app.state.turns = (
+        TurnService(engine, contacts, timezone=timezone)
+        if clock is None
+        else TurnService(engine, contacts, timezone=timezone, clock=clock)
+    )
+    app.state.walkin_kiosk = KioskLinks(engine)
+    # One-time evaluation links by SMS or email, through the same responders.
+    app.state.evaluation_sender = EvaluationSender(app.state.turns, registry, responders=responders)
     app.state.pending_cases = pending_cases
     app.state.public = PublicPages(
         requests=requests,

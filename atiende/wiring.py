@@ -69,9 +69,11 @@ from crm_bridge.sync.sla_alerts import PeriodicScan, SlaAlerts
 from crm_bridge.sync.worker import run_worker
 from crm_bridge.ticket_rules import RequestType
 from crm_bridge.tickets import TicketService
+from crm_bridge.turns import TurnService
 from dashboards import report_rollup
 from dashboards.bridge_metrics import BridgeHealthCollector
 from dashboards.callback_metrics import CallbackCollector
+from dashboards.channel_figures import ChannelCollector
 from dashboards.followup_metrics import FollowupCollector
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.ivr_metrics import IvrCollector
@@ -80,6 +82,7 @@ from dashboards.kpi import QueueKpiDefinition, SlTreatment, kpi_definitions
 from dashboards.mail_metrics import MailIntakeCollector
 from dashboards.queue_alert_acks import QueueAlertAcks
 from dashboards.queue_metrics import QueueMetrics, QueueMetricsCollector
+from dashboards.walkin_metrics import WalkinBoardRows, WalkinCollector
 from dashboards.wallboard import Wallboard
 from ivr.flows import DEFAULT_FLOWS_DIR, FlowRegistry, load_flows
 from ivr.server import FastAgiServer
@@ -453,6 +456,26 @@ def smtp_responder(settings: Settings) -> SmtpResponder | None:
     )
 
 
+def knowledge_responders(settings: Settings) -> list[Responder]:
+    """What carries a trámite's information to the citizen ("difundir"): plain
+    SMTP (not a ticket's thread) when configured; no SMS gateway is configured
+    yet, so an SMS send is only logged."""
+    smtp = smtp_responder(settings)
+    return [] if smtp is None else [smtp]
+
+
+def check_mail(settings: Settings) -> None:
+    """Mail settings that cannot work, refused before anything starts."""
+    mail = settings.mail
+    if mail.smtp_host and not (mail.sender or mail.mailboxes):
+        raise ConfigurationError(
+            "ATIENDE_MAIL__SENDER: replies by email need a sender address (or a mailbox)"
+        )
+    names = [box.name for box in mail.mailboxes]
+    if len(set(names)) != len(names):
+        raise ConfigurationError("ATIENDE_MAIL__MAILBOXES: each mailbox needs a name of its own")
+
+
 def mail_responders(settings: Settings, engine: Engine) -> list[Responder]:
     """The "email" responder of the tickets when SMTP is configured: replies
     threaded into the citizen's conversation, from the ticket's mailbox."""
@@ -663,6 +686,7 @@ class Panel:
     _app: FastAPI | None = None
     _wallboard_task: asyncio.Task[None] | None = None
     _rollup_task: asyncio.Task[None] | None = None
+    _walkin_task: asyncio.Task[None] | None = None
     _followup_task: asyncio.Task[None] | None = None
     _listener: socket.socket | None = None
     url: str = ""
@@ -714,6 +738,7 @@ class Panel:
             ),
             pending_cases=pending_cases(self.settings, self.engine),
             sla_alerts=sla_alerts(self.settings, self.engine),
+            responders=knowledge_responders(self.settings),
             rights=PersonRights(
                 self.engine,
                 phone_region=self.settings.phone_region,
@@ -724,6 +749,7 @@ class Panel:
             cookie_secure=api.cookie_secure,
             trusted_proxies=api.trusted_proxies,
             max_body_bytes=api.max_body_bytes,
+            walkin_outbox=self.settings.crm.adapter != "none",
             callbacks=self._callback_desk(controls, service),
         )
         if service.queue_metrics is not None:
@@ -790,7 +816,15 @@ class Panel:
             metrics.definitions,
             metrics.default,
         )
-        wallboard = Wallboard(metrics, service.tracker.agents, clock=service.clock)
+        walkin = WalkinBoardRows(
+            TurnService(
+                self.engine, ContactAttentions(self.engine), timezone=self.settings.kpi.timezone
+            ).live_facts
+        )
+        wallboard = Wallboard(
+            metrics, service.tracker.agents, clock=service.clock, walkin=walkin.rows
+        )
+        self._walkin_task = asyncio.create_task(walkin.run(), name="wallboard-walkin")
         kiosk = KioskLinks(self.engine)
         app.include_router(wallboard_router(wallboard, kiosk))
         app.include_router(kiosk_links_router(kiosk))
@@ -811,7 +845,12 @@ class Panel:
             self._app.state.followup.crm_failures = failures
 
     async def stop(self) -> None:
-        for task in (self._wallboard_task, self._rollup_task, self._followup_task):
+        for task in (
+            self._wallboard_task,
+            self._rollup_task,
+            self._followup_task,
+            self._walkin_task,
+        ):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -899,6 +938,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # Everything is built (and its configuration checked) before anything
     # touches the database or a port.
     adapter = crm_adapter(settings)
+    check_mail(settings)
     engine = make_engine(settings.database_url)
     panel = build_panel(settings, engine) if settings.api.enabled else None
     relay = panel_relay(settings, panel.hub) if panel is not None else None
@@ -930,13 +970,28 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)
+        # Walk-in turns of today, per service point and topic (no personal data).
+        walkin = WalkinCollector(
+            TurnService(
+                engine, ContactAttentions(engine), timezone=settings.kpi.timezone
+            ).live_facts
+        )
+        channels = ChannelCollector(engine, window_days=settings.kpi.indicator_window_days)
         callbacks = callback_collector(settings, engine)
         intake = mail_intake(settings, engine)
         start_metrics_part(
             parts,
             settings,
             service,
-            [followup, indicators, *ivr_metrics, *callbacks, *mail_collectors(intake)],
+            [
+                followup,
+                indicators,
+                channels,
+                walkin,
+                *ivr_metrics,
+                *callbacks,
+                *mail_collectors(intake),
+            ],
         )
         background = start_background(settings, engine, adapter)
         parts.push_async_callback(asyncio.to_thread, background.stop)

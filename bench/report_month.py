@@ -34,6 +34,7 @@ import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from citizen.channels import Channel
 from crm_bridge.db import make_engine, upgrade
 from dashboards import kpi
 from dashboards.report_queries import (
@@ -147,7 +148,7 @@ def generate(url: str, attentions: int, seed: int = 5) -> tuple[int, int]:
         fields = [
             "pbx1",
             f"{1700000000 + i}.{i}",
-            "phone",
+            Channel.TELEFONICO.value,
             "099123456",
             "",
             _ts(arrived),

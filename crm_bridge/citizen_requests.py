@@ -241,8 +241,9 @@ class CitizenRequests:
         if found is not None:
             return found.id
         consents = [ConsentCategory.IDENTIFICATION]
-        phones = [request.phone] if request.phone and request.answer_by_sms else []
-        emails = [request.email] if request.email and request.answer_by_email else []
+        # "Guardar mi nombre, cédula y contacto": the contacts given are kept too.
+        phones = [request.phone] if request.phone else []
+        emails = [request.email] if request.email else []
         if phones or emails:
             consents.append(ConsentCategory.CONTACT)
         person = self._persons.register(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -371,6 +371,37 @@ class TicketService:
         if not notes.strip():
             raise InvalidValueError("a note needs text")
         return self._simple(number, TicketAction.NOTE, actor_id, notes)
+
+    def link_person(self, number: str, *, person_id: int, actor_id: int | None) -> TicketView:
+        """Say whose ticket it is, when it arrived unlinked (an email from an
+        unknown address); its attention gets the same person. A ticket already
+        linked is not re-linked here (InvalidValueError)."""
+        with translated("linking a person to a ticket"), self._sessions.begin() as session:
+            row = self._locked(session, number)
+            if session.get(Person, person_id) is None:
+                raise NotFoundError(f"no person {person_id}")
+            if row.person_id is not None:
+                if row.person_id == person_id:
+                    return _view(row)
+                raise InvalidValueError(f"ticket {number} already belongs to a person")
+            now = self._clock()
+            row.person_id = person_id
+            row.updated_at = now
+            if row.attention_system is not None and row.attention_linkedid is not None:
+                session.execute(
+                    update(Attention)
+                    .where(
+                        Attention.system == row.attention_system,
+                        Attention.linkedid == row.attention_linkedid,
+                        Attention.person_id.is_(None),
+                    )
+                    .values(person_id=person_id)
+                )
+            before = TicketStatus(row.status)
+            self._event(
+                session, row, now, actor_id, TicketAction.NOTE, before, notes="Persona vinculada."
+            )
+            return _view(row)
 
     def citizen_message(self, number: str, *, notes: str) -> TicketView:
         """The person wrote again on the ticket (an email answer): a note on the

@@ -392,6 +392,15 @@ class TurnService:
         raw = str((variables or {}).get(RECEIVED_BY_VARIABLE, ""))
         return int(raw) if raw.isdigit() else None
 
+    def person_of(self, key: CallKey) -> int | None:
+        """The person linked to a walk-in's attention (at reception)."""
+        with translated("reading an attention"), self._sessions() as session:
+            return session.scalars(
+                select(Attention.person_id).where(
+                    Attention.system == key.system, Attention.linkedid == key.linkedid
+                )
+            ).first()
+
     def give_turn(
         self, key: CallKey, topic_id: int, *, priority: str | None = None, user_id: int | None
     ) -> TurnView:
@@ -869,44 +878,7 @@ class TurnService:
 
     def facts(self, since: datetime, until: datetime) -> list[TurnFacts]:
         """Turns issued in [since, until), as the walk-in figures count them."""
-        query = (
-            select(
-                ServicePoint.code,
-                ServicePointTopic.code,
-                Turn.status,
-                Turn.issued_at,
-                Turn.first_called_at,
-                Turn.served_at,
-                Turn.ended_at,
-                ServicePoint.target_wait_seconds,
-                Attention.survey_score,
-            )
-            .join(ServicePoint, ServicePoint.id == Turn.point_id)
-            .join(ServicePointTopic, ServicePointTopic.id == Turn.topic_id)
-            .outerjoin(
-                Attention,
-                and_(
-                    Attention.system == Turn.attention_system,
-                    Attention.linkedid == Turn.attention_linkedid,
-                ),
-            )
-            .where(Turn.issued_at >= since, Turn.issued_at < until)
-        )
-        with translated("reading walk-in figures"), self._sessions() as session:
-            return [
-                TurnFacts(
-                    point=r[0],
-                    topic=r[1],
-                    status=TurnStatus(r[2]),
-                    issued_at=r[3],
-                    first_called_at=r[4],
-                    served_at=r[5],
-                    ended_at=r[6],
-                    target_wait_seconds=r[7],
-                    survey_score=r[8],
-                )
-                for r in session.execute(query)
-            ]
+        return turn_facts(self._engine, since, until)
 
     def live_facts(self) -> list[TurnFacts]:
         """Today's turns (the centre's day): what the wallboard and /metrics show."""
@@ -914,3 +886,45 @@ class TurnService:
         day = rules.service_day(now, self._timezone)
         start = datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(self._timezone))
         return self.facts(start.astimezone(UTC), now + timedelta(seconds=1))
+
+
+def turn_facts(engine: Engine, since: datetime, until: datetime) -> list[TurnFacts]:
+    """Turns issued in [since, until), as the walk-in figures count them."""
+    query = (
+        select(
+            ServicePoint.code,
+            ServicePointTopic.code,
+            Turn.status,
+            Turn.issued_at,
+            Turn.first_called_at,
+            Turn.served_at,
+            Turn.ended_at,
+            ServicePoint.target_wait_seconds,
+            Attention.survey_score,
+        )
+        .join(ServicePoint, ServicePoint.id == Turn.point_id)
+        .join(ServicePointTopic, ServicePointTopic.id == Turn.topic_id)
+        .outerjoin(
+            Attention,
+            and_(
+                Attention.system == Turn.attention_system,
+                Attention.linkedid == Turn.attention_linkedid,
+            ),
+        )
+        .where(Turn.issued_at >= since, Turn.issued_at < until)
+    )
+    with translated("reading walk-in figures"), session_factory(engine)() as session:
+        return [
+            TurnFacts(
+                point=r[0],
+                topic=r[1],
+                status=TurnStatus(r[2]),
+                issued_at=r[3],
+                first_called_at=r[4],
+                served_at=r[5],
+                ended_at=r[6],
+                target_wait_seconds=r[7],
+                survey_score=r[8],
+            )
+            for r in session.execute(query)
+        ]

@@ -611,6 +611,19 @@ def indicators() -> Json:
               [_target(_fcr("channel"), "{{channel}}")],
               unit="percentunit", thresholds=share_steps, w=12, decimals=0, limits=(0, 1)),
     ]  # fmt: skip
+    # Every channel counted one way (dashboards.channel_figures).
+    chan = m.CHANNEL_ATTENTIONS
+    settled = 'state=~"answered_within|answered_late|abandoned"'
+    panels.append(_row(layout, "Atención por canal"))
+    panels += [
+        _bars(layout, "Atenciones por canal",
+              [_target(f"sum by (channel) ({chan})", "{{channel}}")],
+              unit="none", thresholds=_steps((None, "blue")), w=12),
+        _bars(layout, "Nivel de servicio por canal",
+              [_target(f'sum by (channel) ({chan}{{state="answered_within"}})'
+                       f" / (sum by (channel) ({chan}{{{settled}}}) > 0)", "{{channel}}")],
+              unit="percentunit", thresholds=share_steps, w=12, decimals=0, limits=(0, 1)),
+    ]  # fmt: skip
     panels.append(_row(layout, "Solicitudes y quejas"))
     panels += [
         _bars(layout, "Cumplimiento del plazo por organismo",

@@ -1,8 +1,9 @@
 """Kiosk links: a TV shows the wallboard with no login, until a supervisor revokes the link.
 
 The link carries a long random token (256 bits, URL-safe); the store keeps
-only its SHA-256, so a copy of the database opens no board. A link gives the
-wallboard frame and nothing else (figures, agent display names and states,
+only its SHA-256, so a copy of the database opens no board. A link opens one
+thing: the wallboard frame, a service point's waiting-room display or a desk's
+evaluation tablet (`kind`), and nothing else (figures, agent display names and states,
 waits: no caller number or name). Creating, revoking and opening a link are
 audited by the routes.
 """
@@ -25,6 +26,11 @@ from crm_bridge.store_access import translated
 
 TOKEN_BYTES = 32
 MAX_LABEL = 100
+# What a link opens.
+WALLBOARD = "pizarra"
+ROOM_DISPLAY = "sala"  # a service point's waiting-room display (/sala/<token>)
+DESK_TABLET = "evaluacion"  # a desk's farewell evaluation tablet (/evaluacion/<token>)
+KINDS = frozenset({WALLBOARD, ROOM_DISPLAY, DESK_TABLET})
 # Writing last_used_at at every socket open of a TV that reloads would be noise.
 _TOUCH_EVERY = timedelta(minutes=5)
 
@@ -37,6 +43,9 @@ class KioskView:
     created_by: int | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    kind: str = "pizarra"
+    service_point_id: int | None = None
+    desk_id: int | None = None
 
     @property
     def active(self) -> bool:
@@ -54,7 +63,15 @@ def looks_like_token(token: str) -> bool:
 
 def _view(row: KioskLink) -> KioskView:
     return KioskView(
-        row.id, row.label, row.created_at, row.created_by, row.revoked_at, row.last_used_at
+        row.id,
+        row.label,
+        row.created_at,
+        row.created_by,
+        row.revoked_at,
+        row.last_used_at,
+        row.kind,
+        row.service_point_id,
+        row.desk_id,
     )
 
 
@@ -65,14 +82,37 @@ class KioskLinks:
         self._sessions = session_factory(engine)
         self._clock = clock
 
-    def create(self, label: str, actor_id: int | None) -> tuple[KioskView, str]:
-        """A new link; the token is returned once and never stored."""
+    def create(
+        self,
+        label: str,
+        actor_id: int | None,
+        *,
+        kind: str = WALLBOARD,
+        service_point_id: int | None = None,
+        desk_id: int | None = None,
+    ) -> tuple[KioskView, str]:
+        """A new link; the token is returned once and never stored.
+
+        `kind`: the wallboard, a service point's waiting-room display (with
+        `service_point_id`) or a desk's evaluation tablet (with `desk_id`)."""
         text = " ".join(label.split())
         if not text or len(text) > MAX_LABEL:
             raise InvalidValueError(f"a kiosk label is 1 to {MAX_LABEL} characters")
+        if kind not in KINDS:
+            raise InvalidValueError(f"unknown kiosk kind {kind!r}")
+        if (kind == ROOM_DISPLAY) != (service_point_id is not None) or (kind == DESK_TABLET) != (
+            desk_id is not None
+        ):
+            raise InvalidValueError("a room display names its point, a tablet its desk")
         token = secrets.token_urlsafe(TOKEN_BYTES)
         row = KioskLink(
-            token_hash=token_hash(token), label=text, created_at=self._clock(), created_by=actor_id
+            token_hash=token_hash(token),
+            label=text,
+            created_at=self._clock(),
+            created_by=actor_id,
+            kind=kind,
+            service_point_id=service_point_id,
+            desk_id=desk_id,
         )
         with translated("creating a kiosk link"), self._sessions.begin() as session:
             session.add(row)
@@ -93,8 +133,10 @@ class KioskLinks:
         with translated("reading kiosk links"), self._sessions() as session:
             return [_view(row) for row in session.scalars(query).all()]
 
-    def resolve(self, token: str) -> KioskView | None:
-        """The active link of `token`, or None (unknown, malformed or revoked)."""
+    def resolve(self, token: str, kind: str = WALLBOARD) -> KioskView | None:
+        """The active link of `token` for `kind`, or None (unknown, malformed,
+        revoked, or a link for something else: a room display's link opens no
+        wallboard)."""
         if not looks_like_token(token):
             return None
         wanted = token_hash(token)
@@ -103,7 +145,7 @@ class KioskLinks:
             # The lookup is by hash; compare again in constant time all the same.
             if row is None or not hmac.compare_digest(row.token_hash, wanted):
                 return None
-            if row.revoked_at is not None:
+            if row.revoked_at is not None or row.kind != kind:
                 return None
             now = self._clock()
             if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:

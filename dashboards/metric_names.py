@@ -72,6 +72,12 @@ WRAPUPS_FINISHED = "atiende_wrapups_finished"
 COMPLAINTS = "atiende_complaints"
 TICKET_SLA_TICKETS = "atiende_ticket_sla_tickets"
 
+# ------------------------------ attentions per channel (dashboards.channel_figures)
+# Gauges over a rolling window; labels `window`, `channel` (a channel code) and
+# `state` (answered_within, answered_late, abandoned, other).
+CHANNEL_ATTENTIONS = "atiende_channel_attentions"
+CHANNEL_SL_THRESHOLD = "atiende_channel_sl_threshold_seconds"
+
 # ------------------------------------------- callbacks (crm_bridge.callbacks)
 # Read from the worklist at scrape time; labels `queue` and `within_target`.
 CALLBACKS_PENDING = "atiende_callbacks_pending"
@@ -89,6 +95,21 @@ MAIL_LAST_READ = "atiende_mail_last_read_timestamp_seconds"
 
 # ------------------------------------------------------------------------- IVR
 IVR_PROMPTS_MISSING = "atiende_ivr_prompts_missing"
+
+# Walk-in attention (dashboards.walkin_metrics): today's turns per service
+# point and topic, counted by dashboards.walkin_kpi. Labels: point and topic
+# codes only (no desk, no agent, nothing about a person).
+WALKIN_WAITING = "atiende_walkin_waiting"
+WALKIN_LONGEST_WAIT = "atiende_walkin_longest_wait_seconds"
+WALKIN_TURNS_GIVEN = "atiende_walkin_turns_given"
+WALKIN_TURNS_CALLED = "atiende_walkin_turns_called"
+WALKIN_CALLED_WITHIN_TARGET = "atiende_walkin_called_within_target"
+WALKIN_WAIT_SECONDS = "atiende_walkin_wait_seconds"
+WALKIN_SERVED = "atiende_walkin_served"
+WALKIN_ATTENTION_SECONDS = "atiende_walkin_attention_seconds"
+WALKIN_NO_SHOWS = "atiende_walkin_no_shows"
+WALKIN_EVALUATIONS = "atiende_walkin_evaluations"
+WALKIN_SCORE_POINTS = "atiende_walkin_score_points"
 
 COUNTERS = frozenset(
     {
@@ -144,11 +165,24 @@ GAUGES = frozenset(
         WRAPUPS_FINISHED,
         COMPLAINTS,
         TICKET_SLA_TICKETS,
+        CHANNEL_ATTENTIONS,
+        CHANNEL_SL_THRESHOLD,
         CALLBACKS_PENDING,
         CALLBACKS_DUE,
         CALLBACKS_OVERDUE,
         CALLBACK_OLDEST_WAIT,
         MAIL_LAST_READ,
+        WALKIN_WAITING,
+        WALKIN_LONGEST_WAIT,
+        WALKIN_TURNS_GIVEN,
+        WALKIN_TURNS_CALLED,
+        WALKIN_CALLED_WITHIN_TARGET,
+        WALKIN_WAIT_SECONDS,
+        WALKIN_SERVED,
+        WALKIN_ATTENTION_SECONDS,
+        WALKIN_NO_SHOWS,
+        WALKIN_EVALUATIONS,
+        WALKIN_SCORE_POINTS,
     }
 )
 

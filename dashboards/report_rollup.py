@@ -34,19 +34,17 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields
 from datetime import UTC, date, datetime, tzinfo
+from operator import add
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Integer,
     Table,
     bindparam,
-    cast,
     delete,
     func,
     insert,
-    literal,
     select,
     text,
 )
@@ -270,52 +268,64 @@ def queue_period_counts(
             if queues:
                 where.append(table.c.queue.in_(queues))
             sums = [func.sum(table.c[name]) for name in _COUNT_FIELDS]
+            # Rows come ordered by queue (code point order, as Python sorts
+            # strings) and period, so the report needs no sort and a period's
+            # hours arrive one after the other.
+            by_queue: Any = table.c.queue
+            if conn.dialect.name == "postgresql":
+                by_queue = by_queue.collate("C")
             # By day PostgreSQL folds 24 rows into one; by hour nothing folds
             # (whole-hour offsets), so the rows come as they are stored.
             if conn.dialect.name == "postgresql" and zone is not None and not by_hour:
                 local = func.timezone(zone, func.to_timestamp(table.c.hour * 3600))
                 day = func.date(local)
-                hour = cast(func.extract("hour", local), Integer) if by_hour else literal(None)
                 stmt = (
-                    select(table.c.queue, day, hour, *sums)
+                    select(table.c.queue, day, *sums)
                     .where(*where)
-                    .group_by(table.c.queue, day, hour)
+                    .group_by(table.c.queue, day)
+                    .order_by(by_queue, day)
                 )
                 # sum() of int4 is int8 and of float8 float8: the driver
                 # hands back ints and floats, in QueueCounts' field order.
                 return {
-                    (row[0], row[1], None if row[2] is None else int(row[2])): kpi.QueueCounts(
-                        *row[3:]
-                    )
+                    (row[0], row[1], None): kpi.QueueCounts(*row[2:])
                     for row in conn.execute(stmt).all()
                 }
-            stmt = select(table.c.queue, table.c.hour, *(table.c[n] for n in _COUNT_FIELDS)).where(
-                *where
+            stmt = (
+                select(table.c.queue, table.c.hour, *(table.c[n] for n in _COUNT_FIELDS))
+                .where(*where)
+                .order_by(by_queue, table.c.hour)
             )
             rows = conn.execute(stmt).all()
     finally:
         if lock is not None:
             lock.release()
+    return _fold(rows, timezone, by_hour)
+
+
+def _fold(
+    rows: Iterable[Any], timezone: tzinfo, by_hour: bool
+) -> dict[tuple[str, date, int | None], kpi.QueueCounts]:
+    """Rows (queue, UTC hour index, *counts), ordered by queue and hour, summed
+    into local days (or local hours: two only when a DST change repeats one),
+    in the same order."""
     periods: dict[int, Period] = {}
     counted: dict[tuple[str, date, int | None], kpi.QueueCounts] = {}
-    folded: dict[tuple[str, date, int | None], list[Any]] = {}
+    group: tuple[str, date, int | None] | None = None
+    total: list[Any] = []
     for row in rows:
         hour_index = row[1]
         period = periods.get(hour_index)
         if period is None:
             moment = datetime.fromtimestamp(hour_index * 3600, timezone)
             period = periods[hour_index] = (moment.date(), moment.hour if by_hour else None)
-        group = (row[0], *period)
-        if group in folded:
-            total = folded[group]
-        elif group in counted:
-            # A second hour in one period (by day, or a DST change): sum.
-            first = counted.pop(group)
-            total = folded[group] = [getattr(first, n) for n in _COUNT_FIELDS]
-        else:
-            counted[group] = kpi.QueueCounts(*row[2:])
+        key = (row[0], *period)
+        if key == group:
+            total = list(map(add, total, row[2:]))
             continue
-        for index, value in enumerate(row[2:]):
-            total[index] += value
-    counted.update((group, kpi.QueueCounts(*values)) for group, values in folded.items())
+        if group is not None:
+            counted[group] = kpi.QueueCounts(*total)
+        group, total = key, row[2:]
+    if group is not None:
+        counted[group] = kpi.QueueCounts(*total)
     return counted

@@ -67,6 +67,7 @@ class Wallboard:
         default_wait_limit: float | None = None,
         max_rate: float = 2.0,
         clock: Callable[[], float] = time.time,
+        walkin: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         """`wait_limits`: seconds a caller may wait per queue before an alert;
         a queue without one uses `default_wait_limit`, else its SL threshold."""
@@ -81,6 +82,8 @@ class Wallboard:
         self._subscribers: dict[asyncio.Queue[Frame], asyncio.AbstractEventLoop] = {}
         self._last: Frame | None = None
         self._alert_keys: set[tuple[str, str]] = set()
+        # Walk-in rows already read (dashboards.walkin_metrics.WalkinBoardRows): no I/O here.
+        self._walkin = walkin
 
     # ------------------------------------------------------------ frames
 
@@ -201,6 +204,8 @@ class Wallboard:
             "agent_list": self._agent_list(now),
             "waiting_calls": waiting_calls,
             "alerts": alerts,
+            # Walk-ins today per point and topic, counted by dashboards.walkin_kpi.
+            "walkin": [] if self._walkin is None else self._walkin(),
         }
 
     # ------------------------------------------------------------ pushing

@@ -235,6 +235,10 @@ def test_configuration_errors_stop_before_anything_starts(
     monkeypatch.setenv("ATIENDE_QUEUES_CONF", str(tmp_path / "absent.conf"))
     assert main(["serve"]) == 2
     assert "absent.conf" in capsys.readouterr().err
+    monkeypatch.delenv("ATIENDE_QUEUES_CONF")
+    monkeypatch.setenv("ATIENDE_MAIL__SMTP_HOST", "127.0.0.1")  # replies from no one
+    assert main(["serve"]) == 2
+    assert "ATIENDE_MAIL__SENDER" in capsys.readouterr().err
     assert not (tmp_path / "c.db").exists()
 
 

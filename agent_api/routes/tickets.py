@@ -25,6 +25,7 @@ from agent_api.followup_schemas import (
     DeriveIn,
     NoteIn,
     NotesIn,
+    PersonLinkIn,
     RespondIn,
     TicketDetailOut,
     TicketEventOut,
@@ -32,7 +33,7 @@ from agent_api.followup_schemas import (
     TicketOut,
     TicketResponseOut,
 )
-from agent_api.need_to_know import NOT_IDENTIFIED
+from agent_api.need_to_know import FIGURES_ONLY, NOT_IDENTIFIED
 from crm_bridge.exceptions import DeliveryError, NotFoundError
 from crm_bridge.organisms import Role
 from crm_bridge.ticket_access import VIEW, may
@@ -324,6 +325,41 @@ def _destination(
         f"no destination for {channel}",
         detalle="La persona no tiene un dato de contacto para ese canal; indique el destino.",
     )
+
+
+@router.post("/{number}/person", response_model=TicketOut)
+def link_person(
+    number: Number, body: PersonLinkIn, user: CurrentUser, services: Services, followup: FollowUp
+) -> TicketOut:
+    """Link a ticket that arrived without a person (an email from an unknown
+    address) to the person it is from; its attention follows."""
+    ticket = _checked(followup, user, number, TicketAction.NOTE)
+    if services.need.figures_only(user):
+        raise Forbidden(f"user {user.user_id} is a gerente", detalle=FIGURES_ONLY)
+    if user.role is Role.EJECUTIVO and not services.need.registered_by(user, body.person_id):
+        # As when creating: an agent names only a person they registered.
+        raise Forbidden(
+            f"user {user.user_id} gave person {body.person_id} without a call",
+            detalle=NOT_IDENTIFIED,
+        )
+    if ticket.person_id is not None and ticket.person_id != body.person_id:
+        raise InvalidInput(
+            f"ticket {number} already linked",
+            detalle="La solicitud ya está vinculada a una persona.",
+        )
+    try:
+        linked = _service(followup).link_person(
+            number, person_id=body.person_id, actor_id=user.user_id
+        )
+    except NotFoundError as err:
+        raise NotFound(str(err), detalle="No existe esa persona.") from err
+    services.audit.record(
+        AuditAction.PERSON_UPDATE,
+        actor_id=user.user_id,
+        person_ids=[body.person_id],
+        details={"reason": "vincular solicitud", "ticket": number},
+    )
+    return _acted(followup, user, linked)
 
 
 @router.get("/{number}/attachments/{attachment_id}", response_class=Response)

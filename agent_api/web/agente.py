@@ -761,6 +761,9 @@ def _history_rows(
                 row["topic"] = ATTENTION_TYPE.get(kind, "") + (
                     f" — {row['topic']}" if row["topic"] else ""
                 )
+            score = e.details.get("survey_score")
+            if isinstance(score, int):
+                outcome += f" · evaluación {score}/5"
             row["outcome"] = outcome
             row["notes"] = _start(notes)
         elif e.kind.value == "solicitud":

@@ -10,6 +10,7 @@ socket as any call does (pop, answer, wrap-up).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from agent_api.auth import Principal
 from agent_api.callbacks import CallbackDesk
 from agent_api.exceptions import AgentApiError
 from agent_api.services import PanelServices
-from agent_api.web.agente import local_datetime, queue_names
+from agent_api.web.agente import load_pending, local_datetime, queue_names
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form
 from crm_bridge.callbacks import MAX_REASON, BacklogFigures
@@ -100,6 +101,35 @@ async def accept(callback_id: int, request: Request, user: Ejecutivo) -> HTMLRes
     return _fragment(request, user, {"calling": held})
 
 
+@router.get("/agente/devoluciones/nueva")
+async def schedule_form(request: Request, user: Ejecutivo) -> HTMLResponse:
+    """The schedule form, with the agent's own calls open for wrap-up (their
+    numbers are shown: audited as the pending list is)."""
+    services: PanelServices = request.app.state.services
+    calls = await run_in_threadpool(load_pending, services, user)
+    pages = pages_of(request)
+    now = dt.datetime.now(pages.zone)
+    html = pages.fragment(
+        "agente/_devolucion_nueva.html",
+        {
+            "calls": [
+                {
+                    "system": c.system,
+                    "linkedid": c.linkedid,
+                    "started_at": c.arrived_at,
+                    "caller_number": c.caller_number,
+                    "queue": c.queue,
+                }
+                for c in reversed(calls)
+            ],
+            "queue_names": queue_names(request.app.state, services),
+            "today": now.strftime("%d/%m/%Y"),
+            "hour": (now + dt.timedelta(hours=1)).strftime("%H:00"),
+        },
+    )
+    return HTMLResponse(html)
+
+
 @router.post("/agente/devoluciones")
 async def schedule(request: Request, user: Ejecutivo) -> HTMLResponse:
     """A callback promised during a call the agent handles (from its wrap-up)."""
@@ -118,8 +148,8 @@ async def schedule(request: Request, user: Ejecutivo) -> HTMLResponse:
         errors.append("Las devoluciones de llamada no están habilitadas.")
     if key is None:
         errors.append("Falta la llamada de la que surge la devolución.")
-    if not number or len(number) > 32:
-        errors.append("Indique el número al que hay que llamar.")
+    if len(number) > 32:
+        errors.append("El número admite hasta 32 caracteres.")
     if queue not in queue_names(request.app.state, services):
         errors.append("Elija una cola de la lista.")
     if when is None:
@@ -130,6 +160,11 @@ async def schedule(request: Request, user: Ejecutivo) -> HTMLResponse:
         handles = await run_in_threadpool(services.need.handles_call, user, key)
         if not handles:
             errors.append("Solo puede agendar devoluciones de llamadas que atendió.")
+        elif not number:
+            caller = await run_in_threadpool(services.need.caller_of, key)
+            number = caller[0] if caller is not None else ""
+            if not number:
+                errors.append("Indique el número al que hay que llamar.")
     if errors or desk is None or key is None or when is None:
         return _schedule_answer(request, user, errors=errors)
     try:

@@ -22,7 +22,11 @@ ROLE_HOME: dict[Role, str] = {
 }
 
 _NAV: dict[Role, tuple[NavLink, ...]] = {
-    Role.EJECUTIVO: (NavLink("/agente", "Mi puesto"),),
+    Role.EJECUTIVO: (
+        NavLink("/agente", "Mi puesto"),
+        NavLink("/recepcion", "Recepción"),
+        NavLink("/puesto", "Atención presencial"),
+    ),
     Role.SUPERVISOR: (
         NavLink("/supervision", "Supervisión"),
         NavLink("/wallboard", "Tablero"),

@@ -28,7 +28,15 @@ from agent_api.web.auth import page_for, pages_of
 from agent_api.web.screens import Errors
 from crm_bridge.callbacks import completed_within_target
 from crm_bridge.organisms import Role
-from dashboards import indicator_queries, kpi, report_queries, ticket_sla
+from crm_bridge.turns import turn_facts
+from dashboards import (
+    channel_figures,
+    indicator_queries,
+    kpi,
+    report_queries,
+    ticket_sla,
+    walkin_kpi,
+)
 from dashboards.indicator_queries import DIMENSION_LABELS, Dimension
 from dashboards.indicators import ComplaintCounts, ResolutionCounts, ScoreCounts
 from dashboards.report_queries import Granularity, ReportSpan
@@ -122,7 +130,10 @@ def _figures(sources: ReportSources, start: date, end: date) -> dict[str, Any]:
         "by_weekday": [b["offered"] for b in weekdays],
     }
     return {
+        # Walk-ins per service point and topic (dashboards.walkin_kpi, as /metrics counts them).
+        "walkin": walkin_kpi.tally(turn_facts(engine, span.start, span.end), now),
         "quality": _quality(engine, span),
+        "channels": channel_figures.channel_report(engine, span),
         "callbacks": sorted(completed_within_target(engine, span.start, span.end).items()),
         "sla_units": ticket_sla.ticket_sla_report(engine, span, now, by="unidad"),
         "daily": daily,

@@ -20,7 +20,8 @@ emails, addresses and documents) and anonymises what else names them:
   type, topic, dates and statuses (the organism's figures) but their
   description, event notes and response bodies become ERASED_TEXT, and
   responses lose their destination;
-- callback requests of those calls or numbers lose the number;
+- callback requests of those calls, numbers or the person lose the number,
+  the reason and the person; pending ones are cancelled;
 - with the CRM sync on, the contact is deleted there, and the calls, wrap-up
   notes and tickets it already holds are sent again as they now stand.
 
@@ -365,12 +366,18 @@ class PersonRights:
             ]
             if phones:
                 callbacks.append(CallbackRequest.number.in_(phones))
-            if callbacks:
-                session.execute(
-                    update(CallbackRequest)
-                    .where(or_(*callbacks))
-                    .values(number_raw="", number=None)
-                )
+            callbacks.append(CallbackRequest.person_id == person_id)
+            # A callback nobody can make any more ends (cancelled) with the erasure.
+            session.execute(
+                update(CallbackRequest)
+                .where(or_(*callbacks), CallbackRequest.status == "pending")
+                .values(status="cancelled", end_reason="cancelled", claimed_by=None)
+            )
+            session.execute(
+                update(CallbackRequest)
+                .where(or_(*callbacks))
+                .values(number_raw="", number=None, reason=None, person_id=None)
+            )
             session.delete(person)
             if self._sync:
                 add_rows(session, Entity.PERSON, [person_id], Action.ERASE, now=now)

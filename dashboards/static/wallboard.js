@@ -108,6 +108,25 @@ function renderWaiting(frame) {
   document.getElementById("sin-espera").hidden = (frame.waiting_calls || []).length > 0;
 }
 
+function renderWalkin(frame) {
+  const rows = frame.walkin || [];
+  const body = document.querySelector("#tabla-presencial tbody");
+  body.replaceChildren();
+  for (const w of rows) {
+    const row = document.createElement("tr");
+    row.append(
+      cell(`${w.point} · ${w.topic}`),
+      cell(String(w.waiting)),
+      cell(duration(w.longest_wait)),
+      cell(w.within_target === null ? "—" : `${w.within_target} %`),
+      cell(String(w.no_shows)),
+      cell(w.satisfaction === null ? "—" : String(w.satisfaction).replace(".", ",")),
+    );
+    body.appendChild(row);
+  }
+  document.getElementById("sin-presencial").hidden = rows.length > 0;
+}
+
 function renderAlerts(frame) {
   const list = document.getElementById("lista-alertas");
   list.replaceChildren();
@@ -126,6 +145,7 @@ function render(frame) {
   renderTiles(frame);
   renderAgents(frame);
   renderWaiting(frame);
+  renderWalkin(frame);
   const updated = document.getElementById("actualizado");
   const at = frame.generated_at ? new Date(frame.generated_at * 1000) : new Date();
   updated.textContent = TIME.format(at);

@@ -143,6 +143,12 @@ async def test_agent_accepts_the_offered_callback(panel_db: str) -> None:
             assert extra["ATIENDE_DIRECTION"] == "outbound"
             assert extra["ATIENDE_CALLBACK_OF"] == "1795400000.7"
             assert extra["context"] == "atiende-callback"
+            # The schedule form opens in place (no call of hers is open for wrap-up here).
+            await page.locator("#agendar-devolucion summary").click()
+            await expect(page.locator("#agendar-cuerpo")).to_contain_text(
+                "No tiene llamadas atendidas pendientes de cierre"
+            )
+            assert await axe_violations(page) == []
             # Held for Rita: nobody else is offered it meanwhile.
             assert worklist.next_for(["consultas"]) is None
             # Showing the name was a read of a person, audited with its reason.

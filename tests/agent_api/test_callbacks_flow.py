@@ -12,6 +12,7 @@ HTTP, PostgreSQL. The citizen called back always answers (simulator setting).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 import time
 from collections.abc import Callable
@@ -266,6 +267,42 @@ async def test_ivr_callback_is_offered_made_answered_wrapped_up_and_counted(
             assert (
                 registry.get_sample_value("atiende_callbacks_pending", {"queue": "consultas"}) == 0
             )
+
+            # From that call the agent promises another callback (the form
+            # offers her calls; the number defaults to the call's).
+            form = await client.get("/agente/devoluciones/nueva")
+            assert form.status_code == 200
+            tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%d/%m/%Y")
+            stranger = await client.post(
+                "/agente/devoluciones",
+                data={"call": "sim-callbacks|999.9", "queue": "consultas", "date": tomorrow},
+            )
+            assert "Solo puede agendar devoluciones de llamadas que atendió" in stranger.text
+            promised = await client.post(
+                "/agente/devoluciones",
+                data={
+                    "call": f"{made.system}|{made.linkedid}",
+                    "number": "",
+                    "queue": "consultas",
+                    "date": tomorrow,
+                    "time": "10:00",
+                    "reason": "Confirmar la fecha del trámite",
+                },
+            )
+            assert "Devolución agendada" in promised.text, promised.text
+            with sessions() as session:
+                scheduled = session.scalars(
+                    select(CallbackRequest).where(CallbackRequest.origin == "agent")
+                ).one()
+            assert (scheduled.linkedid, scheduled.number, scheduled.scheduled_by) == (
+                made.linkedid,
+                "+59899123456",
+                ana.id,
+            )
+            assert scheduled.due_at is not None and scheduled.due_at > dt.datetime.now(dt.UTC)
+            # Not due yet: not offered to the free agent.
+            offer = await client.get("/agente/devolucion")
+            assert "Llamar ahora" not in offer.text
     finally:
         await service.stop()
         await ivr.stop()

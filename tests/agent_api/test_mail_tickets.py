@@ -12,14 +12,16 @@ from email.message import EmailMessage
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from agent_api.audit import AuditLog
 from citizen.calendar import always_open
 from crm_bridge.contacts import ContactAttentions
 from crm_bridge.mail_intake import Mailbox, MailIntake, Outcome
 from crm_bridge.mail_store import MailThreads, ThreadedEmailResponder
+from crm_bridge.models import Attention, Ticket
 from crm_bridge.organisms import Directory, Role
+from crm_bridge.persons import ConsentCategory, PersonRegistry
 from crm_bridge.responders import SmtpResponder
 from crm_bridge.tickets import TicketService
 from tests.agent_api.conftest import Panel, build_panel
@@ -147,3 +149,48 @@ def test_the_referente_answers_an_email_ticket_from_the_inbox(inbox: Inbox) -> N
     assert reply["In-Reply-To"] == first["Message-ID"]
     assert reply["Subject"] == f"Re: Reclamo por la vereda [Solicitud {number}]"
     assert "la cuadrilla pasa el lunes" in reply.get_body().get_content()  # type: ignore[union-attr]
+
+
+def test_an_unlinked_email_ticket_is_linked_to_its_person(inbox: Inbox) -> None:
+    stranger = EmailMessage()
+    stranger["From"] = f"sin-registro-{uuid.uuid4().hex[:6]}@correo.test"
+    stranger["To"] = inbox.centre
+    stranger["Subject"] = "Consulta sin registro"
+    stranger["Message-ID"] = f"<sin-registro-{uuid.uuid4().hex}@correo.test>"
+    stranger.set_content("No estoy registrada todavía.")
+    with smtplib.SMTP(inbox.servers.host, inbox.servers.smtp_port, timeout=10) as smtp:
+        smtp.send_message(stranger)
+    inbox.servers.wait_for(inbox.centre, lambda found: len(found) >= 1)
+    assert inbox.intake.poll().counts == {Outcome.NEW_TICKET.value: 1}
+    engine = inbox.panel.engine
+    with engine.connect() as conn:
+        number, key = conn.execute(
+            select(Ticket.number, Ticket.attention_linkedid).where(
+                Ticket.topic == "Consulta sin registro"
+            )
+        ).one()
+    person = PersonRegistry(engine).register(
+        given_names="Rosa", family_names="Díaz", consents=[ConsentCategory.IDENTIFICATION]
+    )
+    path = f"/api/tickets/{number}/person"
+    # Whoever may not work the ticket may not say whose it is.
+    gerente = inbox.panel.client(inbox.panel.usernames[Role.GERENTE])
+    assert gerente.post(path, json={"person_id": person.id}).status_code == 403
+    ejecutivo = inbox.panel.client(inbox.panel.usernames[Role.EJECUTIVO])
+    assert ejecutivo.post(path, json={"person_id": person.id}).status_code in (403, 404)
+    referente = inbox.panel.client(inbox.panel.usernames[Role.REFERENTE])
+    assert referente.post(path, json={"person_id": 10**9}).status_code == 404
+    linked = referente.post(path, json={"person_id": person.id})
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["person_id"] == person.id
+    with engine.connect() as conn:
+        attention_person = conn.execute(
+            select(Attention.person_id).where(Attention.linkedid == key)
+        ).scalar_one()
+    assert attention_person == person.id
+    other = PersonRegistry(engine).register(
+        given_names="Otra", family_names="Persona", consents=[ConsentCategory.IDENTIFICATION]
+    )
+    assert referente.post(path, json={"person_id": other.id}).status_code == 422
+    updates = AuditLog(engine).query(action="person_update")
+    assert any(r.details.get("ticket") == number for r in updates)

@@ -169,3 +169,34 @@ async def test_agent_schedules_a_callback_and_gives_up_after_max_attempts(store:
         2,
     )
     assert work.backlog()[0].failed == 1
+
+
+def test_erasing_the_person_cancels_and_empties_her_callbacks(store: Engine) -> None:
+    from crm_bridge.persons import PersonRegistry
+    from crm_bridge.sync.rights import PersonRights
+
+    person = PersonRegistry(store).register(
+        given_names="María", family_names="Pérez", consents=["identificacion"]
+    )
+    work = CallbackQueue(store, clock=Clock(FRIDAY_1630))
+    mine = work.schedule(
+        call=CallKey("pbx", "3.1"),
+        number="099765432",
+        queue="consultas",
+        person_id=person.id,
+        reason="Avisarle que el pasaporte está pronto",
+    )
+    other = work.schedule(call=CallKey("pbx", "3.2"), number="098111222", queue="consultas")
+    PersonRights(store).erase(person.id, actor_id=None)
+    gone = work.get(mine.id)
+    assert gone is not None
+    assert (gone.status, gone.end_reason, gone.number_raw, gone.number) == (
+        CallbackStatus.CANCELLED,
+        "cancelled",
+        "",
+        None,
+    )
+    assert (gone.reason, gone.person_id) == (None, None)
+    kept = work.get(other.id)
+    assert kept is not None and kept.status is CallbackStatus.PENDING
+    assert kept.number_raw == "098111222"

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from crm_bridge.db import make_engine, upgrade
 from dashboards import ticket_sla
+from dashboards.channel_figures import ChannelCollector, channel_report
 from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.indicator_queries import Dimension, complaint_report, csat_report, fcr_report
 from tests.dashboards import indicator_fixture as fx
@@ -33,6 +34,7 @@ def scraped(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
     end = (fx.DAY + timedelta(days=1)).astimezone(UTC)  # the window is the fixture's day
     registry = CollectorRegistry()
     registry.register(IndicatorCollector(engine, window_days=1, clock=lambda: end))
+    registry.register(ChannelCollector(engine, window_days=1, clock=lambda: end))
     port = free_port()
     server, thread = start_http_server(port, "127.0.0.1", registry)
     try:
@@ -108,3 +110,12 @@ def test_every_indicator_panel_gives_the_report_figures(scraped: tuple[str, Engi
             expected["/".join(p for p in (organism, kind, unit) if p)] = count
     assert ask(base, exprs["Quejas y reclamos por unidad"]) == expected
     assert expected["DNIC/reclamo/CED"] == 2  # A4 and ticket 3
+
+    # Attentions per channel (dashboards.channel_figures): volume and service level.
+    channels = channel_report(engine, fx.SPAN)
+    assert ask(base, exprs["Atenciones por canal"]) == {
+        r.channel: r.counts.attentions for r in channels
+    }
+    assert ask(base, exprs["Nivel de servicio por canal"]) == pytest.approx(
+        {r.channel: r.counts.service_level for r in channels}
+    )

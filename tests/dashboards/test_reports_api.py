@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert
 
 from agent_api.routes.figures import reports_router
+from citizen.channels import Channel
 from crm_bridge.attentions import leg_to_json
 from crm_bridge.db import make_engine, upgrade
 from crm_bridge.models import (
@@ -280,6 +281,21 @@ def test_agent_report(engine: Engine) -> None:
     assert (bruno.handled, bruno.talk_seconds, bruno.wrapup_seconds) == (2, 110.0, 20.0)
     assert bruno.aht_seconds == pytest.approx(65.0)
     assert rows["Carla"].aht_seconds == 30.0 and rows["Carla"].occupancy is None
+
+
+def test_agent_report_counts_calls_only(engine: Engine) -> None:
+    """An attention Ana answered at the desk (no queue, another channel) is
+    no handled call: her figures stay those of her phone calls."""
+    walk_in = attention("w1", local(2, 12), None, "answered", talk=900, agent="Ana")
+    walk_in["channel"] = Channel.PRESENCIAL.value
+    with engine.begin() as conn:
+        conn.execute(insert(Attention), [walk_in])
+    try:
+        ana = {r.agent: r for r in agent_report(engine, days(2, 2))}["Ana"]
+        assert (ana.handled, ana.talk_seconds, ana.wrapup_seconds) == (2, 300.0, 40.0)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(Attention).where(Attention.linkedid == "w1"))
 
 
 def test_topic_and_organism_reports(engine: Engine) -> None:

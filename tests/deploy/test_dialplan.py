@@ -240,3 +240,33 @@ def test_click_to_call_lands_in_from_agents(plan: Dialplan, typed: str, dialled:
     assert context == "from-agents"
     walk = plan.run(context, dialable(typed), {})
     assert walk.dials == [dialled]
+
+
+@pytest.mark.parametrize(
+    ("number", "dialled"),
+    [
+        ("099123456", "PJSIP/099123456@pstn,30,U(atiende-callback-answered)"),
+        ("+59899123456", "PJSIP/+59899123456@pstn,30,U(atiende-callback-answered)"),
+    ],
+)
+def test_callbacks_ring_the_citizen_and_report_the_answer_and_dialstatus(
+    plan: Dialplan, number: str, dialled: str
+) -> None:
+    """Settings' callback context exists with the patterns the simulator
+    accepts; the citizen is dialled with the U() subroutine that marks the
+    answer, after a hangup handler that reports DIALSTATUS (telephony.tracker
+    reads both variables)."""
+    from telephony.simulator.calls import CALLBACK_CONTEXT, DIALPLAN
+    from telephony.tracker import CALLBACK_ANSWERED_VARIABLE, CALLBACK_RESULT_VARIABLE
+
+    context = Settings().callbacks.context
+    assert context == CALLBACK_CONTEXT
+    assert sorted(DIALPLAN[context]) == sorted(p for p, _ in plan.contexts[context])
+    walk = plan.run(context, number, {})
+    assert walk.dials == [dialled]
+    assert walk.variables["CHANNEL(hangup_handler_push)"] == "atiende-callback-end,s,1"
+    answered = plan.find("atiende-callback-answered", "s")
+    ended = plan.find("atiende-callback-end", "s")
+    assert answered is not None and ended is not None
+    assert answered[0][1] == f"Set({CALLBACK_ANSWERED_VARIABLE}=1)"
+    assert ended[0][1] == f"Set({CALLBACK_RESULT_VARIABLE}=${{DIALSTATUS}})"

@@ -20,6 +20,7 @@ and opensmtpd when missing).
 
 from __future__ import annotations
 
+import ctypes
 import email
 import email.policy
 import imaplib
@@ -27,6 +28,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -44,6 +46,7 @@ HOST = "127.0.0.1"
 CENTRE = "atencion@centro.test"
 CITIZEN = "vecina@correo.test"
 SKIP_NOT_ROOT = "OpenSMTPD needs root to start (a test mail server)"
+PR_SET_PDEATHSIG = 1
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
@@ -59,6 +62,13 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, what:
     raise RuntimeError(
         f"{what} does not listen on {port}: {log.read_text(errors='replace')[-2000:]}"
     )
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies, even by
+    SIGKILL, so a killed run leaves no mail servers behind (Linux prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _stop(process: subprocess.Popen[bytes] | None) -> None:
@@ -208,6 +218,7 @@ def mail_servers() -> Iterator[MailServers]:
             ["dovecot", "-F", "-c", str(work / "dovecot.conf")],
             stdout=subprocess.DEVNULL,
             stderr=dovecot_log.open("ab"),
+            preexec_fn=_die_with_parent,
         )
         _wait_for_port(imap_port, dovecot, dovecot_log, "Dovecot")
         _wait_for_port(lmtp_port, dovecot, dovecot_log, "Dovecot LMTP")
@@ -230,6 +241,7 @@ def mail_servers() -> Iterator[MailServers]:
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
             stdout=subprocess.DEVNULL,
             stderr=smtpd_log.open("ab"),
+            preexec_fn=_die_with_parent,
         )
         _wait_for_port(smtp_port, smtpd, smtpd_log, "OpenSMTPD")
         yield servers

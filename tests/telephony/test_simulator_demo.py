@@ -21,6 +21,8 @@ async def test_bounded_demo_stores_attentions_in_its_sqlite_file(tmp_path: Path)
     await run_demo(settings, speed=40, duration=3.0, calls_per_minute=40, out=out)
     text = out.getvalue()
     assert "FastAGI IVR" in text
+    # The walk-in part: the receptionist among the users, the room display's link beside them.
+    assert "recepcion" in text and "/sala/" in text and "/evaluacion/" in text
     assert "answered    by" in text
     with sqlite3.connect(database) as db:
         rows = dict(
