@@ -32,11 +32,100 @@ UNITS = (
     ("TR", "Trámites y Servicios", None),
     ("RQ", "Reclamos y Sugerencias", "AC"),
 )
+# The demo's catalog is also its knowledge base: what the agent reads to the
+# citizen and sends from the wrap-up. The two DNIC trámites paraphrase the
+# State's catalogue and the DNIC's own pages (as published in 2024-2025):
+#   https://www.gub.uy/tramites/cedula-identidad-renovacion-personas-ciudadanas-naturales-uruguayas
+#   (and https://www.gub.uy/tramites/cedula-identidad, the selector of its cases);
+#   https://www.gub.uy/tramites/solicitud-pasaporte-primera-vez-ciudadanos-legales
+#   and https://dnic.minterior.gub.uy/index.php/pasaporte (validity, delivery).
+# Fees change every semester: the text sends the citizen to the current table
+# instead of quoting an amount that would go stale.
+DNIC = "Dirección Nacional de Identificación Civil (DNIC), Ministerio del Interior."
 TOPICS = (
-    TopicInput("T001", "Cédula de identidad: renovación", "tramite", "MDE", "TR"),
-    TopicInput("T002", "Partida de nacimiento", "tramite", "MDE", "TR"),
-    TopicInput("T003", "Pasaporte: primera vez", "tramite", "MDE", "TR"),
-    TopicInput("S001", "Información sobre un trámite en línea", "servicio", "MDE", "AC"),
+    TopicInput(
+        "T001",
+        "Cédula de identidad: renovación",
+        "tramite",
+        "MDE",
+        "TR",
+        description="Documento de identidad uruguayo, obligatorio desde los 45 días de edad. "
+        "La renovación se tramita al vencer, por deterioro, extravío o hurto. " + DNIC,
+        requirements="Agenda previa (día y hora) en una oficina de la DNIC.\n"
+        "La cédula anterior, vigente o vencida.\n"
+        "Si venció hace más de un año, o en caso de extravío: testimonio de partida de "
+        "nacimiento con menos de 30 días de expedido.\n"
+        "Extravío o hurto: la denuncia se registra en el momento del trámite.\n"
+        "Menores de 14 años: concurren con un adulto con documento vigente.",
+        steps="Reservar día y hora por internet, por teléfono o en la oficina.\n"
+        "Pagar la audiencia (en línea o en redes de cobranza).\n"
+        "Concurrir el titular, personalmente, el día y la hora agendados.\n"
+        "Retirar la cédula en la fecha que indique la oficina.",
+        deadlines="Trámite urgente: 24 a 48 horas. Trámite común: alrededor de 30 días.",
+        cost="Arancel según la tabla vigente de la DNIC (se ajusta cada semestre); "
+        "el urgente cuesta más que el común.",
+        where_how="En cualquier oficina de la DNIC del país (sede central en Montevideo y "
+        "oficinas departamentales), con agenda previa.",
+        online_url="https://www.gub.uy/tramites/cedula-identidad-renovacion-personas-ciudadanas-naturales-uruguayas",
+        keywords="documento ci cedula renovar vencida perdida extravio hurto agenda",
+    ),
+    TopicInput(
+        "T002",
+        "Partida de nacimiento",
+        "tramite",
+        "MDE",
+        "TR",
+        description="Testimonio de partida de nacimiento inscripta en el Registro de Estado "
+        "Civil (Dirección General del Registro de Estado Civil, MEC).",
+        requirements="Nombre completo de la persona inscripta.\n"
+        "Fecha y lugar (departamento) del nacimiento.",
+        steps="Solicitarla en línea con usuario gub.uy o en una oficina del Registro Civil.\n"
+        "Descargarla o retirarla cuando esté lista.",
+        online_url="https://www.gub.uy/tramites/partidas-estado-civil",
+        keywords="partida nacimiento registro civil testimonio certificado",
+    ),
+    TopicInput(
+        "T003",
+        "Pasaporte: primera vez",
+        "tramite",
+        "MDE",
+        "TR",
+        description="Documento de viaje que acredita la identidad y la nacionalidad del "
+        "titular fuera del país. Vale 10 años. " + DNIC,
+        requirements="Cédula de identidad uruguaya vigente y en buen estado.\n"
+        "Certificado de antecedentes judiciales: lo pide la DNIC al reservar la "
+        "audiencia; la persona no lo tramita aparte.\n"
+        "Menores de 18 años: concurren con ambos padres (o con la autorización "
+        "que corresponda si falta uno).\n"
+        "Ciudadanos legales: carta de ciudadanía y credencial cívica si la carta tiene "
+        "más de tres años.",
+        steps="Reservar día y hora y pagar: por internet (con cuenta ID Uruguay), en "
+        "Abitab, RedPagos, el Correo o una oficina de la DNIC.\n"
+        "Concurrir el titular con la documentación el día y la hora reservados.\n"
+        "En Montevideo el pasaporte se entrega al terminar el trámite; en el interior se "
+        "retira después, con la cédula y el ticket de pago.",
+        deadlines="Montevideo: en el momento. Interior: 12 días hábiles (común) o 5 días "
+        "hábiles (urgente).",
+        cost="Arancel según la tabla vigente de la DNIC (se ajusta cada semestre); "
+        "común o urgente; la reserva en línea puede sumar el costo del medio de pago.",
+        where_how="Oficinas de la DNIC que expiden pasaportes. Montevideo: Bartolomé Mitre "
+        "1434 esq. 25 de Mayo.",
+        online_url="https://www.gub.uy/tramites/solicitud-pasaporte-primera-vez-ciudadanos-legales",
+        keywords="pasaporte viaje viajar exterior documento de viaje",
+    ),
+    TopicInput(
+        "S001",
+        "Información sobre un trámite en línea",
+        "servicio",
+        "MDE",
+        "AC",
+        description="Orientación para iniciar o completar en línea un trámite del Estado.",
+        steps="Buscar el trámite en gub.uy/tramites.\n"
+        "Ingresar con usuario gub.uy o ID Uruguay.\n"
+        "Completar el formulario y guardar el número de la solicitud.",
+        online_url="https://www.gub.uy/tramites",
+        keywords="en linea internet web usuario gub.uy id uruguay",
+    ),
     TopicInput("S002", "Estado de una solicitud", "servicio", "MDE", "AC"),
     TopicInput("S003", "Reclamos, quejas y sugerencias", "servicio", "MDE", "RQ"),
 )

@@ -456,6 +456,14 @@ def smtp_responder(settings: Settings) -> SmtpResponder | None:
     )
 
 
+def knowledge_responders(settings: Settings) -> list[Responder]:
+    """What carries a trámite's information to the citizen ("difundir"): plain
+    SMTP (not a ticket's thread) when configured; no SMS gateway is configured
+    yet, so an SMS send is only logged."""
+    smtp = smtp_responder(settings)
+    return [] if smtp is None else [smtp]
+
+
 def check_mail(settings: Settings) -> None:
     """Mail settings that cannot work, refused before anything starts."""
     mail = settings.mail
@@ -730,6 +738,7 @@ class Panel:
             ),
             pending_cases=pending_cases(self.settings, self.engine),
             sla_alerts=sla_alerts(self.settings, self.engine),
+            responders=knowledge_responders(self.settings),
             rights=PersonRights(
                 self.engine,
                 phone_region=self.settings.phone_region,

@@ -11,6 +11,7 @@ from atiende.demo_data import TOPICS, seed_demo_data
 from atiende.settings import Settings
 from atiende.wiring import migrate
 from crm_bridge.db import make_engine
+from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.organisms import Directory, Role
 from telephony.simulator.traffic import DEFAULT_QUEUES
 
@@ -44,6 +45,16 @@ def test_seed_is_idempotent_and_every_user_can_log_in(tmp_path: Path) -> None:
         for code, unit_id in units.items():
             assert directory.is_referent_of(unit_id, referent.id), code
         assert len(Catalog(engine).topics()) == len(TOPICS)
+        # The catalog is the knowledge base: real DNIC trámites with their requisitos.
+        knowledge = KnowledgeBase(engine)
+        cedula = knowledge.search("cedula")[0]
+        assert cedula.name == "Cédula de identidad: renovación"
+        assert cedula.requirements is not None and "partida de nacimiento" in cedula.requirements
+        passport = knowledge.search("pasaporte")[0]
+        assert passport.name == "Pasaporte: primera vez"
+        assert passport.requirements is not None and "antecedentes" in passport.requirements
+        assert passport.online_url is not None
+        assert passport.online_url.startswith("https://www.gub.uy/tramites/")
     finally:
         engine.dispose()
 

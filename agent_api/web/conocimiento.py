@@ -127,7 +127,7 @@ async def options(system: str, linkedid: str, request: Request, user: Ejecutivo)
             "dom": dom,
             "system": system,
             "linkedid": linkedid,
-            "means_words": MEANS_WORDS,
+            "means_labels": {"email": "Correo electrónico", "sms": "SMS"},
             "configured": {m: services.disseminator.configured(m) for m in ("email", "sms")},
         },
         user=user,

@@ -58,3 +58,28 @@ def test_bad_queries_get_a_clear_answer(panel: Panel) -> None:
 def test_roles_that_take_no_calls_do_not_search(panel: Panel, role: Role) -> None:
     client = panel.client(panel.usernames[role])
     assert client.get("/api/conocimiento", params={"q": "cedula"}).status_code == 403
+
+
+def test_the_admin_api_edits_a_topics_information(panel: Panel) -> None:
+    admin = panel.client(panel.usernames[Role.ADMIN])
+    made = admin.post(
+        "/api/admin/topics",
+        json={
+            "code": "API-KB-1",
+            "name": "Certificado de residencia",
+            "requirements": "Cédula vigente.\nConstancia de domicilio.",
+            "online_url": "https://www.gub.uy/tramites",
+        },
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["requirements"] == "Cédula vigente.\nConstancia de domicilio."
+    topic_id = made.json()["id"]
+    renamed = admin.patch(f"/api/admin/topics/{topic_id}", json={"name": "Certificado de vecindad"})
+    assert renamed.json()["requirements"] == "Cédula vigente.\nConstancia de domicilio."
+    cleared = admin.patch(f"/api/admin/topics/{topic_id}", json={"online_url": "", "cost": "$ 0"})
+    assert cleared.json()["online_url"] is None and cleared.json()["cost"] == "$ 0"
+    bad = admin.patch(f"/api/admin/topics/{topic_id}", json={"online_url": "javascript:x"})
+    assert bad.status_code == 422
+    agent = panel.client(panel.usernames[Role.EJECUTIVO])
+    found = agent.get("/api/conocimiento", params={"q": "certificado vecindad"}).json()["results"]
+    assert [r["code"] for r in found] == ["API-KB-1"]

@@ -74,6 +74,37 @@ def test_admin_imports_a_catalog_and_sees_it_audited(world: World) -> None:
     assert "aaaa-mm-dd" in admin.get("/admin/auditoria?desde=ayer").text
 
 
+def test_admin_writes_what_the_agent_reads_about_a_topic(world: World) -> None:
+    admin = _browser(world, Role.ADMIN)
+    form = {
+        "codigo": "T-KB-1",
+        "nombre": "Constancia de domicilio",
+        "tipo": "tramite",
+        "requisitos": "Cédula de identidad vigente.\nFactura de un servicio a su nombre.",
+        "pasos": "Agendarse.\nConcurrir a la seccional.",
+        "costo": "Sin costo.",
+        "enlace": "ftp://no-sirve",
+    }
+    bad = admin.post("/admin/catalogo", data=form)
+    assert "El enlace debe empezar con https://." in bad.text
+    assert "Factura de un servicio a su nombre." in bad.text  # the form comes back as typed
+    page = admin.post("/admin/catalogo", data={**form, "enlace": "https://www.gub.uy/tramites"})
+    assert "Trámite T-KB-1 guardado." in page.text
+    found = world.panel.app.state.services.knowledge.search("constancia domicilio")
+    assert [t.code for t in found] == ["T-KB-1"]
+    assert found[0].requirements.splitlines() == [
+        "Cédula de identidad vigente.",
+        "Factura de un servicio a su nombre.",
+    ]
+    edit = admin.get(f"/admin/catalogo?editar={found[0].id}")
+    assert "Editar Constancia de domicilio" in edit.text
+    assert "Agendarse.\nConcurrir a la seccional.</textarea>" in edit.text
+    # A catalog import without the knowledge columns leaves the information alone.
+    admin.post("/admin/catalogo/importar", data={"contenido": "code,name\nT-KB-1,Constancia\n"})
+    again = world.panel.app.state.services.knowledge.get(found[0].id)
+    assert again.name == "Constancia" and again.cost == "Sin costo."
+
+
 def test_the_audit_page_speaks_spanish(world: World) -> None:
     """Every action the store records has its Spanish name in the filter and the table,
     and the details read as Spanish key/value text, never the stored English JSON."""

@@ -207,22 +207,34 @@ def test_the_own_csv_format_and_its_errors() -> None:
         parse_own("codigo,nombre\nC1,Uno\n".encode("latin-1") + b"\xe9", "x.csv")
 
 
-def test_the_migration_goes_down_and_up_again(engine: Engine) -> None:
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_the_migration_goes_down_and_up_again(
+    dialect: str, tmp_path: Path, new_postgres_database: Callable[[], str]
+) -> None:
     from alembic import command
 
     from crm_bridge.db import alembic_config
 
-    _load_fixture(engine)
-    with engine.begin() as conn:
-        config = alembic_config()
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0016_knowledge_base-1")
-    with engine.connect() as conn:
-        columns = {c["name"] for c in inspect(conn).get_columns("catalog_topics")}
-    assert "requirements" not in columns and "search_vector" not in columns
-    upgrade(str(engine.url.render_as_string(hide_password=False)))
-    kb = KnowledgeBase(engine)
-    assert kb.search("paysandu") == []  # the content went with its columns
-    assert kb.search("cedula")[0].name == "Cédula de identidad"  # the name stayed
-    kb.upsert(parse_tramites_gub((DATA / "tramites_gub.csv").read_bytes(), "x.csv"))
-    assert kb.search("paysandu")[0].name == "Solicitud de Pasaporte"
+    url = new_postgres_database() if dialect == "postgresql" else f"sqlite:///{tmp_path / 'm.db'}"
+    # Only this revision goes down and up: later ones have downgrades of their own.
+    upgrade(url, "0016_knowledge_base")
+    engine = make_engine(url)
+    try:
+        _load_fixture(engine)
+        with engine.begin() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0015_followups_and_notices")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("catalog_topics")}
+            tables = set(inspect(conn).get_table_names())
+        assert "requirements" not in columns and "search_vector" not in columns
+        assert "topic_disseminations" not in tables
+        upgrade(url, "0016_knowledge_base")
+        kb = KnowledgeBase(engine)
+        assert kb.search("paysandu") == []  # the content went with its columns
+        assert kb.search("cedula")[0].name == "Cédula de identidad"  # the name stayed
+        kb.upsert(parse_tramites_gub((DATA / "tramites_gub.csv").read_bytes(), "x.csv"))
+        assert kb.search("paysandu")[0].name == "Solicitud de Pasaporte"
+    finally:
+        engine.dispose()

@@ -293,7 +293,23 @@
       event.preventDefault();
       const card = $("llamada");
       if (card) card.focus();
+    } else if (key === "t") {
+      event.preventDefault();
+      openKnowledge(true);
     }
+  }
+
+  // The knowledge panel floats over the workspace: opened, it covers part of
+  // the right column; closed, it takes no room (the call, the person and the
+  // wrap-up stay where they are at 1366x768).
+  function openKnowledge(open) {
+    const panel = $("conocimiento");
+    const toggle = $("abrir-tramites");
+    if (!panel || !toggle) return;
+    panel.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) $("buscar-tramite").focus();
+    else toggle.focus();
   }
 
   // ----------------------------------------------------------- clicks
@@ -312,6 +328,14 @@
       form.querySelector("input[name=person_name]").value = link.dataset.nombre;
       form.querySelector(".linked-person").textContent = link.dataset.nombre;
       offerContacts(form, link.dataset.contactos || "");
+      return;
+    }
+    if (event.target.closest("#abrir-tramites")) {
+      openKnowledge($("conocimiento").hidden);
+      return;
+    }
+    if (event.target.closest("[data-cerrar-tramites]")) {
+      openKnowledge(false);
       return;
     }
     const topic = event.target.closest("[data-tema]");
@@ -334,6 +358,12 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     document.addEventListener("keydown", onKey);
+    const knowledge = $("conocimiento");
+    if (knowledge) {
+      knowledge.addEventListener("keydown", (event) => {
+        if (event.key === "Escape") { event.preventDefault(); openKnowledge(false); }
+      });
+    }
     const forms = document.getElementById("cierre-formularios");
     for (const form of forms.querySelectorAll("form.wrapup")) restoreDraft(form);
     forms.addEventListener("input", (event) => {
