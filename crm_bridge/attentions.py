@@ -20,6 +20,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from crm_bridge.db import session_factory
@@ -478,7 +479,7 @@ def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-def _pg_bulk_upsert() -> Executable:
+def _pg_bulk_upsert() -> ReturningInsert[int, str]:
     """The upsert of a whole batch in one statement, rows from one JSON array
     (`jsonb_to_recordset`): one round trip and one run of the statement
     triggers per batch, where executemany sends a statement per row. Same
