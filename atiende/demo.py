@@ -327,6 +327,7 @@ async def _run(
         print(f"  agent panel    {panel.url}", file=out)
         print(f"  wallboard      {panel.url}wallboard (as supervisora)", file=out)
         print(f"  API docs       {panel.url}api/docs", file=out)
+        print(f"  citizen form   {panel.url}solicitud (tracking: {panel.url}seguimiento)", file=out)
         print("  users (user / password / role):", file=out)
         for user in users:
             print(f"    {user.username:<12} {user.password:<24} {user.role.value}", file=out)

@@ -33,6 +33,7 @@ from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
 from crm_bridge.citizen_requests import CitizenRequests
 from crm_bridge.contacts import ContactAttentions
+from crm_bridge.evaluation_send import EvaluationSender
 from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.knowledge_send import Disseminator
@@ -166,6 +167,8 @@ def panel_app(
         else TurnService(engine, contacts, timezone=timezone, clock=clock)
     )
     app.state.walkin_kiosk = KioskLinks(engine)
+    # One-time evaluation links by SMS or email, through the same responders.
+    app.state.evaluation_sender = EvaluationSender(app.state.turns, registry, responders=responders)
     app.state.pending_cases = pending_cases
     app.state.public = PublicPages(
         requests=requests,

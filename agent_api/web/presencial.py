@@ -27,6 +27,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from agent_api.audit import AuditAction
 from agent_api.auth import Principal
 from agent_api.exceptions import AgentApiError
 from agent_api.need_to_know import Reason
@@ -273,8 +274,12 @@ async def _desk_context(
         "ws": Workspace(),
         "evaluation_offered": None,
     }
+    context["link_contacts"] = []
     if current is None:
-        context["evaluation_offered"] = await run_in_threadpool(turns.evaluation_for_desk, desk.id)
+        offered = await run_in_threadpool(turns.evaluation_for_desk, desk.id)
+        context["evaluation_offered"] = offered
+        if offered is not None and offered.called_by == user.user_id:
+            context["link_contacts"] = await _link_contacts(request, user, offered)
     if current is not None and current.status is TurnStatus.SERVING:
         catalog = await run_in_threadpool(services.catalog.topics)
         area = await _person_area(request, user, current.key)
@@ -298,6 +303,82 @@ async def _desk_context(
         )
         context["errors"] = []
     return context
+
+
+async def _link_contacts(request: Request, user: Principal, turn: TurnView) -> list[Any]:
+    """The person's consented contacts (masked) to send the evaluation link to;
+    a read of their data for this attention, checked and audited."""
+    services: PanelServices = request.app.state.services
+    person_id = await run_in_threadpool(_turns(request).person_of, turn.key)
+    if person_id is None:
+        return []
+    reason = Reason.of(turn.key.system, turn.key.linkedid)
+    try:
+        await run_in_threadpool(services.need.check_read, user, person_id, reason)
+    except AgentApiError:
+        return []
+    contacts: list[Any] = await run_in_threadpool(
+        request.app.state.evaluation_sender.contacts, person_id
+    )
+    if contacts:
+        await run_in_threadpool(
+            lambda: services.audit.record(
+                AuditAction.PERSON_READ,
+                actor_id=user.user_id,
+                person_ids=[person_id],
+                call=turn.key,
+                details={"reason": "call", "purpose": "evaluation link contacts"},
+            )
+        )
+    return contacts
+
+
+@router.post("/puesto/evaluacion-enlace")
+async def send_evaluation_link(request: Request, user: Ejecutivo) -> Response:
+    """The farewell evaluation by a one-time link, to a contact the person consented to."""
+    services: PanelServices = request.app.state.services
+    turns = _turns(request)
+    desk = await _my_desk(request, user)
+    if desk is None:
+        return Response(status_code=204, headers={"HX-Redirect": "/puesto"})
+    form = await read_form(request)
+    offered = await run_in_threadpool(turns.evaluation_for_desk, desk.id)
+    message = "Esa atención ya no se puede evaluar por enlace."
+    if offered is not None and offered.called_by == user.user_id:
+        key = offered.key
+        person_id = await run_in_threadpool(turns.person_of, key)
+        reason = Reason.of(key.system, key.linkedid)
+        try:
+            if person_id is None:
+                raise NotFoundError("no person linked")
+            await run_in_threadpool(services.need.check_read, user, person_id, reason)
+            sent = await run_in_threadpool(
+                request.app.state.evaluation_sender.send,
+                key,
+                person_id,
+                form.get("contact", ""),
+                str(request.base_url),
+            )
+            await run_in_threadpool(
+                lambda: services.audit.record(
+                    AuditAction.PERSON_READ,
+                    actor_id=user.user_id,
+                    person_ids=[person_id],
+                    call=key,
+                    details={"reason": "call", "purpose": "evaluation link sent"},
+                )
+            )
+            means = {"sms": "SMS", "email": "correo", "log": "registro (sin envío)"}
+            message = (
+                f"Enlace de evaluación enviado por {means.get(sent.means, sent.means)} "
+                f"a {sent.destination_masked}."
+                if sent.delivered
+                else "No se pudo enviar el enlace; la persona puede evaluar en la tableta."
+            )
+        except (AgentApiError, StoreError) as err:
+            log.info("evaluation link refused: %s", err)
+            message = "No se puede enviar el enlace a ese contacto."
+    return await _render_desk(request, user, desk, message, part=True)
 
 
 async def _person_area(request: Request, user: Principal, key: CallKey) -> PersonArea:

@@ -75,8 +75,10 @@ class PublicPages:
     secret_key: str
     # People take longer than this to fill the form; scripts do not.
     min_fill_seconds: float = 3.0
+    # Every post counts (a form sent back with errors too): room for a few
+    # corrections, and for a shared address (an office, a mobile carrier's NAT).
     submissions: AttemptWindow = field(
-        default_factory=lambda: AttemptWindow(limit=5, window_seconds=600)
+        default_factory=lambda: AttemptWindow(limit=10, window_seconds=600)
     )
     lookups_per_address: AttemptWindow = field(
         default_factory=lambda: AttemptWindow(limit=10, window_seconds=600)

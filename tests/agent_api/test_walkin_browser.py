@@ -62,6 +62,10 @@ class Centre:
     phone: str
     room_token: str
     tablet_token: str
+    turns: Any = None
+    desk_user_id: int = 0
+    desk_id: int = 0
+    topic_id: int = 0
 
 
 @pytest.fixture
@@ -114,7 +118,9 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
     app.state.report_sources = ReportSources(engine, ZoneInfo("America/Montevideo"))
     turns: TurnService = app.state.turns
     point = turns.create_point(f"cac{suffix}", f"Centro de Atención {suffix}")
-    turns.add_topic(point.id, "cedula", "Cédula de identidad", "A", catalog_topic_id=catalog_id)
+    cedula_topic = turns.add_topic(
+        point.id, "cedula", "Cédula de identidad", "A", catalog_topic_id=catalog_id
+    )
     turns.add_topic(point.id, "pagos", "Pagos y cobros", "B")
     desk = turns.add_desk(point.id, f"1-{suffix}", "Puesto 1")
     turns.add_desk(point.id, f"2-{suffix}", "Puesto 2")
@@ -140,6 +146,10 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
             phone,
             room,
             tablet,
+            turns,
+            bruno.id,
+            desk.id,
+            cedula_topic.id,
         )
     await hub.close()
     engine.dispose()
@@ -234,6 +244,10 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre) -> No
             await expect(desk.locator("#cierre-formularios")).to_contain_text("solicitud")
             await desk.click("#finalizar")
             await expect(desk.locator("#puesto-mensaje")).to_contain_text("finalizada")
+            # She consented to contact: the desk may also send her a one-time link instead.
+            await expect(desk.locator("#enviar-enlace")).to_be_visible()
+            await expect(desk.locator(".evaluation-link")).not_to_contain_text(centre.phone)
+            await _clean(desk, "puesto tras despedir")
 
             # The tablet offers that attention (its number only) and María scores 4.
             await expect(tablet.locator("#evaluacion")).to_contain_text("A-001", timeout=10_000)
@@ -294,6 +308,24 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre) -> No
             await expect(history).to_contain_text("Presencial", timeout=10_000)
             await expect(history).to_contain_text("evaluación 4/5")
             await expect(history).to_contain_text(ticket.number)
+
+            # A second visit, served at the same desk: this time the link goes by SMS
+            # (no SMS gateway here: the log responder records it, nothing leaves).
+            turns = centre.turns
+            second = turns.receive(turns.desk(centre.desk_id).point_id, user_id=centre.desk_user_id)
+            PersonRegistry(centre.engine).link_attention(
+                second.system, second.linkedid, centre.maria_id
+            )
+            given = turns.give_turn(second, centre.topic_id, user_id=centre.desk_user_id)
+            turns.call_turn(centre.desk_id, given.id, user_id=centre.desk_user_id)
+            turns.serve(
+                given.id, desk_id=centre.desk_id, user_id=centre.desk_user_id, agent="Bruno"
+            )
+            turns.finish(given.id, desk_id=centre.desk_id)
+            await desk.goto(f"{base}/puesto")
+            await desk.click("#enviar-enlace")
+            await expect(desk.locator("#puesto-mensaje")).to_contain_text("Enlace de evaluación")
+            await expect(tablet.locator("#evaluacion")).to_contain_text("podrá evaluarla")
 
             # The gerente's reports count the walk-in per point and topic.
             manager = await browser.new_page(viewport=VIEWPORT, locale="es-UY")

@@ -293,3 +293,42 @@ def test_the_sql_call_order_is_the_rules_order(store: Engine) -> None:
     while (turn := service.call_next(desks[0], user_id=7)) is not None:
         called.append(turn.id)
     assert called == expected
+
+
+def test_the_evaluation_link_goes_only_to_a_consenting_persons_contact(store: Engine) -> None:
+    from crm_bridge.evaluation_send import EvaluationSender
+    from crm_bridge.exceptions import ConsentRequiredError
+    from crm_bridge.persons import PersonRegistry
+    from crm_bridge.responders import OutgoingMessage
+
+    class Sms:
+        channel = "sms"
+
+        def __init__(self) -> None:
+            self.sent: list[OutgoingMessage] = []
+
+        def send(self, message: OutgoingMessage) -> None:
+            self.sent.append(message)
+
+    clock = Clock(START)
+    service, point, topics, _desks = _centre(store, clock)
+    registry = PersonRegistry(store)
+    maria = registry.register(
+        given_names="María",
+        family_names="Pérez",
+        consents=["identificacion", "contacto"],
+        phones=["099123456"],
+    )
+    quiet = registry.register(given_names="Ana", family_names="Sosa", consents=["identificacion"])
+    turn = service.give_turn(service.receive(point, user_id=1), topics[0], user_id=1)
+    sms = Sms()
+    sender = EvaluationSender(service, registry, responders=[sms])
+    [contact] = sender.contacts(maria.id)
+    sent = sender.send(turn.key, maria.id, contact.key, "https://atiende.example/")
+    assert sent.delivered and sent.means == "sms" and "123456" not in sent.destination_masked
+    [message] = sms.sent
+    token = message.body.rsplit("/evaluacion/", 1)[1]
+    assert service.link_evaluation(token) == turn.key
+    assert service.evaluate_by_link(token, 3)
+    with pytest.raises(ConsentRequiredError):
+        sender.send(turn.key, quiet.id, "sms:0", "https://atiende.example/")
