@@ -55,7 +55,7 @@ async def test_the_agent_reads_and_sends_a_tramite_during_the_call(panel_db: str
     kb.upsert(parse_tramites_gub((DATA / "tramites_gub.csv").read_bytes(), "tramites_gub.csv"))
     kb.upsert(parse_own((DATA / "propio.yaml").read_bytes(), "propio.yaml"))
     registry = PersonRegistry(engine)
-    number = "09" + f"{uuid.uuid4().int % 10_000_000:07d}"
+    number = "099" + f"{uuid.uuid4().int % 1_000_000:06d}"
     registry.register(
         given_names="Lucía",
         family_names="Rodríguez",
