@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from atiende import admin_cli, catalog_cli, prompts_cli
+from atiende import admin_cli, catalog_cli, prompts_cli, walkin_cli
 from atiende.logs import configure_logging
 from atiende.settings import ConfigurationError, Settings
 from crm_bridge.organisms import Role
@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     admin_cli.add_parser(sub)
     catalog_cli.add_parser(sub)
+    walkin_cli.add_parser(sub)
 
     replay = sub.add_parser("replay", help="run a raw AMI capture through the tracker")
     replay.add_argument("capture", type=Path)
@@ -247,6 +248,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _add_user(settings, args)
     if args.command == "admin":
         return admin_cli.run(settings, args)
+    if args.command == "presencial":
+        return walkin_cli.run(settings, args)
     if args.command == "catalogo":
         return catalog_cli.run(settings, args)
     if args.command == "prompts":

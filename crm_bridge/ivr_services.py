@@ -20,6 +20,10 @@ Decisions:
   Waiting calls older than `stale_after` (2 h) are ignored: a snapshot the
   bridge never closed must not make every caller hear a long wait. 0 when
   neither exists.
+- request_status answers only a verified caller: the calling number is a
+  phone on record (kept with consent) of the ticket's person, or the keyed
+  digits are the last ones of that person's document; a ticket without a
+  person is read to nobody.
 - request_callback keeps one request per call (the first one).
 - record_survey stores the score in call_surveys (the last score of a call
   wins) and on the call's attention if the bridge wrote it already; when the
@@ -49,7 +53,7 @@ from crm_bridge.phones import normalise_number
 from crm_bridge.store_access import translated
 from crm_bridge.ticket_rules import IVR_STATUS, TicketStatus, parse_number
 from ivr.exceptions import ServicesUnavailable
-from ivr.services import Person, RequestStatus
+from ivr.services import Person, RequestStatus, document_ends_with
 from telephony.domain import Outcome
 
 _T = TypeVar("_T")
@@ -123,17 +127,37 @@ class StoreIvrServices:
 
     # ----------------------------------------------------------------- tickets
 
-    async def request_status(self, number: str) -> RequestStatus | None:
+    async def request_status(
+        self,
+        number: str,
+        *,
+        caller_phone: str | None = None,
+        document_digits: str | None = None,
+    ) -> RequestStatus | None:
         if parse_number(number) is None:
             return None
-        return await self._run(functools.partial(self._status, number.strip()))
+        work = functools.partial(self._status, number.strip(), caller_phone, document_digits)
+        return await self._run(work)
 
-    def _status(self, number: str) -> RequestStatus | None:
+    def _status(
+        self, number: str, caller_phone: str | None, digits: str | None
+    ) -> RequestStatus | None:
+        """The status, if the caller is verified against the ticket's person
+        (their phones kept with consent, or their document's last digits)."""
         with translated("reading a ticket status"), self._sessions() as session:
-            status = session.scalars(select(Ticket.status).where(Ticket.number == number)).first()
-        if status is None:
+            found = session.execute(
+                select(Ticket.status, Ticket.person_id).where(Ticket.number == number)
+            ).first()
+        if found is None or found.person_id is None:
             return None
-        return RequestStatus(number=number, status=IVR_STATUS[TicketStatus(status)])
+        person = self._persons.get(found.person_id)
+        if person is None:
+            return None
+        phone = normalise_number(caller_phone, self._region) if caller_phone else None
+        by_phone = phone is not None and phone in {p.number for p in person.phones}
+        if not by_phone and not document_ends_with(person.document_number, digits):
+            return None
+        return RequestStatus(number=number, status=IVR_STATUS[TicketStatus(found.status)])
 
     # ------------------------------------------------------------------ queues
 

@@ -7,7 +7,7 @@ events are the outcomes fed to the next engine step.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ivr.services import Person, RequestStatus
 
@@ -26,7 +26,12 @@ class FindPersonByPhone:
 
 @dataclass(frozen=True, slots=True)
 class GetRequestStatus:
+    """A request's status, for a verified caller only (ivr.services.IvrServices)."""
+
     number: str
+    caller_phone: str | None = None
+    # Keyed by the caller: never shown in a repr (logs), never kept after the call.
+    document_digits: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -361,6 +361,8 @@ def request_number(year: str, number: str) -> str:
 def _request_status(
     flow: Flow, node: RequestStatusLookup, state: CallState, event: object
 ) -> Decision | _Goto:
+    check = node.verify
+    ask = ReadDigits(check.prompt, check.timeout_ms, check.digits)
     if isinstance(event, _Entered):
         year = state.values.get(node.year_from)
         seq = state.values.get(node.number_from)
@@ -368,19 +370,39 @@ def _request_status(
             return _goto(node.not_found, state)
         number = request_number(year, seq)
         asked = replace(state, values={**state.values, "request_number": number})
-        return _emit(asked, [CallService(GetRequestStatus(number))])
-    if isinstance(event, ServiceReplied):
-        if not isinstance(event.value, RequestStatus):
-            return _goto(node.not_found, state)
-        year, _, seq = state.values["request_number"].partition("-")
-        prompt = node.statuses.get(event.value.status, node.unknown_status_prompt)
-        reading: list[Action] = [PlayPrompt(node.intro_prompt), SayDigits(year), SayDigits(seq)]
-        return _emit(replace(state, phase="reading"), [*reading, PlayPrompt(prompt)])
+        phone = caller_phone(state.call)
+        if phone is None:
+            return _emit(replace(asked, phase="asking"), [ask])
+        # The calling number first: a phone on record needs no keyed digits.
+        lookup = GetRequestStatus(number, caller_phone=phone)
+        return _emit(replace(asked, phase="by_phone"), [CallService(lookup)])
     if isinstance(event, ServiceFailed):
         return _on_error(flow, node.on_error, state)
+    if state.phase == "asking":
+        digits = _digits(node, event).digits
+        if len(digits) != check.digits or not digits.isascii() or not digits.isdigit():
+            return _retry(state, check.retry, node.not_found, digits == "", ask)
+        # The digits go to the service in this request and nowhere else.
+        number = state.values["request_number"]
+        lookup = GetRequestStatus(number, document_digits=digits)
+        return _emit(replace(state, phase="by_document"), [CallService(lookup)])
+    if state.phase in ("by_phone", "by_document") and isinstance(event, ServiceReplied):
+        if isinstance(event.value, RequestStatus):
+            return _read_status(node, state, event.value)
+        if state.phase == "by_phone":
+            return _emit(replace(state, phase="asking"), [ask])
+        # Not verified (or no such request: the caller is not told which).
+        return _retry(replace(state, phase="asking"), check.retry, node.not_found, False, ask)
     if isinstance(event, Done) and state.phase == "reading":
         return _goto(node.next, state)
     raise _unexpected(node, event)
+
+
+def _read_status(node: RequestStatusLookup, state: CallState, found: RequestStatus) -> Decision:
+    year, _, seq = state.values["request_number"].partition("-")
+    prompt = node.statuses.get(found.status, node.unknown_status_prompt)
+    reading: list[Action] = [PlayPrompt(node.intro_prompt), SayDigits(year), SayDigits(seq)]
+    return _emit(replace(state, phase="reading"), [*reading, PlayPrompt(prompt)])
 
 
 def _handoff_variables(state: CallState, queue: Queue | None) -> list[Action]:

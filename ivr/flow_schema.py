@@ -149,6 +149,16 @@ class IdentifySpec(Spec):
     on_error: NodeRef | None = None
 
 
+class VerifySpec(Retrying):
+    """Who may hear a status: a caller whose number is a phone on record of the
+    request's person, or who keys the last `digits` digits of that person's
+    document (never stored). `attempts` bounds the tries per call."""
+
+    prompt: Sound
+    digits: Annotated[StrictInt, Field(ge=3, le=4)] = 4
+    timeout_ms: Timeout = 8000
+
+
 class RequestStatusSpec(Spec):
     type: Literal["request_status"]
     year_from: ValueName
@@ -156,7 +166,9 @@ class RequestStatusSpec(Spec):
     statuses: dict[Text, Sound]
     unknown_status_prompt: Sound
     intro_prompt: Sound
+    verify: VerifySpec
     next: NodeRef
+    # No such request, or the caller could not be verified (told apart to nobody).
     not_found: NodeRef
     on_error: NodeRef | None = None
 

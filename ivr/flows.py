@@ -44,6 +44,7 @@ from ivr.nodes import (
     Retry,
     SetValues,
     Transfer,
+    Verification,
     prompts,
     targets,
 )
@@ -191,6 +192,16 @@ def _parse_node(source: str, node_id: str, raw: Any, base_dir: Path, deps: list[
                 spec.next,
                 spec.not_found,
                 spec.on_error,
+                Verification(
+                    spec.verify.prompt,
+                    spec.verify.digits,
+                    spec.verify.timeout_ms,
+                    Retry(
+                        spec.verify.attempts,
+                        spec.verify.no_input_prompt,
+                        spec.verify.invalid_prompt,
+                    ),
+                ),
             )
         case schema.HoursSpec():
             hours = _hours(source, node_id, spec, base_dir, deps)

@@ -88,8 +88,25 @@ class Identify:
 
 
 @dataclass(frozen=True, slots=True)
+class Verification:
+    """How a status lookup checks the caller (see RequestStatusLookup)."""
+
+    prompt: str
+    digits: int = 4
+    timeout_ms: int = 8000
+    retry: Retry = Retry()
+
+
+@dataclass(frozen=True, slots=True)
 class RequestStatusLookup:
-    """Read a request's status back: number digits, then the status prompt."""
+    """Read a request's status back, to a verified caller only: number digits,
+    then the status prompt.
+
+    The calling number is tried first (a phone on record of the request's
+    person); otherwise the caller keys the last digits of that person's
+    document, a bounded number of times. Those digits travel in the service
+    request only: they are never kept in the call's state or set on the channel.
+    """
 
     id: str
     year_from: str
@@ -100,6 +117,7 @@ class RequestStatusLookup:
     next: str
     not_found: str
     on_error: str | None = None
+    verify: Verification = Verification("atiende/verificar-documento")
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +280,15 @@ def prompts(node: Node) -> list[str]:
         case Menu() | Collect():
             return [node.prompt, node.retry.no_input_prompt, node.retry.invalid_prompt]
         case RequestStatusLookup():
-            return [node.intro_prompt, node.unknown_status_prompt, *node.statuses.values()]
+            check = node.verify
+            return [
+                node.intro_prompt,
+                node.unknown_status_prompt,
+                *node.statuses.values(),
+                check.prompt,
+                check.retry.no_input_prompt,
+                check.retry.invalid_prompt,
+            ]
         case ConfirmPerson():
             return [node.prompt, node.name_intro_prompt, node.name_outro_prompt]
         case Callback():

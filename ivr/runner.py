@@ -131,7 +131,12 @@ async def call_service(
                 case FindPersonByPhone():
                     return ServiceReplied(await services.find_person_by_phone(request.phone))
                 case GetRequestStatus():
-                    return ServiceReplied(await services.request_status(request.number))
+                    status = await services.request_status(
+                        request.number,
+                        caller_phone=request.caller_phone,
+                        document_digits=request.document_digits,
+                    )
+                    return ServiceReplied(status)
                 case GetExpectedWait():
                     return ServiceReplied(float(await services.expected_wait(request.queue)))
                 case RequestCallback():

@@ -8,8 +8,12 @@ them the same way: apology prompt, then an agent.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Protocol
+
+# How many trailing document digits a caller may key to prove who they are.
+VERIFY_DIGITS = (3, 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +45,18 @@ class IvrServices(Protocol):
         """Look a person up by the number they call from (as Asterisk presents it)."""
         ...
 
-    async def request_status(self, number: str) -> RequestStatus | None:
-        """Status of request `number` (YYYY-NNNNNN), None if there is no such request."""
+    async def request_status(
+        self,
+        number: str,
+        *,
+        caller_phone: str | None = None,
+        document_digits: str | None = None,
+    ) -> RequestStatus | None:
+        """Status of request `number` (YYYY-NNNNNN) for a verified caller only:
+        `caller_phone` (as Asterisk presents it) is a phone on record of the
+        request's person, or `document_digits` are the last digits of that
+        person's document (`document_ends_with`). None otherwise — no such
+        request, no person, not verified: the caller is never told which."""
         ...
 
     async def expected_wait(self, queue: str) -> float:
@@ -56,3 +70,17 @@ class IvrServices(Protocol):
     async def record_survey(self, linkedid: str, score: int) -> None:
         """Store the caller's 1..5 rating on the attention of call `linkedid`."""
         ...
+
+
+def document_ends_with(document: str | None, digits: str | None) -> bool:
+    """`digits` (3 or 4 keyed digits) are the last digits of `document`'s digits.
+
+    Compared in constant time: the answer must not leak how many matched."""
+    if not document or not digits or not digits.isascii() or not digits.isdigit():
+        return False
+    if len(digits) not in VERIFY_DIGITS:
+        return False
+    plain = "".join(c for c in document if c.isascii() and c.isdigit())
+    if len(plain) < len(digits):
+        return False
+    return hmac.compare_digest(plain[-len(digits) :], digits)

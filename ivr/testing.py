@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ivr.agi import asterisk_parse_args
 from ivr.exceptions import ServicesUnavailable
-from ivr.services import Person, RequestStatus
+from ivr.services import Person, RequestStatus, document_ends_with
 
 # ------------------------------------------------------------------------ services
 
@@ -28,6 +28,10 @@ class InMemoryIvrServices:
     persons_by_cedula: dict[str, Person] = field(default_factory=dict)
     persons_by_phone: dict[str, Person] = field(default_factory=dict)
     requests: dict[str, RequestStatus] = field(default_factory=dict)
+    # Request number -> (phones on record of its person, their document): who
+    # may hear its status. A request without an owner is read to nobody.
+    owners: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    verifications: list[tuple[str, str]] = field(default_factory=list)
     waits: dict[str, float] = field(default_factory=dict)
     callbacks: list[tuple[str, str, str]] = field(default_factory=list)
     surveys: list[tuple[str, int]] = field(default_factory=list)
@@ -41,9 +45,26 @@ class InMemoryIvrServices:
         self.calls.append(("find_person_by_phone", (phone,)))
         return self.persons_by_phone.get(phone)
 
-    async def request_status(self, number: str) -> RequestStatus | None:
+    async def request_status(
+        self,
+        number: str,
+        *,
+        caller_phone: str | None = None,
+        document_digits: str | None = None,
+    ) -> RequestStatus | None:
+        # The keyed digits are never recorded, only whether they were given.
+        how = "phone" if caller_phone else "document" if document_digits else "none"
         self.calls.append(("request_status", (number,)))
-        return self.requests.get(number)
+        self.verifications.append((number, how))
+        owner = self.owners.get(number)
+        if owner is None:
+            return None
+        phones, document = owner
+        if (caller_phone and caller_phone in phones) or document_ends_with(
+            document, document_digits
+        ):
+            return self.requests.get(number)
+        return None
 
     async def expected_wait(self, queue: str) -> float:
         self.calls.append(("expected_wait", (queue,)))
@@ -74,7 +95,13 @@ class FailingIvrServices:
     async def find_person_by_phone(self, phone: str) -> Person | None:
         raise self._fail("find_person_by_phone")
 
-    async def request_status(self, number: str) -> RequestStatus | None:
+    async def request_status(
+        self,
+        number: str,
+        *,
+        caller_phone: str | None = None,
+        document_digits: str | None = None,
+    ) -> RequestStatus | None:
         raise self._fail("request_status")
 
     async def expected_wait(self, queue: str) -> float:

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from agent_api.audit import AuditAction, AuditLog
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.public_limits import AttemptWindow
+from agent_api.testing import RecordingControls
 from agent_api.web.publico import FORM_COOKIE, NOT_FOUND, PublicPages
 from crm_bridge.models import Attention, Ticket
 from crm_bridge.notifications import CitizenNotices
@@ -327,3 +329,71 @@ def test_the_referente_answers_a_web_request_to_the_contact_it_gave(public: Publ
     status, html = _track(client, number, CEDULA)
     assert status == 200 and "Sí, desde 60 días antes." in html
     assert 'id="estado">Respondida<' in html
+
+
+def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(panel_db: str) -> None:
+    """ATIENDE_API__TRUSTED_PROXIES: the forwarded address is the one limited;
+    a forwarded header from anyone else is ignored."""
+    from atiende.panel_app import panel_app
+    from tests.agent_api.conftest import SECRET, fast_passwords
+
+    engine = built_engine(panel_db)
+    try:
+        for trusted, expect_second in ((["testclient"], 201), ([], 429)):
+            app = panel_app(
+                engine=engine,
+                hub=public_hub(engine),
+                controls=RecordingControls(),
+                agents_snapshot=list,
+                secret_key=SECRET,
+                allowed_origins=[ORIGIN],
+                cookie_secure=False,
+                passwords=fast_passwords(),
+                tickets=TicketService(engine, business_hours=ALWAYS_OPEN),
+                trusted_proxies=trusted,
+            )
+            pages: PublicPages = app.state.public
+            pages.clock = lambda: time.time() + 5
+            pages.submissions = AttemptWindow(limit=1, window_seconds=600)
+            topic = next(t for t in Catalog(engine).topics() if t.organism_id is not None)
+            client = TestClient(app, headers={"origin": ORIGIN})
+
+            def send(forwarded: str, client: TestClient = client, topic_id: int = topic.id) -> int:
+                page = client.get("/solicitud")
+                data = {
+                    "token": token_of(page.text), "tipo": "consulta", "tema": str(topic_id),
+                    "descripcion": "Consulta", "nombre": "Ana", "documento": CEDULA,
+                    "acepto": "on",
+                }  # fmt: skip
+                answer = client.post(
+                    "/solicitud", data=data, headers={"x-forwarded-for": forwarded}
+                )
+                return answer.status_code
+
+            assert send("203.0.113.5") == 201
+            assert send("203.0.113.5") == 429
+            # Another client behind the same proxy is its own; untrusted, it is the proxy.
+            assert send("203.0.113.6") == expect_second
+    finally:
+        engine.dispose()
+
+
+def built_engine(url: str) -> Any:
+    from crm_bridge.db import make_engine
+
+    engine = make_engine(url)
+    suffix = uuid.uuid4().hex[:6]
+    directory = Directory(engine)
+    organism = directory.create_organism(f"P{suffix}", "Organismo")
+    Catalog(engine).import_topics([TopicInput(f"P{suffix}", "Tema", organism=organism.code)])
+    return engine
+
+
+def public_hub(engine: Any) -> Any:
+    from agent_api.pop_lookup import StorePopLookup
+    from agent_api.ws import PopHub
+    from crm_bridge.history import PersonHistory
+
+    return PopHub(
+        StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine))
+    )

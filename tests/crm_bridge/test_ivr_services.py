@@ -144,19 +144,68 @@ async def test_find_person_by_phone_only_with_consent_and_unambiguous(
     assert luis is not None and luis.display_name == "Luis Gómez"
 
 
+def _owner(store: Engine) -> int:
+    return (
+        PersonRegistry(store)
+        .register(
+            given_names="Ana",
+            family_names="Suárez",
+            consents=[C.IDENTIFICATION, C.CONTACT],
+            document_type="ci",
+            document_number="4.718.293-4",
+            phones=["099 123 456"],
+        )
+        .id
+    )
+
+
 async def test_request_status_in_the_ivrs_words(services: StoreIvrServices, store: Engine) -> None:
     directory = Directory(store)
     org = directory.create_organism("BPS", "BPS")
     tickets = TicketService(store, business_hours=office_hours(), clock=lambda: OPEN)
     number = tickets.create(
-        channel="telefonico", request_type="reclamo", topic="Pensión", organism_id=org.id
+        channel="telefonico",
+        request_type="reclamo",
+        topic="Pensión",
+        organism_id=org.id,
+        person_id=_owner(store),
     ).number
     expected = RequestStatus(number, "recibida")
-    assert await services.request_status(number) == expected
+    assert await services.request_status(number, caller_phone="099123456") == expected
     tickets.respond(number, actor_id=None, body="Resuelto", destination="x")
-    assert await services.request_status(number) == RequestStatus(number, "resuelta")
-    assert await services.request_status("2026-999999") is None
+    resolved = RequestStatus(number, "resuelta")
+    assert await services.request_status(number, caller_phone="+59899123456") == resolved
+    assert await services.request_status("2026-999999", caller_phone="099123456") is None
     assert await services.request_status("2026-12") is None
+
+
+async def test_request_status_only_to_a_verified_caller(
+    services: StoreIvrServices, store: Engine
+) -> None:
+    org = Directory(store).create_organism("BPS", "BPS")
+    tickets = TicketService(store, business_hours=office_hours(), clock=lambda: OPEN)
+    owner = _owner(store)
+    number = tickets.create(
+        channel="telefonico", request_type="reclamo", topic="Pensión", organism_id=org.id,
+        person_id=owner,
+    ).number  # fmt: skip
+    found = RequestStatus(number, "recibida")
+    # Anyone typing the sequential number: nothing.
+    assert await services.request_status(number) is None
+    assert await services.request_status(number, caller_phone="098000000") is None
+    # The document's last digits (3 or 4), from any phone.
+    assert await services.request_status(number, document_digits="2934") == found
+    assert await services.request_status(number, document_digits="934") == found
+    assert await services.request_status(number, document_digits="1234") is None
+    assert await services.request_status(number, document_digits="34") is None
+    # A phone kept without consent any more verifies nobody.
+    PersonRegistry(store).set_consent(owner, C.CONTACT, False)
+    assert await services.request_status(number, caller_phone="099123456") is None
+    # A ticket without a person is read to nobody.
+    orphan = tickets.create(
+        channel="web", request_type="consulta", topic="Horarios", organism_id=org.id
+    ).number
+    assert await services.request_status(orphan, document_digits="2934") is None
 
 
 async def test_expected_wait_is_the_median_of_recent_answers_in_the_queue(
@@ -422,14 +471,31 @@ async def test_request_status_read_back_from_a_stored_ticket(
         conn.execute(TicketSequence.__table__.insert().values(year=2026, last_value=122))
     tickets = TicketService(store, business_hours=office_hours(), clock=lambda: OPEN)
     number = tickets.create(
-        channel="web", request_type="consulta", topic="Aguinaldo", organism_id=org.id
+        channel="web",
+        request_type="consulta",
+        topic="Aguinaldo",
+        organism_id=org.id,
+        person_id=_owner(store),
     ).number
     assert number == "2026-000123"
     tickets.respond(number, actor_id=None, body="Se paga en diciembre", destination="x")
     server = await make_server(services)
-    rec = (await run_call(server, FakeCall(dtmf=["3", "2026", "123#", None]))).record
+    # The fake caller's number (099123456) is the person's phone on record (she
+    # confirms she is the holder with 1, then asks for the status with 3).
+    rec = (await run_call(server, FakeCall(dtmf=["1", "3", "2026", "123#", None]))).record
     assert rec.said_digits == ["2026", "000123"]
     assert "atiende/estado-resuelta" in rec.prompts
+    assert "atiende/verificar-documento" not in rec.prompts
+    # From another number: the document's last four digits, keyed.
+    other = FakeCall(dtmf=["3", "2026", "123#", "2934#", None], caller_number="098000000")
+    rec = (await run_call(server, other)).record
+    assert rec.prompts.count("atiende/verificar-documento") == 1
+    assert "atiende/estado-resuelta" in rec.prompts
+    wrong = FakeCall(
+        dtmf=["3", "2026", "123#", "1111#", "2222#", "3333#"], caller_number="098000000"
+    )
+    rec = (await run_call(server, wrong)).record
+    assert rec.said_digits == [] and "atiende/solicitud-no-verificada" in rec.prompts
 
 
 async def test_callback_stored_when_the_queue_is_slow(

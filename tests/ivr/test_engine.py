@@ -38,7 +38,7 @@ from ivr.actions import (
 )
 from ivr.exceptions import FlowRuntimeError
 from ivr.flows import DEFAULT_FLOWS_DIR, Flow, FlowRegistry, load_flow, parse_flow
-from ivr.services import Person, RequestStatus
+from ivr.services import Person, RequestStatus, document_ends_with
 
 OPEN = dt.datetime(2026, 11, 24, 13, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in Montevideo
 CLOSED = dt.datetime(2026, 11, 24, 23, 0, tzinfo=dt.UTC)  # Tuesday 20:00
@@ -232,26 +232,77 @@ def test_menu_no_input_then_invalid_then_fallback_to_agent() -> None:
     assert got["ATIENDE_PRIORITY"] == "1"
 
 
-def test_request_status_is_read_back() -> None:
+def _owned_by(phone: str, document: str) -> Callable[[object], Event]:
+    """A store whose one request belongs to a person with this phone and document."""
+
     def service(request: object) -> Event:
-        if isinstance(request, GetRequestStatus):
+        if (
+            isinstance(request, GetRequestStatus)
+            and request.number == "2026-000123"
+            and (
+                request.caller_phone == phone
+                or document_ends_with(document, request.document_digits)
+            )
+        ):
             return ServiceReplied(RequestStatus(request.number, "en_proceso"))
         return ServiceReplied(None)
 
-    actions, _ = drive(default_flow(), ["3", "2026", "123", ""], service)
+    return service
+
+
+def test_request_status_is_read_to_the_phone_on_record() -> None:
+    actions, _ = drive(default_flow(), ["3", "2026", "123", ""], _owned_by("099123456", "x"))
     asked = [a.request for a in actions if isinstance(a, CallService)]
-    assert GetRequestStatus("2026-000123") in asked
+    assert GetRequestStatus("2026-000123", caller_phone="099123456") in asked
     says = [a.digits for a in actions if isinstance(a, SayDigits)]
     assert says == ["2026", "000123"]
     assert "atiende/estado-en-proceso" in prompts(actions)
+    assert "atiende/verificar-documento" not in prompts(actions)  # no digits asked
     assert isinstance(actions[-1], HangUp)
 
 
-def test_unknown_request_then_agent() -> None:
-    actions, _ = drive(default_flow(), ["3", "2026", "999", "0"])
-    assert "atiende/solicitud-no-encontrada" in prompts(actions)
+def test_another_phone_keys_the_documents_last_digits() -> None:
+    owner = _owned_by("098000000", "47182934")
+    actions, state = drive(default_flow(), ["3", "2026", "123", "2934", ""], owner)
+    assert prompts(actions).count("atiende/verificar-documento") == 1
+    asked = [a.request for a in actions if isinstance(a, CallService)]
+    assert GetRequestStatus("2026-000123", document_digits="2934") in asked
+    assert "atiende/estado-en-proceso" in prompts(actions)
+    # The keyed digits live in that one request: not in the call's state, not in
+    # a repr (logs), not on the channel.
+    assert "2934" not in repr(state) and "2934" not in repr(asked)
+    assert all("2934" not in a.value for a in actions if isinstance(a, SetVariable))
+
+
+def test_wrong_digits_three_times_read_nothing() -> None:
+    owner = _owned_by("098000000", "47182934")
+    actions, _ = drive(default_flow(), ["3", "2026", "123", "1111", "22", "3333", "0"], owner)
+    p = prompts(actions)
+    assert p.count("atiende/verificar-documento") == 3
+    assert p.count("atiende/verificacion-incorrecta") == 2
+    assert "atiende/solicitud-no-verificada" in p
+    assert not any(isinstance(a, SayDigits) for a in actions)
+    assert not any(x.startswith("atiende/estado-") for x in p)
+    # Then, as before, 0 for an agent.
     got = variables(actions)
     assert got["ATIENDE_QUEUE"] == "consultas" and got["ATIENDE_IVR_PATH"] == "estado,ejecutivo"
+
+
+def test_unknown_request_reads_the_same_as_unverified() -> None:
+    actions, _ = drive(default_flow(), ["3", "2026", "999", "1234", "1234", "1234", "0"])
+    p = prompts(actions)
+    assert "atiende/solicitud-no-verificada" in p and p.count("atiende/verificar-documento") == 3
+    got = variables(actions)
+    assert got["ATIENDE_QUEUE"] == "consultas" and got["ATIENDE_IVR_PATH"] == "estado,ejecutivo"
+
+
+def test_document_suffix_rule() -> None:
+    assert document_ends_with("4.718.293-4", "2934")
+    assert document_ends_with("47182934", "934")
+    assert not document_ends_with("47182934", "34")  # too short to prove anything
+    assert not document_ends_with("47182934", "12934")
+    assert not document_ends_with(None, "2934") and not document_ends_with("47182934", None)
+    assert not document_ends_with("47182934", "29a4")
 
 
 def test_services_down_apologise_and_route_to_agent() -> None:

@@ -38,7 +38,15 @@ ServerFactory = Callable[..., Coroutine[Any, Any, FastAgiServer]]
 def services() -> InMemoryIvrServices:
     return InMemoryIvrServices(
         persons_by_cedula={"12345672": Person("p-1", "María Pérez")},
-        requests={"2026-000123": RequestStatus("2026-000123", "resuelta")},
+        requests={
+            "2026-000123": RequestStatus("2026-000123", "resuelta"),
+            "2047-098765": RequestStatus("2047-098765", "en_proceso"),
+        },
+        # The caller's number (agi_callerid) is on record for the first request only.
+        owners={
+            "2026-000123": (("099123456",), "47182934"),
+            "2047-098765": (("098000000",), "47182934"),
+        },
     )
 
 
@@ -116,6 +124,36 @@ async def test_request_status_end_to_end(
     assert "atiende/estado-resuelta" in rec.prompts
     assert rec.hung_up_by_ivr
     assert "ATIENDE_QUEUE" not in rec.variables
+
+
+async def test_a_status_for_another_phone_needs_the_documents_last_digits(
+    make_server: ServerFactory, services: InMemoryIvrServices
+) -> None:
+    server = await make_server(services)
+    asterisk = await call(server, FakeCall(dtmf=["3", "2047", "98765#", "2934#", None]))
+    rec = asterisk.record
+    assert services.verifications == [("2047-098765", "phone"), ("2047-098765", "document")]
+    assert rec.prompts.count("atiende/verificar-documento") == 1
+    assert rec.said_digits == ["2047", "098765"]
+    assert "atiende/estado-en-proceso" in rec.prompts
+    # The keyed digits reached the service only: not the channel, not the call's record.
+    assert "2934" not in " ".join(value for _, value in rec.variable_log)
+    assert "2934" not in repr(services.calls)
+
+
+async def test_bad_verification_reads_no_status_and_tries_are_limited(
+    make_server: ServerFactory, services: InMemoryIvrServices
+) -> None:
+    server = await make_server(services)
+    fake = FakeCall(dtmf=["3", "2047", "98765#", "1111#", "2222#", "3333#", "4444#", None])
+    rec = (await call(server, fake)).record
+    assert services.verifications == [("2047-098765", "phone")] + [("2047-098765", "document")] * 3
+    assert rec.prompts.count("atiende/verificar-documento") == 3
+    assert "atiende/solicitud-no-verificada" in rec.prompts
+    assert rec.said_digits == []
+    assert not any(p.startswith("atiende/estado-") for p in rec.prompts)
+    # The fourth try was never asked for: it went to the menu after the status.
+    assert "atiende/menu-despues-estado" in rec.prompts
 
 
 async def test_services_unavailable_apology_then_agent(make_server: ServerFactory) -> None:
