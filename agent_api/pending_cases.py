@@ -134,11 +134,6 @@ class PendingCases:
             rows = session.execute(query).all()
             return [self._case(w, name, person, topic, now) for w, name, person, topic in rows]
 
-    def get(self, key: CallKey) -> PendingCase | None:
-        for case in self._by_key(key):
-            return case
-        return None
-
     def overdue_count(self) -> int:
         """Open pending cases past their follow-up time by more than `overdue_after`."""
         limit = self._clock() - self.overdue_after
@@ -230,13 +225,6 @@ class PendingCases:
             AttentionWrapup.follow_up_closed_at.is_(None),
             AttentionWrapup.follow_up_at.is_not(None),
         )
-
-    def _by_key(self, key: CallKey) -> list[PendingCase]:
-        return [
-            c
-            for c in self.open_cases(limit=1000)
-            if (c.call.system, c.call.linkedid) == (key.system, key.linkedid)
-        ]
 
     def _case(
         self,

@@ -967,6 +967,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
             outbox=OutboxStore(engine).stats if adapter is not None else None,
             overdue_followups=pending_cases(settings, engine).overdue_count,
+            notices=citizen_notices(settings, engine).counts,
         )
         ivr_metrics = [IvrCollector(ivr.missing_prompts)] if ivr is not None else []
         indicators = IndicatorCollector(engine, window_days=settings.kpi.indicator_window_days)

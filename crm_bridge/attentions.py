@@ -20,6 +20,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from crm_bridge.db import session_factory
@@ -27,7 +28,7 @@ from crm_bridge.exceptions import RecordRejectedError, StoreError
 from crm_bridge.models import AgentStateInterval, Attention
 from crm_bridge.phones import normalise_number
 from crm_bridge.store_access import translate_error
-from crm_bridge.sync.outbox import add_attention_ids, add_attention_rows
+from crm_bridge.sync.outbox import add_attention_rows, attention_rows_from
 from telephony.domain import (
     AgentInterval,
     CallKey,
@@ -288,13 +289,13 @@ class AttentionRepository:
             with self._engine.begin() as conn:
                 if dialect == "postgresql":
                     # The whole batch as one JSON parameter of one statement
-                    # (see _pg_bulk_upsert); it returns the ids it wrote.
-                    written = conn.execute(
-                        _PG_BULK_UPSERT, {"rows": [_jsonable(row) for row in rows]}
-                    ).all()
+                    # (see _pg_bulk_upsert), with the outbox rows of the
+                    # final attentions it wrote in the same statement.
+                    batch = {"rows": [_jsonable(row) for row in rows]}
                     if self._outbox_rows is not None:
-                        ids = [row[0] for row in written if row[1] != _IN_PROGRESS]
-                        add_attention_ids(conn, ids, now=now)
+                        conn.execute(_PG_BULK_UPSERT_WITH_OUTBOX, {**batch, "outbox_now": now})
+                    else:
+                        conn.execute(_PG_BULK_UPSERT, batch)
                 else:
                     conn.execute(stmt, rows)
                     if self._outbox_rows is not None and final:
@@ -478,7 +479,7 @@ def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-def _pg_bulk_upsert() -> Executable:
+def _pg_bulk_upsert() -> ReturningInsert[int, str]:
     """The upsert of a whole batch in one statement, rows from one JSON array
     (`jsonb_to_recordset`): one round trip and one run of the statement
     triggers per batch, where executemany sends a statement per row. Same
@@ -534,3 +535,5 @@ def _close_leg(leg: Mapping[str, Any], at: float) -> dict[str, Any]:
 
 
 _PG_BULK_UPSERT = _pg_bulk_upsert()
+# WITH written AS (the upsert ... RETURNING id, outcome) INSERT INTO crm_outbox ...
+_PG_BULK_UPSERT_WITH_OUTBOX = attention_rows_from(_PG_BULK_UPSERT.cte("written"))

@@ -42,12 +42,28 @@ class FollowupCollector(Collector):
         alerts: AlertCounts | None = None,
         outbox: Callable[[], OutboxBacklog] | None = None,
         overdue_followups: Callable[[], int] | None = None,
+        notices: Callable[[], Mapping[Any, int]] | None = None,
     ) -> None:
         self._alerts = alerts
         self._outbox = outbox
         self._overdue_followups = overdue_followups
+        self._notices = notices
 
     def collect(self) -> Iterator[Metric]:
+        if self._notices is not None:
+            try:
+                by_status = self._notices()
+            except Exception as err:
+                log.warning("citizen notice counts unavailable for /metrics: %s", err)
+            else:
+                notices = GaugeMetricFamily(
+                    names.CITIZEN_NOTICES,
+                    "Notices to persons about their tickets, by status (fallida: no retry left)",
+                    labels=["status"],
+                )
+                for status, count in sorted((str(k), v) for k, v in by_status.items()):
+                    notices.add_metric([status], count)
+                yield notices
         if self._overdue_followups is not None:
             try:
                 overdue = self._overdue_followups()

@@ -62,6 +62,8 @@ CRM_OUTBOX_FAILED = "atiende_crm_outbox_failed"
 CRM_OUTBOX_OLDEST = "atiende_crm_outbox_oldest_pending_seconds"
 # Pending wrap-ups overdue (agent_api.pending_cases): escalated to supervisors.
 FOLLOWUPS_OVERDUE = "atiende_followups_overdue"
+# Notices to persons about their tickets (crm_bridge.notifications), by status.
+CITIZEN_NOTICES = "atiende_citizen_notices"
 
 # ------------------------------------ quality indicators (dashboards.indicators)
 # Gauges of counts over a rolling window (label `window`, e.g. "7d"), read
@@ -160,6 +162,7 @@ GAUGES = frozenset(
         CRM_OUTBOX_FAILED,
         CRM_OUTBOX_OLDEST,
         FOLLOWUPS_OVERDUE,
+        CITIZEN_NOTICES,
         SURVEY_RESPONSES,
         SURVEY_SCORE_POINTS,
         WRAPUPS_FINISHED,

@@ -21,7 +21,20 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, event, func, insert, literal, select, update
+from sqlalchemy import (
+    CTE,
+    Connection,
+    Engine,
+    Insert,
+    Subquery,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from crm_bridge.db import session_factory
@@ -130,25 +143,22 @@ def add_attention_rows(
             )
 
 
-def add_attention_ids(conn: Connection, ids: Sequence[int], *, now: datetime | None = None) -> None:
-    """Outbox rows for the attentions of these ids (the ids the store's
-    upsert returned: no lookup by key, whatever the planner thinks of a
-    table that grew since its last ANALYZE)."""
-    if not ids:
-        return
-    moment = now or datetime.now(UTC)
-    conn.execute(
-        insert(CrmOutbox),
-        [
-            {
-                "entity": Entity.ATTENTION.value,
-                "entity_id": entity_id,
-                "action": Action.UPSERT.value,
-                "created_at": moment,
-                "attempts": 0,
-            }
-            for entity_id in dict.fromkeys(ids)
-        ],
+def attention_rows_from(written: Subquery | CTE) -> Insert:
+    """The insert of an outbox row for every final attention in `written`
+    (columns id and outcome: what the store's upsert returns, given to this
+    as a CTE so the upsert and its outbox rows are one statement, one round
+    trip, and no lookup by key whatever the planner thinks of a table that
+    grew since its last ANALYZE). Its `:outbox_now` parameter is created_at."""
+    created = CrmOutbox.__table__.c.created_at.type
+    source = select(
+        literal(Entity.ATTENTION.value),
+        written.c.id,
+        literal(Action.UPSERT.value),
+        bindparam("outbox_now", type_=created),
+        literal(0),
+    ).where(written.c.outcome != Outcome.IN_PROGRESS.value)
+    return insert(CrmOutbox).from_select(
+        ["entity", "entity_id", "action", "created_at", "attempts"], source
     )
 
 

@@ -82,3 +82,10 @@ def test_overdue_pending_cases_skipped_when_the_store_fails() -> None:
     values = scrape(FollowupCollector(overdue_followups=broken, alerts=Alerts({"vencido": 1})))
     assert (names.FOLLOWUPS_OVERDUE, ()) not in values
     assert values[(names.SLA_ALERTS_OPEN, (("level", "vencido"),))] == 1
+
+
+def test_citizen_notices_by_status() -> None:
+    values = scrape(FollowupCollector(notices=lambda: {"pendiente": 2, "enviada": 7, "fallida": 1}))
+    assert values[(names.CITIZEN_NOTICES, (("status", "fallida"),))] == 1
+    assert values[(names.CITIZEN_NOTICES, (("status", "enviada"),))] == 7
+    assert {name for name, _ in values} <= names.exposed_names()
