@@ -24,6 +24,7 @@ class AuditAction(StrEnum):
     CONSENT_CHANGE = "consent_change"
     CALLS_READ = "calls_read"  # the calls of the day (numbers, names) were listed
     PENDING_READ = "pending_read"  # the agent's calls pending wrap-up were listed
+    FOLLOWUPS_READ = "followups_read"  # the agent's pending cases (person, contact) were listed
     WRAPUP_READ = "wrapup_read"  # an agent reread a wrap-up (its notes may name someone)
     TICKET_READ = "ticket_read"  # a ticket (description, notes, responses) was read
     TICKETS_LISTED = "tickets_listed"  # a list of tickets was shown

@@ -309,7 +309,7 @@ def agent_cases(audit: AuditLog, cases: PendingCases | None, user: Principal) ->
         return []
     found = cases.open_cases(agent_user_id=user.user_id)
     audit.record(
-        AuditAction.PENDING_READ,
+        AuditAction.FOLLOWUPS_READ,
         actor_id=user.user_id,
         person_ids=[c.person_id for c in found] or [None],
         details={"reason": "own pending cases", "cases": len(found)},

@@ -242,7 +242,10 @@ def seed_walkin_demo(engine: Engine, timezone: str = "America/Montevideo") -> Wa
     if point is None:
         point = turns.create_point(*POINT)
         with engine.connect() as conn:
-            catalog = dict(conn.execute(select(CatalogTopic.code, CatalogTopic.id)).tuples().all())
+            catalog = {
+                code: topic_id
+                for code, topic_id in conn.execute(select(CatalogTopic.code, CatalogTopic.id))
+            }
         for code, name, prefix, catalog_code in POINT_TOPICS:
             turns.add_topic(
                 point.id, code, name, prefix, catalog_topic_id=catalog.get(catalog_code)

@@ -496,6 +496,7 @@ AUDIT_ACTIONS = (
     ("pop_disclosure", "Datos mostrados en una llamada"),
     ("calls_read", "Llamadas del día listadas"),
     ("pending_read", "Llamadas pendientes de cierre listadas"),
+    ("followups_read", "Casos pendientes de seguimiento listados"),
     ("wrapup_read", "Cierre de atención releído"),
     ("ticket_read", "Solicitud leída"),
     ("tickets_listed", "Solicitudes listadas"),

@@ -33,6 +33,8 @@ from crm_bridge.persons import PersonRegistry
 from telephony.domain import AgentRinging, CallAnswered, CallKey
 from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
 from tests.agent_api.test_knowledge_web import KeptResponder
+from tests.agent_api.test_walkin_browser import Centre
+from tests.agent_api.test_walkin_browser import centre as centre  # the walk-in centre fixture
 from tests.support.browser import VIEWPORT, axe_violations, launch, log_in_page, require_chromium
 
 pytestmark = pytest.mark.postgres
@@ -53,7 +55,7 @@ async def test_the_agent_reads_and_sends_a_tramite_during_the_call(panel_db: str
     kb.upsert(parse_tramites_gub((DATA / "tramites_gub.csv").read_bytes(), "tramites_gub.csv"))
     kb.upsert(parse_own((DATA / "propio.yaml").read_bytes(), "propio.yaml"))
     registry = PersonRegistry(engine)
-    number = "09" + f"{uuid.uuid4().int % 10_000_000:07d}"
+    number = "099" + f"{uuid.uuid4().int % 1_000_000:06d}"
     registry.register(
         given_names="Lucía",
         family_names="Rodríguez",
@@ -160,3 +162,32 @@ async def test_the_agent_reads_and_sends_a_tramite_during_the_call(panel_db: str
     assert message.destination == "lucia.rodriguez@example.com.uy"
     assert message.subject == "Información sobre Cédula de identidad"
     assert "https://www.gub.uy/tramites/cedula-identidad" in message.body
+
+
+async def test_the_walk_in_desk_has_the_same_panel(centre: Centre) -> None:
+    """At the desk (/puesto), the ejecutivo serving a walk-in reads the same knowledge base."""
+    playwright_api = require_chromium()
+    expect = playwright_api.expect
+    KnowledgeBase(centre.engine).upsert(
+        parse_tramites_gub((DATA / "tramites_gub.csv").read_bytes(), "tramites_gub.csv")
+    )
+    async with playwright_api.async_playwright() as pw:
+        browser = await launch(pw)
+        try:
+            desk = await browser.new_page(viewport=VIEWPORT, locale="es-UY")
+            await log_in_page(desk, centre.base, centre.desk_user, PASSWORD)
+            await desk.goto(f"http://{centre.base}/puesto")
+            await desk.click("#tomar-puesto")
+            await desk.wait_for_selector("#llamar-siguiente")
+            await expect(desk.locator("#conocimiento")).to_be_hidden()
+            await desk.locator("#abrir-tramites").click()
+            await expect(desk.locator("#buscar-tramite")).to_be_focused()
+            await desk.keyboard.type("pasaporte", delay=30)
+            first = desk.locator("#conocimiento-resultados .tramite").first
+            await expect(first.locator("summary")).to_contain_text("Solicitud de Pasaporte")
+            await expect(first).to_contain_text("Cédula de identidad vigente.")
+            assert await axe_violations(desk) == []
+            await desk.keyboard.press("Escape")
+            await expect(desk.locator("#conocimiento")).to_be_hidden()
+        finally:
+            await browser.close()

@@ -77,7 +77,7 @@ def _call(
 
 
 def _person(panel: Panel, *, contact: bool = True) -> tuple[int, str]:
-    number = "09" + f"{uuid.uuid4().int % 10_000_000:07d}"
+    number = "099" + f"{uuid.uuid4().int % 1_000_000:06d}"
     consents = ["identificacion", "contacto"] if contact else ["identificacion"]
     person = PersonRegistry(panel.engine).register(
         given_names="Lucía",

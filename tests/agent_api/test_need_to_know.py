@@ -279,6 +279,9 @@ def test_pending_wrapups_and_ticket_reads_are_audited(desk: Panel) -> None:
     assert client.get("/agente").status_code == 200
     pending = AuditLog(desk.engine).query(action="pending_read", actor_id=desk.users[agent])
     assert len(pending) == 2
+    # Its pending cases (person and contact) are a read of their own.
+    cases = AuditLog(desk.engine).query(action="followups_read", actor_id=desk.users[agent])
+    assert len(cases) == 1 and cases[0].details["reason"] == "own pending cases"
     person = _person(desk)
     ticket = _ticket(desk, person)
     assert desk.client(desk.usernames[S]).get(f"/api/tickets/{ticket}").status_code == 200

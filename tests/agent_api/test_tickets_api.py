@@ -577,6 +577,9 @@ NEW_ENDPOINTS = [
     ("POST", "/api/tickets/2026-000001/close"),
     ("POST", "/api/tickets/2026-000001/reopen"),
     ("POST", "/api/tickets/2026-000001/notes"),
+    # Email tickets (who may: tests/agent_api/test_mail_tickets.py).
+    ("POST", "/api/tickets/2026-000001/person"),
+    ("GET", "/api/tickets/2026-000001/attachments/1"),
     ("GET", "/api/sla-alerts"),
     ("POST", "/api/sla-alerts/1/ack"),
     ("GET", "/api/crm/failures"),
@@ -602,6 +605,7 @@ def test_every_new_endpoint_needs_a_session(world: World) -> None:
 def openapi_path(path: str) -> str:
     """One of NEW_ENDPOINTS as the OpenAPI document names it."""
     bare = path.replace("2026-000001", "{number}").replace("/1/", "/{id}/")
+    bare = bare.replace("/attachments/1", "/attachments/{attachment_id}")
     bare = bare.replace("persons/{id}", "persons/{person_id}")
     bare = bare.replace("sla-alerts/{id}", "sla-alerts/{alert_id}")
     bare = bare.replace("failures/{id}", "failures/{outbox_id}")

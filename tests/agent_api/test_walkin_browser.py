@@ -234,6 +234,7 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre) -> No
             # Serve: the person reception identified, the wrap-up, a derivation.
             await desk.click("#atender")
             await expect(desk.locator("#persona")).to_contain_text("María Pérez")
+            await expect(desk.locator("#abrir-tramites")).to_be_visible()  # knowledge panel
             await _clean(desk, "puesto atendiendo")
             form = desk.locator("form.wrapup")
             await form.locator("select[name=attention_type]").select_option("tramite")

@@ -293,23 +293,7 @@
       event.preventDefault();
       const card = $("llamada");
       if (card) card.focus();
-    } else if (key === "t") {
-      event.preventDefault();
-      openKnowledge(true);
     }
-  }
-
-  // The knowledge panel floats over the workspace: opened, it covers part of
-  // the right column; closed, it takes no room (the call, the person and the
-  // wrap-up stay where they are at 1366x768).
-  function openKnowledge(open) {
-    const panel = $("conocimiento");
-    const toggle = $("abrir-tramites");
-    if (!panel || !toggle) return;
-    panel.hidden = !open;
-    toggle.setAttribute("aria-expanded", String(open));
-    if (open) $("buscar-tramite").focus();
-    else toggle.focus();
   }
 
   // ----------------------------------------------------------- clicks
@@ -330,25 +314,6 @@
       offerContacts(form, link.dataset.contactos || "");
       return;
     }
-    if (event.target.closest("#abrir-tramites")) {
-      openKnowledge($("conocimiento").hidden);
-      return;
-    }
-    if (event.target.closest("[data-cerrar-tramites]")) {
-      openKnowledge(false);
-      return;
-    }
-    const topic = event.target.closest("[data-tema]");
-    if (topic) {
-      // A trámite found in the knowledge panel becomes the wrap-up's topic.
-      const form = visibleForm();
-      if (!form) return;
-      const select = form.querySelector("select[name=topic_id]");
-      select.value = topic.dataset.tema;
-      select.dispatchEvent(new Event("change", { bubbles: true }));
-      topic.textContent = `«${topic.dataset.temaNombre}» elegido en el cierre`;
-      return;
-    }
     if (event.target.id === "avisos" && "Notification" in window) {
       Notification.requestPermission().then((answer) => {
         event.target.textContent = answer === "granted" ? "Avisos en el escritorio permitidos" : "Avisos no permitidos";
@@ -358,12 +323,6 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     document.addEventListener("keydown", onKey);
-    const knowledge = $("conocimiento");
-    if (knowledge) {
-      knowledge.addEventListener("keydown", (event) => {
-        if (event.key === "Escape") { event.preventDefault(); openKnowledge(false); }
-      });
-    }
     const forms = document.getElementById("cierre-formularios");
     for (const form of forms.querySelectorAll("form.wrapup")) restoreDraft(form);
     forms.addEventListener("input", (event) => {

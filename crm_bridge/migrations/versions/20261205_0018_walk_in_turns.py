@@ -176,7 +176,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("call_surveys") as batch:
+    # A plain DROP COLUMN (SQLite 3.35+): recreating call_surveys would trip
+    # the attentions triggers that name it (migration 0003).
+    with op.batch_alter_table("call_surveys", recreate="never") as batch:
         batch.drop_column("comment")
     with op.batch_alter_table("kiosk_links") as batch:
         batch.drop_constraint(op.f("fk_kiosk_links_desk_id_service_desks"), type_="foreignkey")

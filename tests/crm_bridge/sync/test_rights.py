@@ -26,7 +26,7 @@ from crm_bridge.models import (
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.adapter import attention_key, person_key
 from crm_bridge.sync.jobs import CrmSync
-from crm_bridge.sync.outbox import OutboxRelay, OutboxStore
+from crm_bridge.sync.outbox import Entity, OutboxRelay, OutboxStore, add_rows
 from crm_bridge.sync.rights import ERASED_TEXT, PersonRights
 from crm_bridge.sync.testing import FakeVtiger
 from crm_bridge.sync.vtiger import VtigerAdapter
@@ -172,19 +172,48 @@ def test_deletion_erases_the_person_anonymises_calls_and_reaches_the_crm(
     engine: Engine, crm: FakeVtiger, runner: OutboxRelay
 ) -> None:
     person_id, officer, _ = _setup(engine)
+    # Her call's wrap-up and her ticket reach vTiger (a ModComments note, a HelpDesk ticket).
+    with Session(engine) as session, session.begin():
+        at = datetime(2026, 11, 24, 9, 5, tzinfo=UTC)
+        wrapup = AttentionWrapup(
+            system=SYSTEM,
+            linkedid="1763971200.1",
+            attention_type="consulta",
+            notes="María pide el duplicado del carné, cédula 1.234.567-2",
+            resolution="derivada",
+            person_id=person_id,
+            wrapup_started_at=at,
+            wrapup_ended_at=at,
+        )
+        session.add(wrapup)
+        session.flush()
+        add_rows(session, Entity.WRAPUP, [wrapup.id])
+        add_rows(session, Entity.TICKET, session.scalars(select(Ticket.id)).all())
     _sync(engine, runner)
     assert crm.creates == {
         "Users": 0,
         "Contacts": 1,
         "PBXManager": 1,
         "Calendar": 0,
-        "HelpDesk": 0,
-        "ModComments": 0,
+        "HelpDesk": 1,
+        "ModComments": 1,
     }
+    [note] = crm.records["ModComments"].values()
+    [helpdesk] = crm.records["HelpDesk"].values()
+    assert "cédula 1.234.567-2" in note["commentcontent"]
+    assert "Pide duplicado" in helpdesk["description"]
+    assert helpdesk["contact_id"] in crm.records["Contacts"]
     result = PersonRights(engine).erase(person_id, actor_id=officer)
     assert (result.attentions_anonymised, result.tickets_unlinked) == (1, 1)
     _sync(engine, runner)
     assert crm.records["Contacts"] == {}
+    # Ley 18.331: what vTiger holds of her is anonymised in place, the figures stay.
+    assert "1.234.567-2" not in note["commentcontent"]
+    assert "Tipo: Consulta" in note["commentcontent"]
+    assert "Pide duplicado" not in helpdesk["description"]
+    assert ERASED_TEXT in helpdesk["description"]
+    assert helpdesk["contact_id"] == ""
+    assert (crm.creates["ModComments"], crm.creates["HelpDesk"]) == (1, 1)
     [call] = crm.records_where("PBXManager", "sourceuuid", attention_key(SYSTEM, "1763971200.1"))
     assert (call["customernumber"], call["customer"]) == ("", "")
     assert crm.creates["PBXManager"] == 1
@@ -206,7 +235,7 @@ def test_deletion_erases_the_person_anonymises_calls_and_reaches_the_crm(
         (
             "supresion",
             officer,
-            {"attentions_anonymised": 1, "tickets_unlinked": 1, "wrapups_cleared": 0},
+            {"attentions_anonymised": 1, "tickets_unlinked": 1, "wrapups_cleared": 1},
         )
     ]
 
