@@ -392,7 +392,12 @@ async def save_wrapup(system: str, linkedid: str, request: Request, user: Ejecut
     return pages.render(
         request,
         "agente/_cierre_ok.html",
-        {"dom_id": call_id.dom_id, "caller": form.get("caller", ""), "ticket": ticket},
+        {
+            "dom_id": call_id.dom_id,
+            "caller": form.get("caller", ""),
+            "ticket": ticket,
+            "system": system,
+        },
         user=user,
     )
 
