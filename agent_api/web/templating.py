@@ -64,6 +64,7 @@ class Pages:
         self.env.filters["duracion"] = formatting.duration
         for name, table in labels.ALL.items():
             self.env.filters[name] = lambda v, t=table: labels.label(t, v)
+        self.env.filters["nota_solicitud"] = labels.ticket_note
 
     def render(
         self,

@@ -25,3 +25,28 @@ def test_a_phone_wrap_up_names_the_caller() -> None:
         {"dom_id": "x", "caller": "099123456", "ticket": None, "system": "pbx1"},
     )
     assert "Cierre registrado para la llamada de 099 123 456." in html
+
+
+def test_a_ticket_response_names_its_means_in_words() -> None:
+    """Agent's view of a ticket: "Respondida: via log" showed the means' raw code."""
+    ticket = {
+        "number": "2026-000002",
+        "status": "respondida",
+        "overdue": False,
+        "request_type": "consulta",
+        "topic": "Cédula de identidad",
+        "channel": "web",
+        "created_at": None,
+        "due_at": None,
+        "description": "",
+        "timeline": [
+            {"at": None, "to_status": "respondida", "action": "responder", "notes": "via log"},
+            {"at": None, "to_status": None, "action": "nota", "notes": "via email"},
+            {"at": None, "to_status": None, "action": "nota", "notes": "Llamó de nuevo"},
+        ],
+    }
+    html = PAGES.fragment("agente/_solicitud.html", {"t": ticket})
+    assert "via " not in html and ": nota" not in html
+    assert "Respondida: Registrada sin envío" in html
+    assert "Nota: Enviada por correo electrónico" in html
+    assert "Nota: Llamó de nuevo" in html
