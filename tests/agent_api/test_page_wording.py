@@ -97,3 +97,12 @@ def test_the_history_shows_topics_in_words_never_codes() -> None:
         "Estado de una solicitud",
         "Cédula de identidad: renovación",
     ]
+
+
+def test_a_public_page_says_how_long_to_wait_in_minutes() -> None:
+    """Seen on /seguimiento: "Intente de nuevo en 3597 segundos"."""
+    from agent_api.web.publico import wait_words
+
+    assert wait_words(3597) == "60 minutos"
+    assert wait_words(61) == "2 minutos" and wait_words(60) == "1 minuto"
+    assert wait_words(45) == "45 segundos" and wait_words(1) == "1 segundo"
