@@ -64,6 +64,25 @@ CONSENT = {
     "avisos_sms": "Avisos de sus solicitudes por SMS",
 }
 DELIVERY = {"entregada": "Entregada", "fallida": "No entregada"}
+# Topics and options the IVR flows set (ivr/flows/default.yaml): what the caller chose.
+IVR_TOPIC = {
+    "consultas": "Consultas",
+    "reclamos": "Reclamos",
+    "estado": "Estado de una solicitud",
+    "estado_solicitud": "Estado de una solicitud",
+    "ejecutivo": "Hablar con un ejecutivo",
+}
+
+
+def menu_topic(code: object) -> str:
+    """What the caller chose in the menu, in words: a flow's own topic that has
+    no words here is shown readable ("renovacion_cedula" → "Renovacion cedula")."""
+    text = "" if code is None else str(code)
+    if not text:
+        return ""
+    return IVR_TOPIC.get(text) or text.replace("_", " ").capitalize()
+
+
 # How a ticket's response went out (crm_bridge.responders' means).
 MEANS = {"email": "Correo electrónico", "sms": "SMS", "log": "Registro interno (sin envío)"}
 TICKET_ACTION = {

@@ -50,3 +50,50 @@ def test_a_ticket_response_names_its_means_in_words() -> None:
     assert "Respondida: Registrada sin envío" in html
     assert "Nota: Enviada por correo electrónico" in html
     assert "Nota: Llamó de nuevo" in html
+
+
+def test_the_menu_topic_is_shown_in_words() -> None:
+    from agent_api.web.labels import menu_topic
+
+    assert menu_topic("estado_solicitud") == "Estado de una solicitud"
+    assert menu_topic("renovacion_cedula") == "Renovacion cedula"
+    assert menu_topic(None) == "" and menu_topic("") == ""
+
+
+def test_the_history_shows_topics_in_words_never_codes() -> None:
+    """Seen in the demo: 'Atención: estado_solicitud' (a call's menu topic) and
+    'Atención: T001' (a web request's catalogue code) in a person's history."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from agent_api.web.agente import _history_rows
+    from crm_bridge.history import EntryKind, HistoryEntry, HistoryPage
+
+    at = datetime(2026, 12, 5, 6, 0, tzinfo=UTC)
+    entries = (
+        HistoryEntry(
+            EntryKind.ATTENTION,
+            at,
+            "a1",
+            "telefonico",
+            "abandoned",
+            "abandoned",
+            {"topic": "estado_solicitud"},
+        ),
+        HistoryEntry(
+            EntryKind.ATTENTION, at, "a2", "web", "answered", "answered", {"topic": "T001"}
+        ),
+    )
+    history = SimpleNamespace(
+        page=lambda person_id, page, page_size: HistoryPage(person_id, 1, 5, entries, False)
+    )
+    topic = SimpleNamespace(code="T001", name="Cédula de identidad: renovación")
+    services = SimpleNamespace(
+        wrapups=SimpleNamespace(details_of=lambda ids: {}),
+        catalog=SimpleNamespace(topics=lambda include_inactive=False: [topic]),
+    )
+    rows, _ = _history_rows(services, history, 1, 1, None)  # type: ignore[arg-type]
+    assert [r["topic"] for r in rows] == [
+        "Estado de una solicitud",
+        "Cédula de identidad: renovación",
+    ]
