@@ -106,3 +106,29 @@ def test_a_public_page_says_how_long_to_wait_in_minutes() -> None:
     assert wait_words(3597) == "60 minutos"
     assert wait_words(61) == "2 minutos" and wait_words(60) == "1 minuto"
     assert wait_words(45) == "45 segundos" and wait_words(1) == "1 segundo"
+
+
+def test_a_free_desk_sees_new_turns_without_a_reload() -> None:
+    """Seen in the demo: the desk said 'Nadie espera.' 20 s after reception gave
+    two turns, until the ejecutivo reloaded the page."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from agent_api.workspace import Workspace
+
+    desk = SimpleNamespace(id=1, name="Puesto 1", point_id=1, topic_ids=())
+    context = {
+        "desk": desk,
+        "point": SimpleNamespace(id=1, name="Centro"),
+        "waiting": [],
+        "current": None,
+        "current_topic": "",
+        "status_labels": {},
+        "message": None,
+        "now": datetime.now(UTC),
+        "ws": Workspace(),
+        "evaluation_offered": None,
+        "link_contacts": [],
+    }
+    html = PAGES.fragment("presencial/_puesto_trabajo.html", context)
+    assert 'hx-get="/puesto/panel"' in html and "every 10s" in html
