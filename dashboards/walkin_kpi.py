@@ -14,11 +14,12 @@ Per service point and topic, over the turns given in a span (crm_bridge.turns.Tu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from crm_bridge.turn_rules import TurnStatus
 from crm_bridge.turns import TurnFacts
+from dashboards.indicators import ScoreCounts, tally_scores
 
 
 @dataclass(slots=True)
@@ -35,8 +36,8 @@ class WalkinTally:
     attention_seconds_sum: float = 0.0
     no_shows: int = 0
     cancelled: int = 0
-    evaluations: int = 0
-    score_sum: int = 0
+    # The CSAT rule of the indicators, so a walk-in score counts as a phone one.
+    scores: ScoreCounts = field(default_factory=ScoreCounts)
 
     @property
     def within_target_pct(self) -> float | None:
@@ -51,8 +52,16 @@ class WalkinTally:
         return None if not self.served else self.attention_seconds_sum / self.served
 
     @property
+    def evaluations(self) -> int:
+        return self.scores.responses
+
+    @property
+    def score_sum(self) -> int:
+        return self.scores.score_sum
+
+    @property
     def mean_score(self) -> float | None:
-        return None if not self.evaluations else self.score_sum / self.evaluations
+        return self.scores.mean
 
 
 def tally(facts: Iterable[TurnFacts], now: datetime) -> list[WalkinTally]:
@@ -82,6 +91,5 @@ def tally(facts: Iterable[TurnFacts], now: datetime) -> list[WalkinTally]:
         if f.status is TurnStatus.CANCELLED:
             t.cancelled += 1
         if f.survey_score is not None:
-            t.evaluations += 1
-            t.score_sum += f.survey_score
+            t.scores += tally_scores([f.survey_score])
     return [out[k] for k in sorted(out)]

@@ -53,7 +53,7 @@ from agent_api.schemas import (
 from agent_api.services import PanelServices
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form, read_form_lists
-from agent_api.web.labels import ATTENTION_TYPE, CONSENT, RESOLUTION
+from agent_api.web.labels import ATTENTION_TYPE, CONSENT, RESOLUTION, menu_topic
 from agent_api.web.labels import DELIVERY as DELIVERY_WORDS
 from agent_api.web.labels import OUTCOME as OUTCOME_WORDS
 from agent_api.web.labels import TICKET_STATUS as TICKET_WORDS
@@ -392,7 +392,12 @@ async def save_wrapup(system: str, linkedid: str, request: Request, user: Ejecut
     return pages.render(
         request,
         "agente/_cierre_ok.html",
-        {"dom_id": call_id.dom_id, "caller": form.get("caller", ""), "ticket": ticket},
+        {
+            "dom_id": call_id.dom_id,
+            "caller": form.get("caller", ""),
+            "ticket": ticket,
+            "system": system,
+        },
         user=user,
     )
 
@@ -738,6 +743,8 @@ def _history_rows(
     has_more = result.has_more
     linkedids = [e.reference for e in entries if e.kind.value == "atencion"]
     wrapups = services.wrapups.details_of(linkedids)
+    # A web or walk-in attention's topic is a catalogue code; a call's, the menu's.
+    catalog = {t.code: t.name for t in services.catalog.topics(include_inactive=True)}
     rows_out = []
     for e in entries:
         row: dict[str, Any] = {
@@ -753,7 +760,8 @@ def _history_rows(
         if e.kind.value == "atencion":
             resolution, notes, kind, topic_name = wrapups.get(e.reference, (None,) * 4)
             row["agent"] = e.details.get("agent")
-            row["topic"] = topic_name or e.details.get("topic")
+            raw = e.details.get("topic")
+            row["topic"] = topic_name or catalog.get(str(raw)) or menu_topic(raw) or None
             outcome = OUTCOME_WORDS.get(e.status or "", "Otro")
             if resolution:
                 outcome += " · " + RESOLUTION.get(resolution, "")

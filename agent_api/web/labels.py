@@ -64,6 +64,51 @@ CONSENT = {
     "avisos_sms": "Avisos de sus solicitudes por SMS",
 }
 DELIVERY = {"entregada": "Entregada", "fallida": "No entregada"}
+# Topics and options the IVR flows set (ivr/flows/default.yaml): what the caller chose.
+IVR_TOPIC = {
+    "consultas": "Consultas",
+    "reclamos": "Reclamos",
+    "estado": "Estado de una solicitud",
+    "estado_solicitud": "Estado de una solicitud",
+    "ejecutivo": "Hablar con un ejecutivo",
+}
+
+
+def menu_topic(code: object) -> str:
+    """What the caller chose in the menu, in words: a flow's own topic that has
+    no words here is shown readable ("renovacion_cedula" → "Renovacion cedula")."""
+    text = "" if code is None else str(code)
+    if not text:
+        return ""
+    return IVR_TOPIC.get(text) or text.replace("_", " ").capitalize()
+
+
+# How a ticket's response went out (crm_bridge.responders' means).
+MEANS = {"email": "Correo electrónico", "sms": "SMS", "log": "Registro interno (sin envío)"}
+TICKET_ACTION = {
+    "crear": "Creada",
+    "derivar": "Derivada",
+    "tomar": "Tomada",
+    "responder": "Respondida",
+    "cerrar": "Cerrada",
+    "reabrir": "Reabierta",
+    "nota": "Nota",
+}
+# crm_bridge.tickets notes a response's means as "via <means>" (kept as stored).
+_SENT_VIA = {
+    "email": "Enviada por correo electrónico",
+    "sms": "Enviada por SMS",
+    "log": "Registrada sin envío",
+}
+
+
+def ticket_note(text: object) -> str:
+    """A ticket event's note in words: "via email" becomes "Enviada por correo
+    electrónico"; a note a person wrote is shown as written."""
+    note = "" if text is None else str(text)
+    if note.startswith("via "):
+        return _SENT_VIA.get(note[4:], note)
+    return note
 
 
 def label(table: dict[str, str], value: object) -> str:
@@ -84,6 +129,8 @@ ALL = {
     "tipo_historial": HISTORY_KIND,
     "consentimiento": CONSENT,
     "entrega": DELIVERY,
+    "medio": MEANS,
+    "accion_solicitud": TICKET_ACTION,
 }
 
 

@@ -93,6 +93,14 @@ class PublicPages:
         return TimestampSigner(self.secret_key, salt="atiende-public-form")
 
 
+def wait_words(seconds: int) -> str:
+    """How long to wait, as a citizen reads it: "3597 segundos" is "60 minutos"."""
+    if seconds < 60:
+        return "1 segundo" if seconds == 1 else f"{max(seconds, 0)} segundos"
+    minutes = -(-seconds // 60)
+    return "1 minuto" if minutes == 1 else f"{minutes} minutos"
+
+
 def _public(request: Request) -> PublicPages | None:
     found: PublicPages | None = getattr(request.app.state, "public", None)
     return found
@@ -315,7 +323,8 @@ async def solicitud_submit(request: Request) -> HTMLResponse:
             [
                 (
                     None,
-                    f"Recibimos muchas solicitudes desde su conexión. Intente en {wait} segundos.",
+                    "Recibimos muchas solicitudes desde su conexión. "
+                    f"Intente en {wait_words(wait)}.",
                 )
             ],
             status_code=429,
@@ -442,7 +451,7 @@ async def tracking_lookup(request: Request) -> HTMLResponse:
         return _tracking(
             request,
             public,
-            [(None, f"Hubo demasiados intentos. Intente de nuevo en {wait} segundos.")],
+            [(None, f"Hubo demasiados intentos. Intente de nuevo en {wait_words(wait)}.")],
             number=number,
             status_code=429,
             headers={"Retry-After": str(wait)},

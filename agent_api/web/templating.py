@@ -64,6 +64,8 @@ class Pages:
         self.env.filters["duracion"] = formatting.duration
         for name, table in labels.ALL.items():
             self.env.filters[name] = lambda v, t=table: labels.label(t, v)
+        self.env.filters["nota_solicitud"] = labels.ticket_note
+        self.env.filters["tema_menu"] = labels.menu_topic
 
     def render(
         self,

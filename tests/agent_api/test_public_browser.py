@@ -10,8 +10,10 @@ then the same person calls and the phone agent's pop shows yesterday's web
 request in the person's timeline and among the open requests. axe-core
 checks every state of the public pages.
 
-The call is driven through the PopHub's events (AgentRinging, CallAnswered),
-the path the bridge feeds from Asterisk, as the other workspace browser tests do.
+The call goes the real way: the simulated Asterisk places it from her number
+through the FastAGI IVR into the queue, the AMI bridge tracks it and feeds the
+pop hub (tests/support/pbx.py), and the agent's browser gets it over the
+WebSocket.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +34,11 @@ from crm_bridge.notifications import CitizenNotices
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.responders import OutgoingMessage
 from crm_bridge.tickets import TicketService
-from telephony.domain import AgentRinging, CallAnswered, CallKey
+from telephony.simulator.model import CallerSpec
 from tests.agent_api.conftest import PASSWORD, Panel, build_panel
 from tests.agent_api.test_tickets_api import ALWAYS_OPEN
 from tests.support.browser import AXE, CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.support.pbx import always_open_flows, simulated_pbx
 from tests.support.web import served
 
 pytestmark = pytest.mark.postgres
@@ -60,6 +64,7 @@ class World:
     base: str
     mail: Recorder
     topic: str
+    database_url: str
 
 
 @pytest.fixture
@@ -85,7 +90,7 @@ async def world(panel_db: str) -> AsyncIterator[World]:
         object.__setattr__(
             panel.app.state.services, "allowed_origins", frozenset({f"http://{base}"})
         )
-        yield World(panel, base, mail, topic)
+        yield World(panel, base, mail, topic, panel_db)
     await panel.hub.close()
     panel.engine.dispose()
 
@@ -126,7 +131,7 @@ async def log_in(page: Any, base: str, username: str) -> None:
     await page.wait_for_url(lambda url: "/ingresar" not in url)
 
 
-async def test_a_web_request_from_the_form_to_the_phone_agent(world: World) -> None:
+async def test_a_web_request_from_the_form_to_the_phone_agent(world: World, tmp_path: Path) -> None:
     playwright_api = require_chromium()
     expect = playwright_api.expect
     base = f"http://{world.base}"
@@ -218,19 +223,24 @@ async def test_a_web_request_from_the_form_to_the_phone_agent(world: World) -> N
             iface = world.panel.interfaces[agent]
             await log_in(office, world.base, agent)
             await office.wait_for_selector("body[data-socket=open]")
-            key = CallKey("pbx", uuid.uuid4().hex)
-            now = time.time()
-            world.panel.hub.publish(
-                [AgentRinging(now, key, "consultas", iface, "Ejecutivo", "099123456", "", {}, 4.0)]
-            )
-            await expect(office.locator("#persona")).to_contain_text("Ana Pérez")
-            world.panel.hub.publish(
-                [CallAnswered(now + 1, key, "consultas", iface, "Ejecutivo", 4.0)]
-            )
-            history = office.locator("#historial")
-            await expect(history).to_contain_text("Web")
-            await expect(history).to_contain_text(number)
-            await expect(office.locator("#persona")).to_contain_text(world.topic)
+            # She keys 1 (it is her number) and 0 (an agent): the queue rings this agent.
+            async with simulated_pbx(
+                world.panel.engine,
+                world.database_url,
+                world.panel.hub,
+                always_open_flows(tmp_path),
+                queues={"consultas": [(iface.removeprefix("PJSIP/"), "Ejecutivo")]},
+                system_name="pbx-web",
+                speed=10,
+            ) as pbx:
+                pbx.call(CallerSpec("099123456", "", ("1", "0"), delay=1.0, talk=900.0))
+                await expect(office.locator("#persona")).to_contain_text(
+                    "Ana Pérez", timeout=30_000
+                )
+                history = office.locator("#historial")
+                await expect(history).to_contain_text("Web", timeout=30_000)
+                await expect(history).to_contain_text(number)
+                await expect(office.locator("#persona")).to_contain_text(world.topic)
             assert off_origin == []
         finally:
             await browser.close()

@@ -4,7 +4,8 @@ Reception identifies María by her cédula and gives her a turn; the waiting-roo
 display (a kiosk link, no login) shows it when a desk calls it; the ejecutivo
 at the desk serves her with the phone workspace's person card and wrap-up,
 derives a ticket and finishes; the desk's tablet (another kiosk link) offers
-that attention and María scores 4. When María then calls, the phone agent's
+that attention and María scores 4. When María then calls (the simulated
+Asterisk, the real IVR and bridge: tests/support/pbx.py), the phone agent's
 workspace shows the walk-in, its evaluation and its ticket in her history.
 axe-core finds no violation on /recepcion, /puesto, /sala and /evaluacion.
 """
@@ -15,6 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,11 +39,12 @@ from crm_bridge.persons import PersonRegistry
 from crm_bridge.tickets import TicketService
 from crm_bridge.turns import TurnService
 from dashboards.kiosk import DESK_TABLET, ROOM_DISPLAY, KioskLinks
-from telephony.domain import AgentRinging, CallAnswered, CallKey
+from telephony.simulator.model import CallerSpec
 from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords
 from tests.agent_api.test_need_to_know import ALWAYS_OPEN
 from tests.agent_api.test_workspace_browser import _cedula
 from tests.support.browser import VIEWPORT, axe_violations, launch, log_in_page, require_chromium
+from tests.support.pbx import always_open_flows, simulated_pbx
 from tests.support.web import served
 
 pytestmark = pytest.mark.postgres
@@ -62,6 +65,7 @@ class Centre:
     phone: str
     room_token: str
     tablet_token: str
+    database_url: str = ""
     turns: Any = None
     desk_user_id: int = 0
     desk_id: int = 0
@@ -146,6 +150,7 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
             phone,
             room,
             tablet,
+            panel_db,
             turns,
             bruno.id,
             desk.id,
@@ -176,7 +181,7 @@ async def _clean(page: Any, name: str) -> None:
     assert found == [], f"{name}: {found}"
 
 
-async def test_walk_in_from_reception_to_the_phone_history(centre: Centre) -> None:
+async def test_walk_in_from_reception_to_the_phone_history(centre: Centre, tmp_path: Path) -> None:
     api = require_chromium()
     expect = api.expect
     async with api.async_playwright() as pw:
@@ -280,35 +285,29 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre) -> No
             assert survey.score == 4
             assert ticket.channel == "presencial" and ticket.person_id == centre.maria_id
 
-            # María calls: the phone agent's workspace shows the walk-in in her history.
+            # María calls: the IVR knows her number (she confirms with 1, then 0
+            # for an agent), the queue rings Carla, and Carla's workspace shows
+            # the walk-in in her history.
             phone = await browser.new_page(viewport=VIEWPORT, locale="es-UY")
             await log_in_page(phone, centre.base, centre.phone_agent, PASSWORD)
             await phone.wait_for_selector("body[data-socket=open]")
-            key = CallKey("pbx-walkin", f"call-{int(time.time() * 1000)}")
-            now = time.time()
-            centre.hub.publish(
-                [
-                    AgentRinging(
-                        now,
-                        key,
-                        "consultas",
-                        centre.phone_iface,
-                        "Carla Teléfono",
-                        centre.phone,
-                        "",
-                        {},
-                        5.0,
-                    )
-                ]
-            )
-            await expect(phone.locator("#persona")).to_contain_text("María Pérez")
-            centre.hub.publish(
-                [CallAnswered(now + 1, key, "consultas", centre.phone_iface, "Carla Teléfono", 5.0)]
-            )
-            history = phone.locator("#historial")
-            await expect(history).to_contain_text("Presencial", timeout=10_000)
-            await expect(history).to_contain_text("evaluación 4/5")
-            await expect(history).to_contain_text(ticket.number)
+            async with simulated_pbx(
+                centre.engine,
+                centre.database_url,
+                centre.hub,
+                always_open_flows(tmp_path),
+                queues={"consultas": [(centre.phone_iface.removeprefix("PJSIP/"), "Carla")]},
+                system_name="pbx-walkin",
+                speed=10,
+            ) as pbx:
+                pbx.call(CallerSpec(centre.phone, "", ("1", "0"), delay=1.0, talk=900.0))
+                await expect(phone.locator("#persona")).to_contain_text(
+                    "María Pérez", timeout=30_000
+                )
+                history = phone.locator("#historial")
+                await expect(history).to_contain_text("Presencial", timeout=30_000)
+                await expect(history).to_contain_text("evaluación 4/5")
+                await expect(history).to_contain_text(ticket.number)
 
             # A second visit, served at the same desk: this time the link goes by SMS
             # (no SMS gateway here: the log responder records it, nothing leaves).

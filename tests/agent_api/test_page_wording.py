@@ -1,0 +1,108 @@
+"""What the pages say, rendered from their templates: words for people, never
+phone wording on a walk-in nor a raw code (checked by a person walking the demo)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from agent_api.web.templating import Pages
+
+PAGES = Pages(ZoneInfo("America/Montevideo"))
+
+
+def test_a_walk_in_wrap_up_is_not_called_a_phone_call() -> None:
+    html = PAGES.fragment(
+        "agente/_cierre_ok.html",
+        {"dom_id": "x", "caller": "", "ticket": "2026-000001", "system": "atiende:presencial"},
+    )
+    assert "llamada" not in html and "número desconocido" not in html
+    assert "atención presencial" in html and "2026-000001" in html
+
+
+def test_a_phone_wrap_up_names_the_caller() -> None:
+    html = PAGES.fragment(
+        "agente/_cierre_ok.html",
+        {"dom_id": "x", "caller": "099123456", "ticket": None, "system": "pbx1"},
+    )
+    assert "Cierre registrado para la llamada de 099 123 456." in html
+
+
+def test_a_ticket_response_names_its_means_in_words() -> None:
+    """Agent's view of a ticket: "Respondida: via log" showed the means' raw code."""
+    ticket = {
+        "number": "2026-000002",
+        "status": "respondida",
+        "overdue": False,
+        "request_type": "consulta",
+        "topic": "Cédula de identidad",
+        "channel": "web",
+        "created_at": None,
+        "due_at": None,
+        "description": "",
+        "timeline": [
+            {"at": None, "to_status": "respondida", "action": "responder", "notes": "via log"},
+            {"at": None, "to_status": None, "action": "nota", "notes": "via email"},
+            {"at": None, "to_status": None, "action": "nota", "notes": "Llamó de nuevo"},
+        ],
+    }
+    html = PAGES.fragment("agente/_solicitud.html", {"t": ticket})
+    assert "via " not in html and ": nota" not in html
+    assert "Respondida: Registrada sin envío" in html
+    assert "Nota: Enviada por correo electrónico" in html
+    assert "Nota: Llamó de nuevo" in html
+
+
+def test_the_menu_topic_is_shown_in_words() -> None:
+    from agent_api.web.labels import menu_topic
+
+    assert menu_topic("estado_solicitud") == "Estado de una solicitud"
+    assert menu_topic("renovacion_cedula") == "Renovacion cedula"
+    assert menu_topic(None) == "" and menu_topic("") == ""
+
+
+def test_the_history_shows_topics_in_words_never_codes() -> None:
+    """Seen in the demo: 'Atención: estado_solicitud' (a call's menu topic) and
+    'Atención: T001' (a web request's catalogue code) in a person's history."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from agent_api.web.agente import _history_rows
+    from crm_bridge.history import EntryKind, HistoryEntry, HistoryPage
+
+    at = datetime(2026, 12, 5, 6, 0, tzinfo=UTC)
+    entries = (
+        HistoryEntry(
+            EntryKind.ATTENTION,
+            at,
+            "a1",
+            "telefonico",
+            "abandoned",
+            "abandoned",
+            {"topic": "estado_solicitud"},
+        ),
+        HistoryEntry(
+            EntryKind.ATTENTION, at, "a2", "web", "answered", "answered", {"topic": "T001"}
+        ),
+    )
+    history = SimpleNamespace(
+        page=lambda person_id, page, page_size: HistoryPage(person_id, 1, 5, entries, False)
+    )
+    topic = SimpleNamespace(code="T001", name="Cédula de identidad: renovación")
+    services = SimpleNamespace(
+        wrapups=SimpleNamespace(details_of=lambda ids: {}),
+        catalog=SimpleNamespace(topics=lambda include_inactive=False: [topic]),
+    )
+    rows, _ = _history_rows(services, history, 1, 1, None)  # type: ignore[arg-type]
+    assert [r["topic"] for r in rows] == [
+        "Estado de una solicitud",
+        "Cédula de identidad: renovación",
+    ]
+
+
+def test_a_public_page_says_how_long_to_wait_in_minutes() -> None:
+    """Seen on /seguimiento: "Intente de nuevo en 3597 segundos"."""
+    from agent_api.web.publico import wait_words
+
+    assert wait_words(3597) == "60 minutos"
+    assert wait_words(61) == "2 minutos" and wait_words(60) == "1 minuto"
+    assert wait_words(45) == "45 segundos" and wait_words(1) == "1 segundo"
