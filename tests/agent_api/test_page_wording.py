@@ -132,3 +132,24 @@ def test_a_free_desk_sees_new_turns_without_a_reload() -> None:
     }
     html = PAGES.fragment("presencial/_puesto_trabajo.html", context)
     assert 'hx-get="/puesto/panel"' in html and "every 10s" in html
+
+
+def test_reception_sees_the_waiting_list_change_without_a_reload() -> None:
+    """Seen in the demo: after giving A-001, reception still said 'Nadie espera.'."""
+    from types import SimpleNamespace
+
+    context = {
+        "request": SimpleNamespace(url=SimpleNamespace(path="/recepcion")),
+        "user": None,
+        "csrf": None,
+        "nav": [],
+        "home": None,
+        "current_path": "/recepcion",
+        "points": [],
+        "point": SimpleNamespace(id=7, name="Centro"),
+        "topics": [],
+        "priorities": [],
+        "waiting": [],
+    }
+    html = PAGES.fragment("presencial/recepcion.html", context)
+    assert 'hx-get="/recepcion?punto=7"' in html and 'hx-select="#espera-recepcion"' in html
