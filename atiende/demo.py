@@ -337,7 +337,7 @@ async def _run(
         )
         print(f"    waiting room {panel.url}{walkin.room}", file=out)
         for desk, path in walkin.tablets:
-            print(f"    tablet {desk:<6}{panel.url}{path}", file=out)
+            print(f"    tablet {desk:<10} {panel.url}{path}", file=out)
     print("Ctrl-C stops.\n", file=out, flush=True)
     stop = stop or asyncio.Event()
     with stop_on_signals(stop), contextlib.suppress(TimeoutError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +29,8 @@ async def test_bounded_demo_stores_attentions_in_its_sqlite_file(tmp_path: Path)
     assert "FastAGI IVR" in text
     # The walk-in part: the receptionist among the users, the room display's link beside them.
     assert "recepcion" in text and "/sala/" in text and "/evaluacion/" in text
+    # Each tablet's link stands apart from its desk's name ("Puesto 1http://" was printed).
+    assert re.search(r"tablet Puesto 1 +http://", text)
     assert "answered    by" in text
     with sqlite3.connect(database) as db:
         rows = dict(
