@@ -6,7 +6,10 @@ its queues with reason "Cierre" (QueuePause with Reason, so Asterisk emits
 QueueMemberPause with PausedReason and supervisors see it), and unpaused
 when the wrap-up of that call is saved or when the maximum passes: the
 queue's `wrapuptime` from queues.conf when it sets one, else the setting
-(default 120 s).
+(ATIENDE_API__WRAPUP_MAX_SECONDS, default 120 s). Past the maximum the agent
+is available again though the form is not saved: the wrap-up stays pending in
+the agent's list (nothing is lost), as a contact centre's maximum after-call
+work time; without it an agent who never saves stays out of the queues.
 
 `deadline_seconds` and `AcwBook` are pure (what to do and when); the
 `AfterCallWork` adapter carries the decisions out through AgentControls and
@@ -99,8 +102,13 @@ class AfterCallWork:
         per_queue: Mapping[str, float] | None = None,
         default_seconds: float = DEFAULT_MAX_SECONDS,
         clock: Callable[[], float] = time.time,
+        speed: float = 1.0,
     ) -> None:
+        """`clock` and `speed`: the demo's simulated time runs `speed` times
+        faster than the wall's, so a deadline in its seconds waits
+        seconds / speed on the event loop (whose timers are wall time)."""
         self._controls = controls
+        self._speed = max(speed, 0.001)
         self._per_queue = dict(per_queue or {})
         self._default = default_seconds
         self._clock = clock
@@ -122,7 +130,7 @@ class AfterCallWork:
         old = self._timers.pop(user_id, None)
         if old is not None:
             old.cancel()
-        self._timers[user_id] = loop.call_later(seconds, self._expired, user_id, call)
+        self._timers[user_id] = loop.call_later(seconds / self._speed, self._expired, user_id, call)
         self._spawn(self._pause(user_id, call, until))
 
     async def wrapup_saved(self, user_id: int, call: CallKey) -> None:

@@ -71,6 +71,11 @@ DEMO_SECRET = "demo"
 DEMO_SYSTEM = "demo-sim"
 # The simulated queues' wrapuptime (queues.conf), for the PBX and the tracker.
 DEMO_WRAPUP_SECONDS = 5.0
+# The longest "Cierre" (after-call) pause in the demo, in simulated seconds:
+# its agents are simulated and nobody saves their wrap-ups, so the default
+# (120 s of the wall, 600 simulated at x5) kept every agent paused and most
+# calls were abandoned. A human agent's form stays open past it (pending).
+DEMO_AFTER_CALL_SECONDS = 15.0
 # The default flow checks office hours (Montevideo); the demo's IVR lives on
 # a Tuesday morning so calls reach the queues whatever the time here.
 OFFICE_HOURS = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)
@@ -265,6 +270,12 @@ async def _run(
         name: QueueConfig(name, wrapup_seconds=DEMO_WRAPUP_SECONDS)
         for name in simulator.pbx.waiting
     }
+    if panel is not None:
+        panel.acw_queues = {
+            name: QueueConfig(name, wrapup_seconds=DEMO_AFTER_CALL_SECONDS) for name in queues
+        }
+        panel.acw_clock = simulator.clock.now
+        panel.acw_speed = simulator.clock.speed
     service = build_bridge(settings, sinks, engine=engine, clock=simulator.clock.now, queues=queues)
     report_settings = settings
 

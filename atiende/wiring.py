@@ -681,6 +681,11 @@ class Panel:
     hub: PopHub
     engine: Engine
     settings: Settings
+    # The demo's simulated PBX: its queues (wrapuptime) and clock, so the
+    # "Cierre" pause ends in simulated time; else queues.conf and the wall.
+    acw_queues: Mapping[str, QueueConfig] | None = None
+    acw_clock: Callable[[], float] = time.time
+    acw_speed: float = 1.0
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
     _app: FastAPI | None = None
@@ -712,14 +717,17 @@ class Panel:
             service.connection.send, originate_context=api.originate_context
         )
         queues = queue_configs(self.settings)
+        acw_queues = self.acw_queues if self.acw_queues is not None else queues
         app = panel_app(
             engine=self.engine,
             hub=self.hub,
             controls=controls,
             after_call=AfterCallWork(
                 controls,
-                per_queue={name: q.wrapup_seconds for name, q in queues.items()},
+                per_queue={name: q.wrapup_seconds for name, q in acw_queues.items()},
                 default_seconds=api.wrapup_max_seconds,
+                clock=self.acw_clock,
+                speed=self.acw_speed,
             ),
             queue_names=list(queues),
             agents_snapshot=service.tracker.agents,

@@ -105,6 +105,33 @@ async def test_pause_at_hangup_unpause_at_save_or_deadline() -> None:
     acw.close()
 
 
+async def test_the_pause_ends_by_itself_at_the_limit_in_the_clocks_time() -> None:
+    # Nobody saves the wrap-up (the demo's simulated agents, an agent who
+    # walked away): at the maximum the agent is available again; the wrap-up
+    # itself stays pending (WrapupStore), only the pause ends. The demo's clock
+    # runs `speed` times faster than the wall: 20 of its seconds at x40.
+    controls = RecordingControls()
+    told: list[dict[str, object]] = []
+    now = [1000.0]
+    acw = AfterCallWork(controls, default_seconds=20.0, clock=lambda: now[0], speed=40.0)
+    acw.interfaces_of = lambda _user: ("PJSIP/1",)
+    acw.notify = lambda _user, frame: told.append(frame)
+    acw.call_ended(7, A, None)
+    acw_now = acw.book.of(7)
+    assert acw_now is not None and acw_now.until == 1020.0
+    await asyncio.sleep(0.01)
+    assert controls.calls == [("pause", "PJSIP/1", ACW_REASON)]  # not before the limit
+    for _ in range(200):  # 0.5 s of the wall; a loaded machine gets up to 10 s
+        if told and told[-1]["type"] == "acw.ended":
+            break
+        await asyncio.sleep(0.05)
+    assert controls.calls == [("pause", "PJSIP/1", ACW_REASON), ("unpause", "PJSIP/1")]
+    assert told[-1]["why"] == "deadline" and acw.book.of(7) is None
+    await acw.wrapup_saved(7, A)  # saving it later: the agent is already available
+    assert len(controls.calls) == 2
+    acw.close()
+
+
 class _RecordingAcw:
     """Stands for AfterCallWork: records when the hub starts after-call work."""
 
