@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -25,7 +25,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from agent_api.after_call import AfterCallWork, attach_after_call
 from agent_api.exceptions import AgentApiError
 from agent_api.followup import FollowUpServices
-from agent_api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit, BodyTooLarge, SecurityHeaders
+from agent_api.middleware import (
+    DEFAULT_MAX_BODY_BYTES,
+    BodyLimit,
+    BodyTooLarge,
+    SecurityHeaders,
+    error_page,
+    wants_html,
+)
 from agent_api.routes import (
     admin_directory,
     admin_topics,
@@ -139,8 +146,11 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies))
 
     @app.exception_handler(BodyTooLarge)
-    async def too_large(request: Request, err: BodyTooLarge) -> JSONResponse:
+    async def too_large(request: Request, err: BodyTooLarge) -> Response:
         log.info("%s %s -> 413: body over %d bytes", request.method, request.url.path, err.limit)
+        if wants_html(request.url.path, request.headers.get("accept", "")):
+            page = error_page("No se pudo enviar", str(err.detail), request.url.path)
+            return HTMLResponse(page, status_code=413, headers={"Connection": "close"})
         return _problem(413, str(err.detail), {"Connection": "close"})
 
     # Numbers and dates out of range for Python itself (an id above SQLite's

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from html import escape
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -62,6 +63,31 @@ def too_large_text(limit: int) -> str:
 
 def _problem(detalle: str) -> bytes:
     return json.dumps({"detalle": detalle}, ensure_ascii=False).encode()
+
+
+# Pages a citizen reaches without logging in: a browser's form post there
+# may not say it accepts HTML, and must still get a page, not JSON.
+PUBLIC_PAGE_PATHS = ("/solicitud", "/seguimiento")
+
+
+def wants_html(path: str, accept: str) -> bool:
+    """Whether an error for this request is read by a person in a browser."""
+    if path == "/api" or path.startswith("/api/"):
+        return False
+    return "text/html" in accept.lower() or path in PUBLIC_PAGE_PATHS
+
+
+def error_page(title: str, detalle: str, path: str = "/") -> bytes:
+    """A plain Spanish page for errors answered before any template can run."""
+    # Back to the public form itself (a GET); elsewhere to the start page.
+    back = path if path in PUBLIC_PAGE_PATHS else "/"
+    return (
+        '<!doctype html>\n<html lang="es"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title></head><body><main>"
+        f"<h1>{escape(title)}</h1><p>{escape(detalle)}</p>"
+        f'<p><a href="{escape(back)}">Volver</a></p>'
+        "</main></body></html>\n"
+    ).encode()
 
 
 class BodyLimit:
@@ -108,7 +134,13 @@ class BodyLimit:
                 declared,
                 limit,
             )
-            await _refuse(send, status=413, detalle=too_large_text(limit))
+            await _refuse(
+                send,
+                status=413,
+                detalle=too_large_text(limit),
+                html=_html(scope),
+                path=scope["path"],
+            )
             return
 
         received = 0
@@ -134,7 +166,13 @@ class BodyLimit:
         except BodyTooLarge:
             log.info("%s %s -> 413: streamed body over %d", scope["method"], scope["path"], limit)
             if not started:
-                await _refuse(send, status=413, detalle=too_large_text(limit))
+                await _refuse(
+                    send,
+                    status=413,
+                    detalle=too_large_text(limit),
+                    html=_html(scope),
+                    path=scope["path"],
+                )
 
 
 def path_within_limits(path: str) -> bool:
@@ -142,6 +180,11 @@ def path_within_limits(path: str) -> bool:
     if len(path) > MAX_PATH_BYTES:
         return False
     return all(len(segment) <= MAX_PATH_SEGMENT for segment in path.split("/"))
+
+
+def _html(scope: Scope) -> bool:
+    accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+    return wants_html(scope["path"], accept.decode("latin-1"))
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -154,14 +197,20 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, *, status: int, detalle: str) -> None:
-    body = _problem(detalle)
+async def _refuse(
+    send: Send, *, status: int, detalle: str, html: bool = False, path: str = "/"
+) -> None:
+    if html:
+        body = error_page("No se pudo enviar", detalle, path)
+        kind = b"text/html; charset=utf-8"
+    else:
+        body, kind = _problem(detalle), b"application/json"
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
                 # The rest of the body is never read: the connection cannot be reused.
                 (b"connection", b"close"),

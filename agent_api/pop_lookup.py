@@ -33,7 +33,7 @@ from telephony.domain import CallKey
 
 log = logging.getLogger(__name__)
 
-HISTORY_ENTRIES = 5
+HISTORY_ENTRIES = 10
 MAX_CANDIDATES = 10
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, select
@@ -156,6 +156,14 @@ class UserStore:
             raise Conflict(
                 "interface taken", detalle="Esa interfaz ya pertenece a otro usuario."
             ) from err
+
+    def display_names(self, usernames: Collection[str]) -> dict[str, str]:
+        """Username → display name for those that are users (one query)."""
+        if not usernames:
+            return {}
+        query = select(User.username, User.display_name).where(User.username.in_(usernames))
+        with self._sessions() as session:
+            return {str(u): str(d) for u, d in session.execute(query).all()}
 
     def interface_map(self) -> dict[str, int]:
         """Every mapped interface of an active user → that user's id (for the pop hub)."""

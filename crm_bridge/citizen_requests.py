@@ -237,9 +237,14 @@ class CitizenRequests:
     def _person_for(self, request: CitizenRequest) -> int | None:
         if not request.keep_record or request.cedula is None:
             return None
-        found = self._persons.find_by_document(DocumentType.CEDULA, request.cedula)
-        if found is not None:
-            return found.id
+        # A public form proves nobody's identity: typing someone's cédula or
+        # email must not put a request in that person's history. A match is
+        # left unlinked (tracking works by the stored verifiers) for an agent
+        # to link after checking who wrote it (POST /api/tickets/{n}/person).
+        if self._persons.find_by_document(DocumentType.CEDULA, request.cedula) is not None:
+            return None
+        if request.email and self._email_known(request.email):
+            return None
         consents = [ConsentCategory.IDENTIFICATION]
         # "Guardar mi nombre, cédula y contacto": the contacts given are kept too.
         phones = [request.phone] if request.phone else []
@@ -257,6 +262,14 @@ class CitizenRequests:
             notice_version=request.notice_version,
         )
         return person.id
+
+    def _email_known(self, email: str) -> bool:
+        local, _, domain = email.strip().rpartition("@")
+        query = select(PersonEmail.person_id).where(
+            PersonEmail.address == f"{local}@{domain.lower()}"
+        )
+        with translated("finding a person by email"), self._sessions() as session:
+            return session.scalars(query.limit(1)).first() is not None
 
     def contact(self, attention: CallKey, channel: str) -> str | None:
         """The address or number a web request's person allowed an answer to go to."""

@@ -123,7 +123,13 @@ def _ticket(row: Ticket) -> HistoryEntry:
         channel=row.channel,
         summary=f"{row.request_type}: {row.topic}",
         status=row.status,
-        details={"due_at": row.due_at, "closed_at": row.closed_at, "unit_id": row.unit_id},
+        details={
+            "due_at": row.due_at,
+            "closed_at": row.closed_at,
+            "unit_id": row.unit_id,
+            "request_type": row.request_type,
+            "topic": row.topic,
+        },
     )
 
 

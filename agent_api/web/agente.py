@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from agent_api.after_call import acw_interfaces
 from agent_api.audit import AuditAction
 from agent_api.auth import Principal
+from agent_api.centre_setup import REQUEST_TYPE_LABELS
 from agent_api.control_fanout import (
     InterfaceResult,
     agent_interfaces,
@@ -53,7 +54,7 @@ from agent_api.schemas import (
 from agent_api.services import PanelServices
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form, read_form_lists
-from agent_api.web.labels import ATTENTION_TYPE, CONSENT, RESOLUTION, menu_topic
+from agent_api.web.labels import ATTENTION_TYPE, CONSENT, MEANS, RESOLUTION, menu_topic
 from agent_api.web.labels import DELIVERY as DELIVERY_WORDS
 from agent_api.web.labels import OUTCOME as OUTCOME_WORDS
 from agent_api.web.labels import TICKET_STATUS as TICKET_WORDS
@@ -62,6 +63,7 @@ from crm_bridge.exceptions import StoreError
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
 from crm_bridge.persons import ConsentCategory
+from crm_bridge.ticket_rules import RequestType
 from telephony.agents import AgentSnapshot
 from telephony.domain import CallKey
 
@@ -76,7 +78,9 @@ CONTROL_LABELS = {
     "join": "Ingreso a la cola",
     "leave": "Salida de la cola",
 }
-HISTORY_PAGE = 5
+HISTORY_PAGE = 10
+# htmx event a saved wrap-up that derived a ticket sends (the ficha refreshes on it).
+REQUESTS_CHANGED = "solicitudes-cambiaron"
 NOTES_START = 80
 
 
@@ -389,6 +393,9 @@ async def save_wrapup(system: str, linkedid: str, request: Request, user: Ejecut
     after_call = request.app.state.after_call
     if after_call is not None:
         await after_call.wrapup_saved(user.user_id, CallKey(system, linkedid))
+    # A derived ticket changes the person's open requests shown beside the form
+    # (the /puesto desk keeps the ficha on screen): the ficha listens for this event.
+    headers = wrapup_saved_headers(ticket)
     return pages.render(
         request,
         "agente/_cierre_ok.html",
@@ -399,6 +406,7 @@ async def save_wrapup(system: str, linkedid: str, request: Request, user: Ejecut
             "system": system,
         },
         user=user,
+        headers=headers,
     )
 
 
@@ -745,6 +753,9 @@ def _history_rows(
     wrapups = services.wrapups.details_of(linkedids)
     # A web or walk-in attention's topic is a catalogue code; a call's, the menu's.
     catalog = {t.code: t.name for t in services.catalog.topics(include_inactive=True)}
+    # One query for every agent on the page: a web or e-mail attention keeps the username.
+    agents = {str(e.details["agent"]) for e in entries if e.details.get("agent")}
+    names = services.users.display_names(agents) if agents else {}
     rows_out = []
     for e in entries:
         row: dict[str, Any] = {
@@ -756,10 +767,11 @@ def _history_rows(
             "agent": None,
             "outcome": "",
             "notes": None,
+            "means": None,
         }
         if e.kind.value == "atencion":
             resolution, notes, kind, topic_name = wrapups.get(e.reference, (None,) * 4)
-            row["agent"] = e.details.get("agent")
+            row["agent"] = _agent_words(e.details.get("agent"), names)
             raw = e.details.get("topic")
             row["topic"] = topic_name or catalog.get(str(raw)) or menu_topic(raw) or None
             outcome = OUTCOME_WORDS.get(e.status or "", "Otro")
@@ -775,13 +787,43 @@ def _history_rows(
             row["outcome"] = outcome
             row["notes"] = _start(notes)
         elif e.kind.value == "solicitud":
-            row["topic"] = e.summary
+            kind = str(e.details.get("request_type") or "")
+            topic = e.details.get("topic")
+            words = _request_type_words(kind)
+            row["topic"] = f"{words}: {topic}" if words and topic else (words or e.summary)
             row["outcome"] = TICKET_WORDS.get(e.status or "", "Otro")
         else:
+            # "email", "sms", "log" are how the answer went out, not an attention channel.
+            row["means"] = MEANS.get(e.channel, "Otro")
             row["outcome"] = DELIVERY_WORDS.get(e.status or "", "")
             row["notes"] = _start(e.summary)
         rows_out.append(row)
     return rows_out, has_more
+
+
+def wrapup_saved_headers(ticket: str | None) -> dict[str, str] | None:
+    """The htmx event a saved wrap-up sends: a derived ticket refreshes the ficha."""
+    return {"HX-Trigger": REQUESTS_CHANGED} if ticket else None
+
+
+def _request_type_words(code: str) -> str:
+    if not code:
+        return ""
+    try:
+        return REQUEST_TYPE_LABELS[RequestType(code)]
+    except (ValueError, KeyError):
+        return "Otro"
+
+
+def _agent_words(agent: object, names: dict[str, str]) -> str | None:
+    """Who attended, in words: a user's display name, a mailbox said as such;
+    anything else (a phone interface) as stored."""
+    if not agent:
+        return None
+    text = str(agent)
+    if text.startswith("correo:"):
+        return f"Buzón de correo {text.removeprefix('correo:')}"
+    return names.get(text, text)
 
 
 def _start(text: str | None) -> str | None:

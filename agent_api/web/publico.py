@@ -83,8 +83,15 @@ class PublicPages:
     lookups_per_address: AttemptWindow = field(
         default_factory=lambda: AttemptWindow(limit=10, window_seconds=600)
     )
+    # Per (address, ticket number): a stranger guessing one ticket's document
+    # locks out only himself, never its owner writing from elsewhere.
     lookups_per_ticket: AttemptWindow = field(
         default_factory=lambda: AttemptWindow(limit=5, window_seconds=3600)
+    )
+    # Per number from all addresses: far above what an owner needs, it still
+    # stops a guess spread over many addresses (numbers are sequential).
+    lookups_per_number: AttemptWindow = field(
+        default_factory=lambda: AttemptWindow(limit=50, window_seconds=3600)
     )
     clock: Any = time.time
 
@@ -435,9 +442,11 @@ async def tracking_lookup(request: Request) -> HTMLResponse:
     problem = _token_problem(request, public, first(form, "token"), timed=False)
     if problem is not None:
         return _tracking(request, public, [(None, problem)], number=number, status_code=400)
-    checks = [(public.lookups_per_address, _address(request))]
+    address = _address(request)
+    checks = [(public.lookups_per_address, address)]
     if parse_number(number) is not None:
-        checks.append((public.lookups_per_ticket, number))
+        checks.append((public.lookups_per_ticket, f"{address} {number}"))
+        checks.append((public.lookups_per_number, number))
     wait = first_refusal(*checks)
     if wait is not None:
         log.info("public tracking refused: too many attempts")

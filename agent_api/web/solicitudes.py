@@ -25,6 +25,7 @@ from agent_api.followup_schemas import DeriveIn, NotesIn, RespondIn, TicketOut
 from agent_api.routes import tickets as api
 from agent_api.services import PanelServices
 from agent_api.web.auth import page_for, pages_of
+from agent_api.web.labels import MEANS
 from agent_api.web.screens import Errors, action_for, attempt, first, form_of, is_htmx, number
 from crm_bridge.organisms import Role
 from crm_bridge.ticket_rules import RequestType, TicketStatus
@@ -44,11 +45,6 @@ STATUS_LABELS = {
     TicketStatus.EN_PROCESO: "En proceso",
     TicketStatus.RESPONDIDA: "Respondida",
     TicketStatus.CERRADA: "Cerrada",
-}
-CHANNEL_LABELS = {
-    "log": "Registro interno (sin envío)",
-    "email": "Correo electrónico",
-    "sms": "SMS",
 }
 ACTION_LABELS = {
     "crear": "Creada",
@@ -196,7 +192,7 @@ async def _detail(
             "unit_names": {u.id: u.name for u in known["units"]},
             "current_unit": current,
             "parent_unit": parent,
-            "channels": [(c, CHANNEL_LABELS.get(c, c)) for c in channels],
+            "channels": [(c, MEANS.get(c, c)) for c in channels],
             "can": set(detail.actions),
             "errors": errors,
             "message": None if errors else message,

@@ -153,3 +153,96 @@ def test_reception_sees_the_waiting_list_change_without_a_reload() -> None:
     }
     html = PAGES.fragment("presencial/recepcion.html", context)
     assert 'hx-get="/recepcion?punto=7"' in html and 'hx-select="#espera-recepcion"' in html
+
+
+def test_the_history_says_request_types_means_and_agents_in_words() -> None:
+    """Seen by QA: 'Solicitud: consulta: …', Canal 'Otro' on a response sent by
+    e-mail, and 'referente' / 'correo:buzon' in the Agente column."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from agent_api.web.agente import _history_rows
+    from crm_bridge.history import EntryKind, HistoryEntry, HistoryPage
+
+    at = datetime(2026, 12, 5, 6, 0, tzinfo=UTC)
+    entries = (
+        HistoryEntry(
+            EntryKind.TICKET,
+            at,
+            "2026-000001",
+            "web",
+            "consulta: Cédula",
+            "abierta",
+            {"request_type": "consulta", "topic": "Cédula"},
+        ),
+        HistoryEntry(EntryKind.RESPONSE, at, "2026-000001", "email", "Hola", "entregada"),
+        HistoryEntry(EntryKind.RESPONSE, at, "2026-000001", "log", "Hola", "entregada"),
+        HistoryEntry(
+            EntryKind.ATTENTION, at, "a1", "web", "answered", "answered", {"agent": "referente"}
+        ),
+        HistoryEntry(
+            EntryKind.ATTENTION,
+            at,
+            "a2",
+            "correo",
+            "answered",
+            "answered",
+            {"agent": "correo:buzon"},
+        ),
+    )
+    history = SimpleNamespace(
+        page=lambda person_id, page, page_size: HistoryPage(person_id, 1, 10, entries, False)
+    )
+    asked: list[set[str]] = []
+
+    def display_names(names: set[str]) -> dict[str, str]:
+        asked.append(set(names))
+        return {"referente": "Ana Pérez"}
+
+    services = SimpleNamespace(
+        wrapups=SimpleNamespace(details_of=lambda ids: {}),
+        catalog=SimpleNamespace(topics=lambda include_inactive=False: []),
+        users=SimpleNamespace(display_names=display_names),
+    )
+    rows, _ = _history_rows(services, history, 1, 1, None)  # type: ignore[arg-type]
+    assert rows[0]["topic"] == "Consulta: Cédula"
+    assert rows[1]["means"] == "Correo electrónico"
+    assert rows[2]["means"] == "Registro interno (sin envío)"
+    assert rows[3]["agent"] == "Ana Pérez"
+    assert rows[4]["agent"] == "Buzón de correo buzon"
+    assert len(asked) == 1  # one look-up for the whole page
+    html = PAGES.fragment(
+        "agente/_historial.html",
+        {"entries": rows, "page": 1, "has_more": False, "base_url": "/x?llamada="},
+    )
+    assert "Otro" not in html and "consulta:" not in html and "referente" not in html
+    assert "Correo electrónico" in html and "Registro interno" in html
+
+
+def test_the_first_history_page_holds_ten_rows() -> None:
+    """A busy person's walk-in or web request fell on page 2 with 5 rows."""
+    from agent_api.pop_lookup import HISTORY_ENTRIES
+    from agent_api.web.agente import HISTORY_PAGE
+
+    assert HISTORY_PAGE == 10 and HISTORY_ENTRIES == 10
+
+
+def test_a_derived_ticket_refreshes_the_open_requests_on_the_desk() -> None:
+    """Seen by QA: a walk-in wrapped up as derivada at /puesto, and the ficha's
+    'Solicitudes abiertas' still did not list the ticket just made."""
+    from agent_api.web.agente import REQUESTS_CHANGED, wrapup_saved_headers
+
+    assert wrapup_saved_headers("2026-000003") == {"HX-Trigger": REQUESTS_CHANGED}
+    assert wrapup_saved_headers(None) is None
+    html = PAGES.fragment(
+        "agente/_persona_ficha.html",
+        {
+            "person": {"id": 7, "given_names": "Ana", "family_names": "Pérez"},
+            "open_requests": [],
+            "open_count": 0,
+            "call_ref": "atiende:presencial|abc",
+        },
+    )
+    assert f'hx-trigger="{REQUESTS_CHANGED} from:body"' in html
+    assert 'hx-get="/agente/personas/7?llamada=atiende%3Apresencial%7Cabc"' in html
+    assert 'hx-target="closest article"' in html

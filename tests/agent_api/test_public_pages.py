@@ -174,16 +174,29 @@ def test_keeping_the_record_registers_the_person_once(public: Public) -> None:
     assert person.emails[0].address == "ana@example.org"
     public.notices().send_due()
     assert [m.destination for m in public.sms.sent] == ["+59899123456"]
-    # A second request with the same cédula links to that person, changing nothing.
-    status, html = submit(public, client, guardar="on", correo="otra@example.org")
+    # A second request with the same cédula proves nobody's identity: it is
+    # neither linked to that person nor changes her; tracking still works.
+    status, html = submit(public, client, guardar="on", correo="otra@example.org",
+                          nombre="Otra", apellido="Persona")  # fmt: skip
     assert status == 201, html
     again = PersonRegistry(public.panel.engine).find_by_cedula(CEDULA)
-    assert again is not None and again.id == person.id and again.emails == person.emails
+    assert again == person
     with public.panel.engine.connect() as conn:
-        owner = conn.execute(
+        ticket = conn.execute(select(Ticket).where(Ticket.number == number_in(html))).one()
+        attention = conn.execute(
+            select(Attention).where(Attention.linkedid == ticket.attention_linkedid)
+        ).one()
+    assert ticket.person_id is None and attention.person_id is None
+    assert _track(client, ticket.number, CEDULA)[0] == 200
+    # Nor does her email under another cédula: no link, and no second person.
+    status, html = submit(public, client, guardar="on", documento="7.654.321-6")
+    assert status == 201, html
+    assert PersonRegistry(public.panel.engine).find_by_cedula("7.654.321-6") is None
+    with public.panel.engine.connect() as conn:
+        linked = conn.execute(
             select(Ticket.person_id).where(Ticket.number == number_in(html))
         ).scalar_one()
-    assert owner == person.id
+    assert linked is None
     audits = AuditLog(public.panel.engine).query(
         person_id=person.id, action=AuditAction.PERSON_CREATE.value
     )
@@ -299,6 +312,53 @@ def test_tracking_attempts_are_limited_per_ticket_number(public: Public) -> None
     # Other tickets are still followed from this address.
     other = number_in(submit(public, client)[1])
     assert _track(client, other, CEDULA)[0] == 200
+
+
+def _client_at(public: Public, host: str) -> TestClient:
+    return TestClient(public.panel.app, headers={"origin": ORIGIN}, client=(host, 50000))
+
+
+def test_a_strangers_failures_do_not_lock_the_owner_out(public: Public) -> None:
+    owner = _client_at(public, "198.51.100.7")
+    number = number_in(submit(public, owner)[1])
+    stranger = _client_at(public, "203.0.113.9")
+    for _ in range(5):
+        assert _track(stranger, number, "1.111.111-1")[0] == 404
+    # The per-(address, number) limit still stops the stranger, even with the right cédula.
+    assert _track(stranger, number, CEDULA)[0] == 429
+    # The owner, from her own address, still follows her request.
+    status, html = _track(owner, number, CEDULA)
+    assert status == 200 and 'id="estado">Abierta<' in html
+
+
+def test_a_guess_spread_over_addresses_meets_the_per_number_ceiling(public: Public) -> None:
+    owner = _client_at(public, "198.51.100.7")
+    number = number_in(submit(public, owner)[1])
+    public.pages.lookups_per_number = AttemptWindow(limit=4, window_seconds=3600)
+    for last in range(4):
+        assert _track(_client_at(public, f"203.0.113.{last}"), number, "1.111.111-1")[0] == 404
+    assert _track(_client_at(public, "203.0.113.50"), number, CEDULA)[0] == 429
+
+
+def test_a_body_over_the_limit_gets_a_spanish_page(public: Public) -> None:
+    client = public.client()
+    page = client.get("/solicitud")
+    big = "x" * (1024 * 1024 + 10)
+    answer = client.post(
+        "/solicitud",
+        data={"token": token_of(page.text), "descripcion": big},
+        headers={"accept": "text/html"},
+    )
+    assert answer.status_code == 413
+    assert answer.headers["content-type"].startswith("text/html")
+    assert '<html lang="es">' in answer.text and "demasiado grande" in answer.text
+    assert 'href="/solicitud"' in answer.text
+    # A form post that does not say it takes HTML still gets the page on a public path.
+    answer = client.post("/seguimiento", content=big, headers={"accept": "*/*"})
+    assert answer.status_code == 413 and "<h1>No se pudo enviar</h1>" in answer.text
+    # The API keeps its JSON.
+    answer = client.post("/api/tickets", content=big, headers={"accept": "text/html"})
+    assert answer.status_code == 413 and "detalle" in answer.json()
 
 
 def test_the_referente_answers_a_web_request_to_the_contact_it_gave(public: Public) -> None:
