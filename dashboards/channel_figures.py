@@ -25,16 +25,13 @@ dashboards.kpi's and the queue report's.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from sqlalchemy import Engine, and_, case, func, literal, select
 
 from citizen.channels import Channel
@@ -44,9 +41,8 @@ from dashboards import metric_names as names
 from dashboards.indicator_queries import Dimension
 from dashboards.indicators import ScoreCounts
 from dashboards.report_queries import ReportSpan
+from dashboards.store_collector import StoreCollector
 from telephony.domain import Outcome
-
-log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
     {
@@ -159,7 +155,7 @@ def channel_report(
     ]
 
 
-class ChannelCollector(Collector):
+class ChannelCollector(StoreCollector):
     """`/metrics`: the attentions per channel and state over a rolling window.
 
     Labels: window, channel (a stored channel code) and state; nothing about
@@ -167,6 +163,8 @@ class ChannelCollector(Collector):
     answered_late + abandoned), as channel_counts defines it; satisfaction per
     channel is IndicatorCollector's (atiende_survey_* with a channel label).
     """
+
+    what = "channel figures"
 
     def __init__(
         self,
@@ -183,26 +181,9 @@ class ChannelCollector(Collector):
         self._engine = engine
         self._window = timedelta(days=window_days)
         self._label = f"{window_days}d"
-        self._refresh = refresh_seconds
         self._thresholds = thresholds
         self._clock = clock
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._cached: list[Metric] | None = None
-        self._cached_at = 0.0
-
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            now = self._monotonic()
-            if self._cached is None or now - self._cached_at >= self._refresh:
-                try:
-                    self._cached = self.families()
-                except Exception as err:  # the store is down: skip, never fail the scrape
-                    log.warning("channel figures unavailable for /metrics: %s", err)
-                    return
-                self._cached_at = now
-            families = self._cached
-        yield from families
+        super().__init__(refresh_seconds=refresh_seconds, monotonic=monotonic)
 
     def families(self) -> list[Metric]:
         end = self._clock()

@@ -24,15 +24,12 @@ database that does not answer leaves the families out of that scrape.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from dashboards import indicator_queries as q
@@ -41,8 +38,8 @@ from dashboards import ticket_sla
 from dashboards.indicator_queries import Dimension
 from dashboards.indicators import SCORES, Resolution
 from dashboards.report_queries import ReportSpan
+from dashboards.store_collector import StoreCollector
 
-log = logging.getLogger(__name__)
 _C = TypeVar("_C")
 
 # What each family is grouped by, in label order (queries and labels agree).
@@ -71,7 +68,9 @@ def _unit_code(key: str | None) -> str:
     return "" if key is None else key.partition("/")[2]
 
 
-class IndicatorCollector(Collector):
+class IndicatorCollector(StoreCollector):
+    what = "indicator figures"
+
     def __init__(
         self,
         engine: Engine,
@@ -86,25 +85,8 @@ class IndicatorCollector(Collector):
         self._engine = engine
         self._window = timedelta(days=window_days)
         self._window_label = f"{window_days}d"
-        self._refresh = refresh_seconds
         self._clock = clock
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._cached: list[Metric] | None = None
-        self._cached_at = 0.0
-
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            now = self._monotonic()
-            if self._cached is None or now - self._cached_at >= self._refresh:
-                try:
-                    self._cached = self.families()
-                except Exception as err:  # the store is down: skip, never fail the scrape
-                    log.warning("indicator figures unavailable for /metrics: %s", err)
-                    return
-                self._cached_at = now
-            families = self._cached
-        yield from families
+        super().__init__(refresh_seconds=refresh_seconds, monotonic=monotonic)
 
     def families(self) -> list[Metric]:
         """Every family, read from the store now (no cache)."""

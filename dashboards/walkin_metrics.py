@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from crm_bridge.turns import TurnFacts
 from dashboards import metric_names as names
+from dashboards.store_collector import StoreCollector
 from dashboards.walkin_kpi import WalkinTally, tally
 
 log = logging.getLogger(__name__)
@@ -73,9 +72,11 @@ def families(tallies: Sequence[WalkinTally]) -> list[Metric]:
     return out
 
 
-class WalkinCollector(Collector):
+class WalkinCollector(StoreCollector):
     """Reads today's turns at most every `refresh_seconds`; a store that does
     not answer leaves the families out of that scrape."""
+
+    what = "walk-in figures"
 
     def __init__(
         self,
@@ -86,25 +87,11 @@ class WalkinCollector(Collector):
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._facts = facts
-        self._refresh = refresh_seconds
         self._clock = clock
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._cached: list[Metric] | None = None
-        self._cached_at = 0.0
+        super().__init__(refresh_seconds=refresh_seconds, monotonic=monotonic)
 
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            now = self._monotonic()
-            if self._cached is None or now - self._cached_at >= self._refresh:
-                try:
-                    self._cached = families(tally(self._facts(), self._clock()))
-                except Exception as err:  # the store is down: skip, never fail the scrape
-                    log.warning("walk-in figures unavailable for /metrics: %s", err)
-                    return
-                self._cached_at = now
-            found = self._cached
-        yield from found
+    def families(self) -> list[Metric]:
+        return families(tally(self._facts(), self._clock()))
 
 
 def board_rows(tallies: Sequence[WalkinTally]) -> list[dict[str, Any]]:
