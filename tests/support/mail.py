@@ -91,6 +91,7 @@ class MailServers:
     smtp_port: int
     passwords: dict[str, str] = field(default_factory=dict)
     host: str = HOST
+    serving: bool = False  # Dovecot is up: a new user is checked by logging in
 
     def add_user(self, address: str, password: str | None = None) -> str:
         """A mailbox Dovecot serves (it re-reads the passwd-file when it changes)."""
@@ -102,7 +103,19 @@ class MailServers:
         # Dovecot notices a change by the file's modification time (seconds).
         stamp = time.time() + len(self.passwords)
         os.utime(users, (stamp, stamp))
-        return password
+        if not self.serving:
+            return password
+        # It also looks at the file at most once a second: a user added just
+        # after a login would be refused. Log in until the new user is known.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.imap(address).logout()
+                return password
+            except imaplib.IMAP4.error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def imap(self, address: str) -> imaplib.IMAP4:
         client = imaplib.IMAP4(self.host, self.imap_port, timeout=10)
@@ -159,6 +172,8 @@ listen = {HOST}
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# A refused test login (see add_user) is retried at once, not after 2 s.
+auth_failure_delay = 0
 {unprivileged}mail_location = maildir:{work}/mail/%u
 mail_uid = {mail_user}
 mail_gid = {mail_user if not root else "nogroup"}
@@ -222,6 +237,7 @@ def mail_servers() -> Iterator[MailServers]:
         )
         _wait_for_port(imap_port, dovecot, dovecot_log, "Dovecot")
         _wait_for_port(lmtp_port, dovecot, dovecot_log, "Dovecot LMTP")
+        servers.serving = True
         # Every recipient is relayed to Dovecot's LMTP; Dovecot refuses the
         # unknown ones (550) and OpenSMTPD bounces them to the sender at once.
         (work / "smtpd.conf").write_text(
