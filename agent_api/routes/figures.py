@@ -39,11 +39,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -77,6 +77,7 @@ MAX_SPAN_DAYS = 400
 
 Format = Literal["json", "csv", "xlsx"]
 QueueName = Annotated[str, StringConstraints(max_length=80)]
+Row = TypeVar("Row")
 
 
 async def figure_reader(user: CurrentUser) -> Principal:
@@ -193,12 +194,14 @@ def reports_router(
     def grouped_report(
         name: str,
         operation: str,
-        table: Callable[[ReportSpan, Dimension], report_export.Table],
-        by_default: Dimension,
         doc: str,
+        by_default: Dimension,
+        query: Callable[[Engine, ReportSpan, Dimension], Sequence[Row]],
+        table: Callable[[Sequence[Row], Dimension], report_export.Table],
     ) -> None:
         def endpoint(report: Report, agrupar: Dimension = by_default) -> Response:
-            return report.respond(name, table(report.span(timezone), agrupar))
+            rows = query(engine, report.span(timezone), agrupar)
+            return report.respond(name, table(rows, agrupar))
 
         add(name, endpoint, operation, doc)
 
@@ -250,29 +253,26 @@ def reports_router(
     grouped_report(
         "satisfaccion",
         "satisfaction",
-        lambda span, by: report_export.csat_table(
-            indicator_queries.csat_report(engine, span, by), by
-        ),
-        Dimension.QUEUE,
         "CSAT: survey responses, mean and distribution per group.",
+        Dimension.QUEUE,
+        indicator_queries.csat_report,
+        report_export.csat_table,
     )
     grouped_report(
         "resolucion",
         "first_contact",
-        lambda span, by: report_export.fcr_table(
-            indicator_queries.fcr_report(engine, span, by), by
-        ),
-        Dimension.AGENT,
         "First contact resolution of the finished wrap-ups per group.",
+        Dimension.AGENT,
+        indicator_queries.fcr_report,
+        report_export.fcr_table,
     )
     grouped_report(
         "quejas",
         "complaints",
-        lambda span, by: report_export.complaint_table(
-            indicator_queries.complaint_report(engine, span, by), by
-        ),
-        Dimension.UNIT,
         "Quejas and reclamos per group.",
+        Dimension.UNIT,
+        indicator_queries.complaint_report,
+        report_export.complaint_table,
     )
     span_report(
         "devoluciones",
