@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from crm_bridge.callback_rules import AttemptResult, CallbackPolicy, CallbackStatus
 from crm_bridge.callbacks import BacklogFigures, CallbackQueue
@@ -20,8 +20,7 @@ from crm_bridge.db import make_engine, upgrade
 from dashboards.callback_metrics import CallbackCollector
 from telephony.domain import CallKey
 from tests.dashboards.test_grafana import load, panels
-from tests.dashboards.test_real_prometheus import prometheus, query
-from tests.support.ports import free_port
+from tests.dashboards.test_real_prometheus import query, scraping
 
 NOW = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC)
 ROW = "Devoluciones de llamada"
@@ -73,15 +72,10 @@ def scraped(tmp_path: Path) -> Iterator[tuple[str, list[BacklogFigures]]]:
     worklist(work, clock)
     registry = CollectorRegistry()
     registry.register(CallbackCollector(lambda: work.backlog()))
-    port = free_port()
-    server, thread = start_http_server(port, "127.0.0.1", registry)
     try:
-        with prometheus(tmp_path, port) as base:
+        with scraping(tmp_path, registry) as base:
             yield base, work.backlog()
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
         engine.dispose()
 
 
