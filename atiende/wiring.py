@@ -433,7 +433,28 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
         notices = PeriodicScan(citizen_notices(settings, engine).send_due, crm.notices_interval)
         notices.start()
         stops.append(notices.stop)
+    stops.append(start_reception_sweep(settings, engine, outbox=adapter is not None))
     return Background(stops, failures)
+
+
+def start_reception_sweep(
+    settings: Settings, engine: Engine, *, outbox: bool
+) -> Callable[[], None]:
+    """Receptions left without a turn close as cancelled (crm_bridge.turns); its stop."""
+    walkin = settings.walkin
+    turns = TurnService(
+        engine,
+        ContactAttentions(engine, phone_region=settings.phone_region, outbox=outbox),
+        timezone=settings.kpi.timezone,
+    )
+    timeout = timedelta(minutes=walkin.reception_timeout_minutes)
+    sweep = PeriodicScan(
+        lambda: turns.close_abandoned_receptions(timeout),
+        walkin.reception_sweep_interval,
+        name="walkin-reception-sweep",
+    )
+    sweep.start()
+    return sweep.stop
 
 
 def smtp_responder(settings: Settings) -> SmtpResponder | None:
