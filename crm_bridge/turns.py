@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from citizen.channels import Channel
+from citizen.channels import Channel, attention_system
 from crm_bridge import turn_rules as rules
 from crm_bridge.contacts import POINT_VARIABLE, TOPIC_VARIABLE, ContactAttentions
 from crm_bridge.db import session_factory
@@ -58,6 +58,7 @@ TURN_VARIABLE = "ATIENDE_TURN"
 EVALUATION_WINDOW = timedelta(minutes=10)
 EVALUATION_LINK_TTL = timedelta(days=3)
 MAX_COMMENT = 1000
+PRESENCIAL_SYSTEM = attention_system(Channel.PRESENCIAL)
 _NUMBERING_RETRIES = 5
 
 
@@ -199,6 +200,18 @@ def _text(value: str, limit: int, what: str) -> str:
     if not text or len(text) > limit:
         raise InvalidValueError(f"a {what} is 1 to {limit} characters")
     return text
+
+
+def _turnless(session: Session, row: Attention) -> bool:
+    """No turn was given for this attention (read in the caller's transaction)."""
+    return (
+        session.scalars(
+            select(Turn.id).where(
+                Turn.attention_system == row.system, Turn.attention_linkedid == row.linkedid
+            )
+        ).first()
+        is None
+    )
 
 
 def token_hash(token: str) -> str:
@@ -400,6 +413,66 @@ class TurnService:
                     Attention.system == key.system, Attention.linkedid == key.linkedid
                 )
             ).first()
+
+    def cancel_reception(self, key: CallKey) -> bool:
+        """Reception gives no turn after all: the attention closes as cancelled
+        (not served, not abandoned). False when it has a turn or has ended."""
+        now = self._clock()
+        return self._contacts.close(
+            key,
+            at=now,
+            outcome=Outcome.CANCELLED,
+            only_if=lambda session, row: _turnless(session, row) and row.answered_at is None,
+        )
+
+    def close_abandoned_receptions(
+        self, timeout: timedelta = rules.DEFAULT_RECEPTION_TIMEOUT, *, batch: int = 500
+    ) -> int:
+        """The sweep: receptions older than `timeout` with no turn close as
+        cancelled (turn_rules.reception_abandoned); how many it closed."""
+        now = self._clock()
+        cutoff = rules.reception_cutoff(now, timeout)
+        query = (
+            select(Attention.linkedid)
+            .where(
+                Attention.system == PRESENCIAL_SYSTEM,
+                Attention.outcome == Outcome.IN_PROGRESS.value,
+                Attention.arrived_at < cutoff,
+                Attention.answered_at.is_(None),
+                ~select(Turn.id)
+                .where(
+                    Turn.attention_system == Attention.system,
+                    Turn.attention_linkedid == Attention.linkedid,
+                )
+                .exists(),
+            )
+            .order_by(Attention.arrived_at)
+            .limit(batch)
+        )
+        with translated("finding abandoned receptions"), self._sessions() as session:
+            found = list(session.scalars(query))
+
+        def still_abandoned(session: Session, row: Attention) -> bool:
+            # Re-checked under the row's lock: reception may have given the
+            # turn between the search and this close.
+            return rules.reception_abandoned(
+                row.arrived_at,
+                now,
+                timeout,
+                has_turn=not _turnless(session, row),
+                ended=row.ended_at is not None,
+                answered=row.answered_at is not None,
+            )
+
+        return sum(
+            self._contacts.close(
+                CallKey(PRESENCIAL_SYSTEM, linkedid),
+                at=now,
+                outcome=Outcome.CANCELLED,
+                only_if=still_abandoned,
+            )
+            for linkedid in found
+        )
 
     def give_turn(
         self, key: CallKey, topic_id: int, *, priority: str | None = None, user_id: int | None

@@ -39,6 +39,7 @@ from crm_bridge.persons import PersonRegistry
 from crm_bridge.tickets import TicketService
 from crm_bridge.turns import TurnService
 from dashboards.kiosk import DESK_TABLET, ROOM_DISPLAY, KioskLinks
+from telephony.domain import CallKey
 from telephony.simulator.model import CallerSpec
 from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords
 from tests.agent_api.test_need_to_know import ALWAYS_OPEN
@@ -181,6 +182,14 @@ async def _clean(page: Any, name: str) -> None:
     assert found == [], f"{name}: {found}"
 
 
+async def _receive_maria(reception: Any, centre: Centre) -> None:
+    """Reception opens an attention and finds María by her cédula."""
+    await reception.click("#recibir")
+    await reception.fill("#buscar-persona", centre.cedula)
+    await reception.press("#buscar-persona", "Enter")
+    await reception.get_by_role("button", name="María Pérez").click()
+
+
 async def test_walk_in_from_reception_to_the_phone_history(centre: Centre, tmp_path: Path) -> None:
     api = require_chromium()
     expect = api.expect
@@ -207,10 +216,7 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre, tmp_p
             await log_in_page(reception, centre.base, centre.reception, PASSWORD)
             await reception.goto(f"{base}/recepcion")
             await _clean(reception, "recepción")
-            await reception.click("#recibir")
-            await reception.fill("#buscar-persona", centre.cedula)
-            await reception.press("#buscar-persona", "Enter")
-            await reception.get_by_role("button", name="María Pérez").click()
+            await _receive_maria(reception, centre)
             await reception.get_by_role("button", name="Elegir a esta persona").click()
             await expect(reception.locator("#persona-turno")).to_have_text("María Pérez")
             await reception.select_option("#turno-tema", label="A · Cédula de identidad")
@@ -338,3 +344,47 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre, tmp_p
         finally:
             await browser.close()
     await asyncio.sleep(0)
+
+
+async def test_reception_cancels_and_the_attention_closes_without_a_turn(centre: Centre) -> None:
+    api = require_chromium()
+    expect = api.expect
+    async with api.async_playwright() as pw:
+        browser = await launch(pw)
+        try:
+            reception = await browser.new_page(viewport=VIEWPORT, locale="es-UY")
+            base = f"http://{centre.base}"
+            await log_in_page(reception, centre.base, centre.reception, PASSWORD)
+            await reception.goto(f"{base}/recepcion")
+            await _receive_maria(reception, centre)
+            call_ref = await reception.locator("#turno-form input[name=call]").input_value()
+            await reception.click("#cancelar-recepcion")
+            await expect(reception.locator("#recepcion-mensaje")).to_contain_text(
+                "Recepción cancelada"
+            )
+            await _clean(reception, "recepción cancelada")
+            system, linkedid = call_ref.split("|")
+            with centre.engine.connect() as conn:
+                row = conn.execute(
+                    select(Attention.outcome, Attention.ended_at, Attention.answered_at).where(
+                        Attention.system == system, Attention.linkedid == linkedid
+                    )
+                ).one()
+            assert row.outcome == "cancelled" and row.ended_at is not None
+            assert row.answered_at is None
+            assert centre.turns.turn_of(CallKey(system, linkedid)) is None
+            # The same post again (a double click) changes nothing and says so.
+            token = await reception.evaluate(
+                "() => JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']"
+            )
+            again = await reception.request.post(
+                f"{base}/recepcion/cancelar",
+                form={"call": call_ref},
+                headers={"X-CSRF-Token": token, "HX-Request": "true"},
+            )
+            assert "no se canceló" in await again.text()
+            # Reception receives the next person from where it is.
+            await reception.click("#recibir")
+            await expect(reception.locator("#turno-form")).to_be_visible()
+        finally:
+            await browser.close()
