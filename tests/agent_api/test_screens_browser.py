@@ -22,30 +22,19 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from agent_api.audit import AuditLog
 from agent_api.auth import CSRF_HEADER
-from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import reports_router
-from agent_api.testing import RecordingControls
 from agent_api.web.reportes import ReportSources
-from agent_api.wrapups import WrapupStore
-from agent_api.ws import PopHub
 from atiende.cli import main
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
-from crm_bridge.history import PersonHistory
-from crm_bridge.persons import PersonRegistry
 from crm_bridge.responders import LogResponder, SmtpResponder
 from crm_bridge.tickets import TicketService
 from telephony.domain import AgentRinging, CallKey
-from tests.agent_api.conftest import SECRET, fast_passwords, served
+from tests.agent_api.conftest import served
 from tests.agent_api.test_tickets_api import ALWAYS_OPEN
-from tests.dashboards.browser_support import (
-    CHROMIUM,
-    CHROMIUM_INSTALLED,
-    axe_violations,
-    free_port,
-)
+from tests.support.browser import axe_violations, launch, require_chromium
+from tests.support.panel import local_panel, pop_hub
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -109,9 +98,7 @@ async def _log_in(page: Any, base: str, username: str, password: str = PASSWORD)
 async def test_a_fresh_install_end_to_end(
     empty_db: str, smtp: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not CHROMIUM_INSTALLED:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = require_chromium()
     expect = playwright_api.expect
     inbox, smtp_port = smtp
 
@@ -129,23 +116,10 @@ async def test_a_fresh_install_end_to_end(
             SmtpResponder("127.0.0.1", smtp_port, "atencion@example.gub.uy", timeout=5),
         ],
     )
-    hub = PopHub(
-        StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine)),
-        on_wrapup_due=WrapupStore(engine).start,
-    )
+    hub = pop_hub(engine, wrapups=True)
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    app = panel_app(
-        engine=engine,
-        hub=hub,
-        controls=RecordingControls(),
-        agents_snapshot=list,
-        secret_key=SECRET,
-        allowed_origins=[origin],
-        cookie_secure=False,
-        passwords=fast_passwords(),
-        tickets=tickets,
-    )
+    app = local_panel(engine, hub, port, tickets=tickets)
     from zoneinfo import ZoneInfo
 
     app.include_router(reports_router(engine, timezone=ZoneInfo(ZONE)))
@@ -153,10 +127,7 @@ async def test_a_fresh_install_end_to_end(
 
     async with served(app, port) as host, playwright_api.async_playwright() as pw:
         base = f"http://{host}"
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = await launch(pw)
         try:
             context = await browser.new_context(viewport=VIEWPORT, locale="es-UY")
             page = await context.new_page()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,10 @@ async def launch(playwright: Any) -> Any:
     return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-async def axe_violations(page: Any) -> list[dict[str, Any]]:
-    """Serious and critical axe-core findings on the page.
+async def axe_violations(
+    page: Any, impacts: Collection[str] | None = ("serious", "critical")
+) -> list[dict[str, Any]]:
+    """The axe-core findings on the page of these `impacts` (None: all of them).
 
     Evaluated through the DevTools protocol, so the page's CSP (no inline
     scripts) stays on while axe runs."""
@@ -43,7 +46,7 @@ async def axe_violations(page: Any) -> list[dict[str, Any]]:
                 nodes: v.nodes.map(n => n.target.join(" "))}));
         }"""
     )
-    return [v for v in found if v["impact"] in ("serious", "critical")]
+    return [v for v in found if impacts is None or v["impact"] in impacts]
 
 
 async def log_in_page(page: Any, base: str, username: str, password: str) -> None:
