@@ -27,7 +27,7 @@ from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
 from telephony.domain import CallKey
 from tests.agent_api.conftest import PASSWORD, fast_passwords, served
-from tests.support.browser import axe_violations, launch, require_chromium
+from tests.support.browser import axe_violations, launch, require_chromium, switch_user
 from tests.support.panel import local_panel, pop_hub
 from tests.support.ports import free_port
 
@@ -102,15 +102,6 @@ def desk(panel_db: str) -> Iterator[Desk]:
         built.engine.dispose()
 
 
-async def _log_in(page: Any, base: str, username: str) -> None:
-    await page.context.clear_cookies()
-    await page.goto(f"{base}/ingresar")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-
-
 async def test_pending_cases_come_back_to_the_agent_and_the_supervisor(desk: Desk) -> None:
     playwright_api = require_chromium()
     expect = playwright_api.expect
@@ -119,7 +110,7 @@ async def test_pending_cases_come_back_to_the_agent_and_the_supervisor(desk: Des
         browser = await launch(pw)
         try:
             page = await (await browser.new_context(viewport=VIEWPORT, locale="es-UY")).new_page()
-            await _log_in(page, base, desk.ana)
+            await switch_user(page, base, desk.ana, PASSWORD)
             assert page.url == f"{base}/agente"
             await page.wait_for_selector("body[data-socket=open]")
             worklist = page.locator("#seguimientos")
@@ -152,7 +143,7 @@ async def test_pending_cases_come_back_to_the_agent_and_the_supervisor(desk: Des
             assert (await axe_violations(page)) == []
 
             # The supervisor: the overdue case, escalated; no person data shown.
-            await _log_in(page, base, desk.sara)
+            await switch_user(page, base, desk.sara, PASSWORD)
             assert page.url == f"{base}/supervision"
             listed = page.locator("#seguimientos")
             await expect(listed).to_contain_text("Casos pendientes para retomar (1)")

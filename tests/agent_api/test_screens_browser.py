@@ -32,7 +32,7 @@ from crm_bridge.tickets import TicketService
 from telephony.domain import AgentRinging, CallKey
 from tests.agent_api.conftest import served
 from tests.agent_api.test_tickets_api import ALWAYS_OPEN
-from tests.support.browser import axe_violations, launch, require_chromium
+from tests.support.browser import axe_violations, launch, require_chromium, switch_user
 from tests.support.panel import local_panel, pop_hub
 from tests.support.ports import free_port
 
@@ -86,15 +86,6 @@ async def _clean(page: Any, where: str) -> None:
     assert found == [], (where, found)
 
 
-async def _log_in(page: Any, base: str, username: str, password: str = PASSWORD) -> None:
-    await page.context.clear_cookies()
-    await page.goto(f"{base}/ingresar")
-    await page.fill("#username", username)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-
-
 async def test_a_fresh_install_end_to_end(
     empty_db: str, smtp: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,7 +129,7 @@ async def test_a_fresh_install_end_to_end(
             )
 
             # ---- admin: organism, unit, users, referent, topic
-            await _log_in(page, base, "ada")
+            await switch_user(page, base, "ada", PASSWORD)
             assert page.url == f"{base}/admin"
             await expect(page.locator("h1")).to_have_text("Administración")
             await page.fill("#org-codigo", "DNIC")
@@ -239,7 +230,7 @@ async def test_a_fresh_install_end_to_end(
             assert number
 
             # ---- the referente answers and closes it
-            await _log_in(page, base, "rita")
+            await switch_user(page, base, "rita", PASSWORD)
             assert page.url == f"{base}/solicitudes"
             row = page.locator("tbody tr", has_text=number)
             await expect(row).to_contain_text("En plazo")
@@ -269,7 +260,7 @@ async def test_a_fresh_install_end_to_end(
             await _clean(page, "detalle cerrada")
 
             # ---- the gerente's report counts it, with no caller anywhere
-            await _log_in(page, base, "gabriel")
+            await switch_user(page, base, "gabriel", PASSWORD)
             assert page.url == f"{base}/reportes"
             await expect(page.locator("#sla-abiertas")).to_have_text("1")
             await expect(page.locator("#sla-en-plazo")).to_have_text("1")

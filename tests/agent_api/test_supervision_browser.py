@@ -42,7 +42,7 @@ from telephony.agents import AgentSnapshot
 from telephony.domain import AgentRinging, AgentState, CallAnswered, CallKey, CallQueued
 from tests.agent_api.conftest import PASSWORD, fast_passwords, served
 from tests.agent_api.test_tickets_api import ALWAYS_OPEN
-from tests.support.browser import axe_violations, launch, require_chromium
+from tests.support.browser import axe_violations, launch, require_chromium, switch_user
 from tests.support.panel import local_panel, pop_hub
 from tests.support.ports import free_port
 
@@ -138,15 +138,6 @@ def floor(panel_db: str) -> Iterator[Floor]:
         built.engine.dispose()
 
 
-async def _log_in(page: Any, base: str, username: str) -> None:
-    await page.context.clear_cookies()
-    await page.goto(f"{base}/ingresar")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-
-
 async def test_the_supervisor_runs_the_floor(floor: Floor) -> None:
     playwright_api = require_chromium()
     expect = playwright_api.expect
@@ -160,7 +151,7 @@ async def test_the_supervisor_runs_the_floor(floor: Floor) -> None:
             page = await (await browser.new_context(viewport=VIEWPORT, locale="es-UY")).new_page()
             sockets: list[str] = []
             page.on("websocket", lambda ws: sockets.append(ws.url))
-            await _log_in(page, base, sara.username)
+            await switch_user(page, base, sara.username, PASSWORD)
             assert page.url == f"{base}/supervision"
             ana = page.locator("#tabla-agentes tr", has_text="Ana Agente")
             await expect(ana).to_contain_text("En llamada")
@@ -237,7 +228,7 @@ async def test_a_kiosk_link_shows_the_board_on_a_tv_until_revoked(floor: Floor) 
             supervisor = await (
                 await browser.new_context(viewport=VIEWPORT, locale="es-UY")
             ).new_page()
-            await _log_in(supervisor, base, sara.username)
+            await switch_user(supervisor, base, sara.username, PASSWORD)
             await supervisor.get_by_role("button", name="Crear enlace").click()
             await expect(supervisor.locator("#avisos .error-summary")).to_contain_text("nombre")
             await supervisor.fill("#kiosk-nombre", "TV de la sala")

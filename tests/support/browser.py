@@ -59,3 +59,14 @@ async def log_in_page(page: Any, base: str, username: str, password: str) -> Non
     await page.keyboard.press("Enter")
     # The login page sends each role to its home (agent_api/web/nav.py).
     await page.wait_for_url(lambda url: "/ingresar" not in url)
+
+
+async def switch_user(page: Any, url: str, username: str, password: str) -> None:
+    """Signs the page's browser context in afresh as `username` (its cookies
+    cleared first) through the login form; `url`: http://host:port."""
+    await page.context.clear_cookies()
+    await page.goto(f"{url}/ingresar")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state("networkidle")
