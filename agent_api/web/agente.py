@@ -58,6 +58,7 @@ from agent_api.web.labels import ATTENTION_TYPE, CONSENT, MEANS, RESOLUTION, men
 from agent_api.web.labels import DELIVERY as DELIVERY_WORDS
 from agent_api.web.labels import OUTCOME as OUTCOME_WORDS
 from agent_api.web.labels import TICKET_STATUS as TICKET_WORDS
+from agent_api.web.screens import action_for
 from agent_api.workspace import AgentStatus, CallId, Workspace, Wrapup, initial
 from crm_bridge.exceptions import StoreError
 from crm_bridge.history import PersonHistory
@@ -71,6 +72,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 Ejecutivo = Annotated[Principal, Depends(page_for(Role.EJECUTIVO))]
+# Every POST of the agent's pages (workspace, walk-in, knowledge, callbacks):
+# the session cookie alone is not enough, the CSRF token must come too.
+EjecutivoAction = Annotated[Principal, Depends(action_for(Role.EJECUTIVO))]
 
 CONTROL_LABELS = {
     "pause": "Pausa",
@@ -256,7 +260,7 @@ def _push_requested(
 
 
 @router.post("/agente/pausa")
-async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
+async def pause(request: Request, user: EjecutivoAction) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     form = await read_form(request)
     reason = form.get("reason", "")
@@ -273,7 +277,7 @@ async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
 
 
 @router.post("/agente/disponible")
-async def unpause(request: Request, user: Ejecutivo) -> HTMLResponse:
+async def unpause(request: Request, user: EjecutivoAction) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     interfaces = await run_in_threadpool(pause_interfaces_of, services, user)
     sent_at = time.time()
@@ -284,7 +288,7 @@ async def unpause(request: Request, user: Ejecutivo) -> HTMLResponse:
 
 
 @router.post("/agente/colas")
-async def queues(request: Request, user: Ejecutivo) -> HTMLResponse:
+async def queues(request: Request, user: EjecutivoAction) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     form = await read_form(request)
     queue, action = form.get("queue", ""), form.get("action", "")
@@ -331,7 +335,9 @@ def local_datetime(date_text: str, time_text: str, zone: ZoneInfo) -> datetime |
 
 
 @router.post("/agente/cierres/{system}/{linkedid}")
-async def save_wrapup(system: str, linkedid: str, request: Request, user: Ejecutivo) -> Response:
+async def save_wrapup(
+    system: str, linkedid: str, request: Request, user: EjecutivoAction
+) -> Response:
     services: PanelServices = request.app.state.services
     pages = pages_of(request)
     form = await read_form(request)
@@ -411,7 +417,9 @@ async def save_wrapup(system: str, linkedid: str, request: Request, user: Ejecut
 
 
 @router.post("/agente/cierres/{system}/{linkedid}/abrir")
-async def open_wrapup(system: str, linkedid: str, request: Request, user: Ejecutivo) -> Response:
+async def open_wrapup(
+    system: str, linkedid: str, request: Request, user: EjecutivoAction
+) -> Response:
     """From the pending list: the form of that call comes (or comes forward) over the socket."""
     services: PanelServices = request.app.state.services
     key = CallKey(system, linkedid)
@@ -470,7 +478,7 @@ def _error(text: str, status: int = 200) -> HTMLResponse:
 
 
 @router.post("/agente/personas/buscar")
-async def search_persons(request: Request, user: Ejecutivo) -> Response:
+async def search_persons(request: Request, user: EjecutivoAction) -> Response:
     services: PanelServices = request.app.state.services
     form = await read_form(request)
     call = _call_of(form.get("call"))
@@ -514,7 +522,7 @@ async def new_person_form(request: Request, user: Ejecutivo, llamada: str = "") 
 
 
 @router.post("/agente/personas")
-async def register_person(request: Request, user: Ejecutivo) -> Response:
+async def register_person(request: Request, user: EjecutivoAction) -> Response:
     services: PanelServices = request.app.state.services
     lists = await read_form_lists(request)
     form = {k: v[0] for k, v in lists.items() if v}
@@ -671,7 +679,7 @@ async def edit_person_form(
 
 
 @router.post("/agente/personas/{person_id}/editar")
-async def edit_person(request: Request, user: Ejecutivo, person_id: int) -> Response:
+async def edit_person(request: Request, user: EjecutivoAction, person_id: int) -> Response:
     services: PanelServices = request.app.state.services
     lists = await read_form_lists(request)
     form = {k: v[0] for k, v in lists.items() if v}

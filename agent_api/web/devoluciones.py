@@ -22,7 +22,7 @@ from agent_api.auth import Principal
 from agent_api.callbacks import CallbackDesk
 from agent_api.exceptions import AgentApiError
 from agent_api.services import PanelServices
-from agent_api.web.agente import load_pending, local_datetime, queue_names
+from agent_api.web.agente import EjecutivoAction, load_pending, local_datetime, queue_names
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form
 from crm_bridge.callbacks import MAX_REASON, BacklogFigures
@@ -87,7 +87,7 @@ async def offer(request: Request, user: Ejecutivo) -> HTMLResponse:
 
 
 @router.post("/agente/devolucion/{callback_id}/aceptar")
-async def accept(callback_id: int, request: Request, user: Ejecutivo) -> HTMLResponse:
+async def accept(callback_id: int, request: Request, user: EjecutivoAction) -> HTMLResponse:
     desk = desk_of(request)
     if desk is None:
         return _fragment(request, user, {"disabled": True})
@@ -131,7 +131,7 @@ async def schedule_form(request: Request, user: Ejecutivo) -> HTMLResponse:
 
 
 @router.post("/agente/devoluciones")
-async def schedule(request: Request, user: Ejecutivo) -> HTMLResponse:
+async def schedule(request: Request, user: EjecutivoAction) -> HTMLResponse:
     """A callback promised during a call the agent handles (from its wrap-up)."""
     services: PanelServices = request.app.state.services
     desk = desk_of(request)
