@@ -29,6 +29,11 @@ class PageDenied(Exception):
         self.user = user
 
 
+class TokenRefused(PageDenied):
+    """An action without the session's CSRF token: forged elsewhere, or sent
+    from a page older than the session (logged in again in another tab)."""
+
+
 def session_user(request: Request) -> Principal | None:
     services: PanelServices = request.app.state.services
     return principal_from_cookie(services, request.cookies.get(SESSION_COOKIE))

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agent_api.auth import CSRF_HEADER, Principal
 from agent_api.exceptions import AgentApiError
-from agent_api.web.auth import PageDenied, PageLoginRequired, session_user_async
+from agent_api.web.auth import PageDenied, PageLoginRequired, TokenRefused, session_user_async
 from crm_bridge.exceptions import InvalidValueError, NotFoundError, StoreError
 from crm_bridge.organisms import Role
 
@@ -91,7 +91,7 @@ class ActionCheck:
             raise PageDenied(user)
         token = await _sent_token(request)
         if not token or not hmac.compare_digest(token.encode(), user.csrf_token.encode()):
-            raise PageDenied(user)
+            raise TokenRefused(user)
         return user
 
 
