@@ -26,6 +26,7 @@ from agent_api.middleware import DEFAULT_MAX_BODY_BYTES
 from agent_api.need_to_know import NeedToKnow
 from agent_api.pending_cases import PendingCases
 from agent_api.pop_lookup import PersonCards
+from agent_api.public_limits import AttemptCounter, MemoryCounter, PublicLimits
 from agent_api.services import PanelServices
 from agent_api.users import UserStore
 from agent_api.web.publico import PublicPages
@@ -81,6 +82,7 @@ def panel_app(
     walkin_outbox: bool = False,
     callbacks: Callable[[AuditLog], CallbackDesk] | None = None,
     public_min_fill_seconds: float = 3.0,
+    public_counter: AttemptCounter | None = None,
 ) -> FastAPI:
     """The panel app and its services, built from the engine (the composition
         root's part of agent_api.app.create_app). `clock` decides what "today" is
@@ -90,7 +92,9 @@ def panel_app(
     (email, sms; without them it is only logged); `callbacks` builds the
     callback desk on the app's audit log; `public_min_fill_seconds` is how long
     the public form must have been open before it is sent
-    (agent_api.web.publico); the other arguments are create_app's and the services'.
+    (agent_api.web.publico); `public_counter` counts the public pages'
+    attempts (agent_api.redis_limits.RedisCounter when replicas share a Redis;
+    None: in this process); the other arguments are create_app's and the services'.
     """
     registry = PersonRegistry(engine, phone_region=phone_region)
     history = PersonHistory(engine)
@@ -174,6 +178,11 @@ def panel_app(
         requests=requests,
         audit=services.audit,
         secret_key=secret_key,
+        # Keyed by the secret every replica shares, so they count under the same keys.
+        limits=PublicLimits(
+            counter=MemoryCounter() if public_counter is None else public_counter,
+            secret=secret_key,
+        ),
         min_fill_seconds=public_min_fill_seconds,
     )
     return app

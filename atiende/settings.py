@@ -224,6 +224,16 @@ class CallbackSettings(BaseModel):
     claim_seconds: float = Field(default=300.0, gt=0)
 
 
+class WalkinSettings(BaseModel):
+    """Walk-in attention (crm_bridge.turns)."""
+
+    # A person received at reception and given no turn (the receptionist left
+    # the page): their attention closes as cancelled after this many minutes,
+    # checked every reception_sweep_interval seconds by `atiende serve`.
+    reception_timeout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    reception_sweep_interval: float = Field(default=60.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ATIENDE_",
@@ -256,3 +266,4 @@ class Settings(BaseSettings):
     crm: CrmSettings = Field(default_factory=CrmSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    walkin: WalkinSettings = Field(default_factory=WalkinSettings)

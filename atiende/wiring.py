@@ -36,6 +36,7 @@ from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
 from agent_api.fanout import RedisEventRelay
 from agent_api.pending_cases import PendingCases, remind_forever
 from agent_api.pop_lookup import StorePopLookup
+from agent_api.redis_limits import RedisCounter
 from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
@@ -432,7 +433,28 @@ def start_background(settings: Settings, engine: Engine, adapter: CrmAdapter | N
         notices = PeriodicScan(citizen_notices(settings, engine).send_due, crm.notices_interval)
         notices.start()
         stops.append(notices.stop)
+    stops.append(start_reception_sweep(settings, engine, outbox=adapter is not None))
     return Background(stops, failures)
+
+
+def start_reception_sweep(
+    settings: Settings, engine: Engine, *, outbox: bool
+) -> Callable[[], None]:
+    """Receptions left without a turn close as cancelled (crm_bridge.turns); its stop."""
+    walkin = settings.walkin
+    turns = TurnService(
+        engine,
+        ContactAttentions(engine, phone_region=settings.phone_region, outbox=outbox),
+        timezone=settings.kpi.timezone,
+    )
+    timeout = timedelta(minutes=walkin.reception_timeout_minutes)
+    sweep = PeriodicScan(
+        lambda: turns.close_abandoned_receptions(timeout),
+        walkin.reception_sweep_interval,
+        name="walkin-reception-sweep",
+    )
+    sweep.start()
+    return sweep.stop
 
 
 def smtp_responder(settings: Settings) -> SmtpResponder | None:
@@ -618,6 +640,15 @@ def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
     )
 
 
+def public_limits_redis(settings: Settings) -> SyncRedis | None:
+    """The public pages' attempt counts' (blocking) Redis client, when replicas
+    share a Redis: short timeouts, so a Redis that is down refuses a page in
+    about a second (agent_api.redis_limits) instead of holding it."""
+    if not settings.redis_url:
+        return None
+    return SyncRedis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0)
+
+
 def panel_relay(settings: Settings, hub: PopHub) -> RedisEventRelay | None:
     """With replicas (Redis), the leader's events reach every replica's hub."""
     if not settings.redis_url:
@@ -694,6 +725,7 @@ class Panel:
     _walkin_task: asyncio.Task[None] | None = None
     _followup_task: asyncio.Task[None] | None = None
     _listener: socket.socket | None = None
+    _limits_redis: SyncRedis | None = None
     url: str = ""
 
     async def start(self, service: BridgeService) -> None:
@@ -718,6 +750,7 @@ class Panel:
         )
         queues = queue_configs(self.settings)
         acw_queues = self.acw_queues if self.acw_queues is not None else queues
+        self._limits_redis = public_limits_redis(self.settings)
         app = panel_app(
             engine=self.engine,
             hub=self.hub,
@@ -759,6 +792,9 @@ class Panel:
             max_body_bytes=api.max_body_bytes,
             walkin_outbox=self.settings.crm.adapter != "none",
             callbacks=self._callback_desk(controls, service),
+            public_counter=(
+                None if self._limits_redis is None else RedisCounter(self._limits_redis)
+            ),
         )
         if service.queue_metrics is not None:
             self._add_figures(app, service.queue_metrics, service)
@@ -870,6 +906,8 @@ class Panel:
                 await self._task
         if self._listener is not None:
             self._listener.close()
+        if self._limits_redis is not None:
+            self._limits_redis.close()
         await self.hub.close()
 
 

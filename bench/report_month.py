@@ -288,6 +288,22 @@ GROUP BY queue, hour
 )
 
 
+# The old one-scan queue query, timed only for a ratio in the same run: it is
+# not a report the API serves, so no goal reads it.
+REFERENCE = "reference: former scan"
+
+
+def goal_line(medians: dict[str, float]) -> str:
+    """The verdict on the goals from the median seconds of each timed report."""
+    served = {label: seconds for label, seconds in medians.items() if label != REFERENCE}
+    queue_worst = max(v for k, v in served.items() if k.startswith("queue"))
+    return (
+        "goal: queue report <= 300 ms median: "
+        f"{'met' if queue_worst <= 0.3 else 'NOT met'}; every report <= 1 s: "
+        f"{'met' if max(served.values()) <= 1.0 else 'NOT met'}"
+    )
+
+
 def _ms(began: float) -> str:
     return f"{(time.perf_counter() - began) * 1000:,.0f}"
 
@@ -392,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 conn.execute(text("SET LOCAL jit = off"))
                 return conn.execute(_FORMER_SCAN, {"start": MONTH_START, "end": MONTH_END}).all()
 
-        reports["reference: former scan"] = former_scan
+        reports[REFERENCE] = former_scan
         print(f"{'report':<26}{'median ms':>10}{'min':>8}{'max':>8}{'rows':>8}")
         medians: dict[str, float] = {}
         for label, fn in reports.items():
@@ -402,16 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"{label:<26}{median * 1000:>10.0f}{low * 1000:>8.0f}{high * 1000:>8.0f}{rows:>8}"
             )
-        queue_worst = max(v for k, v in medians.items() if k.startswith("queue"))
         print(
             "queue x day against the former scan, same run: "
-            f"{medians['reference: former scan'] / medians['queue x day']:.1f}x faster"
+            f"{medians[REFERENCE] / medians['queue x day']:.1f}x faster"
         )
-        print(
-            "goal: queue report <= 300 ms median: "
-            f"{'met' if queue_worst <= 0.3 else 'NOT met'}; every report <= 1 s: "
-            f"{'met' if max(medians.values()) <= 1.0 else 'NOT met'}"
-        )
+        print(goal_line(medians))
         engine.dispose()
     finally:
         if not args.keep:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from citizen.channels import Channel, attention_system
 from crm_bridge.db import session_factory
@@ -34,7 +35,13 @@ from telephony.domain import CallKey, HangupSide, Outcome
 TOPIC_VARIABLE = "ATIENDE_TOPIC"
 POINT_VARIABLE = "ATIENDE_POINT"
 _FINAL = frozenset(
-    {Outcome.ANSWERED, Outcome.ABANDONED, Outcome.IVR_COMPLETED, Outcome.TRANSFERRED}
+    {
+        Outcome.ANSWERED,
+        Outcome.ABANDONED,
+        Outcome.IVR_COMPLETED,
+        Outcome.TRANSFERRED,
+        Outcome.CANCELLED,
+    }
 )
 _VARIABLE_LENGTH = 200
 
@@ -125,7 +132,7 @@ class ContactAttentions:
         `variables` are added to the attention's (who serves a walk-in, for need to know)."""
         moment = _aware(at)
 
-        def change(row: Attention) -> None:
+        def change(row: Attention, _session: Session) -> None:
             if variables:
                 row.variables = {
                     **(row.variables or {}),
@@ -143,15 +150,30 @@ class ContactAttentions:
 
         self._change(key, change, "answering")
 
-    def close(self, key: CallKey, *, at: datetime, outcome: Outcome = Outcome.ANSWERED) -> None:
-        """The attention ended; `outcome` ABANDONED for a person who left unattended."""
+    def close(
+        self,
+        key: CallKey,
+        *,
+        at: datetime,
+        outcome: Outcome = Outcome.ANSWERED,
+        only_if: Callable[[Session, Attention], bool] | None = None,
+    ) -> bool:
+        """The attention ended; `outcome` ABANDONED for a person who left unattended.
+
+        `only_if` runs in the closing transaction with the attention's row
+        locked; when it says no, nothing changes. True when this call closed it."""
         if outcome not in _FINAL:
             raise InvalidValueError(f"{outcome.value!r} does not end an attention")
         moment = _aware(at)
+        closed = False
 
-        def change(row: Attention) -> None:
+        def change(row: Attention, session: Session) -> None:
+            nonlocal closed
             if row.ended_at is not None:
                 return  # closing twice (a retried request) changes nothing
+            if only_if is not None and not only_if(session, row):
+                return
+            closed = True
             row.ended_at = moment
             row.outcome = outcome.value
             if outcome is Outcome.ANSWERED and row.answered_at is not None:
@@ -160,15 +182,21 @@ class ContactAttentions:
                 row.wait_seconds = _seconds(row.arrived_at, moment)
 
         self._change(key, change, "closing", final=True)
+        return closed
 
     def link_person(self, key: CallKey, person_id: int | None) -> None:
-        def change(row: Attention) -> None:
+        def change(row: Attention, _session: Session) -> None:
             row.person_id = person_id
 
         self._change(key, change, "linking a person to")
 
     def _change(
-        self, key: CallKey, change: Callable[[Attention], None], what: str, *, final: bool = False
+        self,
+        key: CallKey,
+        change: Callable[[Attention, Session], None],
+        what: str,
+        *,
+        final: bool = False,
     ) -> None:
         query = (
             select(Attention)
@@ -181,10 +209,10 @@ class ContactAttentions:
                 if row is None:
                     raise NotFoundError(f"no attention {key.system}/{key.linkedid}")
                 was_open = row.ended_at is None
-                change(row)
+                change(row, session)
                 row.updated_at = datetime.now(UTC)
                 session.flush()
-                if final and was_open and self._outbox:
+                if final and was_open and row.ended_at is not None and self._outbox:
                     add_attention_rows(session.connection(), [(key.system, key.linkedid)])
         except SQLAlchemyError as err:
             raise translate_error(err, f"{what} an attention") from err

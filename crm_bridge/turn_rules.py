@@ -180,3 +180,34 @@ def wait_label(seconds: float) -> str:
     minutes = int(-(-seconds // 60))
     rounded = -(-minutes // 5) * 5
     return f"Unos {rounded} minutos"
+
+
+# A person received at reception (their attention opened, the reason to read
+# their record) and never given a turn: the receptionist cancelled, or left the
+# page. Such a reception is closed as cancelled once it is this old.
+DEFAULT_RECEPTION_TIMEOUT = dt.timedelta(minutes=30)
+
+
+def reception_cutoff(now: dt.datetime, timeout: dt.timedelta) -> dt.datetime:
+    """Receptions that arrived before this moment and still have no turn are abandoned."""
+    if now.tzinfo is None:
+        raise TurnRuleError("turn times must be timezone-aware")
+    if timeout <= dt.timedelta(0):
+        raise TurnRuleError("the reception timeout is positive")
+    return now - timeout
+
+
+def reception_abandoned(
+    arrived_at: dt.datetime,
+    now: dt.datetime,
+    timeout: dt.timedelta,
+    *,
+    has_turn: bool,
+    ended: bool,
+    answered: bool,
+) -> bool:
+    """Whether the sweep closes this reception: still open, never answered at
+    reception (orientation), no turn given, and older than `timeout`."""
+    if ended or has_turn or answered:
+        return False
+    return arrived_at < reception_cutoff(now, timeout)

@@ -5,13 +5,14 @@ so deploy/ can mount it as is, and a test checks that it is up to date, that
 every query uses metric names from dashboards.metric_names and that every
 panel points at the provisioned Prometheus data source.
 
-Three dashboards (titles in Spanish, the supervisors' language):
+Four dashboards (titles in Spanish, the supervisors' language):
 
 - ``atiende-wallboard``: the TV wall screen: one row of big tiles per queue
   (waiting, longest wait, SL today and last 15 min, abandonment, agents
   available, Erlang C advice) with threshold colours, legible from afar.
 - ``atiende-supervisor``: queues over time, waits, service level against
-  target, agents by state and the AMI bridge's health.
+  target, agents by state, the callback backlog per queue and the AMI
+  bridge's health.
 - ``atiende-agents``: the floor's performance: agents by state, occupancy,
   talk and handle times, calls handled per queue (no per-agent series: see
   dashboards.metric_names).
@@ -340,6 +341,60 @@ def supervisor() -> Json:
                 ),
                 _target(f"{m.QUEUE_AGENTS_NEEDED}{{{Q}}}", "necesarios {{queue}}", "B"),
             ],
+        ),
+    ]
+    # The callback worklist's backlog (dashboards.callback_metrics: the figures
+    # /supervision shows); "fuera de objetivo" is what AtiendeCallbacksPastTarget
+    # watches, so its tile turns red as soon as one is past its target.
+    panels.append(_row(layout, "Devoluciones de llamada"))
+    panels += [
+        _stat(
+            layout,
+            "Devoluciones pendientes",
+            f"sum({m.CALLBACKS_PENDING}{{{Q}}})",
+            unit="none",
+            thresholds=_steps((None, "blue")),
+            w=6,
+        ),
+        _stat(
+            layout,
+            "Devoluciones para llamar ahora",
+            f"sum({m.CALLBACKS_DUE}{{{Q}}})",
+            unit="none",
+            thresholds=_steps((None, "blue")),
+            w=6,
+        ),
+        _stat(
+            layout,
+            "Devoluciones fuera de objetivo",
+            f"sum({m.CALLBACKS_OVERDUE}{{{Q}}})",
+            unit="none",
+            thresholds=_steps((None, _GREEN), (1, _RED)),
+            w=6,
+        ),
+        _stat(
+            layout,
+            "Devolución pendiente más antigua",
+            f"max({m.CALLBACK_OLDEST_WAIT}{{{Q}}})",
+            unit="s",
+            thresholds=_steps((None, "blue")),
+            w=6,
+            decimals=0,
+        ),
+        _timeseries(
+            layout,
+            "Devoluciones por cola",
+            [
+                _target(f"{m.CALLBACKS_PENDING}{{{Q}}}", "pendientes {{queue}}"),
+                _target(f"{m.CALLBACKS_DUE}{{{Q}}}", "para llamar {{queue}}", "B"),
+                _target(f"{m.CALLBACKS_OVERDUE}{{{Q}}}", "fuera de objetivo {{queue}}", "C"),
+            ],
+        ),
+        _timeseries(
+            layout,
+            "Espera de la devolución pendiente más antigua",
+            [_target(f"{m.CALLBACK_OLDEST_WAIT}{{{Q}}}", by_queue)],
+            unit="s",
         ),
     ]
     panels.append(_row(layout, "Puente con Asterisk"))

@@ -33,6 +33,9 @@ class Outcome(StrEnum):
     IVR_COMPLETED = "ivr_completed"
     LOST_DURING_OUTAGE = "lost_during_outage"
     IN_PROGRESS = "in_progress"
+    # A walk-in received at reception that never got a turn (the receptionist
+    # cancelled it, or the reception sweep closed it): neither answered nor abandoned.
+    CANCELLED = "cancelled"
 
 
 class HangupSide(StrEnum):

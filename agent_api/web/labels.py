@@ -26,6 +26,7 @@ OUTCOME = {
     "ivr_hangup": "Colgó en el menú",
     "ivr_completed": "Resuelta en el menú",
     "lost_during_outage": "Perdida durante un corte",
+    "cancelled": "Cancelada en recepción",
 }
 PHASE = {
     "sonando": "Sonando",

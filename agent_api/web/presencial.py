@@ -40,7 +40,7 @@ from agent_api.workspace import Call, CallId, PersonArea, Phase, Workspace, Wrap
 from crm_bridge.exceptions import NotFoundError, StoreError
 from crm_bridge.organisms import Role
 from crm_bridge.turn_rules import STATUS_LABELS, TurnRuleError, TurnStatus, wait_label
-from crm_bridge.turns import DeskView, PointView, TurnService, TurnView
+from crm_bridge.turns import PRESENCIAL_SYSTEM, DeskView, PointView, TurnService, TurnView
 from dashboards.kiosk import DESK_TABLET, ROOM_DISPLAY, KioskLinks, looks_like_token
 from telephony.domain import CallKey
 
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 Ejecutivo = Annotated[Principal, Depends(page_for(Role.EJECUTIVO))]
-PRESENCIAL_SYSTEM = "atiende:presencial"
 # Kiosk pages: a key in the URL must never leave in a Referer; nothing is cached.
 KIOSK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
@@ -220,16 +219,26 @@ async def give_turn(request: Request, user: Ejecutivo) -> Response:
     )
 
 
+async def _own_reception(
+    request: Request, user: Principal, form: dict[str, str]
+) -> CallKey | HTMLResponse:
+    """The form's walk-in attention if this user received it, else the error to show."""
+    key = _key_of(form.get("call"))
+    if key is None:
+        return _error("La atención no es válida.")
+    if await run_in_threadpool(_turns(request).received_by, key) != user.user_id:
+        return _error("Esta atención la recibió otra persona.")
+    return key
+
+
 @router.post("/recepcion/orientacion")
 async def orientation_only(request: Request, user: Ejecutivo) -> Response:
     """Reception answered it (orientar, informar): the attention ends without a turn."""
     turns = _turns(request)
     form = await read_form(request)
-    key = _key_of(form.get("call"))
-    if key is None:
-        return _error("La atención no es válida.")
-    if await run_in_threadpool(turns.received_by, key) != user.user_id:
-        return _error("Esta atención la recibió otra persona.")
+    key = await _own_reception(request, user, form)
+    if isinstance(key, HTMLResponse):
+        return key
     if await run_in_threadpool(turns.turn_of, key) is not None:
         return _error("Esta persona ya tiene turno.")
     contacts = request.app.state.walkin_contacts
@@ -242,6 +251,27 @@ async def orientation_only(request: Request, user: Ejecutivo) -> Response:
     )
     return HTMLResponse(
         '<p class="ok" role="status">Atención registrada como orientación en recepción.</p>'
+    )
+
+
+@router.post("/recepcion/cancelar")
+async def cancel_reception(request: Request, user: Ejecutivo) -> Response:
+    """Reception gives no turn after all: the attention opened to identify the
+    person closes as cancelled (neither served nor abandoned in the figures)."""
+    turns = _turns(request)
+    form = await read_form(request)
+    key = await _own_reception(request, user, form)
+    if isinstance(key, HTMLResponse):
+        return key
+    if not await run_in_threadpool(turns.cancel_reception, key):
+        return _error("Esta atención ya tiene turno o ya terminó; no se canceló.")
+    points = await run_in_threadpool(turns.points)
+    point = _point_of(points, form.get("punto"))
+    return pages_of(request).render(
+        request,
+        "presencial/_recepcion_cancelada.html",
+        {"point": point},
+        user=user,
     )
 
 
@@ -509,11 +539,18 @@ async def desk_panel(request: Request, user: Ejecutivo) -> Response:
 # ------------------------------------------------------ waiting-room display
 
 
-async def _room_link(request: Request, token: str) -> int | None:
+async def _room_board(request: Request, token: str) -> Any:
+    """The board of the link's point; None for an unknown or revoked link, or a
+    point the admin deactivated."""
     if not looks_like_token(token):
         return None
     link = await run_in_threadpool(_kiosk(request).resolve, token, ROOM_DISPLAY)
-    return None if link is None else link.service_point_id
+    if link is None or link.service_point_id is None:
+        return None
+    try:
+        return await run_in_threadpool(_turns(request).board, link.service_point_id)
+    except NotFoundError:
+        return None
 
 
 def _board_context(board: Any) -> dict[str, Any]:
@@ -526,8 +563,8 @@ def _board_context(board: Any) -> dict[str, Any]:
 
 @router.get("/sala/{token}")
 async def room_display(request: Request, token: str) -> HTMLResponse:
-    point_id = await _room_link(request, token)
-    if point_id is None:
+    board = await _room_board(request, token)
+    if board is None:
         return pages_of(request).render(
             request,
             "presencial/kiosco_invalido.html",
@@ -535,7 +572,6 @@ async def room_display(request: Request, token: str) -> HTMLResponse:
             status_code=404,
             headers=KIOSK_HEADERS,
         )
-    board = await run_in_threadpool(_turns(request).board, point_id)
     return pages_of(request).render(
         request,
         "presencial/sala.html",
@@ -546,10 +582,9 @@ async def room_display(request: Request, token: str) -> HTMLResponse:
 
 @router.get("/sala/{token}/tablero")
 async def room_board(request: Request, token: str) -> HTMLResponse:
-    point_id = await _room_link(request, token)
-    if point_id is None:
+    board = await _room_board(request, token)
+    if board is None:
         return HTMLResponse("", status_code=404, headers=KIOSK_HEADERS)
-    board = await run_in_threadpool(_turns(request).board, point_id)
     return pages_of(request).render(
         request, "presencial/_sala_tablero.html", _board_context(board), headers=KIOSK_HEADERS
     )

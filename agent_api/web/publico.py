@@ -3,8 +3,10 @@
 opened with).
 
 Against abuse: attempts per client address (and per ticket number on the
-tracking page) in a sliding window; a signed form token bound to a cookie
-(a form posted from another site, or replayed without the cookie, is
+tracking page) in a window (agent_api.public_limits: in Redis when replicas
+share one, so they share the counts; when it cannot count, both pages refuse
+with 503 rather than let guesses through uncounted); a signed form token
+bound to a cookie (a form posted from another site, or replayed without the cookie, is
 refused) that also carries when the form was served, so a form sent faster
 than a person can fill it is refused; a honeypot field people never see.
 Nothing personal goes in a URL: both pages post their forms. The tracking
@@ -18,7 +20,7 @@ import hmac
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agent_api.audit import AuditAction, AuditLog
 from agent_api.centre_setup import REQUEST_TYPE_LABELS
-from agent_api.public_limits import AttemptWindow, first_refusal
+from agent_api.public_limits import LimitsUnavailable, PublicLimits
 from agent_api.services import PanelServices
 from agent_api.web.auth import pages_of
 from agent_api.web.login import same_site
@@ -73,26 +75,9 @@ class PublicPages:
     requests: CitizenRequests | None
     audit: AuditLog
     secret_key: str
+    limits: PublicLimits
     # People take longer than this to fill the form; scripts do not.
     min_fill_seconds: float = 3.0
-    # Every post counts (a form sent back with errors too): room for a few
-    # corrections, and for a shared address (an office, a mobile carrier's NAT).
-    submissions: AttemptWindow = field(
-        default_factory=lambda: AttemptWindow(limit=10, window_seconds=600)
-    )
-    lookups_per_address: AttemptWindow = field(
-        default_factory=lambda: AttemptWindow(limit=10, window_seconds=600)
-    )
-    # Per (address, ticket number): a stranger guessing one ticket's document
-    # locks out only himself, never its owner writing from elsewhere.
-    lookups_per_ticket: AttemptWindow = field(
-        default_factory=lambda: AttemptWindow(limit=5, window_seconds=3600)
-    )
-    # Per number from all addresses: far above what an owner needs, it still
-    # stops a guess spread over many addresses (numbers are sequential).
-    lookups_per_number: AttemptWindow = field(
-        default_factory=lambda: AttemptWindow(limit=50, window_seconds=3600)
-    )
     clock: Any = time.time
 
     @property
@@ -320,7 +305,13 @@ async def solicitud_submit(request: Request) -> HTMLResponse:
     values["descripcion"] = (form.get("descripcion") or [""])[0].replace("\x00", "").strip()
     ticks = {name for name in _TICKS if first(form, name)}
     shown = {**values, **{name: "on" for name in ticks}}
-    wait = public.submissions.hit(_address(request))
+    try:
+        wait = await run_in_threadpool(public.limits.submission, _address(request))
+    except LimitsUnavailable as err:
+        # Fail closed: uncounted posts would let a script flood the tickets.
+        # The form comes back filled in, so the citizen loses nothing typed.
+        log.warning("public request refused: attempt limits unavailable (%s)", err)
+        return await _solicitud_page(request, public, shown, [(None, UNAVAILABLE)], status_code=503)
     if wait is not None:
         log.info("public request refused: too many from one address")
         return await _solicitud_page(
@@ -442,12 +433,16 @@ async def tracking_lookup(request: Request) -> HTMLResponse:
     problem = _token_problem(request, public, first(form, "token"), timed=False)
     if problem is not None:
         return _tracking(request, public, [(None, problem)], number=number, status_code=400)
-    address = _address(request)
-    checks = [(public.lookups_per_address, address)]
-    if parse_number(number) is not None:
-        checks.append((public.lookups_per_ticket, f"{address} {number}"))
-        checks.append((public.lookups_per_number, number))
-    wait = first_refusal(*checks)
+    try:
+        wait = await run_in_threadpool(
+            public.limits.lookup,
+            _address(request),
+            number if parse_number(number) is not None else None,
+        )
+    except LimitsUnavailable as err:
+        # Fail closed: an uncounted lookup is a free guess at a ticket's document.
+        log.warning("public tracking refused: attempt limits unavailable (%s)", err)
+        return _tracking(request, public, [(None, UNAVAILABLE)], number=number, status_code=503)
     if wait is not None:
         log.info("public tracking refused: too many attempts")
         await run_in_threadpool(

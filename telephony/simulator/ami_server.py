@@ -4,7 +4,7 @@ Per session, like Asterisk 22: the banner, Login (a wrong secret is refused
 and the connection closed), FullyBooted for sessions that get system events,
 Filter (legacy regex include/exclude filters applied to every event), Events,
 Ping, Logoff, and the list actions CoreShowChannels, QueueStatus, QueueSummary
-and Status answered from `AsteriskState` (telephony.ami.testing), which is fed
+and Status answered from `AsteriskState` (telephony.ami.asterisk_side), which is fed
 every event the simulator emits, so a bridge's resync sees the live calls.
 """
 

@@ -6,16 +6,18 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from redis import Redis
 from sqlalchemy import select
 
 from agent_api.audit import AuditAction, AuditLog
 from agent_api.catalog import Catalog, TopicInput
-from agent_api.public_limits import AttemptWindow
+from agent_api.public_limits import MemoryCounter, Rule
+from agent_api.redis_limits import RedisCounter
 from agent_api.testing import RecordingControls
 from agent_api.web.publico import FORM_COOKIE, NOT_FOUND, PublicPages
 from crm_bridge.models import Attention, Ticket
@@ -26,6 +28,7 @@ from crm_bridge.responders import OutgoingMessage
 from crm_bridge.tickets import TicketService
 from tests.agent_api.conftest import ORIGIN, Panel, build_panel, log_in
 from tests.agent_api.test_tickets_api import ALWAYS_OPEN
+from tests.support.redis import redis_test_url
 
 pytestmark = pytest.mark.postgres
 
@@ -255,8 +258,24 @@ def test_bots_and_forged_posts_are_refused(public: Public) -> None:
     assert _tickets(public) == before
 
 
-def test_submissions_are_limited_per_address(public: Public) -> None:
-    public.pages.submissions = AttemptWindow(limit=2, window_seconds=600)
+def limit(public: Public, store: str, **rules: Rule) -> None:
+    """The pages' limits with `rules`, counted in this process or in the test Redis
+    (under a secret of the test's own, so no other test's counts meet these)."""
+    pages = public.pages
+    counter = (
+        MemoryCounter() if store == "memory" else RedisCounter(Redis.from_url(redis_test_url()))
+    )
+    pages.limits = replace(pages.limits, counter=counter, secret=uuid.uuid4().hex, **rules)
+
+
+STORES = pytest.mark.parametrize(
+    "store", ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+)
+
+
+@STORES
+def test_submissions_are_limited_per_address(public: Public, store: str) -> None:
+    limit(public, store, submissions=Rule("submissions", 2, 600))
     client = public.client()
     assert submit(public, client)[0] == 201
     assert submit(public, client)[0] == 201
@@ -300,10 +319,11 @@ def test_tracking_needs_the_number_and_the_document_or_email(public: Public) -> 
     assert all(r.details["reason"].startswith("seguimiento público") for r in records)
 
 
-def test_tracking_attempts_are_limited_per_ticket_number(public: Public) -> None:
+@STORES
+def test_tracking_attempts_are_limited_per_ticket_number(public: Public, store: str) -> None:
     client = public.client()
     number = number_in(submit(public, client)[1])
-    public.pages.lookups_per_ticket = AttemptWindow(limit=3, window_seconds=3600)
+    limit(public, store, lookups_per_ticket=Rule("lookups_per_ticket", 3, 3600))
     for _ in range(3):
         assert _track(client, number, "1.111.111-1")[0] == 404
     # Even the right document waits now: guessing a ticket's document stops here.
@@ -318,7 +338,9 @@ def _client_at(public: Public, host: str) -> TestClient:
     return TestClient(public.panel.app, headers={"origin": ORIGIN}, client=(host, 50000))
 
 
-def test_a_strangers_failures_do_not_lock_the_owner_out(public: Public) -> None:
+@STORES
+def test_a_strangers_failures_do_not_lock_the_owner_out(public: Public, store: str) -> None:
+    limit(public, store)
     owner = _client_at(public, "198.51.100.7")
     number = number_in(submit(public, owner)[1])
     stranger = _client_at(public, "203.0.113.9")
@@ -331,10 +353,13 @@ def test_a_strangers_failures_do_not_lock_the_owner_out(public: Public) -> None:
     assert status == 200 and 'id="estado">Abierta<' in html
 
 
-def test_a_guess_spread_over_addresses_meets_the_per_number_ceiling(public: Public) -> None:
+@STORES
+def test_a_guess_spread_over_addresses_meets_the_per_number_ceiling(
+    public: Public, store: str
+) -> None:
     owner = _client_at(public, "198.51.100.7")
     number = number_in(submit(public, owner)[1])
-    public.pages.lookups_per_number = AttemptWindow(limit=4, window_seconds=3600)
+    limit(public, store, lookups_per_number=Rule("lookups_per_number", 4, 3600))
     for last in range(4):
         assert _track(_client_at(public, f"203.0.113.{last}"), number, "1.111.111-1")[0] == 404
     assert _track(_client_at(public, "203.0.113.50"), number, CEDULA)[0] == 429
@@ -414,7 +439,7 @@ def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(panel_db: str)
             )
             pages: PublicPages = app.state.public
             pages.clock = lambda: time.time() + 5
-            pages.submissions = AttemptWindow(limit=1, window_seconds=600)
+            pages.limits = replace(pages.limits, submissions=Rule("submissions", 1, 600))
             topic = next(t for t in Catalog(engine).topics() if t.organism_id is not None)
             client = TestClient(app, headers={"origin": ORIGIN})
 

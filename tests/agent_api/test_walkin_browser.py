@@ -23,27 +23,24 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
-from agent_api.pop_lookup import StorePopLookup
 from agent_api.users import UserStore
 from agent_api.web.reportes import ReportSources
-from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
-from crm_bridge.history import PersonHistory
 from crm_bridge.models import Attention, CallSurvey, CatalogTopic, Ticket
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.persons import PersonRegistry
 from crm_bridge.tickets import TicketService
 from crm_bridge.turns import TurnService
 from dashboards.kiosk import DESK_TABLET, ROOM_DISPLAY, KioskLinks
+from telephony.domain import CallKey
 from telephony.simulator.model import CallerSpec
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords
+from tests.agent_api.conftest import PASSWORD, fast_passwords
 from tests.agent_api.test_need_to_know import ALWAYS_OPEN
 from tests.agent_api.test_workspace_browser import _cedula
 from tests.support.browser import VIEWPORT, axe_violations, launch, log_in_page, require_chromium
+from tests.support.panel import allow_origin, local_panel, pop_hub
 from tests.support.pbx import always_open_flows, simulated_pbx
 from tests.support.web import served
 
@@ -103,20 +100,11 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
         document_number=cedula,
         phones=[phone],
     )
-    history = PersonHistory(engine)
-    hub = PopHub(
-        StorePopLookup(engine, registry, history, AuditLog(engine)),
-        on_wrapup_due=WrapupStore(engine).start,
-    )
-    app = panel_app(
-        engine=engine,
-        hub=hub,
+    hub = pop_hub(engine, wrapups=True)
+    app = local_panel(
+        engine,
+        hub,
         controls=_NoControls(),
-        agents_snapshot=list,
-        secret_key=SECRET,
-        allowed_origins=["http://placeholder"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
         tickets=TicketService(engine, business_hours=ALWAYS_OPEN),
     )
     app.state.report_sources = ReportSources(engine, ZoneInfo("America/Montevideo"))
@@ -134,7 +122,7 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
     _, room = links.create("TV sala", None, kind=ROOM_DISPLAY, service_point_id=point.id)
     _, tablet = links.create("Tableta 1", None, kind=DESK_TABLET, desk_id=desk.id)
     async with served(app) as base:
-        object.__setattr__(app.state.services, "allowed_origins", frozenset({f"http://{base}"}))
+        allow_origin(app, base)
         hub.set_interfaces(users.interface_map())
         yield Centre(
             base,
@@ -181,6 +169,14 @@ async def _clean(page: Any, name: str) -> None:
     assert found == [], f"{name}: {found}"
 
 
+async def _receive_maria(reception: Any, centre: Centre) -> None:
+    """Reception opens an attention and finds María by her cédula."""
+    await reception.click("#recibir")
+    await reception.fill("#buscar-persona", centre.cedula)
+    await reception.press("#buscar-persona", "Enter")
+    await reception.get_by_role("button", name="María Pérez").click()
+
+
 async def test_walk_in_from_reception_to_the_phone_history(centre: Centre, tmp_path: Path) -> None:
     api = require_chromium()
     expect = api.expect
@@ -207,10 +203,7 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre, tmp_p
             await log_in_page(reception, centre.base, centre.reception, PASSWORD)
             await reception.goto(f"{base}/recepcion")
             await _clean(reception, "recepción")
-            await reception.click("#recibir")
-            await reception.fill("#buscar-persona", centre.cedula)
-            await reception.press("#buscar-persona", "Enter")
-            await reception.get_by_role("button", name="María Pérez").click()
+            await _receive_maria(reception, centre)
             await reception.get_by_role("button", name="Elegir a esta persona").click()
             await expect(reception.locator("#persona-turno")).to_have_text("María Pérez")
             await reception.select_option("#turno-tema", label="A · Cédula de identidad")
@@ -338,3 +331,47 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre, tmp_p
         finally:
             await browser.close()
     await asyncio.sleep(0)
+
+
+async def test_reception_cancels_and_the_attention_closes_without_a_turn(centre: Centre) -> None:
+    api = require_chromium()
+    expect = api.expect
+    async with api.async_playwright() as pw:
+        browser = await launch(pw)
+        try:
+            reception = await browser.new_page(viewport=VIEWPORT, locale="es-UY")
+            base = f"http://{centre.base}"
+            await log_in_page(reception, centre.base, centre.reception, PASSWORD)
+            await reception.goto(f"{base}/recepcion")
+            await _receive_maria(reception, centre)
+            call_ref = await reception.locator("#turno-form input[name=call]").input_value()
+            await reception.click("#cancelar-recepcion")
+            await expect(reception.locator("#recepcion-mensaje")).to_contain_text(
+                "Recepción cancelada"
+            )
+            await _clean(reception, "recepción cancelada")
+            system, linkedid = call_ref.split("|")
+            with centre.engine.connect() as conn:
+                row = conn.execute(
+                    select(Attention.outcome, Attention.ended_at, Attention.answered_at).where(
+                        Attention.system == system, Attention.linkedid == linkedid
+                    )
+                ).one()
+            assert row.outcome == "cancelled" and row.ended_at is not None
+            assert row.answered_at is None
+            assert centre.turns.turn_of(CallKey(system, linkedid)) is None
+            # The same post again (a double click) changes nothing and says so.
+            token = await reception.evaluate(
+                "() => JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']"
+            )
+            again = await reception.request.post(
+                f"{base}/recepcion/cancelar",
+                form={"call": call_ref},
+                headers={"X-CSRF-Token": token, "HX-Request": "true"},
+            )
+            assert "no se canceló" in await again.text()
+            # Reception receives the next person from where it is.
+            await reception.click("#recibir")
+            await expect(reception.locator("#turno-form")).to_be_visible()
+        finally:
+            await browser.close()

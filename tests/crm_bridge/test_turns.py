@@ -13,10 +13,14 @@ from sqlalchemy import Engine, insert, select
 from crm_bridge import turn_rules as rules
 from crm_bridge.contacts import ContactAttentions
 from crm_bridge.db import make_engine
-from crm_bridge.exceptions import InvalidValueError
+from crm_bridge.exceptions import InvalidValueError, NotFoundError
 from crm_bridge.models import Attention, CallSurvey, User
 from crm_bridge.turn_rules import TurnStatus, WaitingTurn
-from crm_bridge.turns import SERVED_BY_VARIABLE, TurnService
+from crm_bridge.turns import SERVED_BY_VARIABLE, TurnService, TurnView
+from dashboards.channel_figures import channel_counts
+from dashboards.report_queries import ReportSpan
+from dashboards.walkin_kpi import tally
+from telephony.domain import CallKey
 from tests.crm_bridge.citizen_support import empty_store
 
 TZ = "America/Montevideo"
@@ -92,6 +96,28 @@ def test_wait_estimate() -> None:
     assert rules.wait_label(11 * 60) == "Unos 15 minutos"
 
 
+def test_a_reception_without_a_turn_is_abandoned_after_the_timeout() -> None:
+    timeout = dt.timedelta(minutes=30)
+    now = START + dt.timedelta(hours=1)
+
+    def abandoned(minutes_ago: float, **state: bool) -> bool:
+        flags = {"has_turn": False, "ended": False, "answered": False, **state}
+        arrived = now - dt.timedelta(minutes=minutes_ago)
+        return rules.reception_abandoned(arrived, now, timeout, **flags)
+
+    assert abandoned(31)
+    assert not abandoned(30)  # exactly the timeout: not yet
+    assert not abandoned(5)
+    assert not abandoned(90, has_turn=True)  # waits for a desk, however long
+    assert not abandoned(90, ended=True)
+    assert not abandoned(90, answered=True)  # orientation at reception
+    assert rules.reception_cutoff(now, timeout) == now - timeout
+    with pytest.raises(rules.TurnRuleError):
+        rules.reception_cutoff(now, dt.timedelta(0))
+    with pytest.raises(rules.TurnRuleError):
+        rules.reception_cutoff(dt.datetime(2026, 11, 2, 12), timeout)
+
+
 # ------------------------------------------------------------- repository
 
 
@@ -126,6 +152,18 @@ def _centre(store: Engine, clock: Clock) -> tuple[TurnService, int, list[int], l
     service.set_priority("discapacidad", "Persona con discapacidad", 1)
     service.set_priority("embarazo", "Embarazo", 2)
     return service, point.id, topics, desks
+
+
+def _served(
+    service: TurnService, point: int, topic: int, desk: int, clock: Clock, minutes: float = 0
+) -> TurnView:
+    """A walk-in received, given a turn, called, served for `minutes` and finished."""
+    turn = service.give_turn(service.receive(point, user_id=1), topic, user_id=1)
+    service.call_next(desk, user_id=7)
+    service.serve(turn.id, desk_id=desk, user_id=7, agent="Ana")
+    clock.advance(minutes=minutes)
+    service.finish(turn.id, desk_id=desk)
+    return turn
 
 
 def test_turns_are_numbered_per_topic_and_day(store: Engine) -> None:
@@ -208,10 +246,7 @@ def test_a_desk_calls_by_priority_serves_and_closes_the_attention(store: Engine)
 def test_the_tablet_never_offers_an_older_attention(store: Engine) -> None:
     clock = Clock(START)
     service, point, topics, desks = _centre(store, clock)
-    turn = service.give_turn(service.receive(point, user_id=1), topics[0], user_id=1)
-    service.call_next(desks[0], user_id=7)
-    service.serve(turn.id, desk_id=desks[0], user_id=7, agent="Ana")
-    service.finish(turn.id, desk_id=desks[0])
+    turn = _served(service, point, topics[0], desks[0], clock)
     service.give_turn(service.receive(point, user_id=1), topics[0], user_id=1)
     service.call_next(desks[0], user_id=7)  # the next person is called
     assert service.evaluation_for_desk(desks[0]) is None
@@ -332,3 +367,65 @@ def test_the_evaluation_link_goes_only_to_a_consenting_persons_contact(store: En
     assert service.evaluate_by_link(token, 3)
     with pytest.raises(ConsentRequiredError):
         sender.send(turn.key, quiet.id, "sms:0", "https://atiende.example/")
+
+
+def _outcome(store: Engine, key: CallKey) -> tuple[str, dt.datetime | None]:
+    with store.connect() as conn:
+        row = conn.execute(
+            select(Attention.outcome, Attention.ended_at).where(
+                Attention.system == key.system, Attention.linkedid == key.linkedid
+            )
+        ).one()
+    return row[0], row[1]
+
+
+def test_reception_cancels_and_the_sweep_closes_receptions_without_a_turn(store: Engine) -> None:
+    clock = Clock(START)
+    service, point, topics, desks = _centre(store, clock)
+    _served(service, point, topics[0], desks[0], clock, minutes=4)
+    before = tally(service.facts(START, START + dt.timedelta(days=1)), clock.now)
+    span = ReportSpan(START, START + dt.timedelta(days=1))
+    counts_before = channel_counts(store, span)["presencial"]
+
+    cancelled = service.receive(point, user_id=1)
+    assert service.cancel_reception(cancelled)
+    assert not service.cancel_reception(cancelled)  # once
+    assert _outcome(store, cancelled) == ("cancelled", clock.now)
+    with pytest.raises(NotFoundError):
+        service.give_turn(cancelled, topics[0], user_id=1)  # closed: no turn any more
+    waiting = service.give_turn(service.receive(point, user_id=1), topics[1], user_id=1)
+    assert not service.cancel_reception(waiting.key)  # has a turn: the desk's to end
+
+    forgotten = service.receive(point, user_id=1)
+    clock.advance(minutes=10)
+    recent = service.receive(point, user_id=1)
+    clock.advance(minutes=25)  # forgotten: 35 minutes old; recent: 25
+    assert service.close_abandoned_receptions(dt.timedelta(minutes=30)) == 1
+    assert _outcome(store, forgotten) == ("cancelled", clock.now)
+    assert _outcome(store, recent)[0] == "in_progress"
+    assert _outcome(store, waiting.key)[0] == "in_progress"  # 35 minutes waiting, with a turn
+    assert service.close_abandoned_receptions(dt.timedelta(minutes=30)) == 0
+    clock.advance(minutes=6)
+    assert service.close_abandoned_receptions(dt.timedelta(minutes=30)) == 1
+    assert _outcome(store, recent)[0] == "cancelled"
+    assert service.turn(waiting.id).status is TurnStatus.WAITING
+
+    # The served walk-in counts as before; the cancelled ones are neither
+    # served nor abandoned (the walk-in figures count turns, and they have none).
+    after = tally(service.facts(START, START + dt.timedelta(days=1)), clock.now)
+    assert [(t.topic, t.served, t.no_shows, t.cancelled) for t in after if t.topic == "cedula"] == [
+        (t.topic, t.served, t.no_shows, t.cancelled) for t in before
+    ]
+    assert after[0].attention_seconds_sum == before[0].attention_seconds_sum == 240
+    counts = channel_counts(store, span)["presencial"]
+    assert (
+        (counts.answered, counts.answered_within, counts.abandoned)
+        == (
+            counts_before.answered,
+            counts_before.answered_within,
+            counts_before.abandoned,
+        )
+        == (1, 1, 0)
+    )
+    assert counts.attentions == counts_before.attentions + 4
+    assert counts.other == 4  # the turn still waiting and the three cancelled

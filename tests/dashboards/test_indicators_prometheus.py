@@ -11,7 +11,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from crm_bridge.db import make_engine, upgrade
@@ -21,8 +21,7 @@ from dashboards.indicator_metrics import IndicatorCollector
 from dashboards.indicator_queries import Dimension, complaint_report, csat_report, fcr_report
 from tests.dashboards import indicator_fixture as fx
 from tests.dashboards.test_grafana import load, panels
-from tests.dashboards.test_real_prometheus import prometheus, query
-from tests.support.ports import free_port
+from tests.dashboards.test_real_prometheus import query, scraping
 
 
 @pytest.fixture
@@ -35,15 +34,10 @@ def scraped(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
     registry = CollectorRegistry()
     registry.register(IndicatorCollector(engine, window_days=1, clock=lambda: end))
     registry.register(ChannelCollector(engine, window_days=1, clock=lambda: end))
-    port = free_port()
-    server, thread = start_http_server(port, "127.0.0.1", registry)
     try:
-        with prometheus(tmp_path, port) as base:
+        with scraping(tmp_path, registry) as base:
             yield base, engine
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
         engine.dispose()
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, start_http_server
 
 from atiende.settings import AmiSettings, Settings
 from atiende.wiring import build_bridge, migrate, start_metrics
@@ -92,6 +93,20 @@ def prometheus(tmp_path: Path, target_port: int) -> Iterator[str]:
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@contextlib.contextmanager
+def scraping(tmp_path: Path, registry: CollectorRegistry) -> Iterator[str]:
+    """A real Prometheus scraping `registry`, served over HTTP as /metrics is."""
+    port = free_port()
+    server, thread = start_http_server(port, "127.0.0.1", registry)
+    try:
+        with prometheus(tmp_path, port) as base:
+            yield base
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def query(base: str, expr: str) -> dict[str, Any]:
