@@ -286,7 +286,7 @@ async def test_replicas_share_the_tracking_limit_and_a_restart_keeps_it(
     # A well-formed number nobody opened: every lookup counts, and is a 404.
     number, wrong = f"2026-{uuid.uuid4().int % 900000 + 100000}", "1.111.111-1"
     try:
-        async with asyncio.timeout(120):
+        async with asyncio.timeout(240):  # three serve starts on a loaded 2-core machine
             for base, process in zip(bases, replicas, strict=True):
                 await _wait_http(base, process)
             # 3 wrong lookups on one replica, then a restart of it.
