@@ -33,7 +33,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from agent_api.fanout import listen_forever
+from agent_api.fanout import listen_forever, stop_tasks
 from agent_api.ws import PopHub
 from crm_bridge.callbacks import CallbackQueue
 from telephony.agents import AgentSnapshot
@@ -134,12 +134,7 @@ class CallbackPush:
 
     async def close(self) -> None:
         self._loop = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await stop_tasks(self._tasks)
 
     # ----------------------------------------------------------- fan-out
 

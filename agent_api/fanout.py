@@ -140,12 +140,7 @@ class RedisEventRelay:
             log.warning("not subscribed to %s yet (Redis down?); pops will follow", self.channel)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await stop_tasks(self._tasks)
 
     @property
     def pending(self) -> int:
@@ -194,6 +189,16 @@ class RedisEventRelay:
             self._local.publish(events)
         except Exception:
             log.exception("panel sink failed on relayed events")
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks`, wait for each to end, and empty the list."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    tasks.clear()
 
 
 async def listen_forever(
