@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select
 from agent_api.exceptions import InvalidInput
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import InvalidValueError
-from crm_bridge.knowledge import apply_content
+from crm_bridge.knowledge import TopicContent, apply_content, content_of
 from crm_bridge.knowledge_import import own_content
 from crm_bridge.models import CatalogTopic, Organism, Unit
 
@@ -32,26 +32,17 @@ MAX_IMPORT_ROWS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
-class TopicInput:
+class TopicInput(TopicContent):
     code: str
     name: str
     kind: str = "tramite"
     organism: str | None = None
     unit: str | None = None
     active: bool = True
-    # The knowledge base's content: None leaves the field as it is, "" clears it.
-    description: str | None = None
-    requirements: str | None = None
-    steps: str | None = None
-    deadlines: str | None = None
-    cost: str | None = None
-    where_how: str | None = None
-    online_url: str | None = None
-    keywords: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class TopicView:
+class TopicView(TopicContent):
     id: int
     code: str
     name: str
@@ -59,14 +50,6 @@ class TopicView:
     organism_id: int | None
     unit_id: int | None
     active: bool
-    description: str | None = None
-    requirements: str | None = None
-    steps: str | None = None
-    deadlines: str | None = None
-    cost: str | None = None
-    where_how: str | None = None
-    online_url: str | None = None
-    keywords: str | None = None
 
 
 def _truthy(value: Any) -> bool:
@@ -145,14 +128,7 @@ def _view(row: CatalogTopic) -> TopicView:
         row.organism_id,
         row.unit_id,
         row.active,
-        description=row.description,
-        requirements=row.requirements,
-        steps=row.steps,
-        deadlines=row.deadlines,
-        cost=row.cost,
-        where_how=row.where_how,
-        online_url=row.online_url,
-        keywords=row.keywords,
+        **content_of(row),
     )
 
 

@@ -34,6 +34,18 @@ REQUEST_TYPE_LABELS = {
 }
 
 
+def record_change(
+    audit: AuditLog, actor_id: int | None, resource: str, op: str, **details: Any
+) -> None:
+    """One audit row for one change of the centre's set-up (no personal data)."""
+    audit.record(
+        AuditAction.ADMIN_CHANGE,
+        actor_id=actor_id,
+        person_ids=[None],
+        details={"resource": resource, "op": op, **details},
+    )
+
+
 class CentreSetup:
     def __init__(
         self, directory: Directory, catalog: Catalog, users: UserStore, audit: AuditLog
@@ -44,12 +56,7 @@ class CentreSetup:
         self._audit = audit
 
     def _record(self, actor_id: int | None, resource: str, op: str, **details: Any) -> None:
-        self._audit.record(
-            AuditAction.ADMIN_CHANGE,
-            actor_id=actor_id,
-            person_ids=[None],
-            details={"resource": resource, "op": op, **details},
-        )
+        record_change(self._audit, actor_id, resource, op, **details)
 
     # ------------------------------------------------------------- organisms
 

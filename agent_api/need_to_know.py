@@ -60,7 +60,7 @@ from crm_bridge.organisms import Role
 from crm_bridge.phones import normalise_number
 from crm_bridge.store_access import translated
 from crm_bridge.turns import RECEIVED_BY_VARIABLE, SERVED_BY_VARIABLE
-from telephony.domain import CallKey
+from telephony.domain import CallKey, Outcome
 
 PERSON_VARIABLE = "ATIENDE_PERSON_ID"
 # Non-phone attentions are keyed atiende:<channel> (citizen.channels.attention_system).
@@ -323,6 +323,8 @@ def _walk_in_staff(row: Attention) -> set[int]:
     for them the attention is what an answered call is to a phone agent."""
     if not row.system.startswith(WALK_IN_SYSTEM_PREFIX):
         return set()
+    if row.outcome == Outcome.CANCELLED.value:
+        return set()  # reception cancelled it (or it was swept): no longer a reason
     variables = row.variables or {}
     found = set()
     for name in (RECEIVED_BY_VARIABLE, SERVED_BY_VARIABLE):

@@ -8,12 +8,16 @@ set in the same command, so no key is ever left without one), `INCR` counts
 the attempt, `PTTL` says what is left of the window. The blocking client,
 called from a worker thread (as the CRM sync's is): the event loop never
 waits on Redis, and short socket timeouts (set in atiende.wiring) make a
-Redis that is down a quick LimitsUnavailable rather than a hung page.
+Redis that is down a quick LimitsUnavailable rather than a hung page. After
+a failure the counter refuses at once for `pause_seconds` without trying
+Redis: during an outage a flood of public posts would otherwise hold every
+worker thread for a timeout each, and the panel's own work shares them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -24,10 +28,21 @@ from agent_api.public_limits import LimitsUnavailable
 class RedisCounter:
     """AttemptCounter over a (blocking) Redis client; keys come hashed from PublicLimits."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        pause_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = redis
+        self._pause = pause_seconds
+        self._clock = clock
+        self._resume_at = float("-inf")
 
     def add(self, keys: Sequence[tuple[str, float]]) -> list[tuple[int, float]]:
+        if self._clock() < self._resume_at:
+            raise LimitsUnavailable("Redis failed moments ago")
         pipe = self._redis.pipeline(transaction=True)
         for key, window in keys:
             pipe.set(key, 0, px=max(1, round(window * 1000)), nx=True)
@@ -36,6 +51,7 @@ class RedisCounter:
         try:
             replies = pipe.execute()
         except (RedisError, OSError) as err:
+            self._resume_at = self._clock() + self._pause
             raise LimitsUnavailable(type(err).__name__) from err
         out: list[tuple[int, float]] = []
         for index, (_key, window) in enumerate(keys):

@@ -8,7 +8,9 @@ atiende presencial enlace sala PUNTO LABEL | enlace tableta PUNTO PUESTO LABEL
 atiende presencial list
 
 Points, topics and desks are named by code. A link's token is printed once
-(only its hash is kept); revoke it with the kiosk links API.
+(only its hash is kept); revoke it on /admin/presencial or with the kiosk
+links API. Every change goes through agent_api.walkin_setup, as the admin
+screen's do (same checks, same audit).
 Exit codes: 0 done, 1 refused (the message says why), 2 bad arguments.
 """
 
@@ -65,42 +67,42 @@ def add_parser(sub: Any) -> None:
 
 
 def run(settings: Any, args: argparse.Namespace) -> int:
+    from agent_api.audit import AuditLog
+    from agent_api.exceptions import AgentApiError
+    from agent_api.walkin_setup import WalkinSetup
     from atiende import wiring
     from crm_bridge.contacts import ContactAttentions
     from crm_bridge.db import make_engine
     from crm_bridge.exceptions import StoreError
-    from crm_bridge.turn_rules import TurnRuleError
     from crm_bridge.turns import TurnService
     from dashboards.kiosk import KioskLinks
 
     wiring.migrate(settings)
     engine = make_engine(settings.database_url)
     turns = TurnService(engine, ContactAttentions(engine), timezone=settings.kpi.timezone)
+    # The admin screen's service: the same checks, errors and audit rows.
+    setup = WalkinSetup(turns, KioskLinks(engine), AuditLog(engine))
     try:
-        return _dispatch(turns, KioskLinks(engine), engine, args)
-    except (StoreError, TurnRuleError, LookupError) as err:
+        return _dispatch(setup, engine, args)
+    except AgentApiError as err:
+        print(f"atiende presencial: {err.detalle}", file=sys.stderr)
+        return 1
+    except (StoreError, LookupError) as err:
         print(f"atiende presencial: {err}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
 
 
-def _dispatch(turns: Any, links: Any, engine: Any, args: argparse.Namespace) -> int:
+def _dispatch(setup: Any, engine: Any, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from crm_bridge.models import CatalogTopic
-    from dashboards.kiosk import DESK_TABLET, ROOM_DISPLAY
 
     resource = args.walkin_resource
-    points = {p.code: p for p in turns.points()}
-
-    def point_of(code: str) -> Any:
-        if code not in points:
-            raise LookupError(f"no service point {code!r}")
-        return points[code]
-
+    turns = setup.turns
     if resource == "list":
-        for p in points.values():
+        for p in turns.points():
             print(f"{p.id}\t{p.code}\t{p.name}")
             for t in turns.topics(p.id):
                 print(f"\ttema {t.prefix}\t{t.code}\t{t.name}")
@@ -108,11 +110,12 @@ def _dispatch(turns: Any, links: Any, engine: Any, args: argparse.Namespace) -> 
                 print(f"\tpuesto\t{d.code}\t{d.name}")
         return 0
     if resource == "punto":
-        made = turns.create_point(
+        made = setup.create_point(
             args.code,
             args.name,
-            target_wait_seconds=args.espera_objetivo * 60,
+            target_wait_minutes=args.espera_objetivo,
             max_recalls=args.rellamados,
+            actor_id=None,
         )
         print(f"service point {made.code} created (id {made.id})")
     elif resource == "tema":
@@ -124,31 +127,33 @@ def _dispatch(turns: Any, links: Any, engine: Any, args: argparse.Namespace) -> 
                 ).scalar()
             if catalog_id is None:
                 raise LookupError(f"no catalog topic {args.catalogo!r}")
-        made = turns.add_topic(
-            point_of(args.point).id, args.code, args.name, args.prefix, catalog_topic_id=catalog_id
+        made = setup.add_topic(
+            setup.point_by_code(args.point).id,
+            args.code,
+            args.name,
+            args.prefix,
+            catalog_topic_id=catalog_id,
+            actor_id=None,
         )
         print(f"topic {made.code} ({made.prefix}) added")
     elif resource == "puesto":
-        point = point_of(args.point)
-        wanted = {c.strip() for c in args.temas.split(",") if c.strip()}
-        topics = {t.code: t.id for t in turns.topics(point.id)}
-        if wanted - set(topics):
-            raise LookupError(f"unknown topics {sorted(wanted - set(topics))}")
-        made = turns.add_desk(point.id, args.code, args.name, [topics[c] for c in wanted])
+        point = setup.point_by_code(args.point)
+        topic_ids = setup.topics_by_code(point.id, args.temas.split(","))
+        made = setup.add_desk(point.id, args.code, args.name, topic_ids, actor_id=None)
         print(f"desk {made.code} added")
     elif resource == "prioridad":
-        turns.set_priority(args.code, args.label, args.rank)
+        setup.set_priority(args.code, args.label, args.rank, actor_id=None)
         print(f"priority {args.code} set")
     elif args.walkin_action == "sala":
-        _, token = links.create(
-            args.label, None, kind=ROOM_DISPLAY, service_point_id=point_of(args.point).id
+        _, url = setup.issue_room_link(
+            setup.point_by_code(args.point).id, args.label, actor_id=None
         )
-        print(f"/sala/{token}")
+        print(url)
     else:
-        point = point_of(args.point)
+        point = setup.point_by_code(args.point)
         desk = next((d for d in turns.desks(point.id) if d.code == args.desk), None)
         if desk is None:
             raise LookupError(f"no desk {args.desk!r} at {args.point!r}")
-        _, token = links.create(args.label, None, kind=DESK_TABLET, desk_id=desk.id)
-        print(f"/evaluacion/{token}")
+        _, url = setup.issue_tablet_link(desk.id, args.label, actor_id=None)
+        print(url)
     return 0

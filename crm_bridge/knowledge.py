@@ -19,8 +19,9 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Annotated, Any, get_type_hints
 
+from pydantic import Field
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
@@ -32,18 +33,6 @@ MAX_QUERY_CHARS = 100
 MIN_QUERY_CHARS = 2
 MAX_RESULTS = 20
 MAX_QUERY_TOKENS = 8
-
-# Content fields of a topic and their limits (characters): what an import may set.
-CONTENT_LIMITS = {
-    "description": 4000,
-    "requirements": 8000,
-    "steps": 8000,
-    "deadlines": 2000,
-    "cost": 2000,
-    "where_how": 8000,
-    "online_url": 500,
-    "keywords": 1000,
-}
 
 # Words too common to search by (the PostgreSQL Spanish configuration drops these too).
 STOPWORDS = frozenset(
@@ -142,8 +131,43 @@ def score(words: Sequence[str], name: str, keywords: str, body: str) -> float:
     return total
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicContent:
+    """What the agent reads to the citizen about a topic: the one definition of
+    the knowledge base's fields and their limits (characters), which the
+    imports, the catalog and the admin API and forms share. None: not given
+    (an import or an edit leaves the field as it is); "" clears it."""
+
+    description: Annotated[str | None, Field(max_length=4000)] = None
+    requirements: Annotated[str | None, Field(max_length=8000)] = None
+    steps: Annotated[str | None, Field(max_length=8000)] = None
+    deadlines: Annotated[str | None, Field(max_length=2000)] = None
+    cost: Annotated[str | None, Field(max_length=2000)] = None
+    where_how: Annotated[str | None, Field(max_length=8000)] = None
+    online_url: Annotated[str | None, Field(max_length=500)] = None
+    keywords: Annotated[str | None, Field(max_length=1000)] = None
+
+
+def _limit(name: str) -> int:
+    # The limit is read where it is declared (a pydantic Field, so the admin
+    # API validates the same number).
+    (info,) = get_type_hints(TopicContent, include_extras=True)[name].__metadata__
+    limit = info.metadata[0].max_length
+    assert isinstance(limit, int)
+    return limit
+
+
+CONTENT_FIELDS = tuple(f.name for f in fields(TopicContent))
+CONTENT_LIMITS = {name: _limit(name) for name in CONTENT_FIELDS}
+
+
+def content_of(source: Any) -> dict[str, str | None]:
+    """The content fields of a topic row, entry or form, by name."""
+    return {name: getattr(source, name) for name in CONTENT_FIELDS}
+
+
 @dataclass(frozen=True, slots=True)
-class KnowledgeEntry:
+class KnowledgeEntry(TopicContent):
     """A topic as an import gives it. Content fields None: left as they are."""
 
     code: str
@@ -152,36 +176,17 @@ class KnowledgeEntry:
     organism: str | None = None  # an organism code or name
     unit: str | None = None  # a unit code of that organism
     active: bool = True
-    description: str | None = None
-    requirements: str | None = None
-    steps: str | None = None
-    deadlines: str | None = None
-    cost: str | None = None
-    where_how: str | None = None
-    online_url: str | None = None
-    keywords: str | None = None
     source: str | None = None
     source_updated: str | None = None
 
 
-CONTENT_FIELDS = tuple(CONTENT_LIMITS)
-
-
 @dataclass(frozen=True, slots=True)
-class TopicDetail:
+class TopicDetail(TopicContent):
     id: int
     code: str
     name: str
     kind: str
     organism: str | None  # the organism's name (ours, else as the source names it)
-    description: str | None
-    requirements: str | None
-    steps: str | None
-    deadlines: str | None
-    cost: str | None
-    where_how: str | None
-    online_url: str | None
-    keywords: str | None
     source: str | None
     source_updated: str | None
 
@@ -203,16 +208,9 @@ def _detail(row: CatalogTopic, organism_name: str | None) -> TopicDetail:
         name=row.name,
         kind=row.kind,
         organism=organism_name or row.organism_label,
-        description=row.description,
-        requirements=row.requirements,
-        steps=row.steps,
-        deadlines=row.deadlines,
-        cost=row.cost,
-        where_how=row.where_how,
-        online_url=row.online_url,
-        keywords=row.keywords,
         source=row.source,
         source_updated=row.source_updated,
+        **content_of(row),
     )
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from crm_bridge.exceptions import InvalidValueError
-from crm_bridge.knowledge import KnowledgeEntry
+from crm_bridge.knowledge import CONTENT_FIELDS, KnowledgeEntry
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -57,16 +57,6 @@ OWN_COLUMNS: dict[str, tuple[str, ...]] = {
     "online_url": ("enlace", "online_url"),
     "keywords": ("palabras_clave", "keywords"),
 }
-CONTENT_KEYS = (
-    "description",
-    "requirements",
-    "steps",
-    "deadlines",
-    "cost",
-    "where_how",
-    "online_url",
-    "keywords",
-)
 
 
 class _Text(HTMLParser):
@@ -262,7 +252,7 @@ def own_content(row: Mapping[str, Any]) -> dict[str, str | None]:
     """The content fields a row of the centre's format gives (absent: not in the dict)."""
     out: dict[str, str | None] = {}
     lowered = {str(k).strip().casefold(): v for k, v in row.items() if k is not None}
-    for field in CONTENT_KEYS:
+    for field in CONTENT_FIELDS:
         present, value = _own_value(lowered, field)
         if present:
             out[field] = plain(value) if field != "online_url" else _one_line(value)

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, func, select, update
@@ -60,6 +61,7 @@ EVALUATION_LINK_TTL = timedelta(days=3)
 MAX_COMMENT = 1000
 PRESENCIAL_SYSTEM = attention_system(Channel.PRESENCIAL)
 _NUMBERING_RETRIES = 5
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class PointView:
     target_wait_seconds: int
     max_recalls: int
     attention_seconds: int
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ class TopicView:
     name: str
     prefix: str
     catalog_topic_id: int | None
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class DeskView:
     name: str
     topic_ids: tuple[int, ...]
     user_id: int | None
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +160,20 @@ class TurnFacts:
 
 def _point(row: ServicePoint) -> PointView:
     return PointView(
-        row.id, row.code, row.name, row.target_wait_seconds, row.max_recalls, row.attention_seconds
+        row.id,
+        row.code,
+        row.name,
+        row.target_wait_seconds,
+        row.max_recalls,
+        row.attention_seconds,
+        row.active,
     )
 
 
 def _topic(row: ServicePointTopic) -> TopicView:
-    return TopicView(row.id, row.point_id, row.code, row.name, row.prefix, row.catalog_topic_id)
+    return TopicView(
+        row.id, row.point_id, row.code, row.name, row.prefix, row.catalog_topic_id, row.active
+    )
 
 
 def _desk(row: ServiceDesk) -> DeskView:
@@ -171,6 +184,7 @@ def _desk(row: ServiceDesk) -> DeskView:
         row.name,
         tuple(int(t) for t in row.topic_ids or ()),
         row.user_id,
+        row.active,
     )
 
 
@@ -200,6 +214,31 @@ def _text(value: str, limit: int, what: str) -> str:
     if not text or len(text) > limit:
         raise InvalidValueError(f"a {what} is 1 to {limit} characters")
     return text
+
+
+def _check_topics(session: Session, point_id: int, topic_ids: Iterable[int]) -> None:
+    """A desk serves topics of its own point, active ones."""
+    wanted = set(topic_ids)
+    if not wanted:
+        return
+    found = set(
+        session.scalars(
+            select(ServicePointTopic.id).where(
+                ServicePointTopic.id.in_(wanted),
+                ServicePointTopic.point_id == point_id,
+                ServicePointTopic.active.is_(True),
+            )
+        )
+    )
+    if found != wanted:
+        raise InvalidValueError("a desk serves active topics of its own point")
+
+
+def _refuse_live_turns(session: Session, where: Any, what: str) -> None:
+    live = [s.value for s in rules.LIVE]
+    busy = session.scalars(select(Turn.id).where(where, Turn.status.in_(live)).limit(1)).first()
+    if busy is not None:
+        raise InvalidValueError(f"the {what} has turns in course")
 
 
 def _turnless(session: Session, row: Attention) -> bool:
@@ -302,6 +341,7 @@ class TurnService:
             active=True,
         )
         with translated("adding a desk"), self._sessions.begin() as session:
+            _check_topics(session, point_id, row.topic_ids)
             session.add(row)
             session.flush()
             return _desk(row)
@@ -317,6 +357,110 @@ class TurnService:
             else:
                 row.label, row.rank, row.active = label, rank, True
         return rules.PriorityCategory(code, label, rank)
+
+    def update_point(
+        self, point_id: int, *, name: str | None = None, active: bool | None = None
+    ) -> PointView:
+        """Renames, deactivates or reactivates a point; one with turns in
+        course (waiting, called, at a desk) is not deactivated."""
+        return self._update(
+            ServicePoint, point_id, _point, Turn.point_id == point_id, name=name, active=active
+        )
+
+    def update_topic(
+        self, topic_id: int, *, name: str | None = None, active: bool | None = None
+    ) -> TopicView:
+        return self._update(
+            ServicePointTopic, topic_id, _topic, Turn.topic_id == topic_id, name=name, active=active
+        )
+
+    def update_desk(
+        self,
+        desk_id: int,
+        *,
+        name: str | None = None,
+        topic_ids: Iterable[int] | None = None,
+        active: bool | None = None,
+    ) -> DeskView:
+        """Renames a desk, changes the topics it serves (none: every topic), or
+        (de)activates it; a desk calling or serving a turn is not deactivated,
+        and a deactivated desk is left by whoever sat at it."""
+
+        def change(session: Session, row: ServiceDesk) -> None:
+            if topic_ids is not None:
+                wanted = sorted({int(t) for t in topic_ids})
+                _check_topics(session, row.point_id, wanted)
+                row.topic_ids = wanted
+            if active is False:
+                row.user_id = None
+
+        return self._update(
+            ServiceDesk,
+            desk_id,
+            _desk,
+            Turn.desk_id == desk_id,
+            name=name,
+            active=active,
+            change=change,
+        )
+
+    def _update(
+        self,
+        model: Any,
+        row_id: int,
+        view: Callable[[Any], _V],
+        live_turns: Any,
+        *,
+        name: str | None,
+        active: bool | None,
+        change: Callable[[Session, Any], None] | None = None,
+    ) -> _V:
+        """A set-up row renamed or (de)activated under its lock; deactivating
+        is refused while `live_turns` (its turns) has one in course."""
+        what = model.__tablename__
+        limit = model.name.type.length
+        with translated(f"changing {what}"), self._sessions.begin() as session:
+            row = session.get(model, row_id, with_for_update=True)
+            if row is None:
+                raise NotFoundError(f"no {what} {row_id}")
+            if name is not None:
+                row.name = _text(name, limit, f"{what} name")
+            if active is False and row.active:
+                _refuse_live_turns(session, live_turns, what)
+            if change is not None:
+                change(session, row)
+            if active is not None:
+                row.active = active
+            return view(row)
+
+    def remove_priority(self, code: str) -> None:
+        """The category is no longer offered (turns given with it keep it)."""
+        with translated("removing a priority"), self._sessions.begin() as session:
+            row = session.scalars(select(TurnPriority).where(TurnPriority.code == code)).first()
+            if row is None or not row.active:
+                raise NotFoundError(f"no priority {code!r}")
+            row.active = False
+
+    def all_points(self) -> list[PointView]:
+        """Every point, deactivated ones too (the admin's list)."""
+        with translated("reading service points"), self._sessions() as session:
+            return [
+                _point(r) for r in session.scalars(select(ServicePoint).order_by(ServicePoint.id))
+            ]
+
+    def all_topics(self, point_id: int) -> list[TopicView]:
+        query = (
+            select(ServicePointTopic)
+            .where(ServicePointTopic.point_id == point_id)
+            .order_by(ServicePointTopic.prefix)
+        )
+        with translated("reading topics"), self._sessions() as session:
+            return [_topic(r) for r in session.scalars(query)]
+
+    def all_desks(self, point_id: int) -> list[DeskView]:
+        query = select(ServiceDesk).where(ServiceDesk.point_id == point_id).order_by(ServiceDesk.id)
+        with translated("reading desks"), self._sessions() as session:
+            return [_desk(r) for r in session.scalars(query)]
 
     def priorities(self) -> list[rules.PriorityCategory]:
         query = (

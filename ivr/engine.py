@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
 
 from citizen import cedula
 from ivr.actions import (
@@ -71,17 +73,23 @@ LINKEDID_VARIABLE = "CHANNEL(linkedid)"
 MAX_HOPS = 64
 _LINKEDID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
 _PHONE = re.compile(r"^\+?[0-9]{3,20}$")
+# The shared default of CallState.values: read-only, so no call can change another's.
+_NO_VALUES: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class CallState:
+# Immutable like the frozen dataclasses around it, but a NamedTuple: the engine
+# copies the state two or three times per command, and `_replace` copies a
+# tuple in C where `dataclasses.replace` walks `fields()` and runs a frozen
+# `__init__` (one object.__setattr__ per field): that was ~14 % of the FastAGI
+# server's CPU under load (bench/README.md, bench.agi_latency).
+class CallState(NamedTuple):
     call: CallInfo
     now: dt.datetime
     node: str = ""
     phase: str = ""
     attempts: int = 0
     pending: tuple[Action, ...] = ()
-    values: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, str] = _NO_VALUES
     path: tuple[str, ...] = ()
     topic: str = ""
     person_id: str = ""
@@ -98,8 +106,7 @@ class CallState:
     then: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     state: CallState
     action: Action
 
@@ -109,10 +116,12 @@ class _Entered:
     """Internal: the node was just entered."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Goto:
+class _Goto(NamedTuple):
     target: str
     state: CallState
+
+
+_ENTERED = _Entered()
 
 
 def start(event: Started) -> Decision:
@@ -132,7 +141,7 @@ def step(flow: Flow, state: CallState, event: Event) -> Decision:
     if state.then:
         if not isinstance(event, Done):
             raise FlowRuntimeError(f"expected Done for a queued action, got {event!r}")
-        return _run(flow, _Goto(state.then, replace(state, then="")))
+        return _run(flow, _Goto(state.then, state._replace(then="")))
     if state.node == "":
         if not isinstance(event, VariableRead):
             raise FlowRuntimeError("the first event must be the linkedid")
@@ -140,7 +149,7 @@ def step(flow: Flow, state: CallState, event: Event) -> Decision:
         # like Asterisk ids reach the services.
         candidates = (event.value or "", state.call.uniqueid)
         linkedid = next((c for c in candidates if _LINKEDID.fullmatch(c)), "")
-        return _run(flow, _Goto(flow.start, replace(state, linkedid=linkedid)))
+        return _run(flow, _Goto(flow.start, state._replace(linkedid=linkedid)))
     outcome = _handle(flow, flow.node(state.node), state, event)
     return _run(flow, outcome)
 
@@ -156,17 +165,16 @@ def _run(flow: Flow, outcome: Decision | _Goto) -> Decision:
             # The channel learns each choice as it is made, so a caller who hangs
             # up later (even mid-typing a cédula) leaves the choices so far, and
             # nothing else, on the attention.
-            told = replace(
-                outcome.state,
+            told = outcome.state._replace(
                 announced_path=outcome.state.path,
                 announced_topic=outcome.state.topic,
                 then=outcome.target,
             )
             return _emit(told, announce)
-        entered = replace(outcome.state, node=outcome.target, phase="", attempts=0)
-        outcome = _handle(flow, flow.node(outcome.target), entered, _Entered())
+        entered = outcome.state._replace(node=outcome.target, phase="", attempts=0)
+        outcome = _handle(flow, flow.node(outcome.target), entered, _ENTERED)
     if isinstance(outcome.action, HangUp | EndSession):
-        return Decision(replace(outcome.state, finished=True), outcome.action)
+        return Decision(outcome.state._replace(finished=True), outcome.action)
     return outcome
 
 
@@ -181,9 +189,9 @@ def _announcements(state: CallState) -> list[Action]:
 
 
 def _emit(state: CallState, actions: tuple[Action, ...] | list[Action]) -> Decision:
-    first, *rest = actions
+    first = actions[0]
     finished = isinstance(first, HangUp | EndSession)
-    return Decision(replace(state, pending=tuple(rest), finished=finished), first)
+    return Decision(state._replace(pending=tuple(actions[1:]), finished=finished), first)
 
 
 def _goto(target: str, state: CallState) -> _Goto:
@@ -201,7 +209,7 @@ def _retry(
     if attempts >= retry.attempts:
         return _goto(fallback, state)
     prompt = retry.no_input_prompt if silent else retry.invalid_prompt
-    return _emit(replace(state, attempts=attempts), [PlayPrompt(prompt), again])
+    return _emit(state._replace(attempts=attempts), [PlayPrompt(prompt), again])
 
 
 def _handle(flow: Flow, node: Node, state: CallState, event: object) -> Decision | _Goto:
@@ -209,13 +217,13 @@ def _handle(flow: Flow, node: Node, state: CallState, event: object) -> Decision
     match node:
         case Play():
             if entered:
-                return _emit(replace(state, phase="playing"), [PlayPrompt(p) for p in node.prompts])
+                return _emit(state._replace(phase="playing"), [PlayPrompt(p) for p in node.prompts])
             return _expect_done(node, state, event, node.next)
         case Notice():
             if entered:
                 actions: list[Action] = [PlayPrompt(p) for p in node.prompts]
                 actions.append(SetVariable("ATIENDE_NOTICE_VERSION", node.version))
-                noticed = replace(state, phase="playing", notice_version=node.version)
+                noticed = state._replace(phase="playing", notice_version=node.version)
                 return _emit(noticed, actions)
             return _expect_done(node, state, event, node.next)
         case Menu():
@@ -225,7 +233,7 @@ def _handle(flow: Flow, node: Node, state: CallState, event: object) -> Decision
             digits = _digits(node, event)
             option = node.options.get(digits.digits)
             if option is not None:
-                return _goto(option.next, replace(state, path=(*state.path, option.label)))
+                return _goto(option.next, state._replace(path=(*state.path, option.label)))
             return _retry(state, node.retry, node.fallback, digits.digits == "", read)
         case Collect():
             read = ReadDigits(node.prompt, node.timeout_ms, node.max_digits)
@@ -234,7 +242,7 @@ def _handle(flow: Flow, node: Node, state: CallState, event: object) -> Decision
             digits = _digits(node, event)
             value = validate(node, digits.digits)
             if value is not None:
-                return _goto(node.next, replace(state, values={**state.values, node.store: value}))
+                return _goto(node.next, state._replace(values={**state.values, node.store: value}))
             return _retry(state, node.retry, node.fallback, digits.digits == "", read)
         case Identify():
             return _identify(flow, node, state, event)
@@ -252,7 +260,7 @@ def _handle(flow: Flow, node: Node, state: CallState, event: object) -> Decision
             return _emit(state, [*actions, EndSession()])
         case SetValues():
             if entered:
-                updated = replace(state, topic=node.topic or state.topic, phase="setting")
+                updated = state._replace(topic=node.topic or state.topic, phase="setting")
                 if not node.variables:
                     return _goto(node.next, updated)
                 return _emit(updated, [SetVariable(k, v) for k, v in node.variables.items()])
@@ -339,14 +347,14 @@ def _identify(flow: Flow, node: Identify, state: CallState, event: object) -> De
         return _emit(state, [CallService(FindPersonByPhone(phone))])
     if isinstance(event, ServiceReplied):
         if isinstance(event.value, Person):
-            found = replace(
-                state, person_id=event.value.id, person_name=first_name(event.value.display_name)
+            found = state._replace(
+                person_id=event.value.id, person_name=first_name(event.value.display_name)
             )
             return _goto(node.found, found)
         if node.by == "cedula":
             # The caller said who they are and that person is unknown: a person
             # matched earlier by the (possibly shared) phone is not them.
-            return _goto(node.not_found, replace(state, person_id="", person_name=""))
+            return _goto(node.not_found, state._replace(person_id="", person_name=""))
         return _goto(node.not_found, state)
     if isinstance(event, ServiceFailed):
         return _on_error(flow, node.on_error, state)
@@ -369,13 +377,13 @@ def _request_status(
         if year is None or seq is None:
             return _goto(node.not_found, state)
         number = request_number(year, seq)
-        asked = replace(state, values={**state.values, "request_number": number})
+        asked = state._replace(values={**state.values, "request_number": number})
         phone = caller_phone(state.call)
         if phone is None:
-            return _emit(replace(asked, phase="asking"), [ask])
+            return _emit(asked._replace(phase="asking"), [ask])
         # The calling number first: a phone on record needs no keyed digits.
         lookup = GetRequestStatus(number, caller_phone=phone)
-        return _emit(replace(asked, phase="by_phone"), [CallService(lookup)])
+        return _emit(asked._replace(phase="by_phone"), [CallService(lookup)])
     if isinstance(event, ServiceFailed):
         return _on_error(flow, node.on_error, state)
     if state.phase == "asking":
@@ -385,14 +393,14 @@ def _request_status(
         # The digits go to the service in this request and nowhere else.
         number = state.values["request_number"]
         lookup = GetRequestStatus(number, document_digits=digits)
-        return _emit(replace(state, phase="by_document"), [CallService(lookup)])
+        return _emit(state._replace(phase="by_document"), [CallService(lookup)])
     if state.phase in ("by_phone", "by_document") and isinstance(event, ServiceReplied):
         if isinstance(event.value, RequestStatus):
             return _read_status(node, state, event.value)
         if state.phase == "by_phone":
-            return _emit(replace(state, phase="asking"), [ask])
+            return _emit(state._replace(phase="asking"), [ask])
         # Not verified (or no such request: the caller is not told which).
-        return _retry(replace(state, phase="asking"), check.retry, node.not_found, False, ask)
+        return _retry(state._replace(phase="asking"), check.retry, node.not_found, False, ask)
     if isinstance(event, Done) and state.phase == "reading":
         return _goto(node.next, state)
     raise _unexpected(node, event)
@@ -402,7 +410,7 @@ def _read_status(node: RequestStatusLookup, state: CallState, found: RequestStat
     year, _, seq = state.values["request_number"].partition("-")
     prompt = node.statuses.get(found.status, node.unknown_status_prompt)
     reading: list[Action] = [PlayPrompt(node.intro_prompt), SayDigits(year), SayDigits(seq)]
-    return _emit(replace(state, phase="reading"), [*reading, PlayPrompt(prompt)])
+    return _emit(state._replace(phase="reading"), [*reading, PlayPrompt(prompt)])
 
 
 def _handoff_variables(state: CallState, queue: Queue | None) -> list[Action]:
@@ -436,14 +444,14 @@ def _queue(node: Queue, state: CallState, event: object) -> Decision:
     if isinstance(event, _Entered):
         if offer is None or caller_phone(state.call) is None:
             return _queue_actions(node, state)
-        return _emit(replace(state, phase="wait"), [CallService(GetExpectedWait(node.queue))])
+        return _emit(state._replace(phase="wait"), [CallService(GetExpectedWait(node.queue))])
     if offer is None:
         raise _unexpected(node, event)
     if state.phase == "wait":
         wait = event.value if isinstance(event, ServiceReplied) else None
         if isinstance(wait, float | int) and wait > offer.threshold_seconds:
             read = ReadDigits(offer.offer_prompt, offer.timeout_ms, 1)
-            return _emit(replace(state, phase="offer"), [read])
+            return _emit(state._replace(phase="offer"), [read])
         return _queue_actions(node, state)
     if state.phase == "offer":
         digits = _digits(node, event)
@@ -451,11 +459,11 @@ def _queue(node: Queue, state: CallState, event: object) -> Decision:
         if digits.digits != offer.accept_digit or phone is None or not state.linkedid:
             return _queue_actions(node, state)
         request = RequestCallback(state.linkedid, phone, node.queue)
-        return _emit(replace(state, phase="callback"), [CallService(request)])
+        return _emit(state._replace(phase="callback"), [CallService(request)])
     if state.phase == "callback":
         if isinstance(event, ServiceFailed):
             return _queue_actions(node, state)
-        called_back = replace(state, path=(*state.path, "callback"))
+        called_back = state._replace(path=(*state.path, "callback"))
         actions = [
             *_handoff_variables(called_back, node),
             SetVariable("ATIENDE_CALLBACK", node.queue),
@@ -482,26 +490,26 @@ def _confirm_person(node: ConfirmPerson, state: CallState, event: object) -> Dec
             return _goto(node.not_confirmed, state)
         if not state.person_name:
             read = ReadDigits(node.prompt, node.timeout_ms, 1)
-            return _emit(replace(state, phase="asking"), [read])
-        return _emit(replace(state, phase="naming"), [PrepareName(state.person_name)])
+            return _emit(state._replace(phase="asking"), [read])
+        return _emit(state._replace(phase="naming"), [PrepareName(state.person_name)])
     if state.phase == "naming":
         if not isinstance(event, NameReady):
             raise _unexpected(node, event)
         if event.sound is None:
             return _emit(
-                replace(state, phase="asking"), [ReadDigits(node.prompt, node.timeout_ms, 1)]
+                state._replace(phase="asking"), [ReadDigits(node.prompt, node.timeout_ms, 1)]
             )
         asking: list[Action] = [
             PlayPrompt(node.name_intro_prompt),
             PlayPrompt(event.sound),
             ReadDigits(node.name_outro_prompt, node.timeout_ms, 1),
         ]
-        return _emit(replace(state, phase="asking"), asking)
+        return _emit(state._replace(phase="asking"), asking)
     digits = _digits(node, event)
     if digits.digits == node.accept_digit:
         return _goto(node.confirmed, state)
     # Someone else on a known number: the match was not them.
-    return _goto(node.not_confirmed, replace(state, person_id="", person_name=""))
+    return _goto(node.not_confirmed, state._replace(person_id="", person_name=""))
 
 
 def _callback(flow: Flow, node: Callback, state: CallState, event: object) -> Decision | _Goto:
@@ -510,7 +518,7 @@ def _callback(flow: Flow, node: Callback, state: CallState, event: object) -> De
         if phone is None or not state.linkedid:
             return _goto(node.unavailable, state)
         request = RequestCallback(state.linkedid, phone, node.queue)
-        return _emit(replace(state, phase="callback"), [CallService(request)])
+        return _emit(state._replace(phase="callback"), [CallService(request)])
     if isinstance(event, ServiceFailed):
         return _on_error(flow, node.on_error, state)
     if not isinstance(event, ServiceReplied):

@@ -186,6 +186,8 @@ class FastAgiServer:
             except Exception:
                 await self._fall_back(session)
                 raise
+            finally:
+                session.end()
         except AgiHangup as err:
             log.info("FastAGI session ended by hangup: %s", err)
         except AgiTimeout as err:

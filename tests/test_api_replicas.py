@@ -5,6 +5,9 @@ the bridge lease connects to Asterisk (here AmiTestServer replaying
 answered.ami). Ana Gómez is logged in on both replicas, one browser socket on
 each: both sockets get the screen-pop of the call, as Asterisk's queue_log
 says it reached her (caller 099100001, queue consultas).
+
+The same two processes count a guess at a ticket's document on
+/seguimiento together, and a restarted one finds the count where it was.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import uuid
@@ -153,6 +157,18 @@ async def _cli(env: dict[str, str], cwd: Path, *args: str) -> None:
     assert process.returncode == 0, err.decode()
 
 
+async def _stop(replicas: list[asyncio.subprocess.Process]) -> list[str]:
+    """SIGTERM to every replica still running; what each wrote to stderr."""
+    for process in replicas:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    errors = []
+    for process in replicas:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        errors.append(stderr.decode())
+    return errors
+
+
 async def test_two_api_replicas_both_deliver_pops(
     recordings: Path, own_db: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -218,13 +234,7 @@ async def test_two_api_replicas_both_deliver_pops(
     finally:
         for ws in sockets:
             await ws.close()
-        for process in replicas:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-        errors = []
-        for process in replicas:
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-            errors.append(stderr.decode())
+        errors = await _stop(replicas)
     for process, err in zip(replicas, errors, strict=True):
         assert process.returncode == 0, err
 
@@ -240,3 +250,59 @@ async def test_two_api_replicas_both_deliver_pops(
         assert pop["ivr"]["path"] == list(ivr_path) != []
     # The same pop on both replicas.
     assert leader_pops == standby_pops
+
+
+async def _track(base: str, number: str, identifier: str) -> int:
+    """One lookup on /seguimiento as a browser makes it: the form, then its post."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        page = await client.get("/seguimiento")
+        found = re.search(r'name="token" value="([^"]+)"', page.text)
+        assert found is not None, page.text
+        data = {"token": found.group(1), "numero": number, "identificacion": identifier}
+        answer = await client.post("/seguimiento", data=data)
+        return answer.status_code
+
+
+async def test_replicas_share_the_tracking_limit_and_a_restart_keeps_it(
+    own_db: str, redis_url: str, tmp_path: Path
+) -> None:
+    ports = [free_port(), free_port()]
+    base_env = {
+        **os.environ,
+        "ATIENDE_DATABASE_URL": own_db,
+        "ATIENDE_REDIS_URL": redis_url,
+        "ATIENDE_AMI__PORT": str(free_port()),  # no Asterisk: the pages need none
+        "ATIENDE_AMI__SYSTEM_NAME": f"public-limits-{uuid.uuid4().hex[:6]}",
+        "ATIENDE_IVR__ENABLED": "false",
+        "ATIENDE_METRICS_PORT": "0",
+        # A secret of this test's own: the replicas share it, so they share the
+        # counts' keys, which no other test's panel ever meets.
+        "ATIENDE_API__SECRET_KEY": f"public-limits-{uuid.uuid4().hex}-0123456789",
+    }
+    await _cli(base_env, tmp_path, "migrate")
+    envs = [{**base_env, "ATIENDE_API__PORT": str(port)} for port in ports]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    replicas = [await _serve(env, tmp_path) for env in envs]
+    # A well-formed number nobody opened: every lookup counts, and is a 404.
+    number, wrong = f"2026-{uuid.uuid4().int % 900000 + 100000}", "1.111.111-1"
+    try:
+        async with asyncio.timeout(240):  # three serve starts on a loaded 2-core machine
+            for base, process in zip(bases, replicas, strict=True):
+                await _wait_http(base, process)
+            # 3 wrong lookups on one replica, then a restart of it.
+            for _ in range(3):
+                assert await _track(bases[0], number, wrong) == 404
+            replicas[0].send_signal(signal.SIGTERM)
+            _, err = await replicas[0].communicate()
+            assert replicas[0].returncode == 0, err.decode()
+            replicas[0] = await _serve(envs[0], tmp_path)
+            await _wait_http(bases[0], replicas[0])
+            # The per-(address, number) limit is 5: 2 more, on either replica, then none.
+            assert await _track(bases[1], number, wrong) == 404
+            assert await _track(bases[0], number, wrong) == 404
+            assert await _track(bases[1], number, wrong) == 429
+            assert await _track(bases[0], number, wrong) == 429
+    finally:
+        errors = await _stop(replicas)
+    for process, err in zip(replicas, errors, strict=True):
+        assert process.returncode == 0, err

@@ -5,56 +5,52 @@ The bulk import is /api/catalog/import.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from agent_api.catalog import TopicInput, TopicView
 from agent_api.deps import CatalogManager
 from agent_api.routes.admin_directory import Setup
-from crm_bridge.knowledge import CONTENT_LIMITS
+from crm_bridge.knowledge import CONTENT_LIMITS, TopicContent, content_of
 
 router = APIRouter(prefix="/api/admin/topics", tags=["temas del catálogo"])
 
 
-class TopicContent(BaseModel):
+# Pydantic dataclasses over crm_bridge.knowledge.TopicContent: the content
+# fields and their limits are declared once, there.
+@pydantic_dataclass(frozen=True, kw_only=True)
+class TopicContentIn(TopicContent):
     """What the agent reads to the citizen: absent leaves a field as it is, "" clears it."""
 
-    description: str | None = Field(default=None, max_length=CONTENT_LIMITS["description"])
-    requirements: str | None = Field(default=None, max_length=CONTENT_LIMITS["requirements"])
-    steps: str | None = Field(default=None, max_length=CONTENT_LIMITS["steps"])
-    deadlines: str | None = Field(default=None, max_length=CONTENT_LIMITS["deadlines"])
-    cost: str | None = Field(default=None, max_length=CONTENT_LIMITS["cost"])
-    where_how: str | None = Field(default=None, max_length=CONTENT_LIMITS["where_how"])
-    online_url: str | None = Field(
-        default=None, max_length=CONTENT_LIMITS["online_url"], pattern=r"^(https?://\S+)?$"
-    )
-    keywords: str | None = Field(default=None, max_length=CONTENT_LIMITS["keywords"])
-
-    def content(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in CONTENT_LIMITS}
+    online_url: Annotated[
+        str | None, Field(max_length=CONTENT_LIMITS["online_url"], pattern=r"^(https?://\S+)?$")
+    ] = None
 
 
-class TopicIn(TopicContent):
-    code: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(default="tramite", pattern="^(tramite|servicio)$")
-    organism: str | None = Field(default=None, max_length=32, description="código del organismo")
-    unit: str | None = Field(default=None, max_length=32, description="código de la unidad")
+@pydantic_dataclass(frozen=True, kw_only=True)
+class TopicIn(TopicContentIn):
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    kind: Annotated[str, Field(pattern="^(tramite|servicio)$")] = "tramite"
+    organism: Annotated[str | None, Field(max_length=32, description="código del organismo")] = None
+    unit: Annotated[str | None, Field(max_length=32, description="código de la unidad")] = None
     active: bool = True
 
 
-class TopicPatch(TopicContent):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: str | None = Field(default=None, pattern="^(tramite|servicio)$")
-    organism: str | None = Field(default=None, max_length=32)
-    unit: str | None = Field(default=None, max_length=32)
+@pydantic_dataclass(frozen=True, kw_only=True)
+class TopicPatch(TopicContentIn):
+    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    kind: Annotated[str | None, Field(pattern="^(tramite|servicio)$")] = None
+    organism: Annotated[str | None, Field(max_length=32)] = None
+    unit: Annotated[str | None, Field(max_length=32)] = None
     active: bool | None = None
 
 
-class AdminTopicOut(BaseModel):
+@pydantic_dataclass(frozen=True, kw_only=True)
+class AdminTopicOut(TopicContent):
     id: int
     code: str
     name: str
@@ -62,14 +58,6 @@ class AdminTopicOut(BaseModel):
     organism_id: int | None
     unit_id: int | None
     active: bool
-    description: str | None = None
-    requirements: str | None = None
-    steps: str | None = None
-    deadlines: str | None = None
-    cost: str | None = None
-    where_how: str | None = None
-    online_url: str | None = None
-    keywords: str | None = None
 
 
 def _out(t: TopicView) -> AdminTopicOut:
@@ -81,7 +69,7 @@ def _out(t: TopicView) -> AdminTopicOut:
         organism_id=t.organism_id,
         unit_id=t.unit_id,
         active=t.active,
-        **{k: getattr(t, k) for k in CONTENT_LIMITS},
+        **content_of(t),
     )
 
 
@@ -100,7 +88,7 @@ def create_topic(body: TopicIn, user: CatalogManager, setup: Setup) -> AdminTopi
         organism=body.organism or None,
         unit=body.unit or None,
         active=body.active,
-        **body.content(),
+        **content_of(body),
     )
     return _out(setup.save_topic(topic, actor_id=user.user_id))
 
@@ -123,6 +111,6 @@ def edit_topic(
         organism=organism,
         unit=unit,
         active=now.active if body.active is None else body.active,
+        **content_of(body),
     )
-    topic = replace(topic, **body.content())
     return _out(setup.save_topic(topic, actor_id=user.user_id))

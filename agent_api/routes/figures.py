@@ -39,10 +39,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -76,6 +77,7 @@ MAX_SPAN_DAYS = 400
 
 Format = Literal["json", "csv", "xlsx"]
 QueueName = Annotated[str, StringConstraints(max_length=80)]
+Row = TypeVar("Row")
 
 
 async def figure_reader(user: CurrentUser) -> Principal:
@@ -87,62 +89,78 @@ async def figure_reader(user: CurrentUser) -> Principal:
 FigureReader = Annotated[Principal, Depends(figure_reader)]
 
 
-def _span(desde: date, hasta: date, timezone: tzinfo) -> ReportSpan:
-    if hasta < desde or (hasta - desde).days > MAX_SPAN_DAYS:
-        raise HTTPException(
-            status_code=422, detail="hasta no puede ser anterior a desde ni distar más de 400 días"
+@dataclass(frozen=True)
+class ReportRequest:
+    """What every report route takes: the local dates (both included) and
+    the output format. The span is checked in the handler, so a bad query
+    parameter is still told as a validation error first."""
+
+    desde: date
+    hasta: date
+    formato: Format
+    estilo_csv: report_export.CsvDialect
+
+    def span(self, timezone: tzinfo) -> ReportSpan:
+        desde, hasta = self.desde, self.hasta
+        if hasta < desde or (hasta - desde).days > MAX_SPAN_DAYS:
+            raise HTTPException(
+                status_code=422,
+                detail="hasta no puede ser anterior a desde ni distar más de 400 días",
+            )
+        start = datetime.combine(desde, time(), timezone)
+        end = datetime.combine(hasta + timedelta(days=1), time(), timezone)
+        return ReportSpan(start, end, timezone)
+
+    def respond(self, name: str, table: report_export.Table, *, counted: bool = False) -> Response:
+        """`counted`: the table holds queue figures, so it names the counting rule
+        (in the JSON body, and as the X-Atiende-Conteo header of every format)."""
+        columns, body = table
+        filename = f"{name}_{self.desde.isoformat()}_{self.hasta.isoformat()}"
+        rule = {"X-Atiende-Conteo": kpi.COUNTING_RULE} if counted else {}
+        if self.formato == "csv":
+            return Response(
+                report_export.to_csv(columns, body, dialect=self.estilo_csv),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{filename}.csv"', **rule},
+            )
+        if self.formato == "xlsx":
+            return Response(
+                report_export.to_xlsx(columns, body, sheet=name),
+                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"', **rule},
+            )
+        keys = [c.key for c in columns]
+        counting = (
+            {"conteo": {"regla": kpi.COUNTING_RULE, "descripcion": kpi.COUNTING_RULE_TEXT}}
+            if counted
+            else {}
         )
-    start = datetime.combine(desde, time(), timezone)
-    end = datetime.combine(hasta + timedelta(days=1), time(), timezone)
-    return ReportSpan(start, end, timezone)
+        return JSONResponse(
+            {
+                "desde": self.desde.isoformat(),
+                "hasta": self.hasta.isoformat(),
+                **counting,
+                "columnas": keys,
+                "etiquetas": [c.label for c in columns],
+                "filas": [
+                    {k: report_export.json_value(v) for k, v in zip(keys, row, strict=True)}
+                    for row in body
+                ],
+            }
+        )
 
 
-def _respond(
-    name: str,
-    table: report_export.Table,
-    formato: Format,
+def report_request(
+    _user: FigureReader,
     desde: date,
     hasta: date,
+    formato: Format = "json",
     estilo_csv: report_export.CsvDialect = "uy",
-    *,
-    counted: bool = False,
-) -> Response:
-    """`counted`: the table holds queue figures, so it names the counting rule
-    (in the JSON body, and as the X-Atiende-Conteo header of every format)."""
-    columns, body = table
-    filename = f"{name}_{desde.isoformat()}_{hasta.isoformat()}"
-    rule = {"X-Atiende-Conteo": kpi.COUNTING_RULE} if counted else {}
-    if formato == "csv":
-        return Response(
-            report_export.to_csv(columns, body, dialect=estilo_csv),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"', **rule},
-        )
-    if formato == "xlsx":
-        return Response(
-            report_export.to_xlsx(columns, body, sheet=name),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"', **rule},
-        )
-    keys = [c.key for c in columns]
-    counting = (
-        {"conteo": {"regla": kpi.COUNTING_RULE, "descripcion": kpi.COUNTING_RULE_TEXT}}
-        if counted
-        else {}
-    )
-    return JSONResponse(
-        {
-            "desde": desde.isoformat(),
-            "hasta": hasta.isoformat(),
-            **counting,
-            "columnas": keys,
-            "etiquetas": [c.label for c in columns],
-            "filas": [
-                {k: report_export.json_value(v) for k, v in zip(keys, row, strict=True)}
-                for row in body
-            ],
-        }
-    )
+) -> ReportRequest:
+    return ReportRequest(desde, hasta, formato, estilo_csv)
+
+
+Report = Annotated[ReportRequest, Depends(report_request)]
 
 
 def reports_router(
@@ -152,148 +170,118 @@ def reports_router(
     definitions: Mapping[str, kpi.QueueKpiDefinition] | None = None,
     default: kpi.QueueKpiDefinition | None = None,
 ) -> APIRouter:
-    """GET /api/reportes/{colas,agentes,temas,organismos}?desde=&hasta=&formato=.
+    """GET /api/reportes/{colas,agentes,temas,organismos,...}?desde=&hasta=&formato=.
 
     `desde` and `hasta` are local dates (both included). Handlers are plain
     functions: FastAPI runs them in its thread pool, off the event loop.
+    Each route is named by its export (the path, the file and the sheet).
     """
     router = APIRouter(prefix="/api/reportes", tags=["reportes"])
     definitions = dict(definitions or {})
 
+    def add(name: str, endpoint: Callable[..., Response], operation: str, doc: str) -> None:
+        # `operation` keeps the OpenAPI operation id and summary of each report.
+        router.add_api_route(f"/{name}", endpoint, methods=["GET"], name=operation, description=doc)
+
+    def span_report(
+        name: str, operation: str, table: Callable[[ReportSpan], report_export.Table], doc: str = ""
+    ) -> None:
+        def endpoint(report: Report) -> Response:
+            return report.respond(name, table(report.span(timezone)))
+
+        add(name, endpoint, operation, doc)
+
+    def grouped_report(
+        name: str,
+        operation: str,
+        doc: str,
+        by_default: Dimension,
+        query: Callable[[Engine, ReportSpan, Dimension], Sequence[Row]],
+        table: Callable[[Sequence[Row], Dimension], report_export.Table],
+    ) -> None:
+        def endpoint(report: Report, agrupar: Dimension = by_default) -> Response:
+            rows = query(engine, report.span(timezone), agrupar)
+            return report.respond(name, table(rows, agrupar))
+
+        add(name, endpoint, operation, doc)
+
     @router.get("/colas")
     def queues(
-        _user: FigureReader,
-        desde: date,
-        hasta: date,
+        report: Report,
         granularidad: Granularity = Granularity.DAY,
         cola: Annotated[list[QueueName] | None, Query(max_length=50)] = None,
-        formato: Format = "json",
-        estilo_csv: report_export.CsvDialect = "uy",
     ) -> Response:
-        span = _span(desde, hasta, timezone)
         rows = report_queries.queue_report(
             engine,
-            span,
+            report.span(timezone),
             granularity=granularidad,
             definitions=definitions,
             default=default,
             queues=cola,
         )
-        table = report_export.queue_table(rows)
-        return _respond("colas", table, formato, desde, hasta, estilo_csv, counted=True)
+        return report.respond("colas", report_export.queue_table(rows), counted=True)
 
-    @router.get("/agentes")
-    def agents(
-        _user: FigureReader,
-        desde: date,
-        hasta: date,
-        formato: Format = "json",
-        estilo_csv: report_export.CsvDialect = "uy",
-    ) -> Response:
-        rows = report_queries.agent_report(engine, _span(desde, hasta, timezone))
-        table = report_export.agent_table(rows)
-        return _respond("agentes", table, formato, desde, hasta, estilo_csv)
-
-    @router.get("/temas")
-    def topics(
-        _user: FigureReader,
-        desde: date,
-        hasta: date,
-        formato: Format = "json",
-        estilo_csv: report_export.CsvDialect = "uy",
-    ) -> Response:
-        rows = report_queries.topic_report(engine, _span(desde, hasta, timezone))
-        table = report_export.topic_table(rows)
-        return _respond("temas", table, formato, desde, hasta, estilo_csv)
-
-    @router.get("/organismos")
-    def organisms(
-        _user: FigureReader,
-        desde: date,
-        hasta: date,
-        formato: Format = "json",
-        estilo_csv: report_export.CsvDialect = "uy",
-    ) -> Response:
-        rows = report_queries.organism_report(engine, _span(desde, hasta, timezone))
-        table = report_export.organism_table(rows)
-        return _respond("organismos", table, formato, desde, hasta, estilo_csv)
+    span_report(
+        "agentes",
+        "agents",
+        lambda span: report_export.agent_table(report_queries.agent_report(engine, span)),
+    )
+    span_report(
+        "temas",
+        "topics",
+        lambda span: report_export.topic_table(report_queries.topic_report(engine, span)),
+    )
+    span_report(
+        "organismos",
+        "organisms",
+        lambda span: report_export.organism_table(report_queries.organism_report(engine, span)),
+    )
 
     @router.get("/solicitudes")
     def tickets_sla(
-        _user: FigureReader,
-        desde: date,
-        hasta: date,
+        report: Report,
         agrupar: Literal["organismo", "unidad", "canal", "tipo"] = "organismo",
-        formato: Format = "json",
-        estilo_csv: report_export.CsvDialect = "uy",
     ) -> Response:
         """Ticket SLA compliance of the tickets opened in the span (dashboards.ticket_sla)."""
         rows = ticket_sla.ticket_sla_report(
-            engine, _span(desde, hasta, timezone), datetime.now(UTC), by=agrupar
+            engine, report.span(timezone), datetime.now(UTC), by=agrupar
         )
         labels = {"organismo": "Organismo", "unidad": "Unidad", "canal": "Canal", "tipo": "Tipo"}
-        table = report_export.ticket_sla_table(rows, labels[agrupar])
-        return _respond("solicitudes", table, formato, desde, hasta, estilo_csv)
+        return report.respond("solicitudes", report_export.ticket_sla_table(rows, labels[agrupar]))
 
     # Quality indicators (dashboards.indicators), by any dimension of the attention.
-
-    @router.get("/satisfaccion")
-    def satisfaction(
-        _user: FigureReader,
-        desde: date,
-        hasta: date,
-        agrupar: Dimension = Dimension.QUEUE,
-        formato: Format = "json",
-        estilo_csv: report_export.CsvDialect = "uy",
-    ) -> Response:
-        """CSAT: survey responses, mean and distribution per group."""
-        rows = indicator_queries.csat_report(engine, _span(desde, hasta, timezone), agrupar)
-        table = report_export.csat_table(rows, agrupar)
-        return _respond("satisfaccion", table, formato, desde, hasta, estilo_csv)
-
-    @router.get("/resolucion")
-    def first_contact(
-        _user: FigureReader,
-        desde: date,
-        hasta: date,
-        agrupar: Dimension = Dimension.AGENT,
-        formato: Format = "json",
-        estilo_csv: report_export.CsvDialect = "uy",
-    ) -> Response:
-        """First contact resolution of the finished wrap-ups per group."""
-        rows = indicator_queries.fcr_report(engine, _span(desde, hasta, timezone), agrupar)
-        table = report_export.fcr_table(rows, agrupar)
-        return _respond("resolucion", table, formato, desde, hasta, estilo_csv)
-
-    @router.get("/quejas")
-    def complaints(
-        _user: FigureReader,
-        desde: date,
-        hasta: date,
-        agrupar: Dimension = Dimension.UNIT,
-        formato: Format = "json",
-        estilo_csv: report_export.CsvDialect = "uy",
-    ) -> Response:
-        """Quejas and reclamos per group."""
-        rows = indicator_queries.complaint_report(engine, _span(desde, hasta, timezone), agrupar)
-        table = report_export.complaint_table(rows, agrupar)
-        return _respond("quejas", table, formato, desde, hasta, estilo_csv)
-
-    @router.get("/devoluciones")
-    def callbacks(
-        _user: FigureReader,
-        desde: date,
-        hasta: date,
-        formato: Format = "json",
-        estilo_csv: report_export.CsvDialect = "uy",
-    ) -> Response:
-        """Callbacks completed in the span per queue, and within their target."""
-        span = _span(desde, hasta, timezone)
-        rows = completed_within_target(engine, span.start, span.end)
-        return _respond(
-            "devoluciones", report_export.callback_table(rows), formato, desde, hasta, estilo_csv
-        )
-
+    grouped_report(
+        "satisfaccion",
+        "satisfaction",
+        "CSAT: survey responses, mean and distribution per group.",
+        Dimension.QUEUE,
+        indicator_queries.csat_report,
+        report_export.csat_table,
+    )
+    grouped_report(
+        "resolucion",
+        "first_contact",
+        "First contact resolution of the finished wrap-ups per group.",
+        Dimension.AGENT,
+        indicator_queries.fcr_report,
+        report_export.fcr_table,
+    )
+    grouped_report(
+        "quejas",
+        "complaints",
+        "Quejas and reclamos per group.",
+        Dimension.UNIT,
+        indicator_queries.complaint_report,
+        report_export.complaint_table,
+    )
+    span_report(
+        "devoluciones",
+        "callbacks",
+        lambda span: report_export.callback_table(
+            completed_within_target(engine, span.start, span.end)
+        ),
+        "Callbacks completed in the span per queue, and within their target.",
+    )
     return router
 
 

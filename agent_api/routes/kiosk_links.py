@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from agent_api.audit import AuditAction
+from agent_api.audit import AuditAction, AuditLog
 from agent_api.auth import Principal
 from agent_api.deps import CurrentUser, Services
 from agent_api.exceptions import Forbidden
@@ -63,6 +63,43 @@ def kiosk_url(kind: str, token: str) -> str:
     )
 
 
+def issue_link(
+    links: KioskLinks,
+    audit: AuditLog,
+    label: str,
+    actor_id: int | None,
+    *,
+    kind: str,
+    service_point_id: int | None = None,
+    desk_id: int | None = None,
+) -> tuple[KioskView, str]:
+    """A new link, audited; (the link, the path its token opens: shown once)."""
+    link, token = links.create(
+        label, actor_id, kind=kind, service_point_id=service_point_id, desk_id=desk_id
+    )
+    audit.record(
+        AuditAction.KIOSK_LINK,
+        actor_id=actor_id,
+        person_ids=[None],
+        details={"event": "created", "link_id": link.id, "label": link.label},
+    )
+    return link, kiosk_url(link.kind, token)
+
+
+def revoke_link(
+    links: KioskLinks, audit: AuditLog, link_id: int, actor_id: int | None
+) -> KioskView:
+    """The link stops opening anything now, audited."""
+    link = links.revoke(link_id, actor_id)
+    audit.record(
+        AuditAction.KIOSK_LINK,
+        actor_id=actor_id,
+        person_ids=[None],
+        details={"event": "revoked", "link_id": link.id},
+    )
+    return link
+
+
 def _out(link: KioskView) -> KioskOut:
     return KioskOut(
         id=link.id,
@@ -85,9 +122,11 @@ def kiosk_links_router(links: KioskLinks) -> APIRouter:
 
     @router.post("", response_model=KioskCreatedOut, status_code=201)
     async def create_link(body: KioskIn, user: KioskManager, services: Services) -> KioskCreatedOut:
-        link, token = await asyncio.to_thread(
+        link, url = await asyncio.to_thread(
             functools.partial(
-                links.create,
+                issue_link,
+                links,
+                services.audit,
                 body.label,
                 user.user_id,
                 kind=body.kind,
@@ -95,25 +134,11 @@ def kiosk_links_router(links: KioskLinks) -> APIRouter:
                 desk_id=body.desk_id,
             )
         )
-        await asyncio.to_thread(
-            services.audit.record,
-            AuditAction.KIOSK_LINK,
-            actor_id=user.user_id,
-            person_ids=[None],
-            details={"event": "created", "link_id": link.id, "label": link.label},
-        )
-        return KioskCreatedOut(**_out(link).model_dump(), url=kiosk_url(link.kind, token))
+        return KioskCreatedOut(**_out(link).model_dump(), url=url)
 
     @router.post("/{link_id}/revoke", response_model=KioskOut)
-    async def revoke_link(link_id: int, user: KioskManager, services: Services) -> KioskOut:
-        link = await asyncio.to_thread(links.revoke, link_id, user.user_id)
-        await asyncio.to_thread(
-            services.audit.record,
-            AuditAction.KIOSK_LINK,
-            actor_id=user.user_id,
-            person_ids=[None],
-            details={"event": "revoked", "link_id": link.id},
-        )
+    async def revoke(link_id: int, user: KioskManager, services: Services) -> KioskOut:
+        link = await asyncio.to_thread(revoke_link, links, services.audit, link_id, user.user_id)
         return _out(link)
 
     return router

@@ -17,6 +17,7 @@ def install(app: FastAPI, pages: Pages) -> None:
     """Routes, the shared template environment and the page-auth error answers."""
     from agent_api.web import (
         admin,
+        admin_presencial,
         agente,
         agente_socket,
         conocimiento,
@@ -34,6 +35,7 @@ def install(app: FastAPI, pages: Pages) -> None:
     for module in (
         login,
         admin,
+        admin_presencial,
         solicitudes,
         reportes,
         supervision,

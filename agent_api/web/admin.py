@@ -1,7 +1,8 @@
 """The admin's screens, /admin: the centre's structure (organisms, units, referents,
 SLA hours), users, the catalog, the audit log, failed CRM jobs and Ley 18.331
-requests. Every change goes through agent_api.centre_setup, as the admin API and
-`atiende admin` do (same checks, same audit)."""
+requests (the walk-in set-up is agent_api.web.admin_presencial's). Every change
+goes through agent_api.centre_setup, as the admin API and `atiende admin` do
+(same checks, same audit)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ SECTIONS = (
     ("/admin", "Estructura"),
     ("/admin/usuarios", "Usuarios"),
     ("/admin/catalogo", "Catálogo"),
+    ("/admin/presencial", "Atención presencial"),
     ("/admin/auditoria", "Auditoría"),
     ("/admin/crm", "Envíos al CRM"),
     ("/admin/derechos", "Derechos (Ley 18.331)"),
@@ -59,7 +61,7 @@ def _setup(request: Request) -> CentreSetup:
     return CentreSetup(followup.directory, services.catalog, services.users, services.audit)
 
 
-def _render(
+def render_admin(
     request: Request,
     user: Principal,
     template: str,
@@ -122,14 +124,14 @@ def _structure(setup: CentreSetup) -> dict[str, Any]:
 @router.get("/admin")
 async def structure(request: Request, user: AdminPage) -> HTMLResponse:
     data = await run_in_threadpool(_structure, _setup(request))
-    return _render(request, user, "estructura.html", {**data, "errors": [], "message": None})
+    return render_admin(request, user, "estructura.html", {**data, "errors": [], "message": None})
 
 
 async def _structure_after(
     request: Request, user: Principal, errors: Errors, message: str
 ) -> HTMLResponse:
     data = await run_in_threadpool(_structure, _setup(request))
-    return _render(
+    return render_admin(
         request,
         user,
         "estructura.html",
@@ -258,7 +260,7 @@ async def _users_after(
     request: Request, user: Principal, errors: Errors, message: str
 ) -> HTMLResponse:
     data = await run_in_threadpool(_users, _setup(request))
-    return _render(
+    return render_admin(
         request,
         user,
         "usuarios.html",
@@ -392,7 +394,7 @@ async def _catalog_after(
     if editing is None and request.method == "GET":
         wanted = request.query_params.get("editar", "")
         editing = next((t for t in data["topics"] if str(t["id"]) == wanted), None)
-    return _render(
+    return render_admin(
         request,
         user,
         "catalogo.html",
@@ -566,7 +568,7 @@ async def audit_page(
         }
         for r in rows
     ]
-    return _render(
+    return render_admin(
         request,
         user,
         "auditoria.html",
@@ -608,7 +610,7 @@ async def _crm_after(
         }
         for r in rows
     ]
-    return _render(
+    return render_admin(
         request,
         user,
         "crm.html",
@@ -675,7 +677,7 @@ async def rights_page(request: Request, user: AdminPage, persona: str = "") -> H
     history: list[dict[str, Any]] = []
     if rights is not None and person is not None:
         history = await run_in_threadpool(_history, rights, person)
-    return _render(
+    return render_admin(
         request,
         user,
         "derechos.html",
@@ -716,7 +718,7 @@ async def erase_person(request: Request, user: AdminAction) -> HTMLResponse:
         if rights is None or person is None
         else await run_in_threadpool(_history, rights, person)
     )
-    return _render(
+    return render_admin(
         request,
         user,
         "derechos.html",

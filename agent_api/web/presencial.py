@@ -539,11 +539,18 @@ async def desk_panel(request: Request, user: Ejecutivo) -> Response:
 # ------------------------------------------------------ waiting-room display
 
 
-async def _room_link(request: Request, token: str) -> int | None:
+async def _room_board(request: Request, token: str) -> Any:
+    """The board of the link's point; None for an unknown or revoked link, or a
+    point the admin deactivated."""
     if not looks_like_token(token):
         return None
     link = await run_in_threadpool(_kiosk(request).resolve, token, ROOM_DISPLAY)
-    return None if link is None else link.service_point_id
+    if link is None or link.service_point_id is None:
+        return None
+    try:
+        return await run_in_threadpool(_turns(request).board, link.service_point_id)
+    except NotFoundError:
+        return None
 
 
 def _board_context(board: Any) -> dict[str, Any]:
@@ -556,8 +563,8 @@ def _board_context(board: Any) -> dict[str, Any]:
 
 @router.get("/sala/{token}")
 async def room_display(request: Request, token: str) -> HTMLResponse:
-    point_id = await _room_link(request, token)
-    if point_id is None:
+    board = await _room_board(request, token)
+    if board is None:
         return pages_of(request).render(
             request,
             "presencial/kiosco_invalido.html",
@@ -565,7 +572,6 @@ async def room_display(request: Request, token: str) -> HTMLResponse:
             status_code=404,
             headers=KIOSK_HEADERS,
         )
-    board = await run_in_threadpool(_turns(request).board, point_id)
     return pages_of(request).render(
         request,
         "presencial/sala.html",
@@ -576,10 +582,9 @@ async def room_display(request: Request, token: str) -> HTMLResponse:
 
 @router.get("/sala/{token}/tablero")
 async def room_board(request: Request, token: str) -> HTMLResponse:
-    point_id = await _room_link(request, token)
-    if point_id is None:
+    board = await _room_board(request, token)
+    if board is None:
         return HTMLResponse("", status_code=404, headers=KIOSK_HEADERS)
-    board = await run_in_threadpool(_turns(request).board, point_id)
     return pages_of(request).render(
         request, "presencial/_sala_tablero.html", _board_context(board), headers=KIOSK_HEADERS
     )

@@ -412,44 +412,10 @@ class Pbx:
             return
 
         def answered() -> None:
-            self._newstate(leg, 6)
-            self._device(self._device_of(agent.interface), "INUSE")
-            for (_q, iface), member in self.members.items():
-                if iface == agent.interface:
-                    self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
-            self._emit(
-                "OriginateResponse",
-                "call",
-                [
-                    *response,
-                    ("Response", "Success"),
-                    ("Channel", leg.name),
-                    ("Context", context),
-                    ("Exten", exten),
-                    ("Reason", "4"),
-                    ("Uniqueid", leg.uniqueid),
-                    ("CallerIDNum", leg.cid_num),
-                    ("CallerIDName", leg.cid_name),
-                ],
-            )
+            self._agent_leg_up(agent, leg, response)
             self._newexten(leg, 1, "NoOp", "Click-to-call to a citizen")
             self._newexten(leg, 2, "Dial", f"PJSIP/{exten}@pstn,60")
-            out_seq = next(self._pjsip_seq)
-            citizen = Channel(
-                f"PJSIP/pstn-{out_seq:08x}",
-                self._uniqueid(),
-                leg.linkedid,
-                context,
-                exten,
-                cid_num=exten,
-                cid_name=UNKNOWN,
-            )
-            self._chan("Newchannel", "call", citizen)
-            self._emit(
-                "DialBegin",
-                "call",
-                [*leg.block(), *citizen.block("Dest"), ("DialString", f"{exten}@pstn")],
-            )
+            citizen = self._dial_citizen(leg, context, exten)
             self._newstate(citizen, 5)
 
             def picked_up() -> None:
@@ -465,13 +431,7 @@ class Pbx:
                 self._chan("HangupRequest", "call", citizen)
                 self._hangup(citizen)
                 self._chan("SoftHangupRequest", "call", leg, ("Cause", "16"))
-                self._hangup(leg)
-                agent.on_other_call = False
-                self._device(self._device_of(agent.interface), "NOT_INUSE")
-                for (_q, iface), member in self.members.items():
-                    if iface == agent.interface:
-                        self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
-                self._dispatch_all()
+                self._agent_leg_down(agent, leg)
 
             self.at(self.now + 2.0, picked_up)
 
@@ -481,9 +441,7 @@ class Pbx:
         """The agent's phone answered the Originate: OriginateResponse Success."""
         self._newstate(leg, 6)
         self._device(self._device_of(agent.interface), "INUSE")
-        for (_q, iface), member in self.members.items():
-            if iface == agent.interface:
-                self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
+        self._member_status(agent)
         self._emit(
             "OriginateResponse",
             "call",
@@ -504,10 +462,33 @@ class Pbx:
         self._hangup(leg)
         agent.on_other_call = False
         self._device(self._device_of(agent.interface), "NOT_INUSE")
+        self._member_status(agent)
+        self._dispatch_all()
+
+    def _member_status(self, agent: Agent) -> None:
+        """QueueMemberStatus for each queue the agent is a member of (its phone changed)."""
         for (_q, iface), member in self.members.items():
             if iface == agent.interface:
                 self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
-        self._dispatch_all()
+
+    def _dial_citizen(self, leg: Channel, context: str, exten: str) -> Channel:
+        """The agent's leg dials the citizen over the trunk: the new channel and DialBegin."""
+        citizen = Channel(
+            f"PJSIP/pstn-{next(self._pjsip_seq):08x}",
+            self._uniqueid(),
+            leg.linkedid,
+            context,
+            exten,
+            cid_num=exten,
+            cid_name=UNKNOWN,
+        )
+        self._chan("Newchannel", "call", citizen)
+        self._emit(
+            "DialBegin",
+            "call",
+            [*leg.block(), *citizen.block("Dest"), ("DialString", f"{exten}@pstn")],
+        )
+        return citizen
 
     def _callback_answered(
         self, agent: Agent, leg: Channel, exten: str, response: list[Header], talk: float
@@ -522,21 +503,7 @@ class Pbx:
         self._newexten(leg, 2, "Set", "CHANNEL(hangup_handler_push)=atiende-callback-end,s,1")
         ring = _seconds(self.callback_ring_seconds)
         self._newexten(leg, 3, "Dial", f"PJSIP/{exten}@pstn,{ring},U(atiende-callback-answered)")
-        citizen = Channel(
-            f"PJSIP/pstn-{next(self._pjsip_seq):08x}",
-            self._uniqueid(),
-            leg.linkedid,
-            "from-pstn",
-            exten,
-            cid_num=exten,
-            cid_name=UNKNOWN,
-        )
-        self._chan("Newchannel", "call", citizen)
-        self._emit(
-            "DialBegin",
-            "call",
-            [*leg.block(), *citizen.block("Dest"), ("DialString", f"{exten}@pstn")],
-        )
+        citizen = self._dial_citizen(leg, "from-pstn", exten)
         draw = self._callback_rng.random()
         if draw < self.callback_answer_share:
             self._newstate(citizen, 5)
@@ -1173,8 +1140,14 @@ class Pbx:
         # ... and shows the caller as the member's connected line already.
         dest = [(k, call.channel.cid_num if k == "DestConnectedLineNum" else v) for k, v in dest]
         dest = [(k, call.channel.cid_name if k == "DestConnectedLineName" else v) for k, v in dest]
+        self._agent_event("AgentCalled", call, member, dest)
+
+    def _agent_event(
+        self, name: str, call: Call, member: Member, dest: list[Header], *extra: Header
+    ) -> None:
+        """An app_queue member event: the caller, the member's leg, the member."""
         self._emit(
-            "AgentCalled",
+            name,
             "agent",
             [
                 *call.channel.block(),
@@ -1182,6 +1155,7 @@ class Pbx:
                 ("Queue", member.queue),
                 ("Interface", member.interface),
                 ("MemberName", member.name),
+                *extra,
             ],
         )
 
@@ -1205,17 +1179,9 @@ class Pbx:
         caller, leg = call.channel, call.agent_leg
         assert leg is not None
         agent = self.agents[member.interface]
-        self._emit(
-            "AgentRingNoAnswer",
-            "agent",
-            [
-                *caller.block(),
-                *leg.block("Dest"),
-                ("Queue", member.queue),
-                ("Interface", member.interface),
-                ("MemberName", member.name),
-                ("RingTime", str(int(self.queue_timeout * 1000))),
-            ],
+        ring_ms = str(int(self.queue_timeout * 1000))
+        self._agent_event(
+            "AgentRingNoAnswer", call, member, leg.block("Dest"), ("RingTime", ring_ms)
         )
         self._log(
             member.queue,
@@ -1255,19 +1221,8 @@ class Pbx:
         self._device(device, "INUSE")
         if self.style == "local":
             self._device(device, "INUSE")
-        waiting = self.waiting[call.queue]
-        position = waiting.index(call) + 1
-        waiting.remove(call)
-        if not waiting:
-            self._device(f"Queue:{call.queue}", "NOT_INUSE")
-        self._chan(
-            "QueueCallerLeave",
-            "agent",
-            caller,
-            ("Queue", call.queue),
-            ("Position", str(position)),
-            ("Count", str(len(waiting))),
-        )
+        position = self.waiting[call.queue].index(call) + 1
+        self._leave_queue(call, position)
         held = int(self.now) - int(call.joined)
         self._varset(caller, "QUEUEPOSITION", str(position))
         self._varset(caller, "QUEUEWAIT", str(held))
@@ -1284,18 +1239,13 @@ class Pbx:
             leg.uniqueid,
             int(self.ring_seconds),
         )
-        self._emit(
+        self._agent_event(
             "AgentConnect",
-            "agent",
-            [
-                *caller.block(),
-                *leg.block("Dest"),
-                ("Queue", call.queue),
-                ("Interface", member.interface),
-                ("MemberName", member.name),
-                ("HoldTime", str(held)),
-                ("RingTime", str(int(self.ring_seconds))),
-            ],
+            call,
+            member,
+            leg.block("Dest"),
+            ("HoldTime", str(held)),
+            ("RingTime", str(int(self.ring_seconds))),
         )
         self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
         self._device(f"Queue:{call.queue}_avail", "NOT_INUSE")
@@ -1340,19 +1290,14 @@ class Pbx:
         self._device(self._device_of(member.interface), "NOT_INUSE")
         self._emit("QueueMemberStatus", "agent", self.member_snapshot(member))
         talk = self.now - call.connected
-        self._emit(
+        self._agent_event(
             "AgentComplete",
-            "agent",
-            [
-                *caller.block(),
-                *leg.block("Dest"),
-                ("Queue", call.queue),
-                ("Interface", member.interface),
-                ("MemberName", member.name),
-                ("HoldTime", str(int(call.connected) - int(call.joined))),
-                ("TalkTime", str(int(self.now) - int(call.connected))),
-                ("Reason", "agent"),
-            ],
+            call,
+            member,
+            leg.block("Dest"),
+            ("HoldTime", str(int(call.connected) - int(call.joined))),
+            ("TalkTime", str(int(self.now) - int(call.connected))),
+            ("Reason", "agent"),
         )
         self._log(
             call.queue,
@@ -1454,37 +1399,11 @@ class Pbx:
         one = call.channel
         # app_queue counts waits in whole seconds of time_t.
         held = int(self.now) - int(call.joined)
-        dialed = self.now - call.arrived
-        self._varset(one, "QUEUEWAIT", str(held))
-        self._varset(one, "QUEUEWAIT_MS", str(held * 1000))
-        self._varset(one, "DIALEDTIME", str(int(dialed)))
-        self._varset(one, "DIALEDTIME_MS", str(int(dialed * 1000)))
-        self._varset(one, "ANSWEREDTIME", "0")
-        self._varset(one, "ANSWEREDTIME_MS", "0")
+        self._unanswered_times(call, held)
         self._varset(one, "ABANDONED", "TRUE")
-        waiting = self.waiting[call.queue]
-        position = waiting.index(call) + 1
-        self._chan(
-            "QueueCallerAbandon",
-            "agent",
-            one,
-            ("Queue", call.queue),
-            ("Position", str(position)),
-            ("OriginalPosition", str(call.position)),
-            ("HoldTime", str(held)),
-        )
-        self._log(call.queue, one.uniqueid, "NONE", "ABANDON", position, call.position, held)
-        waiting.remove(call)
-        if not waiting:
-            self._device(f"Queue:{call.queue}", "NOT_INUSE")
-        self._chan(
-            "QueueCallerLeave",
-            "agent",
-            one,
-            ("Queue", call.queue),
-            ("Position", str(position)),
-            ("Count", str(len(waiting))),
-        )
+        position = self.waiting[call.queue].index(call) + 1
+        self._caller_abandon(call, position, held, "ABANDON")
+        self._leave_queue(call, position)
         self._varset(one, "QUEUEPOSITION", str(position))
         self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
         self._caller_hangup(call)
@@ -1511,6 +1430,31 @@ class Pbx:
         held = int(self.now) - int(call.joined)
         position = waiting.index(call) + 1
         self._varset(one, "ABANDONED", "TRUE")
+        self._caller_abandon(call, position, held, "EXITWITHTIMEOUT")
+        self._unanswered_times(call, held)
+        self._leave_queue(call, position)
+        self._varset(one, "QUEUEPOSITION", str(position))
+        self._varset(one, "QUEUESTATUS", "TIMEOUT")
+        call.outcome = "exit_timeout"
+        call.dead = True
+        self._newexten(one, 6, "GotoIf", "1?hangup")
+        self._newexten(one, 8, "Hangup", "")
+        self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
+        self._caller_gone(call)
+
+    def _unanswered_times(self, call: Call, held: int) -> None:
+        """The wait and dial times app_queue leaves on a caller no member answered."""
+        one, dialed = call.channel, self.now - call.arrived
+        self._varset(one, "QUEUEWAIT", str(held))
+        self._varset(one, "QUEUEWAIT_MS", str(held * 1000))
+        self._varset(one, "DIALEDTIME", str(int(dialed)))
+        self._varset(one, "DIALEDTIME_MS", str(int(dialed * 1000)))
+        self._varset(one, "ANSWEREDTIME", "0")
+        self._varset(one, "ANSWEREDTIME_MS", "0")
+
+    def _caller_abandon(self, call: Call, position: int, held: int, event: str) -> None:
+        """QueueCallerAbandon and its queue_log line (ABANDON or EXITWITHTIMEOUT)."""
+        one = call.channel
         self._chan(
             "QueueCallerAbandon",
             "agent",
@@ -1520,35 +1464,22 @@ class Pbx:
             ("OriginalPosition", str(call.position)),
             ("HoldTime", str(held)),
         )
-        self._log(
-            call.queue, one.uniqueid, "NONE", "EXITWITHTIMEOUT", position, call.position, held
-        )
-        dialed = self.now - call.arrived
-        self._varset(one, "QUEUEWAIT", str(held))
-        self._varset(one, "QUEUEWAIT_MS", str(held * 1000))
-        self._varset(one, "DIALEDTIME", str(int(dialed)))
-        self._varset(one, "DIALEDTIME_MS", str(int(dialed * 1000)))
-        self._varset(one, "ANSWEREDTIME", "0")
-        self._varset(one, "ANSWEREDTIME_MS", "0")
+        self._log(call.queue, one.uniqueid, "NONE", event, position, call.position, held)
+
+    def _leave_queue(self, call: Call, position: int) -> None:
+        """The caller leaves the queue: QueueCallerLeave, the queue idle once empty."""
+        waiting = self.waiting[call.queue]
         waiting.remove(call)
         if not waiting:
             self._device(f"Queue:{call.queue}", "NOT_INUSE")
         self._chan(
             "QueueCallerLeave",
             "agent",
-            one,
+            call.channel,
             ("Queue", call.queue),
             ("Position", str(position)),
             ("Count", str(len(waiting))),
         )
-        self._varset(one, "QUEUEPOSITION", str(position))
-        self._varset(one, "QUEUESTATUS", "TIMEOUT")
-        call.outcome = "exit_timeout"
-        call.dead = True
-        self._newexten(one, 6, "GotoIf", "1?hangup")
-        self._newexten(one, 8, "Hangup", "")
-        self._chan("SoftHangupRequest", "call", one, ("Cause", "16"))
-        self._caller_gone(call)
 
     def _finish(self, call: Call) -> None:
         if call.id in self.calls:

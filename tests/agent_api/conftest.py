@@ -7,13 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from agent_api.audit import AuditLog
-from agent_api.auth import LoginRateLimiter, Passwords
+from agent_api.auth import LoginRateLimiter
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
@@ -27,12 +26,11 @@ from crm_bridge.persons import PersonRegistry
 from crm_bridge.responders import Responder
 from crm_bridge.tickets import TicketService
 from telephony.agents import AgentSnapshot
+from tests.support.panel import PASSWORD, SECRET, fast_passwords
 from tests.support.postgres import fresh_database
 from tests.support.web import log_in as support_log_in
 from tests.support.web import served as served  # re-exported: many tests import it from here
 
-SECRET = "test-secret-key-that-is-long-enough-0123456789"
-PASSWORD = "contraseña-segura-1"
 ORIGIN = "http://testserver"
 
 
@@ -40,11 +38,6 @@ ORIGIN = "http://testserver"
 def panel_db(postgres_url: str) -> Iterator[str]:
     with fresh_database(postgres_url, "panel", migrate=True) as db:
         yield db
-
-
-def fast_passwords() -> Passwords:
-    # Cheap parameters keep the suite fast; production uses argon2's defaults.
-    return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @dataclass

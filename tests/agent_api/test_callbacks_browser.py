@@ -14,23 +14,19 @@ import pytest
 
 from agent_api.audit import AuditLog
 from agent_api.callbacks import CallbackDesk
-from agent_api.pop_lookup import StorePopLookup
-from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
-from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from crm_bridge.callback_rules import CallbackPolicy
 from crm_bridge.callbacks import CallbackQueue
 from crm_bridge.db import make_engine, session_factory
-from crm_bridge.history import PersonHistory
 from crm_bridge.ivr_services import StoreIvrServices
 from crm_bridge.models import Attention
 from crm_bridge.organisms import Role
 from crm_bridge.persons import ConsentCategory, PersonRegistry
 from telephony.agents import AgentSnapshot
 from telephony.domain import AgentState, CallKey
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
+from tests.agent_api.conftest import PASSWORD, fast_passwords, served
 from tests.support.browser import VIEWPORT, axe_violations, launch, log_in_page, require_chromium
+from tests.support.panel import local_panel, pop_hub
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.postgres
@@ -96,17 +92,12 @@ async def test_agent_accepts_the_offered_callback(panel_db: str) -> None:
     dialer = Dialer()
     worklist = CallbackQueue(engine, policy=CallbackPolicy())
     audit = AuditLog(engine)
-    hub = PopHub(StorePopLookup(engine, registry, PersonHistory(engine), audit))
     port = free_port()
-    app = panel_app(
-        engine=engine,
-        hub=hub,
-        controls=RecordingControls(),
+    app = local_panel(
+        engine,
+        pop_hub(engine),
+        port,
         agents_snapshot=lambda: snapshots,
-        secret_key=SECRET,
-        allowed_origins=[f"http://127.0.0.1:{port}"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
         queue_names=["consultas", "reclamos"],
         callbacks=lambda audit: CallbackDesk(
             worklist,

@@ -16,26 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from agent_api.audit import AuditLog
-from agent_api.pop_lookup import StorePopLookup
-from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.workspace import CallId
-from agent_api.wrapups import WrapupStore
-from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
-from crm_bridge.history import PersonHistory
 from crm_bridge.knowledge import KnowledgeBase
 from crm_bridge.knowledge_import import parse_own, parse_tramites_gub
 from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
 from telephony.domain import AgentRinging, CallAnswered, CallKey
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
+from tests.agent_api.conftest import PASSWORD, fast_passwords, served
 from tests.agent_api.test_knowledge_web import KeptResponder
 from tests.agent_api.test_walkin_browser import Centre
 from tests.agent_api.test_walkin_browser import centre as centre  # the walk-in centre fixture
 from tests.support.browser import VIEWPORT, axe_violations, launch, log_in_page, require_chromium
+from tests.support.panel import allow_origin, local_panel, pop_hub
 
 pytestmark = pytest.mark.postgres
 
@@ -63,26 +57,13 @@ async def test_the_agent_reads_and_sends_a_tramite_during_the_call(panel_db: str
         phones=[number],
         emails=["lucia.rodriguez@example.com.uy"],
     )
-    hub = PopHub(
-        StorePopLookup(engine, registry, PersonHistory(engine), AuditLog(engine)),
-        on_wrapup_due=WrapupStore(engine).start,
-    )
+    hub = pop_hub(engine, wrapups=True)
     mail = KeptResponder()
-    app = panel_app(
-        engine=engine,
-        hub=hub,
-        controls=RecordingControls(),
-        agents_snapshot=list,
-        secret_key=SECRET,
-        allowed_origins=["http://placeholder"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
-        responders=[mail],
-    )
+    app = local_panel(engine, hub, responders=[mail])
     key = CallKey("pbx-kb", f"kb-{suffix}.1")
     dom = CallId(key.system, key.linkedid).dom_id
     async with served(app) as base, playwright_api.async_playwright() as pw:
-        object.__setattr__(app.state.services, "allowed_origins", frozenset({f"http://{base}"}))
+        allow_origin(app, base)
         hub.set_interfaces(users.interface_map())
         browser = await launch(pw)
         try:

@@ -327,3 +327,21 @@ def test_an_agent_rung_for_a_call_does_not_read_the_wrapup_another_wrote(desk: P
     assert written.status_code == 200, written.text
     assert desk.client(desk.usernames[E]).get(url).status_code == 403
     assert desk.client(other).get(url).json()["notes"] == "Dijo su domicilio"
+
+
+def test_a_cancelled_reception_is_no_longer_a_reason_to_read(desk: Panel) -> None:
+    """A walk-in received at reception is the receptionist's reason to identify
+    the person; once reception cancels it (no turn), it reads nothing more."""
+    receptionist = desk.usernames[E]
+    client = desk.client(receptionist)
+    turns = desk.app.state.turns
+    point = turns.create_point(f"ntk-{uuid.uuid4().hex[:6]}", "Punto")
+    person = _person(desk, name="Rosario")
+    key = turns.receive(point.id, user_id=desk.users[receptionist])
+    search = {"name": "Rosario Extraña", **_reason(key)}
+    found = client.post("/api/persons/search", json=search)
+    assert found.status_code == 200 and person in {p["id"] for p in found.json()}
+    assert client.get(f"/api/persons/{person}", params=_reason(key)).status_code == 200
+    assert turns.cancel_reception(key)
+    assert client.post("/api/persons/search", json=search).status_code == 403
+    assert client.get(f"/api/persons/{person}", params=_reason(key)).status_code == 403

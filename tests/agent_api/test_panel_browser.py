@@ -18,27 +18,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
-from agent_api.pop_lookup import StorePopLookup
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.web.formatting import phone
 from agent_api.workspace import CallId, dedupe_path
-from agent_api.wrapups import WrapupStore
-from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from atiende.settings import AmiSettings, Settings
 from atiende.wiring import build_bridge
 from crm_bridge.db import make_engine, session_factory
-from crm_bridge.history import PersonHistory
 from crm_bridge.models import Attention, AttentionWrapup
 from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
 from telephony.ami.testing import AmiTestServer
 from telephony.domain import AgentState, AgentStateChanged
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
-from tests.support.browser import CHROMIUM, CHROMIUM_INSTALLED, axe_violations
+from tests.agent_api.conftest import PASSWORD, fast_passwords, served
+from tests.support.browser import axe_violations, launch, require_chromium
+from tests.support.panel import local_panel, pop_hub
 from tests.support.ports import free_port
 from tests.support.queue_log import parse_queue_log
 
@@ -50,9 +45,7 @@ RECORDED_NAME = "Ciudadana Pérez 1".encode()
 
 
 async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: str) -> None:
-    if not CHROMIUM_INSTALLED:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = require_chromium()
     expect = playwright_api.expect
 
     expected = parse_queue_log(recordings / "answered.queue_log").calls
@@ -65,21 +58,14 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
     ana = users.create("ana", agent_name, Role.EJECUTIVO, PASSWORD, ["Local/4001@agents/n"])
     Catalog(engine).import_topics([TopicInput("doc-cedula", "Cédula de identidad")])
     registry = PersonRegistry(engine)
-    hub = PopHub(
-        StorePopLookup(engine, registry, PersonHistory(engine), AuditLog(engine)),
-        on_wrapup_due=WrapupStore(engine).start,
-    )
+    hub = pop_hub(engine, wrapups=True)
     port = free_port()
     controls = RecordingControls()
-    app = panel_app(
-        engine=engine,
-        hub=hub,
+    app = local_panel(
+        engine,
+        hub,
+        port,
         controls=controls,
-        agents_snapshot=list,
-        secret_key=SECRET,
-        allowed_origins=[f"http://127.0.0.1:{port}"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
         # "Today" is the day the recording was made.
         clock=lambda: datetime.fromtimestamp(call.legs[-1].entered_at + 60, UTC),
     )
@@ -87,10 +73,7 @@ async def test_replayed_call_pops_and_is_wrapped_up(recordings: Path, panel_db: 
     dialogs: list[str] = []
 
     async with served(app, port) as base, playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = await launch(pw)
         try:
             page = await browser.new_page(locale="es-UY")
             page.on(

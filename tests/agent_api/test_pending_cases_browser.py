@@ -18,21 +18,18 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from agent_api.audit import AuditLog
 from agent_api.pending_cases import PendingCases, remind_once
-from agent_api.pop_lookup import StorePopLookup
-from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.wrapups import AttentionType, Resolution, WrapupInput, WrapupStore
 from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
-from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
 from crm_bridge.persons import PersonRegistry
 from telephony.domain import CallKey
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
-from tests.dashboards.browser_support import CHROMIUM, CHROMIUM_INSTALLED, axe_violations, free_port
+from tests.agent_api.conftest import PASSWORD, fast_passwords, served
+from tests.support.browser import axe_violations, launch, require_chromium, switch_user
+from tests.support.panel import local_panel, pop_hub
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -89,19 +86,9 @@ def _desk(db: str) -> Desk:
     due = _case(engine, ana.id, lucia, now - timedelta(minutes=10), "099123456")
     overdue = _case(engine, ana.id, lucia, now - timedelta(hours=6), "lucia@example.org")
     _case(engine, ana.id, lucia, now + timedelta(days=1), "099123456")
-    hub = PopHub(StorePopLookup(engine, registry, PersonHistory(engine), AuditLog(engine)))
+    hub = pop_hub(engine)
     port = free_port()
-    app = panel_app(
-        engine=engine,
-        hub=hub,
-        controls=RecordingControls(),
-        agents_snapshot=lambda: [],
-        secret_key=SECRET,
-        allowed_origins=[f"http://127.0.0.1:{port}"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
-        pending_cases=PendingCases(engine),
-    )
+    app = local_panel(engine, hub, port, pending_cases=PendingCases(engine))
     hub.set_interfaces(users.interface_map())
     return Desk(app, port, engine, hub, ana.username, sara.username, due, overdue)
 
@@ -115,29 +102,15 @@ def desk(panel_db: str) -> Iterator[Desk]:
         built.engine.dispose()
 
 
-async def _log_in(page: Any, base: str, username: str) -> None:
-    await page.context.clear_cookies()
-    await page.goto(f"{base}/ingresar")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-
-
 async def test_pending_cases_come_back_to_the_agent_and_the_supervisor(desk: Desk) -> None:
-    if not CHROMIUM_INSTALLED:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = require_chromium()
     expect = playwright_api.expect
     async with served(desk.app, desk.port) as host, playwright_api.async_playwright() as pw:
         base = f"http://{host}"
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = await launch(pw)
         try:
             page = await (await browser.new_context(viewport=VIEWPORT, locale="es-UY")).new_page()
-            await _log_in(page, base, desk.ana)
+            await switch_user(page, base, desk.ana, PASSWORD)
             assert page.url == f"{base}/agente"
             await page.wait_for_selector("body[data-socket=open]")
             worklist = page.locator("#seguimientos")
@@ -170,7 +143,7 @@ async def test_pending_cases_come_back_to_the_agent_and_the_supervisor(desk: Des
             assert (await axe_violations(page)) == []
 
             # The supervisor: the overdue case, escalated; no person data shown.
-            await _log_in(page, base, desk.sara)
+            await switch_user(page, base, desk.sara, PASSWORD)
             assert page.url == f"{base}/supervision"
             listed = page.locator("#seguimientos")
             await expect(listed).to_contain_text("Casos pendientes para retomar (1)")

@@ -37,7 +37,7 @@ from crm_bridge.tickets import TicketService
 from telephony.simulator.model import CallerSpec
 from tests.agent_api.conftest import PASSWORD, Panel, build_panel
 from tests.agent_api.test_tickets_api import ALWAYS_OPEN
-from tests.support.browser import AXE, CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.support.browser import AXE, launch, require_chromium
 from tests.support.pbx import always_open_flows, simulated_pbx
 from tests.support.web import served
 
@@ -136,7 +136,7 @@ async def test_a_web_request_from_the_form_to_the_phone_agent(world: World, tmp_
     expect = playwright_api.expect
     base = f"http://{world.base}"
     async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await launch(pw)
         try:
             phone = await browser.new_context(viewport=PHONE, locale="es-UY", is_mobile=True)
             page = await phone.new_page()

@@ -22,30 +22,19 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from agent_api.audit import AuditLog
 from agent_api.auth import CSRF_HEADER
-from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import reports_router
-from agent_api.testing import RecordingControls
 from agent_api.web.reportes import ReportSources
-from agent_api.wrapups import WrapupStore
-from agent_api.ws import PopHub
 from atiende.cli import main
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
-from crm_bridge.history import PersonHistory
-from crm_bridge.persons import PersonRegistry
 from crm_bridge.responders import LogResponder, SmtpResponder
 from crm_bridge.tickets import TicketService
 from telephony.domain import AgentRinging, CallKey
-from tests.agent_api.conftest import SECRET, fast_passwords, served
+from tests.agent_api.conftest import served
 from tests.agent_api.test_tickets_api import ALWAYS_OPEN
-from tests.dashboards.browser_support import (
-    CHROMIUM,
-    CHROMIUM_INSTALLED,
-    axe_violations,
-    free_port,
-)
+from tests.support.browser import axe_violations, launch, require_chromium, switch_user
+from tests.support.panel import local_panel, pop_hub
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -97,21 +86,10 @@ async def _clean(page: Any, where: str) -> None:
     assert found == [], (where, found)
 
 
-async def _log_in(page: Any, base: str, username: str, password: str = PASSWORD) -> None:
-    await page.context.clear_cookies()
-    await page.goto(f"{base}/ingresar")
-    await page.fill("#username", username)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-
-
 async def test_a_fresh_install_end_to_end(
     empty_db: str, smtp: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not CHROMIUM_INSTALLED:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = require_chromium()
     expect = playwright_api.expect
     inbox, smtp_port = smtp
 
@@ -129,23 +107,10 @@ async def test_a_fresh_install_end_to_end(
             SmtpResponder("127.0.0.1", smtp_port, "atencion@example.gub.uy", timeout=5),
         ],
     )
-    hub = PopHub(
-        StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine)),
-        on_wrapup_due=WrapupStore(engine).start,
-    )
+    hub = pop_hub(engine, wrapups=True)
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    app = panel_app(
-        engine=engine,
-        hub=hub,
-        controls=RecordingControls(),
-        agents_snapshot=list,
-        secret_key=SECRET,
-        allowed_origins=[origin],
-        cookie_secure=False,
-        passwords=fast_passwords(),
-        tickets=tickets,
-    )
+    app = local_panel(engine, hub, port, tickets=tickets)
     from zoneinfo import ZoneInfo
 
     app.include_router(reports_router(engine, timezone=ZoneInfo(ZONE)))
@@ -153,10 +118,7 @@ async def test_a_fresh_install_end_to_end(
 
     async with served(app, port) as host, playwright_api.async_playwright() as pw:
         base = f"http://{host}"
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = await launch(pw)
         try:
             context = await browser.new_context(viewport=VIEWPORT, locale="es-UY")
             page = await context.new_page()
@@ -167,7 +129,7 @@ async def test_a_fresh_install_end_to_end(
             )
 
             # ---- admin: organism, unit, users, referent, topic
-            await _log_in(page, base, "ada")
+            await switch_user(page, base, "ada", PASSWORD)
             assert page.url == f"{base}/admin"
             await expect(page.locator("h1")).to_have_text("Administración")
             await page.fill("#org-codigo", "DNIC")
@@ -268,7 +230,7 @@ async def test_a_fresh_install_end_to_end(
             assert number
 
             # ---- the referente answers and closes it
-            await _log_in(page, base, "rita")
+            await switch_user(page, base, "rita", PASSWORD)
             assert page.url == f"{base}/solicitudes"
             row = page.locator("tbody tr", has_text=number)
             await expect(row).to_contain_text("En plazo")
@@ -298,7 +260,7 @@ async def test_a_fresh_install_end_to_end(
             await _clean(page, "detalle cerrada")
 
             # ---- the gerente's report counts it, with no caller anywhere
-            await _log_in(page, base, "gabriel")
+            await switch_user(page, base, "gabriel", PASSWORD)
             assert page.url == f"{base}/reportes"
             await expect(page.locator("#sla-abiertas")).to_have_text("1")
             await expect(page.locator("#sla-en-plazo")).to_have_text("1")

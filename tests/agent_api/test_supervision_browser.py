@@ -23,19 +23,14 @@ from fastapi.staticfiles import StaticFiles
 
 from agent_api.audit import AuditLog
 from agent_api.exceptions import ControlRefused
-from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
-from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
-from crm_bridge.history import PersonHistory
 from crm_bridge.models import QueueAlertAck, SlaAlert
 from crm_bridge.organisms import Directory, Role
-from crm_bridge.persons import PersonRegistry
 from crm_bridge.sync.sla_alerts import SlaAlerts
 from crm_bridge.tickets import TicketService
 from dashboards.kiosk import KioskLinks
@@ -45,14 +40,11 @@ from dashboards.queue_metrics import QueueMetrics
 from dashboards.wallboard import Wallboard
 from telephony.agents import AgentSnapshot
 from telephony.domain import AgentRinging, AgentState, CallAnswered, CallKey, CallQueued
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
+from tests.agent_api.conftest import PASSWORD, fast_passwords, served
 from tests.agent_api.test_tickets_api import ALWAYS_OPEN
-from tests.dashboards.browser_support import (
-    CHROMIUM,
-    CHROMIUM_INSTALLED,
-    axe_violations,
-    free_port,
-)
+from tests.support.browser import axe_violations, launch, require_chromium, switch_user
+from tests.support.panel import local_panel, pop_hub
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -81,9 +73,7 @@ def _floor(db: str) -> Floor:
     ana = users.create(
         f"ana{suffix}", "Ana Agente", Role.EJECUTIVO, PASSWORD, [f"PJSIP/40{suffix}"]
     )
-    hub = PopHub(
-        StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine))
-    )
+    hub = pop_hub(engine)
     now = time.time()
     snapshots = [
         AgentSnapshot(ana.interfaces[0], "Ana", ("consultas",), AgentState.ON_CALL, now - 75, None),
@@ -103,15 +93,12 @@ def _floor(db: str) -> Floor:
     ).number  # fmt: skip
     controls = RecordingControls()
     port = free_port()
-    app = panel_app(
-        engine=engine,
-        hub=hub,
+    app = local_panel(
+        engine,
+        hub,
+        port,
         controls=controls,
         agents_snapshot=lambda: snapshots,
-        secret_key=SECRET,
-        allowed_origins=[f"http://127.0.0.1:{port}"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
         tickets=tickets,
         sla_alerts=SlaAlerts(engine, hours=ALWAYS_OPEN),
     )
@@ -151,34 +138,20 @@ def floor(panel_db: str) -> Iterator[Floor]:
         built.engine.dispose()
 
 
-async def _log_in(page: Any, base: str, username: str) -> None:
-    await page.context.clear_cookies()
-    await page.goto(f"{base}/ingresar")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-
-
 async def test_the_supervisor_runs_the_floor(floor: Floor) -> None:
-    if not CHROMIUM_INSTALLED:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = require_chromium()
     expect = playwright_api.expect
     users = UserStore(floor.engine, fast_passwords())
     sara = users.get(floor.sara)
     assert sara is not None
     async with served(floor.app, floor.port) as host, playwright_api.async_playwright() as pw:
         base = f"http://{host}"
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = await launch(pw)
         try:
             page = await (await browser.new_context(viewport=VIEWPORT, locale="es-UY")).new_page()
             sockets: list[str] = []
             page.on("websocket", lambda ws: sockets.append(ws.url))
-            await _log_in(page, base, sara.username)
+            await switch_user(page, base, sara.username, PASSWORD)
             assert page.url == f"{base}/supervision"
             ana = page.locator("#tabla-agentes tr", has_text="Ana Agente")
             await expect(ana).to_contain_text("En llamada")
@@ -244,23 +217,18 @@ async def test_the_supervisor_runs_the_floor(floor: Floor) -> None:
 
 
 async def test_a_kiosk_link_shows_the_board_on_a_tv_until_revoked(floor: Floor) -> None:
-    if not CHROMIUM_INSTALLED:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = require_chromium()
     expect = playwright_api.expect
     sara = UserStore(floor.engine, fast_passwords()).get(floor.sara)
     assert sara is not None
     async with served(floor.app, floor.port) as host, playwright_api.async_playwright() as pw:
         base = f"http://{host}"
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = await launch(pw)
         try:
             supervisor = await (
                 await browser.new_context(viewport=VIEWPORT, locale="es-UY")
             ).new_page()
-            await _log_in(supervisor, base, sara.username)
+            await switch_user(supervisor, base, sara.username, PASSWORD)
             await supervisor.get_by_role("button", name="Crear enlace").click()
             await expect(supervisor.locator("#avisos .error-summary")).to_contain_text("nombre")
             await supervisor.fill("#kiosk-nombre", "TV de la sala")

@@ -23,16 +23,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
-from agent_api.pop_lookup import StorePopLookup
 from agent_api.users import UserStore
 from agent_api.web.reportes import ReportSources
-from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
-from crm_bridge.history import PersonHistory
 from crm_bridge.models import Attention, CallSurvey, CatalogTopic, Ticket
 from crm_bridge.organisms import Directory, Role
 from crm_bridge.persons import PersonRegistry
@@ -41,10 +36,11 @@ from crm_bridge.turns import TurnService
 from dashboards.kiosk import DESK_TABLET, ROOM_DISPLAY, KioskLinks
 from telephony.domain import CallKey
 from telephony.simulator.model import CallerSpec
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords
+from tests.agent_api.conftest import PASSWORD, fast_passwords
 from tests.agent_api.test_need_to_know import ALWAYS_OPEN
 from tests.agent_api.test_workspace_browser import _cedula
 from tests.support.browser import VIEWPORT, axe_violations, launch, log_in_page, require_chromium
+from tests.support.panel import allow_origin, local_panel, pop_hub
 from tests.support.pbx import always_open_flows, simulated_pbx
 from tests.support.web import served
 
@@ -104,20 +100,11 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
         document_number=cedula,
         phones=[phone],
     )
-    history = PersonHistory(engine)
-    hub = PopHub(
-        StorePopLookup(engine, registry, history, AuditLog(engine)),
-        on_wrapup_due=WrapupStore(engine).start,
-    )
-    app = panel_app(
-        engine=engine,
-        hub=hub,
+    hub = pop_hub(engine, wrapups=True)
+    app = local_panel(
+        engine,
+        hub,
         controls=_NoControls(),
-        agents_snapshot=list,
-        secret_key=SECRET,
-        allowed_origins=["http://placeholder"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
         tickets=TicketService(engine, business_hours=ALWAYS_OPEN),
     )
     app.state.report_sources = ReportSources(engine, ZoneInfo("America/Montevideo"))
@@ -135,7 +122,7 @@ async def centre(panel_db: str) -> AsyncIterator[Centre]:
     _, room = links.create("TV sala", None, kind=ROOM_DISPLAY, service_point_id=point.id)
     _, tablet = links.create("Tableta 1", None, kind=DESK_TABLET, desk_id=desk.id)
     async with served(app) as base:
-        object.__setattr__(app.state.services, "allowed_origins", frozenset({f"http://{base}"}))
+        allow_origin(app, base)
         hub.set_interfaces(users.interface_map())
         yield Centre(
             base,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -25,16 +24,12 @@ import pytest
 from sqlalchemy import select
 
 from agent_api.after_call import ACW_REASON, AfterCallWork
-from agent_api.audit import AuditLog
 from agent_api.catalog import Catalog, TopicInput
 from agent_api.controls import AmiAgentControls
-from agent_api.pop_lookup import StorePopLookup
 from agent_api.users import UserStore
 from agent_api.wrapups import WrapupStore
 from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine, session_factory
-from crm_bridge.history import PersonHistory
 from crm_bridge.models import Attention, AttentionWrapup
 from crm_bridge.organisms import Role
 from crm_bridge.persons import ConsentCategory, PersonRegistry
@@ -53,13 +48,12 @@ from telephony.domain import (
     Outcome,
     QueueLeg,
 )
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
+from tests.agent_api.conftest import PASSWORD, fast_passwords, served
+from tests.support.browser import axe_violations, launch, require_chromium
+from tests.support.panel import allow_origin, local_panel, pop_hub
 
 pytestmark = pytest.mark.postgres
 
-CHROMIUM = "/usr/bin/chromium"
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-CHROMIUM_INSTALLED = shutil.which("chromium") is not None or os.path.exists(CHROMIUM)
 SYSTEM = "pbx-ws"
 # Each test's agent gets its own pair (the database is shared by the module).
 IFACES: dict[str, str] = {"desk": "PJSIP/4001", "soft": "Local/4001@agents/n"}
@@ -99,18 +93,6 @@ class World:
     registry: PersonRegistry
     # What QueueStatus lists (a test may add a member).
     members: list[AgentSnapshot]
-
-
-async def _axe(page: Any) -> list[dict[str, Any]]:
-    await page.evaluate(AXE.read_text(encoding="utf-8"))
-    found: list[dict[str, Any]] = await page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {resultTypes: ["violations"]});
-            return result.violations.map(v => ({id: v.id, impact: v.impact,
-                nodes: v.nodes.map(n => n.target.join(" "))}));
-        }"""
-    )
-    return found
 
 
 def _ring(key: CallKey, number: str, at: float) -> AgentRinging:
@@ -166,8 +148,7 @@ def _state(state: AgentState, reason: str | None = None) -> AgentStateChanged:
 
 @pytest.fixture
 async def world(panel_db: str) -> AsyncIterator[World]:
-    if not CHROMIUM_INSTALLED:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    require_chromium()
     engine = make_engine(panel_db)
     suffix = str(int(time.time() * 1000))[-6:]
     users = UserStore(engine, fast_passwords())
@@ -186,11 +167,7 @@ async def world(panel_db: str) -> AsyncIterator[World]:
         phones=["099" + suffix],
     )
     _seed_history(engine, maria.id, suffix)
-    history = PersonHistory(engine)
-    audit = AuditLog(engine)
-    hub = PopHub(
-        StorePopLookup(engine, registry, history, audit), on_wrapup_due=WrapupStore(engine).start
-    )
+    hub = pop_hub(engine, wrapups=True)
     asterisk = Asterisk()
     members = [
         AgentSnapshot(
@@ -200,22 +177,18 @@ async def world(panel_db: str) -> AsyncIterator[World]:
     controls = AmiAgentControls(asterisk.send)
     acw = AfterCallWork(controls, per_queue={"consultas": 0.0}, default_seconds=120.0)
     port_holder: dict[str, str] = {}
-    app = panel_app(
-        engine=engine,
-        hub=hub,
+    app = local_panel(
+        engine,
+        hub,
         controls=controls,
         # QueueStatus knows the desk phone, a member of consultas.
         agents_snapshot=lambda: list(members),
-        secret_key=SECRET,
-        allowed_origins=["http://placeholder"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
         after_call=acw,
         queue_names=["consultas", "tramites"],
     )
     async with served(app) as base:
         port_holder["base"] = base
-        object.__setattr__(app.state.services, "allowed_origins", frozenset({f"http://{base}"}))
+        allow_origin(app, base)
         hub.set_interfaces(users.interface_map())
         yield World(base, hub, engine, asterisk, acw, ana.id, maria.id, registry, members)
     acw.close()
@@ -282,7 +255,7 @@ async def _login(page: Any, base: str, username: str) -> None:
 
 
 async def _no_axe(page: Any, name: str) -> None:
-    found = await _axe(page)
+    found = await axe_violations(page, impacts=None)  # this page: none of any impact
     if found:
         await page.screenshot(path=str(SHOTS / f"axe-{name}.png"), full_page=True)
     assert found == [], name
@@ -294,7 +267,7 @@ def _in_viewport(box: dict[str, float] | None, height: int) -> bool:
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
 async def test_race_pending_and_after_call_pause(world: World, width: int, height: int) -> None:
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = require_chromium()
     expect = playwright_api.expect
     await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
     username = UserStore(world.engine, fast_passwords()).get(world.ana_id).username  # type: ignore[union-attr]
@@ -305,9 +278,7 @@ async def test_race_pending_and_after_call_pause(world: World, width: int, heigh
     a = CallKey(SYSTEM, f"{tag}-A.1")
     b = CallKey(SYSTEM, f"{tag}-B.1")
     async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
+        browser = await launch(pw)
         try:
             page = await browser.new_page(
                 viewport={"width": width, "height": height}, locale="es-UY"
@@ -453,7 +424,7 @@ def _formatted_cedula(number: str) -> str:
 async def test_controls_pending_person_search_edit_and_duplicate(
     world: World, width: int, height: int
 ) -> None:
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = require_chromium()
     expect = playwright_api.expect
     await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
     users = UserStore(world.engine, fast_passwords())
@@ -465,9 +436,7 @@ async def test_controls_pending_person_search_edit_and_duplicate(
     old = CallKey(SYSTEM, f"{tag}-old.1")
     WrapupStore(world.engine).start(old, world.ana_id, datetime.now(UTC) - timedelta(days=1))
     async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
+        browser = await launch(pw)
         try:
             page = await browser.new_page(
                 viewport={"width": width, "height": height}, locale="es-UY"

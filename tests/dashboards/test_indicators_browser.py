@@ -9,19 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent_api.audit import AuditLog
-from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import reports_router
-from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
 from agent_api.web.reportes import ReportSources
-from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
-from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
-from crm_bridge.persons import PersonRegistry
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
+from tests.agent_api.conftest import PASSWORD, fast_passwords, served
 from tests.dashboards import indicator_fixture as fx
 from tests.support.browser import (
     VIEWPORT,
@@ -30,6 +23,7 @@ from tests.support.browser import (
     log_in_page,
     require_chromium,
 )
+from tests.support.panel import local_panel, pop_hub
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.postgres
@@ -41,20 +35,8 @@ async def test_the_gerente_reads_the_quality_indicators(browser_db: str) -> None
     engine = make_engine(browser_db)
     fx.load(engine)
     UserStore(engine, fast_passwords()).create("gerente", "Gabriela", Role.GERENTE, PASSWORD, [])
-    hub = PopHub(
-        StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine))
-    )
     port = free_port()
-    app = panel_app(
-        engine=engine,
-        hub=hub,
-        controls=RecordingControls(),
-        agents_snapshot=list,
-        secret_key=SECRET,
-        allowed_origins=[f"http://127.0.0.1:{port}"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
-    )
+    app = local_panel(engine, pop_hub(engine), port)
     zone = ZoneInfo("America/Montevideo")
     app.include_router(reports_router(engine, timezone=zone))
     app.state.report_sources = ReportSources(engine, zone)

@@ -7,62 +7,35 @@ from __future__ import annotations
 import pytest
 from fastapi.staticfiles import StaticFiles
 
-from agent_api.audit import AuditLog
-from agent_api.pop_lookup import StorePopLookup
 from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
-from agent_api.testing import RecordingControls
 from agent_api.users import UserStore
-from agent_api.ws import PopHub
-from atiende.panel_app import panel_app
 from crm_bridge.db import make_engine
-from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
-from crm_bridge.persons import PersonRegistry
 from dashboards.wallboard import Wallboard
-from tests.agent_api.conftest import PASSWORD, SECRET, fast_passwords, served
-from tests.dashboards.browser_support import (
-    CHROMIUM,
-    CHROMIUM_INSTALLED,
-    axe_violations,
-    free_port,
-)
+from tests.agent_api.conftest import PASSWORD, fast_passwords, served
 from tests.dashboards.test_wallboard import AGENTS, Clock, busy_metrics
+from tests.support.browser import axe_violations, launch, require_chromium
+from tests.support.panel import local_panel, pop_hub
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.postgres
 
 
 async def test_wallboard_shows_tiles_and_alerts(browser_db: str) -> None:
-    if not CHROMIUM_INSTALLED:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = require_chromium()
     expect = playwright_api.expect
 
     engine = make_engine(browser_db)
     UserStore(engine, fast_passwords()).create("supervisora", "Sara", Role.SUPERVISOR, PASSWORD, [])
-    hub = PopHub(
-        StorePopLookup(engine, PersonRegistry(engine), PersonHistory(engine), AuditLog(engine))
-    )
     port = free_port()
-    app = panel_app(
-        engine=engine,
-        hub=hub,
-        controls=RecordingControls(),
-        agents_snapshot=list,
-        secret_key=SECRET,
-        allowed_origins=[f"http://127.0.0.1:{port}"],
-        cookie_secure=False,
-        passwords=fast_passwords(),
-    )
+    app = local_panel(engine, pop_hub(engine), port)
     clock = Clock()
     board = Wallboard(busy_metrics(clock), lambda: AGENTS, clock=clock)
     app.include_router(wallboard_router(board))
     app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
 
     async with served(app, port) as base, playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = await launch(pw)
         try:
             page = await browser.new_page(locale="es-UY")
             # Without a session the socket is refused and the page says why.

@@ -449,6 +449,24 @@ async def test_silent_asterisk_times_out_without_blocking_others(
     await until_idle(server, 2)
 
 
+async def test_the_reply_timeout_is_per_command_not_per_call(make_server: ServerFactory) -> None:
+    # The session keeps one timer and moves its deadline at every command: a
+    # call much longer than the timeout whose replies each come in time runs to
+    # the end, and a silence after several replies in time is still cut, also
+    # right after a GET DATA (command 5, which may take 10 s more than others).
+    server = await make_server(reply_timeout=0.3)
+    slow = asyncio.create_task(call(server, FakeCall(dtmf=["0"], reply_delay=0.1)))
+    stalled_call = FakeAsterisk(FakeCall(reply_delay=0.1, silent_at=6))
+    stalled = asyncio.create_task(stalled_call.run("127.0.0.1", server.port, limit_seconds=5))
+    done = (await slow).record
+    assert done.variables["ATIENDE_QUEUE"] == "consultas"
+    assert len(done.commands) * 0.1 > 3 * 0.3
+    rec = await stalled
+    assert rec.closed_by_server and len(rec.commands) == 6
+    assert rec.commands[4].startswith("GET DATA ")
+    await until_idle(server, 2)
+
+
 async def test_many_sessions_at_once(make_server: ServerFactory) -> None:
     services = InMemoryIvrServices(persons_by_cedula={"12345672": Person("p-1")})
     server = await make_server(services)

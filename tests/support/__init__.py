@@ -5,6 +5,7 @@
 - redis.redis_test_url: the test Redis (each run its own DB number)
 - web.served / log_in / session_cookie: the app on a socket, logging in
 - browser: Debian's Chromium, axe-core, logging in through the page
+- panel: the panel app a test serves (pop hub, test secret, fast hashing, origin)
 - tcp.TcpRelay: cut and restore a server (PostgreSQL, Redis, CRM) mid-test
 - queue_log: Asterisk's own queue_log read independently of the tracker
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,10 @@ async def launch(playwright: Any) -> Any:
     return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-async def axe_violations(page: Any) -> list[dict[str, Any]]:
-    """Serious and critical axe-core findings on the page.
+async def axe_violations(
+    page: Any, impacts: Collection[str] | None = ("serious", "critical")
+) -> list[dict[str, Any]]:
+    """The axe-core findings on the page of these `impacts` (None: all of them).
 
     Evaluated through the DevTools protocol, so the page's CSP (no inline
     scripts) stays on while axe runs."""
@@ -43,7 +46,7 @@ async def axe_violations(page: Any) -> list[dict[str, Any]]:
                 nodes: v.nodes.map(n => n.target.join(" "))}));
         }"""
     )
-    return [v for v in found if v["impact"] in ("serious", "critical")]
+    return [v for v in found if impacts is None or v["impact"] in impacts]
 
 
 async def log_in_page(page: Any, base: str, username: str, password: str) -> None:
@@ -56,3 +59,14 @@ async def log_in_page(page: Any, base: str, username: str, password: str) -> Non
     await page.keyboard.press("Enter")
     # The login page sends each role to its home (agent_api/web/nav.py).
     await page.wait_for_url(lambda url: "/ingresar" not in url)
+
+
+async def switch_user(page: Any, url: str, username: str, password: str) -> None:
+    """Signs the page's browser context in afresh as `username` (its cookies
+    cleared first) through the login form; `url`: http://host:port."""
+    await page.context.clear_cookies()
+    await page.goto(f"{url}/ingresar")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state("networkidle")
