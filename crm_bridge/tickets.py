@@ -551,10 +551,7 @@ class TicketService:
     def _locked(self, session: Session, number: str) -> Ticket:
         # FOR UPDATE: two agents acting at once apply one after the other, each
         # checking its transition against the status the other left.
-        row = session.scalars(_by_number(number).with_for_update()).first()
-        if row is None:
-            raise NotFoundError(f"no ticket {number}")
-        return row
+        return _ticket_row(session, number, for_update=True)
 
     # --------------------------------------------------------------- reads
 
@@ -568,9 +565,7 @@ class TicketService:
     def timeline(self, number: str) -> list[TicketEventView]:
         """Every action on the ticket, oldest first."""
         with translated("reading a ticket timeline"), self._sessions() as session:
-            row = session.scalars(_by_number(number)).first()
-            if row is None:
-                raise NotFoundError(f"no ticket {number}")
+            row = _ticket_row(session, number)
             events = session.scalars(
                 select(TicketEvent)
                 .where(TicketEvent.ticket_id == row.id)
@@ -580,9 +575,7 @@ class TicketService:
 
     def responses(self, number: str) -> list[ResponseView]:
         with translated("reading responses"), self._sessions() as session:
-            row = session.scalars(_by_number(number)).first()
-            if row is None:
-                raise NotFoundError(f"no ticket {number}")
+            row = _ticket_row(session, number)
             rows = session.scalars(
                 select(TicketResponse)
                 .where(TicketResponse.ticket_id == row.id)
@@ -660,6 +653,15 @@ def _first_answer(session: Session, ticket: Ticket, at: datetime, actor_id: int 
 
 def _by_number(number: str) -> Select[Ticket]:
     return select(Ticket).where(Ticket.number == number.strip())
+
+
+def _ticket_row(session: Session, number: str, *, for_update: bool = False) -> Ticket:
+    """The ticket of that number (NotFoundError without one)."""
+    query = _by_number(number)
+    row = session.scalars(query.with_for_update() if for_update else query).first()
+    if row is None:
+        raise NotFoundError(f"no ticket {number}")
+    return row
 
 
 def _unit_of(session: Session, unit_id: int, organism_id: int) -> Unit:

@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
+from typing import NamedTuple
 
 from ivr.exceptions import AgiCommandError, AgiProtocolError
 
@@ -74,12 +76,16 @@ class AgiCommand:
     """One command line, already safe to write (without its newline)."""
 
     line: str
+    # The bytes to write, encoded once (the builders check the length, the session writes them).
+    _data: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_data", (self.line + "\n").encode("utf-8"))
 
     def encode(self) -> bytes:
-        data = (self.line + "\n").encode("utf-8")
-        if len(data) > MAX_COMMAND_BYTES:
+        if len(self._data) > MAX_COMMAND_BYTES:
             raise AgiCommandError(f"command longer than {MAX_COMMAND_BYTES} bytes")
-        return data
+        return self._data
 
 
 def _command(line: str) -> AgiCommand:
@@ -145,14 +151,20 @@ class ReplyKind(Enum):
     USAGE = 520
 
 
-@dataclass(frozen=True, slots=True)
-class AgiReply:
-    """A final reply to one command."""
+_NO_EXTRAS: Mapping[str, str] = MappingProxyType({})
+
+
+class AgiReply(NamedTuple):
+    """A final reply to one command.
+
+    Immutable; a NamedTuple because one is built per command and a tuple is
+    built in C, where a frozen dataclass sets each field through object.__setattr__.
+    """
 
     code: int
     result: str = ""
     data: str | None = None
-    extras: Mapping[str, str] = field(default_factory=dict)
+    extras: Mapping[str, str] = _NO_EXTRAS
     text: str = ""
     usage: tuple[str, ...] = ()
     hangup_notified: bool = False
@@ -193,6 +205,9 @@ class ReplyAssembler:
     def feed(self, line: str) -> AgiReply | None:
         if self._usage is not None:
             return self._feed_usage(line)
+        if line.startswith("200 result="):
+            # Nearly every reply: skip the general line pattern (same outcome).
+            return self._ok(line[4:])
         if line == "HANGUP":
             self._hangup = True
             return None
@@ -209,16 +224,18 @@ class ReplyAssembler:
         if code == 100:
             return None
         if code == 200:
-            parsed = _RESULT.match(rest)
-            if parsed is None:
-                raise AgiProtocolError("200 reply without a result")
-            extras = dict(pair.split("=", 1) for pair in parsed["extras"].split())
-            return self._final(
-                AgiReply(200, result=parsed["result"], data=parsed["data"], extras=extras)
-            )
+            return self._ok(rest)
         if code in (510, 511, 520):
             return self._final(AgiReply(code, text=rest))
         raise AgiProtocolError(f"unknown reply code {code}")
+
+    def _ok(self, rest: str) -> AgiReply:
+        parsed = _RESULT.match(rest)
+        if parsed is None:
+            raise AgiProtocolError("200 reply without a result")
+        result, data, extra = parsed.group("result", "data", "extras")
+        extras = dict(pair.split("=", 1) for pair in extra.split()) if extra else {}
+        return self._final(AgiReply(200, result, data, extras))
 
     def _feed_usage(self, line: str) -> AgiReply | None:
         assert self._usage is not None
@@ -233,16 +250,8 @@ class ReplyAssembler:
 
     def _final(self, reply: AgiReply) -> AgiReply:
         if self._hangup:
-            reply = AgiReply(
-                reply.code,
-                reply.result,
-                reply.data,
-                reply.extras,
-                reply.text,
-                reply.usage,
-                hangup_notified=True,
-            )
-        self._hangup = False
+            reply = reply._replace(hangup_notified=True)
+            self._hangup = False
         return reply
 
     @property

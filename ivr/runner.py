@@ -7,8 +7,8 @@ import datetime as dt
 import logging
 import re
 import threading
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import Protocol, TypeVarTuple
 
 from ivr import agi, engine
 from ivr.actions import (
@@ -51,6 +51,24 @@ _DTMF = re.compile(r"^[0-9*#]*$")
 # A core sound every Asterisk ships: played in place of a missing prompt so
 # the caller still hears when to key (and an agent is reached on timeouts).
 FALLBACK_SOUND = "beep"
+
+
+# Commands built from the flows' own words (prompt names, GET DATA settings,
+# variable names) are few and the same for every call: built and checked once.
+# Bounded, and never used for a caller's data (SET VARIABLE values are not kept).
+_COMMANDS_KEPT = 1024
+_kept_commands: dict[tuple[object, ...], agi.AgiCommand] = {}
+_Args = TypeVarTuple("_Args")
+
+
+def _flow_command(build: Callable[[*_Args], agi.AgiCommand], *args: *_Args) -> agi.AgiCommand:
+    key = (build, *args)
+    command = _kept_commands.get(key)
+    if command is None:
+        command = build(*args)
+        if len(_kept_commands) < _COMMANDS_KEPT:
+            _kept_commands[key] = command
+    return command
 
 
 class NameVoice(Protocol):
@@ -163,7 +181,7 @@ def _require_ok(reply: AgiReply, action: Action) -> AgiReply:
 
 
 async def _get_data(session: AgiSession, action: ReadDigits, prompt: str) -> AgiReply:
-    command = agi.get_data(prompt, action.timeout_ms, action.max_digits)
+    command = _flow_command(agi.get_data, prompt, action.timeout_ms, action.max_digits)
     # GET DATA may wait timeout_ms for each digit once the prompt ends; the
     # prompt itself is covered by the session's base reply timeout.
     wait = action.timeout_ms / 1000 * (action.max_digits + 1)
@@ -186,7 +204,9 @@ async def perform(
     """Carry out one action; returns the event for the engine."""
     match action:
         case PlayPrompt():
-            reply = _require_ok(await session.send(agi.stream_file(action.prompt)), action)
+            reply = _require_ok(
+                await session.send(_flow_command(agi.stream_file, action.prompt)), action
+            )
             if reply.result == "-1":
                 if not await channel_up(session):
                     session.hung_up = True
@@ -214,7 +234,9 @@ async def perform(
             _require_ok(await session.send(agi.set_variable(action.name, action.value)), action)
             return Done()
         case ReadVariable():
-            reply = _require_ok(await session.send(agi.get_variable(action.name)), action)
+            reply = _require_ok(
+                await session.send(_flow_command(agi.get_variable, action.name)), action
+            )
             return VariableRead(reply.data if reply.result == "1" else None)
         case PrepareName():
             if name_voice is None:

@@ -42,10 +42,11 @@ class AgiSession:
 
     The reply timeout is one timer per session, not one per command: each
     command only moves the session's deadline, and the timer, when it fires
-    before the deadline, re-arms itself for it. With a 60 s timeout and replies
-    within a second it almost never fires, where `asyncio.timeout` per command
-    pushed and cancelled a timer on the loop's heap every time (~10 % of the
-    server's CPU with 1,000 sessions up, bench.agi_latency).
+    before the deadline, re-arms itself (at most one reply_timeout ahead).
+    With a 60 s timeout and replies within a second it almost never fires,
+    where `asyncio.timeout` per command pushed and cancelled a timer on the
+    loop's heap every time (about 10 % of the server's CPU in a cProfile of
+    bench.agi_latency).
     """
 
     def __init__(
@@ -70,7 +71,6 @@ class AgiSession:
         # Loop time by which the awaited reply must have come; 0.0 while none is awaited.
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
         self._waiting: asyncio.Task[object] | None = None
         self._timed_out = False
 
@@ -93,13 +93,10 @@ class AgiSession:
         assert task is not None, "AgiSession.send runs in a task"
         cancelling = task.cancelling()
         self._waiting = task
-        self._deadline = deadline = self._loop.time() + self._reply_timeout + extra_timeout
-        if self._timer is None or deadline < self._timer_at:
-            # None armed, or armed for a later deadline (a GET DATA's long one).
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._check_deadline)
-            self._timer_at = deadline
+        now = self._loop.time()
+        self._deadline = now + self._reply_timeout + extra_timeout
+        if self._timer is None:
+            self._timer = self._loop.call_at(now + self._reply_timeout, self._check_deadline)
         try:
             # drain() only waits while the transport holds unsent bytes; a
             # command fits the socket buffer, so this is nearly always skipped.
@@ -128,12 +125,16 @@ class AgiSession:
         return reply
 
     def _check_deadline(self) -> None:
+        # The timer never fires later than any deadline: it is armed at most
+        # one reply_timeout ahead, and a command sent later has a deadline at
+        # least one reply_timeout after it was sent.
         self._timer = None
         if not self._deadline or self._waiting is None:
             return  # no reply awaited: the next send arms the timer again
-        if self._loop.time() < self._deadline:
-            self._timer = self._loop.call_at(self._deadline, self._check_deadline)
-            self._timer_at = self._deadline
+        now = self._loop.time()
+        if now < self._deadline:
+            fire_at = min(self._deadline, now + self._reply_timeout)
+            self._timer = self._loop.call_at(fire_at, self._check_deadline)
             return
         self._timed_out = True
         self._waiting.cancel()

@@ -118,6 +118,20 @@ class AgentBook:
             )
         )
 
+    def _changed(self, agent: _Agent, at: float, *, new: bool = False) -> list[AgentStateChanged]:
+        """What one event changed of one agent (nothing, or its new state)."""
+        out: list[AgentStateChanged] = []
+        self._apply(agent, at, out, new=new)
+        return out
+
+    def _member(
+        self, at: float, queue: str, interface: str, member_name: str
+    ) -> tuple[_Agent, bool]:
+        """The member an app_queue event names, known to be in `queue`; (agent, new)."""
+        agent, new = self._get(interface, member_name, at)
+        _join(agent, queue)
+        return agent, new
+
     def _end_wrapup_if_due(self, agent: _Agent, at: float, out: list[AgentStateChanged]) -> None:
         if agent.wrapup_until is not None and agent.wrapup_until <= at:
             until = agent.wrapup_until
@@ -152,7 +166,6 @@ class AgentBook:
         paused_reason: str,
         status: int,
     ) -> list[AgentStateChanged]:
-        out: list[AgentStateChanged] = []
         agent, new = self._get(interface, member_name, at)
         if kind == "QueueMemberRemoved":
             agent.queues.discard(queue)
@@ -167,64 +180,50 @@ class AgentBook:
         if kind == "QueueMemberRemoved" and not agent.queues:
             agent.on_call = agent.ringing = False
             agent.wrapup_until = None
-        self._apply(agent, at, out, new=new)
-        return out
+        return self._changed(agent, at, new=new)
 
     def called(
         self, at: float, queue: str, interface: str, member_name: str
     ) -> list[AgentStateChanged]:
-        out: list[AgentStateChanged] = []
-        agent, new = self._get(interface, member_name, at)
-        _join(agent, queue)
+        agent, new = self._member(at, queue, interface, member_name)
         agent.wrapup_until = None
         agent.ringing = True
-        self._apply(agent, at, out, new=new)
-        return out
+        return self._changed(agent, at, new=new)
 
     def ring_no_answer(
         self, at: float, queue: str, interface: str, member_name: str
     ) -> list[AgentStateChanged]:
-        out: list[AgentStateChanged] = []
-        agent, new = self._get(interface, member_name, at)
-        _join(agent, queue)
+        agent, new = self._member(at, queue, interface, member_name)
         agent.ringing = False
-        self._apply(agent, at, out, new=new)
-        return out
+        return self._changed(agent, at, new=new)
 
     def stop_ringing(self, at: float, interface: str) -> list[AgentStateChanged]:
         """The ring ended with no event for this member (caller left, another answered)."""
-        out: list[AgentStateChanged] = []
         agent = self._agents.get(interface)
-        if agent is not None and agent.ringing:
-            agent.ringing = False
-            self._apply(agent, at, out)
-        return out
+        if agent is None or not agent.ringing:
+            return []
+        agent.ringing = False
+        return self._changed(agent, at)
 
     def connected(
         self, at: float, queue: str, interface: str, member_name: str
     ) -> list[AgentStateChanged]:
-        out: list[AgentStateChanged] = []
-        agent, new = self._get(interface, member_name, at)
-        _join(agent, queue)
+        agent, new = self._member(at, queue, interface, member_name)
         agent.ringing = False
         agent.wrapup_until = None
         agent.on_call = True
-        self._apply(agent, at, out, new=new)
-        return out
+        return self._changed(agent, at, new=new)
 
     def completed(
         self, at: float, queue: str, interface: str, member_name: str
     ) -> list[AgentStateChanged]:
-        out: list[AgentStateChanged] = []
-        agent, new = self._get(interface, member_name, at)
-        _join(agent, queue)
+        agent, new = self._member(at, queue, interface, member_name)
         agent.on_call = False
         wrapup = self._wrapup.get(queue, 0.0)
         if wrapup > 0:
             agent.wrapup_until = at + wrapup
             self.next_deadline = min(self.next_deadline, agent.wrapup_until)
-        self._apply(agent, at, out, new=new)
-        return out
+        return self._changed(agent, at, new=new)
 
     # --------------------------------------------------------------- resync
 
@@ -244,7 +243,6 @@ class AgentBook:
         in_call: bool,
         status: int,
     ) -> list[AgentStateChanged]:
-        out: list[AgentStateChanged] = []
         agent, new = self._get(interface, member_name, at)
         agent.queues.add(queue)
         if agent.confirmed_queues is None:
@@ -258,8 +256,7 @@ class AgentBook:
             agent.on_call = in_call
             if in_call:
                 agent.wrapup_until = None
-        self._apply(agent, at, out, new=new)
-        return out
+        return self._changed(agent, at, new=new)
 
     def resync_finished(self, at: float, *, members_listed: bool) -> list[AgentStateChanged]:
         """Members a complete member list did not show are no longer members."""

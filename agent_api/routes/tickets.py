@@ -119,6 +119,25 @@ def _acted(followup: FollowUpServices, user: Principal, ticket: TicketView) -> T
     return _out(ticket, user, assigned=_assigned(followup, user, ticket.number))
 
 
+def _moved(
+    followup: FollowUpServices,
+    user: Principal,
+    number: str,
+    action: TicketAction,
+    body: NotesIn | None,
+) -> TicketOut:
+    """Start, close or reopen: the action checked, then done with the optional notes."""
+    _checked(followup, user, number, action)
+    tickets = _service(followup)
+    move = {
+        TicketAction.START: tickets.start,
+        TicketAction.CLOSE: tickets.close,
+        TicketAction.REOPEN: tickets.reopen,
+    }[action]
+    notes = None if body is None else body.notes
+    return _acted(followup, user, move(number, actor_id=user.user_id, notes=notes))
+
+
 @router.post("", response_model=TicketOut, status_code=201)
 def create_ticket(
     body: TicketIn, user: CurrentUser, services: Services, followup: FollowUp
@@ -267,10 +286,7 @@ def derive_ticket(
 def start_ticket(
     number: Number, user: CurrentUser, followup: FollowUp, body: NotesIn | None = None
 ) -> TicketOut:
-    _checked(followup, user, number, TicketAction.START)
-    notes = None if body is None else body.notes
-    ticket = _service(followup).start(number, actor_id=user.user_id, notes=notes)
-    return _acted(followup, user, ticket)
+    return _moved(followup, user, number, TicketAction.START, body)
 
 
 @router.post("/{number}/respond", response_model=TicketOut)
@@ -409,21 +425,14 @@ def download_attachment(
 def close_ticket(
     number: Number, user: CurrentUser, followup: FollowUp, body: NotesIn | None = None
 ) -> TicketOut:
-    _checked(followup, user, number, TicketAction.CLOSE)
-    notes = None if body is None else body.notes
-    return _acted(
-        followup, user, _service(followup).close(number, actor_id=user.user_id, notes=notes)
-    )
+    return _moved(followup, user, number, TicketAction.CLOSE, body)
 
 
 @router.post("/{number}/reopen", response_model=TicketOut)
 def reopen_ticket(
     number: Number, user: CurrentUser, followup: FollowUp, body: NotesIn | None = None
 ) -> TicketOut:
-    _checked(followup, user, number, TicketAction.REOPEN)
-    notes = None if body is None else body.notes
-    ticket = _service(followup).reopen(number, actor_id=user.user_id, notes=notes)
-    return _acted(followup, user, ticket)
+    return _moved(followup, user, number, TicketAction.REOPEN, body)
 
 
 @router.post("/{number}/notes", response_model=TicketOut)

@@ -47,6 +47,7 @@ from agent_api.schemas import (
     ConsentIn,
     DocumentIn,
     PersonIn,
+    PersonOut,
     PersonPatch,
     PersonSearchIn,
     WrapupIn,
@@ -58,7 +59,6 @@ from agent_api.web.labels import ATTENTION_TYPE, CONSENT, MEANS, RESOLUTION, men
 from agent_api.web.labels import DELIVERY as DELIVERY_WORDS
 from agent_api.web.labels import OUTCOME as OUTCOME_WORDS
 from agent_api.web.labels import TICKET_STATUS as TICKET_WORDS
-from agent_api.web.screens import action_for
 from agent_api.workspace import AgentStatus, CallId, Workspace, Wrapup, initial
 from crm_bridge.exceptions import StoreError
 from crm_bridge.history import PersonHistory
@@ -72,9 +72,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 Ejecutivo = Annotated[Principal, Depends(page_for(Role.EJECUTIVO))]
-# Every POST of the agent's pages (workspace, walk-in, knowledge, callbacks):
-# the session cookie alone is not enough, the CSRF token must come too.
-EjecutivoAction = Annotated[Principal, Depends(action_for(Role.EJECUTIVO))]
 
 CONTROL_LABELS = {
     "pause": "Pausa",
@@ -260,7 +257,7 @@ def _push_requested(
 
 
 @router.post("/agente/pausa")
-async def pause(request: Request, user: EjecutivoAction) -> HTMLResponse:
+async def pause(request: Request, user: Ejecutivo) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     form = await read_form(request)
     reason = form.get("reason", "")
@@ -277,7 +274,7 @@ async def pause(request: Request, user: EjecutivoAction) -> HTMLResponse:
 
 
 @router.post("/agente/disponible")
-async def unpause(request: Request, user: EjecutivoAction) -> HTMLResponse:
+async def unpause(request: Request, user: Ejecutivo) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     interfaces = await run_in_threadpool(pause_interfaces_of, services, user)
     sent_at = time.time()
@@ -288,7 +285,7 @@ async def unpause(request: Request, user: EjecutivoAction) -> HTMLResponse:
 
 
 @router.post("/agente/colas")
-async def queues(request: Request, user: EjecutivoAction) -> HTMLResponse:
+async def queues(request: Request, user: Ejecutivo) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     form = await read_form(request)
     queue, action = form.get("queue", ""), form.get("action", "")
@@ -324,6 +321,11 @@ def _call_of(raw: str | None) -> CallKey | None:
     return CallKey(system, linkedid)
 
 
+def _reason(call: CallKey | None) -> Reason | None:
+    """Why a person is read: the call they are on, or no call (a search)."""
+    return Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+
+
 def local_datetime(date_text: str, time_text: str, zone: ZoneInfo) -> datetime | None:
     """dd/mm/aaaa and hh:mm (24 h; 09:00 when no time is given) in the centre's zone."""
     try:
@@ -335,9 +337,7 @@ def local_datetime(date_text: str, time_text: str, zone: ZoneInfo) -> datetime |
 
 
 @router.post("/agente/cierres/{system}/{linkedid}")
-async def save_wrapup(
-    system: str, linkedid: str, request: Request, user: EjecutivoAction
-) -> Response:
+async def save_wrapup(system: str, linkedid: str, request: Request, user: Ejecutivo) -> Response:
     services: PanelServices = request.app.state.services
     pages = pages_of(request)
     form = await read_form(request)
@@ -417,9 +417,7 @@ async def save_wrapup(
 
 
 @router.post("/agente/cierres/{system}/{linkedid}/abrir")
-async def open_wrapup(
-    system: str, linkedid: str, request: Request, user: EjecutivoAction
-) -> Response:
+async def open_wrapup(system: str, linkedid: str, request: Request, user: Ejecutivo) -> Response:
     """From the pending list: the form of that call comes (or comes forward) over the socket."""
     services: PanelServices = request.app.state.services
     key = CallKey(system, linkedid)
@@ -478,7 +476,7 @@ def _error(text: str, status: int = 200) -> HTMLResponse:
 
 
 @router.post("/agente/personas/buscar")
-async def search_persons(request: Request, user: EjecutivoAction) -> Response:
+async def search_persons(request: Request, user: Ejecutivo) -> Response:
     services: PanelServices = request.app.state.services
     form = await read_form(request)
     call = _call_of(form.get("call"))
@@ -522,7 +520,7 @@ async def new_person_form(request: Request, user: Ejecutivo, llamada: str = "") 
 
 
 @router.post("/agente/personas")
-async def register_person(request: Request, user: EjecutivoAction) -> Response:
+async def register_person(request: Request, user: Ejecutivo) -> Response:
     services: PanelServices = request.app.state.services
     lists = await read_form_lists(request)
     form = {k: v[0] for k, v in lists.items() if v}
@@ -598,7 +596,7 @@ async def _show_person(
     request: Request, user: Principal, person_id: int, call: CallKey | None
 ) -> Response:
     services: PanelServices = request.app.state.services
-    reason = Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+    reason = _reason(call)
     try:
         person = await run_in_threadpool(person_routes.read, person_id, user, services, reason)
     except AgentApiError as err:
@@ -660,31 +658,43 @@ async def edit_person_form(
 ) -> Response:
     services: PanelServices = request.app.state.services
     call = _call_of(llamada)
-    reason = Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+    reason = _reason(call)
     try:
         person = await run_in_threadpool(person_routes.read, person_id, user, services, reason)
     except AgentApiError as err:
         return _error(err.detalle)
+    return _edit_form(request, user, person, llamada)
+
+
+def _edit_form(
+    request: Request,
+    user: Principal,
+    person: PersonOut,
+    call_ref: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     return pages_of(request).render(
         request,
         "agente/_persona_editar.html",
         {
             "person": person.model_dump(),
-            "call_ref": llamada,
+            "call_ref": call_ref,
             "consents": list(CONSENT.items()),
-            "error": None,
+            "error": error,
         },
         user=user,
+        status_code=status_code,
     )
 
 
 @router.post("/agente/personas/{person_id}/editar")
-async def edit_person(request: Request, user: EjecutivoAction, person_id: int) -> Response:
+async def edit_person(request: Request, user: Ejecutivo, person_id: int) -> Response:
     services: PanelServices = request.app.state.services
     lists = await read_form_lists(request)
     form = {k: v[0] for k, v in lists.items() if v}
     call = _call_of(form.get("call"))
-    reason = Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+    reason = _reason(call)
     wanted = set(lists.get("consents", [])) | {"identificacion"}
     try:
         current = await run_in_threadpool(person_routes.read, person_id, user, services, reason)
@@ -725,18 +735,7 @@ async def edit_person(request: Request, user: EjecutivoAction, person_id: int) -
             person = await run_in_threadpool(person_routes.read, person_id, user, services, reason)
         except AgentApiError as again:
             return _error(again.detalle)
-        return pages_of(request).render(
-            request,
-            "agente/_persona_editar.html",
-            {
-                "person": person.model_dump(),
-                "call_ref": form.get("call", ""),
-                "consents": list(CONSENT.items()),
-                "error": detalle,
-            },
-            user=user,
-            status_code=422,
-        )
+        return _edit_form(request, user, person, form.get("call", ""), detalle, 422)
     return await _show_person(request, user, person_id, call)
 
 
@@ -847,7 +846,7 @@ async def person_history(
 ) -> Response:
     services: PanelServices = request.app.state.services
     call = _call_of(llamada)
-    reason = Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+    reason = _reason(call)
     page = max(1, min(pagina, 1000))
     try:
         await run_in_threadpool(services.need.check_read, user, person_id, reason)

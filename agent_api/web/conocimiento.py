@@ -30,7 +30,6 @@ from agent_api.exceptions import AgentApiError, InvalidInput
 from agent_api.need_to_know import Reason
 from agent_api.routes.knowledge import checked_query
 from agent_api.services import PanelServices
-from agent_api.web.agente import EjecutivoAction
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form
 from agent_api.workspace import CallId
@@ -54,7 +53,7 @@ def _message(text: str, *, error: bool = False) -> HTMLResponse:
 
 
 @router.post("/agente/conocimiento")
-async def search(request: Request, user: EjecutivoAction) -> Response:
+async def search(request: Request, user: Ejecutivo) -> Response:
     services: PanelServices = request.app.state.services
     form = await read_form(request)
     raw = form.get("q", "")
@@ -100,7 +99,7 @@ def _contacts(
 
 
 @router.post("/agente/cierres/{system}/{linkedid}/difundir/opciones")
-async def options(system: str, linkedid: str, request: Request, user: EjecutivoAction) -> Response:
+async def options(system: str, linkedid: str, request: Request, user: Ejecutivo) -> Response:
     services: PanelServices = request.app.state.services
     form = await read_form(request)
     topic_id, person_id = _ids(form)
@@ -164,7 +163,7 @@ def _send(
 
 
 @router.post("/agente/cierres/{system}/{linkedid}/difundir")
-async def send(system: str, linkedid: str, request: Request, user: EjecutivoAction) -> Response:
+async def send(system: str, linkedid: str, request: Request, user: Ejecutivo) -> Response:
     services: PanelServices = request.app.state.services
     form = await read_form(request)
     topic_id, person_id = _ids(form)

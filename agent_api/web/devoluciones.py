@@ -1,10 +1,13 @@
 """Callbacks on the screens: the agent's offer and schedule form (/agente),
 the supervisor's backlog (a section of /supervision, drawn there).
 
-The offer is a fragment /agente polls (htmx, every few seconds): it shows a
-callback only while the agent is free (agent_api.callbacks.CallbackDesk).
-Accepting places the call; the call itself then arrives on the workspace's
-socket as any call does (pop, answer, wrap-up).
+The offer is a fragment /agente asks for again whenever its socket says so
+(the agent's state changed, or the callbacks of one of their queues did:
+agent_api.callback_push), and once a minute as a safety net. It shows a
+callback only while the agent is free (agent_api.callbacks.CallbackDesk), or
+the one they hold while its call is being made. Accepting places the call;
+the call itself then arrives on the workspace's socket as any call does
+(pop, answer, wrap-up).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from agent_api.auth import Principal
 from agent_api.callbacks import CallbackDesk
 from agent_api.exceptions import AgentApiError
 from agent_api.services import PanelServices
-from agent_api.web.agente import EjecutivoAction, load_pending, local_datetime, queue_names
+from agent_api.web.agente import load_pending, local_datetime, queue_names
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form
 from crm_bridge.callbacks import MAX_REASON, BacklogFigures
@@ -79,6 +82,11 @@ async def offer(request: Request, user: Ejecutivo) -> HTMLResponse:
     if desk is None:
         return _fragment(request, user, {"disabled": True})
     try:
+        # A reload or a refresh while the agent's own callback is being made
+        # shows that call, not the next offer.
+        held = await run_in_threadpool(desk.worklist.held_by, user.user_id)
+        if held is not None:
+            return _fragment(request, user, {"calling": held})
         current = await run_in_threadpool(desk.offer_for, user)
     except StoreError as err:
         log.warning("callback offer not read: %s", err)
@@ -87,7 +95,7 @@ async def offer(request: Request, user: Ejecutivo) -> HTMLResponse:
 
 
 @router.post("/agente/devolucion/{callback_id}/aceptar")
-async def accept(callback_id: int, request: Request, user: EjecutivoAction) -> HTMLResponse:
+async def accept(callback_id: int, request: Request, user: Ejecutivo) -> HTMLResponse:
     desk = desk_of(request)
     if desk is None:
         return _fragment(request, user, {"disabled": True})
@@ -131,7 +139,7 @@ async def schedule_form(request: Request, user: Ejecutivo) -> HTMLResponse:
 
 
 @router.post("/agente/devoluciones")
-async def schedule(request: Request, user: EjecutivoAction) -> HTMLResponse:
+async def schedule(request: Request, user: Ejecutivo) -> HTMLResponse:
     """A callback promised during a call the agent handles (from its wrap-up)."""
     services: PanelServices = request.app.state.services
     desk = desk_of(request)

@@ -16,17 +16,17 @@ from agent_api.masking import mask_name
 from agent_api.routes.session import start_session
 from agent_api.services import PanelServices
 from agent_api.users import PanelUser
-from agent_api.web.auth import pages_of
+from agent_api.web.auth import page_for, pages_of
 from agent_api.web.auth import session_user_async as current
 from agent_api.web.nav import home_of
-from agent_api.web.screens import action_for
 from crm_bridge.organisms import Role
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
-# Logout is an action like any other: a forged post must not end the session.
-AnyUserAction = Annotated[Principal, Depends(action_for(*Role))]
+# Logout is a write like any other (page_for checks its token): a forged post
+# must not end the session.
+AnyUser = Annotated[Principal, Depends(page_for(*Role))]
 
 # A login form is a few hundred bytes; anything bigger is not one.
 MAX_FORM_BYTES = 4096
@@ -133,7 +133,7 @@ async def _authenticate(services: PanelServices, username: str, password: str) -
 
 
 @router.post("/salir")
-async def logout(request: Request, user: AnyUserAction) -> Response:
+async def logout(request: Request, user: AnyUser) -> Response:
     services: PanelServices = request.app.state.services
     services.sessions.end(user.session_id)
     services.hub.close_session(user.session_id)

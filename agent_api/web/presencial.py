@@ -33,7 +33,7 @@ from agent_api.exceptions import AgentApiError
 from agent_api.need_to_know import Reason
 from agent_api.routes import persons as person_routes
 from agent_api.services import PanelServices
-from agent_api.web.agente import EjecutivoAction, workspace_context
+from agent_api.web.agente import workspace_context
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form
 from agent_api.workspace import Call, CallId, PersonArea, Phase, Workspace, Wrapup
@@ -142,7 +142,7 @@ async def reception(request: Request, user: Ejecutivo, punto: str = "") -> HTMLR
 
 
 @router.post("/recepcion/atenciones")
-async def receive(request: Request, user: EjecutivoAction) -> Response:
+async def receive(request: Request, user: Ejecutivo) -> Response:
     """A person arrives: the attention opens (the reason to identify them)."""
     turns = _turns(request)
     form = await read_form(request)
@@ -169,7 +169,7 @@ def _identify_context(request: Request, key: CallKey) -> dict[str, Any]:
 
 
 @router.post("/recepcion/turnos")
-async def give_turn(request: Request, user: EjecutivoAction) -> Response:
+async def give_turn(request: Request, user: Ejecutivo) -> Response:
     services: PanelServices = request.app.state.services
     turns = _turns(request)
     form = await read_form(request)
@@ -232,7 +232,7 @@ async def _own_reception(
 
 
 @router.post("/recepcion/orientacion")
-async def orientation_only(request: Request, user: EjecutivoAction) -> Response:
+async def orientation_only(request: Request, user: Ejecutivo) -> Response:
     """Reception answered it (orientar, informar): the attention ends without a turn."""
     turns = _turns(request)
     form = await read_form(request)
@@ -255,7 +255,7 @@ async def orientation_only(request: Request, user: EjecutivoAction) -> Response:
 
 
 @router.post("/recepcion/cancelar")
-async def cancel_reception(request: Request, user: EjecutivoAction) -> Response:
+async def cancel_reception(request: Request, user: Ejecutivo) -> Response:
     """Reception gives no turn after all: the attention opened to identify the
     person closes as cancelled (neither served nor abandoned in the figures)."""
     turns = _turns(request)
@@ -364,7 +364,7 @@ async def _link_contacts(request: Request, user: Principal, turn: TurnView) -> l
 
 
 @router.post("/puesto/evaluacion-enlace")
-async def send_evaluation_link(request: Request, user: EjecutivoAction) -> Response:
+async def send_evaluation_link(request: Request, user: Ejecutivo) -> Response:
     """The farewell evaluation by a one-time link, to a contact the person consented to."""
     services: PanelServices = request.app.state.services
     turns = _turns(request)
@@ -463,7 +463,7 @@ async def desk_page(request: Request, user: Ejecutivo) -> HTMLResponse:
 
 
 @router.post("/puesto/tomar")
-async def take_desk(request: Request, user: EjecutivoAction) -> Response:
+async def take_desk(request: Request, user: Ejecutivo) -> Response:
     turns = _turns(request)
     form = await read_form(request)
     desk_id = _int(form.get("desk_id"))
@@ -481,7 +481,7 @@ async def _my_desk(request: Request, user: Principal) -> DeskView | None:
 
 
 @router.post("/puesto/accion")
-async def desk_action(request: Request, user: EjecutivoAction) -> Response:
+async def desk_action(request: Request, user: Ejecutivo) -> Response:
     """Call next, call one, recall, no-show, serve, finish: the desk panel redrawn."""
     turns = _turns(request)
     services: PanelServices = request.app.state.services

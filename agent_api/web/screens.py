@@ -1,8 +1,8 @@
-"""What the pages' actions share: bounded form parsing, the CSRF check of
-every page's POST (every role's, the agent's workspace and walk-in desks
-included), and turning errors into the error summary a template shows.
+"""What the supervisor, referente, gerente and admin screens share: bounded form
+parsing, the CSRF check of a page's actions, and turning errors into the
+error summary a template shows.
 
-An action is an htmx POST (the `X-CSRF-Token` header comes from
+A screen's action is an htmx POST (the `X-CSRF-Token` header comes from
 base.html's `hx-headers`) or a plain form post carrying a `csrf` field; either
 must match the session's token. Actions answer the section they changed,
 re-rendered, with a message or the errors (GOV.UK pattern).
@@ -10,24 +10,22 @@ re-rendered, with a message or the errors (GOV.UK pattern).
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Callable, Iterable, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from agent_api.auth import CSRF_HEADER, Principal
+from agent_api.auth import Principal
 from agent_api.exceptions import AgentApiError
-from agent_api.web.auth import PageDenied, PageLoginRequired, TokenRefused, session_user_async
+from agent_api.web.auth import page_for
 from crm_bridge.exceptions import InvalidValueError, NotFoundError, StoreError
 from crm_bridge.organisms import Role
 
 T = TypeVar("T")
 Errors = list[tuple[str | None, str]]
 
-FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 64 * 1024
 BIG_FORM_BYTES = 6 * 1024 * 1024  # a catalog file pasted or read into the form
 
@@ -55,49 +53,11 @@ def first(form: Mapping[str, list[str]], name: str) -> str:
     return values[0].strip()
 
 
-async def _sent_token(request: Request) -> str:
-    """The CSRF token a request carries: the header htmx sends, else the
-    `csrf` field of a plain form post."""
-    token = request.headers.get(CSRF_HEADER, "")
-    if token:
-        return token
-    if not request.headers.get("content-type", "").startswith(FORM_TYPE):
-        return ""
-    # request.body() keeps the bytes, so the route still reads its form after
-    # this; the middleware has already bounded the body's size.
-    try:
-        fields = parse_qs((await request.body()).decode("utf-8"), max_num_fields=2000)
-    except (UnicodeDecodeError, ValueError):
-        return ""
-    return (fields.get("csrf") or [""])[0]
-
-
-class ActionCheck:
-    """The dependency of every page's state-changing request: the session's
-    user, of one of `roles`, with the session's CSRF token in the
-    `X-CSRF-Token` header (htmx sends it) or a `csrf` form field.
-
-    A wrong or missing token answers 403 before the route runs. `roles` is
-    public so tests can log in as a user the route accepts."""
-
-    def __init__(self, roles: Iterable[Role]) -> None:
-        self.roles = frozenset(roles)
-
-    async def __call__(self, request: Request) -> Principal:
-        user = await session_user_async(request)
-        if user is None:
-            raise PageLoginRequired
-        if user.role not in self.roles:
-            raise PageDenied(user)
-        token = await _sent_token(request)
-        if not token or not hmac.compare_digest(token.encode(), user.csrf_token.encode()):
-            raise TokenRefused(user)
-        return user
-
-
-def action_for(*roles: Role) -> ActionCheck:
-    """The CSRF-checked dependency of a page's POST for the users of `roles`."""
-    return ActionCheck(roles)
+def action_for(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A dependency for a screen's POST: the user of one of `roles`, with the
+    session's CSRF token in the `X-CSRF-Token` header (htmx sends it); every
+    page's write checks the token (web/auth.page_for)."""
+    return page_for(*roles)
 
 
 async def attempt(work: Callable[[], T], errors: Errors, field: str | None = None) -> T | None:

@@ -16,7 +16,7 @@ from agent_api.auth import Principal
 from agent_api.exceptions import AgentApiError
 from agent_api.pending_cases import agent_cases, pending_cases_of, supervisor_cases
 from agent_api.services import PanelServices
-from agent_api.web.agente import Ejecutivo, EjecutivoAction, _call_of
+from agent_api.web.agente import Ejecutivo, _call_of
 from agent_api.web.auth import pages_of
 from agent_api.web.forms import read_form
 from agent_api.web.supervision import Supervisor as SupervisorPage
@@ -61,7 +61,7 @@ async def _close(
 
 
 @router.post("/agente/seguimientos/cerrar")
-async def agent_close(request: Request, user: EjecutivoAction) -> HTMLResponse:
+async def agent_close(request: Request, user: Ejecutivo) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     message, errors = await _close(request, user, any_agent=False)
     found = await run_in_threadpool(

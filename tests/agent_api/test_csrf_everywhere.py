@@ -23,10 +23,10 @@ from sqlalchemy import inspect, text
 from agent_api.auth import CSRF_HEADER, ROLE_PERMISSIONS
 from agent_api.deps import Requirement, current_user
 from agent_api.exceptions import CsrfRejected
-from agent_api.routes.figures import reports_router, wallboard_router
+from agent_api.routes.figures import add_wallboard, reports_router
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
-from agent_api.web.screens import ActionCheck
+from agent_api.web.auth import PageCheck
 from crm_bridge.organisms import Role
 from dashboards.kiosk import KioskLinks
 from dashboards.queue_alert_acks import QueueAlertAcks
@@ -72,7 +72,7 @@ def panel(panel_db: str) -> Iterator[Panel]:
     kiosk = KioskLinks(built.engine)
     acks = QueueAlertAcks(built.engine)
     app.include_router(reports_router(built.engine, timezone=ZoneInfo("America/Montevideo")))
-    app.include_router(wallboard_router(board, kiosk))
+    add_wallboard(app, board, kiosk)
     app.include_router(kiosk_links_router(kiosk))
     app.include_router(queue_alerts_router(acks))
     app.state.wallboard, app.state.queue_alert_acks, app.state.kiosk_links = board, acks, kiosk
@@ -102,7 +102,7 @@ def _roles(route: RouteContext) -> set[Role] | None:
     calls = [] if dependant is None else list(_calls(dependant))
     roles: set[Role] | None = None
     for call in calls:
-        if isinstance(call, ActionCheck):
+        if isinstance(call, PageCheck):
             return set(call.roles)
         if call is current_user:
             roles = set(Role)
