@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import Collector
 from redis import Redis as SyncRedis
@@ -37,7 +36,7 @@ from agent_api.fanout import RedisEventRelay
 from agent_api.pending_cases import PendingCases, remind_forever
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.redis_limits import RedisCounter
-from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
+from agent_api.routes.figures import add_wallboard, reports_router
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.web.reportes import ReportSources
@@ -894,14 +893,13 @@ class Panel:
         )
         self._walkin_task = asyncio.create_task(walkin.run(), name="wallboard-walkin")
         kiosk = KioskLinks(self.engine)
-        app.include_router(wallboard_router(wallboard, kiosk))
+        add_wallboard(app, wallboard, kiosk)
         app.include_router(kiosk_links_router(kiosk))
         acks = QueueAlertAcks(self.engine)
         app.include_router(queue_alerts_router(acks))
         # What /supervision reads beside the API.
         app.state.wallboard, app.state.queue_alert_acks = wallboard, acks
         app.state.kiosk_links = kiosk
-        app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
         self._rollup_task = asyncio.create_task(
             _count_recent_reports(self.engine, metrics, service.clock()), name="report-rollup"
