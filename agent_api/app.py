@@ -119,7 +119,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         hub.set_interfaces(user_store.interface_map())
-        yield
+        push = services.callback_push
+        if push is not None:
+            await push.start()
+        try:
+            yield
+        finally:
+            if push is not None:
+                await push.close()
 
     app = FastAPI(
         title="Atiende — panel del agente",

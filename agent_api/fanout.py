@@ -140,12 +140,7 @@ class RedisEventRelay:
             log.warning("not subscribed to %s yet (Redis down?); pops will follow", self.channel)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await stop_tasks(self._tasks)
 
     @property
     def pending(self) -> int:
@@ -177,23 +172,9 @@ class RedisEventRelay:
 
     async def _subscribe_loop(self) -> None:
         assert self._local is not None
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.channel)
-                self.subscribed.set()
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        self._deliver(message["data"])
-            except (RedisError, OSError) as err:
-                if self.subscribed.is_set():
-                    log.warning("panel events subscription lost (%s); resubscribing", err)
-                self.subscribed.clear()
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
-            await asyncio.sleep(self._retry)
+        await listen_forever(
+            self._redis, self.channel, self._deliver, subscribed=self.subscribed, retry=self._retry
+        )
 
     def _deliver(self, data: bytes | str) -> None:
         assert self._local is not None
@@ -208,3 +189,42 @@ class RedisEventRelay:
             self._local.publish(events)
         except Exception:
             log.exception("panel sink failed on relayed events")
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks`, wait for each to end, and empty the list."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    tasks.clear()
+
+
+async def listen_forever(
+    redis: Redis,
+    channel: str,
+    deliver: Callable[[bytes | str], None],
+    *,
+    subscribed: asyncio.Event,
+    retry: float,
+) -> None:
+    """Hand each message of `channel` to `deliver`, resubscribing after every
+    loss (`subscribed` is set while subscribed); runs until cancelled."""
+    while True:
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            subscribed.set()
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None and message.get("type") == "message":
+                    deliver(message["data"])
+        except (RedisError, OSError) as err:
+            if subscribed.is_set():
+                log.warning("subscription to %s lost (%s); resubscribing", channel, err)
+            subscribed.clear()
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+        await asyncio.sleep(retry)

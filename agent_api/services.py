@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, SessionStore
+from agent_api.callback_push import CallbackPush
 from agent_api.callbacks import CallbackDesk
 from agent_api.calls import CallLog
 from agent_api.catalog import Catalog
@@ -54,3 +55,5 @@ class PanelServices:
     state_clock: Callable[[], float] = time.time
     # The callback worklist at the agent's desk (None: callbacks are off).
     callbacks: CallbackDesk | None = None
+    # Its changes pushed to the free agents' sockets (started with the app).
+    callback_push: CallbackPush | None = None

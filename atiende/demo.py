@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -28,6 +28,7 @@ from atiende.wiring import (
     build_bridge,
     build_panel,
     callback_collector,
+    callback_worklist,
     ivr_flows,
     mail_collectors,
     mail_intake,
@@ -140,7 +141,10 @@ class ConsoleSink:
 
 
 def _ivr_services(
-    engine: Engine, settings: Settings, persons: Sequence[KnownPerson]
+    engine: Engine,
+    settings: Settings,
+    persons: Sequence[KnownPerson],
+    on_callback: Callable[[list[str]], None] | None = None,
 ) -> IvrServices:
     """The store's IVR services, with the simulator's known callers registered."""
     registry = PersonRegistry(engine, phone_region=settings.phone_region)
@@ -156,7 +160,10 @@ def _ivr_services(
                 phones=[person.number],
             )
     return StoreIvrServices(
-        engine, system=settings.ami.system_name, phone_region=settings.phone_region
+        engine,
+        system=settings.ami.system_name,
+        phone_region=settings.phone_region,
+        on_callback=on_callback,
     )
 
 
@@ -221,7 +228,11 @@ async def _run(
     stop: asyncio.Event | None,
 ) -> None:
     persons = sample_persons(25)
-    services = await asyncio.to_thread(_ivr_services, engine, settings, persons)
+    # One worklist for the IVR's requests, the calls' results and the panel:
+    # its changes reach the free agents at once (agent_api.callback_push).
+    worklist = callback_worklist(settings, engine) if settings.callbacks.enabled else None
+    announce = None if worklist is None else worklist.announce
+    services = await asyncio.to_thread(_ivr_services, engine, settings, persons, announce)
     users = await asyncio.to_thread(seed_demo_data, engine)
     walkin = await asyncio.to_thread(seed_walkin_demo, engine, settings.api.timezone)
     started = dt.datetime.now(dt.UTC)
@@ -259,6 +270,8 @@ async def _run(
     )
     settings = settings.model_copy(update={"ami": ami})
     panel = build_panel(settings, engine) if settings.api.enabled else None
+    if panel is not None:
+        panel.worklist = worklist
     sinks: list[DomainEventSink] = [ConsoleSink(out)]
     if panel is not None:
         sinks.append(panel.hub)
@@ -276,7 +289,9 @@ async def _run(
         }
         panel.acw_clock = simulator.clock.now
         panel.acw_speed = simulator.clock.speed
-    service = build_bridge(settings, sinks, engine=engine, clock=simulator.clock.now, queues=queues)
+    service = build_bridge(
+        settings, sinks, engine=engine, clock=simulator.clock.now, queues=queues, worklist=worklist
+    )
     report_settings = settings
 
     async def report() -> None:

@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy import Engine
 
 from agent_api.after_call import AfterCallWork
 from agent_api.app import create_app
 from agent_api.audit import AuditLog
 from agent_api.auth import LoginRateLimiter, Passwords, SessionStore
+from agent_api.callback_push import CallbackPush
 from agent_api.callbacks import CallbackDesk
 from agent_api.calls import CallLog
 from agent_api.catalog import Catalog
@@ -81,6 +83,8 @@ def panel_app(
     responders: Sequence[Responder] = (),
     walkin_outbox: bool = False,
     callbacks: Callable[[AuditLog], CallbackDesk] | None = None,
+    callback_redis: Redis | None = None,
+    system: str = "",
     public_min_fill_seconds: float = 3.0,
     public_counter: AttemptCounter | None = None,
 ) -> FastAPI:
@@ -90,7 +94,9 @@ def panel_app(
         recording's day); `state_clock` is the one that stamped the agents' snapshots
     (the bridge's); `responders` carry a trámite's information to the citizen
     (email, sms; without them it is only logged); `callbacks` builds the
-    callback desk on the app's audit log; `public_min_fill_seconds` is how long
+    callback desk on the app's audit log, whose changes reach the free agents
+    of the queue through `callback_redis` (replicas: the channel of Asterisk
+    `system`) or, without it, in this process; `public_min_fill_seconds` is how long
     the public form must have been open before it is sent
     (agent_api.web.publico); `public_counter` counts the public pages'
     attempts (agent_api.redis_limits.RedisCounter when replicas share a Redis;
@@ -128,7 +134,13 @@ def panel_app(
     if state_clock is not None:
         services.state_clock = state_clock
     if callbacks is not None:
-        services.callbacks = callbacks(services.audit)
+        desk = callbacks(services.audit)
+        services.callbacks = desk
+        push = CallbackPush(
+            hub, desk.worklist, agents_snapshot, redis=callback_redis, system=system
+        )
+        desk.worklist.on_change = push.changed
+        services.callback_push = push
     requests = (
         None
         if tickets is None

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import Collector
 from redis import Redis as SyncRedis
@@ -37,7 +36,7 @@ from agent_api.fanout import RedisEventRelay
 from agent_api.pending_cases import PendingCases, remind_forever
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.redis_limits import RedisCounter
-from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
+from agent_api.routes.figures import add_wallboard, reports_router
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.web.reportes import ReportSources
@@ -186,10 +185,13 @@ def build_bridge(
     *,
     clock: Callable[[], float] = time.time,
     queues: Mapping[str, QueueConfig] | None = None,
+    worklist: CallbackQueue | None = None,
 ) -> BridgeService:
     """`clock`: now for the live figures' windows, the longest wait and the
     tracker's wrap-up ticks (one clock for all); `queues`: the queues' settings
-    when not read from ATIENDE_QUEUES_CONF (the demo's simulated PBX)."""
+    when not read from ATIENDE_QUEUES_CONF (the demo's simulated PBX);
+    `worklist`: the callback worklist the calls' results go to (the panel's,
+    so its changes reach the agents; else one of its own)."""
     ami = settings.ami
     engine = engine or make_engine(settings.database_url)
     # With a CRM configured, final attentions get their outbox rows in the
@@ -243,7 +245,9 @@ def build_bridge(
         clock=clock,
     )
     callback_sinks: list[DomainEventSink] = (
-        [CallbackResults(callback_worklist(settings, engine))] if settings.callbacks.enabled else []
+        [CallbackResults(worklist or callback_worklist(settings, engine))]
+        if settings.callbacks.enabled
+        else []
     )
     bridge = Bridge(
         connection,
@@ -619,14 +623,20 @@ def sync_redis(settings: Settings) -> SyncRedis | None:
     return SyncRedis.from_url(settings.redis_url) if settings.redis_url else None
 
 
-def build_ivr(settings: Settings, engine: Engine) -> FastAgiServer:
-    """The FastAGI IVR, answering with the flows and the store's services."""
+def build_ivr(
+    settings: Settings, engine: Engine, worklist: CallbackQueue | None = None
+) -> FastAgiServer:
+    """The FastAGI IVR, answering with the flows and the store's services; a
+    callback it stores is announced on `worklist` (the panel's)."""
     ivr = settings.ivr
     flows = ivr_flows(settings)
     if ivr.sounds_dir is not None:
         warn_missing_prompts(ivr.sounds_dir, flows)
     services = StoreIvrServices(
-        engine, system=settings.ami.system_name, phone_region=settings.phone_region
+        engine,
+        system=settings.ami.system_name,
+        phone_region=settings.phone_region,
+        on_callback=None if worklist is None else worklist.announce,
     )
     return FastAgiServer(
         flows,
@@ -649,18 +659,26 @@ def public_limits_redis(settings: Settings) -> SyncRedis | None:
     return SyncRedis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0)
 
 
-def panel_relay(settings: Settings, hub: PopHub) -> RedisEventRelay | None:
-    """With replicas (Redis), the leader's events reach every replica's hub."""
+def panel_redis(settings: Settings) -> Redis | None:
+    """The (asyncio) Redis client of a fan-out to every replica's panel: the
+    pops' relay and the callback changes (agent_api.callback_push)."""
     if not settings.redis_url:
         return None
     # Keepalive and health checks: a subscription on a half-dead connection
     # would otherwise wait silently for messages that never come.
-    client = Redis.from_url(
+    return Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=2,
         socket_keepalive=True,
         health_check_interval=15,
     )
+
+
+def panel_relay(settings: Settings, hub: PopHub) -> RedisEventRelay | None:
+    """With replicas (Redis), the leader's events reach every replica's hub."""
+    client = panel_redis(settings)
+    if client is None:
+        return None
     return RedisEventRelay(
         client,
         settings.ami.system_name,
@@ -717,6 +735,9 @@ class Panel:
     acw_queues: Mapping[str, QueueConfig] | None = None
     acw_clock: Callable[[], float] = time.time
     acw_speed: float = 1.0
+    # The callback worklist (None: callbacks off); the bridge's results and
+    # the IVR's requests go through it, so its changes reach the agents.
+    worklist: CallbackQueue | None = None
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
     _app: FastAPI | None = None
@@ -792,6 +813,8 @@ class Panel:
             max_body_bytes=api.max_body_bytes,
             walkin_outbox=self.settings.crm.adapter != "none",
             callbacks=self._callback_desk(controls, service),
+            callback_redis=panel_redis(self.settings),
+            system=self.settings.ami.system_name,
             public_counter=(
                 None if self._limits_redis is None else RedisCounter(self._limits_redis)
             ),
@@ -829,7 +852,7 @@ class Panel:
         config = self.settings.callbacks
         if not config.enabled:
             return None
-        worklist = callback_worklist(self.settings, self.engine)
+        worklist = self.worklist or callback_worklist(self.settings, self.engine)
 
         def build(audit: AuditLog) -> CallbackDesk:
             return CallbackDesk(
@@ -870,14 +893,13 @@ class Panel:
         )
         self._walkin_task = asyncio.create_task(walkin.run(), name="wallboard-walkin")
         kiosk = KioskLinks(self.engine)
-        app.include_router(wallboard_router(wallboard, kiosk))
+        add_wallboard(app, wallboard, kiosk)
         app.include_router(kiosk_links_router(kiosk))
         acks = QueueAlertAcks(self.engine)
         app.include_router(queue_alerts_router(acks))
         # What /supervision reads beside the API.
         app.state.wallboard, app.state.queue_alert_acks = wallboard, acks
         app.state.kiosk_links = kiosk
-        app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
         self._wallboard_task = asyncio.create_task(wallboard.run(), name="wallboard")
         self._rollup_task = asyncio.create_task(
             _count_recent_reports(self.engine, metrics, service.clock()), name="report-rollup"
@@ -936,7 +958,8 @@ def build_panel(settings: Settings, engine: Engine) -> Panel:
         StorePopLookup(engine, registry, PersonHistory(engine), AuditLog(engine)),
         on_wrapup_due=WrapupStore(engine).start,
     )
-    return Panel(hub, engine, settings)
+    worklist = callback_worklist(settings, engine) if settings.callbacks.enabled else None
+    return Panel(hub, engine, settings, worklist=worklist)
 
 
 async def start_panel(
@@ -989,10 +1012,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     panel = build_panel(settings, engine) if settings.api.enabled else None
     relay = panel_relay(settings, panel.hub) if panel is not None else None
     panel_sinks: list[DomainEventSink] = [] if panel is None else [relay or panel.hub]
-    service = build_bridge(settings, panel_sinks, engine=engine)
+    worklist = panel.worklist if panel is not None else None
+    service = build_bridge(settings, panel_sinks, engine=engine, worklist=worklist)
     if relay is not None:
         relay.record_of = service.tracker.record_of
-    ivr = build_ivr(settings, engine) if settings.ivr.enabled else None
+    ivr = build_ivr(settings, engine, worklist) if settings.ivr.enabled else None
     # One exit stack: each part is registered as it starts, so whatever
     # fails (a port taken...) stops the ones already running, last first.
     # The demo (atiende.demo) starts the same parts with the same helpers.

@@ -9,6 +9,11 @@ take the same one), and the outcome of the call Asterisk made
 (`attempt_ended`) decides, by the policy, whether it is done, tried again
 later, or ends unreachable with a reason.
 
+Every committed change names the queues it touched to `on_change` (set by
+the panel, agent_api.callback_push, which tells those queues' free agents to
+redraw their offer); `next_change` and `queues_due_between` let it notice
+what only time changes (a callback coming due, a hold running out).
+
 `completed_within_target` is THE count of "callbacks completed within
 target": /metrics and the reports both use it.
 """
@@ -16,11 +21,12 @@ target": /metrics and the reports both use it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,6 +57,8 @@ __all__ = [
     "TargetCount",
     "completed_within_target",
 ]
+
+log = logging.getLogger(__name__)
 
 # What a trunk can dial as given: the caller ID as it came, when it is digits.
 _DIALLABLE = re.compile(r"\+?[0-9]{3,20}")
@@ -148,6 +156,23 @@ class CallbackQueue:
         self._hours = hours
         self._region = phone_region
         self._clock = clock
+        # Told the queues whose callbacks changed, after each commit (any
+        # thread; it must not block). None: nobody listens.
+        self.on_change: Callable[[tuple[str, ...]], None] | None = None
+
+    def announce(self, queues: Iterable[str]) -> None:
+        """Say that the callbacks of `queues` changed (also for writers that
+        do not go through this class: the IVR's request, StoreIvrServices)."""
+        names = tuple(sorted({q for q in queues if q}))
+        listener = self.on_change
+        if not names or listener is None:
+            return
+        try:
+            listener(names)
+        except Exception:
+            # A lost notice costs a delay (the panel re-reads slowly anyway),
+            # never the change itself, which is committed already.
+            log.warning("callback change notice failed", exc_info=True)
 
     # ------------------------------------------------------------- listing
 
@@ -185,6 +210,8 @@ class CallbackQueue:
             rows = session.scalars(query).all()
             for row in rows:
                 self._settle_row(row)
+            # Not announced: whoever stored the row did (the IVR), and the
+            # readers who settle it see it settled already.
             return len(rows)
 
     def _settle_row(self, row: CallbackRequest) -> None:
@@ -219,6 +246,70 @@ class CallbackQueue:
         with translated("reading the next callback"), self._sessions() as session:
             row = session.scalars(query).first()
             return None if row is None else _view(row)
+
+    def held_by(self, user_id: int, *, now: dt.datetime | None = None) -> CallbackView | None:
+        """The pending callback `user_id` holds now (accepted, call not over)."""
+        moment = now or self._clock()
+        stale = moment - dt.timedelta(seconds=self.policy.claim_seconds)
+        query = (
+            select(CallbackRequest)
+            .where(
+                CallbackRequest.status == CallbackStatus.PENDING.value,
+                CallbackRequest.claimed_by == user_id,
+                CallbackRequest.claimed_at >= stale,
+            )
+            .order_by(CallbackRequest.claimed_at.desc())
+            .limit(1)
+        )
+        with translated("reading a held callback"), self._sessions() as session:
+            row = session.scalars(query).first()
+            return None if row is None else _view(row)
+
+    def next_change(self, after: dt.datetime) -> dt.datetime | None:
+        """The first moment after `after` at which time alone makes a pending
+        callback offerable: its due time, or the end of a hold nobody closed."""
+        hold = dt.timedelta(seconds=self.policy.claim_seconds)
+        pending = CallbackRequest.status == CallbackStatus.PENDING.value
+        due = select(func.min(CallbackRequest.due_at)).where(
+            pending, CallbackRequest.due_at > after
+        )
+        held = select(func.min(CallbackRequest.claimed_at)).where(
+            pending,
+            CallbackRequest.claimed_by.is_not(None),
+            CallbackRequest.claimed_at > after - hold,
+        )
+        with translated("reading the next callback change"), self._sessions() as session:
+            first_due = session.scalar(due)
+            first_hold = session.scalar(held)
+        moments = [m for m in (first_due, None if first_hold is None else first_hold + hold) if m]
+        return min(moments) if moments else None
+
+    def queues_due_between(self, since: dt.datetime, until: dt.datetime) -> set[str]:
+        """Queues with a pending callback that came due, or whose hold ran
+        out, in (since, until]. One due the moment it was asked for is left
+        out: its own change was announced then."""
+        hold = dt.timedelta(seconds=self.policy.claim_seconds)
+        query = (
+            select(CallbackRequest.queue)
+            .where(
+                CallbackRequest.status == CallbackStatus.PENDING.value,
+                or_(
+                    and_(
+                        CallbackRequest.due_at > since,
+                        CallbackRequest.due_at <= until,
+                        CallbackRequest.due_at > CallbackRequest.requested_at,
+                    ),
+                    and_(
+                        CallbackRequest.claimed_by.is_not(None),
+                        CallbackRequest.claimed_at > since - hold,
+                        CallbackRequest.claimed_at <= until - hold,
+                    ),
+                ),
+            )
+            .distinct()
+        )
+        with translated("reading callbacks come due"), self._sessions() as session:
+            return set(session.scalars(query).all())
 
     def _free(self, moment: dt.datetime) -> ColumnElement[bool]:
         stale = moment - dt.timedelta(seconds=self.policy.claim_seconds)
@@ -280,7 +371,9 @@ class CallbackQueue:
                     row.status = CallbackStatus.FAILED.value
                     row.end_reason = EndReason.INVALID_NUMBER.value
             session.flush()
-            return _view(row)
+            view = _view(row)
+        self.announce([view.queue])
+        return view
 
     def claim(self, callback_id: int, user_id: int) -> CallbackView | None:
         """Hold a pending, due, free callback for `user_id`; None if someone
@@ -302,7 +395,11 @@ class CallbackQueue:
             if not getattr(result, "rowcount", 0):
                 return None
             row = session.get(CallbackRequest, callback_id)
-            return None if row is None else _view(row)
+            view = None if row is None else _view(row)
+        # Gone from every other agent's offer.
+        if view is not None:
+            self.announce([view.queue])
+        return view
 
     def release(self, callback_id: int, user_id: int) -> None:
         """Give back a held callback whose call could not be placed."""
@@ -312,6 +409,10 @@ class CallbackQueue:
                 .where(CallbackRequest.id == callback_id, CallbackRequest.claimed_by == user_id)
                 .values(claimed_by=None, claimed_at=None)
             )
+            queue = session.scalar(
+                select(CallbackRequest.queue).where(CallbackRequest.id == callback_id)
+            )
+        self.announce([] if queue is None else [queue])
 
     def attempt_ended(
         self,
@@ -350,7 +451,9 @@ class CallbackQueue:
             if step.status is CallbackStatus.DONE:
                 row.completed_at = moment
             session.flush()
-            return _view(row)
+            view = _view(row)
+        self.announce([view.queue])
+        return view
 
     def finish(self, callback_id: int, status: CallbackStatus | str) -> bool:
         """Mark a pending request done or cancelled; False if it was not pending."""
@@ -372,7 +475,13 @@ class CallbackQueue:
                 )
                 .values(status=final.value, claimed_by=None, claimed_at=None, **extra)
             )
-            return bool(getattr(result, "rowcount", 0))
+            done = bool(getattr(result, "rowcount", 0))
+            queue = session.scalar(
+                select(CallbackRequest.queue).where(CallbackRequest.id == callback_id)
+            )
+        if done and queue is not None:
+            self.announce([queue])
+        return done
 
     # ------------------------------------------------------------- figures
 

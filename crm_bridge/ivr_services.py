@@ -24,7 +24,9 @@ Decisions:
   phone on record (kept with consent) of the ticket's person, or the keyed
   digits are the last ones of that person's document; a ticket without a
   person is read to nobody.
-- request_callback keeps one request per call (the first one).
+- request_callback keeps one request per call (the first one), and names
+  its queue to `on_callback` once stored (the panel's CallbackQueue.announce:
+  that queue's free agents see the offer without waiting for a poll).
 - record_survey stores the score in call_surveys (the last score of a call
   wins) and on the call's attention if the bridge wrote it already; when the
   bridge writes it later, a trigger (migration 0003) copies the score over.
@@ -77,6 +79,7 @@ class StoreIvrServices:
         executor: Executor | None = None,
         timeout: float = 3.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_callback: Callable[[list[str]], None] | None = None,
     ) -> None:
         if engine.dialect.name not in ("postgresql", "sqlite"):
             raise StoreError(f"unsupported database {engine.dialect.name!r}")
@@ -93,6 +96,7 @@ class StoreIvrServices:
         self._executor = executor
         self._timeout = timeout
         self._clock = clock
+        self._on_callback = on_callback
 
     async def _run(self, work: Callable[[], _T]) -> _T:
         loop = asyncio.get_running_loop()
@@ -208,9 +212,13 @@ class StoreIvrServices:
             .on_conflict_do_nothing(
                 index_elements=[CallbackRequest.system, CallbackRequest.linkedid]
             )
+            # A row back only when stored (rowcount is not reliable here).
+            .returning(CallbackRequest.id)
         )
         with translated("storing a callback request"), self._sessions.begin() as session:
-            session.execute(stmt)
+            stored = session.execute(stmt).first() is not None
+        if stored and self._on_callback is not None:
+            self._on_callback([queue[:128]])
 
     # ------------------------------------------------------------------ survey
 

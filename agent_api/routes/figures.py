@@ -6,8 +6,7 @@ They live in the panel's app (agent_api.app.create_app) and use its
 sessions: only supervisors, managers (gerente) and admins see them.
 Wiring, in create_app (or in the composition root on the app it returns)::
 
-    from fastapi.staticfiles import StaticFiles
-    from agent_api.routes.figures import WALLBOARD_STATIC, reports_router, wallboard_router
+    from agent_api.routes.figures import add_wallboard, reports_router
     from dashboards.wallboard import Wallboard
 
     app.include_router(
@@ -18,8 +17,7 @@ Wiring, in create_app (or in the composition root on the app it returns)::
     # the /metrics collector reads); agents: service.tracker.agents.
     # clock: the bridge's (service.clock), the one that stamped the agents.
     wallboard = Wallboard(queue_metrics, agents, clock=service.clock, max_rate=2.0)
-    app.include_router(wallboard_router(wallboard))
-    app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
+    add_wallboard(app, wallboard)
 
 and run `wallboard.run()` as a task in the bridge's loop next to uvicorn
 (cancel it on shutdown): it pushes a frame when QueueMetrics changes, at
@@ -45,8 +43,17 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Query,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import StringConstraints
 from sqlalchemy import Engine
 
@@ -283,6 +290,19 @@ def reports_router(
         "Callbacks completed in the span per queue, and within their target.",
     )
     return router
+
+
+def add_wallboard(
+    app: FastAPI,
+    wallboard: Wallboard,
+    kiosk: KioskLinks | None = None,
+    *,
+    kiosk_check_seconds: float = 5.0,
+) -> None:
+    """The wallboard on `app`: its routes (wallboard_router) and the page's
+    assets under /wallboard/static."""
+    app.include_router(wallboard_router(wallboard, kiosk, kiosk_check_seconds=kiosk_check_seconds))
+    app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
 
 
 def wallboard_router(

@@ -47,6 +47,7 @@ from agent_api.schemas import (
     ConsentIn,
     DocumentIn,
     PersonIn,
+    PersonOut,
     PersonPatch,
     PersonSearchIn,
     WrapupIn,
@@ -320,6 +321,11 @@ def _call_of(raw: str | None) -> CallKey | None:
     return CallKey(system, linkedid)
 
 
+def _reason(call: CallKey | None) -> Reason | None:
+    """Why a person is read: the call they are on, or no call (a search)."""
+    return Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+
+
 def local_datetime(date_text: str, time_text: str, zone: ZoneInfo) -> datetime | None:
     """dd/mm/aaaa and hh:mm (24 h; 09:00 when no time is given) in the centre's zone."""
     try:
@@ -590,7 +596,7 @@ async def _show_person(
     request: Request, user: Principal, person_id: int, call: CallKey | None
 ) -> Response:
     services: PanelServices = request.app.state.services
-    reason = Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+    reason = _reason(call)
     try:
         person = await run_in_threadpool(person_routes.read, person_id, user, services, reason)
     except AgentApiError as err:
@@ -652,21 +658,33 @@ async def edit_person_form(
 ) -> Response:
     services: PanelServices = request.app.state.services
     call = _call_of(llamada)
-    reason = Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+    reason = _reason(call)
     try:
         person = await run_in_threadpool(person_routes.read, person_id, user, services, reason)
     except AgentApiError as err:
         return _error(err.detalle)
+    return _edit_form(request, user, person, llamada)
+
+
+def _edit_form(
+    request: Request,
+    user: Principal,
+    person: PersonOut,
+    call_ref: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     return pages_of(request).render(
         request,
         "agente/_persona_editar.html",
         {
             "person": person.model_dump(),
-            "call_ref": llamada,
+            "call_ref": call_ref,
             "consents": list(CONSENT.items()),
-            "error": None,
+            "error": error,
         },
         user=user,
+        status_code=status_code,
     )
 
 
@@ -676,7 +694,7 @@ async def edit_person(request: Request, user: Ejecutivo, person_id: int) -> Resp
     lists = await read_form_lists(request)
     form = {k: v[0] for k, v in lists.items() if v}
     call = _call_of(form.get("call"))
-    reason = Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+    reason = _reason(call)
     wanted = set(lists.get("consents", [])) | {"identificacion"}
     try:
         current = await run_in_threadpool(person_routes.read, person_id, user, services, reason)
@@ -717,18 +735,7 @@ async def edit_person(request: Request, user: Ejecutivo, person_id: int) -> Resp
             person = await run_in_threadpool(person_routes.read, person_id, user, services, reason)
         except AgentApiError as again:
             return _error(again.detalle)
-        return pages_of(request).render(
-            request,
-            "agente/_persona_editar.html",
-            {
-                "person": person.model_dump(),
-                "call_ref": form.get("call", ""),
-                "consents": list(CONSENT.items()),
-                "error": detalle,
-            },
-            user=user,
-            status_code=422,
-        )
+        return _edit_form(request, user, person, form.get("call", ""), detalle, 422)
     return await _show_person(request, user, person_id, call)
 
 
@@ -839,7 +846,7 @@ async def person_history(
 ) -> Response:
     services: PanelServices = request.app.state.services
     call = _call_of(llamada)
-    reason = Reason.of(*((call.system, call.linkedid) if call else (None, None)))
+    reason = _reason(call)
     page = max(1, min(pagina, 1000))
     try:
         await run_in_threadpool(services.need.check_read, user, person_id, reason)

@@ -12,6 +12,12 @@ Wrap-up forms are only ever added or removed, never redrawn, so what the
 agent typed in one stays there whatever call comes next. A tick every second
 lets the workspace warn about controls the PBX has not confirmed.
 
+Panels the page reads by htmx are told to read themselves again with
+`{"type": "refresh", "panels": ["devolucion"]}` (no data in it): the
+callback offer, when the socket connects (a reconnect may have missed
+changes), when the agent's state changes and when the callbacks of one of
+their queues change (`callback.changed`, agent_api.callback_push).
+
 Only ejecutivos open it (the role that receives pops); the handshake is
 refused (HTTP 403) for anyone else, before accept.
 """
@@ -44,6 +50,9 @@ router = APIRouter()
 
 REFUSED = 1008
 TICK_SECONDS = 1.0
+# The offer depends on the agent's state and on the worklist; the server
+# renders it (need to know) when the page asks again.
+REFRESH_OFFER: dict[str, Any] = {"type": "refresh", "panels": ["devolucion"]}
 
 _REGION_TEMPLATES = {
     Region.STATUS: "agente/_estado.html",
@@ -140,6 +149,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         first = screen.render(Changes(), everything=True)
         if first is not None:
             await websocket.send_text(json.dumps(first))
+        await websocket.send_text(json.dumps(REFRESH_OFFER))
         reader = asyncio.create_task(_drain(websocket))
         writer = asyncio.create_task(_pump(websocket, sub, screen))
         _done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -169,11 +179,15 @@ async def _pump(websocket: WebSocket, sub: Any, screen: Screen) -> None:
         message = await _step(screen, frame)
         if message is not None:
             await websocket.send_text(json.dumps(message))
+        if frame.get("type") == "agent.state":
+            await websocket.send_text(json.dumps(REFRESH_OFFER))
 
 
 async def _step(screen: Screen, frame: dict[str, Any]) -> dict[str, Any] | None:
     if frame.get("type") == "followup.due":
         return await _followups(screen)
+    if frame.get("type") == "callback.changed":
+        return REFRESH_OFFER
     screen.ws, changes = apply(screen.ws, frame)
     if Region.PENDING in changes.regions:
         screen.pending = await run_in_threadpool(load_pending, screen.services, screen.user)

@@ -1,19 +1,23 @@
 """Who may see a page: the session cookie's user, with one of the page's roles.
 
 A page without a session redirects to the login page (not a JSON 401); a
-page for another role answers 403 with a link to the user's own home.
+page for another role answers 403 with a link to the user's own home. A
+write (POST...) must carry the session's token in `X-CSRF-Token` (htmx sends
+it from base.html's `hx-headers`): SameSite cookies alone still go along with
+a form posted from a sibling subdomain or another port of the same host.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from agent_api.auth import SESSION_COOKIE, Principal
-from agent_api.deps import principal_from_cookie
+from agent_api.auth import CSRF_HEADER, SESSION_COOKIE, Principal
+from agent_api.deps import SAFE_METHODS, principal_from_cookie
 from agent_api.services import PanelServices
 from agent_api.web.templating import Pages
 from crm_bridge.organisms import Role
@@ -40,7 +44,8 @@ async def session_user_async(request: Request) -> Principal | None:
 
 
 def page_for(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
-    """A dependency: the logged-in user, if their role is one of `roles`."""
+    """A dependency: the logged-in user, if their role is one of `roles`
+    (and, on a write, if the request carries the session's CSRF token)."""
 
     async def check(request: Request) -> Principal:
         user = await session_user_async(request)
@@ -48,6 +53,10 @@ def page_for(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]
             raise PageLoginRequired
         if user.role not in roles:
             raise PageDenied(user)
+        if request.method not in SAFE_METHODS:
+            token = request.headers.get(CSRF_HEADER, "")
+            if not token or not hmac.compare_digest(token, user.csrf_token):
+                raise PageDenied(user)
         return user
 
     return check

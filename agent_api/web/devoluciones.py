@@ -1,10 +1,13 @@
 """Callbacks on the screens: the agent's offer and schedule form (/agente),
 the supervisor's backlog (a section of /supervision, drawn there).
 
-The offer is a fragment /agente polls (htmx, every few seconds): it shows a
-callback only while the agent is free (agent_api.callbacks.CallbackDesk).
-Accepting places the call; the call itself then arrives on the workspace's
-socket as any call does (pop, answer, wrap-up).
+The offer is a fragment /agente asks for again whenever its socket says so
+(the agent's state changed, or the callbacks of one of their queues did:
+agent_api.callback_push), and once a minute as a safety net. It shows a
+callback only while the agent is free (agent_api.callbacks.CallbackDesk), or
+the one they hold while its call is being made. Accepting places the call;
+the call itself then arrives on the workspace's socket as any call does
+(pop, answer, wrap-up).
 """
 
 from __future__ import annotations
@@ -79,6 +82,11 @@ async def offer(request: Request, user: Ejecutivo) -> HTMLResponse:
     if desk is None:
         return _fragment(request, user, {"disabled": True})
     try:
+        # A reload or a refresh while the agent's own callback is being made
+        # shows that call, not the next offer.
+        held = await run_in_threadpool(desk.worklist.held_by, user.user_id)
+        if held is not None:
+            return _fragment(request, user, {"calling": held})
         current = await run_in_threadpool(desk.offer_for, user)
     except StoreError as err:
         log.warning("callback offer not read: %s", err)

@@ -196,9 +196,17 @@ def track_person_changes(engine: Engine) -> Callable[[], None]:
             add_rows(session.connection(), Entity.PERSON, sorted(ids - queued))
             queued |= ids
 
+    return _on_flushes(after_flush, _QUEUED_PERSONS)
+
+
+def _on_flushes(after_flush: Callable[[Session, object], None], queued: str) -> Callable[[], None]:
+    """Runs `after_flush` after every session's flush; what it noted in
+    `session.info[queued]` (one row per entity per transaction) is forgotten
+    when the transaction ends. Returns the function that stops it."""
+
     def forget(session: Session, transaction: SessionTransaction) -> None:
         if transaction.parent is None:  # flushes end subtransactions of their own
-            session.info.pop(_QUEUED_PERSONS, None)
+            session.info.pop(queued, None)
 
     event.listen(Session, "after_flush", after_flush)
     event.listen(Session, "after_transaction_end", forget)
@@ -274,18 +282,7 @@ def track_followup_changes(engine: Engine) -> Callable[[], None]:
                 add_rows(conn, entity, fresh)
                 queued.update((entity.value, i) for i in fresh)
 
-    def forget(session: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is None:
-            session.info.pop(_QUEUED_FOLLOWUPS, None)
-
-    event.listen(Session, "after_flush", after_flush)
-    event.listen(Session, "after_transaction_end", forget)
-
-    def stop() -> None:
-        event.remove(Session, "after_flush", after_flush)
-        event.remove(Session, "after_transaction_end", forget)
-
-    return stop
+    return _on_flushes(after_flush, _QUEUED_FOLLOWUPS)
 
 
 def track_changes(engine: Engine) -> Callable[[], None]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from fastapi.staticfiles import StaticFiles
 
 from agent_api.middleware import DEFAULT_MAX_BODY_BYTES
-from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
+from agent_api.routes.figures import add_wallboard
 from crm_bridge.organisms import Role
 from dashboards.kpi import QueueKpiDefinition
 from dashboards.queue_metrics import QueueMetrics
@@ -104,8 +103,7 @@ def test_small_bodies_pass_and_the_catalog_import_gets_its_own_limit(panel: Pane
 @pytest.fixture
 def wallboard_panel(panel: Panel) -> Panel:
     metrics = QueueMetrics({"consultas": QueueKpiDefinition()}, window_seconds=900)
-    panel.app.include_router(wallboard_router(Wallboard(metrics, lambda: [])))
-    panel.app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wb")
+    add_wallboard(panel.app, Wallboard(metrics, lambda: []))
     return panel
 
 

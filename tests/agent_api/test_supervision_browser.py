@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from agent_api.audit import AuditLog
 from agent_api.exceptions import ControlRefused
-from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
+from agent_api.routes.figures import add_wallboard
 from agent_api.routes.kiosk_links import kiosk_links_router
 from agent_api.routes.queue_alerts import queue_alerts_router
 from agent_api.testing import RecordingControls
@@ -120,10 +119,9 @@ def _floor(db: str) -> Floor:
     board = Wallboard(metrics, lambda: snapshots)
     links = KioskLinks(engine)
     acks = QueueAlertAcks(engine)
-    app.include_router(wallboard_router(board, links, kiosk_check_seconds=0.2))
+    add_wallboard(app, board, links, kiosk_check_seconds=0.2)
     app.include_router(kiosk_links_router(links))
     app.include_router(queue_alerts_router(acks))
-    app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
     app.state.wallboard, app.state.queue_alert_acks = board, acks
     app.state.kiosk_links = links
     return Floor(app, port, controls, board, engine, ana.id, sara.id, snapshots)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine
@@ -200,3 +202,78 @@ def test_erasing_the_person_cancels_and_empties_her_callbacks(store: Engine) -> 
     kept = work.get(other.id)
     assert kept is not None and kept.status is CallbackStatus.PENDING
     assert kept.number_raw == "098111222"
+
+
+async def test_changes_are_announced_and_time_changes_are_found(store: Engine) -> None:
+    """What the panel's push leans on (agent_api.callback_push): each
+    committed change names its queue; the next moment time alone changes
+    the offer, and the queues come due in a window."""
+    clock = Clock(FRIDAY_1630)
+    work = CallbackQueue(store, policy=CallbackPolicy(claim_seconds=60), hours=HOURS, clock=clock)
+    told: list[tuple[str, ...]] = []
+    work.on_change = told.append
+    ivr = StoreIvrServices(store, system="pbx", clock=clock, on_callback=work.announce)
+    await ivr.request_callback("2.1", "099123456", "consultas")
+    await ivr.request_callback("2.1", "099123456", "consultas")  # the same call: not stored
+    assert told == [("consultas",)], told
+    # Due the moment it was asked for: announced, never "come due" later.
+    offer = work.next_for(["consultas"])
+    assert offer is not None and offer.due_at == FRIDAY_1630
+    assert work.queues_due_between(FRIDAY_1630 - dt.timedelta(minutes=1), clock.now) == set()
+    # After closing on Friday: due on Monday at opening.
+    later = work.schedule(
+        call=CallKey("pbx", "2.2"),
+        number="098765432",
+        queue="reclamos",
+        at=FRIDAY_1630 + dt.timedelta(hours=2),
+    )
+    monday_open = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    assert later.due_at == monday_open and told[-1] == ("reclamos",)
+    assert work.next_change(clock.now) == monday_open
+    assert work.queues_due_between(clock.now, monday_open) == {"reclamos"}
+    assert work.queues_due_between(monday_open, monday_open + dt.timedelta(hours=1)) == set()
+    # Held: gone from others, shown to its holder, back to all when the hold runs out.
+    assert work.claim(offer.id, 7) is not None and told[-1] == ("consultas",)
+    held = work.held_by(7)
+    assert held is not None and held.id == offer.id and work.held_by(8) is None
+    hold_end = FRIDAY_1630 + dt.timedelta(seconds=60)
+    assert work.next_change(clock.now) == hold_end
+    assert work.queues_due_between(clock.now, hold_end) == {"consultas"}
+    clock.now = hold_end + dt.timedelta(seconds=1)
+    assert work.held_by(7) is None
+    work.release(offer.id, 7)
+    assert told[-1] == ("consultas",)
+    count = len(told)
+    assert work.finish(offer.id, CallbackStatus.CANCELLED)
+    assert len(told) == count + 1
+    assert not work.finish(offer.id, CallbackStatus.CANCELLED)  # nothing changed: not told
+    assert len(told) == count + 1
+
+
+@pytest.mark.postgres
+def test_two_agents_accepting_at_once_one_gets_it(migrated_postgres_url: str) -> None:
+    """The claim is one conditional UPDATE: of agents pressing "Llamar ahora"
+    together, exactly one holds the callback (no double offer, no double call).
+    PostgreSQL only: SQLite serialises writers, so it has no such race."""
+    store = make_engine(migrated_postgres_url)
+    empty_store(store)
+    work = CallbackQueue(store)
+    ids = [
+        work.schedule(call=CallKey("pbx", f"3.{n}"), number="099123456", queue="consultas").id
+        for n in range(10)
+    ]
+    with ThreadPoolExecutor(6) as pool:
+        for callback_id in ids:
+            barrier = threading.Barrier(6)
+
+            def take(
+                agent: int, callback_id: int = callback_id, barrier: threading.Barrier = barrier
+            ) -> bool:
+                barrier.wait()
+                return work.claim(callback_id, agent) is not None
+
+            winners = [a for a, won in zip(range(6), pool.map(take, range(6)), strict=True) if won]
+            assert len(winners) == 1
+            held = work.get(callback_id)
+            assert held is not None and held.claimed_by == winners[0]
+    store.dispose()

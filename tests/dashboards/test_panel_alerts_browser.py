@@ -8,15 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fastapi.staticfiles import StaticFiles
 
-from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
+from agent_api.routes.figures import add_wallboard
 from agent_api.users import UserStore
 from crm_bridge.db import make_engine
 from crm_bridge.organisms import Role
-from dashboards.wallboard import Wallboard
 from tests.agent_api.conftest import PASSWORD, fast_passwords, served
-from tests.dashboards.test_wallboard import AGENTS, Clock, busy_metrics
+from tests.dashboards.test_wallboard import busy_board
 from tests.support.browser import axe_violations, launch, log_in_page, require_chromium
 from tests.support.panel import local_panel, pop_hub
 from tests.support.ports import free_port
@@ -38,12 +36,9 @@ async def test_panel_shows_sla_alerts_to_supervisors_only(browser_db: str) -> No
     users.create("ana", "Ana", Role.EJECUTIVO, PASSWORD, ["Local/4001@agents/n"])
     port = free_port()
     app = local_panel(engine, pop_hub(engine), port)
-    clock = Clock()
     # consultas: three callers queued; the third has waited 40 s, past the
     # default limit, and only one of the two answered was within the SL threshold.
-    board = Wallboard(busy_metrics(clock), lambda: AGENTS, clock=clock)
-    app.include_router(wallboard_router(board))
-    app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
+    add_wallboard(app, busy_board()[0])
 
     async with served(app, port) as base, playwright_api.async_playwright() as pw:
         browser = await launch(pw)

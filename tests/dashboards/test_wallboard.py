@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
+from agent_api.routes.figures import add_wallboard
 from crm_bridge.organisms import Role
 from dashboards.kpi import QueueKpiDefinition
 from dashboards.queue_metrics import QueueMetrics
@@ -62,6 +61,12 @@ AGENTS = [
     AgentSnapshot("PJSIP/c", "Carla", ("reclamos",), AgentState.PAUSED, T0, "almuerzo"),
     AgentSnapshot("PJSIP/d", "Diego", (), AgentState.LOGGED_OUT, T0, None),
 ]
+
+
+def busy_board() -> tuple[Wallboard, Clock]:
+    """A board over busy_metrics, on a clock the test moves."""
+    clock = Clock()
+    return Wallboard(busy_metrics(clock), lambda: AGENTS, clock=clock), clock
 
 
 def test_levels_at_target_thresholds() -> None:
@@ -139,10 +144,8 @@ def wall_db(postgres_url: str) -> Iterator[str]:
 @pytest.fixture
 def wall(wall_db: str) -> Iterator[tuple[Any, Wallboard, Clock]]:
     panel = build_panel(wall_db)
-    clock = Clock()
-    board = Wallboard(busy_metrics(clock), lambda: AGENTS, clock=clock)
-    panel.app.include_router(wallboard_router(board))
-    panel.app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wb")
+    board, clock = busy_board()
+    add_wallboard(panel.app, board)
     yield panel, board, clock
     panel.engine.dispose()
 

@@ -5,15 +5,13 @@ panel's tests) finding no serious or critical accessibility problem."""
 from __future__ import annotations
 
 import pytest
-from fastapi.staticfiles import StaticFiles
 
-from agent_api.routes.figures import WALLBOARD_STATIC, wallboard_router
+from agent_api.routes.figures import add_wallboard
 from agent_api.users import UserStore
 from crm_bridge.db import make_engine
 from crm_bridge.organisms import Role
-from dashboards.wallboard import Wallboard
 from tests.agent_api.conftest import PASSWORD, fast_passwords, served
-from tests.dashboards.test_wallboard import AGENTS, Clock, busy_metrics
+from tests.dashboards.test_wallboard import busy_board
 from tests.support.browser import axe_violations, launch, require_chromium
 from tests.support.panel import local_panel, pop_hub
 from tests.support.ports import free_port
@@ -29,10 +27,8 @@ async def test_wallboard_shows_tiles_and_alerts(browser_db: str) -> None:
     UserStore(engine, fast_passwords()).create("supervisora", "Sara", Role.SUPERVISOR, PASSWORD, [])
     port = free_port()
     app = local_panel(engine, pop_hub(engine), port)
-    clock = Clock()
-    board = Wallboard(busy_metrics(clock), lambda: AGENTS, clock=clock)
-    app.include_router(wallboard_router(board))
-    app.mount("/wallboard/static", StaticFiles(directory=WALLBOARD_STATIC), name="wallboard")
+    board, clock = busy_board()
+    add_wallboard(app, board)
 
     async with served(app, port) as base, playwright_api.async_playwright() as pw:
         browser = await launch(pw)

@@ -46,6 +46,7 @@
       let message;
       try { message = JSON.parse(event.data); } catch (_) { return; }
       if (message.type === "swap") applySwap(message);
+      else if (message.type === "refresh") refreshPanels(message.panels || []);
     });
     current.addEventListener("close", (event) => {
       if (socket !== current) return;
@@ -69,6 +70,16 @@
       setConnection(`Conexión perdida; reintentando (${retries} de ${MAX_RETRIES})…`, false);
       setTimeout(connect, Math.min(30000, 1000 * 2 ** retries));
     });
+  }
+
+  // The server says which htmx panels to read again (the callback offer);
+  // the panel's own hx-get brings what the server decides to show.
+  function refreshPanels(names) {
+    if (!window.htmx) return;
+    for (const name of names) {
+      const panel = document.querySelector(`[data-refresh="${CSS.escape(name)}"]`);
+      if (panel) window.htmx.trigger(panel, "refrescar");
+    }
   }
 
   // ------------------------------------------------------------- swaps
