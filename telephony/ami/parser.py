@@ -267,7 +267,9 @@ class AmiParser:
             for match, names in known(message[: message.find(eol)], ()):
                 found = match(message)
                 if found is not None:
-                    append(dict(zip(names, found.groups(), strict=False)))
+                    # As many groups as names; a keyword argument to zip
+                    # would cost more than the rest of this line.
+                    append(dict(zip(names, found.groups())))  # noqa: B905
                     break
             else:
                 headers = self._parse_slow(message, eol)
