@@ -37,6 +37,7 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_ROUTES: Mapping[str, str] = {"ivr": "default", "survey": "survey"}
 LOOPBACK: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+PEERS_KEPT = 1024
 
 
 def _utc_now() -> dt.datetime:
@@ -102,6 +103,7 @@ class FastAgiServer:
         self.missing_prompts.seed([FALLBACK_SOUND])
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._peers_seen: dict[str, bool] = {}
 
     @property
     def port(self) -> int:
@@ -135,6 +137,16 @@ class FastAgiServer:
             self._server = None
 
     def peer_allowed(self, host: str) -> bool:
+        # The same few Asterisk hosts connect all day: the answer is kept per
+        # host (ipaddress parsing and matching cost ~10 us a call).
+        allowed = self._peers_seen.get(host)
+        if allowed is None:
+            allowed = self._peer_in_networks(host)
+            if len(self._peers_seen) < PEERS_KEPT:
+                self._peers_seen[host] = allowed
+        return allowed
+
+    def _peer_in_networks(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:

@@ -1,8 +1,9 @@
 """What the telephony core tells the rest of the product.
 
 The tracker turns AMI events into these values; the attention store, the
-screen-pop hub and the metrics consume them. They are plain frozen values with
-no behaviour, so every consumer can be tested without Asterisk.
+screen-pop hub and the metrics consume them. They are plain values with no
+behaviour (`telephony.values.value`: frozen for the type checker, cheap to
+build), so every consumer can be tested without Asterisk.
 
 Times are POSIX seconds (float, UTC) as Asterisk stamps them; conversion to
 datetimes happens at the edges (store, JSON output).
@@ -11,10 +12,11 @@ datetimes happens at the edges (store, JSON output).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 
 from citizen.channels import Channel
+from telephony.values import value
 
 
 class Outcome(StrEnum):
@@ -53,7 +55,7 @@ class AgentState(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CallKey:
     """Identity of a call: Asterisk restarts its uniqueid counters, so the
     system name is part of the key."""
@@ -62,7 +64,7 @@ class CallKey:
     linkedid: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class QueueLeg:
     """One stay of the call in one queue (a call transferred into another
     queue has several)."""
@@ -82,7 +84,7 @@ class QueueLeg:
     abandon_position: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class OutboundLeg:
     """A call the centre placed (a callback): the agent rung first, then the
     citizen. It is no queue leg: queue figures count only calls that queued."""
@@ -96,7 +98,7 @@ class OutboundLeg:
     dial_status: str = ""  # app_dial's DIALSTATUS towards the citizen
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CallRecord:
     """Everything known about one call; what becomes an attention."""
 
@@ -141,7 +143,7 @@ class CallRecord:
         return answered[-1] if answered else None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class AgentInterval:
     """A closed span of one agent in one state (what AHT and occupancy need)."""
 
@@ -158,7 +160,7 @@ class AgentInterval:
 # ---------------------------------------------------------------- domain events
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CallArrived:
     at: float
     key: CallKey
@@ -167,13 +169,13 @@ class CallArrived:
     channel: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class IvrEntered:
     at: float
     key: CallKey
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class IvrLeft:
     at: float
     key: CallKey
@@ -181,7 +183,7 @@ class IvrLeft:
     variables: Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CallQueued:
     at: float
     key: CallKey
@@ -191,7 +193,7 @@ class CallQueued:
     caller_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class AgentRinging:
     at: float
     key: CallKey
@@ -204,7 +206,7 @@ class AgentRinging:
     wait_seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class RingNoAnswer:
     at: float
     key: CallKey
@@ -214,7 +216,7 @@ class RingNoAnswer:
     ring_seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CallAnswered:
     at: float
     key: CallKey
@@ -225,7 +227,7 @@ class CallAnswered:
     outbound: bool = False  # a callback the citizen answered: no queue figure
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CallTransferred:
     at: float
     key: CallKey
@@ -234,7 +236,7 @@ class CallTransferred:
     target: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CallAbandoned:
     at: float
     key: CallKey
@@ -243,7 +245,7 @@ class CallAbandoned:
     position: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class QueueExited:
     """A queue exit other than answer or abandon (timeout, key, empty,
     join-empty)."""
@@ -255,13 +257,13 @@ class QueueExited:
     wait_seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CallEnded:
     at: float
     record: CallRecord
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class AgentStateChanged:
     at: float
     system: str
@@ -274,13 +276,13 @@ class AgentStateChanged:
     closed: AgentInterval | None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class AsteriskRestarted:
     at: float
     system: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CallbackAttemptEnded:
     """A callback call is over, answered by the citizen or not (the result
     the worklist applies, crm_bridge.callback_rules)."""

@@ -5,8 +5,13 @@ product has no use for the event. It is on the hot path (every raw event of a
 busy Asterisk goes through it), so it dispatches on the Event name with one
 dict lookup and builds nothing for events it does not use.
 
-Every event is built by keyword (kw_only dataclasses: seven adjacent `str`
-fields cannot be swapped by position).
+Events are `telephony.values.value` classes: frozen for the type checker,
+with a plain slots `__init__` (a frozen dataclass's costs several times the
+rest of the parse). The parsers of the call and queue events, the hot ones,
+build them by position, in the class's field order (a keyword call costs a
+dict per event); tests/telephony/test_events.py checks every field of every
+parser against the header it comes from. Everything else builds them by
+keyword.
 
 Bad values never raise: an event whose Timestamp is not a number is dropped,
 other malformed numbers are defaulted; both are counted in `parse_errors`.
@@ -18,9 +23,9 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from telephony.ami.stream import Headers
+from telephony.values import value
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ parse_errors: Counter[str] = Counter()
 # ------------------------------------------------------------------ call events
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class NewChannel:
     ts: float
     channel: str
@@ -57,7 +62,7 @@ class NewChannel:
     caller_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class NewCallerId:
     ts: float
     channel: str
@@ -67,7 +72,7 @@ class NewCallerId:
     caller_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class Hangup:
     ts: float
     channel: str
@@ -76,7 +81,7 @@ class Hangup:
     cause: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class HangupRequest:
     """The channel's far end hung up (a caller's BYE, the other half of a
     Local pair); a hangup from the dialplan or an AGI HANGUP command is a
@@ -88,7 +93,7 @@ class HangupRequest:
     linkedid: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class AgiExecStart:
     ts: float
     channel: str
@@ -97,7 +102,7 @@ class AgiExecStart:
     command: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class AgiExecEnd:
     ts: float
     channel: str
@@ -107,7 +112,7 @@ class AgiExecEnd:
     result: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class DtmfEnd:
     ts: float
     channel: str
@@ -117,7 +122,7 @@ class DtmfEnd:
     received: bool  # Direction: Received (from the caller's side)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class VarSet:
     ts: float
     channel: str
@@ -127,7 +132,7 @@ class VarSet:
     value: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class BlindTransfer:
     ts: float
     transferee_channel: str
@@ -138,7 +143,7 @@ class BlindTransfer:
     result: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class AttendedTransfer:
     ts: float
     transferee_linkedid: str
@@ -149,7 +154,7 @@ class AttendedTransfer:
 # ----------------------------------------------------------------- queue events
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class QueueCallerJoin:
     ts: float
     channel: str
@@ -161,7 +166,7 @@ class QueueCallerJoin:
     caller_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class QueueCallerLeave:
     ts: float
     channel: str
@@ -171,7 +176,7 @@ class QueueCallerLeave:
     position: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class QueueCallerAbandon:
     ts: float
     channel: str
@@ -183,7 +188,7 @@ class QueueCallerAbandon:
     hold_time: float | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class AgentCalled:
     ts: float
     channel: str
@@ -195,7 +200,7 @@ class AgentCalled:
     dest_channel: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class AgentRingNoAnswer:
     ts: float
     channel: str
@@ -207,7 +212,7 @@ class AgentRingNoAnswer:
     ring_seconds: float | None  # Asterisk sends RingTime in milliseconds here
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class AgentConnect:
     ts: float
     channel: str
@@ -220,7 +225,7 @@ class AgentConnect:
     ring_time: float | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class AgentComplete:
     ts: float
     channel: str
@@ -234,7 +239,7 @@ class AgentComplete:
     reason: str  # caller, agent, transfer
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class QueueMemberChange:
     """QueueMemberStatus / Pause / Added / Removed: `kind` is the event name."""
 
@@ -249,7 +254,7 @@ class QueueMemberChange:
     status: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class FullyBooted:
     uptime: float | None  # seconds since Asterisk started (no Timestamp header)
 
@@ -257,7 +262,7 @@ class FullyBooted:
 # ---------------------------------------------------------- resync list entries
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class CoreShowChannel:
     channel: str
     uniqueid: str
@@ -270,18 +275,18 @@ class CoreShowChannel:
     bridge_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class CoreShowChannelsComplete:
     items: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class QueueParams:
     queue: str
     service_level: int | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class QueueMember:
     queue: str
     member_name: str
@@ -295,7 +300,7 @@ class QueueMember:
     last_call: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class QueueEntry:
     queue: str
     position: int
@@ -306,7 +311,7 @@ class QueueEntry:
     wait_seconds: float | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value
 class QueueStatusComplete:
     items: int
 
@@ -442,74 +447,74 @@ def _duration(raw: str | None) -> float | None:
 
 def _new_channel(h: Headers) -> NewChannel:
     return NewChannel(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        caller_number=_cid(h.get("CallerIDNum")),
-        caller_name=_snapshot_name(h.get("CallerIDName")),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        _cid(h.get("CallerIDNum")),  # caller_number
+        _snapshot_name(h.get("CallerIDName")),  # caller_name
     )
 
 
 def _new_callerid(h: Headers) -> NewCallerId:
     return NewCallerId(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        caller_number=_cid(h.get("CallerIDNum")),
-        caller_name=_snapshot_name(h.get("CallerIDName")),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        _cid(h.get("CallerIDNum")),  # caller_number
+        _snapshot_name(h.get("CallerIDName")),  # caller_name
     )
 
 
 def _hangup(h: Headers) -> Hangup:
     return Hangup(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        cause=_int(h, "Cause", "Hangup"),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        _int(h, "Cause", "Hangup"),
     )
 
 
 def _hangup_request(h: Headers) -> HangupRequest:
     return HangupRequest(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
     )
 
 
 def _agi_start(h: Headers) -> AgiExecStart:
     return AgiExecStart(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        command=h.get("Command", ""),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Command", ""),
     )
 
 
 def _agi_end(h: Headers) -> AgiExecEnd:
     return AgiExecEnd(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        command=h.get("Command", ""),
-        result=h.get("Result", ""),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Command", ""),
+        h.get("Result", ""),
     )
 
 
 def _dtmf_end(h: Headers) -> DtmfEnd:
     return DtmfEnd(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        digit=h.get("Digit", ""),
-        received=h.get("Direction") == "Received",
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Digit", ""),
+        h.get("Direction") == "Received",  # received
     )
 
 
@@ -518,24 +523,24 @@ def _varset(h: Headers) -> VarSet | None:
     if not variable.startswith(READ_VARIABLES):
         return None
     return VarSet(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        variable=variable,
-        value=h.get("Value", ""),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        variable,
+        h.get("Value", ""),
     )
 
 
 def _blind_transfer(h: Headers) -> BlindTransfer:
     return BlindTransfer(
-        ts=_ts(h),
-        transferee_channel=h.get("TransfereeChannel", ""),
-        transferee_uniqueid=h.get("TransfereeUniqueid", ""),
-        transferee_linkedid=h.get("TransfereeLinkedid", ""),
-        extension=h.get("Extension", ""),
-        context=h.get("Context", ""),
-        result=h.get("Result", ""),
+        _ts(h),
+        h.get("TransfereeChannel", ""),
+        h.get("TransfereeUniqueid", ""),
+        h.get("TransfereeLinkedid", ""),
+        h.get("Extension", ""),
+        h.get("Context", ""),
+        h.get("Result", ""),
     )
 
 
@@ -547,118 +552,118 @@ def _attended_transfer(h: Headers) -> AttendedTransfer:
         or h.get("DestType", "")
     )
     return AttendedTransfer(
-        ts=_ts(h),
-        transferee_linkedid=h.get("TransfereeLinkedid", ""),
-        target=target,
-        result=h.get("Result", ""),
+        _ts(h),
+        h.get("TransfereeLinkedid", ""),
+        target,
+        h.get("Result", ""),
     )
 
 
 def _caller_join(h: Headers) -> QueueCallerJoin:
     return QueueCallerJoin(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        queue=h.get("Queue", ""),
-        position=_int(h, "Position", "QueueCallerJoin"),
-        caller_number=_cid(h.get("CallerIDNum")),
-        caller_name=_snapshot_name(h.get("CallerIDName")),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        _int(h, "Position", "QueueCallerJoin"),
+        _cid(h.get("CallerIDNum")),  # caller_number
+        _snapshot_name(h.get("CallerIDName")),  # caller_name
     )
 
 
 def _caller_leave(h: Headers) -> QueueCallerLeave:
     return QueueCallerLeave(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        queue=h.get("Queue", ""),
-        position=_int(h, "Position", "QueueCallerLeave"),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        _int(h, "Position", "QueueCallerLeave"),
     )
 
 
 def _caller_abandon(h: Headers) -> QueueCallerAbandon:
     return QueueCallerAbandon(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        queue=h.get("Queue", ""),
-        position=_int(h, "Position", "QueueCallerAbandon"),
-        original_position=_int(h, "OriginalPosition", "QueueCallerAbandon"),
-        hold_time=_num(h, "HoldTime", "QueueCallerAbandon"),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        _int(h, "Position", "QueueCallerAbandon"),
+        _int(h, "OriginalPosition", "QueueCallerAbandon"),
+        _num(h, "HoldTime", "QueueCallerAbandon"),
     )
 
 
 def _agent_called(h: Headers) -> AgentCalled:
     return AgentCalled(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        queue=h.get("Queue", ""),
-        interface=h.get("Interface", ""),
-        member_name=h.get("MemberName", ""),
-        dest_channel=h.get("DestChannel", ""),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        h.get("Interface", ""),
+        h.get("MemberName", ""),
+        h.get("DestChannel", ""),
     )
 
 
 def _agent_rna(h: Headers) -> AgentRingNoAnswer:
     ring_ms = _num(h, "RingTime", "AgentRingNoAnswer")
     return AgentRingNoAnswer(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        queue=h.get("Queue", ""),
-        interface=h.get("Interface", ""),
-        member_name=h.get("MemberName", ""),
-        ring_seconds=None if ring_ms is None else ring_ms / 1000.0,
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        h.get("Interface", ""),
+        h.get("MemberName", ""),
+        None if ring_ms is None else ring_ms / 1000.0,  # ring_seconds
     )
 
 
 def _agent_connect(h: Headers) -> AgentConnect:
     return AgentConnect(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        queue=h.get("Queue", ""),
-        interface=h.get("Interface", ""),
-        member_name=h.get("MemberName", ""),
-        hold_time=_num(h, "HoldTime", "AgentConnect"),
-        ring_time=_num(h, "RingTime", "AgentConnect"),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        h.get("Interface", ""),
+        h.get("MemberName", ""),
+        _num(h, "HoldTime", "AgentConnect"),
+        _num(h, "RingTime", "AgentConnect"),
     )
 
 
 def _agent_complete(h: Headers) -> AgentComplete:
     return AgentComplete(
-        ts=_ts(h),
-        channel=h.get("Channel", ""),
-        uniqueid=h.get("Uniqueid", ""),
-        linkedid=h.get("Linkedid", ""),
-        queue=h.get("Queue", ""),
-        interface=h.get("Interface", ""),
-        member_name=h.get("MemberName", ""),
-        hold_time=_num(h, "HoldTime", "AgentComplete"),
-        talk_time=_num(h, "TalkTime", "AgentComplete"),
-        reason=h.get("Reason", ""),
+        _ts(h),
+        h.get("Channel", ""),
+        h.get("Uniqueid", ""),
+        h.get("Linkedid", ""),
+        h.get("Queue", ""),
+        h.get("Interface", ""),
+        h.get("MemberName", ""),
+        _num(h, "HoldTime", "AgentComplete"),
+        _num(h, "TalkTime", "AgentComplete"),
+        h.get("Reason", ""),
     )
 
 
 def _member_change(h: Headers) -> QueueMemberChange:
     kind = h["Event"]
     return QueueMemberChange(
-        ts=_ts(h),
-        kind=kind,
-        queue=h.get("Queue", ""),
-        interface=h.get("Interface") or h.get("StateInterface", ""),
-        member_name=h.get("MemberName", ""),
-        paused=h.get("Paused") == "1",
-        paused_reason=h.get("PausedReason", ""),
-        in_call=h.get("InCall") == "1",
-        status=_int(h, "Status", kind),
+        _ts(h),
+        kind,
+        h.get("Queue", ""),
+        h.get("Interface") or h.get("StateInterface", ""),
+        h.get("MemberName", ""),
+        h.get("Paused") == "1",  # paused
+        h.get("PausedReason", ""),
+        h.get("InCall") == "1",  # in_call
+        _int(h, "Status", kind),
     )
 
 

@@ -10,7 +10,6 @@ re-rendered, with a message or the errors (GOV.UK pattern).
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -20,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agent_api.auth import Principal
 from agent_api.exceptions import AgentApiError
-from agent_api.web.auth import PageDenied, PageLoginRequired, session_user_async
+from agent_api.web.auth import page_for
 from crm_bridge.exceptions import InvalidValueError, NotFoundError, StoreError
 from crm_bridge.organisms import Role
 
@@ -56,20 +55,9 @@ def first(form: Mapping[str, list[str]], name: str) -> str:
 
 def action_for(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency for a screen's POST: the user of one of `roles`, with the
-    session's CSRF token in the `X-CSRF-Token` header (htmx sends it)."""
-
-    async def check(request: Request) -> Principal:
-        user = await session_user_async(request)
-        if user is None:
-            raise PageLoginRequired
-        if user.role not in roles:
-            raise PageDenied(user)
-        token = request.headers.get("X-CSRF-Token", "")
-        if not token or not hmac.compare_digest(token, user.csrf_token):
-            raise PageDenied(user)
-        return user
-
-    return check
+    session's CSRF token in the `X-CSRF-Token` header (htmx sends it); every
+    page's write checks the token (web/auth.page_for)."""
+    return page_for(*roles)
 
 
 async def attempt(work: Callable[[], T], errors: Errors, field: str | None = None) -> T | None:

@@ -94,6 +94,34 @@ def test_logout_needs_the_token_and_ends_the_session(panel: Panel) -> None:
     assert client.get("/reportes", follow_redirects=False).headers["location"] == "/ingresar"
 
 
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/agente/pausa", {"reason": "Baño"}),
+        ("/agente/disponible", {}),
+        ("/agente/personas/buscar", {"q": "Núñez"}),
+        ("/agente/conocimiento", {"q": "cedula"}),
+        ("/recepcion/cancelar", {"attention_id": "1"}),
+    ],
+)
+def test_the_agents_writes_need_the_token(panel: Panel, path: str, data: dict[str, str]) -> None:
+    """SameSite cookies still ride along with a form posted from a sibling
+    subdomain or another port of the host: the agent's pages, like every other
+    screen, refuse a write without the session's token."""
+    client = panel.client()
+    form_login(client, panel.usernames[Role.EJECUTIVO])
+    refused = client.post(path, data=data)
+    assert refused.status_code == 403, refused.text
+    wrong = client.post(path, data=data, headers={"X-CSRF-Token": "x" * 43})
+    assert wrong.status_code == 403, wrong.text
+    assert panel.controls.calls == []
+    token = client.cookies["atiende_csrf"]
+    accepted = client.post(path, data=data, headers={"X-CSRF-Token": token})
+    assert accepted.status_code != 403, accepted.text
+    if path == "/agente/pausa":
+        assert [c[0] for c in panel.controls.calls] == ["pause"]
+
+
 def test_api_docs_are_served_from_vendored_files(panel: Panel) -> None:
     client = panel.client()
     page = client.get("/api/docs")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine
@@ -246,3 +248,32 @@ async def test_changes_are_announced_and_time_changes_are_found(store: Engine) -
     assert len(told) == count + 1
     assert not work.finish(offer.id, CallbackStatus.CANCELLED)  # nothing changed: not told
     assert len(told) == count + 1
+
+
+@pytest.mark.postgres
+def test_two_agents_accepting_at_once_one_gets_it(migrated_postgres_url: str) -> None:
+    """The claim is one conditional UPDATE: of agents pressing "Llamar ahora"
+    together, exactly one holds the callback (no double offer, no double call).
+    PostgreSQL only: SQLite serialises writers, so it has no such race."""
+    store = make_engine(migrated_postgres_url)
+    empty_store(store)
+    work = CallbackQueue(store)
+    ids = [
+        work.schedule(call=CallKey("pbx", f"3.{n}"), number="099123456", queue="consultas").id
+        for n in range(10)
+    ]
+    with ThreadPoolExecutor(6) as pool:
+        for callback_id in ids:
+            barrier = threading.Barrier(6)
+
+            def take(
+                agent: int, callback_id: int = callback_id, barrier: threading.Barrier = barrier
+            ) -> bool:
+                barrier.wait()
+                return work.claim(callback_id, agent) is not None
+
+            winners = [a for a, won in zip(range(6), pool.map(take, range(6)), strict=True) if won]
+            assert len(winners) == 1
+            held = work.get(callback_id)
+            assert held is not None and held.claimed_by == winners[0]
+    store.dispose()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,11 +14,24 @@ from telephony.ami.stream import Connected, Disconnected, ResyncFinished, Resync
 from telephony.events import (
     USED_EVENTS,
     USED_VARIABLE_PREFIXES,
+    AgentCalled,
     AgentComplete,
+    AgentConnect,
     AgentRingNoAnswer,
+    AgiExecEnd,
+    AgiExecStart,
+    AmiEvent,
+    AttendedTransfer,
+    BlindTransfer,
     CoreShowChannel,
+    DtmfEnd,
+    Hangup,
+    HangupRequest,
     NewCallerId,
+    NewChannel,
     QueueCallerAbandon,
+    QueueCallerJoin,
+    QueueCallerLeave,
     QueueMember,
     QueueMemberChange,
     VarSet,
@@ -71,6 +86,118 @@ def test_bad_numbers_are_defaulted() -> None:
     )
     assert isinstance(event, QueueCallerAbandon)
     assert event.position == 0 and event.hold_time is None
+
+
+# Every header a call or queue event reads, each with a value no other has.
+_DISTINCT = {
+    "Timestamp": "100.5",
+    "Channel": "chan",
+    "Uniqueid": "uid",
+    "Linkedid": "lid",
+    "CallerIDNum": "num",
+    "CallerIDName": "name",
+    "Cause": "16",
+    "Command": "cmd",
+    "Result": "res",
+    "Digit": "9",
+    "Direction": "Received",
+    "Variable": "ATIENDE_X",
+    "Value": "val",
+    "TransfereeChannel": "tchan",
+    "TransfereeUniqueid": "tuid",
+    "TransfereeLinkedid": "tlid",
+    "Extension": "ext",
+    "Context": "ctx",
+    "TransferTargetCallerIDNum": "target",
+    "Queue": "q",
+    "Position": "2",
+    "OriginalPosition": "3",
+    "HoldTime": "4",
+    "Interface": "iface",
+    "MemberName": "member",
+    "DestChannel": "dest",
+    "RingTime": "5000",
+    "TalkTime": "6",
+    "Reason": "agent",
+    "Paused": "1",
+    "PausedReason": "lunch",
+    "InCall": "1",
+    "Status": "7",
+}
+_CALL: dict[str, Any] = {"ts": 100.5, "channel": "chan", "uniqueid": "uid", "linkedid": "lid"}
+_MEMBER: dict[str, Any] = {"queue": "q", "interface": "iface", "member_name": "member"}
+_EXPECTED: dict[str, AmiEvent] = {
+    "Newchannel": NewChannel(**_CALL, caller_number="num", caller_name="name"),
+    "NewCallerid": NewCallerId(**_CALL, caller_number="num", caller_name="name"),
+    "Hangup": Hangup(**_CALL, cause=16),
+    "HangupRequest": HangupRequest(**_CALL),
+    "AGIExecStart": AgiExecStart(**_CALL, command="cmd"),
+    "AGIExecEnd": AgiExecEnd(**_CALL, command="cmd", result="res"),
+    "DTMFEnd": DtmfEnd(**_CALL, digit="9", received=True),
+    "VarSet": VarSet(**_CALL, variable="ATIENDE_X", value="val"),
+    "BlindTransfer": BlindTransfer(
+        ts=100.5,
+        transferee_channel="tchan",
+        transferee_uniqueid="tuid",
+        transferee_linkedid="tlid",
+        extension="ext",
+        context="ctx",
+        result="res",
+    ),
+    "AttendedTransfer": AttendedTransfer(
+        ts=100.5, transferee_linkedid="tlid", target="target", result="res"
+    ),
+    "QueueCallerJoin": QueueCallerJoin(
+        **_CALL, queue="q", position=2, caller_number="num", caller_name="name"
+    ),
+    "QueueCallerLeave": QueueCallerLeave(**_CALL, queue="q", position=2),
+    "QueueCallerAbandon": QueueCallerAbandon(
+        **_CALL, queue="q", position=2, original_position=3, hold_time=4.0
+    ),
+    "AgentCalled": AgentCalled(**_CALL, **_MEMBER, dest_channel="dest"),
+    "AgentRingNoAnswer": AgentRingNoAnswer(**_CALL, **_MEMBER, ring_seconds=5.0),
+    "AgentConnect": AgentConnect(**_CALL, **_MEMBER, hold_time=4.0, ring_time=5000.0),
+    "AgentComplete": AgentComplete(
+        **_CALL, **_MEMBER, hold_time=4.0, talk_time=6.0, reason="agent"
+    ),
+    **{
+        kind: QueueMemberChange(
+            ts=100.5,
+            kind=kind,
+            **_MEMBER,
+            paused=True,
+            paused_reason="lunch",
+            in_call=True,
+            status=7,
+        )
+        for kind in (
+            "QueueMemberStatus",
+            "QueueMemberPause",
+            "QueueMemberAdded",
+            "QueueMemberRemoved",
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(_EXPECTED))
+def test_every_field_comes_from_its_header(name: str) -> None:
+    # The hot parsers build events by position: a field out of place would
+    # take another header's value, which no other test might notice.
+    event = parse_event({**_DISTINCT, "Event": name})
+    assert event == _EXPECTED[name]
+    assert type(event) is type(_EXPECTED[name])
+
+
+def test_events_are_values() -> None:
+    # Equal and hashed by their fields, like the frozen dataclasses they were.
+    one = NewChannel(**_CALL, caller_number="num", caller_name="name")
+    same = parse_event({**_DISTINCT, "Event": "Newchannel"})
+    assert one == same and hash(one) == hash(same)
+    other: object = NewCallerId(**_CALL, caller_number="num", caller_name="name")
+    assert one != other  # same fields, another event
+    assert repr(one).startswith("NewChannel(ts=100.5, channel='chan'")
+    assert len({one, same}) == 1
 
 
 def test_abandon_from_capture(recordings: Path) -> None:
