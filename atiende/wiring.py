@@ -31,8 +31,9 @@ from sqlalchemy.engine import Engine
 from agent_api.after_call import AfterCallWork
 from agent_api.audit import AuditLog
 from agent_api.callbacks import CallbackDesk
-from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls
-from agent_api.fanout import RedisEventRelay
+from agent_api.control_relay import ControlRelay
+from agent_api.controls import DEFAULT_PAUSE_REASONS, AmiAgentControls, Send
+from agent_api.fanout import RedisEventRelay, RelayedAgents
 from agent_api.pending_cases import PendingCases, remind_forever
 from agent_api.pop_lookup import StorePopLookup
 from agent_api.redis_limits import RedisCounter
@@ -88,8 +89,10 @@ from ivr.flows import DEFAULT_FLOWS_DIR, FlowRegistry, load_flows
 from ivr.server import FastAgiServer
 from ivr.sounds import SynthesisedNames
 from ivr.sounds import warn_missing as warn_missing_prompts
-from telephony.ami.actions import Ping
+from telephony.agents import AgentSnapshot
+from telephony.ami.actions import AmiAction, Ping
 from telephony.ami.connection import AmiConnection
+from telephony.ami.stream import Headers
 from telephony.bridge import Bridge, DomainEventSink
 from telephony.leadership import AlwaysLeader, Lease, RedisLease, lead
 from telephony.queue_config import QueueConfig, load_queues_conf
@@ -146,6 +149,11 @@ class BridgeService:
                     await self._task
         await self.writer.close(give_up_after=self.shutdown_grace)
         self.repository.engine.dispose()
+
+    @property
+    def leading(self) -> bool:
+        """Whether this replica's bridge was started (it holds the lease)."""
+        return self._task is not None
 
     async def wait(self) -> None:
         if self._task is not None:
@@ -686,6 +694,12 @@ def panel_relay(settings: Settings, hub: PopHub) -> RedisEventRelay | None:
     )
 
 
+def control_relay(settings: Settings) -> ControlRelay | None:
+    """With replicas (Redis), a standby's agent controls go to the leader."""
+    client = panel_redis(settings)
+    return None if client is None else ControlRelay(client, settings.ami.system_name)
+
+
 def bridge_lease(settings: Settings) -> Lease:
     """The bridge lease: in Redis when replicas share one, else always held."""
     if not settings.redis_url:
@@ -748,6 +762,36 @@ class Panel:
     _listener: socket.socket | None = None
     _limits_redis: SyncRedis | None = None
     url: str = ""
+    # With replicas (Redis): the leader's agents as relayed, and the controls
+    # handed to the leader while this replica stands by (None: one replica).
+    relayed_agents: RelayedAgents | None = None
+    forward: ControlRelay | None = None
+
+    def _agents(self, service: BridgeService) -> Callable[[], list[AgentSnapshot]]:
+        """The agents as this replica knows them: its own tracker's while it
+        leads, else the leader's as relayed (a standby's tracker is empty)."""
+        relayed = self.relayed_agents
+        if relayed is None:
+            return service.tracker.agents
+
+        def agents() -> list[AgentSnapshot]:
+            return service.tracker.agents() if service.leading else relayed.snapshot()
+
+        return agents
+
+    def _send(self, service: BridgeService) -> Send:
+        """Where an agent control goes: this replica's AMI session while it
+        leads, else the leader's (agent_api.control_relay)."""
+        forward = self.forward
+        if forward is None:
+            return service.connection.send
+
+        async def send(action: AmiAction) -> Headers:
+            if service.leading:
+                return await service.connection.send(action)
+            return await forward.send(action)
+
+        return send
 
     async def start(self, service: BridgeService) -> None:
         api = self.settings.api
@@ -766,9 +810,8 @@ class Panel:
             log.warning("ATIENDE_API__SECRET_KEY unset: a restart will log every agent out")
             secret = secrets.token_urlsafe(48)
         hours = business_hours(self.settings)
-        controls = AmiAgentControls(
-            service.connection.send, originate_context=api.originate_context
-        )
+        controls = AmiAgentControls(self._send(service), originate_context=api.originate_context)
+        agents = self._agents(service)
         queues = queue_configs(self.settings)
         acw_queues = self.acw_queues if self.acw_queues is not None else queues
         self._limits_redis = public_limits_redis(self.settings)
@@ -784,7 +827,7 @@ class Panel:
                 speed=self.acw_speed,
             ),
             queue_names=list(queues),
-            agents_snapshot=service.tracker.agents,
+            agents_snapshot=agents,
             state_clock=service.clock,
             secret_key=secret,
             allowed_origins=origins,
@@ -812,7 +855,7 @@ class Panel:
             trusted_proxies=api.trusted_proxies,
             max_body_bytes=api.max_body_bytes,
             walkin_outbox=self.settings.crm.adapter != "none",
-            callbacks=self._callback_desk(controls, service),
+            callbacks=self._callback_desk(controls, agents),
             callback_redis=panel_redis(self.settings),
             system=self.settings.ami.system_name,
             public_counter=(
@@ -820,7 +863,7 @@ class Panel:
             ),
         )
         if service.queue_metrics is not None:
-            self._add_figures(app, service.queue_metrics, service)
+            self._add_figures(app, service.queue_metrics, service, agents)
         self._followup_task = asyncio.create_task(
             remind_forever(app.state.pending_cases, self.hub, api.followup_interval),
             name="pending-case-reminders",
@@ -847,7 +890,7 @@ class Panel:
         log.info("agent panel on %s (API docs: %sapi/docs)", self.url, self.url)
 
     def _callback_desk(
-        self, controls: AmiAgentControls, service: BridgeService
+        self, controls: AmiAgentControls, agents: Callable[[], list[AgentSnapshot]]
     ) -> Callable[[AuditLog], CallbackDesk] | None:
         config = self.settings.callbacks
         if not config.enabled:
@@ -858,7 +901,7 @@ class Panel:
             return CallbackDesk(
                 worklist,
                 controls,
-                service.tracker.agents,
+                agents,
                 self.engine,
                 audit,
                 context=config.context,
@@ -867,7 +910,13 @@ class Panel:
 
         return build
 
-    def _add_figures(self, app: FastAPI, metrics: QueueMetrics, service: BridgeService) -> None:
+    def _add_figures(
+        self,
+        app: FastAPI,
+        metrics: QueueMetrics,
+        service: BridgeService,
+        agents: Callable[[], list[AgentSnapshot]],
+    ) -> None:
         """The reports and the built-in wallboard, on the panel's app and sessions."""
         app.include_router(
             reports_router(
@@ -888,9 +937,7 @@ class Panel:
                 self.engine, ContactAttentions(self.engine), timezone=self.settings.kpi.timezone
             ).live_facts
         )
-        wallboard = Wallboard(
-            metrics, service.tracker.agents, clock=service.clock, walkin=walkin.rows
-        )
+        wallboard = Wallboard(metrics, agents, clock=service.clock, walkin=walkin.rows)
         self._walkin_task = asyncio.create_task(walkin.run(), name="wallboard-walkin")
         kiosk = KioskLinks(self.engine)
         add_wallboard(app, wallboard, kiosk)
@@ -1014,8 +1061,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     panel_sinks: list[DomainEventSink] = [] if panel is None else [relay or panel.hub]
     worklist = panel.worklist if panel is not None else None
     service = build_bridge(settings, panel_sinks, engine=engine, worklist=worklist)
+    forward = control_relay(settings)
     if relay is not None:
         relay.record_of = service.tracker.record_of
+    if panel is not None and relay is not None:
+        panel.relayed_agents, panel.forward = relay.agents, forward
     ivr = build_ivr(settings, engine, worklist) if settings.ivr.enabled else None
     # One exit stack: each part is registered as it starts, so whatever
     # fails (a port taken...) stops the ones already running, last first.
@@ -1033,6 +1083,17 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if relay is not None:
             parts.push_async_callback(relay.close)
             await relay.start()
+        if forward is not None:
+            parts.push_async_callback(forward.close)
+
+        async def start_leading() -> None:
+            await service.start()
+            # The other replicas' panels: this tracker's agents, this AMI session.
+            if relay is not None:
+                relay.lead(service.tracker.agents)
+            if forward is not None:
+                await forward.serve(service.connection.send)
+
         followup = FollowupCollector(
             alerts=SlaAlerts(engine, hours=None) if settings.crm.sla_alerts else None,
             outbox=OutboxStore(engine).stats if adapter is not None else None,
@@ -1079,7 +1140,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         leadership = asyncio.create_task(
             lead(
                 bridge_lease(settings),
-                service.start,
+                start_leading,
                 interval=settings.bridge_lease_seconds / 3,
                 stopping=stop,
             ),
