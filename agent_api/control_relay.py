@@ -186,6 +186,7 @@ class ControlRelay:
 
     async def close(self) -> None:
         await stop_tasks(self._tasks)
+        self.subscribed.clear()
         await stop_tasks(list(self._handling))
 
 

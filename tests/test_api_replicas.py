@@ -169,6 +169,34 @@ async def _stop(replicas: list[asyncio.subprocess.Process]) -> list[str]:
     return errors
 
 
+async def migrate_with_ana(env: dict[str, str], cwd: Path) -> None:
+    """The shared database migrated, with Ana's account on INTERFACE."""
+    await _cli(env, cwd, "migrate")
+    await _cli(
+        {**env, "ATIENDE_USER_PASSWORD": PASSWORD}, cwd,
+        "user", "add", "ana", "--role", "ejecutivo", "--name", "Ana Gómez",
+        "--interface", INTERFACE,
+    )  # fmt: skip
+
+
+def replicas_env(database: str, redis_url: str, system: str, ami_port: int) -> dict[str, str]:
+    """The environment the replicas of one Asterisk share (Ana's account too)."""
+    return {
+        **os.environ,
+        "ATIENDE_DATABASE_URL": database,
+        "ATIENDE_REDIS_URL": redis_url,
+        "ATIENDE_BRIDGE_LEASE_SECONDS": "3",
+        "ATIENDE_AMI__PORT": str(ami_port),
+        "ATIENDE_AMI__SECRET": "replica-secret",
+        "ATIENDE_AMI__SYSTEM_NAME": system,
+        "ATIENDE_AMI__RECONNECT_MIN": "0.05",
+        "ATIENDE_AMI__RECONNECT_MAX": "0.2",
+        "ATIENDE_IVR__ENABLED": "false",
+        "ATIENDE_METRICS_PORT": "0",
+        "ATIENDE_API__SECRET_KEY": "replicas-share-this-secret-key-0123456789",
+    }
+
+
 async def test_two_api_replicas_both_deliver_pops(
     recordings: Path, own_db: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -186,26 +214,8 @@ async def test_two_api_replicas_both_deliver_pops(
     system = f"api-replicas-{uuid.uuid4().hex[:6]}"
     ami_port = free_port()
     ports = [free_port(), free_port()]
-    base_env = {
-        **os.environ,
-        "ATIENDE_DATABASE_URL": own_db,
-        "ATIENDE_REDIS_URL": redis_url,
-        "ATIENDE_BRIDGE_LEASE_SECONDS": "3",
-        "ATIENDE_AMI__PORT": str(ami_port),
-        "ATIENDE_AMI__SECRET": "replica-secret",
-        "ATIENDE_AMI__SYSTEM_NAME": system,
-        "ATIENDE_AMI__RECONNECT_MIN": "0.05",
-        "ATIENDE_AMI__RECONNECT_MAX": "0.2",
-        "ATIENDE_IVR__ENABLED": "false",
-        "ATIENDE_METRICS_PORT": "0",
-        "ATIENDE_API__SECRET_KEY": "replicas-share-this-secret-key-0123456789",
-    }
-    await _cli(base_env, tmp_path, "migrate")
-    await _cli(
-        {**base_env, "ATIENDE_USER_PASSWORD": PASSWORD}, tmp_path,
-        "user", "add", "ana", "--role", "ejecutivo", "--name", "Ana Gómez",
-        "--interface", INTERFACE,
-    )  # fmt: skip
+    base_env = replicas_env(own_db, redis_url, system, ami_port)
+    await migrate_with_ana(base_env, tmp_path)
 
     replicas = []
     for port in ports:

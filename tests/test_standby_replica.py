@@ -4,16 +4,16 @@ Two `atiende serve` processes share PostgreSQL and Redis; the first takes the
 bridge lease and connects to Asterisk (AmiTestServer replaying answered.ami,
 after which Ana Gómez is a free member of the queue consultas), the second
 stands by and never connects. On the standby Ana sees her state as the
-leader's tracker has it, her pause reaches Asterisk (on the leader's AMI
-session: still one connection), and she is offered the callback waiting in
-her queue, whose "Llamar ahora" is an Originate that reaches Asterisk too.
+leader's tracker has it (and her supervisor sees her on the floor), her pause
+reaches Asterisk (on the leader's AMI session: still one connection), and she
+is offered the callback waiting in her queue, whose "Llamar ahora" is an
+Originate that reaches Asterisk too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from crm_bridge.callbacks import CallbackQueue
 from crm_bridge.db import make_engine
 from telephony.ami.testing import AmiTestServer
 from telephony.domain import CallKey
+from tests import test_api_replicas as replicas
 from tests.support.ports import free_port
 from tests.support.web import session_cookie
-from tests.test_api_replicas import (  # noqa: F401 (fixtures)
+from tests.test_api_replicas import (
     INTERFACE,
     PASSWORD,
     _cli,
@@ -35,11 +36,14 @@ from tests.test_api_replicas import (  # noqa: F401 (fixtures)
     _stop,
     _wait_http,
     gate,
-    own_db,
-    redis_url,
+    migrate_with_ana,
+    replicas_env,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+# The two-replica set-up's fixtures: a database of its own, the test Redis.
+own_db, redis_url = replicas.own_db, replicas.redis_url
 
 
 async def _state(client: httpx.AsyncClient, user_id: int) -> list[dict[str, Any]]:
@@ -56,27 +60,16 @@ async def test_an_agent_on_the_standby_sees_her_state_pauses_and_is_offered_a_ca
     system = f"standby-{uuid.uuid4().hex[:6]}"
     ami_port = free_port()
     ports = [free_port(), free_port()]
-    base_env = {
-        **os.environ,
-        "ATIENDE_DATABASE_URL": own_db,
-        "ATIENDE_REDIS_URL": redis_url,
-        "ATIENDE_BRIDGE_LEASE_SECONDS": "3",
-        "ATIENDE_AMI__PORT": str(ami_port),
-        "ATIENDE_AMI__SECRET": "replica-secret",
-        "ATIENDE_AMI__SYSTEM_NAME": system,
-        "ATIENDE_IVR__ENABLED": "false",
-        "ATIENDE_METRICS_PORT": "0",
-        "ATIENDE_API__SECRET_KEY": "replicas-share-this-secret-key-0123456789",
-    }
-    await _cli(base_env, tmp_path, "migrate")
+    base_env = replicas_env(own_db, redis_url, system, ami_port)
+    await migrate_with_ana(base_env, tmp_path)
     await _cli(
         {**base_env, "ATIENDE_USER_PASSWORD": PASSWORD}, tmp_path,
-        "user", "add", "ana", "--role", "ejecutivo", "--name", "Ana Gómez",
-        "--interface", INTERFACE,
+        "user", "add", "sofia", "--role", "supervisor", "--name", "Sofía Pérez",
     )  # fmt: skip
     replicas = []
-    async with AmiTestServer(capture, secret="replica-secret") as server, gate(
-        ami_port, server.port
+    async with (
+        AmiTestServer(capture, secret="replica-secret") as server,
+        gate(ami_port, server.port),
     ):
         try:
             # The first replica leads (it is connected before the second starts).
@@ -89,7 +82,7 @@ async def test_an_agent_on_the_standby_sees_her_state_pauses_and_is_offered_a_ca
                 replicas.append(await _serve(env, tmp_path))
                 async with asyncio.timeout(120):
                     await _wait_http(f"http://127.0.0.1:{port}", replicas[-1])
-                    while server.connections < 1:  # noqa: ASYNC110
+                    while server.connections < 1:
                         await asyncio.sleep(0.05)
             async with asyncio.timeout(60):
                 await server.replayed()
@@ -114,11 +107,15 @@ async def test_an_agent_on_the_standby_sees_her_state_pauses_and_is_offered_a_ca
                 assert (row["state"], row["queues"]) == ("available", ["consultas"])
                 assert on_leader == on_standby
 
+                # The supervisor on the standby sees her on the floor.
+                sofia, _ = await session_cookie(standby, "sofia", PASSWORD)
+                floor = await client.get("/supervision", headers={"Cookie": sofia})
+                assert floor.status_code == 200, floor.text
+                assert f'<tr data-interface="{INTERFACE}">' in floor.text, floor.text
+
                 # Her pause reaches Asterisk on the leader's session.
                 pauses = len(server.actions("QueuePause"))
-                answer = await client.post(
-                    f"/api/agents/{user_id}/pause", json={"reason": "Baño"}
-                )
+                answer = await client.post(f"/api/agents/{user_id}/pause", json={"reason": "Baño"})
                 assert answer.status_code == 202, answer.text
                 sent = server.actions("QueuePause")[pauses:]
                 assert [(a["Interface"], a["Paused"], a["Reason"]) for a in sent] == [

@@ -15,11 +15,20 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from agent_api.fanout import PANEL_EVENTS, RedisEventRelay
+from agent_api.fanout import PANEL_EVENTS, RedisEventRelay, RelayedAgents
 from agent_api.frames import pop_frame
+from telephony.agents import AgentSnapshot
 from telephony.ami.interest import tracker_event_filter
 from telephony.ami.parser import iter_capture
-from telephony.domain import AgentRinging, CallKey, CallRecord, DomainEvent, IvrEntered
+from telephony.domain import (
+    AgentRinging,
+    AgentState,
+    AgentStateChanged,
+    CallKey,
+    CallRecord,
+    DomainEvent,
+    IvrEntered,
+)
 from telephony.tracker import CallTracker
 from tests.support.ports import free_port
 from tests.support.redis import redis_test_url
@@ -241,3 +250,68 @@ def _first_ringing(capture: Path, system: str) -> AgentRinging:
     return next(
         e for batch in batches_of(capture, system) for e in batch if isinstance(e, AgentRinging)
     )
+
+
+class SnapshotAtEachEvent:
+    """A standby's sink that notes, at each agent change, the relayed agents."""
+
+    def __init__(self, agents: RelayedAgents) -> None:
+        self.agents = agents
+        self.seen: list[list[AgentSnapshot]] = []
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        if any(isinstance(e, AgentStateChanged) for e in events):
+            self.seen.append(self.agents.snapshot())
+
+
+async def test_the_leaders_agents_reach_a_standby_before_the_change_they_follow(
+    recordings: Path, redis_url: str
+) -> None:
+    system = f"agents-{os.getpid()}"
+    tracker = CallTracker(system)
+    client = Redis.from_url(redis_url, socket_connect_timeout=1)
+    standby_client = Redis.from_url(redis_url, socket_connect_timeout=1)
+    leader = RedisEventRelay(client, system, None, agents_every=0.2)
+    standby = RedisEventRelay(standby_client, system, None)
+    sink = SnapshotAtEachEvent(standby.agents)
+    standby._local = sink  # its own book, read by its sink
+    try:
+        await leader.start()
+        await standby.start()
+        assert standby.agents.snapshot() == []  # nobody leads yet
+        leader.lead(tracker.agents)
+        changes = 0
+        for headers in iter_capture(
+            (recordings / "answered.ami").read_bytes(), tracker_event_filter()
+        ):
+            events = tracker.feed(headers)
+            leader.publish(events)  # as the bridge does, after the tracker
+            if any(isinstance(e, AgentStateChanged) for e in events):
+                changes += 1
+                await until(lambda n=changes: len(sink.seen) >= n)  # type: ignore[misc]
+                # What the standby read when the change arrived: the leader's agents after it.
+                assert sink.seen[-1] == tracker.agents()
+        assert changes > 0 and tracker.agents()
+        # And every 0.2 s besides: a standby that missed them catches up.
+        standby.agents.update([])
+        await until(lambda: standby.agents.snapshot() == tracker.agents())
+        # Something else on the channel is counted and ignored, the book kept.
+        await client.publish(standby.channel, '{"agents": [["x"]]}')
+        await until(lambda: standby.undecodable == 1)
+        assert standby.agents.snapshot() == tracker.agents()
+    finally:
+        await leader.close()
+        await standby.close()
+        await client.aclose()
+        await standby_client.aclose()
+
+
+def test_relayed_agents_older_than_a_few_heartbeats_count_as_none() -> None:
+    now = [100.0]
+    agents = RelayedAgents(stale_after=7.0, clock=lambda: now[0])
+    ana = AgentSnapshot("PJSIP/4001", "Ana", ("consultas",), AgentState.AVAILABLE, 1.0, None)
+    agents.update([ana])
+    now[0] += 7.0
+    assert agents.snapshot() == [ana]
+    now[0] += 0.1  # the leader died, or lost Redis: no stale "available" agent
+    assert agents.snapshot() == []
