@@ -216,10 +216,11 @@ def create_app(
     async def refused_request(request: Request, err: HTTPException) -> Response:
         title, detalle = _FRAMEWORK_REFUSALS.get(err.status_code, _OTHER_REFUSAL)
         log.info("%s %s -> %d", request.method, request.url.path, err.status_code)
+        headers = dict(err.headers) if err.headers else None
         if wants_html(request.url.path, request.headers.get("accept", "")):
             page = error_page(title, detalle, request.url.path)
-            return HTMLResponse(page, status_code=err.status_code, headers=err.headers)
-        return _problem(err.status_code, detalle, err.headers)
+            return HTMLResponse(page, status_code=err.status_code, headers=headers)
+        return _problem(err.status_code, detalle, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> JSONResponse:
