@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -71,17 +70,23 @@ def current_user(request: Request, services: Services) -> Principal:
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def require(
-    *permissions: Permission,
-) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
-    """A dependency: the current user, if the role has any of `permissions`."""
+class Requirement:
+    """A dependency: the current user (CSRF-checked on unsafe methods), if the
+    role has any of `permissions` (public, so tests can pick a role the route
+    accepts)."""
 
-    async def check(user: CurrentUser) -> Principal:
-        if not any(user.can(p) for p in permissions):
-            raise Forbidden(f"role {user.role} lacks {', '.join(permissions)}")
+    def __init__(self, permissions: tuple[Permission, ...]) -> None:
+        self.permissions = permissions
+
+    async def __call__(self, user: CurrentUser) -> Principal:
+        if not any(user.can(p) for p in self.permissions):
+            raise Forbidden(f"role {user.role} lacks {', '.join(self.permissions)}")
         return user
 
-    return check
+
+def require(*permissions: Permission) -> Requirement:
+    """A dependency: the current user, if the role has any of `permissions`."""
+    return Requirement(permissions)
 
 
 P = Permission

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from agent_api.web.auth import PageDenied, PageLoginRequired
+from agent_api.web.auth import PageDenied, PageLoginRequired, TokenRefused
 from agent_api.web.templating import Pages
 
 
@@ -55,4 +55,7 @@ def install(app: FastAPI, pages: Pages) -> None:
 
     @app.exception_handler(PageDenied)
     async def denied(request: Request, err: PageDenied) -> HTMLResponse:
-        return pages.render(request, "errores/sin_permiso.html", user=err.user, status_code=403)
+        page = "errores/token_invalido.html" if isinstance(err, TokenRefused) else None
+        return pages.render(
+            request, page or "errores/sin_permiso.html", user=err.user, status_code=403
+        )

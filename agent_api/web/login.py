@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
+from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from agent_api.auth import CSRF_COOKIE, SESSION_COOKIE, origin_allowed
+from agent_api.auth import CSRF_COOKIE, SESSION_COOKIE, Principal, origin_allowed
 from agent_api.exceptions import TooManyAttempts
 from agent_api.masking import mask_name
 from agent_api.routes.session import start_session
 from agent_api.services import PanelServices
 from agent_api.users import PanelUser
-from agent_api.web.auth import pages_of
+from agent_api.web.auth import page_for, pages_of
 from agent_api.web.auth import session_user_async as current
 from agent_api.web.nav import home_of
+from crm_bridge.organisms import Role
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
+
+# Logout is a write like any other (page_for checks its token): a forged post
+# must not end the session.
+AnyUser = Annotated[Principal, Depends(page_for(*Role))]
 
 # A login form is a few hundred bytes; anything bigger is not one.
 MAX_FORM_BYTES = 4096
@@ -128,15 +133,8 @@ async def _authenticate(services: PanelServices, username: str, password: str) -
 
 
 @router.post("/salir")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, user: AnyUser) -> Response:
     services: PanelServices = request.app.state.services
-    user = await current(request)
-    form = await _form(request)
-    token = form.get("csrf", "") or request.headers.get("X-CSRF-Token", "")
-    if user is None:
-        return RedirectResponse("/ingresar", status_code=303)
-    if not hmac.compare_digest(token, user.csrf_token):
-        return HTMLResponse("Solicitud no válida. Recargue la página.", status_code=403)
     services.sessions.end(user.session_id)
     services.hub.close_session(user.session_id)
     response: Response

@@ -5,17 +5,21 @@ character split across two TCP reads always comes out intact (panoramisk
 decodes every read on its own and silently drops such characters).
 
 This is the hot path of the bridge, so the common case avoids per-line Python
-work: one decode per batch of complete messages, and per message a handful of
-C-level string calls (see `AmiParser._parse_block`). Anything unusual (garbage lines,
-repeated headers, the login banner, old-style `Response: Follows` bodies)
-falls back to an exact line-by-line parse.
+work: messages are framed on bytes, and a message of a shape seen before (the
+same header names in the same order, as Asterisk sends every event of a kind)
+is matched whole by that shape's compiled pattern, which yields its values
+(see `_Shapes`). Anything else (a new shape, garbage lines, repeated headers,
+the login banner, old-style `Response: Follows` bodies) takes the exact
+line-by-line parse, which the shapes are learnt from.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from telephony.ami.stream import Headers
 
@@ -220,86 +224,58 @@ class AmiParser:
 
     def _parse_region(self, region: bytes, eol: str, sep: bytes) -> list[Headers]:
         """Parse complete messages; only a region bigger than the limit can hold one too big."""
+        messages = region.split(sep)
         accept = self.accept
         if accept is not None:
             # Framing is cheap C work; decoding and building headers is not,
             # so messages nobody wants are dropped before either.
-            framed = region.split(sep)
             select = self._select
-            kept = select(framed) if select is not None else list(filter(accept, framed))
-            if len(kept) != len(framed):
-                self.dropped += len(framed) - len(kept)
-                if not kept:
-                    return []
-                region = sep.join(kept)
+            kept = select(messages) if select is not None else list(filter(accept, messages))
+            if len(kept) != len(messages):
+                self.dropped += len(messages) - len(kept)
+                messages = kept
         limit = self.max_message_bytes
-        if len(region) <= limit:
-            return self._parse_block(region.decode("utf-8", "replace"), eol)
-        out: list[Headers] = []
-        for raw in region.split(sep):
-            if len(raw) > limit:
-                self.malformed += 1
-                logger.warning("AMI message of %d bytes (limit %d) dropped", len(raw), limit)
-                continue
-            out.extend(self._parse_block(raw.decode("utf-8", "replace"), eol))
-        return out
+        if len(region) > limit:
+            messages = [raw for raw in messages if self._within_limit(raw, limit)]
+        # Each message decoded on its own: its separator is ASCII, so the text is
+        # what decoding the whole region and splitting it would give.
+        return self._parse_messages(map(bytes.decode, messages, _UTF8, _REPLACE), eol)
 
-    def _parse_block(self, text: str, eol: str) -> list[Headers]:
-        """Parse complete messages separated by blank lines (no trailing separator).
+    def _within_limit(self, raw: bytes, limit: int) -> bool:
+        if len(raw) <= limit:
+            return True
+        self.malformed += 1
+        logger.warning("AMI message of %d bytes (limit %d) dropped", len(raw), limit)
+        return False
 
-        Fast path, for a whole block at once. Every line ending becomes
-        ": " + eol, so splitting a message on ": " leaves each key with the
-        line ending in front of it (a "marked key") and each value clean; a
-        blank line becomes ": " + eol + ": ", which separates messages. Marked
-        keys map to clean keys through a small table (`_KEYS`). The block is
-        accepted only if that is provably what the line-by-line parse gives:
-        every even part is a known marked key (so it started a line, and its
-        line held one ": "), no message repeats a key, and all the block's
-        line endings are accounted for (so no value spans a line). Otherwise
-        it is parsed message by message (`_parse_exact`).
+    def _parse_messages(self, messages: Iterable[str], eol: str) -> list[Headers]:
+        """Parse complete messages (each without its blank line).
+
+        Fast path: a message of a known shape (its header names, in order: see
+        `_Shapes`) is matched whole by that shape's compiled pattern, whose groups
+        are the values; only the values become new strings, and the names come
+        from the shape. A shape is tried only where it gives exactly what the
+        line-by-line parse (`_parse_slow`) gives, and any other message takes
+        that parse.
         """
-        marker = ": " + eol
-        marked = (eol + text).replace(eol, marker)
-        line_endings = (len(marked) - len(text) - len(eol)) >> 1
-        messages = marked[2:].split(marker + ": ")
-        keys = _KEYS[eol]
-        clean = keys.__getitem__
+        shapes = _SHAPES[eol]
+        known = shapes.by_head.get
         out: list[Headers] = []
         append = out.append
-        seen = len(messages) - 1  # one line ending in each separator
-        untyped: list[str] = []
         for message in messages:
-            parts = message.split(": ")
-            # Rounded up: an odd count of parts (a key without its value) fails below.
-            count = (len(parts) + 1) >> 1
-            # zip takes a key through map, then the value, from one iterator.
-            pairs = iter(parts)
-            try:
-                headers = dict(zip(map(clean, pairs), pairs, strict=False))
-            except KeyError:
-                if not _learn_keys(keys, parts[0::2], eol):
-                    return self._parse_exact(text, eol)
-                pairs = iter(parts)
-                headers = dict(zip(map(clean, pairs), pairs, strict=False))
-            if len(headers) != count:
-                return self._parse_exact(text, eol)
-            seen += count
-            if "Event" in headers or "Response" in headers:
-                append(headers)
+            # The first line picks the candidate shapes (none: the exact parse).
+            for match, names in known(message[: message.find(eol)], ()):
+                found = match(message)
+                if found is not None:
+                    # As many groups as names; a keyword argument to zip
+                    # would cost more than the rest of this line.
+                    append(dict(zip(names, found.groups())))  # noqa: B905
+                    break
             else:
-                untyped.append(message)
-        if seen != line_endings:
-            return self._parse_exact(text, eol)
-        for message in untyped:
-            self._skip_message(message.replace(marker, eol).strip())
-        return out
-
-    def _parse_exact(self, text: str, eol: str) -> list[Headers]:
-        out: list[Headers] = []
-        for message in text.split(eol + eol):
-            parsed = self._parse_slow(message, eol)
-            if parsed is not None:
-                out.append(parsed)
+                headers = self._parse_slow(message, eol)
+                if headers is not None:
+                    append(headers)
+                    shapes.seen(message, headers)
         return out
 
     def _parse_slow(self, message: str, eol: str) -> Headers | None:
@@ -362,24 +338,80 @@ class AmiParser:
             logger.warning("AMI: skipped %s (%d skipped so far): %.80r", what, count, sample)
 
 
-# Marked key (line ending + key) -> key, per line ending. Shared by all
-# parsers (a pure function of the text); the clean keys are interned, so
-# their hashes are computed once, which makes each message's dict cheaper.
-# Bounded: a peer inventing endless keys only loses the fast path.
-_KEYS: dict[str, dict[str, str]] = {"\r\n": {}, "\n": {}}
-_MAX_KEYS = 10_000
+# A learnt shape: its pattern's fullmatch and its header names.
+_Shape = tuple[Callable[[str], "re.Match[str] | None"], tuple[str, ...]]
 
 
-def _learn_keys(keys: dict[str, str], marked: list[str], eol: str) -> bool:
-    """Learn the marked keys; False if one is not a line-starting key."""
-    for item in marked:
-        if item in keys:
-            continue
-        key = item[len(eol) :]
-        if not item.startswith(eol) or not key or eol in key or len(keys) >= _MAX_KEYS:
-            return False
-        keys[item] = sys.intern(key)
-    return True
+class _Shapes:
+    """Message shapes seen on streams with one line ending, as compiled patterns.
+
+    A shape is the sequence of header names of a message: Asterisk sends
+    every event of one kind with the same names in the same order, so a
+    busy stream has a few dozen shapes. Its pattern is the message with
+    each value as a group: `Name: ([^\\r]*)` lines joined by the line
+    ending (LF streams: `[^\\n]*`). A message the pattern matches whole is
+    one header per line, each line the name, ": " and a value without a
+    line ending, names all distinct, as the pattern has them; which is
+    exactly the message the line-by-line parse splits into those names and
+    values (a name never holds ": ", which the parse splits on first). A
+    value that holds a lone CR on a CRLF stream simply does not match.
+
+    Learnt from what the line-by-line parse gave: a shape is compiled on its
+    second sighting (compiling costs a few thousand messages' worth of
+    parsing, so a one-off shape, as garbage makes, is never compiled), and
+    kept only if its pattern gives back that parse for that message. Shapes
+    with a `Response` header are never learnt (a `Response: Follows` turns
+    lines into a body), nor those with a line ending inside a name. Bounded:
+    a peer inventing shapes endlessly only loses the fast path.
+    """
+
+    def __init__(self, eol: str) -> None:
+        self.eol = eol
+        # First line -> (fullmatch, names) of the shapes whose messages start with it.
+        self.by_head: dict[str, list[_Shape]] = {}
+        self._value = "([^\r]*)" if eol == "\r\n" else "([^\n]*)"
+        # (first line, *names) seen once, not compiled yet.
+        self._sightings: dict[tuple[str, ...], bool] = {}
+        self._count = 0
+
+    def seen(self, message: str, headers: Headers) -> None:
+        """`headers` is what the exact parse made of `message`: learn its shape."""
+        if "Response" in headers or self._count >= _MAX_SHAPES:
+            return
+        eol = self.eol
+        head = message[: message.find(eol)]
+        shape = (head, *headers)
+        sightings = self._sightings
+        if shape not in sightings:
+            if len(sightings) >= _MAX_SIGHTINGS:
+                sightings.clear()
+            sightings[shape] = True
+            return
+        del sightings[shape]
+        names = shape[1:]
+        candidates = self.by_head.get(head, [])
+        if len(candidates) >= _MAX_SHAPES_PER_HEAD or any(
+            "\r" in name or "\n" in name for name in names
+        ):
+            return
+        pattern = re.escape(eol).join(re.escape(name) + ": " + self._value for name in names)
+        match = re.compile(pattern).fullmatch
+        found = match(message)
+        if found is None or dict(zip(names, found.groups(), strict=True)) != headers:
+            return
+        # Interned: every message of the shape shares these name strings.
+        candidates.append((match, tuple(map(sys.intern, names))))
+        self.by_head[head] = candidates
+        self._count += 1
+
+
+_SHAPES: dict[str, _Shapes] = {"\r\n": _Shapes("\r\n"), "\n": _Shapes("\n")}
+# Shared by all parsers (a pure function of the text); bounded.
+_MAX_SHAPES = 1_000
+_MAX_SHAPES_PER_HEAD = 4
+_MAX_SIGHTINGS = 10_000
+_UTF8 = itertools.repeat("utf-8")
+_REPLACE = itertools.repeat("replace")
 
 
 # Unfinished messages bigger than this are accumulated without re-scanning.

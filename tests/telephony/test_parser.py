@@ -343,3 +343,63 @@ def test_parser_matches_the_line_by_line_reference(
     chunked, malformed = _feed_in_pieces(stream, [c for c in cuts if c < len(stream)])
     assert chunked == expected
     assert malformed == expected_malformed
+
+
+# --- shapes: messages like ones seen before ----------------------------------
+
+SHAPE = ["Event: Newchannel", "Channel: PJSIP/1-01", "Uniqueid: 1.1", "CallerIDName: Ana"]
+SHAPE_EDITS = st.tuples(
+    st.sampled_from(["value", "drop", "repeat", "garbage", "empty", "swap", "add"]),
+    st.integers(0, len(SHAPE) - 1),
+    st.text(alphabet="ab ñ:;\r\n", max_size=8),
+)
+
+
+def _edited(edits: list[tuple[str, int, str]], eol: str) -> list[str]:
+    lines = list(SHAPE)
+    for op, at, text in edits:
+        at %= len(lines)
+        # Line endings inside a value would make other lines, not test values.
+        if eol == "\n":
+            text = text.replace("\r", "").replace("\n", "")
+        elif "\r\n" in text or text.endswith("\r"):
+            text = text.replace("\r", "")
+        key = lines[at].partition(": ")[0] or "X"
+        if op == "value":
+            lines[at] = f"{key}: {text}"
+        elif op == "drop" and len(lines) > 1:
+            del lines[at]
+        elif op == "repeat":
+            lines.insert(at, lines[at])
+        elif op == "garbage":
+            lines[at] = text.replace(": ", "") or "junk"
+        elif op == "empty":
+            lines[at] = f"{key}:"
+        elif op == "swap":
+            lines[at], lines[0] = lines[0], lines[at]
+        elif op == "add":
+            lines.insert(at, f"Linkedid: {text}")
+    return lines
+
+
+@given(
+    variants=st.lists(st.lists(SHAPE_EDITS, max_size=3), max_size=6),
+    eol=st.sampled_from(["\r\n", "\n"]),
+    cuts=st.lists(st.integers(1, 2000)),
+)
+@settings(max_examples=300, deadline=None)
+def test_messages_of_known_shapes_give_what_the_line_by_line_parse_gives(
+    variants: list[list[tuple[str, int, str]]], eol: str, cuts: list[int]
+) -> None:
+    # The shape is seen (and learnt) first; then messages that match it, or
+    # nearly: other values (with ": ", lone CR or LF), a line dropped,
+    # repeated, garbled or reordered, a header added.
+    messages = [SHAPE, SHAPE, SHAPE] + [_edited(edits, eol) for edits in variants] + [SHAPE]
+    stream = "".join(eol.join(lines) + eol + eol for lines in messages).encode()
+    expected, expected_malformed = _reference(messages)
+    whole = AmiParser()
+    assert whole.feed(stream) == expected
+    assert whole.malformed == expected_malformed
+    chunked, malformed = _feed_in_pieces(stream, [c for c in cuts if c < len(stream)])
+    assert chunked == expected
+    assert malformed == expected_malformed
