@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agent_api.after_call import AfterCallWork, attach_after_call
@@ -83,6 +84,14 @@ _STORE_ERRORS: list[tuple[type[Exception], int, str]] = [
     (RecordRejectedError, 422, _REFUSED),
     (StoreUnavailableError, 503, "La base de datos no está disponible. Intente en unos segundos."),
 ]
+
+
+_FRAMEWORK_REFUSALS = {
+    400: ("Solicitud no válida", "No se pudo leer lo enviado: revise su formato."),
+    404: ("Página no encontrada", "No se encontró lo solicitado. Revise la dirección."),
+    405: ("Operación no admitida", "Esta dirección no admite esa operación."),
+}
+_OTHER_REFUSAL = ("Solicitud no válida", "No se pudo atender la solicitud.")
 
 
 def _problem(status: int, detalle: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -199,6 +208,19 @@ def create_app(
         fields = sorted({".".join(str(p) for p in e["loc"][1:]) for e in err.errors()})
         log.info("%s %s -> 422: invalid %s", request.method, request.url.path, fields)
         return _problem(422, "Revise los campos: " + ", ".join(f or "cuerpo" for f in fields))
+
+    # What the framework itself refuses (no such path, a method the path does
+    # not take, a JSON body that does not parse): Spanish like every other
+    # answer, a page for a person's browser and {"detalle"} for programs.
+    @app.exception_handler(HTTPException)
+    async def refused_request(request: Request, err: HTTPException) -> Response:
+        title, detalle = _FRAMEWORK_REFUSALS.get(err.status_code, _OTHER_REFUSAL)
+        log.info("%s %s -> %d", request.method, request.url.path, err.status_code)
+        headers = dict(err.headers) if err.headers else None
+        if wants_html(request.url.path, request.headers.get("accept", "")):
+            page = error_page(title, detalle, request.url.path)
+            return HTMLResponse(page, status_code=err.status_code, headers=headers)
+        return _problem(err.status_code, detalle, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> JSONResponse:

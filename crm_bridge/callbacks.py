@@ -385,6 +385,9 @@ class CallbackQueue:
                 .where(
                     CallbackRequest.id == callback_id,
                     CallbackRequest.status == CallbackStatus.PENDING.value,
+                    # Never before the time the citizen asked for, even by a
+                    # crafted post of an id the offer did not show.
+                    CallbackRequest.due_at <= now,
                     or_(
                         CallbackRequest.claimed_by == user_id,
                         self._free(now),

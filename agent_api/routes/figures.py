@@ -47,7 +47,6 @@ from fastapi import (
     APIRouter,
     Depends,
     FastAPI,
-    HTTPException,
     Query,
     WebSocket,
     WebSocketDisconnect,
@@ -61,7 +60,7 @@ import dashboards
 from agent_api.audit import AuditAction
 from agent_api.auth import Principal, origin_allowed
 from agent_api.deps import CurrentUser
-from agent_api.exceptions import Forbidden
+from agent_api.exceptions import Forbidden, InvalidInput
 from agent_api.services import PanelServices
 from agent_api.sockets import TooManySockets, run_pumps, socket_user
 from crm_bridge.callbacks import completed_within_target
@@ -110,9 +109,9 @@ class ReportRequest:
     def span(self, timezone: tzinfo) -> ReportSpan:
         desde, hasta = self.desde, self.hasta
         if hasta < desde or (hasta - desde).days > MAX_SPAN_DAYS:
-            raise HTTPException(
-                status_code=422,
-                detail="hasta no puede ser anterior a desde ni distar más de 400 días",
+            raise InvalidInput(
+                f"report span {desde}..{hasta} out of order or too long",
+                detalle="hasta no puede ser anterior a desde ni distar más de 400 días",
             )
         start = datetime.combine(desde, time(), timezone)
         end = datetime.combine(hasta + timedelta(days=1), time(), timezone)

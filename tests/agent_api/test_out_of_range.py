@@ -156,3 +156,34 @@ def test_every_string_and_list_a_request_carries_is_bounded(full_panel: Panel) -
                 problems += _unbounded(body.get("schema", {}), spec, where, set())
     assert not problems, "\n".join(sorted(set(problems)))
     full_panel.engine.dispose()
+
+
+def test_what_the_framework_refuses_is_told_in_spanish(full_panel: Panel) -> None:
+    """No such path, a method the path does not take, a body the JSON parser gives up on,
+    a reversed report span: {"detalle"} in Spanish for programs, a Spanish page
+    for a browser (a mistyped address must not show English JSON)."""
+    client = full_panel.client(full_panel.usernames[Role.GERENTE])
+    missing = client.get("/api/no-existe")
+    assert missing.status_code == 404
+    assert missing.json() == {"detalle": "No se encontró lo solicitado. Revise la dirección."}
+    page = client.get("/seguimento", headers={"accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Página no encontrada" in page.text and 'lang="es"' in page.text
+    wrong_method = client.delete("/api/catalog")
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["allow"]
+    assert wrong_method.json() == {"detalle": "Esta dirección no admite esa operación."}
+    broken = client.post(
+        "/api/persons/search",
+        # Nested deeper than the JSON parser goes: FastAPI's own 400.
+        content=b'{"query": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert broken.status_code == 400
+    assert broken.json() == {"detalle": "No se pudo leer lo enviado: revise su formato."}
+    reversed_span = client.get(
+        "/api/reportes/colas", params={"desde": "2026-12-05", "hasta": "2026-11-01"}
+    )
+    assert reversed_span.status_code == 422
+    assert reversed_span.json() == {
+        "detalle": "hasta no puede ser anterior a desde ni distar más de 400 días"
+    }

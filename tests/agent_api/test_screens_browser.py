@@ -293,6 +293,12 @@ async def test_a_fresh_install_end_to_end(
             assert "&agrupar=canal&" in channel_href
             by_channel = await page.request.get(base + channel_href)
             assert (await by_channel.text()).lstrip("\ufeff").startswith("Canal;")
+
+            # ---- logout: the header's plain form (no htmx) sends its csrf field
+            await page.get_by_role("button", name="Cerrar sesión").click()
+            await page.wait_for_url(f"{base}/ingresar")
+            await page.goto(f"{base}/reportes")
+            assert page.url == f"{base}/ingresar"  # the session is gone
             assert off_origin == []
         finally:
             await browser.close()

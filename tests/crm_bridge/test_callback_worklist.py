@@ -131,6 +131,7 @@ async def test_worklist_offer_claim_attempts_and_target_count(store: Engine) -> 
     again = work.attempt_ended(offer.id, AttemptResult.BUSY, outbound=CallKey("pbx", "9.1"))
     assert again is not None and again.attempts == 1  # the same call counted once
     assert work.next_for(["consultas"]) is None  # 10 minutes apart
+    assert work.claim(offer.id, 8) is None  # nor taken early by a post of its id
     clock.now += dt.timedelta(minutes=10)
     assert work.claim(offer.id, 8) is not None
     done = work.attempt_ended(offer.id, AttemptResult.ANSWERED, outbound=CallKey("pbx", "9.2"))

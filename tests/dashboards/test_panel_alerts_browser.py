@@ -63,10 +63,37 @@ async def test_panel_shows_sla_alerts_to_supervisors_only(browser_db: str) -> No
             await expect(items).to_have_count(1)
             await expect(page.locator("#alerts-list")).not_to_contain_text("espera hace")
 
+            # A refused socket is not retried in a loop (reconexion.js): the
+            # page says so and offers Reconectar, which connects when asked.
+            refusing = True
+
+            async def refuse_until_asked(ws: Any) -> None:
+                if refusing:
+                    await ws.close(code=1008)
+                else:
+                    ws.connect_to_server()
+
+            second = await browser.new_page(locale="es-UY")
+            await second.route_web_socket("**/ws/wallboard", refuse_until_asked)
+            await _log_in(second, base, "supervisora")
+            status = second.locator("#alerts-status")
+            await expect(status).to_contain_text("Sin conexión con las alertas.")
+            assert await axe_violations(second) == []
+            refusing = False
+            await status.get_by_role("button", name="Reconectar").click()
+            await expect(status).to_have_text("")
+            await expect(second.locator("#alerts-list")).to_contain_text("espera hace 40 s")
+
             agent = await browser.new_page(locale="es-UY")
             agent_sockets: list[str] = []
             agent.on("websocket", lambda ws: agent_sockets.append(ws.url))
+            refusing = True
+            await agent.route_web_socket("**/ws/agente", refuse_until_asked)
             await _log_in(agent, base, "ana")
+            connection = agent.locator("#conexion")
+            await expect(connection).to_contain_text("Sin conexión con el servidor.")
+            refusing = False
+            await connection.get_by_role("button", name="Reconectar").click()
             await expect(agent.locator("#conexion")).to_have_text("Conectado")
             await expect(agent.locator("#alerts-section")).to_be_hidden()
             await expect(agent.locator("#alerts-list li")).to_have_count(0)

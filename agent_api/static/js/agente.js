@@ -6,7 +6,7 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const MAX_RETRIES = 5;
+  const { MAX_RETRIES, delay, status } = window.atiendeReconexion;
   let socket = null;
   let wasOpen = false;
   let retries = 0;
@@ -16,16 +16,7 @@
   // ------------------------------------------------------------ socket
 
   function setConnection(text, withRetry) {
-    const box = $("conexion");
-    box.textContent = text;
-    if (withRetry) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "secondary";
-      button.textContent = "Reconectar";
-      button.addEventListener("click", () => { retries = 0; connect(); });
-      box.append(" ", button);
-    }
+    status($("conexion"), text, withRetry && (() => { retries = 0; connect(); }));
   }
 
   function connect() {
@@ -68,7 +59,7 @@
         return;
       }
       setConnection(`Conexión perdida; reintentando (${retries} de ${MAX_RETRIES})…`, false);
-      setTimeout(connect, Math.min(30000, 1000 * 2 ** retries));
+      setTimeout(connect, delay(retries));
     });
   }
 

@@ -5,7 +5,7 @@
 "use strict";
 
 (() => {
-  const MAX_RETRIES = 5;
+  const { MAX_RETRIES, delay, status: showStatus } = window.atiendeReconexion;
   // Keys (kind|queue) already shown or dismissed, so a standing alert repeated
   // in every wallboard frame is listed once and stays dismissed while it stands.
   const seen = new Set();
@@ -38,15 +38,7 @@
 
   function status(text, retry) {
     const box = document.getElementById("alerts-status");
-    box.textContent = text;
-    if (retry) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "secondary";
-      button.textContent = "Reconectar";
-      button.addEventListener("click", () => { retries = 0; connect(); });
-      box.append(" ", button);
-    }
+    showStatus(box, text, retry && (() => { retries = 0; connect(); }));
   }
 
   function connect() {
@@ -71,7 +63,7 @@
         status("Sin conexión con las alertas.", true);
         return;
       }
-      setTimeout(connect, Math.min(30000, 1000 * 2 ** retries));
+      setTimeout(connect, delay(retries));
     });
   }
 
