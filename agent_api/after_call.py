@@ -10,6 +10,8 @@ queue's `wrapuptime` from queues.conf when it sets one, else the setting
 is available again though the form is not saved: the wrap-up stays pending in
 the agent's list (nothing is lost), as a contact centre's maximum after-call
 work time; without it an agent who never saves stays out of the queues.
+An interface paused since for another reason (the agent went to lunch during
+the "Cierre" pause, a supervisor paused them) stays paused when it ends.
 
 `deadline_seconds` and `AcwBook` are pure (what to do and when); the
 `AfterCallWork` adapter carries the decisions out through AgentControls and
@@ -29,7 +31,7 @@ from agent_api.control_fanout import InterfaceResult, agent_interfaces, on_every
 from agent_api.controls import AgentControls
 from agent_api.users import UserStore
 from telephony.agents import AgentSnapshot
-from telephony.domain import CallKey
+from telephony.domain import AgentState, CallKey
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,19 @@ def acw_interfaces(
     members = {agent.interface for agent in snapshot if agent.queues}
     chosen = tuple(iface for iface in every if iface in members)
     return chosen or every
+
+
+def acw_unpause_interfaces(
+    interfaces: Sequence[str], snapshot: Sequence[AgentSnapshot]
+) -> tuple[str, ...]:
+    """Of the interfaces the "Cierre" pause went to, those its end makes
+    available: not one Asterisk shows paused since for another reason (or none)."""
+    other = {
+        agent.interface
+        for agent in snapshot
+        if agent.state is AgentState.PAUSED and agent.reason != ACW_REASON
+    }
+    return tuple(iface for iface in interfaces if iface not in other)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +133,8 @@ class AfterCallWork:
         # Set by create_app: the user's interfaces (QueueStatus included) and
         # how to tell the user's pages.
         self.interfaces_of: Callable[[int], Sequence[str]] = lambda _user: ()
+        # The tracker's agents (QueueStatus and pause events): who is paused why.
+        self.snapshot: Callable[[], Sequence[AgentSnapshot]] = lambda: ()
         self.notify: Callable[[int, dict[str, object]], None] = lambda _user, _frame: None
         self.last_results: dict[int, list[InterfaceResult]] = {}
 
@@ -169,6 +186,7 @@ class AfterCallWork:
 
     async def _unpause(self, user_id: int, call: CallKey, why: str) -> None:
         interfaces = await asyncio.to_thread(self.interfaces_of, user_id)
+        interfaces = acw_unpause_interfaces(interfaces, self.snapshot())
         results = await on_every_interface(interfaces, self._controls.unpause)
         self.last_results[user_id] = results
         self.notify(
@@ -207,5 +225,6 @@ def attach_after_call(
         return acw_interfaces(user.interfaces, user.display_name, snapshot())
 
     acw.interfaces_of = interfaces_of
+    acw.snapshot = snapshot
     acw.notify = hub.push
     hub.after_call = acw

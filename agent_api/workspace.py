@@ -17,7 +17,8 @@ The rules the reviewers asked for, all decided here:
 - One person on screen: the person area belongs to the call on the call card
   and is replaced whole whenever that call or its person changes.
 - The call card shows the newest call that is ringing or up; a call that rang
-  and was taken by someone else, or not answered, leaves the card.
+  and was taken by someone else, or not answered, leaves the card; the
+  agent's ended call stays for its wrap-up and leaves once that is saved.
 - A control the agent asked for is "pendiente de confirmación" until the AMI
   state confirms it; after CONFIRM_SECONDS without it, a warning.
 """
@@ -391,7 +392,14 @@ def _saved(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]
         active_wrapup=active,
         pending_count=max(0, ws.pending_count - (1 if form.ended else 0)),
     )
-    return ws, Changes(frozenset({Region.WRAPUP_TABS, Region.PENDING}), removed_wrapups=(call_id,))
+    regions = frozenset({Region.WRAPUP_TABS, Region.PENDING})
+    shown = ws.current_call
+    if shown is not None and shown.id == call_id and shown.phase is Phase.ENDED:
+        # The ended call stayed on the card for its wrap-up; saved, nothing
+        # justifies showing its caller and person any longer (as after a reload).
+        ws = replace(ws, current=_latest_live(ws, excluding=call_id))
+        regions |= {Region.CALL, Region.PERSON}
+    return ws, Changes(regions, removed_wrapups=(call_id,))
 
 
 def _select(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]:

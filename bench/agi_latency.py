@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import logging
 import multiprocessing as mp
 import random
@@ -146,6 +147,7 @@ async def run(sessions: int, rate: float, think: tuple[float, float], seed: int 
         max_sessions=max(5000, sessions),
     )
     await server.start()
+    gc.freeze()  # as `atiende serve` does once its parts are started
     lags: list[float] = []
     stop = asyncio.Event()
     peak = 0

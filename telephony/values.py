@@ -4,8 +4,9 @@ The bridge builds a typed AMI event for every event it keeps and domain
 events, agent intervals and call records as calls move: thousands a second on
 a busy Asterisk. A `@dataclass(frozen=True)` pays for its immutability at run
 time on every one of them: its `__init__` stores each field through
-`object.__setattr__` (about 2,000 machine instructions a field on CPython
-3.11, five times a plain slot store). A `value` class is a slots dataclass
+`object.__setattr__`: a six-field event costs about 12,700 machine
+instructions to build on CPython 3.11, against 2,300 for a slots class with
+a plain `__init__` called by position. A `value` class is a slots dataclass
 with the same fields, defaults, equality, hash (of the fields, as a frozen
 dataclass's), repr and `dataclasses` introspection, whose `__init__` stores
 its fields directly.

@@ -5,6 +5,7 @@ command says which variable to fix, with a code of its own."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import subprocess
@@ -81,3 +82,30 @@ def test_the_command_exits_4_naming_the_variable(tmp_path: Path, taken_port: int
     assert done.returncode == 4, done.stderr[-2000:]
     assert "ATIENDE_METRICS_PORT" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_once_started_serve_freezes_what_start_built(tmp_path: Path) -> None:
+    # A full collection then no longer walks the start-up objects (issue 12:
+    # one held the FastAGI loop 36 ms). Unfrozen after, for the other tests.
+    gc.unfreeze()
+    stop = asyncio.Event()
+    async with AmiTestServer(secret="s") as ami:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'serve.db'}",
+            metrics_port=0,
+            ami=AmiSettings(port=ami.port, secret="s"),
+            api=ApiSettings(port=free_port()),
+            ivr=IvrSettings(port=free_port()),
+        )
+        running = asyncio.create_task(serve(settings, stop))
+        try:
+            async with asyncio.timeout(30):
+                while not gc.get_freeze_count():
+                    assert not running.done(), running
+                    await asyncio.sleep(0.02)
+            frozen = gc.get_freeze_count()
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout=30)
+            gc.unfreeze()
+    assert frozen > 10_000

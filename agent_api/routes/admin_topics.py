@@ -5,6 +5,7 @@ The bulk import is /api/catalog/import.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter
@@ -49,28 +50,15 @@ class TopicPatch(TopicContentIn):
     active: bool | None = None
 
 
-@pydantic_dataclass(frozen=True, kw_only=True)
-class AdminTopicOut(TopicContent):
-    id: int
-    code: str
-    name: str
-    kind: str
-    organism_id: int | None
-    unit_id: int | None
-    active: bool
+# A topic as the admin API answers it: the catalog's view, field for field
+# (no docstring: it would become the schema's description).
+@pydantic_dataclass(frozen=True)
+class AdminTopicOut(TopicView):
+    pass
 
 
 def _out(t: TopicView) -> AdminTopicOut:
-    return AdminTopicOut(
-        id=t.id,
-        code=t.code,
-        name=t.name,
-        kind=t.kind,
-        organism_id=t.organism_id,
-        unit_id=t.unit_id,
-        active=t.active,
-        **content_of(t),
-    )
+    return AdminTopicOut(**asdict(t))
 
 
 @router.get("", response_model=list[AdminTopicOut])

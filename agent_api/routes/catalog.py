@@ -19,18 +19,7 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 @router.get("", response_model=list[TopicOut])
 def list_topics(_: CatalogReader, services: Services) -> list[TopicOut]:
-    return [
-        TopicOut(
-            id=t.id,
-            code=t.code,
-            name=t.name,
-            kind=t.kind,
-            organism_id=t.organism_id,
-            unit_id=t.unit_id,
-            active=t.active,
-        )
-        for t in services.catalog.topics()
-    ]
+    return [TopicOut.model_validate(t, from_attributes=True) for t in services.catalog.topics()]
 
 
 @router.post(

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from itertools import compress, repeat
-from operator import call, itemgetter, not_, truth
+from operator import call, getitem, not_, truth
+from typing import cast
 
 # Events every session needs whatever the tracker uses: the end of a session
 # and the answer to an Originate.
@@ -22,7 +23,11 @@ ALWAYS_WANTED_EVENTS = frozenset({"FullyBooted", "Shutdown", "OriginateResponse"
 MAX_FILTER_LENGTH = 900
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 _EVENT = b"Event: "
-_first = itemgetter(0)
+# A message's start, the key of the table of judges: it holds the whole first
+# line of every event Asterisk sends ("Event: " and a name, at most 40 bytes),
+# and slicing it copies 48 bytes where cutting at the first LF copies the
+# whole message.
+_START = slice(0, 48)
 # Distinct first lines remembered: a peer inventing event names endlessly
 # only loses the table, never the exact answer.
 _MAX_HEADS = 4096
@@ -83,8 +88,8 @@ class RawEventFilter:
         self._variable = (
             re.compile(b"\nVariable: (?:" + b"|".join(prefixes) + b")").search if prefixes else None
         )
-        # First line (up to its LF, CR included) -> the C-level callable that
-        # judges a message starting with it; learnt from the exact rule (`_learn`).
+        # Start of a message (`_START`) -> the C-level callable that judges a
+        # message starting with it; learnt from the exact rule (`_learn`).
         self._by_head: dict[bytes, Callable[[bytes], object]] = {}
 
     def __call__(self, raw: bytes) -> bool:
@@ -100,40 +105,41 @@ class RawEventFilter:
     def select(self, messages: list[bytes]) -> list[bytes]:
         """The messages `self` accepts, in order.
 
-        Every step is a C-level map: each message's first line (partition at
-        LF), the judge of that line from a table, the judge applied. For an
-        `Event:` line the exact rule's answer depends on that line alone
-        (wanted, unwanted, or a VarSet whose Variable decides), so the table
-        maps it to `truth` (keep), `not_` (drop: an Event message is never
-        empty) or the Variable search; any other first line is kept. A line
-        seen for the first time is learnt from the exact rule (`_learn`); the
-        few whose answer would depend on more than that line go through the
-        exact rule every time.
+        Every step is a C-level map: each message's start (`_START`), the
+        judge of that start from a table, the judge applied. For an `Event:`
+        line the exact rule's answer depends on that line alone (wanted,
+        unwanted, or a VarSet whose Variable decides), so the table maps a
+        start holding the whole first line to `truth` (keep), `not_` (drop:
+        an Event message is never empty) or the Variable search; any other
+        first line is kept. A start seen for the first time is learnt from
+        the exact rule (`_learn`); the few whose answer would depend on more
+        than the start go through the exact rule every time.
         """
-        heads = list(map(_first, map(bytes.partition, messages, repeat(b"\n"))))
+        starts = cast(list[bytes], list(map(getitem, messages, repeat(_START))))
         try:
-            judges = list(map(self._by_head.__getitem__, heads))
+            judges = list(map(self._by_head.__getitem__, starts))
         except KeyError:
             known = self._by_head.get
-            judges = [known(head) or self._learn(head) for head in heads]
+            judges = [known(start) or self._learn(start) for start in starts]
         return list(compress(messages, map(call, judges, messages)))
 
-    def _learn(self, head: bytes) -> Callable[[bytes], object]:
+    def _learn(self, start: bytes) -> Callable[[bytes], object]:
+        head, newline, _ = start.partition(b"\n")
         if not head:
             return self  # an empty message: the exact rule keeps it, `truth` would not
-        line = head + b"\n"
         judge: Callable[[bytes], object]
-        if not head.startswith(_EVENT) or line.startswith(self._wanted):
+        if not newline:
+            judge = self  # a first line longer than the start (or the whole message)
+        elif not head.startswith(_EVENT) or start.startswith(self._wanted):
             judge = truth  # never empty: it holds `head`
-        elif line.startswith(self._varset):
+        elif start.startswith(self._varset):
             judge = self._variable or not_
         elif head[7:].rstrip(b"\r") in self._bare:
-            # "Event: X\r\r": kept only as a whole one-line message.
-            return self
+            return self  # "Event: X\r\r": the exact rule decides
         else:
             judge = not_
         if len(self._by_head) < _MAX_HEADS:
-            self._by_head[head] = judge
+            self._by_head[start] = judge
         return judge
 
 

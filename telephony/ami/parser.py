@@ -361,8 +361,9 @@ class _Shapes:
     parsing, so a one-off shape, as garbage makes, is never compiled), and
     kept only if its pattern gives back that parse for that message. Shapes
     with a `Response` header are never learnt (a `Response: Follows` turns
-    lines into a body), nor those with a line ending inside a name. Bounded:
-    a peer inventing shapes endlessly only loses the fast path.
+    lines into a body), nor those with a line ending inside a name, nor
+    from messages over 4 KiB. Bounded: a peer inventing shapes endlessly
+    only loses the fast path.
     """
 
     def __init__(self, eol: str) -> None:
@@ -376,7 +377,7 @@ class _Shapes:
 
     def seen(self, message: str, headers: Headers) -> None:
         """`headers` is what the exact parse made of `message`: learn its shape."""
-        if "Response" in headers or self._count >= _MAX_SHAPES:
+        if "Response" in headers or self._count >= _MAX_SHAPES or len(message) > _MAX_SHAPE_MESSAGE:
             return
         eol = self.eol
         head = message[: message.find(eol)]
@@ -409,7 +410,10 @@ _SHAPES: dict[str, _Shapes] = {"\r\n": _Shapes("\r\n"), "\n": _Shapes("\n")}
 # Shared by all parsers (a pure function of the text); bounded.
 _MAX_SHAPES = 1_000
 _MAX_SHAPES_PER_HEAD = 4
-_MAX_SIGHTINGS = 10_000
+_MAX_SIGHTINGS = 1_000
+# Longer messages are never learnt from: a sighting keeps the message's first
+# line and names, so garbage cannot make the table hold much.
+_MAX_SHAPE_MESSAGE = 4096
 _UTF8 = itertools.repeat("utf-8")
 _REPLACE = itertools.repeat("replace")
 

@@ -9,6 +9,7 @@ from agent_api.after_call import (
     AcwBook,
     AfterCallWork,
     acw_interfaces,
+    acw_unpause_interfaces,
     deadline_seconds,
 )
 from agent_api.control_fanout import agent_interfaces, on_every_interface
@@ -102,6 +103,37 @@ async def test_pause_at_hangup_unpause_at_save_or_deadline() -> None:
     await asyncio.sleep(0.3)
     assert controls.calls[-2:] == [("unpause", "PJSIP/1"), ("unpause", "Local/1@a")]
     assert told[-1]["why"] == "deadline"
+    acw.close()
+
+
+async def test_a_pause_taken_during_after_call_work_outlives_it() -> None:
+    # The agent paused "Almuerzo" while in "Cierre": neither saving the
+    # wrap-up nor the deadline may make them available at lunch.
+    controls = RecordingControls()
+    snapshot = [
+        AgentSnapshot("PJSIP/1", "Ana", ("consultas",), AgentState.PAUSED, 0, ACW_REASON),
+        AgentSnapshot("Local/1@a", "Ana", ("consultas",), AgentState.PAUSED, 0, ACW_REASON),
+    ]
+    acw = AfterCallWork(controls, per_queue={"rapida": 0.05}, default_seconds=60.0)
+    acw.interfaces_of = lambda _user: ("PJSIP/1", "Local/1@a")
+    acw.snapshot = lambda: snapshot
+    acw.call_ended(7, A, "consultas")
+    await asyncio.sleep(0.05)
+    snapshot[0] = AgentSnapshot("PJSIP/1", "Ana", ("consultas",), AgentState.PAUSED, 1, "Almuerzo")
+    await acw.wrapup_saved(7, A)
+    assert controls.calls[2:] == [("unpause", "Local/1@a")]
+    # The deadline ending it: the same.
+    snapshot[1] = AgentSnapshot("Local/1@a", "Ana", ("consultas",), AgentState.PAUSED, 1, None)
+    acw.call_ended(7, B, "rapida")
+    for _ in range(100):
+        if acw.book.of(7) is None:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)
+    assert [c for c in controls.calls[3:] if c[0] == "unpause"] == []
+    # Still in "Cierre" (or available): made available as before.
+    snapshot[0] = AgentSnapshot("PJSIP/1", "Ana", ("consultas",), AgentState.AVAILABLE, 2, None)
+    assert acw_unpause_interfaces(("PJSIP/1", "Local/1@a"), snapshot) == ("PJSIP/1",)
     acw.close()
 
 

@@ -106,6 +106,25 @@ def test_late_lookup_of_an_old_call_does_not_touch_the_person_area() -> None:
     assert ws.current_call.person.status == "buscando"  # type: ignore[union-attr]
 
 
+def test_a_saved_wrapup_takes_the_ended_call_and_its_person_off_the_screen() -> None:
+    ws, _ = apply_all(
+        initial(), [pop(A, "099111111", 1), known(A, 7, "Ana"), answered(A, 2), ended(A, 60)]
+    )
+    # Ended: the card and the person stay while the agent writes the wrap-up.
+    assert ws.current == CallId("pbx", "100.1") and ws.current_call.person.person_id == 7  # type: ignore[union-attr]
+    ws, changes = apply(ws, {"type": "wrapup.saved", "call": A})
+    assert ws.current is None and ws.current_call is None
+    assert {Region.CALL, Region.PERSON} <= changes.regions
+    # Saved during the call: the live call keeps its card and person.
+    ws, _ = apply_all(ws, [pop(B, "098222222", 70), known(B, 8, "Beto"), answered(B, 72)])
+    ws, changes = apply(ws, {"type": "wrapup.saved", "call": B})
+    assert ws.current == CallId("pbx", "200.1") and Region.PERSON not in changes.regions
+    # An older call's wrap-up saved while B is on the card: B stays.
+    ws, _ = apply_all(ws, [{"type": "wrapup.select", "call": A}])
+    ws, changes = apply(ws, {"type": "wrapup.saved", "call": A})
+    assert ws.current == CallId("pbx", "200.1") and Region.CALL not in changes.regions
+
+
 def test_taken_elsewhere_leaves_the_card_and_no_wrapup() -> None:
     ws, _ = apply_all(initial(), [pop(A, "099111111", 1)])
     ws, changes = apply(ws, {"type": "call.taken", "call": A, "member_name": "Otra"})
