@@ -41,7 +41,7 @@ from crm_bridge.contacts import TOPIC_VARIABLE, ContactAttentions
 from crm_bridge.db import session_factory
 from crm_bridge.exceptions import NotFoundError
 from crm_bridge.models import Attention, CatalogTopic, Person, PersonEmail, Ticket, TicketResponse
-from crm_bridge.notifications import notify_ticket_opened
+from crm_bridge.notifications import Means, notify_ticket_opened
 from crm_bridge.persons import ConsentCategory, DocumentType, PersonRegistry
 from crm_bridge.phones import normalise_number
 from crm_bridge.store_access import translated
@@ -330,9 +330,15 @@ class CitizenRequests:
                     matched = email in {e.lower() for e in emails}
             if not matched:
                 return None
+            # Only answers that went to the person (email, SMS): a "log" response is
+            # the centre's internal record, never shown to whoever holds the number.
             responses = session.scalars(
                 select(TicketResponse)
-                .where(TicketResponse.ticket_id == row.id, TicketResponse.delivered.is_(True))
+                .where(
+                    TicketResponse.ticket_id == row.id,
+                    TicketResponse.delivered.is_(True),
+                    TicketResponse.channel.in_([m.value for m in Means]),
+                )
                 .order_by(TicketResponse.sent_at, TicketResponse.id)
             ).all()
             return TrackedTicket(

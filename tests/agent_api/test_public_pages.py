@@ -416,6 +416,38 @@ def test_the_referente_answers_a_web_request_to_the_contact_it_gave(public: Publ
     assert 'id="estado">Respondida<' in html
 
 
+def test_an_internal_record_is_never_shown_to_the_citizen(public: Public) -> None:
+    client = public.client()
+    number = number_in(submit(public, client)[1])
+    referente = TestClient(public.panel.app, headers={"origin": ORIGIN})
+    log_in(referente, public.panel.usernames[Role.REFERENTE])
+    csrf = referente.cookies.get("atiende_csrf") or ""
+    internal = "Nota interna: la persona ya vino dos veces, revisar expediente."
+    answer = referente.post(
+        f"/solicitudes/{number}/responder",
+        data={"texto": internal, "canal": "log"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert answer.status_code == 200, answer.text
+    status, html = _track(client, number, CEDULA)
+    assert status == 200 and internal not in html
+    assert "Todavía no hay respuestas" in html
+    # A later answer sent by email is shown; the internal record still is not.
+    answer = referente.post(
+        f"/solicitudes/{number}/responder",
+        data={"texto": "Puede renovarla desde 60 días antes.", "canal": "email"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert answer.status_code == 200, answer.text
+    status, html = _track(client, number, CEDULA)
+    assert status == 200 and "Puede renovarla desde 60 días antes." in html
+    assert internal not in html
+    # Nor does any notice to the person carry the internal text.
+    public.notices().send_due()
+    sent = public.email.sent + public.sms.sent
+    assert sent and all(internal not in m.body for m in sent)
+
+
 def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(panel_db: str) -> None:
     """ATIENDE_API__TRUSTED_PROXIES: the forwarded address is the one limited;
     a forwarded header from anyone else is ignored."""
