@@ -42,9 +42,7 @@ else:
 
 if TYPE_CHECKING:
 
-    @dataclass_transform(
-        frozen_default=True, kw_only_default=True, field_specifiers=(field, Field)
-    )
+    @dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field, Field))
     def keyword_value(cls: type[_T]) -> type[_T]:
         """A frozen slots dataclass built by keyword only, for the type checker."""
 
