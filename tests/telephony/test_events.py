@@ -182,8 +182,8 @@ _EXPECTED: dict[str, AmiEvent] = {
 
 @pytest.mark.parametrize("name", sorted(_EXPECTED))
 def test_every_field_comes_from_its_header(name: str) -> None:
-    # The hot parsers build events by position: a field out of place would
-    # take another header's value, which no other test might notice.
+    # A parser that read the wrong header into a field (two adjacent `str`
+    # fields) would go unnoticed by every other test.
     event = parse_event({**_DISTINCT, "Event": name})
     assert event == _EXPECTED[name]
     assert type(event) is type(_EXPECTED[name])
