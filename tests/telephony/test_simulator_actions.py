@@ -260,16 +260,24 @@ def _step(pbx: Pbx, until: float, wanted: str) -> list[tuple[float, str]]:
     return seen
 
 
+def _two_callers_one_agent(wrapup: float) -> Pbx:
+    pbx = Pbx(
+        start=START,
+        style="pjsip",
+        queues={"consultas": [("4001", "Ana Gómez")]},
+        wrapup_seconds=wrapup,
+    )
+    for n, at in (("099100001", 0.5), ("099100002", 1.0)):
+        pbx.place_call(CallerSpec(n, "Caller", ("1",), 1, 120, 4.0, "consultas"), START + at)
+    return pbx
+
+
 def test_wrapuptime_holds_the_member_as_app_queue_does() -> None:
     # app_queue: update_queue stores lastcall = time() (whole seconds) when
     # the call ends; can_ring_entry skips the member while
     # time() - lastcall < wrapuptime. A call ending at :06.55 with
     # wrapuptime 10 frees the member at :16, not :16.55 nor at once.
-    pbx = Pbx(
-        start=START, style="pjsip", queues={"consultas": [("4001", "Ana Gómez")]}, wrapup_seconds=10
-    )
-    for n, at in (("099100001", 0.5), ("099100002", 1.0)):
-        pbx.place_call(CallerSpec(n, "Caller", ("1",), 1, 120, 4.0, "consultas"), START + at)
+    pbx = _two_callers_one_agent(wrapup=10)
     seen = _step(pbx, START + 30, "AgentComplete AgentCalled")
     names = [name for _, name in seen]
     assert names[:3] == ["AgentCalled", "AgentComplete", "AgentCalled"]
@@ -283,11 +291,7 @@ def test_a_pause_landing_within_wrapuptime_keeps_the_next_call_away() -> None:
     # The "Cierre" pause is sent over AMI after AgentComplete reaches the
     # panel; wrapuptime is what keeps Asterisk from offering the member a new
     # call meanwhile. Landing before it ends, the member gets no call.
-    pbx = Pbx(
-        start=START, style="pjsip", queues={"consultas": [("4001", "Ana Gómez")]}, wrapup_seconds=3
-    )
-    for n, at in (("099100001", 0.5), ("099100002", 1.0)):
-        pbx.place_call(CallerSpec(n, "Caller", ("1",), 1, 120, 4.0, "consultas"), START + at)
+    pbx = _two_callers_one_agent(wrapup=3)
     seen = _step(pbx, START + 7, "AgentComplete")
     assert [name for _, name in seen] == ["AgentComplete"]
     assert pbx.queue_pause("PJSIP/4001", True, "Cierre") is None  # ~0.5 s after the hangup
