@@ -300,6 +300,12 @@ async def test_race_pending_and_after_call_pause(world: World, width: int, heigh
             await expect(page.locator("#llamada")).to_contain_text("Sonando")
             await expect(page.locator("#persona")).to_contain_text("María Pérez")
             assert (await page.title()).startswith("☎")
+            # Ringing: the history is read with the answered call as reason, so
+            # the pop says when it comes instead of asking (and showing a refusal).
+            await expect(page.locator("#historial")).to_contain_text(
+                "El historial se muestra al atender."
+            )
+            await expect(page.locator("#persona")).not_to_contain_text("no existe")
             world.hub.publish([_answer(a, now + 2)])
             await expect(page.locator("#llamada")).to_contain_text("En llamada")
             await expect(page.locator("#persona")).to_contain_text(maria.document_number or "")
