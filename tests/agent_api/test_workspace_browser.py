@@ -347,6 +347,12 @@ async def test_race_pending_and_after_call_pause(world: World, width: int, heigh
                 for d in range(-8, 3)
             }
             assert any(f"a las {hhmmss}" in banner for hhmmss in on_the_wall), banner
+            # And a countdown of wall seconds, counted down in the page.
+            countdown = page.locator("#estado .countdown")
+            left = await countdown.inner_text()
+            minutes, seconds = (int(x) for x in left.split(":"))
+            assert 100 <= minutes * 60 + seconds <= 121, left
+            await expect(countdown).not_to_have_text(left, timeout=5000)
             assert (IFACES["desk"], True, ACW_REASON) in world.asterisk.pauses()
             assert (IFACES["soft"], True, ACW_REASON) not in world.asterisk.pauses()
             await expect(page.locator("#estado")).not_to_contain_text("La pausa de cierre no llegó")
