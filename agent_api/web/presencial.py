@@ -206,10 +206,13 @@ async def give_turn(request: Request, user: Ejecutivo) -> Response:
     board = await run_in_threadpool(turns.board, point.id)
     wait = next((w for w in board.waits if w.topic_id == turn.topic_id), None)
     topic = next((w.name for w in board.waits if w.topic_id == turn.topic_id), "")
+    # The waiting list (with this turn) rides along: no "Nadie espera" until the next poll.
+    context = await _reception_context(request, point)
     return pages_of(request).render(
         request,
         "presencial/_turno_dado.html",
         {
+            **context,
             "turn": turn,
             "topic": topic,
             "point": point,

@@ -210,6 +210,10 @@ async def test_walk_in_from_reception_to_the_phone_history(centre: Centre, tmp_p
             await _clean(reception, "recepción con persona")
             await reception.click("#dar-turno")
             await expect(reception.locator("#turno-numero")).to_have_text("A-001")
+            # The waiting list came with the answer (out of band), not 10 s later.
+            waiting = await reception.locator("#espera-recepcion").inner_text()
+            assert "A-001" in waiting and "Nadie espera" not in waiting
+            await expect(reception.locator("#espera-recepcion")).to_have_count(1)
             await _clean(reception, "turno dado")
 
             # The desk takes Puesto 1 and calls the next turn.
