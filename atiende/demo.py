@@ -94,8 +94,12 @@ OFFICE_HOURS = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)
 
 def demo_wrapup_seconds(speed: float) -> float:
     """The demo queues' wrapuptime in simulated seconds at `speed`: whole
-    seconds (app_queue reads an integer) covering DEMO_PAUSE_LANDS_SECONDS of the wall."""
-    return float(max(DEMO_WRAPUP_SECONDS, math.ceil(DEMO_PAUSE_LANDS_SECONDS * speed)))
+    seconds (app_queue reads an integer) covering DEMO_PAUSE_LANDS_SECONDS of
+    the wall, but no longer than the "Cierre" pause itself (past its end the
+    agent is available anyway; at x40 3 s of the wall were 120 simulated
+    seconds of callers waiting)."""
+    covering = max(DEMO_WRAPUP_SECONDS, math.ceil(DEMO_PAUSE_LANDS_SECONDS * speed))
+    return float(min(covering, DEMO_AFTER_CALL_SECONDS))
 
 
 def _clock(at: float) -> str:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from atiende.demo import (
+    DEMO_AFTER_CALL_SECONDS,
     DEMO_PAUSE_LANDS_SECONDS,
     DEMO_WRAPUP_SECONDS,
     demo_wrapup_seconds,
@@ -84,8 +85,11 @@ def test_demo_wrapuptime_holds_agents_until_the_cierre_pause_lands() -> None:
     # wrapuptime keeps the PBX from offering an agent a call until the AMI
     # "Cierre" pause lands: DEMO_PAUSE_LANDS_SECONDS of the wall at any
     # speed, in whole simulated seconds as app_queue reads it.
+    # No longer than the "Cierre" pause: past it the agent is available anyway.
     for speed in (1.0, 2.5, 5.0, 40.0):
         seconds = demo_wrapup_seconds(speed)
         assert seconds == int(seconds) and seconds >= DEMO_WRAPUP_SECONDS
-        assert seconds / speed >= DEMO_PAUSE_LANDS_SECONDS
+        assert seconds <= DEMO_AFTER_CALL_SECONDS
+        assert seconds / speed >= DEMO_PAUSE_LANDS_SECONDS or seconds == DEMO_AFTER_CALL_SECONDS
     assert demo_wrapup_seconds(5.0) == 15.0  # was 5: 1 s of the wall at x5
+    assert demo_wrapup_seconds(40.0) == DEMO_AFTER_CALL_SECONDS
