@@ -30,12 +30,12 @@ from typing import Any
 from agent_api.control_fanout import InterfaceResult, agent_interfaces, on_every_interface
 from agent_api.controls import AgentControls
 from agent_api.users import UserStore
+from agent_api.workspace import ACW_REASON as ACW_REASON
 from telephony.agents import AgentSnapshot
 from telephony.domain import AgentState, CallKey
 
 log = logging.getLogger(__name__)
 
-ACW_REASON = "Cierre"
 DEFAULT_MAX_SECONDS = 120.0
 
 
@@ -118,15 +118,19 @@ class AfterCallWork:
         default_seconds: float = DEFAULT_MAX_SECONDS,
         clock: Callable[[], float] = time.time,
         speed: float = 1.0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         """`clock` and `speed`: the demo's simulated time runs `speed` times
         faster than the wall's, so a deadline in its seconds waits
-        seconds / speed on the event loop (whose timers are wall time)."""
+        seconds / speed on the event loop (whose timers are wall time).
+        `wall`: the agent's time; the page shows when the pause ends on it
+        (the simulator's clock runs ahead of the wall, minutes within minutes)."""
         self._controls = controls
         self._speed = max(speed, 0.001)
         self._per_queue = dict(per_queue or {})
         self._default = default_seconds
         self._clock = clock
+        self._wall = wall
         self.book = AcwBook()
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -147,8 +151,10 @@ class AfterCallWork:
         old = self._timers.pop(user_id, None)
         if old is not None:
             old.cancel()
-        self._timers[user_id] = loop.call_later(seconds / self._speed, self._expired, user_id, call)
-        self._spawn(self._pause(user_id, call, until))
+        wait = seconds / self._speed
+        self._timers[user_id] = loop.call_later(wait, self._expired, user_id, call)
+        # The page is told the wall's time the timer fires at, not the PBX clock's.
+        self._spawn(self._pause(user_id, call, self._wall() + wait))
 
     async def wrapup_saved(self, user_id: int, call: CallKey) -> None:
         """The wrap-up of `call` is saved: end its after-call work (if it is the one running)."""
@@ -164,7 +170,7 @@ class AfterCallWork:
         if self.book.end(user_id, call) is not None:
             self._spawn(self._unpause(user_id, call, "deadline"))
 
-    async def _pause(self, user_id: int, call: CallKey, until: float) -> None:
+    async def _pause(self, user_id: int, call: CallKey, until_wall: float) -> None:
         # interfaces_of reads the user from the store: off the loop.
         interfaces = await asyncio.to_thread(self.interfaces_of, user_id)
         results = await on_every_interface(
@@ -179,7 +185,7 @@ class AfterCallWork:
             {
                 "type": "acw.started",
                 "call": {"system": call.system, "linkedid": call.linkedid},
-                "until": until,
+                "until": until_wall,
                 "failed": [{"interface": r.interface, "detalle": r.detalle} for r in failed],
             },
         )

@@ -31,6 +31,12 @@ from enum import StrEnum
 from typing import Any
 
 CONFIRM_SECONDS = 5.0
+# The reason of the after-call pause (QueuePause Reason; agent_api.after_call).
+ACW_REASON = "Cierre"
+# States the agent's talk ending brings (AgentComplete, the "Cierre" pause):
+# they reach the page before the call's end (CallEnded, after the caller's
+# channel hangs up, or the survey), so the bar waits for the card.
+_AFTER_TALK_STATES = frozenset({"wrap_up", "available"})
 
 
 class Phase(StrEnum):
@@ -162,6 +168,33 @@ class Workspace:
     @property
     def current_call(self) -> Call | None:
         return self.call(self.current)
+
+    @property
+    def shown_status(self) -> AgentStatus:
+        """The status bar's: while the card shows the agent's call up, the
+        after-call state ("En cierre", the "Cierre" pause) that the end of the
+        agent's talk brings waits for the card to show the call ended; one
+        page never says both "En llamada" and "Cierre"."""
+        status = self.status
+        call = self.current_call
+        if call is None or not call.mine or call.phase is not Phase.TALKING:
+            return status
+        after_talk = (
+            status.state in _AFTER_TALK_STATES
+            or status.reason == ACW_REASON
+            or status.acw_call is not None
+        )
+        if not after_talk:
+            return status
+        return replace(
+            status,
+            state="on_call",
+            reason=None,
+            since=call.answered_at,
+            acw_call=None,
+            acw_until=None,
+            acw_failed=(),
+        )
 
     def wrapup(self, call_id: CallId | None) -> Wrapup | None:
         for item in self.wrapups:
@@ -361,7 +394,8 @@ def _ended(ws: Workspace, frame: Mapping[str, Any]) -> tuple[Workspace, Changes]
         return ws, changes
     call = replace(call, phase=Phase.ENDED, ended_at=at, outcome=frame.get("outcome"), mine=True)
     ws = _replace_call(ws, call)
-    changes = Changes(frozenset({Region.CALL, Region.WRAPUP_TABS}))
+    # STATUS: the after-call state held while the card showed the call up.
+    changes = Changes(frozenset({Region.CALL, Region.WRAPUP_TABS, Region.STATUS}))
     form = ws.wrapup(call.id)
     if form is None:
         form = Wrapup(call.id, call.caller_number, call.caller_name, call.queue, call.answered_at)

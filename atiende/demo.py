@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -70,8 +71,17 @@ from telephony.simulator.traffic import KnownPerson, TrafficProfile, sample_pers
 
 DEMO_SECRET = "demo"
 DEMO_SYSTEM = "demo-sim"
-# The simulated queues' wrapuptime (queues.conf), for the PBX and the tracker.
+# The simulated queues' wrapuptime (queues.conf), for the PBX and the tracker,
+# in simulated seconds: at least this, and at least DEMO_PAUSE_LANDS_SECONDS of
+# the wall (see demo_wrapup_seconds).
 DEMO_WRAPUP_SECONDS = 5.0
+# Wall seconds the "Cierre" pause may take to land after the agent hangs up
+# (AgentComplete to the tracker, the hub, the user's interfaces read from the
+# database, QueuePause back over AMI). wrapuptime keeps Asterisk from offering
+# the member a call until then; 5 simulated seconds were 1 s of the wall at
+# x5 (0.8 s with app_queue's whole seconds), and on a loaded machine an agent
+# got a new call during "En cierre", then the pause in the middle of it.
+DEMO_PAUSE_LANDS_SECONDS = 3.0
 # The longest "Cierre" (after-call) pause in the demo, in simulated seconds:
 # its agents are simulated and nobody saves their wrap-ups, so the default
 # (120 s of the wall, 600 simulated at x5) kept every agent paused and most
@@ -80,6 +90,12 @@ DEMO_AFTER_CALL_SECONDS = 15.0
 # The default flow checks office hours (Montevideo); the demo's IVR lives on
 # a Tuesday morning so calls reach the queues whatever the time here.
 OFFICE_HOURS = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)
+
+
+def demo_wrapup_seconds(speed: float) -> float:
+    """The demo queues' wrapuptime in simulated seconds at `speed`: whole
+    seconds (app_queue reads an integer) covering DEMO_PAUSE_LANDS_SECONDS of the wall."""
+    return float(max(DEMO_WRAPUP_SECONDS, math.ceil(DEMO_PAUSE_LANDS_SECONDS * speed)))
 
 
 def _clock(at: float) -> str:
@@ -258,7 +274,7 @@ async def _run(
             agi=("127.0.0.1", ivr.port),
             profile=TrafficProfile(calls_per_minute=calls_per_minute),
             seed=seed,
-            wrapup_seconds=DEMO_WRAPUP_SECONDS,
+            wrapup_seconds=demo_wrapup_seconds(speed),
             missing_prompts=tuple(missing),
         ),
         known=persons,
@@ -280,7 +296,7 @@ async def _run(
     # longest wait and the wrap-up ticks must read the same clock. The queues
     # are the simulator's, with its wrap-up time.
     queues = {
-        name: QueueConfig(name, wrapup_seconds=DEMO_WRAPUP_SECONDS)
+        name: QueueConfig(name, wrapup_seconds=demo_wrapup_seconds(speed))
         for name in simulator.pbx.waiting
     }
     if panel is not None:

@@ -134,7 +134,7 @@ async def test_an_agent_on_the_standby_sees_her_state_pauses_and_is_offered_a_ca
                     )
                 finally:
                     engine.dispose()
-                offer = await client.get("/agente/devolucion")
+                offer = await client.get("/agente/devolucion", headers={"HX-Request": "true"})
                 assert offer.status_code == 200, offer.text
                 assert "Consulta por su trámite" in offer.text, offer.text
                 assert f"/agente/devolucion/{callback.id}/aceptar" in offer.text

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from agent_api.web.auth import PageDenied, PageLoginRequired, TokenRefused
+from agent_api.web.fragments import FragmentNavigation, VaryOnHtmx, redirect_to_page
 from agent_api.web.templating import Pages
 
 
@@ -48,6 +49,12 @@ def install(app: FastAPI, pages: Pages) -> None:
         seguimientos,
     ):
         app.include_router(module.router)
+
+    app.add_middleware(VaryOnHtmx)
+
+    @app.exception_handler(FragmentNavigation)
+    async def fragment_opened(_request: Request, err: FragmentNavigation) -> Response:
+        return redirect_to_page(err)
 
     @app.exception_handler(PageLoginRequired)
     async def login_required(_request: Request, _err: PageLoginRequired) -> Response:

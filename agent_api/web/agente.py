@@ -55,6 +55,7 @@ from agent_api.schemas import (
 from agent_api.services import PanelServices
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form, read_form_lists
+from agent_api.web.fragments import fragment_of
 from agent_api.web.labels import ATTENTION_TYPE, CONSENT, MEANS, RESOLUTION, menu_topic
 from agent_api.web.labels import DELIVERY as DELIVERY_WORDS
 from agent_api.web.labels import OUTCOME as OUTCOME_WORDS
@@ -503,7 +504,7 @@ async def search_persons(request: Request, user: Ejecutivo) -> Response:
     )
 
 
-@router.get("/agente/personas/nueva")
+@router.get("/agente/personas/nueva", dependencies=[fragment_of("/agente", Ejecutivo)])
 async def new_person_form(request: Request, user: Ejecutivo, llamada: str = "") -> Response:
     return pages_of(request).render(
         request,
@@ -616,14 +617,16 @@ async def _show_person(
     )
 
 
-@router.get("/agente/personas/{person_id}")
+@router.get("/agente/personas/{person_id}", dependencies=[fragment_of("/agente", Ejecutivo)])
 async def open_person(
     request: Request, user: Ejecutivo, person_id: int, llamada: str = ""
 ) -> Response:
     return await _show_person(request, user, person_id, _call_of(llamada))
 
 
-@router.get("/agente/llamadas/{system}/{linkedid}/persona")
+@router.get(
+    "/agente/llamadas/{system}/{linkedid}/persona", dependencies=[fragment_of("/agente", Ejecutivo)]
+)
 async def person_of_call(
     request: Request, user: Ejecutivo, system: str, linkedid: str, person_id: int | None = None
 ) -> Response:
@@ -652,7 +655,7 @@ async def person_of_call(
     )
 
 
-@router.get("/agente/personas/{person_id}/editar")
+@router.get("/agente/personas/{person_id}/editar", dependencies=[fragment_of("/agente", Ejecutivo)])
 async def edit_person_form(
     request: Request, user: Ejecutivo, person_id: int, llamada: str = ""
 ) -> Response:
@@ -840,7 +843,9 @@ def _start(text: str | None) -> str | None:
     return text if len(text) <= NOTES_START else text[: NOTES_START - 1] + "…"
 
 
-@router.get("/agente/personas/{person_id}/historial")
+@router.get(
+    "/agente/personas/{person_id}/historial", dependencies=[fragment_of("/agente", Ejecutivo)]
+)
 async def person_history(
     request: Request, user: Ejecutivo, person_id: int, pagina: int = 1, llamada: str = ""
 ) -> Response:
@@ -878,7 +883,7 @@ def _quote(text: str) -> str:
     return quote(text, safe="")
 
 
-@router.get("/agente/solicitudes/{number}")
+@router.get("/agente/solicitudes/{number}", dependencies=[fragment_of("/agente", Ejecutivo)])
 async def ticket_detail(request: Request, user: Ejecutivo, number: str) -> Response:
     services: PanelServices = request.app.state.services
     try:

@@ -28,6 +28,7 @@ from agent_api.services import PanelServices
 from agent_api.web.agente import load_pending, local_datetime, queue_names
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form
+from agent_api.web.fragments import fragment_of
 from crm_bridge.callbacks import MAX_REASON, BacklogFigures
 from crm_bridge.exceptions import StoreError
 from crm_bridge.organisms import Role
@@ -76,7 +77,7 @@ def _fragment(request: Request, user: Principal, context: dict[str, Any]) -> HTM
     return HTMLResponse(html)
 
 
-@router.get("/agente/devolucion")
+@router.get("/agente/devolucion", dependencies=[fragment_of("/agente", Ejecutivo)])
 async def offer(request: Request, user: Ejecutivo) -> HTMLResponse:
     desk = desk_of(request)
     if desk is None:
@@ -109,7 +110,7 @@ async def accept(callback_id: int, request: Request, user: Ejecutivo) -> HTMLRes
     return _fragment(request, user, {"calling": held})
 
 
-@router.get("/agente/devoluciones/nueva")
+@router.get("/agente/devoluciones/nueva", dependencies=[fragment_of("/agente", Ejecutivo)])
 async def schedule_form(request: Request, user: Ejecutivo) -> HTMLResponse:
     """The schedule form, with the agent's own calls open for wrap-up (their
     numbers are shown: audited as the pending list is)."""

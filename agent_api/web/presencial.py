@@ -36,6 +36,7 @@ from agent_api.services import PanelServices
 from agent_api.web.agente import workspace_context
 from agent_api.web.auth import page_for, pages_of
 from agent_api.web.forms import read_form
+from agent_api.web.fragments import fragment_of
 from agent_api.workspace import Call, CallId, PersonArea, Phase, Workspace, Wrapup
 from crm_bridge.exceptions import NotFoundError, StoreError
 from crm_bridge.organisms import Role
@@ -531,7 +532,7 @@ async def desk_action(request: Request, user: Ejecutivo) -> Response:
     return await _render_desk(request, user, desk, message, part=True)
 
 
-@router.get("/puesto/panel")
+@router.get("/puesto/panel", dependencies=[fragment_of("/puesto", Ejecutivo)])
 async def desk_panel(request: Request, user: Ejecutivo) -> Response:
     desk = await _my_desk(request, user)
     if desk is None:
@@ -583,7 +584,7 @@ async def room_display(request: Request, token: str) -> HTMLResponse:
     )
 
 
-@router.get("/sala/{token}/tablero")
+@router.get("/sala/{token}/tablero", dependencies=[fragment_of("/sala/{token}")])
 async def room_board(request: Request, token: str) -> HTMLResponse:
     board = await _room_board(request, token)
     if board is None:
@@ -641,7 +642,7 @@ async def evaluation_page(request: Request, token: str) -> HTMLResponse:
     )
 
 
-@router.get("/evaluacion/{token}/estado")
+@router.get("/evaluacion/{token}/estado", dependencies=[fragment_of("/evaluacion/{token}")])
 async def evaluation_state(request: Request, token: str) -> HTMLResponse:
     desk_id, key, valid = await _evaluation_target(request, token)
     if not valid:

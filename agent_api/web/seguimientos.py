@@ -19,6 +19,7 @@ from agent_api.services import PanelServices
 from agent_api.web.agente import Ejecutivo, _call_of
 from agent_api.web.auth import pages_of
 from agent_api.web.forms import read_form
+from agent_api.web.fragments import fragment_of
 from agent_api.web.supervision import Supervisor as SupervisorPage
 from agent_api.web.supervision import SupervisorAction
 
@@ -34,7 +35,7 @@ def _context(
     return {"cases": cases, "cases_message": message, "cases_errors": errors or []}
 
 
-@router.get("/agente/seguimientos")
+@router.get("/agente/seguimientos", dependencies=[fragment_of("/agente", Ejecutivo)])
 async def agent_worklist(request: Request, user: Ejecutivo) -> HTMLResponse:
     services: PanelServices = request.app.state.services
     found = await run_in_threadpool(
@@ -71,7 +72,7 @@ async def agent_close(request: Request, user: Ejecutivo) -> HTMLResponse:
     return pages_of(request).render(request, AGENT_TEMPLATE, context, user=user)
 
 
-@router.get("/supervision/seguimientos")
+@router.get("/supervision/seguimientos", dependencies=[fragment_of("/supervision", SupervisorPage)])
 async def supervisor_worklist(request: Request, user: SupervisorPage) -> HTMLResponse:
     found = await run_in_threadpool(supervisor_cases, pending_cases_of(request.app.state))
     return pages_of(request).render(request, SUPERVISOR_TEMPLATE, _context(found), user=user)

@@ -1326,8 +1326,14 @@ class Pbx:
         else:
             self._chan("SoftHangupRequest", "call", caller, ("Cause", "16"))
             self._caller_gone(call, then_agent=None if self.style == "local" else leg)
+        # wrapuptime as app_queue keeps it: update_queue stores lastcall with
+        # time() (whole seconds) at the end of the call, and can_ring_entry
+        # skips the member while time() - lastcall < wrapuptime; so the hold
+        # ends at the whole second lastcall + wrapuptime, up to 1 s short of
+        # wrapuptime after the hangup (with shared_lastcall, in every queue).
         agent.busy = True  # wrap-up
-        self.at(self.now + agent.wrapup, lambda: self._wrapup_over(agent))
+        held_until = max(self.now, member.last_call + agent.wrapup)
+        self.at(held_until, lambda: self._wrapup_over(agent))
 
     def _start_survey(self, call: Call) -> None:
         """Queue returned (option c): the caller goes on to the survey."""

@@ -145,7 +145,10 @@ async def test_the_pause_ends_by_itself_at_the_limit_in_the_clocks_time() -> Non
     controls = RecordingControls()
     told: list[dict[str, object]] = []
     now = [1000.0]
-    acw = AfterCallWork(controls, default_seconds=20.0, clock=lambda: now[0], speed=40.0)
+    wall = [5000.0]
+    acw = AfterCallWork(
+        controls, default_seconds=20.0, clock=lambda: now[0], speed=40.0, wall=lambda: wall[0]
+    )
     acw.interfaces_of = lambda _user: ("PJSIP/1",)
     acw.notify = lambda _user, frame: told.append(frame)
     acw.call_ended(7, A, None)
@@ -153,6 +156,9 @@ async def test_the_pause_ends_by_itself_at_the_limit_in_the_clocks_time() -> Non
     assert acw_now is not None and acw_now.until == 1020.0
     await asyncio.sleep(0.01)
     assert controls.calls == [("pause", "PJSIP/1", ACW_REASON)]  # not before the limit
+    # The agent is told the wall's time the pause ends at (0.5 s from now),
+    # not the simulated clock's (20 s ahead): seen as minutes ahead in the demo.
+    assert told[0]["type"] == "acw.started" and told[0]["until"] == 5000.5
     for _ in range(200):  # 0.5 s of the wall; a loaded machine gets up to 10 s
         if told and told[-1]["type"] == "acw.ended":
             break

@@ -152,14 +152,14 @@ async def test_ivr_callback_is_offered_made_answered_wrapped_up_and_counted(
                     )
 
                 await until(lambda: ana_state() is AgentState.PAUSED, "Ana paused")
-                offer = await client.get("/agente/devolucion")
+                offer = await client.get("/agente/devolucion", headers={"HX-Request": "true"})
                 assert "Llamar ahora" not in offer.text and "se ofrecen cuando" in offer.text
 
                 # Back from the break (through the panel, over AMI): the offer comes.
                 back = await client.post("/agente/disponible")
                 assert back.status_code == 200 and "error" not in back.text
                 await until(lambda: ana_state() is AgentState.AVAILABLE, "Ana available")
-                offer = await client.get("/agente/devolucion")
+                offer = await client.get("/agente/devolucion", headers={"HX-Request": "true"})
                 assert "Llamar ahora" in offer.text, offer.text
                 assert CITIZEN not in offer.text and "456" in offer.text  # masked until accepted
                 callback_id = asked.id
@@ -224,7 +224,9 @@ async def test_ivr_callback_is_offered_made_answered_wrapped_up_and_counted(
 
                 # From that call the agent promises another callback (the form
                 # offers her calls; the number defaults to the call's).
-                form = await client.get("/agente/devoluciones/nueva")
+                form = await client.get(
+                    "/agente/devoluciones/nueva", headers={"HX-Request": "true"}
+                )
                 assert form.status_code == 200
                 tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%d/%m/%Y")
                 stranger = await client.post(
@@ -255,7 +257,7 @@ async def test_ivr_callback_is_offered_made_answered_wrapped_up_and_counted(
                 )
                 assert scheduled.due_at is not None and scheduled.due_at > dt.datetime.now(dt.UTC)
                 # Not due yet: not offered to the free agent.
-                offer = await client.get("/agente/devolucion")
+                offer = await client.get("/agente/devolucion", headers={"HX-Request": "true"})
                 assert "Llamar ahora" not in offer.text
     finally:
         engine.dispose()

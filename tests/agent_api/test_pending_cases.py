@@ -179,7 +179,7 @@ def test_worklists_reminder_escalation_and_closing(desk: Panel) -> None:
 
     # The agent's page lists theirs only; closing needs the response.
     client = desk.client(agent)
-    page = client.get("/agente/seguimientos")
+    page = client.get("/agente/seguimientos", headers={"HX-Request": "true"})
     assert page.status_code == 200
     assert "Casos pendientes (2)" in page.text and "Lucía Fernández" in page.text
     empty = client.post(
@@ -202,7 +202,7 @@ def test_worklists_reminder_escalation_and_closing(desk: Panel) -> None:
 
     # The supervisor's list: every agent's due cases, escalated first; closes any.
     supervisor = desk.client(desk.usernames[Role.SUPERVISOR])
-    listed = supervisor.get("/supervision/seguimientos")
+    listed = supervisor.get("/supervision/seguimientos", headers={"HX-Request": "true"})
     assert "Casos pendientes para retomar (1)" in listed.text
     assert "Escalado" in listed.text and "Lucía" not in listed.text  # no person data
     done = supervisor.post(

@@ -207,3 +207,28 @@ def test_a_control_confirmed_before_its_request_reached_the_page_is_not_pending(
         },
     )
     assert ws.status.pending is not None
+
+
+def test_the_bar_says_cierre_only_once_the_card_says_the_call_ended() -> None:
+    # The agent's talk ends (AgentComplete: "En cierre", then the "Cierre"
+    # pause) a moment before CallEnded reaches the page: seen in the demo as
+    # "En cierre" beside a card still "En llamada".
+    ws, _ = apply_all(initial(), [pop(A, "099111111", 1), answered(A, 2)])
+    ws, _ = apply(ws, {"type": "agent.state", "state": "on_call", "at": 2})
+    ws, _ = apply(ws, {"type": "agent.state", "state": "wrap_up", "at": 60})
+    assert ws.status.state == "wrap_up"  # what Asterisk said is kept
+    assert ws.shown_status.state == "on_call" and ws.shown_status.since == 2
+    ws, _ = apply(ws, {"type": "agent.state", "state": "paused", "reason": "Cierre", "at": 60.1})
+    ws, _ = apply(ws, {"type": "acw.started", "call": A, "until": 200.0, "failed": []})
+    shown = ws.shown_status
+    assert (shown.state, shown.reason, shown.acw_until) == ("on_call", None, None)
+    ws, changes = apply(ws, ended(A, 61))
+    assert Region.STATUS in changes.regions  # the held state is drawn now
+    shown = ws.shown_status
+    assert (shown.state, shown.reason, shown.acw_until) == ("paused", "Cierre", 200.0)
+
+
+def test_a_pause_of_another_reason_during_a_call_is_shown_at_once() -> None:
+    ws, _ = apply_all(initial(), [pop(A, "099111111", 1), answered(A, 2)])
+    ws, _ = apply(ws, {"type": "agent.state", "state": "paused", "reason": "Almuerzo", "at": 30})
+    assert (ws.shown_status.state, ws.shown_status.reason) == ("paused", "Almuerzo")

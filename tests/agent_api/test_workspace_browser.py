@@ -175,7 +175,15 @@ async def world(panel_db: str) -> AsyncIterator[World]:
         )
     ]
     controls = AmiAgentControls(asterisk.send)
-    acw = AfterCallWork(controls, per_queue={"consultas": 0.0}, default_seconds=120.0)
+    # The PBX's clock an hour ahead and x5, as the demo's simulator: the page
+    # must still say when the pause ends on the wall (600 / 5 = 120 s from now).
+    acw = AfterCallWork(
+        controls,
+        per_queue={"consultas": 0.0},
+        default_seconds=600.0,
+        clock=lambda: time.time() + 3600.0,
+        speed=5.0,
+    )
     port_holder: dict[str, str] = {}
     app = local_panel(
         engine,
@@ -330,6 +338,21 @@ async def test_race_pending_and_after_call_pause(world: World, width: int, heigh
             world.hub.publish([_end(a, known_number, now + 2, now + 40)])
             await expect(page.locator(f"#tipo-{_dom(a)}")).to_be_focused()
             await expect(page.locator("#estado")).to_contain_text("Cierre")
+            banner = await page.locator("#estado .badge-warn").inner_text()
+            ends = time.time() + 120.0
+            on_the_wall = {
+                datetime.fromtimestamp(ends + d, ZoneInfo("America/Montevideo")).strftime(
+                    "%H:%M:%S"
+                )
+                for d in range(-8, 3)
+            }
+            assert any(f"a las {hhmmss}" in banner for hhmmss in on_the_wall), banner
+            # And a countdown of wall seconds, counted down in the page.
+            countdown = page.locator("#estado .countdown")
+            left = await countdown.inner_text()
+            minutes, seconds = (int(x) for x in left.split(":"))
+            assert 100 <= minutes * 60 + seconds <= 121, left
+            await expect(countdown).not_to_have_text(left, timeout=5000)
             assert (IFACES["desk"], True, ACW_REASON) in world.asterisk.pauses()
             assert (IFACES["soft"], True, ACW_REASON) not in world.asterisk.pauses()
             await expect(page.locator("#estado")).not_to_contain_text("La pausa de cierre no llegó")

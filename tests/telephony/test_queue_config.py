@@ -66,3 +66,15 @@ def test_errors_name_the_file(tmp_path: Path, text: str, problem: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(QueueConfigError, match="cannot read"):
         load_queues_conf(tmp_path / "absent.conf")
+
+
+def test_the_deployed_queues_hold_an_agent_until_the_cierre_pause_lands() -> None:
+    # Every queue of the deploy config has a wrapuptime: Asterisk itself keeps
+    # the agent from a new call between the end of one and the AMI "Cierre"
+    # pause (sent when AgentComplete reaches Atiende; milliseconds, a few
+    # seconds at worst). Whole seconds: app_queue's hold is up to 1 s shorter.
+    deployed = Path(__file__).resolve().parents[2] / "deploy" / "asterisk" / "queues.conf"
+    queues = load_queues_conf(deployed)
+    assert queues
+    for name, queue in queues.items():
+        assert queue.wrapup_seconds >= 5, name

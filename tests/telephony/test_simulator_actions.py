@@ -245,3 +245,56 @@ def test_click_to_call_is_no_attention_but_the_next_queue_call_is() -> None:
         ("099100001", "answered", "Ana Gómez")
     ]
     assert tracker.calls_in_progress() == []
+
+
+def _step(pbx: Pbx, until: float, wanted: str) -> list[tuple[float, str]]:
+    """Advance in 50 ms steps; when (pbx.now) each `wanted` agent event came."""
+    seen: list[tuple[float, str]] = []
+    t = pbx.now
+    while t < until:
+        t += 0.05
+        for event in pbx.advance(t):
+            fields = event.fields()
+            if fields["Event"] in wanted.split():
+                seen.append((pbx.now, fields["Event"]))
+    return seen
+
+
+def _two_callers_one_agent(wrapup: float) -> Pbx:
+    pbx = Pbx(
+        start=START,
+        style="pjsip",
+        queues={"consultas": [("4001", "Ana Gómez")]},
+        wrapup_seconds=wrapup,
+    )
+    for n, at in (("099100001", 0.5), ("099100002", 1.0)):
+        pbx.place_call(CallerSpec(n, "Caller", ("1",), 1, 120, 4.0, "consultas"), START + at)
+    return pbx
+
+
+def test_wrapuptime_holds_the_member_as_app_queue_does() -> None:
+    # app_queue: update_queue stores lastcall = time() (whole seconds) when
+    # the call ends; can_ring_entry skips the member while
+    # time() - lastcall < wrapuptime. A call ending at :06.55 with
+    # wrapuptime 10 frees the member at :16, not :16.55 nor at once.
+    pbx = _two_callers_one_agent(wrapup=10)
+    seen = _step(pbx, START + 30, "AgentComplete AgentCalled")
+    names = [name for _, name in seen]
+    assert names[:3] == ["AgentCalled", "AgentComplete", "AgentCalled"]
+    ended, called = seen[1][0], seen[2][0]
+    assert ended % 1 != 0  # the case where whole seconds matter
+    assert int(ended) + 10 <= called < int(ended) + 10 + 0.1
+    assert called - ended < 10
+
+
+def test_a_pause_landing_within_wrapuptime_keeps_the_next_call_away() -> None:
+    # The "Cierre" pause is sent over AMI after AgentComplete reaches the
+    # panel; wrapuptime is what keeps Asterisk from offering the member a new
+    # call meanwhile. Landing before it ends, the member gets no call.
+    pbx = _two_callers_one_agent(wrapup=3)
+    seen = _step(pbx, START + 7, "AgentComplete")
+    assert [name for _, name in seen] == ["AgentComplete"]
+    assert pbx.queue_pause("PJSIP/4001", True, "Cierre") is None  # ~0.5 s after the hangup
+    assert _step(pbx, START + 30, "AgentCalled") == []
+    pbx.queue_pause("PJSIP/4001", False)
+    assert [name for _, name in _step(pbx, START + 32, "AgentCalled")] == ["AgentCalled"]

@@ -9,7 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from atiende.demo import run_demo
+from atiende.demo import (
+    DEMO_PAUSE_LANDS_SECONDS,
+    DEMO_WRAPUP_SECONDS,
+    demo_wrapup_seconds,
+    run_demo,
+)
 from atiende.settings import ApiSettings, Settings
 
 
@@ -73,3 +78,14 @@ def test_demo_command_runs_bounded_and_exits_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Attentions stored in" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_demo_wrapuptime_holds_agents_until_the_cierre_pause_lands() -> None:
+    # wrapuptime keeps the PBX from offering an agent a call until the AMI
+    # "Cierre" pause lands: DEMO_PAUSE_LANDS_SECONDS of the wall at any
+    # speed, in whole simulated seconds as app_queue reads it.
+    for speed in (1.0, 2.5, 5.0, 40.0):
+        seconds = demo_wrapup_seconds(speed)
+        assert seconds == int(seconds) and seconds >= DEMO_WRAPUP_SECONDS
+        assert seconds / speed >= DEMO_PAUSE_LANDS_SECONDS
+    assert demo_wrapup_seconds(5.0) == 15.0  # was 5: 1 s of the wall at x5

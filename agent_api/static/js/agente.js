@@ -259,12 +259,21 @@
     for (const el of document.querySelectorAll(".timer[data-elapsed]")) {
       if (!el.dataset.base) el.dataset.base = String(now - Number(el.dataset.elapsed));
       const since = Number(el.dataset.base);
-      const total = Math.max(0, Math.round(now - since));
-      const h = Math.floor(total / 3600);
-      const m = Math.floor((total % 3600) / 60);
-      const s = total % 60;
-      el.textContent = h ? `${h}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`;
+      el.textContent = clock(Math.max(0, Math.round(now - since)));
     }
+    // The after-call pause's countdown: what was left when the server drew
+    // it, counted down from this page's receipt (the PC's clock may be off).
+    for (const el of document.querySelectorAll(".countdown[data-remaining]")) {
+      if (!el.dataset.ends) el.dataset.ends = String(now + Number(el.dataset.remaining));
+      el.textContent = clock(Math.max(0, Math.round(Number(el.dataset.ends) - now)));
+    }
+  }
+
+  function clock(total) {
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = total % 60;
+    return h ? `${h}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`;
   }
 
   // ---------------------------------------------------------- keyboard

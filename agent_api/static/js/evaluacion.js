@@ -20,7 +20,13 @@
     const current = box.firstElementChild;
     if (current && current.dataset.hecho) return;
     try {
-      const answer = await fetch(url, { cache: "no-store", credentials: "omit" });
+      // HX-Request: the fragment, not the redirect a browser navigation to
+      // this URL gets (agent_api/web/fragments.py).
+      const answer = await fetch(url, {
+        cache: "no-store",
+        credentials: "omit",
+        headers: { "HX-Request": "true" },
+      });
       if (!answer.ok) return;
       const template = document.createElement("template");
       template.innerHTML = (await answer.text()).trim();

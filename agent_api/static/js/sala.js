@@ -32,7 +32,13 @@
     const box = document.getElementById("tablero");
     const url = document.body.dataset.tablero;
     try {
-      const answer = await fetch(url, { cache: "no-store", credentials: "omit" });
+      // HX-Request: the fragment, not the redirect a browser navigation to
+      // this URL gets (agent_api/web/fragments.py).
+      const answer = await fetch(url, {
+        cache: "no-store",
+        credentials: "omit",
+        headers: { "HX-Request": "true" },
+      });
       if (!answer.ok) return;
       const template = document.createElement("template");
       template.innerHTML = (await answer.text()).trim();
