@@ -67,14 +67,14 @@ async def root(request: Request) -> Response:
     user = await current(request)
     if user is None:
         return RedirectResponse("/ingresar", status_code=303)
-    return RedirectResponse(home_of(user.role), status_code=303)
+    return RedirectResponse(home_of(user.role, user.interfaces), status_code=303)
 
 
 @router.get("/ingresar")
 async def login_page(request: Request) -> Response:
     user = await current(request)
     if user is not None:
-        return RedirectResponse(home_of(user.role), status_code=303)
+        return RedirectResponse(home_of(user.role, user.interfaces), status_code=303)
     return pages_of(request).render(request, "ingreso.html", {"error": None, "username": ""})
 
 
@@ -122,7 +122,7 @@ async def login_submit(request: Request) -> Response:
             status_code=401,
         )
     services.limiter.succeeded(username, address)
-    response = RedirectResponse(home_of(user.role), status_code=303)
+    response = RedirectResponse(home_of(user.role, user.interfaces), status_code=303)
     start_session(services, user.id, response)
     return response
 

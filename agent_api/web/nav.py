@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crm_bridge.organisms import Role
@@ -49,7 +50,16 @@ ROLE_LABELS: dict[Role, str] = {
 }
 
 
-def home_of(role: Role) -> str:
+# An ejecutivo with no phone interface serves walk-ins: /agente's pause and
+# queue controls would have nothing to act on.
+WALK_IN_HOME = "/recepcion"
+
+
+def home_of(role: Role, interfaces: Sequence[str]) -> str:
+    """Where the user lands: the role's home, or reception for an ejecutivo
+    without phone interfaces."""
+    if role is Role.EJECUTIVO and not interfaces:
+        return WALK_IN_HOME
     return ROLE_HOME[role]
 
 

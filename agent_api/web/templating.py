@@ -84,7 +84,7 @@ class Pages:
             "user": user,
             "csrf": None if user is None else user.csrf_token,
             "nav": [] if user is None else nav_for(user.role),
-            "home": None if user is None else home_of(user.role),
+            "home": None if user is None else home_of(user.role, user.interfaces),
             "current_path": request.url.path,
         }
         values.update(context or {})

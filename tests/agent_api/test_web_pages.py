@@ -9,9 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from agent_api.users import UserStore
 from agent_api.web.nav import ROLE_HOME
 from crm_bridge.organisms import Role
 from tests.agent_api.conftest import ORIGIN, PASSWORD, Panel
+from tests.support.panel import fast_passwords
 
 pytestmark = pytest.mark.postgres
 
@@ -64,6 +66,26 @@ def test_each_role_lands_on_its_home(panel: Panel, role: Role) -> None:
     other = next(h for r, h in ROLE_HOME.items() if r is not role)
     refused = client.get(other)
     assert refused.status_code == 403 and f'href="{ROLE_HOME[role]}"' in refused.text
+
+
+def test_an_ejecutivo_without_phone_interfaces_lands_on_reception(panel: Panel) -> None:
+    """/agente's pause and queue controls need a phone: without one the
+    ejecutivo serves walk-ins, and lands (and goes home) there."""
+    name = f"recepcion-{panel.second_agent}"
+    UserStore(panel.engine, fast_passwords()).create(
+        name, "Raquel Recepción", Role.EJECUTIVO, PASSWORD, []
+    )
+    client = panel.client()
+    assert form_login(client, name) == "/recepcion"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/recepcion"
+    assert client.get("/ingresar", follow_redirects=False).headers["location"] == "/recepcion"
+    page = client.get("/recepcion")
+    assert page.status_code == 200, page.text
+    # Another role's page offers the way back to reception, not to /agente.
+    refused = client.get(ROLE_HOME[Role.SUPERVISOR])
+    assert refused.status_code == 403 and 'href="/recepcion"' in refused.text
+    # /agente stays reachable from the menu.
+    assert 'href="/agente"' in page.text
 
 
 def test_bad_password_and_foreign_origin(panel: Panel) -> None:
