@@ -17,9 +17,11 @@ writes attentions, and CRM calls share its machine.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
+import os
 import signal
 import threading
 import time
@@ -53,6 +55,8 @@ DEFAULT_RETRY_INTERVALS = (10, 30, 90, 270, 810, 2430, 3600, 3600)
 DEFAULT_JOB_TIMEOUT = 120
 _FAILURE_TTL = 30 * 24 * 3600  # failed jobs stay listed in RQ for a month
 _RESULT_TTL = 3600
+# How long a stopping worker waits for its scheduler process before killing it.
+SCHEDULER_STOP_SECONDS = 5.0
 
 
 def job_id(outbox_id: int) -> str:
@@ -146,6 +150,28 @@ class _SyncWorker(SimpleWorker):
         super()._install_signal_handlers()  # type: ignore[no-untyped-call]
         if self._early_stop:
             self._stop_requested = True
+
+    def stop_scheduler(self) -> None:
+        """RQ's, with a bound: SIGTERM the scheduler process, wait at most
+        SCHEDULER_STOP_SECONDS, then kill it.
+
+        RQ joins its scheduler with no timeout, and a scheduler stopped before
+        it has installed its own handlers (a stop right after start, on a
+        loaded machine) may never exit, so the worker hung with it. The
+        scheduler only moves due jobs into their queues, each move one Redis
+        transaction, so killing it loses nothing: the next worker's scheduler
+        moves them."""
+        scheduler = self.scheduler
+        process = None if scheduler is None else scheduler._process
+        if process is None or not process.pid:
+            return
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
+        process.join(SCHEDULER_STOP_SECONDS)
+        if process.is_alive():
+            log.warning("RQ scheduler process did not stop in %ss; killed", SCHEDULER_STOP_SECONDS)
+            process.kill()
+            process.join()
 
 
 def run_worker(

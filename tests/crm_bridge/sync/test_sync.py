@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -197,3 +198,30 @@ def test_worker_process_stops_on_sigterm(
     )
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
+
+
+def test_worker_stops_even_when_its_scheduler_does_not(
+    redis: Redis, queue_name: str, start_worker: WorkerFactory
+) -> None:
+    # A scheduler that cannot act on SIGTERM (here: stopped; in CI once: hit
+    # before it had installed its handlers) must not hold the worker forever.
+    worker = start_worker()
+    queue = RqDispatcher(redis, queue_name=queue_name).queue
+    wait_for(
+        lambda: [w.get_state() for w in Worker.all(queue=queue)] == ["idle"],
+        what="the worker to be idle",
+    )
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
+    wait_for(lambda: children.read_text().split() != [], what="the scheduler process")
+    [scheduler] = [int(pid) for pid in children.read_text().split()]
+    os.kill(scheduler, signal.SIGSTOP)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    assert not Path(f"/proc/{scheduler}").exists() or "Z" in _proc_state(scheduler)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
