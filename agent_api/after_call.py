@@ -15,7 +15,10 @@ the "Cierre" pause, a supervisor paused them) stays paused when it ends.
 
 `deadline_seconds` and `AcwBook` are pure (what to do and when); the
 `AfterCallWork` adapter carries the decisions out through AgentControls and
-tells the agent's page (`acw.started`, `acw.ended` frames via the hub).
+tells the agent's page (`acw.started`, `acw.ended` frames via the hub). A page
+drawn while the pause runs (a reload, a restored tab, a socket that
+reconnects) gets the same `acw.started` frame from `started_frame`, so it
+shows the banner and the countdown too.
 """
 
 from __future__ import annotations
@@ -83,6 +86,24 @@ def acw_unpause_interfaces(
 class Acw:
     call: CallKey
     until: float
+    # When it ends on the wall's clock (the page's), if not the same as `until`.
+    shown_until: float | None = None
+
+    @property
+    def wall_until(self) -> float:
+        return self.until if self.shown_until is None else self.shown_until
+
+
+def acw_started_frame(
+    call: CallKey, until_wall: float, failed: Sequence[InterfaceResult] = ()
+) -> dict[str, object]:
+    """The `acw.started` frame the agent's page draws the "Cierre" banner from."""
+    return {
+        "type": "acw.started",
+        "call": {"system": call.system, "linkedid": call.linkedid},
+        "until": until_wall,
+        "failed": [{"interface": r.interface, "detalle": r.detalle} for r in failed if not r.ok],
+    }
 
 
 @dataclass
@@ -91,10 +112,12 @@ class AcwBook:
 
     running: dict[int, Acw] = field(default_factory=dict)
 
-    def start(self, user_id: int, call: CallKey, until: float) -> Acw | None:
+    def start(
+        self, user_id: int, call: CallKey, until: float, shown_until: float | None = None
+    ) -> Acw | None:
         """Start (or move to a newer call); the one it replaces, if any."""
         previous = self.running.get(user_id)
-        self.running[user_id] = Acw(call, until)
+        self.running[user_id] = Acw(call, until, shown_until)
         return previous
 
     def end(self, user_id: int, call: CallKey | None = None) -> Acw | None:
@@ -141,20 +164,34 @@ class AfterCallWork:
         self.snapshot: Callable[[], Sequence[AgentSnapshot]] = lambda: ()
         self.notify: Callable[[int, dict[str, object]], None] = lambda _user, _frame: None
         self.last_results: dict[int, list[InterfaceResult]] = {}
+        # The "Cierre" pause's results per user, for the call it was for.
+        self._paused: dict[int, tuple[CallKey, list[InterfaceResult]]] = {}
 
     def call_ended(self, user_id: int, call: CallKey, queue: str | None) -> None:
         """The user's answered call ended: pause "Cierre" until the wrap-up or the deadline."""
         seconds = deadline_seconds(queue, self._per_queue, self._default)
         until = self._clock() + seconds
-        self.book.start(user_id, call, until)
+        wait = seconds / self._speed
+        # The page is told the wall's time the timer fires at, not the PBX clock's.
+        until_wall = self._wall() + wait
+        self.book.start(user_id, call, until, until_wall)
         loop = asyncio.get_running_loop()
         old = self._timers.pop(user_id, None)
         if old is not None:
             old.cancel()
-        wait = seconds / self._speed
         self._timers[user_id] = loop.call_later(wait, self._expired, user_id, call)
-        # The page is told the wall's time the timer fires at, not the PBX clock's.
-        self._spawn(self._pause(user_id, call, self._wall() + wait))
+        self._spawn(self._pause(user_id, call, until_wall))
+
+    def started_frame(self, user_id: int) -> dict[str, object] | None:
+        """The `acw.started` frame of the user's running pause, None if none
+        runs: what a page drawn now (a reload, a reconnect) shows."""
+        acw = self.book.of(user_id)
+        if acw is None:
+            return None
+        paused_call, results = self._paused.get(user_id, (None, []))
+        return acw_started_frame(
+            acw.call, acw.wall_until, results if paused_call == acw.call else ()
+        )
 
     async def wrapup_saved(self, user_id: int, call: CallKey) -> None:
         """The wrap-up of `call` is saved: end its after-call work (if it is the one running)."""
@@ -177,24 +214,19 @@ class AfterCallWork:
             interfaces, lambda iface: self._controls.pause(iface, ACW_REASON)
         )
         self.last_results[user_id] = results
+        self._paused[user_id] = (call, results)
         failed = [r for r in results if not r.ok]
         if failed:
             log.warning("after-call pause failed on %d of %d interfaces", len(failed), len(results))
-        self.notify(
-            user_id,
-            {
-                "type": "acw.started",
-                "call": {"system": call.system, "linkedid": call.linkedid},
-                "until": until_wall,
-                "failed": [{"interface": r.interface, "detalle": r.detalle} for r in failed],
-            },
-        )
+        self.notify(user_id, acw_started_frame(call, until_wall, results))
 
     async def _unpause(self, user_id: int, call: CallKey, why: str) -> None:
         interfaces = await asyncio.to_thread(self.interfaces_of, user_id)
         interfaces = acw_unpause_interfaces(interfaces, self.snapshot())
         results = await on_every_interface(interfaces, self._controls.unpause)
         self.last_results[user_id] = results
+        if self._paused.get(user_id, (None, []))[0] == call:
+            del self._paused[user_id]
         self.notify(
             user_id,
             {

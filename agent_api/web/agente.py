@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from html import escape
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -60,7 +62,7 @@ from agent_api.web.labels import ATTENTION_TYPE, CONSENT, MEANS, RESOLUTION, men
 from agent_api.web.labels import DELIVERY as DELIVERY_WORDS
 from agent_api.web.labels import OUTCOME as OUTCOME_WORDS
 from agent_api.web.labels import TICKET_STATUS as TICKET_WORDS
-from agent_api.workspace import AgentStatus, CallId, Workspace, Wrapup, initial
+from agent_api.workspace import AgentStatus, CallId, Workspace, Wrapup, apply, initial
 from crm_bridge.exceptions import StoreError
 from crm_bridge.history import PersonHistory
 from crm_bridge.organisms import Role
@@ -84,6 +86,8 @@ HISTORY_PAGE = 10
 # htmx event a saved wrap-up that derived a ticket sends (the ficha refreshes on it).
 REQUESTS_CHANGED = "solicitudes-cambiaron"
 NOTES_START = 80
+# A ticket's number, as agent_api.routes.tickets.Number accepts it.
+TICKET_NUMBER = re.compile(r"\d{4}-\d{6}")
 
 
 # ------------------------------------------------------------------ state
@@ -146,8 +150,22 @@ def load_pending(services: PanelServices, user: Principal) -> list[PendingItem]:
     ]
 
 
-def load_workspace(services: PanelServices, user: Principal) -> tuple[Workspace, list[PendingItem]]:
-    """The workspace at page load or socket start (blocking: run off the loop)."""
+def acw_now(request_state: Any, user: Principal) -> Mapping[str, Any] | None:
+    """The user's running "Cierre" pause as the `acw.started` frame that
+    started it (agent_api.after_call), None if none runs or there is no
+    after-call work: a page or socket drawn during the pause shows it too."""
+    after_call = getattr(request_state, "after_call", None)
+    if after_call is None:
+        return None
+    frame: Mapping[str, Any] | None = after_call.started_frame(user.user_id)
+    return frame
+
+
+def load_workspace(
+    services: PanelServices, user: Principal, acw: Mapping[str, Any] | None = None
+) -> tuple[Workspace, list[PendingItem]]:
+    """The workspace at page load or socket start (blocking: run off the loop);
+    `acw`: the running "Cierre" pause's frame (acw_now), applied as the socket would."""
     pending = load_pending(services, user)
     forms = [
         Wrapup(
@@ -165,7 +183,10 @@ def load_workspace(services: PanelServices, user: Principal) -> tuple[Workspace,
         interfaces_of(services, user),
         to_wall=time.time() - services.state_clock(),
     )
-    return initial(forms, status=status, pending_count=len(pending)), pending
+    ws = initial(forms, status=status, pending_count=len(pending))
+    if acw is not None:
+        ws, _ = apply(ws, acw)
+    return ws, pending
 
 
 def queue_names(request_state: Any, services: PanelServices) -> tuple[str, ...]:
@@ -197,13 +218,26 @@ def workspace_context(
         "attention_types": list(ATTENTION_TYPE.items()),
         "resolutions": list(RESOLUTION.items()),
         "pending": pending,
+        # What the page was asked to open in the person area (workspace()).
+        "opened": None,
     }
 
 
 @router.get("/agente")
-async def workspace(request: Request, user: Ejecutivo) -> HTMLResponse:
+async def workspace(
+    request: Request,
+    user: Ejecutivo,
+    persona: str = "",
+    solicitud: str = "",
+    llamada: str = "",
+) -> HTMLResponse:
+    """The workspace; `persona` (id, with `llamada`, the call it is read for)
+    or `solicitud` (number): the person or ticket a link opened in a new tab
+    names (fragments.py sends it here), drawn in the person area by the same
+    route as the htmx swap: same need-to-know check, audit and refusal."""
     services: PanelServices = request.app.state.services
-    ws, pending = await run_in_threadpool(load_workspace, services, user)
+    acw = acw_now(request.app.state, user)
+    ws, pending = await run_in_threadpool(load_workspace, services, user, acw)
     topics = await run_in_threadpool(services.catalog.topics)
     cases = await run_in_threadpool(
         agent_cases, services.audit, pending_cases_of(request.app.state), user
@@ -216,7 +250,28 @@ async def workspace(request: Request, user: Ejecutivo) -> HTMLResponse:
         pending=pending,
     )
     context["cases"] = cases
+    context["opened"] = await _opened(request, user, persona, solicitud, llamada)
     return pages_of(request).render(request, "agente/index.html", context, user=user)
+
+
+async def _opened(
+    request: Request, user: Principal, persona: str, solicitud: str, llamada: str
+) -> Markup | None:
+    """The person or ticket piece the page opens with, None for neither."""
+    if persona:
+        if not persona.isdigit() or len(persona) > 18:
+            answer: Response = _error("El enlace no indica una persona válida.")
+        else:
+            answer = await _show_person(request, user, int(persona), _call_of(llamada))
+    elif solicitud:
+        if TICKET_NUMBER.fullmatch(solicitud) is None:
+            answer = _error("El enlace no indica una solicitud válida.")
+        else:
+            answer = await _show_ticket(request, user, solicitud)
+    else:
+        return None
+    # The route's own HTML (rendered by our templates, or an escaped error).
+    return Markup(bytes(answer.body).decode("utf-8"))
 
 
 # --------------------------------------------------------------- controls
@@ -617,7 +672,10 @@ async def _show_person(
     )
 
 
-@router.get("/agente/personas/{person_id}", dependencies=[fragment_of("/agente", Ejecutivo)])
+@router.get(
+    "/agente/personas/{person_id}",
+    dependencies=[fragment_of("/agente?persona={person_id}", Ejecutivo, keep=("llamada",))],
+)
 async def open_person(
     request: Request, user: Ejecutivo, person_id: int, llamada: str = ""
 ) -> Response:
@@ -883,8 +941,15 @@ def _quote(text: str) -> str:
     return quote(text, safe="")
 
 
-@router.get("/agente/solicitudes/{number}", dependencies=[fragment_of("/agente", Ejecutivo)])
+@router.get(
+    "/agente/solicitudes/{number}",
+    dependencies=[fragment_of("/agente?solicitud={number}", Ejecutivo)],
+)
 async def ticket_detail(request: Request, user: Ejecutivo, number: str) -> Response:
+    return await _show_ticket(request, user, number)
+
+
+async def _show_ticket(request: Request, user: Principal, number: str) -> Response:
     services: PanelServices = request.app.state.services
     try:
         ticket = await run_in_threadpool(

@@ -40,7 +40,13 @@ from agent_api.exceptions import AgentApiError
 from agent_api.pending_cases import agent_cases, pending_cases_of
 from agent_api.routes import calls as call_routes
 from agent_api.services import PanelServices
-from agent_api.web.agente import load_pending, load_workspace, queue_names, workspace_context
+from agent_api.web.agente import (
+    acw_now,
+    load_pending,
+    load_workspace,
+    queue_names,
+    workspace_context,
+)
 from agent_api.web.templating import Pages
 from agent_api.workspace import Changes, Phase, Region, Workspace, apply
 from crm_bridge.organisms import Role
@@ -94,6 +100,11 @@ class Screen:
 
     def render(self, changes: Changes, *, everything: bool = False) -> dict[str, Any] | None:
         regions = set(_REGION_TEMPLATES) if everything else set(changes.regions)
+        if everything and self.ws.current_call is None:
+            # At connect the workspace holds no call (load_workspace reads
+            # none): the person area stays as the page drew it, with what
+            # the agent opened there (a person or ticket of /agente?persona=).
+            regions.discard(Region.PERSON)
         added = [w.id for w in self.ws.wrapups] if everything else list(changes.added_wrapups)
         if not (
             regions or added or changes.removed_wrapups or changes.focus_wrapup or changes.ring
@@ -142,7 +153,11 @@ async def agent_socket(websocket: WebSocket) -> None:
         websocket.app.state.pages, services, user, queue_names(websocket.app.state, services)
     )
     screen.pages_state = websocket.app.state
-    screen.ws, screen.pending = await run_in_threadpool(load_workspace, services, user)
+    # A (re)connect during the "Cierre" pause redraws its banner from the
+    # after-call book: the acw.started frame may have gone to a closed page.
+    screen.ws, screen.pending = await run_in_threadpool(
+        load_workspace, services, user, acw_now(websocket.app.state, user)
+    )
     screen.topics = await run_in_threadpool(services.catalog.topics)
     sub = services.hub.subscribe(user.user_id, user.session_id, watch_all=False)
     try:

@@ -2,7 +2,9 @@
 screen is marked `dependencies=[fragment_of(page, UserAlias)]`; a browser
 navigation to it (typed, bookmarked, opened in a new tab, back button) gets a
 303 to `page`, the full screen that holds the piece, instead of bare markup
-without header, styles or navigation.
+without header, styles or navigation. `page` may name the item the piece
+shows ("/agente?persona={person_id}"), so the screen opens with it, and
+`keep` the query parameters carried over (the call a person is read for).
 
 The role check runs first (the marker depends on the route's own page check,
 which FastAPI runs once), so another role still gets its 403 and no session
@@ -15,7 +17,7 @@ requests (a boosted link, a history restore after a cache miss) send
 from __future__ import annotations
 
 from typing import Any, get_args
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
@@ -56,15 +58,16 @@ def _page_check(user: Any) -> PageCheck:
     raise TypeError("fragment_of needs the route's page user alias (page_for)")
 
 
-def fragment_of(page: str, user: Any = None) -> Any:
+def fragment_of(page: str, user: Any = None, keep: tuple[str, ...] = ()) -> Any:
     """The marker of a fragment GET route: `page` is the screen that holds it
     (it may name the route's path parameters: "/sala/{token}"), `user` the
     route's page user alias, whose role check runs first; None for the
-    token-only screens (room display, evaluation tablet)."""
+    token-only screens (room display, evaluation tablet). `keep`: query
+    parameters of the request carried over to `page` (never personal data)."""
     if user is None:
 
         async def only_from_htmx(request: Request) -> None:
-            _refuse_navigation(request, page)
+            _refuse_navigation(request, page, keep)
 
     else:
         check = _page_check(user)
@@ -75,17 +78,23 @@ def fragment_of(page: str, user: Any = None) -> Any:
             request: Request,
             _user: Principal = Depends(check),  # noqa: B008
         ) -> None:
-            _refuse_navigation(request, page)
+            _refuse_navigation(request, page, keep)
 
     only_from_htmx.fragment_page = page  # type: ignore[attr-defined]
     return Depends(only_from_htmx)
 
 
-def _refuse_navigation(request: Request, page: str) -> None:
+def _refuse_navigation(request: Request, page: str, keep: tuple[str, ...] = ()) -> None:
     request.scope.setdefault("state", {})[_STATE_KEY] = True
     if not wants_fragment(request):
         values = {name: quote(str(value), safe="") for name, value in request.path_params.items()}
-        raise FragmentNavigation(page.format_map(values))
+        target = page.format_map(values)
+        kept = [
+            (name, request.query_params[name]) for name in keep if request.query_params.get(name)
+        ]
+        if kept:
+            target += ("&" if "?" in target else "?") + urlencode(kept)
+        raise FragmentNavigation(target)
 
 
 def marked_page(call: Any) -> str | None:

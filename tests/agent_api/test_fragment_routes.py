@@ -63,10 +63,13 @@ def _roles(route: APIRoute) -> frozenset[Role] | None:
     return next((c.roles for c in _calls(route.dependant) if isinstance(c, PageCheck)), None)
 
 
+def _values(route: APIRoute, person_id: int) -> dict[str, str]:
+    """The path's parameters: the registered person, else "x1"."""
+    return {name: "x1" for name in route.param_convertors} | {"person_id": str(person_id)}
+
+
 def _url(route: APIRoute, person_id: int) -> str:
-    """The path with its parameters filled: the registered person, else "x1"."""
-    values = {name: "x1" for name in route.param_convertors} | {"person_id": str(person_id)}
-    return route.path.format(**values)
+    return route.path.format(**_values(route, person_id))
 
 
 def _client(panel: Panel, roles: frozenset[Role] | None) -> TestClient:
@@ -129,7 +132,7 @@ def test_a_navigation_to_a_fragment_lands_on_its_page(panel: Panel, person_id: i
             assert answer.status_code == 303, (route.path, headers, answer.text)
             assert answer.headers["vary"] == "HX-Request"
             target = answer.headers["location"]
-            assert target == page.format(token="x1"), route.path
+            assert target == page.format(**_values(route, person_id)), route.path
         if roles is not None:
             whole = client.get(target)
             assert whole.status_code == 200 and _whole(whole.text), route.path
@@ -149,6 +152,27 @@ def test_a_navigation_to_a_fragment_lands_on_its_page(panel: Panel, person_id: i
             assert _whole(refused.text)
         anonymous = panel.client().get(url, follow_redirects=False)
         assert anonymous.headers["location"] == "/ingresar"
+
+
+def test_a_person_or_ticket_link_opened_as_a_page_keeps_the_item(
+    panel: Panel, person_id: int
+) -> None:
+    """A person or ticket link opened in a new tab lands on /agente naming the
+    item (an id, never a cédula or phone) and the call it is read for."""
+    client = panel.client(panel.usernames[Role.EJECUTIVO])
+    person = client.get(
+        f"/agente/personas/{person_id}", params={"llamada": "pbx-1|17.5"}, follow_redirects=False
+    )
+    assert person.status_code == 303
+    assert person.headers["location"] == f"/agente?persona={person_id}&llamada=pbx-1%7C17.5"
+    bare = client.get(f"/agente/personas/{person_id}", follow_redirects=False)
+    assert bare.headers["location"] == f"/agente?persona={person_id}"
+    ticket = client.get("/agente/solicitudes/2026-000123", follow_redirects=False)
+    assert ticket.status_code == 303
+    assert ticket.headers["location"] == "/agente?solicitud=2026-000123"
+    # Other parameters are not carried over (the page would not know them).
+    history = client.get(f"/agente/personas/{person_id}?pagina=2", follow_redirects=False)
+    assert history.headers["location"] == f"/agente?persona={person_id}"
 
 
 def test_no_template_pushes_a_fragment_url(panel: Panel) -> None:

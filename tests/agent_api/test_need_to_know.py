@@ -345,3 +345,46 @@ def test_a_cancelled_reception_is_no_longer_a_reason_to_read(desk: Panel) -> Non
     assert turns.cancel_reception(key)
     assert client.post("/api/persons/search", json=search).status_code == 403
     assert client.get(f"/api/persons/{person}", params=_reason(key)).status_code == 403
+
+
+def test_a_person_or_ticket_opened_in_a_new_tab_has_the_same_checks(desk: Panel) -> None:
+    """/agente?persona=ID&llamada=… and /agente?solicitud=N (where a link
+    opened in a new tab lands) draw the item with the htmx route's check,
+    audit and refusal."""
+    phone = _number()
+    person = _person(desk, phone)
+    agent = desk.usernames[E]
+    client = desk.client(agent)
+    me = desk.users[agent]
+    family = PersonRegistry(desk.engine).get(person).family_names  # type: ignore[union-attr]
+    ticket = _ticket(desk, person)
+    # No reason: the fragment's refusal, inside the whole page; nothing read.
+    refusal = client.get(f"/agente/personas/{person}", headers={"HX-Request": "true"}).text
+    assert 'role="alert"' in refusal and family not in refusal
+    page = client.get(f"/agente?persona={person}")
+    assert page.status_code == 200 and "Cerrar sesión" in page.text
+    assert refusal in page.text and family not in page.text
+    theirs = _rung(desk, desk.second_agent, phone)
+    page = client.get(
+        "/agente", params={"persona": person, "llamada": f"{SYSTEM}|{theirs.linkedid}"}
+    )
+    assert family not in page.text and 'role="alert"' in page.text
+    assert _audited(desk, person, "person_read") == []
+    ticket_refusal = client.get(f"/agente/solicitudes/{ticket}", headers={"HX-Request": "true"})
+    assert ticket_refusal.text in client.get(f"/agente?solicitud={ticket}").text
+    assert _audited(desk, person, "ticket_read") == []
+    # Bad input: a clear message, not an error page.
+    assert "no indica una persona válida" in client.get("/agente?persona=12a").text
+    assert "no indica una solicitud válida" in client.get("/agente?solicitud=x").text
+    # Her own answered call: the record, audited with that call as reason.
+    key = _rung(desk, agent, phone)
+    page = client.get("/agente", params={"persona": person, "llamada": f"{SYSTEM}|{key.linkedid}"})
+    detail = page.text.split('id="persona-detalle"')[1]
+    assert family in detail and 'id="ficha-nombre"' in detail
+    assert _audited(desk, person, "person_read") == [(me, key.linkedid)]
+    # Her ticket once linked to the agent's call: shown, and its read audited.
+    wrapup = {"attention_type": "consulta", "resolution": "resuelta", "person_id": person}
+    assert client.put(f"/api/wrapups/{SYSTEM}/{key.linkedid}", json=wrapup).status_code == 200
+    page = client.get(f"/agente?solicitud={ticket}")
+    assert ticket in page.text.split('id="persona-detalle"')[1] and "Demora" in page.text
+    assert _audited(desk, person, "ticket_read") == [(me, None)]

@@ -600,3 +600,76 @@ async def test_controls_pending_person_search_edit_and_duplicate(
         closed.follow_up_at.astimezone(ZoneInfo("America/Montevideo")).strftime("%d/%m/%Y %H:%M")
         == "31/12/2030 14:30"
     )
+
+
+async def test_a_reload_during_the_cierre_pause_keeps_its_banner(world: World) -> None:
+    """The "Cierre" banner comes back from the server's after-call book when the
+    page is reloaded (or a tab restored), not only from the socket frame that
+    started the pause; a person link opened as a page (middle click) lands on
+    /agente with that person in the person area, read for the call."""
+    playwright_api = require_chromium()
+    expect = playwright_api.expect
+    username = UserStore(world.engine, fast_passwords()).get(world.ana_id).username  # type: ignore[union-attr]
+    maria = world.registry.get(world.maria_id)
+    assert maria is not None and maria.document_number
+    call = CallKey(SYSTEM, f"reload-{time.time_ns()}.1")
+    async with playwright_api.async_playwright() as pw:
+        browser = await launch(pw)
+        try:
+            page = await browser.new_page(viewport={"width": 1366, "height": 768}, locale="es-UY")
+            await _login(page, world.base, username)
+            now = time.time()
+            world.hub.publish([_ring(call, maria.phones[0].number, now)])
+            await expect(page.locator("#persona")).to_contain_text("María Pérez")
+            world.hub.publish([_answer(call, now + 1)])
+            await expect(page.locator("#persona")).to_contain_text(maria.document_number)
+            world.hub.publish([_end(call, maria.phones[0].number, now + 1, now + 30)])
+            await expect(page.locator("#estado .badge-warn")).to_contain_text("Cierre")
+            first = await page.locator("#estado .badge-warn").inner_text()
+
+            # Reloaded: the same banner (same wall-clock end), drawn with the page.
+            await page.reload()
+            await page.wait_for_selector("body[data-socket=open]")
+            banner = page.locator("#estado .badge-warn")
+            await expect(banner).to_have_count(1)
+            assert (await banner.inner_text()).split(" (en ")[0] == first.split(" (en ")[0]
+            countdown = page.locator("#estado .countdown")
+            left = await countdown.inner_text()
+            minutes, seconds = (int(x) for x in left.split(":"))
+            assert 90 <= minutes * 60 + seconds <= 121, left
+            await expect(countdown).not_to_have_text(left, timeout=5000)
+            later = await countdown.inner_text()
+            assert _seconds(later) < _seconds(left), (left, later)
+            await _no_axe(page, "reload-cierre")
+
+            # Her record opened in a new tab: the fragment's URL as a navigation.
+            linked = f"{call.system}%7C{call.linkedid}"
+            await page.goto(f"http://{world.base}/agente/personas/{maria.id}?llamada={linked}")
+            assert page.url == f"http://{world.base}/agente?persona={maria.id}&llamada={linked}"
+            await page.wait_for_selector("body[data-socket=open]")
+            await expect(page.locator("#ficha-nombre")).to_have_text("María Pérez")
+            await expect(page.locator("#persona-detalle")).to_contain_text(maria.document_number)
+            await expect(page.locator("#estado .badge-warn")).to_contain_text("Cierre")
+            await _no_axe(page, "new-tab-person")
+
+            # The wrap-up saved: the pause ends, and a reload shows no banner.
+            form = page.locator(f"#cierre-{_dom(call)}")
+            await page.select_option(f"#tipo-{_dom(call)}", "consulta")
+            await form.locator("input[name=resolution][value=resuelta]").check()
+            await form.get_by_role("button", name="Registrar cierre").click()
+            await expect(page.locator(f"#cierre-{_dom(call)}.saved")).to_contain_text(
+                "Cierre registrado"
+            )
+            await expect(page.locator("#estado .badge-warn")).to_have_count(0)
+            await page.reload()
+            await page.wait_for_selector("body[data-socket=open]")
+            await expect(page.locator("#estado")).to_be_visible()
+            await expect(page.locator("#estado .badge-warn")).to_have_count(0)
+            await _no_axe(page, "reload-after-save")
+        finally:
+            await browser.close()
+
+
+def _seconds(text: str) -> int:
+    minutes, seconds = (int(x) for x in text.split(":"))
+    return minutes * 60 + seconds
