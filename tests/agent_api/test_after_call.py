@@ -88,9 +88,12 @@ async def test_pause_at_hangup_unpause_at_save_or_deadline() -> None:
     await asyncio.sleep(0.05)
     assert controls.calls == [("pause", "PJSIP/1", ACW_REASON), ("pause", "Local/1@a", ACW_REASON)]
     assert told[-1]["type"] == "acw.started"
+    # A page drawn now (a reload, a reconnect) gets the same frame.
+    assert acw.started_frame(7) == told[-1] and acw.started_frame(8) is None
     await acw.wrapup_saved(7, B)  # not the call in after-call work: nothing
     assert len(controls.calls) == 2
     await acw.wrapup_saved(7, A)
+    assert acw.started_frame(7) is None
     assert controls.calls[2:] == [("unpause", "PJSIP/1"), ("unpause", "Local/1@a")]
     assert told[-1] == {
         "type": "acw.ended",
@@ -159,12 +162,15 @@ async def test_the_pause_ends_by_itself_at_the_limit_in_the_clocks_time() -> Non
     # The agent is told the wall's time the pause ends at (0.5 s from now),
     # not the simulated clock's (20 s ahead): seen as minutes ahead in the demo.
     assert told[0]["type"] == "acw.started" and told[0]["until"] == 5000.5
+    # A reload during the pause: the same wall-clock end, not the PBX clock's.
+    assert acw.started_frame(7) == told[0]
     for _ in range(200):  # 0.5 s of the wall; a loaded machine gets up to 10 s
         if told and told[-1]["type"] == "acw.ended":
             break
         await asyncio.sleep(0.05)
     assert controls.calls == [("pause", "PJSIP/1", ACW_REASON), ("unpause", "PJSIP/1")]
     assert told[-1]["why"] == "deadline" and acw.book.of(7) is None
+    assert acw.started_frame(7) is None
     await acw.wrapup_saved(7, A)  # saving it later: the agent is already available
     assert len(controls.calls) == 2
     acw.close()
