@@ -82,6 +82,9 @@ class Screen:
         self.ws = Workspace()
         self.topics: list[Any] = []
         self.pending: list[Any] = []
+        # The page's first socket after /agente?persona= or ?solicitud=: the
+        # person area holds what that link opened (agente.js asks for it).
+        self.keep_person = False
         # The app's state (for the pending cases' store).
         self.pages_state: Any = None
 
@@ -100,10 +103,10 @@ class Screen:
 
     def render(self, changes: Changes, *, everything: bool = False) -> dict[str, Any] | None:
         regions = set(_REGION_TEMPLATES) if everything else set(changes.regions)
-        if everything and self.ws.current_call is None:
-            # At connect the workspace holds no call (load_workspace reads
-            # none): the person area stays as the page drew it, with what
-            # the agent opened there (a person or ticket of /agente?persona=).
+        if everything and self.keep_person and self.ws.current_call is None:
+            # The person area stays as the page drew it, with what the link
+            # opened. Any other connect (a reconnect after a drop included)
+            # redraws it, so no earlier caller is left on screen.
             regions.discard(Region.PERSON)
         added = [w.id for w in self.ws.wrapups] if everything else list(changes.added_wrapups)
         if not (
@@ -153,6 +156,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         websocket.app.state.pages, services, user, queue_names(websocket.app.state, services)
     )
     screen.pages_state = websocket.app.state
+    screen.keep_person = websocket.query_params.get("conservar") == "persona"
     # A (re)connect during the "Cierre" pause redraws its banner from the
     # after-call book: the acw.started frame may have gone to a closed page.
     screen.ws, screen.pending = await run_in_threadpool(

@@ -181,9 +181,14 @@ def test_the_agent_socket_starts_with_the_whole_workspace(panel: Panel) -> None:
     with client.websocket_connect("/ws/agente") as ws:
         first = ws.receive_json()
     assert first["type"] == "swap"
-    # Without a call the person area stays as the page drew it: it may hold
-    # the person or ticket a link opened (/agente?persona=ID).
-    assert set(first["regions"]) == {"estado", "llamada", "cierres", "pendientes"}
+    # Every region is drawn, the person area too: a reconnect after a drop
+    # must not leave an earlier caller on screen.
+    assert set(first["regions"]) == {"estado", "llamada", "persona", "cierres", "pendientes"}
+    # Only the first socket of a page opened by a person or ticket link
+    # keeps the person area as the page drew it.
+    with client.websocket_connect("/ws/agente?conservar=persona") as ws:
+        kept = ws.receive_json()
+    assert set(kept["regions"]) == {"estado", "llamada", "cierres", "pendientes"}
     assert 'id="llamada"' in first["regions"]["llamada"]
 
 

@@ -21,7 +21,13 @@
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const path = $("conexion").dataset.socket;
+    let path = $("conexion").dataset.socket;
+    // Only the page's first socket keeps the person area a link filled
+    // (/agente?persona=ID, ?solicitud=N); a reconnect redraws it.
+    const params = new URLSearchParams(location.search);
+    if (!wasOpen && (params.has("persona") || params.has("solicitud"))) {
+      path += "?conservar=persona";
+    }
     setConnection("Conectando…", false);
     const current = new WebSocket(`${scheme}//${location.host}${path}`);
     socket = current;
