@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -87,7 +88,10 @@ class CallbackDesk:
         self._caller_id = caller_id
         self._clock = clock
         # (user, callback) pairs whose person was already shown and audited.
+        # The page load and the socket's refresh read the offer at the same
+        # moment from two threads: the lock makes one of them the audited read.
         self._disclosed: dict[int, int] = {}
+        self._disclosed_lock = threading.Lock()
 
     def free_interface(self, user: Principal) -> tuple[str, tuple[str, ...]] | None:
         """The user's interface that is free for a callback, and its queues."""
@@ -108,17 +112,31 @@ class CallbackDesk:
         if view is None:
             return None
         person_id, name = self._person(view)
-        if name is not None and self._disclosed.get(user.user_id) != view.id:
-            self._audit.record(
-                AuditAction.CALLBACK_OFFER,
-                actor_id=user.user_id,
-                person_ids=[person_id],
-                call=view.call,
-                details={"callback": view.id, "queue": view.queue},
-            )
-            self._disclosed[user.user_id] = view.id
+        if name is not None and self._first_disclosure(user.user_id, view.id):
+            try:
+                self._audit.record(
+                    AuditAction.CALLBACK_OFFER,
+                    actor_id=user.user_id,
+                    person_ids=[person_id],
+                    call=view.call,
+                    details={"callback": view.id, "queue": view.queue},
+                )
+            except BaseException:
+                # Not audited, so not disclosed: the next read audits it.
+                with self._disclosed_lock:
+                    if self._disclosed.get(user.user_id) == view.id:
+                        del self._disclosed[user.user_id]
+                raise
         waited = max(0.0, (self._clock() - view.requested_at).total_seconds())
         return Offer(view, interface, name, mask_number(view.dial_number), waited)
+
+    def _first_disclosure(self, user_id: int, callback_id: int) -> bool:
+        """True once per (user, callback): the read that must be audited."""
+        with self._disclosed_lock:
+            if self._disclosed.get(user_id) == callback_id:
+                return False
+            self._disclosed[user_id] = callback_id
+            return True
 
     def _person(self, view: CallbackView) -> tuple[int | None, str | None]:
         with translated("reading a callback's person"), self._sessions() as session:
