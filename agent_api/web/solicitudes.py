@@ -25,7 +25,7 @@ from agent_api.followup_schemas import DeriveIn, NotesIn, RespondIn, TicketOut
 from agent_api.routes import tickets as api
 from agent_api.services import PanelServices
 from agent_api.web.auth import page_for, pages_of
-from agent_api.web.labels import MEANS
+from agent_api.web.labels import MEANS, TICKET_ACTION
 from agent_api.web.screens import Errors, action_for, attempt, first, form_of, is_htmx, number
 from crm_bridge.organisms import Role
 from crm_bridge.ticket_rules import RequestType, TicketStatus
@@ -45,15 +45,6 @@ STATUS_LABELS = {
     TicketStatus.EN_PROCESO: "En proceso",
     TicketStatus.RESPONDIDA: "Respondida",
     TicketStatus.CERRADA: "Cerrada",
-}
-ACTION_LABELS = {
-    "crear": "Creada",
-    "derivar": "Derivada",
-    "tomar": "Tomada",
-    "responder": "Respondida",
-    "cerrar": "Cerrada",
-    "reabrir": "Reabierta",
-    "nota": "Nota",
 }
 
 
@@ -185,7 +176,7 @@ async def _detail(
             "status_label": STATUS_LABELS[detail.status],
             "status_labels": STATUS_LABELS,
             "type_label": REQUEST_TYPE_LABELS[detail.request_type],
-            "action_labels": ACTION_LABELS,
+            "action_labels": TICKET_ACTION,
             "users": known["users"],
             "organism": known["organism"],
             "units": known["units"],

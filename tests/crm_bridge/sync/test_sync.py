@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -188,6 +189,14 @@ def test_job_payloads_carry_ids_only(engine: Engine, redis: Redis, queue_name: s
 def test_worker_process_stops_on_sigterm(
     redis: Redis, queue_name: str, start_worker: WorkerFactory
 ) -> None:
+    worker = _idle_worker(redis, queue_name, start_worker)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+
+
+def _idle_worker(
+    redis: Redis, queue_name: str, start_worker: WorkerFactory
+) -> subprocess.Popen[bytes]:
     worker = start_worker()
     queue = RqDispatcher(redis, queue_name=queue_name).queue
     # Idle: started, its signal handlers in place, waiting for jobs (RQ
@@ -196,8 +205,7 @@ def test_worker_process_stops_on_sigterm(
         lambda: [w.get_state() for w in Worker.all(queue=queue)] == ["idle"],
         what="the worker to be idle",
     )
-    worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=30) == 0
+    return worker
 
 
 def test_worker_stops_even_when_its_scheduler_does_not(
@@ -205,12 +213,7 @@ def test_worker_stops_even_when_its_scheduler_does_not(
 ) -> None:
     # A scheduler that cannot act on SIGTERM (here: stopped; in CI once: hit
     # before it had installed its handlers) must not hold the worker forever.
-    worker = start_worker()
-    queue = RqDispatcher(redis, queue_name=queue_name).queue
-    wait_for(
-        lambda: [w.get_state() for w in Worker.all(queue=queue)] == ["idle"],
-        what="the worker to be idle",
-    )
+    worker = _idle_worker(redis, queue_name, start_worker)
     children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
     wait_for(lambda: children.read_text().split() != [], what="the scheduler process")
     [scheduler] = [int(pid) for pid in children.read_text().split()]
